@@ -1,0 +1,109 @@
+package keyward
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Scope is the AWS account and region a resource lives in. Resources in
+// different scopes never see each other, as on AWS.
+type Scope struct {
+	Account string
+	Region  string
+}
+
+// DefaultScope is used when a request carries no credential scope, e.g. an
+// unsigned request on loopback.
+var DefaultScope = Scope{Account: "000000000000", Region: "us-east-1"}
+
+// Partition returns the AWS partition of the scope's region.
+func (s Scope) Partition() string {
+	switch {
+	case strings.HasPrefix(s.Region, "cn-"):
+		return "aws-cn"
+	case strings.HasPrefix(s.Region, "us-gov-"):
+		return "aws-us-gov"
+	}
+	return "aws"
+}
+
+// ARN returns the ARN of a resource of the given type in this scope, e.g.
+// arn:aws:elasticache:us-east-1:123456789012:user:alice.
+func (s Scope) ARN(typ ARNType, id string) string {
+	return fmt.Sprintf("arn:%s:elasticache:%s:%s:%s:%s", s.Partition(), s.Region, s.Account, typ, id)
+}
+
+// ARNType is the resource-type segment of an ElastiCache ARN.
+type ARNType string
+
+// ARN resource types keyward understands.
+const (
+	ARNUser             ARNType = "user"
+	ARNUserGroup        ARNType = "usergroup"
+	ARNReplicationGroup ARNType = "replicationgroup"
+	ARNCluster          ARNType = "cluster"
+	ARNServerlessCache  ARNType = "serverlesscache"
+)
+
+// ResourceRef identifies a taggable resource inside a scope.
+type ResourceRef struct {
+	Type ARNType
+	ID   string
+}
+
+// ParseARN splits an ElastiCache ARN into its scope and resource. It returns
+// EINVALIDARN for anything malformed.
+func ParseARN(arn string) (Scope, ResourceRef, error) {
+	parts := strings.SplitN(arn, ":", 7)
+	if len(parts) != 7 || parts[0] != "arn" || parts[2] != "elasticache" || parts[3] == "" || parts[4] == "" || parts[5] == "" || parts[6] == "" {
+		return Scope{}, ResourceRef{}, Errorf(EINVALIDARN, ResourceNone, "The ARN %s is not valid.", arn)
+	}
+	s := Scope{Account: parts[4], Region: parts[3]}
+	if s.Partition() != parts[1] {
+		return Scope{}, ResourceRef{}, Errorf(EINVALIDARN, ResourceNone, "The ARN %s is not valid.", arn)
+	}
+	return s, ResourceRef{Type: ARNType(parts[5]), ID: parts[6]}, nil
+}
+
+// Tag is a key/value pair attached to a resource.
+type Tag struct {
+	Key   string
+	Value string
+}
+
+// MaxTagsPerResource is ElastiCache's limit of tags on one resource.
+const MaxTagsPerResource = 50
+
+// ValidateTags checks keys and values against ElastiCache's tag rules.
+func ValidateTags(tags []Tag) error {
+	for _, t := range tags {
+		if len(t.Key) < 1 || len(t.Key) > 128 {
+			return Errorf(EINVALID, ResourceNone, "Tag keys must be between 1 and 128 characters.")
+		}
+		if len(t.Value) > 256 {
+			return Errorf(EINVALID, ResourceNone, "Tag values must be at most 256 characters.")
+		}
+		if strings.HasPrefix(strings.ToLower(t.Key), "aws:") {
+			return Errorf(EINVALID, ResourceNone, "Tag keys must not start with aws:.")
+		}
+	}
+	return nil
+}
+
+// MergeTags returns old with add applied: an existing key takes the new value.
+func MergeTags(old, add []Tag) []Tag {
+	out := append([]Tag(nil), old...)
+	for _, t := range add {
+		replaced := false
+		for i := range out {
+			if out[i].Key == t.Key {
+				out[i].Value, replaced = t.Value, true
+				break
+			}
+		}
+		if !replaced {
+			out = append(out, t)
+		}
+	}
+	return out
+}
