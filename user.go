@@ -58,7 +58,7 @@ type User struct {
 	ID                   string // lower-cased
 	Name                 string // the ACL user name on the engine; not unique
 	Engine               Engine
-	AccessString         string // normalised, see NormalizeAccessString
+	AccessString         string // normalised, see ParseAccessString
 	Auth                 AuthType
 	PasswordHashes       []string
 	MinimumEngineVersion string

@@ -167,3 +167,22 @@ func compareVersions(a, b string) int {
 	}
 	return 0
 }
+
+// BaseEngineVersion is the lowest engine version with RBAC: Redis OSS 6.0,
+// Valkey 7.2 (spec Q4).
+func BaseEngineVersion(e Engine) string {
+	if e == EngineValkey {
+		return "7.2"
+	}
+	return "6.0"
+}
+
+// GroupMinimumEngineVersion is the highest MinimumEngineVersion among the
+// members, and at least the engine's base version.
+func GroupMinimumEngineVersion(e Engine, members []*User) string {
+	v := BaseEngineVersion(e)
+	for _, u := range members {
+		v = MaxEngineVersion(v, u.MinimumEngineVersion)
+	}
+	return v
+}

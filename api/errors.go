@@ -1,0 +1,58 @@
+package api
+
+import (
+	"errors"
+
+	"keyward"
+	"keyward/awsquery"
+	"keyward/ecapi"
+)
+
+type errKey struct {
+	code string
+	res  keyward.Resource
+}
+
+// faults maps a domain error kind (and the resource it is about) to the
+// model's fault, so that codes and HTTP statuses come from the model.
+// Kinds that do not depend on the resource use keyward.ResourceNone.
+var faults = map[errKey]func(msg string) awsquery.APIError{
+	{keyward.EINVALID, ""}:               func(m string) awsquery.APIError { return &ecapi.InvalidParameterValueException{Message: m} },
+	{keyward.ECOMBINATION, ""}:           func(m string) awsquery.APIError { return &ecapi.InvalidParameterCombinationException{Message: m} },
+	{keyward.ETAGQUOTA, ""}:              func(m string) awsquery.APIError { return &ecapi.TagQuotaPerResourceExceeded{Message: m} },
+	{keyward.ETAGNOTFOUND, ""}:           func(m string) awsquery.APIError { return &ecapi.TagNotFoundFault{Message: m} },
+	{keyward.EINVALIDARN, ""}:            func(m string) awsquery.APIError { return &ecapi.InvalidARNFault{Message: m} },
+	{keyward.EDEFAULTUSERREQUIRED, ""}:   func(m string) awsquery.APIError { return &ecapi.DefaultUserRequired{Message: m} },
+	{keyward.EDUPLICATEUSERNAME, ""}:     func(m string) awsquery.APIError { return &ecapi.DuplicateUserNameFault{Message: m} },
+	{keyward.EDEFAULTUSERASSOCIATED, ""}: func(m string) awsquery.APIError { return &ecapi.DefaultUserAssociatedToUserGroupFault{Message: m} },
+
+	{keyward.ENOTFOUND, keyward.ResourceUser}:             func(m string) awsquery.APIError { return &ecapi.UserNotFoundFault{Message: m} },
+	{keyward.ENOTFOUND, keyward.ResourceUserGroup}:        func(m string) awsquery.APIError { return &ecapi.UserGroupNotFoundFault{Message: m} },
+	{keyward.ENOTFOUND, keyward.ResourceReplicationGroup}: func(m string) awsquery.APIError { return &ecapi.ReplicationGroupNotFoundFault{Message: m} },
+	{keyward.ENOTFOUND, keyward.ResourceServerlessCache}:  func(m string) awsquery.APIError { return &ecapi.ServerlessCacheNotFoundFault{Message: m} },
+	{keyward.ENOTFOUND, keyward.ResourceCacheCluster}:     func(m string) awsquery.APIError { return &ecapi.CacheClusterNotFoundFault{Message: m} },
+	{keyward.EEXISTS, keyward.ResourceUser}:               func(m string) awsquery.APIError { return &ecapi.UserAlreadyExistsFault{Message: m} },
+	{keyward.EEXISTS, keyward.ResourceUserGroup}:          func(m string) awsquery.APIError { return &ecapi.UserGroupAlreadyExistsFault{Message: m} },
+	{keyward.ESTATE, keyward.ResourceUser}:                func(m string) awsquery.APIError { return &ecapi.InvalidUserStateFault{Message: m} },
+	{keyward.ESTATE, keyward.ResourceUserGroup}:           func(m string) awsquery.APIError { return &ecapi.InvalidUserGroupStateFault{Message: m} },
+	{keyward.ESTATE, keyward.ResourceReplicationGroup}:    func(m string) awsquery.APIError { return &ecapi.InvalidReplicationGroupStateFault{Message: m} },
+	{keyward.EQUOTA, keyward.ResourceUser}:                func(m string) awsquery.APIError { return &ecapi.UserQuotaExceededFault{Message: m} },
+	{keyward.EQUOTA, keyward.ResourceUserGroup}:           func(m string) awsquery.APIError { return &ecapi.UserGroupQuotaExceededFault{Message: m} },
+}
+
+// apiError converts a domain error to the model's fault. Errors that map to
+// nothing are returned unchanged: the handler logs them and answers
+// InternalFailure without their text.
+func apiError(err error) error {
+	var e *keyward.Error
+	if err == nil || !errors.As(err, &e) {
+		return err
+	}
+	if f, ok := faults[errKey{e.Code, e.Resource}]; ok {
+		return f(e.Message)
+	}
+	if f, ok := faults[errKey{e.Code, ""}]; ok {
+		return f(e.Message)
+	}
+	return err
+}

@@ -1,0 +1,118 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"keyward"
+	"keyward/ecapi"
+)
+
+// taggable resolves an ARN to a resource of the caller's scope that can be
+// tagged now. Users and groups that are not active answer NotFound "… is
+// not available for tagging", as ElastiCache does (O TF#34002).
+func taggable(ctx context.Context, tx keyward.Tx, sc keyward.Scope, arn string) (keyward.ResourceRef, error) {
+	arnScope, ref, err := keyward.ParseARN(arn)
+	if err != nil {
+		return ref, err
+	}
+	switch ref.Type {
+	case keyward.ARNUser:
+		u, err := tx.FindUserByID(ctx, sc, ref.ID)
+		if err == nil && arnScope != sc {
+			err = keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceUser, "User %s not found.", ref.ID)
+		}
+		if err != nil {
+			return ref, err
+		}
+		if u.Status != keyward.UserActive {
+			return ref, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceUser, "%s is not available for tagging", ref.ID)
+		}
+		return ref, nil
+	case keyward.ARNUserGroup:
+		g, err := tx.FindUserGroupByID(ctx, sc, ref.ID)
+		if err == nil && arnScope != sc {
+			err = keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceUserGroup, "User group %s not found.", ref.ID)
+		}
+		if err != nil {
+			return ref, err
+		}
+		if g.Status != keyward.UserGroupActive {
+			return ref, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceUserGroup, "%s is not available for tagging", ref.ID)
+		}
+		return ref, nil
+	case keyward.ARNReplicationGroup:
+		return ref, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceReplicationGroup, "ReplicationGroup %s not found.", ref.ID)
+	case keyward.ARNServerlessCache:
+		return ref, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceServerlessCache, "Serverless cache %s not found.", ref.ID)
+	case keyward.ARNCluster:
+		return ref, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceCacheCluster, "CacheCluster %s not found.", ref.ID)
+	}
+	return ref, keyward.Errorf(keyward.EINVALIDARN, keyward.ResourceNone, "The ARN %s does not refer to a resource that supports tagging.", arn)
+}
+
+// tagOp runs fn on a resource's tags in one transaction and answers the
+// resulting tag list.
+func (s *Service) tagOp(ctx context.Context, arn string, write bool, fn func([]keyward.Tag) ([]keyward.Tag, error)) (*ecapi.TagListMessage, error) {
+	sc, err := s.scope(ctx)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	var tags []keyward.Tag
+	run := s.Store.View
+	if write {
+		run = s.Store.Update
+	}
+	err = run(ctx, func(tx keyward.Tx) error {
+		ref, err := taggable(ctx, tx, sc, arn)
+		if err != nil {
+			return err
+		}
+		old, err := tx.FindTags(ctx, sc, ref)
+		if err != nil {
+			return err
+		}
+		if tags, err = fn(old); err != nil || !write {
+			return err
+		}
+		return tx.ReplaceTags(ctx, sc, ref, tags)
+	})
+	if err != nil {
+		return nil, apiError(err)
+	}
+	return &ecapi.TagListMessage{TagList: tagsToAPI(tags)}, nil
+}
+
+// AddTagsToResource adds tags; an existing key takes the new value.
+func (s *Service) AddTagsToResource(ctx context.Context, in *ecapi.AddTagsToResourceMessage) (*ecapi.TagListMessage, error) {
+	add, err := parseTags(in.Tags)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	return s.tagOp(ctx, deref(in.ResourceName), true, func(old []keyward.Tag) ([]keyward.Tag, error) {
+		tags := keyward.MergeTags(old, add)
+		if len(tags) > keyward.MaxTagsPerResource {
+			return nil, keyward.Errorf(keyward.ETAGQUOTA, keyward.ResourceNone, "A resource can have at most %d tags.", keyward.MaxTagsPerResource)
+		}
+		return tags, nil
+	})
+}
+
+// ListTagsForResource lists a resource's tags.
+func (s *Service) ListTagsForResource(ctx context.Context, in *ecapi.ListTagsForResourceMessage) (*ecapi.TagListMessage, error) {
+	return s.tagOp(ctx, deref(in.ResourceName), false, func(old []keyward.Tag) ([]keyward.Tag, error) { return old, nil })
+}
+
+// RemoveTagsFromResource removes tags by key; a key the resource does not
+// have fails the whole request with TagNotFound.
+func (s *Service) RemoveTagsFromResource(ctx context.Context, in *ecapi.RemoveTagsFromResourceMessage) (*ecapi.TagListMessage, error) {
+	return s.tagOp(ctx, deref(in.ResourceName), true, func(old []keyward.Tag) ([]keyward.Tag, error) {
+		for _, k := range in.TagKeys {
+			if !slices.ContainsFunc(old, func(t keyward.Tag) bool { return t.Key == k }) {
+				return nil, keyward.Errorf(keyward.ETAGNOTFOUND, keyward.ResourceNone, "%s", fmt.Sprintf("The tag %s is not on the resource %s.", k, deref(in.ResourceName)))
+			}
+		}
+		return slices.DeleteFunc(old, func(t keyward.Tag) bool { return slices.Contains(in.TagKeys, t.Key) }), nil
+	})
+}

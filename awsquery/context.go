@@ -1,0 +1,64 @@
+package awsquery
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+)
+
+// Caller is the authenticated identity of a request, as established by the
+// SigV4 middleware: the account and region the request acts in and the
+// access key that signed it.
+type Caller struct {
+	AccountID   string
+	Region      string
+	AccessKeyID string
+}
+
+type callerKey struct{}
+
+type requestIDKey struct{}
+
+// WithCaller returns a copy of ctx carrying c.
+func WithCaller(ctx context.Context, c Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// CallerFrom returns the Caller stored in ctx by WithCaller, and whether
+// there was one.
+func CallerFrom(ctx context.Context) (Caller, bool) {
+	c, ok := ctx.Value(callerKey{}).(Caller)
+	return c, ok
+}
+
+// WithRequestID returns a copy of ctx carrying the request id id.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestID returns the id of the request ctx belongs to, or "" outside a
+// request served by a Query handler.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// NewRequestID returns a fresh random request id in the UUID version 4 form
+// AWS uses (e.g. "0f8d2f2c-6f1e-4c3a-9a51-2f0a7b1c9d3e").
+func NewRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (Go ≥ 1.24 crashes instead)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:36], b[10:16])
+	return string(s[:])
+}

@@ -1,0 +1,88 @@
+package awsquery
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+)
+
+// DefaultMaxBodyBytes is the body limit used when Options.MaxBodyBytes is 0.
+const DefaultMaxBodyBytes = 1 << 20
+
+// ParseForm returns the Query parameters of r: for POST the form-encoded
+// body followed by the URL query string (as AWS merges them), for GET the
+// query string. It is the one parser that both the SigV4 middleware and the
+// handler use, so they always see the same parameters.
+//
+// The body is read completely (at most maxBody bytes; maxBody <= 0 means
+// DefaultMaxBodyBytes) and r.Body is then replaced by a fresh reader over the
+// same bytes, so ParseForm may be called any number of times on one request.
+//
+// Errors are APIErrors: RequestEntityTooLarge, MalformedQueryString,
+// UnsupportedMediaType or MethodNotAllowed.
+func ParseForm(r *http.Request, maxBody int64) (url.Values, error) {
+	if maxBody <= 0 {
+		maxBody = DefaultMaxBodyBytes
+	}
+	var values url.Values
+	switch r.Method {
+	case http.MethodGet:
+		values = url.Values{}
+	case http.MethodPost:
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			mt, _, err := mime.ParseMediaType(ct)
+			if err != nil || mt != "application/x-www-form-urlencoded" {
+				return nil, UnsupportedMediaType(ct)
+			}
+		}
+		body, err := readBody(r, maxBody)
+		if err != nil {
+			return nil, err
+		}
+		values, err = url.ParseQuery(string(body))
+		if err != nil {
+			return nil, MalformedQueryString(err.Error())
+		}
+	default:
+		return nil, MethodNotAllowed(r.Method)
+	}
+	if r.URL != nil && r.URL.RawQuery != "" {
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			return nil, MalformedQueryString(err.Error())
+		}
+		for k, vs := range q {
+			values[k] = append(values[k], vs...)
+		}
+	}
+	return values, nil
+}
+
+// readBody reads r.Body up to limit bytes and puts a fresh reader back.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	if r.ContentLength > limit {
+		return nil, RequestEntityTooLarge(limit)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	_ = r.Body.Close()
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, RequestEntityTooLarge(limit)
+		}
+		return nil, MalformedQueryString("the request body could not be read")
+	}
+	if int64(len(body)) > limit {
+		return nil, RequestEntityTooLarge(limit)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	r.ContentLength = int64(len(body))
+	return body, nil
+}

@@ -1,0 +1,246 @@
+// Command keyward-bench is keyward's lifecycle benchmark: it runs keyward
+// and moto (moto_server, the Python ElastiCache mock) side by side on this
+// machine and drives both with the same load through the real
+// aws-sdk-go-v2 ElastiCache client.
+//
+// It is a load command, not a timed test:
+//
+//	go run ./cmd/keyward-bench --clients 8 --duration 10s --runs 3
+//
+// # What is measured
+//
+// One lifecycle is three API calls on a fresh user id:
+// CreateUser (engine redis, access string "on ~* +@all", one password) →
+// DescribeUsers(UserId) → DeleteUser. Every id is used once: on keyward
+// DeleteUser answers "deleting" and the reconciler removes the user
+// afterwards, so an id cannot be reused at once. --clients workers, each
+// with its own ElastiCache client (all sharing one keep-alive HTTP
+// client, no retries), loop lifecycles for --warmup and then for
+// --duration; only calls that end inside the --duration window are
+// counted.
+//
+// For each target and run the command reports:
+//   - lifecycles/s (lifecycles whose DeleteUser ended in the window, all
+//     three calls successful) and ops/s (successful calls per second);
+//   - p50, p99 and max latency of each operation and of all calls;
+//   - errors: every failed call, by error code (the first few are
+//     printed as they happen);
+//   - startup: time from exec to the first answer (keyward: GET /healthz
+//     = 200, polled every millisecond; moto: any HTTP answer);
+//   - RSS (VmRSS of the server and its children) right after startup,
+//     after --idle-wait with no load, and right after the load;
+//   - the servers' CPU use during the window (user+system seconds per
+//     wall second: 2.0 means both cores of a 2-core machine), the
+//     benchmark's own, which competes with the server for the same cores,
+//     and the rest of the machine's ("other"): a run with a high "other"
+//     was disturbed by unrelated work and its figures mean little;
+//   - keyward only: how long after the load the reconciler takes to
+//     remove the last "deleting" user (the drain).
+//
+// keyward is started as "keyward serve --listen 127.0.0.1:PORT --data-dir
+// DIR --quota-users 1000000" on a fresh data directory (SQLite with
+// durable commits: every acknowledged change is on disk); moto as
+// "moto_server -H 127.0.0.1 -p PORT". Both are started afresh for each run
+// and killed after it (and on SIGINT); the temporary directory is removed
+// at the end. Runs alternate which target goes first.
+//
+// # How to read it
+//
+// Small machines are noisy and the client shares the cores with the
+// server, so the tables give medians over --runs and the throughput
+// ratio keyward/moto measured within each run (its median is the figure
+// to quote). Absolute numbers depend on the disk's fsync latency (keyward
+// commits durably; moto keeps everything in memory) and on how much CPU
+// the client itself takes. The Markdown report is printed to stdout and,
+// with --out, written to a file; progress goes to stderr.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type config struct {
+	keyward    string
+	moto       string
+	clients    int
+	duration   time.Duration
+	warmup     time.Duration
+	idleWait   time.Duration
+	runs       int
+	targets    []string
+	out        string
+	quotaUsers int
+	perf       string
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "keyward-bench:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("keyward-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.keyward, "keyward", "", "keyward binary (default: go build ./cmd/keyward into a temporary directory)")
+	fs.StringVar(&c.moto, "moto", "moto_server", "moto_server executable")
+	fs.IntVar(&c.clients, "clients", 8, "concurrent ElastiCache clients per target")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "measured load per target and run")
+	fs.DurationVar(&c.warmup, "warmup", time.Second, "unmeasured load before --duration")
+	fs.DurationVar(&c.idleWait, "idle-wait", 2*time.Second, "idle time after startup before the idle RSS is read")
+	fs.IntVar(&c.runs, "runs", 3, "runs; targets alternate which goes first; medians are reported")
+	targets := fs.String("targets", "keyward,moto", "comma-separated targets: keyward, moto")
+	fs.StringVar(&c.out, "out", "", "also write the Markdown report to this file")
+	fs.IntVar(&c.quotaUsers, "quota-users", 1000000, "keyward's --quota-users")
+	fs.StringVar(&c.perf, "perf", "", "record keyward with 'perf record -g' during the first run's window into this file")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: keyward-bench [flags]\n\nRuns the CreateUser → DescribeUsers → DeleteUser lifecycle against keyward and moto\nside by side and prints a Markdown report. Flags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if c.clients < 1 || c.runs < 1 || c.duration <= 0 || c.warmup < 0 || c.idleWait < 0 {
+		return nil, errors.New("--clients and --runs must be ≥ 1, --duration > 0, --warmup and --idle-wait ≥ 0")
+	}
+	seen := map[string]bool{}
+	for _, t := range strings.Split(*targets, ",") {
+		t = strings.TrimSpace(t)
+		switch t {
+		case "":
+			continue
+		case targetKeyward, targetMoto:
+		default:
+			return nil, fmt.Errorf("--targets: unknown target %q (want keyward and/or moto)", t)
+		}
+		if !seen[t] {
+			seen[t] = true
+			c.targets = append(c.targets, t)
+		}
+	}
+	if len(c.targets) == 0 {
+		return nil, errors.New("--targets: no target")
+	}
+	return c, nil
+}
+
+const (
+	targetKeyward = "keyward"
+	targetMoto    = "moto"
+)
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "keyward-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+
+	if contains(cfg.targets, targetKeyward) && cfg.keyward == "" {
+		if cfg.keyward, err = buildKeyward(ctx, tmp, stderr); err != nil {
+			return err
+		}
+		logf("built %s", cfg.keyward)
+	}
+	if contains(cfg.targets, targetMoto) {
+		if _, err := exec.LookPath(cfg.moto); err != nil {
+			return fmt.Errorf("--moto: %w", err)
+		}
+	}
+
+	rep := &report{cfg: cfg, started: time.Now()}
+	rep.loadavg[0] = loadavg()
+	for r := range cfg.runs {
+		order := append([]string(nil), cfg.targets...)
+		if r%2 == 1 {
+			for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
+				order[i], order[j] = order[j], order[i]
+			}
+		}
+		res := map[string]*result{}
+		for _, t := range order {
+			logf("run %d/%d: %s", r+1, cfg.runs, t)
+			dir := filepath.Join(tmp, fmt.Sprintf("run%d-%s", r+1, t))
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return err
+			}
+			perf := ""
+			if t == targetKeyward && r == 0 {
+				perf = cfg.perf
+			}
+			rs, err := runTarget(ctx, cfg, t, dir, fmt.Sprintf("r%d", r+1), perf, logf)
+			if err != nil {
+				return fmt.Errorf("run %d, %s: %w", r+1, t, err)
+			}
+			logf("  %s: %.0f lifecycles/s, %.0f ops/s, p99 %s, %d errors, startup %s, RSS idle %s",
+				t, rs.lifecyclesPerSec(), rs.opsPerSec(), fmtDur(rs.overall().p99), rs.errors, fmtDur(rs.startup), fmtKiB(rs.rssIdle))
+			res[t] = rs
+		}
+		rep.runs = append(rep.runs, res)
+	}
+
+	rep.loadavg[1] = loadavg()
+	md := rep.markdown()
+	fmt.Fprint(stdout, md)
+	if cfg.out != "" {
+		if err := os.WriteFile(cfg.out, []byte(md), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// buildKeyward builds ./cmd/keyward of the enclosing module into dir.
+func buildKeyward(ctx context.Context, dir string, stderr io.Writer) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", errors.New("not inside the keyward module: run from its tree or pass --keyward")
+	}
+	bin := filepath.Join(dir, "keyward")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/keyward")
+	cmd.Dir = filepath.Dir(gomod)
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/keyward: %w", err)
+	}
+	return bin, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

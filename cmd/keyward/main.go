@@ -1,0 +1,185 @@
+// Command keyward serves the Amazon ElastiCache API on top of real
+// Redis/Valkey servers. Run "keyward serve -h" for its flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"keyward"
+	"keyward/server"
+	"keyward/sigv4"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "keyward:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+const usage = `keyward: a self-hosted, ElastiCache-compatible control plane.
+
+Usage:
+  keyward serve [flags]    serve the ElastiCache API
+  keyward version          print the version
+
+Run "keyward serve -h" for the flags.
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stderr)
+	case "version":
+		fmt.Fprintln(stdout, "keyward", version)
+		return nil
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// serveFlags are the flags of "keyward serve"; each defaults to the
+// documented value and may also come from the environment variable named.
+type serveFlags struct {
+	cfg             server.Config
+	credentialsFile string
+	accessKeyID     string
+	secretKey       string
+	accountID       string
+	logLevel        string
+	logFormat       string
+}
+
+func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
+	f := &serveFlags{}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	q := keyward.DefaultQuotas()
+	fs.StringVar(&f.cfg.Listen, "listen", env("KEYWARD_LISTEN", server.DefaultListen), "address to serve the API on ($KEYWARD_LISTEN)")
+	fs.StringVar(&f.cfg.DataDir, "data-dir", env("KEYWARD_DATA_DIR", "keyward-data"), "directory for state and node data ($KEYWARD_DATA_DIR)")
+	fs.StringVar(&f.cfg.Store, "store", env("KEYWARD_STORE", ""), "state store: sqlite:PATH (default DATA-DIR/state.db) ($KEYWARD_STORE)")
+	fs.StringVar(&f.credentialsFile, "credentials-file", env("KEYWARD_CREDENTIALS_FILE", ""), "file of 'ACCESS_KEY_ID SECRET ACCOUNT_ID' lines; enables SigV4 ($KEYWARD_CREDENTIALS_FILE)")
+	fs.StringVar(&f.accessKeyID, "access-key-id", env("KEYWARD_ACCESS_KEY_ID", ""), "one access key id; enables SigV4 ($KEYWARD_ACCESS_KEY_ID)")
+	fs.StringVar(&f.accountID, "account-id", env("KEYWARD_ACCOUNT_ID", keyward.DefaultScope.Account), "account id of --access-key-id and of unsigned requests ($KEYWARD_ACCOUNT_ID)")
+	fs.BoolVar(&f.cfg.Insecure, "insecure", false, "allow serving beyond loopback without credentials")
+	fs.StringVar(&f.cfg.Region, "region", env("KEYWARD_REGION", keyward.DefaultScope.Region), "region of unsigned requests ($KEYWARD_REGION)")
+	fs.DurationVar(&f.cfg.TransitionDelay, "transition-delay", envDuration("KEYWARD_TRANSITION_DELAY", 0), "hold creating/modifying/deleting at least this long ($KEYWARD_TRANSITION_DELAY)")
+	fs.IntVar(&f.cfg.Quotas.Users, "quota-users", q.Users, "users per account and region")
+	fs.IntVar(&f.cfg.Quotas.UserGroups, "quota-user-groups", q.UserGroups, "user groups per account and region")
+	fs.IntVar(&f.cfg.Quotas.UsersPerGroup, "quota-users-per-group", q.UsersPerGroup, "users per user group")
+	fs.StringVar(&f.logLevel, "log-level", env("KEYWARD_LOG_LEVEL", "info"), "debug, info, warn or error ($KEYWARD_LOG_LEVEL)")
+	fs.StringVar(&f.logFormat, "log-format", env("KEYWARD_LOG_FORMAT", "text"), "text or json ($KEYWARD_LOG_FORMAT)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	// The secret is read from the environment only: a flag would show it in
+	// the process list.
+	f.secretKey = os.Getenv("KEYWARD_SECRET_ACCESS_KEY")
+	return f, nil
+}
+
+func (f *serveFlags) credentials() ([]sigv4.Credential, error) {
+	var creds []sigv4.Credential
+	if f.credentialsFile != "" {
+		c, err := sigv4.LoadCredentialsFile(f.credentialsFile)
+		if err != nil {
+			return nil, err
+		}
+		creds = append(creds, c...)
+	}
+	if f.accessKeyID != "" {
+		if f.secretKey == "" {
+			return nil, errors.New("--access-key-id needs KEYWARD_SECRET_ACCESS_KEY in the environment")
+		}
+		creds = append(creds, sigv4.Credential{AccessKeyID: f.accessKeyID, SecretAccessKey: f.secretKey, AccountID: f.accountID})
+	}
+	if err := sigv4.ValidateCredentials(creds); err != nil {
+		return nil, err
+	}
+	return creds, nil
+}
+
+func (f *serveFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch strings.ToLower(f.logFormat) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json, not %q", f.logFormat)
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	f, err := parseServeFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	if f.cfg.Logger, err = f.logger(stderr); err != nil {
+		return err
+	}
+	if f.cfg.Credentials, err = f.credentials(); err != nil {
+		return err
+	}
+	f.cfg.Account = f.accountID
+	start := time.Now()
+	s, err := server.Open(ctx, f.cfg)
+	if err != nil {
+		return err
+	}
+	s.Start()
+	log := f.cfg.Logger
+	log.Info("keyward serving", "endpoint", s.URL(), "data_dir", f.cfg.DataDir,
+		"sigv4", len(f.cfg.Credentials) > 0, "transition_delay", f.cfg.TransitionDelay,
+		"startup", time.Since(start).Round(time.Microsecond))
+	<-ctx.Done()
+	log.Info("keyward shutting down")
+	return s.Close()
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, ok := os.LookupEnv(name); ok {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+	}
+	return def
+}

@@ -1,0 +1,245 @@
+// Package reconcile moves keyward's resources from their intermediate
+// statuses ("creating", "modifying", "deleting") to their resting ones.
+//
+// It is level-triggered, as controller-runtime's reconcilers are: the queue
+// holds resource keys, never events, and every pass re-reads the stored
+// desired state. Request handlers only record an accepted change and enqueue
+// the key; a periodic resync of every unsettled resource makes a lost
+// notification (or a crash between commit and enqueue) harmless, so a user
+// left "deleting" by a killed process finishes after restart.
+package reconcile
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"keyward"
+)
+
+// Controller reconciles users and user groups. Set the fields, then call Run.
+type Controller struct {
+	Store keyward.Store
+
+	// Delay holds every intermediate status at least this long after it was
+	// entered, so tests and waiters can observe it (--transition-delay).
+	Delay time.Duration
+
+	// Resync is how often every unsettled resource is re-queued; default 5s.
+	Resync time.Duration
+
+	// Workers is the number of keys reconciled in parallel; default 4.
+	Workers int
+
+	Logger *slog.Logger
+	Now    func() time.Time
+
+	once sync.Once
+	q    *queue
+}
+
+func (c *Controller) init() {
+	c.once.Do(func() {
+		c.q = newQueue()
+		if c.Now == nil {
+			c.Now = time.Now
+		}
+		if c.Logger == nil {
+			c.Logger = slog.Default()
+		}
+		if c.Resync <= 0 {
+			c.Resync = 5 * time.Second
+		}
+		if c.Workers <= 0 {
+			c.Workers = 4
+		}
+	})
+}
+
+// Enqueue asks for k to be reconciled soon. Safe for concurrent use, also
+// before Run.
+func (c *Controller) Enqueue(k keyward.Key) {
+	c.init()
+	c.q.add(k)
+}
+
+// QueueDepth returns the number of keys waiting, for metrics.
+func (c *Controller) QueueDepth() int {
+	c.init()
+	return c.q.len()
+}
+
+// Run reconciles until ctx is cancelled. It resyncs once at start, so work
+// left unfinished by a previous process is picked up.
+func (c *Controller) Run(ctx context.Context) error {
+	c.init()
+	var wg sync.WaitGroup
+	for range c.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.work(ctx)
+		}()
+	}
+	t := time.NewTicker(c.Resync)
+	defer t.Stop()
+	for {
+		c.resync(ctx)
+		select {
+		case <-ctx.Done():
+			c.q.close()
+			wg.Wait()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (c *Controller) resync(ctx context.Context) {
+	var keys []keyward.Key
+	err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
+		keys, err = tx.FindUnsettled(ctx)
+		return err
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			c.Logger.Error("reconcile: resync", "err", err)
+		}
+		return
+	}
+	for _, k := range keys {
+		c.q.add(k)
+	}
+}
+
+func (c *Controller) work(ctx context.Context) {
+	for {
+		k, ok := c.q.get()
+		if !ok {
+			return
+		}
+		after, err := c.Reconcile(ctx, k)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			d := c.q.retry(k)
+			c.Logger.Warn("reconcile: will retry", "key", k.String(), "after", d, "err", err)
+		case err == nil:
+			c.q.forget(k)
+			if after > 0 {
+				c.q.addAfter(k, after)
+			}
+		}
+		c.q.done(k)
+	}
+}
+
+// Reconcile makes one pass over the resource k. It returns a positive
+// duration when k must be looked at again after that long.
+func (c *Controller) Reconcile(ctx context.Context, k keyward.Key) (time.Duration, error) {
+	c.init()
+	switch k.Resource {
+	case keyward.ResourceUser:
+		return c.reconcileUser(ctx, k)
+	case keyward.ResourceUserGroup:
+		return c.reconcileUserGroup(ctx, k)
+	}
+	return 0, nil
+}
+
+// wait returns how long the status entered at since must still be held.
+func (c *Controller) wait(since time.Time) time.Duration {
+	return since.Add(c.Delay).Sub(c.Now())
+}
+
+func (c *Controller) reconcileUser(ctx context.Context, k keyward.Key) (time.Duration, error) {
+	var after time.Duration
+	err := c.Store.Update(ctx, func(tx keyward.Tx) error {
+		after = 0
+		u, err := tx.FindUserByID(ctx, k.Scope, k.ID)
+		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if u.Status == keyward.UserActive {
+			return nil
+		}
+		if after = c.wait(u.StatusSince); after > 0 {
+			return nil
+		}
+		switch u.Status {
+		case keyward.UserModifying:
+			u.Status, u.StatusSince = keyward.UserActive, c.Now()
+			return tx.UpdateUser(ctx, u)
+		case keyward.UserDeleting:
+			// DeleteUser already took the user out of every group when it
+			// was accepted; DeleteUser here drops anything left with it.
+			return tx.DeleteUser(ctx, k.Scope, k.ID)
+		}
+		return nil
+	})
+	return after, err
+}
+
+func (c *Controller) reconcileUserGroup(ctx context.Context, k keyward.Key) (time.Duration, error) {
+	var after time.Duration
+	err := c.Store.Update(ctx, func(tx keyward.Tx) error {
+		after = 0
+		g, err := tx.FindUserGroupByID(ctx, k.Scope, k.ID)
+		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if g.Status == keyward.UserGroupActive {
+			return nil
+		}
+		if after = c.wait(g.StatusSince); after > 0 {
+			return nil
+		}
+		switch g.Status {
+		case keyward.UserGroupCreating:
+			g.Status, g.StatusSince = keyward.UserGroupActive, c.Now()
+			return tx.UpdateUserGroup(ctx, g)
+		case keyward.UserGroupModifying:
+			if err := applyPending(ctx, tx, g); err != nil {
+				return err
+			}
+			g.Status, g.StatusSince = keyward.UserGroupActive, c.Now()
+			return tx.UpdateUserGroup(ctx, g)
+		case keyward.UserGroupDeleting:
+			return tx.DeleteUserGroup(ctx, k.Scope, k.ID)
+		}
+		return nil
+	})
+	return after, err
+}
+
+// applyPending applies a group's accepted membership change. A user added by
+// the change but deleted since is left out; DeleteUser normally removes such
+// a user from the pending list itself, so this is a second guard.
+func applyPending(ctx context.Context, tx keyward.Tx, g *keyward.UserGroup) error {
+	live := map[string]*keyward.User{}
+	for _, id := range slices.Concat(g.UserIDs, g.PendingAdd) {
+		u, err := tx.FindUserByID(ctx, g.Scope, id)
+		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			continue
+		} else if err != nil {
+			return err
+		}
+		if u.Status != keyward.UserDeleting {
+			live[id] = u
+		}
+	}
+	g.ApplyPending(func(id string) bool { return live[id] != nil })
+	members := make([]*keyward.User, 0, len(g.UserIDs))
+	for _, id := range g.UserIDs {
+		if u := live[id]; u != nil {
+			members = append(members, u)
+		}
+	}
+	g.MinimumEngineVersion = keyward.GroupMinimumEngineVersion(g.Engine, members)
+	return nil
+}

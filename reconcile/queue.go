@@ -1,0 +1,162 @@
+package reconcile
+
+import (
+	"sync"
+	"time"
+
+	"keyward"
+)
+
+// queue is a deduplicating work queue of resource keys with delayed adds
+// and per-key exponential backoff, in the manner of client-go's rate-limited
+// queue but only as large as keyward needs. A key is never handed to two
+// workers at once: a key added while it is being processed is queued again
+// when the worker calls done.
+type queue struct {
+	mu         sync.Mutex
+	cond       *sync.Cond
+	ready      []keyward.Key
+	queued     map[keyward.Key]bool // in ready
+	processing map[keyward.Key]bool
+	dirty      map[keyward.Key]bool // added while processing
+	timers     map[keyward.Key]*time.Timer
+	deadline   map[keyward.Key]time.Time
+	failures   map[keyward.Key]int
+	shutdown   bool
+
+	baseBackoff, maxBackoff time.Duration
+}
+
+func newQueue() *queue {
+	q := &queue{
+		queued:      map[keyward.Key]bool{},
+		processing:  map[keyward.Key]bool{},
+		dirty:       map[keyward.Key]bool{},
+		timers:      map[keyward.Key]*time.Timer{},
+		deadline:    map[keyward.Key]time.Time{},
+		failures:    map[keyward.Key]int{},
+		baseBackoff: 5 * time.Millisecond,
+		maxBackoff:  30 * time.Second,
+	}
+	q.cond = sync.NewCond(&q.mu)
+	return q
+}
+
+// add makes k ready now.
+func (q *queue) add(k keyward.Key) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.addLocked(k)
+}
+
+func (q *queue) addLocked(k keyward.Key) {
+	if q.shutdown {
+		return
+	}
+	if q.processing[k] {
+		q.dirty[k] = true
+		return
+	}
+	if q.queued[k] {
+		return
+	}
+	q.queued[k] = true
+	q.ready = append(q.ready, k)
+	q.cond.Signal()
+}
+
+// addAfter makes k ready after d, unless it is already due sooner.
+func (q *queue) addAfter(k keyward.Key, d time.Duration) {
+	if d <= 0 {
+		q.add(k)
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.shutdown {
+		return
+	}
+	at := time.Now().Add(d)
+	if old, ok := q.deadline[k]; ok && !old.After(at) {
+		return
+	}
+	if t := q.timers[k]; t != nil {
+		t.Stop()
+	}
+	q.deadline[k] = at
+	q.timers[k] = time.AfterFunc(d, func() {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if q.deadline[k].Equal(at) {
+			delete(q.deadline, k)
+			delete(q.timers, k)
+			q.addLocked(k)
+		}
+	})
+}
+
+// retry re-adds k after an exponential backoff that grows with each failure.
+func (q *queue) retry(k keyward.Key) time.Duration {
+	q.mu.Lock()
+	n := q.failures[k]
+	q.failures[k] = n + 1
+	q.mu.Unlock()
+	d := q.baseBackoff << min(n, 20)
+	if d > q.maxBackoff || d <= 0 {
+		d = q.maxBackoff
+	}
+	q.addAfter(k, d)
+	return d
+}
+
+// forget clears k's failure count after a success.
+func (q *queue) forget(k keyward.Key) {
+	q.mu.Lock()
+	delete(q.failures, k)
+	q.mu.Unlock()
+}
+
+// get blocks until a key is ready or the queue shuts down.
+func (q *queue) get() (keyward.Key, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.ready) == 0 && !q.shutdown {
+		q.cond.Wait()
+	}
+	if q.shutdown {
+		return keyward.Key{}, false
+	}
+	k := q.ready[0]
+	q.ready = q.ready[1:]
+	delete(q.queued, k)
+	q.processing[k] = true
+	return k, true
+}
+
+// done marks k processed, re-queueing it if it was added meanwhile.
+func (q *queue) done(k keyward.Key) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.processing, k)
+	if q.dirty[k] {
+		delete(q.dirty, k)
+		q.addLocked(k)
+	}
+}
+
+// len returns the number of keys ready or waiting, for metrics.
+func (q *queue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.ready) + len(q.deadline)
+}
+
+func (q *queue) close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.shutdown = true
+	for _, t := range q.timers {
+		t.Stop()
+	}
+	q.cond.Broadcast()
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs keyward's whole test suite: formatting, vet, and every test with the
+# race detector, integration tests included (they start real redis-server
+# processes and call the real AWS CLI). Installs redis-server with apt-get
+# when it is missing and we are root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v redis-server >/dev/null 2>&1; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "installing redis-server (Debian package)"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+	else
+		echo "redis-server is missing: install it (e.g. apt-get install redis-server)" >&2
+	fi
+fi
+
+# No integration test may skip: a missing binary is a failure, not a pass.
+export KEYWARD_REQUIRE_INTEGRATION="${KEYWARD_REQUIRE_INTEGRATION:-1}"
+
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+	echo "gofmt needed on:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+go vet ./...
+go test -race -count=1 -timeout 15m ./... "$@"

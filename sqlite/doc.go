@@ -1,0 +1,39 @@
+// Package sqlite is keyward's embedded store: a keyward.Store kept in one
+// SQLite database file, through the pure-Go modernc.org/sqlite driver (no
+// cgo).
+//
+// Durability. An Update that returned nil survives a crash of the process
+// (kill -9) and a loss of power of the machine:
+//
+//   - journal_mode=WAL: commits append to the write-ahead log, readers keep
+//     reading their snapshot while the one writer writes, and a commit costs
+//     one sequential write and one fsync.
+//   - synchronous=FULL: the WAL is fsynced before every COMMIT returns. WAL's
+//     usual synchronous=NORMAL syncs only at checkpoints, which survives a
+//     process crash but may lose the last commits on power loss, breaking
+//     Store.Update's promise.
+//   - foreign_keys=ON: the membership and attachment relations cascade when
+//     a user or group is deleted, and cannot point at rows that do not exist.
+//   - busy_timeout: another process holding the write lock (a second keyward
+//     on the same file, the sqlite3 shell, a backup) makes a writer wait
+//     instead of failing at once.
+//
+// Connections. A Store keeps two pools of the same file. The writer pool has
+// exactly one connection and starts its transactions with BEGIN IMMEDIATE
+// (the driver's _txlock=immediate), so concurrent Updates queue in Go for that
+// connection instead of polling SQLite's lock with busy-handler sleeps, and a
+// write transaction never fails half-way when upgrading a read lock. The
+// reader pool has several connections opened with query_only, so Views run in
+// parallel with each other and with the writer on their own WAL snapshot, and
+// cannot write. Every pragma is given in the DSN, so it applies to every
+// connection either pool opens.
+//
+// Schema. Embedded migrations (migration/*.sql) are applied in name order at
+// Open, each in its own transaction, and recorded in the migrations table;
+// reopening a database applies only the new ones. Every row is keyed by the
+// scope (account, region) it lives in. Memberships are one relation
+// (user_group_members) from which both User.GroupIDs and UserGroup.UserIDs are
+// derived on every read; UserGroup.ReplicationGroups and ServerlessCaches are
+// derived from cache_user_groups. Times are stored as fixed-width RFC 3339
+// text in UTC with nanoseconds and read back as UTC.
+package sqlite

@@ -1,0 +1,441 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"keyward"
+
+	sqlitedriver "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed migration/*.sql
+var migrationFS embed.FS
+
+// BusyTimeout is how long a connection waits for a lock held by another
+// process before failing with SQLITE_BUSY.
+const BusyTimeout = 5 * time.Second
+
+var _ keyward.Store = (*Store)(nil)
+
+// Store is a keyward.Store in one SQLite database file. It is safe for
+// concurrent use; open it with Open and release it with Close.
+type Store struct {
+	path   string
+	writer *sql.DB // one connection, BEGIN IMMEDIATE, used by commitLoop only
+	reader *sql.DB // several query_only connections
+	wstmts map[string]*sql.Stmt
+	rstmts map[string]*sql.Stmt
+
+	queue     chan *request // Updates waiting for commitLoop
+	closing   chan struct{} // closed by Close
+	closeOnce sync.Once
+	loopDone  chan struct{} // closed when commitLoop has returned
+}
+
+// Open opens (creating it if needed) the database at path, a file name, and
+// applies the migrations it lacks. ctx bounds only the opening.
+func Open(ctx context.Context, path string) (_ *Store, err error) {
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("sqlite: open %q: want the path of a database file", path)
+	}
+	s := &Store{path: path, queue: make(chan *request), closing: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+
+	if s.writer, err = sql.Open("sqlite", dsn(path, false)); err != nil {
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
+	s.writer.SetMaxOpenConns(1)
+	s.writer.SetMaxIdleConns(1)
+	s.writer.SetConnMaxLifetime(0)
+	s.writer.SetConnMaxIdleTime(0)
+
+	var mode string
+	if err := s.writer.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	} else if !strings.EqualFold(mode, "wal") {
+		return nil, fmt.Errorf("sqlite: open %q: journal_mode is %q, want wal", path, mode)
+	}
+	if err := s.migrate(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
+
+	// Readers are opened after the writer made the file WAL and migrated it.
+	n := max(4, runtime.GOMAXPROCS(0))
+	if s.reader, err = sql.Open("sqlite", dsn(path, true)); err != nil {
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
+	s.reader.SetMaxOpenConns(n)
+	s.reader.SetMaxIdleConns(n)
+	s.reader.SetConnMaxLifetime(0)
+	s.reader.SetConnMaxIdleTime(0)
+
+	// Statements are prepared now, while no transaction holds a connection:
+	// preparing one later on the DB would need a second connection, and the
+	// writer has only one. Transactions bind them with Tx.StmtContext, which
+	// prepares once per connection and then reuses.
+	if s.wstmts, err = prepare(ctx, s.writer, allQueries(true)); err != nil {
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
+	if s.rstmts, err = prepare(ctx, s.reader, allQueries(false)); err != nil {
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
+	s.loopDone = make(chan struct{})
+	go s.commitLoop()
+	return s, nil
+}
+
+// dsn returns the driver's data source name for path. Pragmas go in the DSN
+// so that every connection the pool opens gets them, not just the first.
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeout.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Add("_pragma", "synchronous(FULL)")
+	if readOnly {
+		q.Set("_query_only", "1")
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Set("_txlock", "immediate")
+	}
+	// A file: URI, so that a path holding '?' or '%' is escaped, not cut.
+	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
+	if !strings.HasPrefix(path, "/") {
+		u.Path = "./" + path // "file:./a:b.db", never read as a scheme
+	}
+	return u.String()
+}
+
+func prepare(ctx context.Context, db *sql.DB, queries []string) (map[string]*sql.Stmt, error) {
+	m := make(map[string]*sql.Stmt, len(queries))
+	for _, q := range queries {
+		if m[q] != nil {
+			continue
+		}
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("prepare %q: %w", q, err)
+		}
+		m[q] = st
+	}
+	return m, nil
+}
+
+// Close closes the database. The last connection to close checkpoints the
+// write-ahead log into the database file.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.closing) })
+	if s.loopDone != nil {
+		<-s.loopDone // the Updates it took are answered
+	}
+	var errs []error
+	for _, m := range []map[string]*sql.Stmt{s.rstmts, s.wstmts} {
+		for _, st := range m {
+			errs = append(errs, st.Close())
+		}
+	}
+	s.rstmts, s.wstmts = nil, nil
+	if s.reader != nil {
+		errs = append(errs, s.reader.Close())
+		s.reader = nil
+	}
+	if s.writer != nil {
+		errs = append(errs, s.writer.Close())
+		s.writer = nil
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sqlite: close %q: %w", s.path, err)
+	}
+	return nil
+}
+
+// View runs fn in a read-only transaction on a snapshot of the database.
+// Views run in parallel with each other and with Updates. If fn returns an
+// error, View returns it as it is.
+func (s *Store) View(ctx context.Context, fn func(keyward.Tx) error) error {
+	select {
+	case <-s.closing:
+		return errClosed
+	default:
+	}
+	stx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("sqlite: view: begin: %w", err)
+	}
+	// A read transaction keeps nothing: rolling it back ends it, on every
+	// way out, panics included.
+	defer stx.Rollback()
+	return fn(&tx{tx: stx, stmts: s.rstmts})
+}
+
+// Update runs fn in a read-write transaction and commits it if fn returns
+// nil; the commit is fsynced before Update returns. If fn returns an error
+// the transaction is rolled back and the error returned as it is; if fn
+// panics, its writes are rolled back and the panic goes on.
+//
+// Updates run one at a time on the one write connection, and concurrent
+// ones share commits (see commitLoop). fn may run more than once: after a
+// failed shared commit each Update of the batch runs again on its own. So
+// fn must not keep state across runs, and must not call Update (it would
+// wait forever for the write connection). Cancelling ctx stops an Update
+// whose fn has not started; once fn runs, its statements are not
+// interrupted, since SQLite answers an interrupted write by rolling back the
+// whole transaction, which other Updates may share.
+func (s *Store) Update(ctx context.Context, fn func(keyward.Tx) error) error {
+	r := &request{ctx: ctx, fn: fn, turn: make(chan *sql.Tx), ran: make(chan ran, 1), done: make(chan error, 1)}
+	select {
+	case <-s.closing:
+		return errClosed
+	default:
+	}
+	select {
+	case s.queue <- r:
+	case <-s.closing:
+		return errClosed
+	case <-ctx.Done():
+		return fmt.Errorf("sqlite: update: %w", ctx.Err())
+	}
+	// fn runs here, on the caller's goroutine, when commitLoop hands over
+	// the transaction: a panic keeps its stack and t.FailNow works in tests.
+	for {
+		select {
+		case stx := <-r.turn:
+			s.runFn(stx, r)
+		case err := <-r.done:
+			return err
+		}
+	}
+}
+
+// runFn runs r.fn on stx and reports to commitLoop how it ended, panics
+// and runtime.Goexit included.
+func (s *Store) runFn(stx *sql.Tx, r *request) {
+	out := ran{aborted: true}
+	defer func() { r.ran <- out }()
+	out.err = r.fn(&tx{tx: stx, stmts: s.wstmts, write: true})
+	out.aborted = false
+}
+
+var errClosed = errors.New("sqlite: store is closed")
+
+// maxBatch bounds how many Updates share one commit.
+const maxBatch = 64
+
+// request is one Update waiting for commitLoop.
+type request struct {
+	ctx  context.Context
+	fn   func(keyward.Tx) error
+	turn chan *sql.Tx // commitLoop hands the transaction to the caller to run fn
+	ran  chan ran     // the caller tells how fn ended
+	done chan error   // the final outcome; buffered, so commitLoop never waits
+}
+
+// ran tells how one run of fn ended.
+type ran struct {
+	err     error
+	aborted bool // panicked or called runtime.Goexit: the caller is gone
+}
+
+// commitLoop owns the write connection. It takes every Update waiting for
+// it and runs them in one SQLite transaction, each fn inside its own
+// SAVEPOINT so that a failing fn undoes only its own writes, then commits
+// once: N concurrent Updates cost one fsync instead of N (group commit). No
+// Update returns before the commit holding it is durable, and the Updates
+// of a batch are serialized, each seeing the writes of those before it.
+func (s *Store) commitLoop() {
+	defer close(s.loopDone)
+	batch := make([]*request, 0, maxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case r := <-s.queue:
+			batch = append(batch, r)
+		case <-s.closing:
+			return
+		}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-s.queue:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		if len(batch) == 1 {
+			s.runAlone(batch[0])
+		} else {
+			s.runBatch(batch)
+		}
+	}
+}
+
+// runAlone runs one Update in its own transaction and answers it.
+func (s *Store) runAlone(r *request) {
+	if err := r.ctx.Err(); err != nil {
+		r.done <- fmt.Errorf("sqlite: update: %w", err)
+		return
+	}
+	stx, err := s.writer.BeginTx(context.Background(), nil)
+	if err != nil {
+		r.done <- fmt.Errorf("sqlite: update: begin: %w", err)
+		return
+	}
+	r.turn <- stx
+	out := <-r.ran
+	if out.aborted || out.err != nil {
+		_ = stx.Rollback()
+		r.done <- out.err // nil and unread if aborted
+		return
+	}
+	if err := stx.Commit(); err != nil {
+		r.done <- fmt.Errorf("sqlite: update: commit: %w", err)
+		return
+	}
+	r.done <- nil
+}
+
+// runBatch runs several Updates in one transaction, each in a savepoint,
+// and answers them once it has committed. If the shared transaction fails
+// (a savepoint cannot be rolled back or released, or the commit fails) it
+// is rolled back and every Update still waiting runs again on its own, so
+// that what failed one cannot fail the others.
+func (s *Store) runBatch(batch []*request) {
+	outs := make([]ran, len(batch))
+	ok := func() bool {
+		stx, err := s.writer.BeginTx(context.Background(), nil)
+		if err != nil {
+			return false
+		}
+		exec := func(q string) bool {
+			_, err := stx.Stmt(s.wstmts[q]).Exec()
+			return err == nil
+		}
+		for i, r := range batch {
+			if err := r.ctx.Err(); err != nil {
+				outs[i].err = fmt.Errorf("sqlite: update: %w", err)
+				continue
+			}
+			if !exec(savepointSQL) {
+				_ = stx.Rollback()
+				return false
+			}
+			r.turn <- stx
+			outs[i] = <-r.ran
+			failed := outs[i].aborted || outs[i].err != nil
+			if failed && !exec(rollbackToSQL) || !exec(releaseSQL) {
+				_ = stx.Rollback()
+				return false
+			}
+		}
+		return stx.Commit() == nil
+	}()
+	for i, r := range batch {
+		switch {
+		case outs[i].aborted:
+			// The caller is gone; its writes were rolled back.
+		case !ok:
+			s.runAlone(r)
+		default:
+			r.done <- outs[i].err
+		}
+	}
+}
+
+// Statements that bracket each Update of a batch.
+const (
+	savepointSQL  = `SAVEPOINT "update"`
+	rollbackToSQL = `ROLLBACK TO "update"`
+	releaseSQL    = `RELEASE "update"`
+)
+
+// migrate applies the embedded migrations the database lacks, in name order,
+// each in its own transaction, recording each in the migrations table.
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.writer.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	names, err := fs.Glob(migrationFS, "migration/*.sql")
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if err := s.migrateFile(ctx, name); err != nil {
+			return fmt.Errorf("migrate %s: %w", path.Base(name), err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) migrateFile(ctx context.Context, name string) error {
+	// BEGIN IMMEDIATE (the writer's txlock) makes two processes opening the
+	// same new file take turns rather than both applying a migration.
+	stx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer stx.Rollback()
+
+	var n int
+	if err := stx.QueryRowContext(ctx, `SELECT COUNT(*) FROM migrations WHERE name = ?`, path.Base(name)).Scan(&n); err != nil {
+		return err
+	} else if n > 0 {
+		return nil
+	}
+	buf, err := fs.ReadFile(migrationFS, name)
+	if err != nil {
+		return err
+	}
+	if _, err := stx.ExecContext(ctx, string(buf)); err != nil {
+		return err
+	}
+	if _, err := stx.ExecContext(ctx, `INSERT INTO migrations (name, applied_at) VALUES (?, ?)`, path.Base(name), formatTime(time.Now())); err != nil {
+		return err
+	}
+	return stx.Commit()
+}
+
+// timeLayout is RFC 3339 with nanoseconds at a fixed width, so stored
+// times round-trip exactly and sort as text.
+const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+func parseTime(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) }
+
+// isConstraint reports whether err is SQLite's extended result code code.
+func isCode(err error, code int) bool {
+	var se *sqlitedriver.Error
+	return errors.As(err, &se) && se.Code() == code
+}
+
+func isUniqueViolation(err error) bool {
+	return isCode(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) || isCode(err, sqlite3.SQLITE_CONSTRAINT_UNIQUE)
+}
+
+// wrap adds context to an internal error, such as one from the driver, so
+// that keyward.ErrorCode reports it as EINTERNAL; domain errors pass as they are.
+func wrap(errp *error, format string, args ...any) {
+	var kerr *keyward.Error
+	if *errp == nil || errors.As(*errp, &kerr) {
+		return
+	}
+	*errp = fmt.Errorf("sqlite: "+format+": %w", append(args, *errp)...)
+}

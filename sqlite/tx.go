@@ -1,0 +1,143 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"slices"
+	"strings"
+
+	"keyward"
+)
+
+var _ keyward.Tx = (*tx)(nil)
+
+// tx is a keyward.Tx over one database/sql transaction. Its methods are not
+// safe for concurrent use, like the transaction itself.
+type tx struct {
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+	write bool // a write transaction, possibly shared by several Updates
+}
+
+// stmt returns the prepared statement for q bound to the transaction, or nil
+// if q was not prepared at Open (the caller then runs q unprepared).
+func (t *tx) stmt(ctx context.Context, q string) *sql.Stmt {
+	if st := t.stmts[q]; st != nil {
+		return t.tx.StmtContext(ctx, st)
+	}
+	return nil
+}
+
+// context returns the context statements run with. In a write transaction
+// it is never cancelled: the driver interrupts a statement whose context
+// ends, and SQLite answers an interrupted write by rolling back the whole
+// transaction, which other Updates share (see Store.Update).
+func (t *tx) context(ctx context.Context) context.Context {
+	if t.write {
+		return context.Background()
+	}
+	return ctx
+}
+
+func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	ctx = t.context(ctx)
+	if st := t.stmt(ctx, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return t.tx.ExecContext(ctx, q, args...)
+}
+
+func (t *tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	ctx = t.context(ctx)
+	if st := t.stmt(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return t.tx.QueryContext(ctx, q, args...)
+}
+
+func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	ctx = t.context(ctx)
+	if st := t.stmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return t.tx.QueryRowContext(ctx, q, args...)
+}
+
+// savepoint runs fn so that its writes are undone if it fails: a Tx method
+// that returns an error leaves the transaction as it found it, even if the
+// caller goes on and commits.
+func (t *tx) savepoint(ctx context.Context, fn func() error) error {
+	if _, err := t.exec(ctx, `SAVEPOINT method`); err != nil {
+		return err
+	}
+	if err := fn(); err != nil {
+		if _, rerr := t.exec(ctx, `ROLLBACK TO method`); rerr != nil {
+			return rerr
+		}
+		if _, rerr := t.exec(ctx, `RELEASE method`); rerr != nil {
+			return rerr
+		}
+		return err
+	}
+	_, err := t.exec(ctx, `RELEASE method`)
+	return err
+}
+
+// allQueries lists the statements Open prepares: every one for the writer,
+// the reads for the query_only readers.
+func allQueries(write bool) []string {
+	qs := []string{countUsersSQL, countUserGroupsSQL, findTagsSQL, findUnsettledSQL, findMissingUsersSQL}
+	for _, f := range userFilterShapes() {
+		qs = append(qs, findUsersSQL(f))
+	}
+	for _, f := range userGroupFilterShapes() {
+		qs = append(qs, findUserGroupsSQL(f))
+	}
+	if write {
+		qs = append(qs,
+			insertUserSQL, updateUserSQL, deleteUserSQL,
+			insertUserGroupSQL, updateUserGroupSQL, deleteUserGroupSQL,
+			deleteMembersSQL, insertMembersSQL,
+			deleteTagsSQL, insertTagsSQL,
+			`SAVEPOINT method`, `ROLLBACK TO method`, `RELEASE method`,
+			savepointSQL, rollbackToSQL, releaseSQL,
+		)
+	}
+	return qs
+}
+
+// encodeList stores a list of strings as a JSON array ("[]" when empty).
+func encodeList(ss []string) string {
+	if len(ss) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(ss) // []string always marshals
+	return string(b)
+}
+
+// decodeList reads a JSON array back; empty arrays come back as nil.
+func decodeList(s string) ([]string, error) {
+	if s == "" || s == "[]" {
+		return nil, nil
+	}
+	var ss []string
+	if err := json.Unmarshal([]byte(s), &ss); err != nil {
+		return nil, err
+	}
+	return ss, nil
+}
+
+// splitIDs splits the comma-joined ids group_concat built and sorts them.
+// Ids never hold a comma: keyward.NormalizeUserID and friends admit only
+// letters, digits and hyphens, and so does ElastiCache for cache ids.
+// Sorting here is cheaper than group_concat(... ORDER BY), which builds a
+// temporary b-tree per row.
+func splitIDs(s sql.NullString) []string {
+	if !s.Valid || s.String == "" {
+		return nil
+	}
+	ids := strings.Split(s.String, ",")
+	slices.Sort(ids)
+	return ids
+}
