@@ -55,9 +55,34 @@ type Tx interface {
 	// ReplaceTags sets the tags of a resource (an empty list removes them).
 	ReplaceTags(ctx context.Context, s Scope, r ResourceRef, tags []Tag) error
 
+	// FindCacheByID returns ENOTFOUND (with kind.Resource()) if absent.
+	FindCacheByID(ctx context.Context, s Scope, kind CacheKind, id string) (*Cache, error)
+	// FindCaches returns the caches of one kind matching f, ordered by id.
+	FindCaches(ctx context.Context, s Scope, kind CacheKind, f CacheFilter) ([]*Cache, error)
+	// FindAllCaches returns every cache of every kind in every scope, for
+	// the reconciler's periodic data-plane resync (drift repair, orphans).
+	FindAllCaches(ctx context.Context) ([]*Cache, error)
+	// CreateCache stores c and its attachments (c.UserGroupIDs); EEXISTS if
+	// the id is taken for that kind, ENOTFOUND (ResourceUserGroup) if an
+	// attached group does not exist.
+	CreateCache(ctx context.Context, c *Cache) error
+	// UpdateCache stores every field of c and replaces its attachments with
+	// c.UserGroupIDs; ENOTFOUND if absent.
+	UpdateCache(ctx context.Context, c *Cache) error
+	// DeleteCache removes the cache, its attachments and its tags.
+	DeleteCache(ctx context.Context, s Scope, kind CacheKind, id string) error
+
 	// FindUnsettled returns every resource, in every scope, whose status is
-	// not a resting one (active/available), for the reconciler to resync.
+	// not a resting one (active/available/create-failed), for the
+	// reconciler to resync.
 	FindUnsettled(ctx context.Context) ([]Key, error)
+}
+
+// CacheFilter selects caches. Zero fields match everything.
+type CacheFilter struct {
+	ID      string
+	AfterID string
+	Limit   int
 }
 
 // UserFilter selects users. Zero fields match everything.

@@ -71,6 +71,10 @@ type User struct {
 	// derive it from the one membership relation on every read and ignore
 	// it on write, so it can never disagree with UserGroup.UserIDs.
 	GroupIDs []string
+
+	// LeavingGroups lists the groups a deleting user was taken out of; the
+	// deletion completes once each of them has converged on every node.
+	LeavingGroups []string
 }
 
 // IsBuiltinDefault reports whether u is the built-in "default" user, which
@@ -82,6 +86,7 @@ func (u *User) Clone() *User {
 	c := *u
 	c.PasswordHashes = append([]string(nil), u.PasswordHashes...)
 	c.GroupIDs = append([]string(nil), u.GroupIDs...)
+	c.LeavingGroups = append([]string(nil), u.LeavingGroups...)
 	return &c
 }
 
@@ -111,8 +116,15 @@ func ValidateUserName(name string) error {
 	if name == "" || len(name) > 120 || strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
 		return Errorf(EINVALID, ResourceUser, "Invalid user name %s. It must be 1 to 120 characters without spaces or control characters.", name)
 	}
+	if strings.HasPrefix(strings.ToLower(name), ReservedUserNamePrefix) {
+		return Errorf(EINVALID, ResourceUser, "Invalid user name %s: names beginning with %s are reserved for keyward's own ACL users on the nodes.", name, ReservedUserNamePrefix)
+	}
 	return nil
 }
+
+// ReservedUserNamePrefix starts the names of the ACL users keyward itself
+// keeps on every node (its admin user); tenants cannot take them.
+const ReservedUserNamePrefix = "keyward-"
 
 // MaxPasswords is the number of passwords a user may hold at once.
 const MaxPasswords = 2

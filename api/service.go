@@ -112,3 +112,16 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
+
+// cacheKeys returns the caches a group is attached to, so that a change of
+// the group reaches their nodes without waiting for the group's own pass.
+func cacheKeys(g *keyward.UserGroup) []keyward.Key {
+	var keys []keyward.Key
+	for _, id := range g.ReplicationGroups {
+		keys = append(keys, keyward.Key{Resource: keyward.ResourceReplicationGroup, Scope: g.Scope, ID: id})
+	}
+	for _, id := range g.ServerlessCaches {
+		keys = append(keys, keyward.Key{Resource: keyward.ResourceServerlessCache, Scope: g.Scope, ID: id})
+	}
+	return keys
+}

@@ -42,10 +42,13 @@ func taggable(ctx context.Context, tx keyward.Tx, sc keyward.Scope, arn string) 
 			return ref, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceUserGroup, "%s is not available for tagging", ref.ID)
 		}
 		return ref, nil
-	case keyward.ARNReplicationGroup:
-		return ref, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceReplicationGroup, "ReplicationGroup %s not found.", ref.ID)
-	case keyward.ARNServerlessCache:
-		return ref, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceServerlessCache, "Serverless cache %s not found.", ref.ID)
+	case keyward.ARNReplicationGroup, keyward.ARNServerlessCache:
+		kind := keyward.CacheKind(ref.Type)
+		c, err := tx.FindCacheByID(ctx, sc, kind, ref.ID)
+		if err == nil && (arnScope != sc || c.Status == keyward.CacheDeleting) {
+			err = notFound(kind, ref.ID)
+		}
+		return ref, err
 	case keyward.ARNCluster:
 		return ref, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceCacheCluster, "CacheCluster %s not found.", ref.ID)
 	}

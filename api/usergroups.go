@@ -263,7 +263,7 @@ func (s *Service) modifyUserGroup(ctx context.Context, in *ecapi.ModifyUserGroup
 	if err != nil {
 		return nil, err
 	}
-	s.notify(userGroupKey(sc, id))
+	s.notify(append(cacheKeys(g), userGroupKey(sc, id))...)
 	return userGroupToAPI(g), nil
 }
 

@@ -337,7 +337,9 @@ func (s *Service) modifyUser(ctx context.Context, in *ecapi.ModifyUserMessage) (
 		return nil, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceUser, "AccessString and AppendAccessString cannot be used together.")
 	}
 	var u *keyward.User
+	var touched []keyward.Key
 	err = s.Store.Update(ctx, func(tx keyward.Tx) error {
+		touched = touched[:0]
 		cur, err := tx.FindUserByID(ctx, sc, id)
 		if err != nil {
 			return err
@@ -392,6 +394,7 @@ func (s *Service) modifyUser(ctx context.Context, in *ecapi.ModifyUserMessage) (
 			if err := keyward.CheckEngineCompatible(g.Engine, u); err != nil {
 				return keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceUser, "%s", keyward.ErrorMessage(err))
 			}
+			touched = append(touched, cacheKeys(g)...)
 		}
 		u.Status, u.StatusSince, u.Generation = keyward.UserModifying, s.now(), u.Generation+1
 		return tx.UpdateUser(ctx, u)
@@ -399,7 +402,7 @@ func (s *Service) modifyUser(ctx context.Context, in *ecapi.ModifyUserMessage) (
 	if err != nil {
 		return nil, err
 	}
-	s.notify(userKey(sc, id))
+	s.notify(append(touched, userKey(sc, id))...)
 	return userToAPI(u), nil
 }
 
@@ -455,7 +458,9 @@ func (s *Service) deleteUser(ctx context.Context, in *ecapi.DeleteUserMessage) (
 		u.Status, u.StatusSince, u.Generation = keyward.UserDeleting, s.now(), u.Generation+1
 		// The response still lists the groups the user is leaving (O RBAC23).
 		out = userToAPI(u)
+		u.LeavingGroups = nil
 		for _, g := range involved {
+			u.LeavingGroups = append(u.LeavingGroups, g.ID)
 			g.UserIDs = slices.DeleteFunc(g.UserIDs, func(x string) bool { return x == id })
 			g.PendingAdd = slices.DeleteFunc(g.PendingAdd, func(x string) bool { return x == id })
 			g.PendingRemove = slices.DeleteFunc(g.PendingRemove, func(x string) bool { return x == id })
@@ -466,6 +471,7 @@ func (s *Service) deleteUser(ctx context.Context, in *ecapi.DeleteUserMessage) (
 			if err := tx.UpdateUserGroup(ctx, g); err != nil {
 				return err
 			}
+			touched = append(touched, cacheKeys(g)...)
 			touched = append(touched, userGroupKey(sc, g.ID))
 		}
 		return tx.UpdateUser(ctx, u)

@@ -156,7 +156,3 @@ func ParseBlob(name, s string) ([]byte, error) {
 	}
 	return b, nil
 }
-
-// Ptr returns a pointer to a copy of v; generated decoders use it for
-// optional members.
-func Ptr[T any](v T) *T { return &v }

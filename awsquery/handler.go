@@ -53,6 +53,9 @@ type API struct {
 // (MissingParameter, or NoSuchVersion for a wrong one), then runs the
 // operation with a context carrying the request id (RequestID). Every
 // response carries the id in the x-amzn-RequestId header and in its body.
+// The id is fresh (NewRequestID) unless a middleware already put one in the
+// request's context with WithRequestID, so that its logs and the response
+// agree.
 //
 // An error that is (or wraps) an APIError is sent as is; any other error
 // and any panic are logged and sent as InternalFailure (500) without detail.
@@ -88,8 +91,12 @@ func putWriter(w *XMLWriter) {
 
 func (h *handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	id := NewRequestID()
-	ctx := WithRequestID(r.Context(), id)
+	ctx := r.Context()
+	id := RequestID(ctx)
+	if id == "" {
+		id = NewRequestID()
+		ctx = WithRequestID(ctx, id)
+	}
 	xw := getWriter()
 	defer putWriter(xw)
 

@@ -29,9 +29,6 @@ func (w *XMLWriter) Len() int { return len(w.buf) }
 // Reset discards everything written, keeping the buffer for reuse.
 func (w *XMLWriter) Reset() { w.buf = w.buf[:0] }
 
-// Raw appends s unescaped; s must be well-formed XML.
-func (w *XMLWriter) Raw(s string) { w.buf = append(w.buf, s...) }
-
 // Start opens element name.
 func (w *XMLWriter) Start(name string) {
 	w.buf = append(w.buf, '<')

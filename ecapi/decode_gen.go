@@ -3,9 +3,10 @@
 package ecapi
 
 import (
-	"keyward/awsquery"
 	"regexp"
 	"unicode/utf8"
+
+	"keyward/awsquery"
 )
 
 // Patterns of the model's string shapes. As in Smithy, a pattern is not

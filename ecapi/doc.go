@@ -19,7 +19,12 @@
 //     that implements awsquery.APIError with the model's code and status.
 //   - Input validation follows the model and answers MissingParameter or
 //     InvalidParameterValue naming the full dotted parameter
-//     ("Tags.Tag.1.Key") before the Service is called.
+//     ("Tags.Tag.1.Key") before the Service is called. Patterns are not
+//     anchored (as in Smithy), so they are a first filter; the domain
+//     checks identifiers exactly.
+//   - List items are read from index 1 up to the first missing index; a bare
+//     "Name=" (what botocore and the Go SDK send for an empty list) is an
+//     empty, non-nil list. Parameters the model does not know are ignored.
 //
 // An implementation embeds UnimplementedService (every operation answers
 // NotImplemented, 501) and overrides the operations it serves:

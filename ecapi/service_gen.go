@@ -5,8 +5,9 @@ package ecapi
 import (
 	"context"
 	"fmt"
-	"keyward/awsquery"
 	"net/http"
+
+	"keyward/awsquery"
 )
 
 // APIVersion is the only Version this API accepts.

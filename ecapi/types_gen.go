@@ -18,13 +18,13 @@ type AllowedNodeTypeModificationsMessage struct {
 	ScaleDownModifications []string // NodeTypeList <member> items
 }
 
-// Authentication is the model's structure Authentication.
+// Authentication is part of User.
 type Authentication struct {
 	Type          *string // AuthenticationType enum
 	PasswordCount *int32
 }
 
-// AuthenticationMode is the model's structure AuthenticationMode.
+// AuthenticationMode is part of CreateUserMessage and ModifyUserMessage.
 type AuthenticationMode struct {
 	Type      *string  // InputAuthenticationType enum
 	Passwords []string // PasswordListInput count ≥ 1, <member> items
@@ -42,7 +42,7 @@ type AuthorizeCacheSecurityGroupIngressResult struct {
 	CacheSecurityGroup *CacheSecurityGroup
 }
 
-// AvailabilityZone is the model's structure AvailabilityZone.
+// AvailabilityZone is part of Subnet.
 type AvailabilityZone struct {
 	Name *string
 }
@@ -61,7 +61,7 @@ type BatchStopUpdateActionMessage struct {
 	ServiceUpdateName   *string  // required
 }
 
-// CacheCluster is the model's structure CacheCluster.
+// CacheCluster is part of CacheClusterMessage, CreateCacheClusterResult, DeleteCacheClusterResult and 2 more.
 type CacheCluster struct {
 	CacheClusterId                     *string
 	ConfigurationEndpoint              *Endpoint
@@ -104,7 +104,7 @@ type CacheClusterMessage struct {
 	CacheClusters []CacheCluster // CacheClusterList <CacheCluster> items
 }
 
-// CacheEngineVersion is the model's structure CacheEngineVersion.
+// CacheEngineVersion is part of CacheEngineVersionMessage.
 type CacheEngineVersion struct {
 	Engine                        *string
 	EngineVersion                 *string
@@ -119,7 +119,7 @@ type CacheEngineVersionMessage struct {
 	CacheEngineVersions []CacheEngineVersion // CacheEngineVersionList <CacheEngineVersion> items
 }
 
-// CacheNode is the model's structure CacheNode.
+// CacheNode is part of CacheCluster.
 type CacheNode struct {
 	CacheNodeId              *string
 	CacheNodeStatus          *string
@@ -131,7 +131,7 @@ type CacheNode struct {
 	CustomerOutpostArn       *string
 }
 
-// CacheNodeTypeSpecificParameter is the model's structure CacheNodeTypeSpecificParameter.
+// CacheNodeTypeSpecificParameter is part of CacheParameterGroupDetails and EngineDefaults.
 type CacheNodeTypeSpecificParameter struct {
 	ParameterName               *string
 	Description                 *string
@@ -144,13 +144,13 @@ type CacheNodeTypeSpecificParameter struct {
 	ChangeType                  *string                      // ChangeType enum
 }
 
-// CacheNodeTypeSpecificValue is the model's structure CacheNodeTypeSpecificValue.
+// CacheNodeTypeSpecificValue is part of CacheNodeTypeSpecificParameter.
 type CacheNodeTypeSpecificValue struct {
 	CacheNodeType *string
 	Value         *string
 }
 
-// CacheNodeUpdateStatus is the model's structure CacheNodeUpdateStatus.
+// CacheNodeUpdateStatus is part of UpdateAction.
 type CacheNodeUpdateStatus struct {
 	CacheNodeId                  *string
 	NodeUpdateStatus             *string // NodeUpdateStatus enum
@@ -162,7 +162,7 @@ type CacheNodeUpdateStatus struct {
 	NodeUpdateStatusModifiedDate *time.Time
 }
 
-// CacheParameterGroup is the model's structure CacheParameterGroup.
+// CacheParameterGroup is part of CacheParameterGroupsMessage and CreateCacheParameterGroupResult.
 type CacheParameterGroup struct {
 	CacheParameterGroupName   *string
 	CacheParameterGroupFamily *string
@@ -183,7 +183,7 @@ type CacheParameterGroupNameMessage struct {
 	CacheParameterGroupName *string
 }
 
-// CacheParameterGroupStatus is the model's structure CacheParameterGroupStatus.
+// CacheParameterGroupStatus is part of CacheCluster.
 type CacheParameterGroupStatus struct {
 	CacheParameterGroupName *string
 	ParameterApplyStatus    *string
@@ -196,7 +196,7 @@ type CacheParameterGroupsMessage struct {
 	CacheParameterGroups []CacheParameterGroup // CacheParameterGroupList <CacheParameterGroup> items
 }
 
-// CacheSecurityGroup is the model's structure CacheSecurityGroup.
+// CacheSecurityGroup is part of AuthorizeCacheSecurityGroupIngressResult, CacheSecurityGroupMessage, CreateCacheSecurityGroupResult and RevokeCacheSecurityGroupIngressResult.
 type CacheSecurityGroup struct {
 	OwnerId                *string
 	CacheSecurityGroupName *string
@@ -205,7 +205,7 @@ type CacheSecurityGroup struct {
 	ARN                    *string
 }
 
-// CacheSecurityGroupMembership is the model's structure CacheSecurityGroupMembership.
+// CacheSecurityGroupMembership is part of CacheCluster.
 type CacheSecurityGroupMembership struct {
 	CacheSecurityGroupName *string
 	Status                 *string
@@ -217,7 +217,7 @@ type CacheSecurityGroupMessage struct {
 	CacheSecurityGroups []CacheSecurityGroup // CacheSecurityGroups <CacheSecurityGroup> items
 }
 
-// CacheSubnetGroup is the model's structure CacheSubnetGroup.
+// CacheSubnetGroup is part of CacheSubnetGroupMessage, CreateCacheSubnetGroupResult and ModifyCacheSubnetGroupResult.
 type CacheSubnetGroup struct {
 	CacheSubnetGroupName        *string
 	CacheSubnetGroupDescription *string
@@ -233,13 +233,13 @@ type CacheSubnetGroupMessage struct {
 	CacheSubnetGroups []CacheSubnetGroup // CacheSubnetGroups <CacheSubnetGroup> items
 }
 
-// CacheUsageLimits is the model's structure CacheUsageLimits.
+// CacheUsageLimits is part of CreateServerlessCacheRequest, ModifyServerlessCacheRequest and ServerlessCache.
 type CacheUsageLimits struct {
 	DataStorage   *DataStorage
 	ECPUPerSecond *ECPUPerSecond
 }
 
-// CloudWatchLogsDestinationDetails is the model's structure CloudWatchLogsDestinationDetails.
+// CloudWatchLogsDestinationDetails is part of DestinationDetails.
 type CloudWatchLogsDestinationDetails struct {
 	LogGroup *string
 }
@@ -255,7 +255,7 @@ type CompleteMigrationResponse struct {
 	ReplicationGroup *ReplicationGroup
 }
 
-// ConfigureShard is the model's structure ConfigureShard.
+// ConfigureShard is part of DecreaseReplicaCountMessage and IncreaseReplicaCountMessage.
 type ConfigureShard struct {
 	NodeGroupId                *string  // required; AllowedNodeGroupId length 1..4, pattern \d+
 	NewReplicaCount            *int32   // required
@@ -497,13 +497,13 @@ type CreateUserMessage struct {
 	AuthenticationMode *AuthenticationMode
 }
 
-// CustomerNodeEndpoint is the model's structure CustomerNodeEndpoint.
+// CustomerNodeEndpoint is part of StartMigrationMessage and TestMigrationMessage.
 type CustomerNodeEndpoint struct {
 	Address *string
 	Port    *int32
 }
 
-// DataStorage is the model's structure DataStorage.
+// DataStorage is part of CacheUsageLimits.
 type DataStorage struct {
 	Maximum *int32
 	Minimum *int32
@@ -838,7 +838,7 @@ type DescribeUsersResult struct {
 	Marker *string
 }
 
-// DestinationDetails is the model's structure DestinationDetails.
+// DestinationDetails is part of LogDeliveryConfiguration, LogDeliveryConfigurationRequest and PendingLogDeliveryConfiguration.
 type DestinationDetails struct {
 	CloudWatchLogsDetails  *CloudWatchLogsDestinationDetails
 	KinesisFirehoseDetails *KinesisFirehoseDestinationDetails
@@ -856,26 +856,26 @@ type DisassociateGlobalReplicationGroupResult struct {
 	GlobalReplicationGroup *GlobalReplicationGroup
 }
 
-// EC2SecurityGroup is the model's structure EC2SecurityGroup.
+// EC2SecurityGroup is part of CacheSecurityGroup.
 type EC2SecurityGroup struct {
 	Status                  *string
 	EC2SecurityGroupName    *string
 	EC2SecurityGroupOwnerId *string
 }
 
-// ECPUPerSecond is the model's structure ECPUPerSecond.
+// ECPUPerSecond is part of CacheUsageLimits.
 type ECPUPerSecond struct {
 	Maximum *int32
 	Minimum *int32
 }
 
-// Endpoint is the model's structure Endpoint.
+// Endpoint is part of CacheCluster, CacheNode, NodeGroup and 3 more.
 type Endpoint struct {
 	Address *string
 	Port    *int32
 }
 
-// EngineDefaults is the model's structure EngineDefaults.
+// EngineDefaults is part of DescribeEngineDefaultParametersResult.
 type EngineDefaults struct {
 	CacheParameterGroupFamily       *string
 	Marker                          *string
@@ -883,7 +883,7 @@ type EngineDefaults struct {
 	CacheNodeTypeSpecificParameters []CacheNodeTypeSpecificParameter // CacheNodeTypeSpecificParametersList <CacheNodeTypeSpecificParameter> items
 }
 
-// Event is the model's structure Event.
+// Event is part of EventsMessage.
 type Event struct {
 	SourceIdentifier *string
 	SourceType       *string // SourceType enum
@@ -920,19 +920,19 @@ type FailoverGlobalReplicationGroupResult struct {
 	GlobalReplicationGroup *GlobalReplicationGroup
 }
 
-// Filter is the model's structure Filter.
+// Filter is part of DescribeUsersMessage.
 type Filter struct {
 	Name   *string  // required; FilterName pattern .*\S.*
 	Values []string // required; FilterValueList count ≥ 1, <member> items
 }
 
-// GlobalNodeGroup is the model's structure GlobalNodeGroup.
+// GlobalNodeGroup is part of GlobalReplicationGroup.
 type GlobalNodeGroup struct {
 	GlobalNodeGroupId *string
 	Slots             *string
 }
 
-// GlobalReplicationGroup is the model's structure GlobalReplicationGroup.
+// GlobalReplicationGroup is part of CreateGlobalReplicationGroupResult, DecreaseNodeGroupsInGlobalReplicationGroupResult, DeleteGlobalReplicationGroupResult and 6 more.
 type GlobalReplicationGroup struct {
 	GlobalReplicationGroupId          *string
 	GlobalReplicationGroupDescription *string
@@ -949,13 +949,13 @@ type GlobalReplicationGroup struct {
 	ARN                               *string
 }
 
-// GlobalReplicationGroupInfo is the model's structure GlobalReplicationGroupInfo.
+// GlobalReplicationGroupInfo is part of ReplicationGroup.
 type GlobalReplicationGroupInfo struct {
 	GlobalReplicationGroupId         *string
 	GlobalReplicationGroupMemberRole *string
 }
 
-// GlobalReplicationGroupMember is the model's structure GlobalReplicationGroupMember.
+// GlobalReplicationGroupMember is part of GlobalReplicationGroup.
 type GlobalReplicationGroupMember struct {
 	ReplicationGroupId     *string
 	ReplicationGroupRegion *string
@@ -990,7 +990,7 @@ type IncreaseReplicaCountResult struct {
 	ReplicationGroup *ReplicationGroup
 }
 
-// KinesisFirehoseDestinationDetails is the model's structure KinesisFirehoseDestinationDetails.
+// KinesisFirehoseDestinationDetails is part of DestinationDetails.
 type KinesisFirehoseDestinationDetails struct {
 	DeliveryStream *string
 }
@@ -1006,7 +1006,7 @@ type ListTagsForResourceMessage struct {
 	ResourceName *string // required
 }
 
-// LogDeliveryConfiguration is the model's structure LogDeliveryConfiguration.
+// LogDeliveryConfiguration is part of CacheCluster and ReplicationGroup.
 type LogDeliveryConfiguration struct {
 	LogType            *string // LogType enum
 	DestinationType    *string // DestinationType enum
@@ -1016,7 +1016,7 @@ type LogDeliveryConfiguration struct {
 	Message            *string
 }
 
-// LogDeliveryConfigurationRequest is the model's structure LogDeliveryConfigurationRequest.
+// LogDeliveryConfigurationRequest is part of CreateCacheClusterMessage, CreateReplicationGroupMessage, ModifyCacheClusterMessage and ModifyReplicationGroupMessage.
 type LogDeliveryConfigurationRequest struct {
 	LogType            *string // LogType enum
 	DestinationType    *string // DestinationType enum
@@ -1184,7 +1184,7 @@ type ModifyUserMessage struct {
 	Engine             *string // EngineType pattern [a-zA-Z]*
 }
 
-// NodeGroup is the model's structure NodeGroup.
+// NodeGroup is part of ReplicationGroup.
 type NodeGroup struct {
 	NodeGroupId      *string
 	Status           *string
@@ -1194,7 +1194,7 @@ type NodeGroup struct {
 	NodeGroupMembers []NodeGroupMember // NodeGroupMemberList <NodeGroupMember> items
 }
 
-// NodeGroupConfiguration is the model's structure NodeGroupConfiguration.
+// NodeGroupConfiguration is part of CreateReplicationGroupMessage and NodeSnapshot.
 type NodeGroupConfiguration struct {
 	NodeGroupId              *string // AllowedNodeGroupId length 1..4, pattern \d+
 	Slots                    *string
@@ -1205,7 +1205,7 @@ type NodeGroupConfiguration struct {
 	ReplicaOutpostArns       []string // OutpostArnsList <OutpostArn> items
 }
 
-// NodeGroupMember is the model's structure NodeGroupMember.
+// NodeGroupMember is part of NodeGroup.
 type NodeGroupMember struct {
 	CacheClusterId            *string
 	CacheNodeId               *string
@@ -1215,7 +1215,7 @@ type NodeGroupMember struct {
 	CurrentRole               *string
 }
 
-// NodeGroupMemberUpdateStatus is the model's structure NodeGroupMemberUpdateStatus.
+// NodeGroupMemberUpdateStatus is part of NodeGroupUpdateStatus.
 type NodeGroupMemberUpdateStatus struct {
 	CacheClusterId               *string
 	CacheNodeId                  *string
@@ -1228,13 +1228,13 @@ type NodeGroupMemberUpdateStatus struct {
 	NodeUpdateStatusModifiedDate *time.Time
 }
 
-// NodeGroupUpdateStatus is the model's structure NodeGroupUpdateStatus.
+// NodeGroupUpdateStatus is part of UpdateAction.
 type NodeGroupUpdateStatus struct {
 	NodeGroupId                 *string
 	NodeGroupMemberUpdateStatus []NodeGroupMemberUpdateStatus // NodeGroupMemberUpdateStatusList <NodeGroupMemberUpdateStatus> items
 }
 
-// NodeSnapshot is the model's structure NodeSnapshot.
+// NodeSnapshot is part of Snapshot.
 type NodeSnapshot struct {
 	CacheClusterId         *string
 	NodeGroupId            *string
@@ -1245,13 +1245,13 @@ type NodeSnapshot struct {
 	SnapshotCreateTime     *time.Time
 }
 
-// NotificationConfiguration is the model's structure NotificationConfiguration.
+// NotificationConfiguration is part of CacheCluster.
 type NotificationConfiguration struct {
 	TopicArn    *string
 	TopicStatus *string
 }
 
-// Parameter is the model's structure Parameter.
+// Parameter is part of CacheParameterGroupDetails and EngineDefaults.
 type Parameter struct {
 	ParameterName        *string
 	ParameterValue       *string
@@ -1264,13 +1264,13 @@ type Parameter struct {
 	ChangeType           *string // ChangeType enum
 }
 
-// ParameterNameValue is the model's structure ParameterNameValue.
+// ParameterNameValue is part of ModifyCacheParameterGroupMessage and ResetCacheParameterGroupMessage.
 type ParameterNameValue struct {
 	ParameterName  *string
 	ParameterValue *string
 }
 
-// PendingLogDeliveryConfiguration is the model's structure PendingLogDeliveryConfiguration.
+// PendingLogDeliveryConfiguration is part of PendingModifiedValues and ReplicationGroupPendingModifiedValues.
 type PendingLogDeliveryConfiguration struct {
 	LogType            *string // LogType enum
 	DestinationType    *string // DestinationType enum
@@ -1278,7 +1278,7 @@ type PendingLogDeliveryConfiguration struct {
 	LogFormat          *string // LogFormat enum
 }
 
-// PendingModifiedValues is the model's structure PendingModifiedValues.
+// PendingModifiedValues is part of CacheCluster.
 type PendingModifiedValues struct {
 	NumCacheNodes             *int32
 	CacheNodeIdsToRemove      []string // CacheNodeIdsList <CacheNodeId> items
@@ -1291,7 +1291,7 @@ type PendingModifiedValues struct {
 	ScaleConfig               *ScaleConfig
 }
 
-// ProcessedUpdateAction is the model's structure ProcessedUpdateAction.
+// ProcessedUpdateAction is part of UpdateActionResultsMessage.
 type ProcessedUpdateAction struct {
 	ReplicationGroupId *string
 	CacheClusterId     *string
@@ -1334,13 +1334,13 @@ type RebootCacheClusterResult struct {
 	CacheCluster *CacheCluster
 }
 
-// RecurringCharge is the model's structure RecurringCharge.
+// RecurringCharge is part of ReservedCacheNode and ReservedCacheNodesOffering.
 type RecurringCharge struct {
 	RecurringChargeAmount    *float64
 	RecurringChargeFrequency *string
 }
 
-// RegionalConfiguration is the model's structure RegionalConfiguration.
+// RegionalConfiguration is part of IncreaseNodeGroupsInGlobalReplicationGroupMessage.
 type RegionalConfiguration struct {
 	ReplicationGroupId      *string                   // required
 	ReplicationGroupRegion  *string                   // required
@@ -1353,7 +1353,7 @@ type RemoveTagsFromResourceMessage struct {
 	TagKeys      []string // required; KeyList <member> items
 }
 
-// ReplicationGroup is the model's structure ReplicationGroup.
+// ReplicationGroup is part of CompleteMigrationResponse, CreateReplicationGroupResult, DecreaseReplicaCountResult and 8 more.
 type ReplicationGroup struct {
 	ReplicationGroupId         *string
 	Description                *string
@@ -1395,7 +1395,7 @@ type ReplicationGroupMessage struct {
 	ReplicationGroups []ReplicationGroup // ReplicationGroupList <ReplicationGroup> items
 }
 
-// ReplicationGroupPendingModifiedValues is the model's structure ReplicationGroupPendingModifiedValues.
+// ReplicationGroupPendingModifiedValues is part of ReplicationGroup.
 type ReplicationGroupPendingModifiedValues struct {
 	PrimaryClusterId          *string
 	AutomaticFailoverStatus   *string // PendingAutomaticFailoverStatus enum
@@ -1408,7 +1408,7 @@ type ReplicationGroupPendingModifiedValues struct {
 	ClusterMode               *string // ClusterMode enum
 }
 
-// ReservedCacheNode is the model's structure ReservedCacheNode.
+// ReservedCacheNode is part of PurchaseReservedCacheNodesOfferingResult and ReservedCacheNodeMessage.
 type ReservedCacheNode struct {
 	ReservedCacheNodeId          *string
 	ReservedCacheNodesOfferingId *string
@@ -1431,7 +1431,7 @@ type ReservedCacheNodeMessage struct {
 	ReservedCacheNodes []ReservedCacheNode // ReservedCacheNodeList <ReservedCacheNode> items
 }
 
-// ReservedCacheNodesOffering is the model's structure ReservedCacheNodesOffering.
+// ReservedCacheNodesOffering is part of ReservedCacheNodesOfferingMessage.
 type ReservedCacheNodesOffering struct {
 	ReservedCacheNodesOfferingId *string
 	CacheNodeType                *string
@@ -1456,13 +1456,13 @@ type ResetCacheParameterGroupMessage struct {
 	ParameterNameValues     []ParameterNameValue // ParameterNameValueList <ParameterNameValue> items
 }
 
-// ReshardingConfiguration is the model's structure ReshardingConfiguration.
+// ReshardingConfiguration is part of ModifyReplicationGroupShardConfigurationMessage and RegionalConfiguration.
 type ReshardingConfiguration struct {
 	NodeGroupId                *string  // AllowedNodeGroupId length 1..4, pattern \d+
 	PreferredAvailabilityZones []string // AvailabilityZonesList <AvailabilityZone> items
 }
 
-// ReshardingStatus is the model's structure ReshardingStatus.
+// ReshardingStatus is part of ReplicationGroupPendingModifiedValues.
 type ReshardingStatus struct {
 	SlotMigration *SlotMigration
 }
@@ -1479,19 +1479,19 @@ type RevokeCacheSecurityGroupIngressResult struct {
 	CacheSecurityGroup *CacheSecurityGroup
 }
 
-// ScaleConfig is the model's structure ScaleConfig.
+// ScaleConfig is part of ModifyCacheClusterMessage and PendingModifiedValues.
 type ScaleConfig struct {
 	ScalePercentage      *int32
 	ScaleIntervalMinutes *int32
 }
 
-// SecurityGroupMembership is the model's structure SecurityGroupMembership.
+// SecurityGroupMembership is part of CacheCluster.
 type SecurityGroupMembership struct {
 	SecurityGroupId *string
 	Status          *string
 }
 
-// ServerlessCache is the model's structure ServerlessCache.
+// ServerlessCache is part of CreateServerlessCacheResponse, DeleteServerlessCacheResponse, DescribeServerlessCachesResponse and ModifyServerlessCacheResponse.
 type ServerlessCache struct {
 	ServerlessCacheName    *string
 	Description            *string
@@ -1513,14 +1513,14 @@ type ServerlessCache struct {
 	NetworkType            *string // NetworkType enum
 }
 
-// ServerlessCacheConfiguration is the model's structure ServerlessCacheConfiguration.
+// ServerlessCacheConfiguration is part of ServerlessCacheSnapshot.
 type ServerlessCacheConfiguration struct {
 	ServerlessCacheName *string
 	Engine              *string
 	MajorEngineVersion  *string
 }
 
-// ServerlessCacheSnapshot is the model's structure ServerlessCacheSnapshot.
+// ServerlessCacheSnapshot is part of CopyServerlessCacheSnapshotResponse, CreateServerlessCacheSnapshotResponse, DeleteServerlessCacheSnapshotResponse and 2 more.
 type ServerlessCacheSnapshot struct {
 	ServerlessCacheSnapshotName  *string
 	ARN                          *string
@@ -1533,7 +1533,7 @@ type ServerlessCacheSnapshot struct {
 	ServerlessCacheConfiguration *ServerlessCacheConfiguration
 }
 
-// ServiceUpdate is the model's structure ServiceUpdate.
+// ServiceUpdate is part of ServiceUpdatesMessage.
 type ServiceUpdate struct {
 	ServiceUpdateName                     *string
 	ServiceUpdateReleaseDate              *time.Time
@@ -1555,12 +1555,12 @@ type ServiceUpdatesMessage struct {
 	ServiceUpdates []ServiceUpdate // ServiceUpdateList <ServiceUpdate> items
 }
 
-// SlotMigration is the model's structure SlotMigration.
+// SlotMigration is part of ReshardingStatus.
 type SlotMigration struct {
 	ProgressPercentage *float64
 }
 
-// Snapshot is the model's structure Snapshot.
+// Snapshot is part of CopySnapshotResult, CreateSnapshotResult, DeleteSnapshotResult and DescribeSnapshotsListMessage.
 type Snapshot struct {
 	SnapshotName                *string
 	ReplicationGroupId          *string
@@ -1603,7 +1603,7 @@ type StartMigrationResponse struct {
 	ReplicationGroup *ReplicationGroup
 }
 
-// Subnet is the model's structure Subnet.
+// Subnet is part of CacheSubnetGroup.
 type Subnet struct {
 	SubnetIdentifier       *string
 	SubnetAvailabilityZone *AvailabilityZone
@@ -1611,12 +1611,12 @@ type Subnet struct {
 	SupportedNetworkTypes  []string // NetworkTypeList <member> items
 }
 
-// SubnetOutpost is the model's structure SubnetOutpost.
+// SubnetOutpost is part of Subnet.
 type SubnetOutpost struct {
 	SubnetOutpostArn *string
 }
 
-// Tag is the model's structure Tag.
+// Tag is part of AddTagsToResourceMessage, CopyServerlessCacheSnapshotRequest, CopySnapshotMessage and 12 more.
 type Tag struct {
 	Key   *string
 	Value *string
@@ -1649,13 +1649,13 @@ type TestMigrationResponse struct {
 	ReplicationGroup *ReplicationGroup
 }
 
-// TimeRangeFilter is the model's structure TimeRangeFilter.
+// TimeRangeFilter is part of DescribeUpdateActionsMessage.
 type TimeRangeFilter struct {
 	StartTime *time.Time
 	EndTime   *time.Time
 }
 
-// UnprocessedUpdateAction is the model's structure UnprocessedUpdateAction.
+// UnprocessedUpdateAction is part of UpdateActionResultsMessage.
 type UnprocessedUpdateAction struct {
 	ReplicationGroupId *string
 	CacheClusterId     *string
@@ -1664,7 +1664,7 @@ type UnprocessedUpdateAction struct {
 	ErrorMessage       *string
 }
 
-// UpdateAction is the model's structure UpdateAction.
+// UpdateAction is part of UpdateActionsMessage.
 type UpdateAction struct {
 	ReplicationGroupId                  *string
 	CacheClusterId                      *string
@@ -1697,7 +1697,7 @@ type UpdateActionsMessage struct {
 	UpdateActions []UpdateAction // UpdateActionList <UpdateAction> items
 }
 
-// User is the output of CreateUser, DeleteUser and ModifyUser.
+// User is the output of CreateUser, DeleteUser and ModifyUser, and part of DescribeUsersResult.
 type User struct {
 	UserId               *string
 	UserName             *string
@@ -1710,7 +1710,7 @@ type User struct {
 	ARN                  *string
 }
 
-// UserGroup is the output of CreateUserGroup, DeleteUserGroup and ModifyUserGroup.
+// UserGroup is the output of CreateUserGroup, DeleteUserGroup and ModifyUserGroup, and part of DescribeUserGroupsResult.
 type UserGroup struct {
 	UserGroupId          *string
 	Status               *string
@@ -1723,13 +1723,13 @@ type UserGroup struct {
 	ARN                  *string
 }
 
-// UserGroupPendingChanges is the model's structure UserGroupPendingChanges.
+// UserGroupPendingChanges is part of UserGroup.
 type UserGroupPendingChanges struct {
 	UserIdsToRemove []string // UserIdList <member> items
 	UserIdsToAdd    []string // UserIdList <member> items
 }
 
-// UserGroupsUpdateStatus is the model's structure UserGroupsUpdateStatus.
+// UserGroupsUpdateStatus is part of ReplicationGroupPendingModifiedValues.
 type UserGroupsUpdateStatus struct {
 	UserGroupIdsToAdd    []string // UserGroupIdList <member> items
 	UserGroupIdsToRemove []string // UserGroupIdList <member> items

@@ -46,7 +46,7 @@ func New(t testing.TB, opts ...func(*server.Config)) *Server {
 		t.Fatalf("keywardtest: open: %v", err)
 	}
 	s.Start()
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { s.CloseAndStopNodes() })
 	ts := &Server{Server: s}
 	ts.Client = ts.NewClient("us-east-1", "AKIDKEYWARDTEST", "keyward-test-secret")
 	return ts

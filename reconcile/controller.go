@@ -30,6 +30,14 @@ type Controller struct {
 	// Resync is how often every unsettled resource is re-queued; default 5s.
 	Resync time.Duration
 
+	// Engine runs the cache nodes; nil runs no data plane (statuses still
+	// move, as in a control-plane-only test).
+	Engine Engine
+
+	// DataResync is how often every cache is re-applied to its nodes to
+	// repair drift; default 2s.
+	DataResync time.Duration
+
 	// Workers is the number of keys reconciled in parallel; default 4.
 	Workers int
 
@@ -53,7 +61,10 @@ func (c *Controller) init() {
 			c.Resync = 5 * time.Second
 		}
 		if c.Workers <= 0 {
-			c.Workers = 4
+			c.Workers = 8
+		}
+		if c.DataResync <= 0 {
+			c.DataResync = 2 * time.Second
 		}
 	})
 }
@@ -85,6 +96,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	t := time.NewTicker(c.Resync)
 	defer t.Stop()
+	d := time.NewTicker(c.DataResync)
+	defer d.Stop()
+	c.resyncData(ctx)
 	for {
 		c.resync(ctx)
 		select {
@@ -93,6 +107,8 @@ func (c *Controller) Run(ctx context.Context) error {
 			wg.Wait()
 			return nil
 		case <-t.C:
+		case <-d.C:
+			c.resyncData(ctx)
 		}
 	}
 }
@@ -122,6 +138,8 @@ func (c *Controller) work(ctx context.Context) {
 		}
 		after, err := c.Reconcile(ctx, k)
 		switch {
+		case err != nil && IsTerminal(err):
+			c.Logger.Error("reconcile: giving up", "key", k.String(), "err", err)
 		case err != nil && ctx.Err() == nil:
 			d := c.q.retry(k)
 			c.Logger.Warn("reconcile: will retry", "key", k.String(), "after", d, "err", err)
@@ -144,6 +162,10 @@ func (c *Controller) Reconcile(ctx context.Context, k keyward.Key) (time.Duratio
 		return c.reconcileUser(ctx, k)
 	case keyward.ResourceUserGroup:
 		return c.reconcileUserGroup(ctx, k)
+	case keyward.ResourceReplicationGroup:
+		return c.reconcileCache(ctx, k, keyward.KindReplicationGroup)
+	case keyward.ResourceServerlessCache:
+		return c.reconcileCache(ctx, k, keyward.KindServerless)
 	}
 	return 0, nil
 }
@@ -151,6 +173,12 @@ func (c *Controller) Reconcile(ctx context.Context, k keyward.Key) (time.Duratio
 // wait returns how long the status entered at since must still be held.
 func (c *Controller) wait(since time.Time) time.Duration {
 	return since.Add(c.Delay).Sub(c.Now())
+}
+
+// EnqueueAll re-queues every cache, e.g. after a node restarted.
+func (c *Controller) EnqueueAll(ctx context.Context) {
+	c.init()
+	c.resyncData(ctx)
 }
 
 func (c *Controller) reconcileUser(ctx context.Context, k keyward.Key) (time.Duration, error) {
@@ -164,6 +192,28 @@ func (c *Controller) reconcileUser(ctx context.Context, k keyward.Key) (time.Dur
 			return err
 		}
 		if u.Status == keyward.UserActive {
+			return nil
+		}
+		// The user's change must have reached every node of every cache
+		// of the groups it is in (modifying) or left (deleting).
+		groups := u.GroupIDs
+		if u.Status == keyward.UserDeleting {
+			groups = u.LeavingGroups
+		}
+		for _, gid := range groups {
+			g, err := tx.FindUserGroupByID(ctx, k.Scope, gid)
+			if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+				continue
+			} else if err != nil {
+				return err
+			}
+			if ok, err := c.groupConverged(ctx, tx, g); err != nil {
+				return err
+			} else if !ok {
+				after = pollConverge
+			}
+		}
+		if after > 0 {
 			return nil
 		}
 		if after = c.wait(u.StatusSince); after > 0 {
@@ -185,16 +235,28 @@ func (c *Controller) reconcileUser(ctx context.Context, k keyward.Key) (time.Dur
 
 func (c *Controller) reconcileUserGroup(ctx context.Context, k keyward.Key) (time.Duration, error) {
 	var after time.Duration
+	var settled bool
 	err := c.Store.Update(ctx, func(tx keyward.Tx) error {
-		after = 0
+		after, settled = 0, false
 		g, err := tx.FindUserGroupByID(ctx, k.Scope, k.ID)
 		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
 			return nil
 		} else if err != nil {
 			return err
 		}
-		if g.Status == keyward.UserGroupActive {
-			return nil
+		if g.Status == keyward.UserGroupActive || g.Status == keyward.UserGroupCreating {
+			// Caches may still need the group (a member was modified).
+			if ok, err := c.groupConverged(ctx, tx, g); err != nil || !ok || g.Status == keyward.UserGroupActive {
+				return err
+			}
+		}
+		if g.Status == keyward.UserGroupModifying {
+			if ok, err := c.groupConverged(ctx, tx, g); err != nil {
+				return err
+			} else if !ok {
+				after = pollConverge
+				return nil
+			}
 		}
 		if after = c.wait(g.StatusSince); after > 0 {
 			return nil
@@ -207,14 +269,34 @@ func (c *Controller) reconcileUserGroup(ctx context.Context, k keyward.Key) (tim
 			if err := applyPending(ctx, tx, g); err != nil {
 				return err
 			}
-			g.Status, g.StatusSince = keyward.UserGroupActive, c.Now()
+			g.Status, g.StatusSince, settled = keyward.UserGroupActive, c.Now(), true
 			return tx.UpdateUserGroup(ctx, g)
 		case keyward.UserGroupDeleting:
 			return tx.DeleteUserGroup(ctx, k.Scope, k.ID)
 		}
 		return nil
 	})
+	if settled {
+		// Users leaving this group may now be able to finish.
+		c.enqueueUnsettledUsers(ctx, k.Scope)
+	}
 	return after, err
+}
+
+func (c *Controller) enqueueUnsettledUsers(ctx context.Context, sc keyward.Scope) {
+	var keys []keyward.Key
+	err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
+		keys, err = tx.FindUnsettled(ctx)
+		return err
+	})
+	if err != nil {
+		return
+	}
+	for _, k := range keys {
+		if k.Resource == keyward.ResourceUser && k.Scope == sc {
+			c.q.add(k)
+		}
+	}
 }
 
 // applyPending applies a group's accepted membership change. A user added by

@@ -21,6 +21,7 @@ import (
 	"keyward/api"
 	"keyward/awsquery"
 	"keyward/ecapi"
+	"keyward/engine"
 	"keyward/reconcile"
 	"keyward/sigv4"
 	"keyward/sqlite"
@@ -45,6 +46,14 @@ type Config struct {
 	Region  string
 	Account string
 
+	// RedisServer and ValkeyServer are the engine binaries (paths or names
+	// on PATH); defaults "redis-server" and "valkey-server".
+	RedisServer  string
+	ValkeyServer string
+	// NoEngine runs without a data plane: caches change status but start
+	// no processes. For control-plane-only tests.
+	NoEngine bool
+
 	TransitionDelay time.Duration
 	Quotas          keyward.Quotas
 	MaxBodyBytes    int64
@@ -58,6 +67,7 @@ type Server struct {
 	Store      keyward.Store
 	Service    *api.Service
 	Controller *reconcile.Controller
+	Engine     *engine.Manager // nil with Config.NoEngine
 
 	listener net.Listener
 	http     *http.Server
@@ -111,6 +121,17 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.Controller = &reconcile.Controller{
 		Store: s.Store, Delay: cfg.TransitionDelay,
 		Logger: cfg.Logger.With("component", "reconcile"),
+	}
+	if !cfg.NoEngine {
+		s.Engine = &engine.Manager{
+			DataDir: cfg.DataDir, RedisServer: cfg.RedisServer, ValkeyServer: cfg.ValkeyServer,
+			Logger:    cfg.Logger.With("component", "engine"),
+			OnRestart: func(string) { s.Controller.EnqueueAll(context.Background()) },
+		}
+		if err := s.Engine.Open(ctx); err != nil {
+			return nil, fmt.Errorf("server: engine: %w", err)
+		}
+		s.Controller.Engine = engineAdapter{s.Engine}
 	}
 	s.Service = api.New(s.Store)
 	s.Service.Quotas = cfg.Quotas
@@ -186,8 +207,15 @@ func (s *Server) Start() {
 }
 
 // Close stops serving (letting requests in flight finish for a few
-// seconds), stops the reconciler and closes the store.
-func (s *Server) Close() error {
+// seconds), stops the reconciler and closes the store. Cache nodes keep
+// running: they outlive the control plane, and the next keyward adopts them.
+func (s *Server) Close() error { return s.close(false) }
+
+// CloseAndStopNodes is Close that also stops every cache node, for tests and
+// for tearing a keyward down completely.
+func (s *Server) CloseAndStopNodes() error { return s.close(true) }
+
+func (s *Server) close(stopNodes bool) error {
 	if s.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		s.http.Shutdown(ctx)
@@ -199,6 +227,16 @@ func (s *Server) Close() error {
 		s.cancel()
 	}
 	s.wg.Wait()
+	if s.Engine != nil {
+		if stopNodes {
+			for _, n := range s.Engine.Nodes() {
+				if err := s.Engine.Stop(context.Background(), n.ID); err != nil {
+					s.Config.Logger.Warn("server: stop node", "node", n.ID, "err", err)
+				}
+			}
+		}
+		s.Engine.Close()
+	}
 	if s.Store != nil {
 		return s.Store.Close()
 	}

@@ -445,3 +445,289 @@ func BenchmarkStore_CreateFindDelete(b *testing.B) {
 		})
 	})
 }
+
+func TestUpdate_Goexit(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Update(t.Context(), func(tx keyward.Tx) error {
+			tx.CreateUser(t.Context(), storetest.NewUser(storetest.S1, "alice"))
+			runtime.Goexit() // as t.FailNow in a test's callback
+			return nil
+		})
+	}()
+	<-done
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := s.Update(ctx, func(tx keyward.Tx) error {
+		_, err := tx.FindUserByID(ctx, storetest.S1, "alice")
+		if keyward.ErrorCode(err) != keyward.ENOTFOUND {
+			t.Errorf("FindUserByID after an exited Update: %v, want ENOTFOUND", err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("Update after an exited one: %v", err)
+	}
+}
+
+// blockUpdates holds the write connection with an Update until the returned
+// function is called, so that the Updates started meanwhile queue up and
+// then run as one batch.
+func blockUpdates(t *testing.T, s *Store) (release func()) {
+	inside, unblock := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Update(t.Context(), func(tx keyward.Tx) error {
+			close(inside)
+			<-unblock
+			return tx.CreateUser(t.Context(), storetest.NewUser(storetest.S1, "blocker"))
+		})
+	}()
+	<-inside
+	return func() {
+		time.Sleep(100 * time.Millisecond) // let the Updates started meanwhile queue up
+		close(unblock)
+		if err := <-done; err != nil {
+			t.Errorf("blocking Update: %v", err)
+		}
+	}
+}
+
+// TestUpdate_GroupCommit runs Updates that share one commit and checks that
+// each keeps its own outcome: an error, a panic or a cancelled context
+// undoes only that Update's writes.
+func TestUpdate_GroupCommit(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
+	ctx := t.Context()
+	create := func(id string) func(keyward.Tx) error {
+		return func(tx keyward.Tx) error { return tx.CreateUser(ctx, storetest.NewUser(storetest.S1, id)) }
+	}
+	release := blockUpdates(t, s)
+
+	var mu sync.Mutex
+	got := map[string]any{}
+	var wg sync.WaitGroup
+	run := func(name string, ctx context.Context, fn func(keyward.Tx) error) {
+		wg.Go(func() {
+			defer func() {
+				if v := recover(); v != nil {
+					mu.Lock()
+					got[name] = fmt.Sprint("panic: ", v)
+					mu.Unlock()
+				}
+			}()
+			err := s.Update(ctx, fn)
+			mu.Lock()
+			got[name] = keyward.ErrorCode(err)
+			if errors.Is(err, errBoom) {
+				got[name] = "boom"
+			} else if errors.Is(err, context.Canceled) {
+				got[name] = "canceled"
+			}
+			mu.Unlock()
+		})
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	var cancelledRan atomic.Bool
+	run("ok1", ctx, create("ok1"))
+	run("ok2", ctx, func(tx keyward.Tx) error {
+		if err := create("ok2")(tx); err != nil {
+			return err
+		}
+		return tx.ReplaceTags(ctx, storetest.S1, keyward.ResourceRef{Type: keyward.ARNUser, ID: "ok2"}, []keyward.Tag{{Key: "k", Value: "v"}})
+	})
+	run("exists", ctx, create("blocker"))
+	run("fails", ctx, func(tx keyward.Tx) error {
+		if err := create("fails")(tx); err != nil {
+			return err
+		}
+		return errBoom
+	})
+	run("panics", ctx, func(tx keyward.Tx) error {
+		create("panics")(tx)
+		panic("boom")
+	})
+	run("cancelled", cancelled, func(tx keyward.Tx) error {
+		cancelledRan.Store(true)
+		return create("cancelled")(tx)
+	})
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	release()
+	wg.Wait()
+
+	want := map[string]any{
+		"ok1": "", "ok2": "", "exists": keyward.EEXISTS, "fails": "boom",
+		"panics": "panic: boom", "cancelled": "canceled",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("outcomes mismatch (-want +got):\n%s", d)
+	}
+	if cancelledRan.Load() {
+		t.Error("the callback of a cancelled Update ran")
+	}
+	if n := s.batched.Load(); n < 2 {
+		t.Errorf("%d Updates ran in a shared transaction, want several", n)
+	}
+	if err := s.View(ctx, func(tx keyward.Tx) error {
+		us, err := tx.FindUsers(ctx, storetest.S1, keyward.UserFilter{})
+		var ids []string
+		for _, u := range us {
+			ids = append(ids, u.ID)
+		}
+		if d := cmp.Diff([]string{"blocker", "ok1", "ok2"}, ids); d != "" {
+			t.Errorf("stored users mismatch (-want +got):\n%s", d)
+		}
+		tags, _ := tx.FindTags(ctx, storetest.S1, keyward.ResourceRef{Type: keyward.ARNUser, ID: "ok2"})
+		if len(tags) != 1 {
+			t.Errorf("ok2 tags = %v, want one", tags)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUpdate_GroupCommitFails makes a shared commit fail and checks that
+// its Updates then run again one by one, so none is lost.
+func TestUpdate_GroupCommitFails(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
+	ctx := t.Context()
+	var failed atomic.Bool
+	s.failBatch = func() bool { return failed.CompareAndSwap(false, true) }
+	release := blockUpdates(t, s)
+
+	const n = 5
+	var runs [n]atomic.Int32
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			err := s.Update(ctx, func(tx keyward.Tx) error {
+				runs[i].Add(1)
+				return tx.CreateUser(ctx, storetest.NewUser(storetest.S1, fmt.Sprintf("u%d", i)))
+			})
+			if err != nil {
+				t.Errorf("Update %d: %v", i, err)
+			}
+		})
+	}
+	release()
+	wg.Wait()
+	if !failed.Load() {
+		t.Fatal("no shared commit was tried")
+	}
+	reran := 0
+	for i := range n {
+		if runs[i].Load() == 2 {
+			reran++
+		}
+		if !findExists(t, s, fmt.Sprintf("u%d", i)) {
+			t.Errorf("u%d lost after a failed shared commit", i)
+		}
+	}
+	if reran < 2 {
+		t.Errorf("%d callbacks ran again after the failed shared commit, want several", reran)
+	}
+}
+
+func findExists(t *testing.T, s *Store, id string) bool {
+	t.Helper()
+	var found bool
+	if err := s.View(t.Context(), func(tx keyward.Tx) error {
+		_, err := tx.FindUserByID(t.Context(), storetest.S1, id)
+		found = err == nil
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+var errBoom = errors.New("boom")
+
+func TestOpen_RelativePath(t *testing.T) {
+	t.Chdir(t.TempDir())
+	s := mustOpen(t, "state:1.db")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat("state:1.db"); err != nil {
+		t.Errorf("database not in the working directory: %v", err)
+	}
+}
+
+// TestOpen_MigrateFrom0001 opens a database written before 0002_caches
+// existed: the migration keeps its users and groups (with no LeavingGroups)
+// and caches can then be attached to them.
+func TestOpen_MigrateFrom0001(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	initSQL, err := fs.ReadFile(migrationFS, "migration/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := storetest.NewUser(storetest.S1, "alice")
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)`, nil},
+		{string(initSQL), nil},
+		{`INSERT INTO migrations (name, applied_at) VALUES ('0001_init.sql', ?)`, []any{formatTime(time.Now())}},
+		{`INSERT INTO users (account, region, id, name, engine, access_string, auth, password_hashes,
+			min_engine_version, status, status_since, generation, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, []any{u.Scope.Account, u.Scope.Region, u.ID, u.Name,
+			string(u.Engine), u.AccessString, string(u.Auth), encodeList(u.PasswordHashes), u.MinimumEngineVersion,
+			string(u.Status), formatTime(u.StatusSince), u.Generation, formatTime(u.CreatedAt)}},
+		{`INSERT INTO user_groups (account, region, id, engine, status, status_since, generation, created_at,
+			min_engine_version) VALUES (?, ?, 'g1', 'redis', 'active', ?, 1, ?, '6.0')`,
+			[]any{u.Scope.Account, u.Scope.Region, formatTime(u.StatusSince), formatTime(u.CreatedAt)}},
+	} {
+		if _, err := db.ExecContext(t.Context(), q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := mustOpen(t, path)
+	c := storetest.NewCache(storetest.S1, keyward.KindServerless, "c1", "g1")
+	if err := s.Update(t.Context(), func(tx keyward.Tx) error { return tx.CreateCache(t.Context(), c) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = mustOpen(t, path)
+	if err := s.View(t.Context(), func(tx keyward.Tx) error {
+		gotU, err := tx.FindUserByID(t.Context(), storetest.S1, "alice")
+		if err != nil {
+			return err
+		}
+		if d := cmp.Diff(u, gotU); d != "" {
+			t.Errorf("user mismatch (-want +got):\n%s", d)
+		}
+		gotC, err := tx.FindCacheByID(t.Context(), storetest.S1, keyward.KindServerless, "c1")
+		if err != nil {
+			return err
+		}
+		if d := cmp.Diff(c, gotC); d != "" {
+			t.Errorf("cache mismatch (-want +got):\n%s", d)
+		}
+		g, err := tx.FindUserGroupByID(t.Context(), storetest.S1, "g1")
+		if err != nil {
+			return err
+		}
+		if d := cmp.Diff([]string{"c1"}, g.ServerlessCaches); d != "" {
+			t.Errorf("g1 ServerlessCaches mismatch (-want +got):\n%s", d)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

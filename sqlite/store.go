@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"keyward"
@@ -42,7 +43,13 @@ type Store struct {
 	queue     chan *request // Updates waiting for commitLoop
 	closing   chan struct{} // closed by Close
 	closeOnce sync.Once
+	closeErr  error
 	loopDone  chan struct{} // closed when commitLoop has returned
+
+	// Tests only: failBatch makes a shared commit fail, and batched counts
+	// the Updates that ran in a shared transaction.
+	failBatch func() bool
+	batched   atomic.Int64
 }
 
 // Open opens (creating it if needed) the database at path, a file name, and
@@ -66,8 +73,22 @@ func Open(ctx context.Context, path string) (_ *Store, err error) {
 	s.writer.SetConnMaxLifetime(0)
 	s.writer.SetConnMaxIdleTime(0)
 
+	// The first connection to a new file makes it WAL, which takes an
+	// exclusive lock. When two processes open a new file at once, SQLite
+	// may fail one with SQLITE_BUSY without waiting (it would deadlock), so
+	// try again for as long as a busy lock would be waited for.
 	var mode string
-	if err := s.writer.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+	for deadline := time.Now().Add(BusyTimeout); ; {
+		err = s.writer.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	} else if !strings.EqualFold(mode, "wal") {
 		return nil, fmt.Errorf("sqlite: open %q: journal_mode is %q, want wal", path, mode)
@@ -114,12 +135,12 @@ func dsn(path string, readOnly bool) string {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Set("_txlock", "immediate")
 	}
-	// A file: URI, so that a path holding '?' or '%' is escaped, not cut.
-	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
+	// A file: URI without authority ("file:/a/b.db", "file:./b.db"), so that
+	// a path holding '?', '#' or '%' is escaped rather than cut.
 	if !strings.HasPrefix(path, "/") {
-		u.Path = "./" + path // "file:./a:b.db", never read as a scheme
+		path = "./" + path
 	}
-	return u.String()
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
 
 func prepare(ctx context.Context, db *sql.DB, queries []string) (map[string]*sql.Stmt, error) {
@@ -137,32 +158,32 @@ func prepare(ctx context.Context, db *sql.DB, queries []string) (map[string]*sql
 	return m, nil
 }
 
-// Close closes the database. The last connection to close checkpoints the
-// write-ahead log into the database file.
+// Close waits for the Updates already running, then closes the database;
+// Views and Updates started later fail. The last connection to close
+// checkpoints the write-ahead log into the database file. Close is safe to
+// call more than once.
 func (s *Store) Close() error {
-	s.closeOnce.Do(func() { close(s.closing) })
-	if s.loopDone != nil {
-		<-s.loopDone // the Updates it took are answered
-	}
-	var errs []error
-	for _, m := range []map[string]*sql.Stmt{s.rstmts, s.wstmts} {
-		for _, st := range m {
-			errs = append(errs, st.Close())
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		if s.loopDone != nil {
+			<-s.loopDone // the Updates it took are answered
 		}
-	}
-	s.rstmts, s.wstmts = nil, nil
-	if s.reader != nil {
-		errs = append(errs, s.reader.Close())
-		s.reader = nil
-	}
-	if s.writer != nil {
-		errs = append(errs, s.writer.Close())
-		s.writer = nil
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("sqlite: close %q: %w", s.path, err)
-	}
-	return nil
+		var errs []error
+		for _, m := range []map[string]*sql.Stmt{s.rstmts, s.wstmts} {
+			for _, st := range m {
+				errs = append(errs, st.Close())
+			}
+		}
+		for _, db := range []*sql.DB{s.reader, s.writer} {
+			if db != nil {
+				errs = append(errs, db.Close())
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			s.closeErr = fmt.Errorf("sqlite: close %q: %w", s.path, err)
+		}
+	})
+	return s.closeErr
 }
 
 // View runs fn in a read-only transaction on a snapshot of the database.
@@ -317,6 +338,7 @@ func (s *Store) runAlone(r *request) {
 // is rolled back and every Update still waiting runs again on its own, so
 // that what failed one cannot fail the others.
 func (s *Store) runBatch(batch []*request) {
+	s.batched.Add(int64(len(batch)))
 	outs := make([]ran, len(batch))
 	ok := func() bool {
 		stx, err := s.writer.BeginTx(context.Background(), nil)
@@ -343,6 +365,10 @@ func (s *Store) runBatch(batch []*request) {
 				_ = stx.Rollback()
 				return false
 			}
+		}
+		if s.failBatch != nil && s.failBatch() {
+			_ = stx.Rollback()
+			return false
 		}
 		return stx.Commit() == nil
 	}()
@@ -420,10 +446,16 @@ func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
 
 func parseTime(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) }
 
-// isConstraint reports whether err is SQLite's extended result code code.
+// isCode reports whether err is SQLite's (extended) result code code.
 func isCode(err error, code int) bool {
 	var se *sqlitedriver.Error
 	return errors.As(err, &se) && se.Code() == code
+}
+
+// isBusy reports whether err is SQLITE_BUSY or one of its extended codes.
+func isBusy(err error) bool {
+	var se *sqlitedriver.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 func isUniqueViolation(err error) bool {

@@ -21,6 +21,9 @@ const (
 	findUnsettledSQL = `SELECT ?1, account, region, id FROM users WHERE status <> 'active'
 	UNION ALL
 	SELECT ?2, account, region, id FROM user_groups WHERE status <> 'active'
+	UNION ALL
+	SELECT CASE kind WHEN 'serverlesscache' THEN ?4 ELSE ?3 END, account, region, id FROM caches
+	WHERE status NOT IN ('available', 'create-failed')
 	ORDER BY 1, 2, 3, 4`
 )
 
@@ -64,11 +67,13 @@ func (t *tx) ReplaceTags(ctx context.Context, s keyward.Scope, r keyward.Resourc
 	return err
 }
 
-// FindUnsettled returns every user and group, in every scope, whose status
-// is not active, ordered by resource, scope and id.
+// FindUnsettled returns every user and group whose status is not active,
+// and every cache whose status is neither available nor create-failed, in
+// every scope, ordered by resource, scope and id.
 func (t *tx) FindUnsettled(ctx context.Context) (_ []keyward.Key, err error) {
 	defer wrap(&err, "find unsettled")
-	rows, err := t.query(ctx, findUnsettledSQL, string(keyward.ResourceUser), string(keyward.ResourceUserGroup))
+	rows, err := t.query(ctx, findUnsettledSQL, string(keyward.ResourceUser), string(keyward.ResourceUserGroup),
+		string(keyward.KindReplicationGroup.Resource()), string(keyward.KindServerless.Resource()))
 	if err != nil {
 		return nil, err
 	}

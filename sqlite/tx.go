@@ -68,31 +68,42 @@ func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 // that returns an error leaves the transaction as it found it, even if the
 // caller goes on and commits.
 func (t *tx) savepoint(ctx context.Context, fn func() error) error {
-	if _, err := t.exec(ctx, `SAVEPOINT method`); err != nil {
+	if _, err := t.exec(ctx, methodSavepointSQL); err != nil {
 		return err
 	}
 	if err := fn(); err != nil {
-		if _, rerr := t.exec(ctx, `ROLLBACK TO method`); rerr != nil {
+		if _, rerr := t.exec(ctx, methodRollbackToSQL); rerr != nil {
 			return rerr
 		}
-		if _, rerr := t.exec(ctx, `RELEASE method`); rerr != nil {
+		if _, rerr := t.exec(ctx, methodReleaseSQL); rerr != nil {
 			return rerr
 		}
 		return err
 	}
-	_, err := t.exec(ctx, `RELEASE method`)
+	_, err := t.exec(ctx, methodReleaseSQL)
 	return err
 }
+
+// Statements of tx.savepoint, nested in those of Store.runBatch.
+const (
+	methodSavepointSQL  = `SAVEPOINT method`
+	methodRollbackToSQL = `ROLLBACK TO method`
+	methodReleaseSQL    = `RELEASE method`
+)
 
 // allQueries lists the statements Open prepares: every one for the writer,
 // the reads for the query_only readers.
 func allQueries(write bool) []string {
-	qs := []string{countUsersSQL, countUserGroupsSQL, findTagsSQL, findUnsettledSQL, findMissingUsersSQL}
+	qs := []string{countUsersSQL, countUserGroupsSQL, findTagsSQL, findUnsettledSQL, findMissingUsersSQL,
+		findAllCachesSQL, findMissingGroupsSQL}
 	for _, f := range userFilterShapes() {
 		qs = append(qs, findUsersSQL(f))
 	}
 	for _, f := range userGroupFilterShapes() {
 		qs = append(qs, findUserGroupsSQL(f))
+	}
+	for _, f := range cacheFilterShapes() {
+		qs = append(qs, findCachesSQL(f))
 	}
 	if write {
 		qs = append(qs,
@@ -100,7 +111,8 @@ func allQueries(write bool) []string {
 			insertUserGroupSQL, updateUserGroupSQL, deleteUserGroupSQL,
 			deleteMembersSQL, insertMembersSQL,
 			deleteTagsSQL, insertTagsSQL,
-			`SAVEPOINT method`, `ROLLBACK TO method`, `RELEASE method`,
+			insertCacheSQL, updateCacheSQL, deleteCacheSQL, deleteAttachmentsSQL, insertAttachmentsSQL,
+			methodSavepointSQL, methodRollbackToSQL, methodReleaseSQL,
 			savepointSQL, rollbackToSQL, releaseSQL,
 		)
 	}

@@ -11,7 +11,7 @@ import (
 // userColumns are read by scanUser, in order. group_ids is the user's side of
 // the one membership relation, in the same query (no N+1).
 const userColumns = `u.id, u.name, u.engine, u.access_string, u.auth, u.password_hashes,
-	u.min_engine_version, u.status, u.status_since, u.generation, u.created_at,
+	u.min_engine_version, u.status, u.status_since, u.generation, u.created_at, u.leaving_groups,
 	(SELECT group_concat(m.group_id, ',') FROM user_group_members m
 	 WHERE m.account = u.account AND m.region = u.region AND m.user_id = u.id)`
 
@@ -19,42 +19,63 @@ const (
 	countUsersSQL = `SELECT COUNT(*) FROM users WHERE account = ? AND region = ?`
 
 	insertUserSQL = `INSERT INTO users (account, region, id, name, engine, access_string, auth,
-	password_hashes, min_engine_version, status, status_since, generation, created_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	password_hashes, min_engine_version, status, status_since, generation, created_at, leaving_groups)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 	updateUserSQL = `UPDATE users SET name = ?, engine = ?, access_string = ?, auth = ?,
-	password_hashes = ?, min_engine_version = ?, status = ?, status_since = ?, generation = ?, created_at = ?
+	password_hashes = ?, min_engine_version = ?, status = ?, status_since = ?, generation = ?, created_at = ?,
+	leaving_groups = ?
 	WHERE account = ? AND region = ? AND id = ?`
 
 	deleteUserSQL = `DELETE FROM users WHERE account = ? AND region = ? AND id = ?`
 )
 
-// userFilterShapes returns one filter per shape of the query findUsersSQL
-// builds, so that Open can prepare them all.
+// userFilterShape numbers the filters f uses: one query shape each.
+func userFilterShape(f keyward.UserFilter) int {
+	shape := 0
+	for i, used := range []bool{f.ID != "", f.Engine != "", f.Name != "", f.AfterID != ""} {
+		if used {
+			shape |= 1 << i
+		}
+	}
+	return shape
+}
+
+// userFilterShapes returns one filter of each shape, in shape order.
 func userFilterShapes() []keyward.UserFilter {
-	var fs []keyward.UserFilter
-	for i := range 16 {
-		var f keyward.UserFilter
+	fs := make([]keyward.UserFilter, 16)
+	for i := range fs {
 		if i&1 != 0 {
-			f.ID = "x"
+			fs[i].ID = "x"
 		}
 		if i&2 != 0 {
-			f.Engine = "x"
+			fs[i].Engine = "x"
 		}
 		if i&4 != 0 {
-			f.Name = "x"
+			fs[i].Name = "x"
 		}
 		if i&8 != 0 {
-			f.AfterID = "x"
+			fs[i].AfterID = "x"
 		}
-		fs = append(fs, f)
 	}
 	return fs
 }
 
+// findUsersQueries holds the query of each filter shape, built once.
+var findUsersQueries = func() []string {
+	var qs []string
+	for _, f := range userFilterShapes() {
+		qs = append(qs, buildFindUsersSQL(f))
+	}
+	return qs
+}()
+
 // findUsersSQL returns the query for f, whose arguments userFilterArgs gives.
-// Only the filters f uses appear, so SQLite can seek the primary key.
-func findUsersSQL(f keyward.UserFilter) string {
+func findUsersSQL(f keyward.UserFilter) string { return findUsersQueries[userFilterShape(f)] }
+
+// buildFindUsersSQL writes the query for f. Only the filters f uses appear,
+// so SQLite can seek the primary key.
+func buildFindUsersSQL(f keyward.UserFilter) string {
 	var b strings.Builder
 	b.WriteString(`SELECT ` + userColumns + ` FROM users u WHERE u.account = ? AND u.region = ?`)
 	if f.ID != "" {
@@ -125,13 +146,16 @@ func (t *tx) findUsers(ctx context.Context, s keyward.Scope, f keyward.UserFilte
 	var us []*keyward.User
 	for rows.Next() {
 		u := &keyward.User{Scope: s}
-		var hashes, statusSince, createdAt string
+		var hashes, statusSince, createdAt, leaving string
 		var groups sql.NullString
 		if err := rows.Scan(&u.ID, &u.Name, &u.Engine, &u.AccessString, &u.Auth, &hashes,
-			&u.MinimumEngineVersion, &u.Status, &statusSince, &u.Generation, &createdAt, &groups); err != nil {
+			&u.MinimumEngineVersion, &u.Status, &statusSince, &u.Generation, &createdAt, &leaving, &groups); err != nil {
 			return nil, err
 		}
 		if u.PasswordHashes, err = decodeList(hashes); err != nil {
+			return nil, err
+		}
+		if u.LeavingGroups, err = decodeList(leaving); err != nil {
 			return nil, err
 		}
 		if u.StatusSince, err = parseTime(statusSince); err != nil {
@@ -158,7 +182,8 @@ func (t *tx) CreateUser(ctx context.Context, u *keyward.User) (err error) {
 	defer wrap(&err, "create user %q", u.ID)
 	_, err = t.exec(ctx, insertUserSQL, u.Scope.Account, u.Scope.Region, u.ID, u.Name, string(u.Engine),
 		u.AccessString, string(u.Auth), encodeList(u.PasswordHashes), u.MinimumEngineVersion,
-		string(u.Status), formatTime(u.StatusSince), u.Generation, formatTime(u.CreatedAt))
+		string(u.Status), formatTime(u.StatusSince), u.Generation, formatTime(u.CreatedAt),
+		encodeList(u.LeavingGroups))
 	if isUniqueViolation(err) {
 		return keyward.Errorf(keyward.EEXISTS, keyward.ResourceUser, "User %s already exists.", u.ID)
 	}
@@ -170,7 +195,7 @@ func (t *tx) UpdateUser(ctx context.Context, u *keyward.User) (err error) {
 	defer wrap(&err, "update user %q", u.ID)
 	res, err := t.exec(ctx, updateUserSQL, u.Name, string(u.Engine), u.AccessString, string(u.Auth),
 		encodeList(u.PasswordHashes), u.MinimumEngineVersion, string(u.Status), formatTime(u.StatusSince),
-		u.Generation, formatTime(u.CreatedAt), u.Scope.Account, u.Scope.Region, u.ID)
+		u.Generation, formatTime(u.CreatedAt), encodeList(u.LeavingGroups), u.Scope.Account, u.Scope.Region, u.ID)
 	if err != nil {
 		return err
 	}

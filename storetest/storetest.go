@@ -79,6 +79,27 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 		{"Time/RoundTrip", testTimeRoundTrip},
 
 		{"Concurrency/Membership", testConcurrentMembership},
+
+		{"User/LeavingGroups", testUserLeavingGroups},
+
+		{"CreateCache/OK", testCreateCache},
+		{"CreateCache/ErrExists", testCreateCacheErrExists},
+		{"CreateCache/ErrUnknownGroup", testCreateCacheErrUnknownGroup},
+		{"FindCacheByID/ErrNotFound", testFindCacheByIDErrNotFound},
+		{"UpdateCache/OK", testUpdateCache},
+		{"UpdateCache/ErrNotFound", testUpdateCacheErrNotFound},
+		{"UpdateCache/ErrUnknownGroup", testUpdateCacheErrUnknownGroup},
+		{"DeleteCache/OK", testDeleteCache},
+		{"DeleteCache/ErrNotFound", testDeleteCacheErrNotFound},
+		{"FindCaches/FilterAndPagination", testFindCaches},
+		{"FindAllCaches", testFindAllCaches},
+		{"Attachments/DerivedBothWays", testAttachmentsDerived},
+		{"Attachments/CascadeOnGroupDelete", testAttachmentsCascadeOnGroupDelete},
+		{"Cache/ScopeAndKindIsolation", testCacheIsolation},
+		{"Cache/FindUnsettled", testFindUnsettledCaches},
+		{"Cache/RollbackOnError", testCacheRollbackOnError},
+		{"Cache/Copies", testCacheCopies},
+		{"Cache/TimeRoundTrip", testCacheTimeRoundTrip},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -264,7 +285,7 @@ func wantError(t *testing.T, err error, code string, res keyward.Resource, messa
 
 // resource is a stored value with an id.
 type resource interface {
-	*keyward.User | *keyward.UserGroup
+	*keyward.User | *keyward.UserGroup | *keyward.Cache
 }
 
 // ids returns the ids of vs, in order.
@@ -275,6 +296,8 @@ func ids[T resource](vs []T) []string {
 		case *keyward.User:
 			out = append(out, v.ID)
 		case *keyward.UserGroup:
+			out = append(out, v.ID)
+		case *keyward.Cache:
 			out = append(out, v.ID)
 		}
 	}

@@ -57,6 +57,7 @@ func testUpdateUser(t *testing.T, s keyward.Store) {
 		AccessString: "on ~app:* +get", Auth: keyward.AuthIAM, PasswordHashes: nil,
 		MinimumEngineVersion: "7.2", Status: keyward.UserModifying,
 		StatusSince: T0.Add(time.Second + 7), Generation: 2, CreatedAt: T0.Add(3),
+		LeavingGroups: []string{"g2", "g1"},
 	}
 	update(t, s, func(tx keyward.Tx) error { return tx.UpdateUser(ctx(t), want) })
 	diff(t, "updated user", want, findUser(t, s, S1, "alice"))

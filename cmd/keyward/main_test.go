@@ -34,8 +34,9 @@ func TestMain(m *testing.M) {
 
 // process is a keyward started as a child process.
 type process struct {
-	cmd *exec.Cmd
-	url string
+	cmd  *exec.Cmd
+	url  string
+	once sync.Once
 }
 
 func freeAddr(t *testing.T) string {
@@ -69,11 +70,13 @@ func startKeyward(t *testing.T, addr, dataDir string, env []string, args ...stri
 	return p
 }
 
+// kill sends SIGKILL and reaps the process; safe to call from several
+// goroutines (a timer kills mid-stream while the test also cleans up).
 func (p *process) kill() {
-	if p.cmd.ProcessState == nil {
+	p.once.Do(func() {
 		p.cmd.Process.Signal(syscall.SIGKILL)
 		p.cmd.Wait()
-	}
+	})
 }
 
 func (p *process) client() *elasticache.Client {

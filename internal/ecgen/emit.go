@@ -11,10 +11,13 @@ func (g *gen) genTypes(f *file) error {
 	for _, n := range g.structs {
 		s := g.m.Shapes[n]
 		tn := g.typeName(n)
-		if roles := g.roles[n]; roles != "" {
+		switch roles, parents := g.roles[n], g.parents(n); {
+		case roles != "" && parents != "":
+			f.p("// %s is %s, and part of %s.", tn, roles, parents)
+		case roles != "":
 			f.p("// %s is %s.", tn, roles)
-		} else {
-			f.p("// %s is the model's structure %s.", tn, n)
+		default:
+			f.p("// %s is part of %s.", tn, parents)
 		}
 		if tn != n {
 			f.p("// (The model names it %s.)", n)
@@ -42,6 +45,43 @@ func (g *gen) genTypes(f *file) error {
 		}
 	}
 	return nil
+}
+
+// parents names the structures that contain shape n, directly or in a
+// list or map.
+func (g *gen) parents(n string) string {
+	var names []string
+	for _, p := range g.structs {
+		for _, r := range g.m.Shapes[p].Members {
+			if g.contains(r.Shape, n) {
+				names = append(names, p)
+				break
+			}
+		}
+	}
+	if len(names) > 4 {
+		return strings.Join(names[:3], ", ") + fmt.Sprintf(" and %d more", len(names)-3)
+	}
+	return joinList(names)
+}
+
+// contains reports whether a value of shape s is, or is a list or map of,
+// shape n.
+func (g *gen) contains(s, n string) bool {
+	for {
+		if s == n {
+			return true
+		}
+		sh := g.m.Shapes[s]
+		switch sh.Type {
+		case "list":
+			s = sh.Member.Shape
+		case "map":
+			s = sh.Value.Shape
+		default:
+			return false
+		}
+	}
 }
 
 // joinList joins names as "A", "A and B" or "A, B and C".

@@ -24,11 +24,11 @@ type gen struct {
 	pkg  string
 	hash string
 
-	in, out  map[string]bool // shapes reachable from inputs, outputs
-	structs  []string        // non-error structures reachable from operations, sorted
-	errs     []string        // error shapes, sorted
-	patterns map[string]bool // shapes whose pattern compiles (checked on input)
-	skipped  []string        // "Shape: pattern: reason" for patterns Go cannot compile
+	in, out  map[string]bool   // shapes reachable from inputs, outputs
+	structs  []string          // non-error structures reachable from operations, sorted
+	errs     []string          // error shapes, sorted
+	patterns map[string]bool   // shapes whose pattern compiles (checked on input)
+	skipped  []string          // "Shape: pattern: reason" for patterns Go cannot compile
 	roles    map[string]string // shape -> "the input of X and the output of Y"
 	exported map[string]string // identifier -> what defined it, to catch clashes
 }
@@ -391,13 +391,25 @@ func (f *file) source(g *gen, name string) ([]byte, error) {
 		f.use("time")
 	}
 	if len(f.imports) > 0 {
-		var imps []string
+		// Standard library first, then the module's packages.
+		var std, mod []string
 		for i := range f.imports {
-			imps = append(imps, i)
+			if first, _, _ := strings.Cut(i, "/"); first == "keyward" || strings.Contains(first, ".") {
+				mod = append(mod, i)
+			} else {
+				std = append(std, i)
+			}
 		}
-		sort.Strings(imps)
+		sort.Strings(std)
+		sort.Strings(mod)
 		b.WriteString("import (\n")
-		for _, i := range imps {
+		for _, i := range std {
+			fmt.Fprintf(&b, "\t%q\n", i)
+		}
+		if len(std) > 0 && len(mod) > 0 {
+			b.WriteString("\n")
+		}
+		for _, i := range mod {
 			fmt.Fprintf(&b, "\t%q\n", i)
 		}
 		b.WriteString(")\n\n")

@@ -1,0 +1,543 @@
+package api
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"keyward"
+	"keyward/ecapi"
+)
+
+// Endpoints tells where a cache node listens. The reconciler's engine
+// manager implements it; without one, nodes show no endpoint.
+type Endpoints interface {
+	// NodeAddress returns the host a node listens on, e.g. "127.0.0.1".
+	NodeAddress() string
+}
+
+const nodeHost = "127.0.0.1"
+
+func cacheKey(c *keyward.Cache) keyward.Key {
+	return keyward.Key{Resource: c.Kind.Resource(), Scope: c.Scope, ID: c.ID}
+}
+
+// shownUserGroups is what Describe shows as the attached groups: the stored
+// relation holds the desired attachment at once, while ElastiCache keeps
+// showing the old list until the change is applied (O RBAC23).
+func shownUserGroups(c *keyward.Cache) []string {
+	ids := slices.DeleteFunc(slices.Clone(c.UserGroupIDs), func(id string) bool { return slices.Contains(c.PendingUserGroupsAdd, id) })
+	for _, id := range c.PendingUserGroupsRemove {
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return nonNil(ids)
+}
+
+func endpoint(port int) *ecapi.Endpoint {
+	if port == 0 {
+		return nil
+	}
+	return &ecapi.Endpoint{Address: ptr(nodeHost), Port: ptr(int32(port))}
+}
+
+func nodeStatus(c *keyward.Cache) string {
+	switch c.Status {
+	case keyward.CacheCreating, keyward.CacheDeleting:
+		return string(c.Status)
+	case keyward.CacheCreateFailed:
+		return "create-failed"
+	}
+	return "available"
+}
+
+func enabledString(b bool) string {
+	if b {
+		return "enabled"
+	}
+	return "disabled"
+}
+
+func replicationGroupToAPI(c *keyward.Cache) *ecapi.ReplicationGroup {
+	out := &ecapi.ReplicationGroup{
+		ReplicationGroupId:         ptr(c.ID),
+		Description:                ptr(c.Description),
+		Status:                     ptr(string(c.Status)),
+		MemberClusters:             []string{},
+		AutomaticFailover:          ptr(enabledString(c.NumNodes > 1)),
+		MultiAZ:                    ptr("disabled"),
+		SnapshotRetentionLimit:     ptr(int32(0)),
+		ClusterEnabled:             ptr(false),
+		CacheNodeType:              ptr(c.CacheNodeType),
+		AuthTokenEnabled:           ptr(c.AuthTokenEnabled()),
+		TransitEncryptionEnabled:   ptr(c.TransitEncryption),
+		AtRestEncryptionEnabled:    ptr(false),
+		ARN:                        ptr(c.Scope.ARN(keyward.ARNReplicationGroup, c.ID)),
+		UserGroupIds:               shownUserGroups(c),
+		ReplicationGroupCreateTime: ptr(c.CreatedAt),
+		DataTiering:                ptr("disabled"),
+		AutoMinorVersionUpgrade:    ptr(true),
+		NetworkType:                ptr("ipv4"),
+		IpDiscovery:                ptr("ipv4"),
+		ClusterMode:                ptr("disabled"),
+		Engine:                     ptr(string(c.Engine)),
+	}
+	if c.TransitEncryption {
+		out.TransitEncryptionMode = ptr("required")
+	}
+	if !c.AuthTokenLastModified.IsZero() {
+		out.AuthTokenLastModifiedDate = ptr(c.AuthTokenLastModified)
+	}
+	group := ecapi.NodeGroup{NodeGroupId: ptr("0001"), Status: ptr(nodeStatus(c)), NodeGroupMembers: []ecapi.NodeGroupMember{}}
+	for i, n := range c.Nodes {
+		out.MemberClusters = append(out.MemberClusters, n.ClusterID)
+		group.NodeGroupMembers = append(group.NodeGroupMembers, ecapi.NodeGroupMember{
+			CacheClusterId: ptr(n.ClusterID), CacheNodeId: ptr("0001"), ReadEndpoint: endpoint(n.Port),
+			PreferredAvailabilityZone: ptr(c.Scope.Region + "a"), CurrentRole: ptr(n.Role),
+		})
+		if i == 0 {
+			group.PrimaryEndpoint = endpoint(n.Port)
+			group.ReaderEndpoint = endpoint(n.Port)
+		} else if i == 1 {
+			group.ReaderEndpoint = endpoint(n.Port)
+		}
+	}
+	out.NodeGroups = []ecapi.NodeGroup{group}
+	if c.HasPendingUserGroups() {
+		out.PendingModifiedValues = &ecapi.ReplicationGroupPendingModifiedValues{UserGroups: &ecapi.UserGroupsUpdateStatus{
+			UserGroupIdsToAdd: nonNil(slices.Clone(c.PendingUserGroupsAdd)), UserGroupIdsToRemove: nonNil(slices.Clone(c.PendingUserGroupsRemove)),
+		}}
+	} else {
+		out.PendingModifiedValues = &ecapi.ReplicationGroupPendingModifiedValues{}
+	}
+	return out
+}
+
+// engineVersion is reported when the caller names none: the Redis OSS
+// version Debian ships and keyward tests against.
+func defaultEngineVersion(e keyward.Engine) string {
+	if e == keyward.EngineValkey {
+		return "7.2"
+	}
+	return "7.0"
+}
+
+// attachableGroup loads a user group that a cache of engine e may use.
+func attachableGroup(ctx context.Context, tx keyward.Tx, sc keyward.Scope, id string, e keyward.Engine) (*keyward.UserGroup, error) {
+	gid, err := keyward.NormalizeUserGroupID(id)
+	if err != nil {
+		return nil, err
+	}
+	g, err := tx.FindUserGroupByID(ctx, sc, gid)
+	if err != nil {
+		return nil, err
+	}
+	if g.Status != keyward.UserGroupActive {
+		return nil, keyward.Errorf(keyward.ESTATE, keyward.ResourceUserGroup, "User group %s has status %s. Only active user groups can be associated.", gid, g.Status)
+	}
+	if g.Engine == keyward.EngineValkey && e != keyward.EngineValkey {
+		return nil, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceUserGroup, "VALKEY user groups can only be associated to VALKEY clusters.")
+	}
+	return g, nil
+}
+
+const errNeedsTLS = "User group based access control requires encryption-in-transit to be enabled on the replication group."
+
+// CreateReplicationGroup creates a cluster-mode-disabled replication group:
+// NumCacheClusters nodes (or 1 + ReplicasPerNodeGroup), the first primary.
+func (s *Service) CreateReplicationGroup(ctx context.Context, in *ecapi.CreateReplicationGroupMessage) (*ecapi.CreateReplicationGroupResult, error) {
+	out, err := s.createReplicationGroup(ctx, in)
+	return out, apiError(err)
+}
+
+func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateReplicationGroupMessage) (*ecapi.CreateReplicationGroupResult, error) {
+	sc, err := s.scope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, err := keyward.NormalizeReplicationGroupID(deref(in.ReplicationGroupId))
+	if err != nil {
+		return nil, err
+	}
+	engine := keyward.EngineRedis
+	if in.Engine != nil {
+		if engine, err = keyward.ParseEngine(*in.Engine); err != nil {
+			return nil, err
+		}
+	}
+	if deref(in.NumNodeGroups) > 1 || len(in.NodeGroupConfiguration) > 1 || strings.EqualFold(deref(in.ClusterMode), "enabled") {
+		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward supports cluster-mode-disabled replication groups only (one node group).")
+	}
+	if in.SnapshotArns != nil || in.SnapshotName != nil || in.GlobalReplicationGroupId != nil || in.PrimaryClusterId != nil {
+		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward does not support creating a replication group from snapshots, existing clusters or global replication groups.")
+	}
+	n := 1
+	switch {
+	case in.NumCacheClusters != nil && in.ReplicasPerNodeGroup != nil:
+		return nil, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "NumCacheClusters and ReplicasPerNodeGroup cannot be used together.")
+	case in.NumCacheClusters != nil:
+		n = int(*in.NumCacheClusters)
+	case in.ReplicasPerNodeGroup != nil:
+		n = int(*in.ReplicasPerNodeGroup) + 1
+	}
+	if n < 1 || n > 6 {
+		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "A replication group must have between 1 and 6 cache clusters (0 to 5 replicas).")
+	}
+	tls := deref(in.TransitEncryptionEnabled)
+	if len(in.UserGroupIds) > 1 {
+		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "A replication group supports only one user group.")
+	}
+	if len(in.UserGroupIds) > 0 && in.AuthToken != nil {
+		return nil, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "AuthToken and UserGroupIds cannot be used together.")
+	}
+	if len(in.UserGroupIds) > 0 && !tls {
+		return nil, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, errNeedsTLS)
+	}
+	now := s.now()
+	c := &keyward.Cache{
+		Kind: keyward.KindReplicationGroup, Scope: sc, ID: id, Description: deref(in.ReplicationGroupDescription),
+		Engine: engine, EngineVersion: deref(in.EngineVersion), CacheNodeType: deref(in.CacheNodeType),
+		Status: keyward.CacheCreating, StatusSince: now, Generation: 1, CreatedAt: now,
+		NumNodes: n, TransitEncryption: tls,
+	}
+	if c.EngineVersion == "" {
+		c.EngineVersion = defaultEngineVersion(engine)
+	}
+	if c.CacheNodeType == "" {
+		c.CacheNodeType = "cache.t4g.micro"
+	}
+	if in.AuthToken != nil {
+		if !tls {
+			return nil, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "AuthToken requires TransitEncryptionEnabled.")
+		}
+		if err := keyward.ValidateAuthToken(*in.AuthToken); err != nil {
+			return nil, err
+		}
+		c.AuthTokenHashes, c.AuthTokenLastModified = []string{keyward.HashPassword(*in.AuthToken)}, now
+	}
+	for i, cid := range keyward.ClusterIDs(id, n) {
+		role := "replica"
+		if i == 0 {
+			role = "primary"
+		}
+		c.Nodes = append(c.Nodes, keyward.CacheNode{ClusterID: cid, Role: role})
+	}
+	tags, err := parseTags(in.Tags)
+	if err != nil {
+		return nil, err
+	}
+	err = s.Store.Update(ctx, func(tx keyward.Tx) error {
+		if _, err := tx.FindCacheByID(ctx, sc, keyward.KindReplicationGroup, id); err == nil {
+			return keyward.Errorf(keyward.EEXISTS, keyward.ResourceReplicationGroup, "Replication group %s already exists.", id)
+		} else if keyward.ErrorCode(err) != keyward.ENOTFOUND {
+			return err
+		}
+		c.UserGroupIDs = nil
+		for _, gid := range in.UserGroupIds {
+			g, err := attachableGroup(ctx, tx, sc, gid, engine)
+			if err != nil {
+				return err
+			}
+			c.UserGroupIDs = append(c.UserGroupIDs, g.ID)
+		}
+		if len(tags) > keyward.MaxTagsPerResource {
+			return keyward.Errorf(keyward.ETAGQUOTA, keyward.ResourceNone, "A resource can have at most %d tags.", keyward.MaxTagsPerResource)
+		}
+		if err := tx.CreateCache(ctx, c); err != nil {
+			return err
+		}
+		return tx.ReplaceTags(ctx, sc, keyward.ResourceRef{Type: keyward.ARNReplicationGroup, ID: id}, tags)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.notify(cacheKey(c))
+	return &ecapi.CreateReplicationGroupResult{ReplicationGroup: replicationGroupToAPI(c)}, nil
+}
+
+// DescribeReplicationGroups lists replication groups.
+func (s *Service) DescribeReplicationGroups(ctx context.Context, in *ecapi.DescribeReplicationGroupsMessage) (*ecapi.ReplicationGroupMessage, error) {
+	out, err := s.describeReplicationGroups(ctx, in)
+	return out, apiError(err)
+}
+
+func (s *Service) describeReplicationGroups(ctx context.Context, in *ecapi.DescribeReplicationGroupsMessage) (*ecapi.ReplicationGroupMessage, error) {
+	caches, marker, err := s.findCaches(ctx, keyward.KindReplicationGroup, in.ReplicationGroupId, in.MaxRecords, in.Marker)
+	if err != nil {
+		return nil, err
+	}
+	out := &ecapi.ReplicationGroupMessage{ReplicationGroups: []ecapi.ReplicationGroup{}, Marker: marker}
+	for _, c := range caches {
+		out.ReplicationGroups = append(out.ReplicationGroups, *replicationGroupToAPI(c))
+	}
+	return out, nil
+}
+
+// findCaches serves the Describe operations of both cache kinds.
+func (s *Service) findCaches(ctx context.Context, kind keyward.CacheKind, id *string, maxRecords *int32, marker *string) ([]*keyward.Cache, *string, error) {
+	sc, err := s.scope(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	page, err := parsePage(maxRecords, marker)
+	if err != nil {
+		return nil, nil, keyward.Errorf(keyward.EINVALID, kind.Resource(), "%s", keyward.ErrorMessage(err))
+	}
+	f := keyward.CacheFilter{AfterID: page.after, Limit: page.max + 1}
+	if id != nil {
+		f.ID = strings.ToLower(*id)
+	}
+	var caches []*keyward.Cache
+	err = s.Store.View(ctx, func(tx keyward.Tx) (err error) {
+		caches, err = tx.FindCaches(ctx, sc, kind, f)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if f.ID != "" && len(caches) == 0 && page.after == "" {
+		return nil, nil, notFound(kind, f.ID)
+	}
+	var next *string
+	if len(caches) > page.max {
+		caches, next = caches[:page.max], ptr(encodeMarker(caches[page.max-1].ID))
+	}
+	return caches, next, nil
+}
+
+func notFound(kind keyward.CacheKind, id string) error {
+	if kind == keyward.KindServerless {
+		return keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceServerlessCache, "Serverless cache %s not found.", id)
+	}
+	return keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceReplicationGroup, "Replication group %s not found.", id)
+}
+
+// ModifyReplicationGroup changes the description, the attached user group
+// and the AUTH token, with ElastiCache's rules for moving between AUTH and
+// RBAC (spec §11.3). Group and token changes are applied by the reconciler.
+func (s *Service) ModifyReplicationGroup(ctx context.Context, in *ecapi.ModifyReplicationGroupMessage) (*ecapi.ModifyReplicationGroupResult, error) {
+	out, err := s.modifyReplicationGroup(ctx, in)
+	return out, apiError(err)
+}
+
+func (s *Service) modifyReplicationGroup(ctx context.Context, in *ecapi.ModifyReplicationGroupMessage) (*ecapi.ModifyReplicationGroupResult, error) {
+	sc, err := s.scope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id := strings.ToLower(deref(in.ReplicationGroupId))
+	strategy := strings.ToUpper(deref(in.AuthTokenUpdateStrategy))
+	if in.AuthToken != nil {
+		if strategy == ecapi.AuthTokenUpdateStrategyTypeDelete {
+			return nil, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "AuthToken cannot be given with AuthTokenUpdateStrategy DELETE.")
+		}
+		if err := keyward.ValidateAuthToken(*in.AuthToken); err != nil {
+			return nil, err
+		}
+	}
+	var c *keyward.Cache
+	var groupKeys []keyward.Key
+	err = s.Store.Update(ctx, func(tx keyward.Tx) error {
+		groupKeys = groupKeys[:0]
+		cur, err := tx.FindCacheByID(ctx, sc, keyward.KindReplicationGroup, id)
+		if err != nil {
+			return err
+		}
+		if cur.Status != keyward.CacheAvailable {
+			return keyward.Errorf(keyward.ESTATE, keyward.ResourceReplicationGroup, "Replication group %s is not in available state (it is %s).", id, cur.Status)
+		}
+		c = cur.Clone()
+		changed, async := false, false
+		if in.ReplicationGroupDescription != nil && *in.ReplicationGroupDescription != c.Description {
+			c.Description, changed = *in.ReplicationGroupDescription, true
+		}
+		// User groups.
+		remove := slices.Clone(in.UserGroupIdsToRemove)
+		if deref(in.RemoveUserGroups) {
+			remove = slices.Clone(c.UserGroupIDs)
+		}
+		for i, gid := range remove {
+			remove[i] = strings.ToLower(gid)
+			if !slices.Contains(c.UserGroupIDs, remove[i]) {
+				return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "User group %s is not associated with replication group %s.", gid, id)
+			}
+		}
+		var add []string
+		for _, gid := range in.UserGroupIdsToAdd {
+			g, err := attachableGroup(ctx, tx, sc, gid, c.Engine)
+			if err != nil {
+				return err
+			}
+			if slices.Contains(c.UserGroupIDs, g.ID) && !slices.Contains(remove, g.ID) {
+				return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "User group %s is already associated with replication group %s.", g.ID, id)
+			}
+			add = append(add, g.ID)
+		}
+		next := slices.DeleteFunc(slices.Clone(c.UserGroupIDs), func(g string) bool { return slices.Contains(remove, g) })
+		next = append(next, add...)
+		if len(next) > 1 {
+			return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "A replication group supports only one user group.")
+		}
+		if len(add) > 0 && !c.TransitEncryption {
+			return keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, errNeedsTLS)
+		}
+		switch {
+		case strategy == ecapi.AuthTokenUpdateStrategyTypeDelete:
+			// AUTH → RBAC: only together with a group to add, on a token-protected group.
+			if !c.AuthTokenEnabled() || len(add) == 0 {
+				return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "Auth token update strategy delete is not supported currently")
+			}
+			c.AuthTokenHashes, c.AuthTokenOptional, c.AuthTokenLastModified, async = nil, false, s.now(), true
+		case len(add) > 0 && c.AuthTokenEnabled():
+			return keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "User group can't be associated with auth token enabled. Pass AuthStrategy delete to proceed")
+		}
+		if in.AuthToken != nil {
+			if len(next) > 0 {
+				return keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "Auth tokens can't be enabled with a user group already associated. Pass RemoveUserGroups to proceed.")
+			}
+			if !c.TransitEncryption {
+				return keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "AuthToken requires TransitEncryptionEnabled.")
+			}
+			h := keyward.HashPassword(*in.AuthToken)
+			switch strategy {
+			case ecapi.AuthTokenUpdateStrategyTypeRotate:
+				// ROTATE keeps the previous token valid; the first token
+				// introduced by ROTATE leaves access open until a SET.
+				c.AuthTokenOptional = !c.AuthTokenEnabled() || c.AuthTokenOptional
+				c.AuthTokenHashes = append(c.AuthTokenHashes, h)
+				if len(c.AuthTokenHashes) > 2 {
+					c.AuthTokenHashes = c.AuthTokenHashes[len(c.AuthTokenHashes)-2:]
+				}
+			case "", ecapi.AuthTokenUpdateStrategyTypeSet:
+				c.AuthTokenHashes, c.AuthTokenOptional = []string{h}, false
+			}
+			c.AuthTokenLastModified, async = s.now(), true
+		} else if strategy != "" && strategy != ecapi.AuthTokenUpdateStrategyTypeDelete {
+			return keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "AuthTokenUpdateStrategy %s needs an AuthToken.", strategy)
+		}
+		if len(add) > 0 || len(remove) > 0 {
+			c.PendingUserGroupsAdd, c.PendingUserGroupsRemove = add, remove
+			c.UserGroupIDs = next
+			async = true
+			for _, g := range slices.Concat(add, remove) {
+				groupKeys = append(groupKeys, userGroupKey(sc, g))
+			}
+		}
+		if !changed && !async {
+			return keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "No modifications were requested.")
+		}
+		if async {
+			c.Status, c.StatusSince = keyward.CacheModifying, s.now()
+		}
+		c.Generation++
+		return tx.UpdateCache(ctx, c)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.notify(append(groupKeys, cacheKey(c))...)
+	return &ecapi.ModifyReplicationGroupResult{ReplicationGroup: replicationGroupToAPI(c)}, nil
+}
+
+// DeleteReplicationGroup stops the nodes and deletes the group; its user
+// group and users are untouched.
+func (s *Service) DeleteReplicationGroup(ctx context.Context, in *ecapi.DeleteReplicationGroupMessage) (*ecapi.DeleteReplicationGroupResult, error) {
+	if deref(in.RetainPrimaryCluster) || in.FinalSnapshotIdentifier != nil {
+		return nil, apiError(keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward does not support RetainPrimaryCluster or final snapshots."))
+	}
+	c, err := s.deleteCache(ctx, keyward.KindReplicationGroup, deref(in.ReplicationGroupId))
+	if err != nil {
+		return nil, apiError(err)
+	}
+	return &ecapi.DeleteReplicationGroupResult{ReplicationGroup: replicationGroupToAPI(c)}, nil
+}
+
+func (s *Service) deleteCache(ctx context.Context, kind keyward.CacheKind, rawID string) (*keyward.Cache, error) {
+	sc, err := s.scope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id := strings.ToLower(rawID)
+	var c *keyward.Cache
+	err = s.Store.Update(ctx, func(tx keyward.Tx) error {
+		cur, err := tx.FindCacheByID(ctx, sc, kind, id)
+		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			return notFound(kind, id)
+		} else if err != nil {
+			return err
+		}
+		if cur.Status != keyward.CacheAvailable && cur.Status != keyward.CacheCreateFailed {
+			return keyward.Errorf(keyward.ESTATE, kind.Resource(), "Cache %s is in %s state; it can be deleted only when available.", id, cur.Status)
+		}
+		c = cur.Clone()
+		c.Status, c.StatusSince, c.Generation = keyward.CacheDeleting, s.now(), c.Generation+1
+		return tx.UpdateCache(ctx, c)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.notify(cacheKey(c))
+	return c, nil
+}
+
+// DescribeCacheClusters lists the member clusters of replication groups
+// (keyward has no standalone clusters).
+func (s *Service) DescribeCacheClusters(ctx context.Context, in *ecapi.DescribeCacheClustersMessage) (*ecapi.CacheClusterMessage, error) {
+	out, err := s.describeCacheClusters(ctx, in)
+	return out, apiError(err)
+}
+
+func (s *Service) describeCacheClusters(ctx context.Context, in *ecapi.DescribeCacheClustersMessage) (*ecapi.CacheClusterMessage, error) {
+	sc, err := s.scope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	page, err := parsePage(in.MaxRecords, in.Marker)
+	if err != nil {
+		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceCacheCluster, "%s", keyward.ErrorMessage(err))
+	}
+	var caches []*keyward.Cache
+	err = s.Store.View(ctx, func(tx keyward.Tx) (err error) {
+		caches, err = tx.FindCaches(ctx, sc, keyward.KindReplicationGroup, keyward.CacheFilter{})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	want := strings.ToLower(deref(in.CacheClusterId))
+	out := &ecapi.CacheClusterMessage{CacheClusters: []ecapi.CacheCluster{}}
+	for _, c := range caches {
+		for _, n := range c.Nodes {
+			if (want != "" && n.ClusterID != want) || n.ClusterID <= page.after {
+				continue
+			}
+			if len(out.CacheClusters) == page.max {
+				out.Marker = ptr(encodeMarker(*out.CacheClusters[page.max-1].CacheClusterId))
+				return out, nil
+			}
+			cc := ecapi.CacheCluster{
+				CacheClusterId: ptr(n.ClusterID), CacheNodeType: ptr(c.CacheNodeType), Engine: ptr(string(c.Engine)),
+				EngineVersion: ptr(c.EngineVersion), CacheClusterStatus: ptr(nodeStatus(c)), NumCacheNodes: ptr(int32(1)),
+				PreferredAvailabilityZone: ptr(c.Scope.Region + "a"), CacheClusterCreateTime: ptr(c.CreatedAt),
+				ReplicationGroupId: ptr(c.ID), AuthTokenEnabled: ptr(c.AuthTokenEnabled()),
+				TransitEncryptionEnabled: ptr(c.TransitEncryption), AtRestEncryptionEnabled: ptr(false),
+				ARN: ptr(c.Scope.ARN(keyward.ARNCluster, n.ClusterID)), AutoMinorVersionUpgrade: ptr(true),
+				SnapshotRetentionLimit: ptr(int32(0)), NetworkType: ptr("ipv4"), IpDiscovery: ptr("ipv4"),
+				ReplicationGroupLogDeliveryEnabled: ptr(false),
+			}
+			if deref(in.ShowCacheNodeInfo) {
+				cc.CacheNodes = []ecapi.CacheNode{{
+					CacheNodeId: ptr("0001"), CacheNodeStatus: ptr(nodeStatus(c)), CacheNodeCreateTime: ptr(c.CreatedAt),
+					Endpoint: endpoint(n.Port), CustomerAvailabilityZone: ptr(c.Scope.Region + "a"),
+				}}
+			}
+			out.CacheClusters = append(out.CacheClusters, cc)
+		}
+	}
+	if want != "" && len(out.CacheClusters) == 0 && page.after == "" {
+		return nil, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceCacheCluster, "CacheCluster %s not found.", want)
+	}
+	return out, nil
+}

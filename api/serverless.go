@@ -1,0 +1,212 @@
+package api
+
+import (
+	"context"
+	"strings"
+
+	"keyward"
+	"keyward/ecapi"
+)
+
+// Serverless caches are realised as one TLS node: ElastiCache Serverless
+// always encrypts in transit, and RBAC is its only access control (spec §12.1).
+
+func serverlessToAPI(c *keyward.Cache) *ecapi.ServerlessCache {
+	out := &ecapi.ServerlessCache{
+		ServerlessCacheName: ptr(c.ID), Description: ptr(c.Description), CreateTime: ptr(c.CreatedAt),
+		Status: ptr(string(c.Status)), Engine: ptr(string(c.Engine)), MajorEngineVersion: ptr(majorVersion(c.EngineVersion)),
+		FullEngineVersion: ptr(c.EngineVersion), ARN: ptr(c.Scope.ARN(keyward.ARNServerlessCache, c.ID)),
+		SecurityGroupIds: []string{}, SubnetIds: []string{}, SnapshotRetentionLimit: ptr(int32(0)), NetworkType: ptr("ipv4"),
+	}
+	if ids := shownUserGroups(c); len(ids) > 0 {
+		out.UserGroupId = ptr(ids[0])
+	}
+	if len(c.Nodes) > 0 {
+		out.Endpoint, out.ReaderEndpoint = endpoint(c.Nodes[0].Port), endpoint(c.Nodes[0].Port)
+	}
+	return out
+}
+
+func majorVersion(v string) string {
+	if i := strings.IndexByte(v, '.'); i > 0 {
+		return v[:i]
+	}
+	return v
+}
+
+// CreateServerlessCache creates a serverless cache backed by one node.
+func (s *Service) CreateServerlessCache(ctx context.Context, in *ecapi.CreateServerlessCacheRequest) (*ecapi.CreateServerlessCacheResponse, error) {
+	out, err := s.createServerlessCache(ctx, in)
+	return out, apiError(err)
+}
+
+func (s *Service) createServerlessCache(ctx context.Context, in *ecapi.CreateServerlessCacheRequest) (*ecapi.CreateServerlessCacheResponse, error) {
+	sc, err := s.scope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, err := keyward.NormalizeReplicationGroupID(deref(in.ServerlessCacheName))
+	if err != nil {
+		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceServerlessCache, "Invalid serverless cache name %s.", deref(in.ServerlessCacheName))
+	}
+	engine, err := keyward.ParseEngine(deref(in.Engine))
+	if err != nil {
+		return nil, err
+	}
+	if in.SnapshotArnsToRestore != nil {
+		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceServerlessCache, "keyward does not support restoring snapshots.")
+	}
+	tags, err := parseTags(in.Tags)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	c := &keyward.Cache{
+		Kind: keyward.KindServerless, Scope: sc, ID: id, Description: deref(in.Description), Engine: engine,
+		EngineVersion: defaultEngineVersion(engine), CacheNodeType: "serverless",
+		Status: keyward.CacheCreating, StatusSince: now, Generation: 1, CreatedAt: now,
+		NumNodes: 1, TransitEncryption: true,
+		Nodes: []keyward.CacheNode{{ClusterID: id + "-001", Role: "primary"}},
+	}
+	if v := deref(in.MajorEngineVersion); v != "" {
+		c.EngineVersion = v + ".0"
+	}
+	err = s.Store.Update(ctx, func(tx keyward.Tx) error {
+		if _, err := tx.FindCacheByID(ctx, sc, keyward.KindServerless, id); err == nil {
+			return keyward.Errorf(keyward.EEXISTS, keyward.ResourceServerlessCache, "Serverless cache %s already exists.", id)
+		} else if keyward.ErrorCode(err) != keyward.ENOTFOUND {
+			return err
+		}
+		c.UserGroupIDs = nil
+		if in.UserGroupId != nil {
+			g, err := attachableGroup(ctx, tx, sc, *in.UserGroupId, engine)
+			if err != nil {
+				return err
+			}
+			c.UserGroupIDs = []string{g.ID}
+		}
+		if len(tags) > keyward.MaxTagsPerResource {
+			return keyward.Errorf(keyward.ETAGQUOTA, keyward.ResourceNone, "A resource can have at most %d tags.", keyward.MaxTagsPerResource)
+		}
+		if err := tx.CreateCache(ctx, c); err != nil {
+			return err
+		}
+		return tx.ReplaceTags(ctx, sc, keyward.ResourceRef{Type: keyward.ARNServerlessCache, ID: id}, tags)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.notify(cacheKey(c))
+	return &ecapi.CreateServerlessCacheResponse{ServerlessCache: serverlessToAPI(c)}, nil
+}
+
+// DescribeServerlessCaches lists serverless caches.
+func (s *Service) DescribeServerlessCaches(ctx context.Context, in *ecapi.DescribeServerlessCachesRequest) (*ecapi.DescribeServerlessCachesResponse, error) {
+	caches, next, err := s.findCaches(ctx, keyward.KindServerless, in.ServerlessCacheName, in.MaxResults, in.NextToken)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	out := &ecapi.DescribeServerlessCachesResponse{ServerlessCaches: []ecapi.ServerlessCache{}, NextToken: next}
+	for _, c := range caches {
+		out.ServerlessCaches = append(out.ServerlessCaches, *serverlessToAPI(c))
+	}
+	return out, nil
+}
+
+// ModifyServerlessCache replaces or removes the attached user group and
+// changes the description.
+func (s *Service) ModifyServerlessCache(ctx context.Context, in *ecapi.ModifyServerlessCacheRequest) (*ecapi.ModifyServerlessCacheResponse, error) {
+	out, err := s.modifyServerlessCache(ctx, in)
+	return out, apiError(err)
+}
+
+func (s *Service) modifyServerlessCache(ctx context.Context, in *ecapi.ModifyServerlessCacheRequest) (*ecapi.ModifyServerlessCacheResponse, error) {
+	sc, err := s.scope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id := strings.ToLower(deref(in.ServerlessCacheName))
+	if in.UserGroupId != nil && deref(in.RemoveUserGroup) {
+		return nil, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceServerlessCache, "UserGroupId and RemoveUserGroup cannot be used together.")
+	}
+	var c *keyward.Cache
+	var keys []keyward.Key
+	err = s.Store.Update(ctx, func(tx keyward.Tx) error {
+		keys = keys[:0]
+		cur, err := tx.FindCacheByID(ctx, sc, keyward.KindServerless, id)
+		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			return notFound(keyward.KindServerless, id)
+		} else if err != nil {
+			return err
+		}
+		if cur.Status != keyward.CacheAvailable {
+			return keyward.Errorf(keyward.ESTATE, keyward.ResourceServerlessCache, "Serverless cache %s is in %s state; it can be modified only when available.", id, cur.Status)
+		}
+		c = cur.Clone()
+		changed := false
+		if in.Description != nil && *in.Description != c.Description {
+			c.Description, changed = *in.Description, true
+		}
+		var next []string
+		switch {
+		case in.UserGroupId != nil:
+			g, err := attachableGroup(ctx, tx, sc, *in.UserGroupId, c.Engine)
+			if err != nil {
+				return err
+			}
+			next = []string{g.ID}
+		case deref(in.RemoveUserGroup):
+			next = []string{}
+		}
+		if next != nil && !sameSet(next, c.UserGroupIDs) {
+			c.PendingUserGroupsAdd = difference(next, c.UserGroupIDs)
+			c.PendingUserGroupsRemove = difference(c.UserGroupIDs, next)
+			for _, g := range append(c.PendingUserGroupsAdd, c.PendingUserGroupsRemove...) {
+				keys = append(keys, userGroupKey(sc, g))
+			}
+			c.UserGroupIDs = next
+			c.Status, c.StatusSince, changed = keyward.CacheModifying, s.now(), true
+		}
+		if !changed {
+			return keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceServerlessCache, "No modifications were requested.")
+		}
+		c.Generation++
+		return tx.UpdateCache(ctx, c)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.notify(append(keys, cacheKey(c))...)
+	return &ecapi.ModifyServerlessCacheResponse{ServerlessCache: serverlessToAPI(c)}, nil
+}
+
+// DeleteServerlessCache deletes a serverless cache and stops its node.
+func (s *Service) DeleteServerlessCache(ctx context.Context, in *ecapi.DeleteServerlessCacheRequest) (*ecapi.DeleteServerlessCacheResponse, error) {
+	if in.FinalSnapshotName != nil {
+		return nil, apiError(keyward.Errorf(keyward.EINVALID, keyward.ResourceServerlessCache, "keyward does not support final snapshots."))
+	}
+	c, err := s.deleteCache(ctx, keyward.KindServerless, deref(in.ServerlessCacheName))
+	if err != nil {
+		return nil, apiError(err)
+	}
+	return &ecapi.DeleteServerlessCacheResponse{ServerlessCache: serverlessToAPI(c)}, nil
+}
+
+func sameSet(a, b []string) bool {
+	return len(difference(a, b)) == 0 && len(difference(b, a)) == 0
+}
+
+// difference returns the elements of a that are not in b.
+func difference(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		found := false
+		for _, y := range b {
+			found = found || x == y
+		}
+		if !found {
+			out = append(out, x)
+		}
+	}
+	return out
+}

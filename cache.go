@@ -1,0 +1,164 @@
+package keyward
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// CacheStatus is the API-visible state of a replication group or a
+// serverless cache.
+type CacheStatus string
+
+// Cache statuses, as DescribeReplicationGroups and DescribeServerlessCaches
+// report them.
+const (
+	CacheCreating     CacheStatus = "creating"
+	CacheAvailable    CacheStatus = "available"
+	CacheModifying    CacheStatus = "modifying"
+	CacheDeleting     CacheStatus = "deleting"
+	CacheCreateFailed CacheStatus = "create-failed"
+)
+
+// CacheKind tells the two kinds of cache a user group can be attached to.
+// Both are realised the same way, as engine processes with ACLs, so one
+// type serves both; the values are the ARN resource types.
+type CacheKind string
+
+// Cache kinds.
+const (
+	KindReplicationGroup CacheKind = "replicationgroup"
+	KindServerless       CacheKind = "serverlesscache"
+)
+
+// Resource returns the error resource of the kind.
+func (k CacheKind) Resource() Resource {
+	if k == KindServerless {
+		return ResourceServerlessCache
+	}
+	return ResourceReplicationGroup
+}
+
+// Cache is a cluster-mode-disabled ElastiCache replication group (one
+// primary and zero or more replicas) or a serverless cache (one node), each
+// node a real engine process.
+type Cache struct {
+	Kind          CacheKind
+	Scope         Scope
+	ID            string // lower-cased
+	Description   string
+	Engine        Engine
+	EngineVersion string
+	CacheNodeType string
+	Status        CacheStatus
+	StatusSince   time.Time
+	Generation    int64
+	CreatedAt     time.Time
+
+	// NumNodes is the number of nodes: one primary plus replicas.
+	NumNodes int
+	// TransitEncryption makes the nodes serve TLS only.
+	TransitEncryption bool
+
+	// AuthTokenHashes are SHA-256 hashes of the AUTH tokens accepted for the
+	// default user (two during a ROTATE); empty means no token.
+	AuthTokenHashes []string
+	// AuthTokenOptional keeps unauthenticated access open during a ROTATE
+	// that introduces the first token, until a SET makes it required.
+	AuthTokenOptional     bool
+	AuthTokenLastModified time.Time
+
+	// UserGroupIDs lists the attached user group (at most one). Stores
+	// keep it in the attachment relation from which UserGroup.ReplicationGroups
+	// and UserGroup.ServerlessCaches are derived.
+	UserGroupIDs []string
+	// PendingUserGroupsAdd/Remove hold an accepted change of the attached
+	// group that the reconciler has not applied yet.
+	PendingUserGroupsAdd    []string
+	PendingUserGroupsRemove []string
+
+	// Nodes are the member cache clusters, primary first.
+	Nodes []CacheNode
+
+	// FailureMessage says why creation failed (status create-failed).
+	FailureMessage string
+	// AppliedACL is the fingerprint of the ACL set last applied to every
+	// node; it equals the desired fingerprint once the data plane converged.
+	AppliedACL string
+	// AppliedDefaultUser is the user id that defined the engine's "default"
+	// user when ACLs were last applied, to detect a default-user swap.
+	AppliedDefaultUser string
+}
+
+// CacheNode is one member cache cluster of a replication group.
+type CacheNode struct {
+	ClusterID string // <group id>-001, -002, ...
+	Role      string // "primary" or "replica"
+	Port      int    // assigned when the node first started; 0 before
+}
+
+// Clone returns a deep copy.
+func (rg *Cache) Clone() *Cache {
+	c := *rg
+	c.AuthTokenHashes = slices.Clone(rg.AuthTokenHashes)
+	c.UserGroupIDs = slices.Clone(rg.UserGroupIDs)
+	c.PendingUserGroupsAdd = slices.Clone(rg.PendingUserGroupsAdd)
+	c.PendingUserGroupsRemove = slices.Clone(rg.PendingUserGroupsRemove)
+	c.Nodes = slices.Clone(rg.Nodes)
+	return &c
+}
+
+// NodeID returns the engine-level identity of a node: unique across scopes
+// and safe as a directory name.
+func (rg *Cache) NodeID(clusterID string) string {
+	if rg.Kind == KindServerless {
+		return fmt.Sprintf("%s.%s.serverless.%s", rg.Scope.Account, rg.Scope.Region, clusterID)
+	}
+	return fmt.Sprintf("%s.%s.%s", rg.Scope.Account, rg.Scope.Region, clusterID)
+}
+
+// ClusterIDs returns the member cache cluster ids, primary first.
+func ClusterIDs(rgID string, n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s-%03d", rgID, i+1)
+	}
+	return ids
+}
+
+// HasPendingUserGroups reports whether a group change awaits the reconciler.
+func (rg *Cache) HasPendingUserGroups() bool {
+	return len(rg.PendingUserGroupsAdd) > 0 || len(rg.PendingUserGroupsRemove) > 0
+}
+
+// AuthTokenEnabled reports whether the default user requires a token.
+func (rg *Cache) AuthTokenEnabled() bool { return len(rg.AuthTokenHashes) > 0 }
+
+var rgIDPattern = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]*$`)
+
+// NormalizeReplicationGroupID lower-cases id after checking ElastiCache's
+// naming rules: 1-40 characters, a letter first, letters, digits and single
+// hyphens, not ending with a hyphen.
+func NormalizeReplicationGroupID(id string) (string, error) {
+	if !rgIDPattern.MatchString(id) || len(id) > 40 || strings.HasSuffix(id, "-") || strings.Contains(id, "--") {
+		return "", Errorf(EINVALID, ResourceReplicationGroup, "Invalid replication group id %s: it must be 1 to 40 letters, digits or hyphens, begin with a letter, and contain no two consecutive hyphens or a trailing hyphen.", id)
+	}
+	return strings.ToLower(id), nil
+}
+
+// ValidateAuthToken applies ElastiCache's AUTH token rules: 16 to 128
+// printable characters; specials only from !&#$^<>-.
+func ValidateAuthToken(tok string) error {
+	if len(tok) < 16 || len(tok) > 128 {
+		return Errorf(EINVALID, ResourceReplicationGroup, "Invalid AuthToken provided.")
+	}
+	for _, r := range tok {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!&#$^<>-", r)
+		if !ok {
+			return Errorf(EINVALID, ResourceReplicationGroup, "Invalid AuthToken provided.")
+		}
+	}
+	return nil
+}

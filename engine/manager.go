@@ -1,0 +1,764 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Engine names as NodeSpec.Engine takes them.
+const (
+	EngineRedis  = "redis"
+	EngineValkey = "valkey"
+)
+
+// Node roles as Node.Role reports them.
+const (
+	RolePrimary = "primary"
+	RoleReplica = "replica"
+)
+
+var (
+	// ErrEngineNotFound is returned (wrapped, with a message that says how
+	// to install it) when the server binary for a node's engine is missing.
+	ErrEngineNotFound = errors.New("engine: server binary not found")
+
+	// ErrTLSUnsupported is returned for a TLS node when the server binary
+	// was built without TLS.
+	ErrTLSUnsupported = errors.New("engine: server binary built without TLS")
+
+	// ErrNodeNotFound is returned for a node id the Manager does not know.
+	ErrNodeNotFound = errors.New("engine: node not found")
+
+	// ErrNodeNotRunning is returned by ACL operations on a node whose
+	// process is down (supervision is restarting it; retry later).
+	ErrNodeNotRunning = errors.New("engine: node not running")
+
+	// ErrClosed is returned by a Manager that is not open.
+	ErrClosed = errors.New("engine: manager not open")
+)
+
+// NodeSpec is the desired shape of one node.
+type NodeSpec struct {
+	// ID names the node; it is unique within the Manager and used as a
+	// directory name, so it may contain only ASCII letters, digits, ".",
+	// "_" and "-", must start with a letter or digit and be at most 200
+	// bytes (e.g. "000000000000.us-east-1.rg1-001").
+	ID string `json:"id"`
+
+	// Engine is EngineRedis or EngineValkey.
+	Engine string `json:"engine"`
+
+	// ReplicaOf is the ID of the node this one replicates, "" for a
+	// primary. The primary must have been ensured first, and must have the
+	// same TLS setting.
+	ReplicaOf string `json:"replicaOf,omitempty"`
+
+	// TLS makes the node accept TLS connections only (and replicate over
+	// TLS), with a certificate signed by the Manager's CA.
+	TLS bool `json:"tls,omitempty"`
+}
+
+// Node is a snapshot of a managed node.
+type Node struct {
+	ID     string
+	Engine string
+	Addr   string // "127.0.0.1:<port>"
+	Port   int    // the TLS port for a TLS node
+	PID    int    // 0 while the process is down
+	TLS    bool
+	Role   string // RolePrimary or RoleReplica, from the spec
+	// ReplicaOf is the ID of the node's primary, "" for a primary.
+	ReplicaOf string
+}
+
+// Manager starts, supervises, adopts and stops nodes. Set the fields, then
+// call Open; the fields must not change afterwards.
+type Manager struct {
+	// DataDir holds the admin secret, the CA (tls/) and the nodes (nodes/).
+	DataDir string
+
+	// RedisServer is the binary for engine "redis": a path, or a name
+	// looked up on PATH; default "redis-server".
+	RedisServer string
+
+	// ValkeyServer is the binary for engine "valkey"; default "valkey-server".
+	ValkeyServer string
+
+	Logger *slog.Logger
+
+	// OnRestart, if set, is called in its own goroutine after the process
+	// of an existing node was started again: by supervision after it died,
+	// by Open when a node left by a previous process was not running any
+	// more, or by Ensure (a dead node, or a change of Engine or TLS). The
+	// node comes back with the ACL users last saved by ApplyACL; the
+	// callback lets the caller re-apply its desired state anyway. It is not
+	// called for the first start of a new node.
+	OnRestart func(id string)
+
+	// StartTimeout bounds the wait for a started server to answer PING;
+	// default 15s.
+	StartTimeout time.Duration
+
+	// StopTimeout bounds each step of stopping a server (SHUTDOWN, then
+	// SIGTERM, then SIGKILL); default 5s.
+	StopTimeout time.Duration
+
+	mu      sync.Mutex
+	state   int // stateNew, stateOpen, stateClosed
+	nodes   map[string]*node
+	ports   map[int]string // ports in use by nodes -> node id
+	secret  string
+	ca      *CA
+	tlsOK   map[string]error // binary path -> result of the TLS probe
+	log     *slog.Logger
+	ctx     context.Context // cancelled by Close: ends supervision
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // supervision and OnRestart goroutines
+	readyFn func()         // test hook, called when a node answered PING
+}
+
+const (
+	stateNew = iota
+	stateOpen
+	stateClosed
+)
+
+// node is the Manager's record of one node.
+type node struct {
+	id  string
+	dir string
+
+	// life serialises starting, stopping and reconfiguring the node.
+	life sync.Mutex
+
+	// Guarded by Manager.mu; written only with life held.
+	rec     record
+	inst    *instance // the current or last process; nil before the first start
+	stopped bool      // Stop was called: never restart, never reuse
+	fails   int       // consecutive failed starts or early exits
+
+	admin adminConn
+}
+
+// record is node.json.
+type record struct {
+	Spec NodeSpec `json:"spec"`
+	Port int      `json:"port"`
+	PID  int      `json:"pid,omitempty"`
+	// PrimaryAddr is the resolved address of Spec.ReplicaOf, kept so that
+	// a replica restarts even when its primary is not known at that time.
+	PrimaryAddr string `json:"primaryAddr,omitempty"`
+}
+
+var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$`)
+
+func validateID(id string) error {
+	if !nodeIDPattern.MatchString(id) {
+		return fmt.Errorf("engine: invalid node id %q: use 1 to 200 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit", id)
+	}
+	return nil
+}
+
+// Validate checks the spec's fields on their own.
+func (s NodeSpec) Validate() error {
+	if err := validateID(s.ID); err != nil {
+		return err
+	}
+	switch s.Engine {
+	case EngineRedis, EngineValkey:
+	default:
+		return fmt.Errorf("engine: node %s: unknown engine %q (want %q or %q)", s.ID, s.Engine, EngineRedis, EngineValkey)
+	}
+	if s.ReplicaOf != "" {
+		if err := validateID(s.ReplicaOf); err != nil {
+			return fmt.Errorf("engine: node %s: replica of: %w", s.ID, err)
+		}
+		if s.ReplicaOf == s.ID {
+			return fmt.Errorf("engine: node %s cannot replicate itself", s.ID)
+		}
+	}
+	return nil
+}
+
+func (m *Manager) nodesDir() string         { return filepath.Join(m.DataDir, "nodes") }
+func (m *Manager) nodeDir(id string) string { return filepath.Join(m.nodesDir(), id) }
+
+// Open loads (or creates) the admin secret and the CA, adopts the nodes a
+// previous Manager left running, restarts those that are not running, and
+// starts supervision. A node directory without a readable node.json is
+// logged and left alone (Stop removes it).
+func (m *Manager) Open(ctx context.Context) error {
+	m.mu.Lock()
+	if m.state != stateNew {
+		m.mu.Unlock()
+		return errors.New("engine: manager already opened")
+	}
+	if m.DataDir == "" {
+		m.mu.Unlock()
+		return errors.New("engine: DataDir is required")
+	}
+	m.log = m.Logger
+	if m.log == nil {
+		m.log = slog.Default()
+	}
+	if m.StartTimeout <= 0 {
+		m.StartTimeout = 15 * time.Second
+	}
+	if m.StopTimeout <= 0 {
+		m.StopTimeout = 5 * time.Second
+	}
+	m.nodes = make(map[string]*node)
+	m.ports = make(map[int]string)
+	m.tlsOK = make(map[string]error)
+	m.mu.Unlock()
+
+	dir, err := filepath.Abs(m.DataDir)
+	if err != nil {
+		return fmt.Errorf("engine: open: %w", err)
+	}
+	m.DataDir = dir
+	if err := os.MkdirAll(m.nodesDir(), 0o700); err != nil {
+		return fmt.Errorf("engine: open: %w", err)
+	}
+	secret, err := loadOrCreateSecret(filepath.Join(dir, "admin.secret"))
+	if err != nil {
+		return err
+	}
+	ca, err := loadOrCreateCA(filepath.Join(dir, "tls"))
+	if err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(m.nodesDir())
+	if err != nil {
+		return fmt.Errorf("engine: open: %w", err)
+	}
+
+	m.mu.Lock()
+	m.secret, m.ca = secret, ca
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.state = stateOpen
+	var found []*node
+	for _, e := range entries {
+		if !e.IsDir() || validateID(e.Name()) != nil {
+			continue
+		}
+		n := &node{id: e.Name(), dir: m.nodeDir(e.Name())}
+		rec, err := readRecord(n.dir)
+		if err != nil {
+			m.log.Warn("engine: ignoring node directory", "node", n.id, "err", err)
+			continue
+		}
+		n.rec = rec
+		m.nodes[n.id] = n
+		m.ports[rec.Port] = n.id
+		found = append(found, n)
+	}
+	m.mu.Unlock()
+
+	var wg sync.WaitGroup
+	for _, n := range found {
+		wg.Go(func() { m.adoptOrStart(ctx, n) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// adoptOrStart takes over n's process if it still runs and answers as ours,
+// and starts it otherwise.
+func (m *Manager) adoptOrStart(ctx context.Context, n *node) {
+	n.life.Lock()
+	defer n.life.Unlock()
+	log := m.log.With("node", n.id)
+	if pid, err := m.probe(ctx, n); err == nil {
+		inst := &instance{pid: pid, started: time.Now(), exited: make(chan struct{})}
+		go pollExit(inst, m.ctx.Done())
+		recorded := n.rec.PID
+		m.setInstance(n, inst)
+		if recorded != pid {
+			if err := writeRecord(n.dir, n.rec); err != nil {
+				log.Warn("engine: write node record", "err", err)
+			}
+		}
+		m.goSupervised(func() { m.watch(n, inst) })
+		log.Info("engine: adopted node", "pid", pid, "addr", addrOf(n.rec.Port))
+		return
+	} else {
+		log.Info("engine: node not running, restarting", "reason", err)
+	}
+	// A process of ours that does not answer (hung, or keyed to another
+	// secret or CA) would keep the port: end it first.
+	if n.rec.PID > 0 && ownsProcess(n.rec.PID, m.confPath(n)) {
+		terminate(n.rec.PID, nil, m.StopTimeout)
+	}
+	if err := m.start(ctx, n); err != nil {
+		log.Error("engine: restart node", "err", err)
+		m.goSupervised(func() { m.revive(n, nil) })
+		return
+	}
+	m.notifyRestart(n.id)
+}
+
+// probe checks that the node's port is served by our server and returns
+// its pid.
+func (m *Manager) probe(ctx context.Context, n *node) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	c, err := dialAdmin(ctx, addrOf(n.rec.Port), m.clientTLS(n.rec.Spec.TLS), AdminUser, m.secret)
+	if err != nil {
+		return 0, err
+	}
+	defer c.close()
+	info, err := serverInfo(ctx, c)
+	if err != nil {
+		return 0, err
+	}
+	if info.configFile != m.confPath(n) {
+		return 0, fmt.Errorf("port %d is served by another server (config file %q)", n.rec.Port, info.configFile)
+	}
+	return info.pid, nil
+}
+
+type serverInfoFields struct {
+	pid        int
+	configFile string
+	loading    bool
+}
+
+// serverInfo runs PING and INFO server. A server still loading its data
+// answers PING with -LOADING, which is returned as an error.
+func serverInfo(ctx context.Context, c *respConn) (serverInfoFields, error) {
+	var f serverInfoFields
+	r, err := c.pipeline(ctx, [][]string{{"PING"}, {"INFO", "server"}})
+	if err != nil {
+		return f, err
+	}
+	if e, ok := r[0].(respError); ok {
+		return f, e
+	}
+	text, _ := r[1].(string)
+	for line := range strings.Lines(text) {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "process_id":
+			f.pid, _ = strconv.Atoi(v)
+		case "config_file":
+			f.configFile = v
+		}
+	}
+	if f.pid == 0 {
+		return f, errors.New("INFO server has no process_id")
+	}
+	return f, nil
+}
+
+// Ensure makes the node described by spec exist and run, and returns it.
+// It is idempotent. A new node gets a free loopback port, which it keeps
+// for good; a node whose process is down is started on its port with its
+// data; a change of ReplicaOf is applied with REPLICAOF without a restart;
+// a change of Engine or TLS restarts the node (data kept). Ensure returns
+// once the node answers PING.
+//
+// Returns an error wrapping ErrEngineNotFound if the engine's binary is
+// missing, ErrTLSUnsupported for a TLS spec on a binary without TLS.
+func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	bin, err := m.binary(spec.Engine)
+	if err != nil {
+		return nil, err
+	}
+	if spec.TLS {
+		if err := m.checkTLS(ctx, bin); err != nil {
+			return nil, err
+		}
+	}
+	n, created, err := m.lockNode(spec.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer n.life.Unlock()
+	log := m.log.With("node", spec.ID)
+
+	primaryAddr, err := m.primaryAddr(spec)
+	if err != nil {
+		if created {
+			m.forget(n)
+		}
+		return nil, err
+	}
+
+	m.mu.Lock()
+	cur, inst := n.rec, n.inst
+	m.mu.Unlock()
+
+	switch {
+	case created:
+		m.setRecord(n, func(r *record) { *r = record{Spec: spec, PrimaryAddr: primaryAddr} })
+		if err := m.startNew(ctx, n); err != nil {
+			m.forget(n)
+			os.RemoveAll(n.dir)
+			return nil, err
+		}
+		log.Info("engine: started node", "addr", addrOf(n.rec.Port), "pid", n.rec.PID, "replicaof", spec.ReplicaOf)
+
+	case inst == nil || inst.dead():
+		m.setRecord(n, func(r *record) { r.Spec, r.PrimaryAddr = spec, primaryAddr })
+		if err := m.start(ctx, n); err != nil {
+			return nil, err // supervision keeps trying
+		}
+		m.notifyRestart(n.id)
+
+	case cur.Spec.Engine != spec.Engine || cur.Spec.TLS != spec.TLS:
+		log.Info("engine: restarting node for new spec", "engine", spec.Engine, "tls", spec.TLS)
+		m.shutdown(ctx, n, inst, false)
+		m.setRecord(n, func(r *record) { r.Spec, r.PrimaryAddr = spec, primaryAddr })
+		if err := m.start(ctx, n); err != nil {
+			return nil, err // the watcher of the old process keeps trying
+		}
+		m.notifyRestart(n.id)
+
+	case cur.Spec.ReplicaOf != spec.ReplicaOf || cur.PrimaryAddr != primaryAddr:
+		args := []string{"REPLICAOF", "NO", "ONE"}
+		if primaryAddr != "" {
+			host, port, _ := net.SplitHostPort(primaryAddr)
+			args = []string{"REPLICAOF", host, port}
+		}
+		if err := m.withAdmin(ctx, n, func(c *respConn) error {
+			_, err := c.do(ctx, args...)
+			return err
+		}); err != nil {
+			return nil, fmt.Errorf("engine: node %s: %s: %w", n.id, strings.Join(args, " "), err)
+		}
+		m.setRecord(n, func(r *record) { r.Spec, r.PrimaryAddr = spec, primaryAddr })
+		if err := m.writeNodeFiles(n); err != nil {
+			return nil, err
+		}
+		log.Info("engine: changed replication", "replicaof", spec.ReplicaOf)
+	}
+	node, _ := m.Node(spec.ID)
+	return node, nil
+}
+
+// lockNode returns the node for id with its life lock held, creating the
+// record if needed (created reports that).
+func (m *Manager) lockNode(id string) (n *node, created bool, err error) {
+	for {
+		m.mu.Lock()
+		if m.state != stateOpen {
+			m.mu.Unlock()
+			return nil, false, ErrClosed
+		}
+		n = m.nodes[id]
+		created = n == nil
+		if created {
+			n = &node{id: id, dir: m.nodeDir(id)}
+			m.nodes[id] = n
+		}
+		m.mu.Unlock()
+		n.life.Lock()
+		m.mu.Lock()
+		gone := n.stopped || m.nodes[id] != n
+		m.mu.Unlock()
+		if !gone {
+			return n, created, nil
+		}
+		n.life.Unlock() // stopped meanwhile: start over with a new record
+	}
+}
+
+// forget drops a node that never started.
+func (m *Manager) forget(n *node) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n.stopped = true
+	if m.nodes[n.id] == n {
+		delete(m.nodes, n.id)
+	}
+	if n.rec.Port != 0 && m.ports[n.rec.Port] == n.id {
+		delete(m.ports, n.rec.Port)
+	}
+}
+
+// primaryAddr resolves spec.ReplicaOf to an address.
+func (m *Manager) primaryAddr(spec NodeSpec) (string, error) {
+	if spec.ReplicaOf == "" {
+		return "", nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.nodes[spec.ReplicaOf]
+	if p == nil || p.rec.Port == 0 {
+		return "", fmt.Errorf("engine: node %s: primary %s: %w", spec.ID, spec.ReplicaOf, ErrNodeNotFound)
+	}
+	if p.rec.Spec.TLS != spec.TLS {
+		return "", fmt.Errorf("engine: node %s: TLS %v differs from its primary %s (TLS %v)", spec.ID, spec.TLS, spec.ReplicaOf, p.rec.Spec.TLS)
+	}
+	return addrOf(p.rec.Port), nil
+}
+
+func (m *Manager) setRecord(n *node, f func(*record)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f(&n.rec)
+}
+
+func (m *Manager) setInstance(n *node, inst *instance) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n.inst = inst
+	if inst != nil {
+		n.rec.PID = inst.pid
+	}
+}
+
+// startNew starts a node for the first time, on a fresh port; if the port
+// was taken meanwhile (the server then fails to bind), it tries another.
+func (m *Manager) startNew(ctx context.Context, n *node) error {
+	var err error
+	for range 3 {
+		port, perr := m.allocatePort(n.id)
+		if perr != nil {
+			return perr
+		}
+		m.setRecord(n, func(r *record) { r.Port = port })
+		if err = m.start(ctx, n); err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "in use") {
+			return err
+		}
+		m.mu.Lock()
+		delete(m.ports, port)
+		m.mu.Unlock()
+	}
+	return err
+}
+
+// allocatePort returns a free loopback port not used by any node.
+func (m *Manager) allocatePort(id string) (int, error) {
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("engine: allocate port: %w", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		m.mu.Lock()
+		if _, used := m.ports[port]; !used {
+			m.ports[port] = id
+			m.mu.Unlock()
+			return port, nil
+		}
+		m.mu.Unlock()
+	}
+	return 0, errors.New("engine: allocate port: no free port")
+}
+
+// Stop stops the node (SHUTDOWN NOSAVE through the admin user, then
+// SIGTERM, then SIGKILL to its process group, each after StopTimeout) and
+// removes its directory, data included. Stopping an unknown node removes
+// whatever is left of its directory (ending a server of ours still running
+// from it) and returns nil.
+func (m *Manager) Stop(ctx context.Context, id string) error {
+	if err := validateID(id); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	if m.state != stateOpen {
+		m.mu.Unlock()
+		return ErrClosed
+	}
+	n := m.nodes[id]
+	m.mu.Unlock()
+	if n == nil {
+		return m.removeLeftover(id)
+	}
+	n.life.Lock()
+	defer n.life.Unlock()
+	m.mu.Lock()
+	if n.stopped {
+		m.mu.Unlock()
+		return nil
+	}
+	n.stopped = true
+	inst := n.inst
+	m.mu.Unlock()
+
+	if inst != nil && !inst.dead() {
+		m.shutdown(ctx, n, inst, true)
+	}
+	n.admin.drop()
+	err := os.RemoveAll(n.dir)
+	m.mu.Lock()
+	if m.nodes[id] == n {
+		delete(m.nodes, id)
+	}
+	if m.ports[n.rec.Port] == id {
+		delete(m.ports, n.rec.Port)
+	}
+	m.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("engine: stop %s: %w", id, err)
+	}
+	m.log.Info("engine: stopped node", "node", id)
+	return nil
+}
+
+func (m *Manager) removeLeftover(id string) error {
+	dir := m.nodeDir(id)
+	if rec, err := readRecord(dir); err == nil && rec.PID > 0 {
+		conf := filepath.Join(dir, "server.conf")
+		if ownsProcess(rec.PID, conf) {
+			terminate(rec.PID, nil, m.StopTimeout)
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("engine: stop %s: %w", id, err)
+	}
+	return nil
+}
+
+// Node returns a snapshot of the node, if the Manager knows it.
+func (m *Manager) Node(id string) (*Node, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := m.nodes[id]
+	if n == nil || n.rec.Port == 0 {
+		return nil, false
+	}
+	return n.snapshot(), true
+}
+
+// Nodes returns a snapshot of every node the Manager knows, sorted by ID:
+// those ensured since Open and those found on disk by Open. The caller
+// stops the ones it no longer wants.
+func (m *Manager) Nodes() []*Node {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*Node, 0, len(m.nodes))
+	for _, n := range m.nodes {
+		if n.rec.Port != 0 {
+			out = append(out, n.snapshot())
+		}
+	}
+	slices.SortFunc(out, func(a, b *Node) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// snapshot requires Manager.mu.
+func (n *node) snapshot() *Node {
+	s := n.rec.Spec
+	nd := &Node{
+		ID: n.id, Engine: s.Engine, Addr: addrOf(n.rec.Port), Port: n.rec.Port,
+		TLS: s.TLS, Role: RolePrimary, ReplicaOf: s.ReplicaOf,
+	}
+	if s.ReplicaOf != "" {
+		nd.Role = RoleReplica
+	}
+	if n.inst != nil && !n.inst.dead() {
+		nd.PID = n.inst.pid
+	}
+	return nd
+}
+
+// Close stops supervision and closes admin connections but leaves the
+// nodes running: they outlive the control plane, and a later Open adopts
+// them. It waits for running OnRestart callbacks.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	if m.state != stateOpen {
+		m.state = stateClosed
+		m.mu.Unlock()
+		return nil
+	}
+	m.state = stateClosed
+	m.cancel()
+	nodes := make([]*node, 0, len(m.nodes))
+	for _, n := range m.nodes {
+		nodes = append(nodes, n)
+	}
+	m.mu.Unlock()
+	m.wg.Wait()
+	for _, n := range nodes {
+		n.admin.drop()
+	}
+	return nil
+}
+
+// CAFile returns the path of the CA certificate (PEM) that signs the TLS
+// nodes' certificates. Valid after Open.
+func (m *Manager) CAFile() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ca == nil {
+		return ""
+	}
+	return m.ca.CertFile
+}
+
+// TLSConfig returns a new client TLS configuration that verifies nodes
+// against the CA. Valid after Open.
+func (m *Manager) TLSConfig() *tls.Config {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ca == nil {
+		return nil
+	}
+	return m.ca.TLSConfig()
+}
+
+func (m *Manager) clientTLS(on bool) *tls.Config {
+	if !on {
+		return nil
+	}
+	return m.ca.TLSConfig()
+}
+
+// notifyRestart calls OnRestart in its own goroutine.
+func (m *Manager) notifyRestart(id string) {
+	if m.OnRestart == nil {
+		return
+	}
+	m.goSupervised(func() { m.OnRestart(id) })
+}
+
+func addrOf(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+
+// loadOrCreateSecret reads the admin secret, creating a random one (256
+// bits, hex) on first use.
+func loadOrCreateSecret(name string) (string, error) {
+	b, err := os.ReadFile(name)
+	if err == nil {
+		s := strings.TrimSpace(string(b))
+		if len(s) < 32 || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r > '~' }) {
+			return "", fmt.Errorf("engine: %s: want at least 32 printable characters without spaces", name)
+		}
+		return s, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("engine: read admin secret: %w", err)
+	}
+	var raw [32]byte
+	rand.Read(raw[:])
+	s := hex.EncodeToString(raw[:])
+	if err := writeFileAtomic(name, []byte(s+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("engine: write admin secret: %w", err)
+	}
+	return s, nil
+}

@@ -1,0 +1,481 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// instance is one server process of a node.
+type instance struct {
+	pid     int
+	started time.Time
+	exited  chan struct{} // closed once the process is gone
+	exitErr error         // set before exited is closed; nil if unknown
+}
+
+func (i *instance) dead() bool {
+	select {
+	case <-i.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// notFoundError is the ErrEngineNotFound with an installation hint.
+type notFoundError struct{ msg string }
+
+func (e *notFoundError) Error() string { return e.msg }
+func (e *notFoundError) Unwrap() error { return ErrEngineNotFound }
+
+// binary resolves the server binary of engine.
+func (m *Manager) binary(engine string) (string, error) {
+	name, flag, hint := m.RedisServer, "--redis-server", "Debian: apt-get install redis-server"
+	def := "redis-server"
+	if engine == EngineValkey {
+		name, flag, hint = m.ValkeyServer, "--valkey-server", "Debian 13 or later: apt-get install valkey-server"
+		def = "valkey-server"
+	}
+	if name == "" {
+		name = def
+	}
+	path, err := exec.LookPath(name)
+	if err != nil {
+		where := " on PATH"
+		if strings.ContainsRune(name, filepath.Separator) {
+			where = ""
+		}
+		return "", &notFoundError{fmt.Sprintf("engine: %s not found%s: install it (%s) or set %s", name, where, hint, flag)}
+	}
+	return path, nil
+}
+
+// checkTLS reports whether bin was built with TLS. A server built without
+// it does not know the tls-port directive, so a configuration naming
+// tls-port and then a bogus directive fails on tls-port without TLS and on
+// the bogus one with it; either way the server exits at once.
+func (m *Manager) checkTLS(ctx context.Context, bin string) error {
+	m.mu.Lock()
+	err, ok := m.tlsOK[bin]
+	m.mu.Unlock()
+	if ok {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, bin, "--tls-port", "0", "--keyward-tls-probe", "yes").CombinedOutput()
+	switch {
+	case bytes.Contains(out, []byte("keyward-tls-probe")):
+		err = nil
+	case bytes.Contains(out, []byte("tls-port")):
+		err = fmt.Errorf("%w: %s cannot serve TLS nodes; install a build with TLS (Debian's redis-server has it)", ErrTLSUnsupported, bin)
+	default:
+		if ctx.Err() != nil {
+			return fmt.Errorf("engine: probe %s for TLS: %w", bin, ctx.Err())
+		}
+		return fmt.Errorf("engine: probe %s for TLS: unexpected output %q", bin, tail(out, 300))
+	}
+	m.mu.Lock()
+	m.tlsOK[bin] = err
+	m.mu.Unlock()
+	return err
+}
+
+func (m *Manager) confPath(n *node) string { return filepath.Join(n.dir, "server.conf") }
+
+// start starts n's server from its record and waits until it answers as
+// ours. Requires n.life.
+func (m *Manager) start(ctx context.Context, n *node) error {
+	m.mu.Lock()
+	rec := n.rec
+	m.mu.Unlock()
+	bin, err := m.binary(rec.Spec.Engine)
+	if err != nil {
+		return err
+	}
+	if rec.Spec.TLS {
+		if err := m.checkTLS(ctx, bin); err != nil {
+			return err
+		}
+	}
+	if err := m.writeNodeFiles(n); err != nil {
+		return err
+	}
+	out, err := os.OpenFile(filepath.Join(n.dir, "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("engine: start %s: %w", n.id, err)
+	}
+	// Not CommandContext: the server must outlive the request (and
+	// keyward). Its own process group keeps it out of keyward's signals
+	// (e.g. Ctrl-C in a terminal), and output goes to a file, not a pipe
+	// that would break when keyward exits.
+	cmd := exec.Command(bin, m.confPath(n))
+	cmd.Dir = n.dir
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	err = cmd.Start()
+	out.Close()
+	if err != nil {
+		return fmt.Errorf("engine: start %s: %w", n.id, err)
+	}
+	inst := &instance{pid: cmd.Process.Pid, started: time.Now(), exited: make(chan struct{})}
+	go func() {
+		inst.exitErr = cmd.Wait()
+		close(inst.exited)
+	}()
+	n.admin.drop()
+	if err := m.waitReady(ctx, n, rec, inst); err != nil {
+		terminate(inst.pid, inst, m.StopTimeout)
+		return fmt.Errorf("engine: start %s: %w%s", n.id, err, m.logTail(n))
+	}
+	if m.readyFn != nil {
+		m.readyFn()
+	}
+	m.setInstance(n, inst)
+	m.mu.Lock()
+	rec = n.rec
+	m.mu.Unlock()
+	if err := writeRecord(n.dir, rec); err != nil {
+		m.log.Warn("engine: write node record", "node", n.id, "err", err)
+	}
+	if !m.goSupervised(func() { m.watch(n, inst) }) {
+		return ErrClosed
+	}
+	return nil
+}
+
+// waitReady polls the new server until it answers PING as our admin user
+// from the expected process.
+func (m *Manager) waitReady(ctx context.Context, n *node, rec record, inst *instance) error {
+	ctx, cancel := context.WithTimeout(ctx, m.StartTimeout)
+	defer cancel()
+	addr, tlsConf := addrOf(rec.Port), m.clientTLS(rec.Spec.TLS)
+	delay := 2 * time.Millisecond
+	var last error
+	for {
+		select {
+		case <-inst.exited:
+			return fmt.Errorf("server exited during start (%v)", inst.exitErr)
+		default:
+		}
+		c, err := dialAdmin(ctx, addr, tlsConf, AdminUser, m.secret)
+		if err == nil {
+			var info serverInfoFields
+			info, err = serverInfo(ctx, c)
+			c.close()
+			if err == nil && info.pid == inst.pid {
+				return nil
+			}
+			if err == nil {
+				err = fmt.Errorf("port %d answered by pid %d, not %d", rec.Port, info.pid, inst.pid)
+			}
+		}
+		last = err
+		select {
+		case <-inst.exited:
+			return fmt.Errorf("server exited during start (%v)", inst.exitErr)
+		case <-ctx.Done():
+			return fmt.Errorf("server not ready: %w (last: %v)", ctx.Err(), last)
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 50*time.Millisecond)
+	}
+}
+
+// logTail returns the end of the node's logs, for start errors.
+func (m *Manager) logTail(n *node) string {
+	var b strings.Builder
+	for _, name := range []string{"stdout.log", "server.log"} {
+		data, err := os.ReadFile(filepath.Join(n.dir, name))
+		if err != nil || len(bytes.TrimSpace(data)) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "\n%s:\n%s", name, tail(data, 800))
+	}
+	return b.String()
+}
+
+func tail(b []byte, n int) string {
+	b = bytes.TrimSpace(b)
+	if len(b) > n {
+		b = b[len(b)-n:]
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
+	}
+	return string(b)
+}
+
+// writeNodeFiles writes n's directory: data dir, TLS certificate, ACL file
+// (admin user refreshed), configuration and node.json. Requires n.life.
+func (m *Manager) writeNodeFiles(n *node) error {
+	m.mu.Lock()
+	rec := n.rec
+	m.mu.Unlock()
+	if err := os.MkdirAll(filepath.Join(n.dir, "data"), 0o700); err != nil {
+		return fmt.Errorf("engine: node %s: %w", n.id, err)
+	}
+	if rec.Spec.TLS {
+		if err := os.MkdirAll(filepath.Join(n.dir, "tls"), 0o700); err != nil {
+			return fmt.Errorf("engine: node %s: %w", n.id, err)
+		}
+		cert, key := filepath.Join(n.dir, "tls", "server.pem"), filepath.Join(n.dir, "tls", "server.key")
+		if err := m.ca.ensureServerCert(cert, key, n.id); err != nil {
+			return fmt.Errorf("engine: node %s: certificate: %w", n.id, err)
+		}
+	}
+	if err := m.writeACLFile(filepath.Join(n.dir, "users.acl")); err != nil {
+		return fmt.Errorf("engine: node %s: acl file: %w", n.id, err)
+	}
+	if err := writeFileAtomic(m.confPath(n), m.renderConfig(n, rec), 0o600); err != nil {
+		return fmt.Errorf("engine: node %s: config: %w", n.id, err)
+	}
+	if err := writeRecord(n.dir, rec); err != nil {
+		return fmt.Errorf("engine: node %s: %w", n.id, err)
+	}
+	return nil
+}
+
+// renderConfig returns the server configuration of n.
+func (m *Manager) renderConfig(n *node, rec record) []byte {
+	var b bytes.Buffer
+	p := func(args ...string) { b.WriteString(strings.Join(args, " ") + "\n") }
+	b.WriteString("# Written by keyward each time the node starts; edits are lost.\n")
+	p("bind", "127.0.0.1")
+	if rec.Spec.TLS {
+		p("port", "0")
+		p("tls-port", strconv.Itoa(rec.Port))
+	} else {
+		p("port", strconv.Itoa(rec.Port))
+	}
+	p("daemonize", "no")
+	p("dir", confQuote(filepath.Join(n.dir, "data")))
+	p("aclfile", confQuote(filepath.Join(n.dir, "users.acl")))
+	p("logfile", confQuote(filepath.Join(n.dir, "server.log")))
+	// The config path in the process title lets a later keyward recognise
+	// its own server (ownsProcess) after the server rewrote its argv.
+	p("proc-title-template", confQuote("{title} {listen-addr} {config-file}"))
+	p("appendonly", "yes")
+	p("save", `""`)
+	p("enable-debug-command", "no")
+	p("enable-module-command", "no")
+	// ElastiCache's default (spec §7.4); keyward's rules state channels
+	// explicitly anyway.
+	p("acl-pubsub-default", "allchannels")
+	// Replicas authenticate to their primary as the admin user; set on
+	// every node so that REPLICAOF works at runtime.
+	// Start a full sync at once instead of waiting 5s for more replicas:
+	// nodes are local, and replicas are ensured one by one.
+	p("repl-diskless-sync-delay", "0")
+	p("masteruser", AdminUser)
+	p("masterauth", confQuote(m.secret))
+	if rec.Spec.ReplicaOf != "" && rec.PrimaryAddr != "" {
+		host, port, _ := net.SplitHostPort(rec.PrimaryAddr)
+		p("replicaof", host, port)
+	}
+	if rec.Spec.TLS {
+		p("tls-cert-file", confQuote(filepath.Join(n.dir, "tls", "server.pem")))
+		p("tls-key-file", confQuote(filepath.Join(n.dir, "tls", "server.key")))
+		p("tls-ca-cert-file", confQuote(m.ca.CertFile))
+		p("tls-auth-clients", "no")
+		p("tls-replication", "yes")
+	}
+	return b.Bytes()
+}
+
+// confQuote quotes s for a Redis configuration file (sdssplitargs syntax).
+func confQuote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < 0x20 || c == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// writeACLFile creates or refreshes an ACL file before the server starts:
+// the admin user is (re)written with the current secret, reserved users
+// are dropped, and a file without a default user gets "user default off",
+// because a server loading an ACL file without one creates it open
+// (on nopass ~* &* +@all). Users saved by ApplyACL are kept as they are.
+func (m *Manager) writeACLFile(name string) error {
+	b, err := os.ReadFile(name)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	var keep []string
+	hasDefault := false
+	for line := range strings.Lines(string(b)) {
+		t := strings.TrimSpace(line)
+		if t == "" {
+			continue
+		}
+		if f := strings.Fields(t); len(f) >= 2 && f[0] == "user" {
+			if IsReservedUserName(f[1]) {
+				continue
+			}
+			hasDefault = hasDefault || f[1] == "default"
+		}
+		keep = append(keep, t)
+	}
+	// "reset" first, as ApplyACL renders users, so that the loaded users
+	// compare equal to their desired form (reset also sets sanitize-payload).
+	lines := []string{"user " + AdminUser + " reset " + strings.Join(m.adminRules(), " ")}
+	if !hasDefault {
+		lines = append(lines, "user default reset off")
+	}
+	lines = append(lines, keep...)
+	return writeFileAtomic(name, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+}
+
+// adminRules are the ACL rules of AdminUser.
+func (m *Manager) adminRules() []string {
+	sum := sha256.Sum256([]byte(m.secret))
+	return []string{"on", "#" + hex.EncodeToString(sum[:]), "~*", "&*", "+@all"}
+}
+
+func readRecord(dir string) (record, error) {
+	var rec record
+	b, err := os.ReadFile(filepath.Join(dir, "node.json"))
+	if err != nil {
+		return rec, err
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return rec, fmt.Errorf("node.json: %w", err)
+	}
+	if err := rec.Spec.Validate(); err != nil {
+		return rec, fmt.Errorf("node.json: %w", err)
+	}
+	if rec.Spec.ID != filepath.Base(dir) || rec.Port <= 0 || rec.Port > 65535 {
+		return rec, errors.New("node.json: id or port invalid")
+	}
+	return rec, nil
+}
+
+func writeRecord(dir string, rec record) error {
+	b, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, "node.json"), append(b, '\n'), 0o600)
+}
+
+// shutdown stops inst: SHUTDOWN through the admin user (NOSAVE when the
+// data is to be discarded; the append-only file is flushed otherwise), then
+// signals. Requires n.life.
+func (m *Manager) shutdown(ctx context.Context, n *node, inst *instance, nosave bool) {
+	m.mu.Lock()
+	rec := n.rec
+	m.mu.Unlock()
+	n.admin.drop()
+	args := []string{"SHUTDOWN", "NOW", "FORCE"}
+	if nosave {
+		args = []string{"SHUTDOWN", "NOSAVE", "NOW", "FORCE"}
+	}
+	sctx, cancel := context.WithTimeout(ctx, m.StopTimeout)
+	defer cancel()
+	if c, err := dialAdmin(sctx, addrOf(rec.Port), m.clientTLS(rec.Spec.TLS), AdminUser, m.secret); err == nil {
+		// Success shows as the connection closing.
+		if _, err := c.do(sctx, args...); err != nil && errors.As(err, new(respError)) {
+			m.log.Warn("engine: shutdown refused", "node", n.id, "err", err)
+		}
+		c.close()
+	}
+	select {
+	case <-inst.exited:
+		return
+	case <-sctx.Done():
+	}
+	terminate(inst.pid, inst, m.StopTimeout)
+}
+
+// terminate sends SIGTERM to the process group of pid, then SIGKILL after
+// timeout, and waits (at most timeout again) for the process to go. inst
+// may be nil for a process this Manager did not start.
+func terminate(pid int, inst *instance, timeout time.Duration) {
+	signal := func(sig syscall.Signal) {
+		if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid {
+			syscall.Kill(-pid, sig)
+		} else {
+			syscall.Kill(pid, sig)
+		}
+	}
+	gone := func() bool {
+		if inst != nil {
+			return inst.dead()
+		}
+		return !pidAlive(pid)
+	}
+	wait := func() bool {
+		deadline := time.Now().Add(timeout)
+		for !gone() {
+			if time.Now().After(deadline) {
+				return false
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return true
+	}
+	if gone() {
+		return
+	}
+	signal(syscall.SIGTERM)
+	if wait() {
+		return
+	}
+	signal(syscall.SIGKILL)
+	wait()
+}
+
+// pidAlive reports whether pid is a live (not zombie) process.
+func pidAlive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err == nil {
+		// "pid (comm) S ...": comm may hold spaces and parentheses.
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
+			return b[i+2] != 'Z' && b[i+2] != 'X'
+		}
+		return true
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Stat("/proc/self/stat"); serr == nil {
+			return false // procfs works, the process is gone
+		}
+	}
+	err = syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// ownsProcess reports whether pid is a server started with configuration
+// conf, judged from its command line (kept in the process title by
+// proc-title-template). False when it cannot tell.
+func ownsProcess(pid int, conf string) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil || !pidAlive(pid) {
+		return false
+	}
+	return bytes.Contains(bytes.ReplaceAll(b, []byte{0}, []byte{' '}), []byte(conf))
+}

@@ -1,0 +1,208 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"time"
+)
+
+// The admin side of the engine speaks RESP2 through this small client rather
+// than go-redis: it needs exactly AUTH, a handful of commands, pipelines and
+// MULTI/EXEC with per-command replies, and it must never retry on its own
+// (a retried SHUTDOWN or ACL SETUSER would be wrong), negotiate protocol
+// features or log. Tenants' clients are go-redis in the tests.
+
+// respError is an error reply ("-ERR ...", "-NOPERM ...").
+type respError string
+
+func (e respError) Error() string { return string(e) }
+
+// defaultOpTimeout bounds an admin operation whose context has no deadline.
+const defaultOpTimeout = 10 * time.Second
+
+// respConn is one RESP2 connection. It is not safe for concurrent use.
+type respConn struct {
+	nc net.Conn
+	br *bufio.Reader
+	bw *bufio.Writer
+}
+
+// dialAdmin connects to addr (with TLS when tlsConf is non-nil) and
+// authenticates as user.
+func dialAdmin(ctx context.Context, addr string, tlsConf *tls.Config, user, pass string) (*respConn, error) {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	var (
+		nc  net.Conn
+		err error
+	)
+	if tlsConf != nil {
+		td := tls.Dialer{NetDialer: &d, Config: tlsConf}
+		nc, err = td.DialContext(ctx, "tcp", addr)
+	} else {
+		nc, err = d.DialContext(ctx, "tcp", addr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c := &respConn{nc: nc, br: bufio.NewReader(nc), bw: bufio.NewWriter(nc)}
+	if _, err := c.do(ctx, "AUTH", user, pass); err != nil {
+		c.close()
+		return nil, fmt.Errorf("auth as %s: %w", user, err)
+	}
+	return c, nil
+}
+
+func (c *respConn) close() error { return c.nc.Close() }
+
+// do sends one command and returns its reply; an error reply is returned
+// as a respError.
+func (c *respConn) do(ctx context.Context, args ...string) (any, error) {
+	replies, err := c.pipeline(ctx, [][]string{args})
+	if err != nil {
+		return nil, err
+	}
+	if e, ok := replies[0].(respError); ok {
+		return nil, e
+	}
+	return replies[0], nil
+}
+
+// pipeline sends cmds at once and reads one reply per command. Error
+// replies are returned in place as respError values; the error result is
+// for I/O and protocol failures only, after which c must be closed.
+func (c *respConn) pipeline(ctx context.Context, cmds [][]string) (replies []any, err error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(defaultOpTimeout)
+	}
+	if err := c.nc.SetDeadline(deadline); err != nil {
+		return nil, err
+	}
+	// Unblock the read if ctx is cancelled before the deadline.
+	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
+	defer func() {
+		// If the AfterFunc ran, the deadline is poisoned (maybe only
+		// later): report the cancellation so that the caller drops c.
+		if !stop() {
+			replies, err = nil, ctx.Err()
+		}
+	}()
+	for _, args := range cmds {
+		writeCommand(c.bw, args)
+	}
+	if err := c.bw.Flush(); err != nil {
+		return nil, err
+	}
+	replies = make([]any, len(cmds))
+	for i := range cmds {
+		if replies[i], err = readReply(c.br); err != nil {
+			return nil, err
+		}
+	}
+	return replies, nil
+}
+
+// tx runs cmds inside MULTI/EXEC, so no other client observes the
+// intermediate states, and returns one reply per command (error replies as
+// respError values). A command refused while queueing (syntax, unknown
+// command) aborts the whole transaction with that error.
+func (c *respConn) tx(ctx context.Context, cmds [][]string) ([]any, error) {
+	all := make([][]string, 0, len(cmds)+2)
+	all = append(all, []string{"MULTI"})
+	all = append(all, cmds...)
+	all = append(all, []string{"EXEC"})
+	replies, err := c.pipeline(ctx, all)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range replies[:len(replies)-1] {
+		if e, ok := r.(respError); ok {
+			if i == 0 {
+				return nil, e
+			}
+			return nil, fmt.Errorf("%s: %w", cmds[i-1][0], e)
+		}
+	}
+	switch exec := replies[len(replies)-1].(type) {
+	case []any:
+		if len(exec) != len(cmds) {
+			return nil, fmt.Errorf("exec: %d replies for %d commands", len(exec), len(cmds))
+		}
+		return exec, nil
+	case respError:
+		return nil, exec
+	default:
+		return nil, fmt.Errorf("exec: unexpected reply %v", exec)
+	}
+}
+
+func writeCommand(w *bufio.Writer, args []string) {
+	w.WriteByte('*')
+	w.WriteString(strconv.Itoa(len(args)))
+	w.WriteString("\r\n")
+	for _, a := range args {
+		w.WriteByte('$')
+		w.WriteString(strconv.Itoa(len(a)))
+		w.WriteString("\r\n")
+		w.WriteString(a)
+		w.WriteString("\r\n")
+	}
+}
+
+var errProtocol = errors.New("resp: protocol error")
+
+// readReply reads one RESP2 reply: simple and bulk strings as string,
+// integers as int64, arrays as []any, nulls as nil, errors as respError.
+func readReply(r *bufio.Reader) (any, error) {
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	if len(line) < 3 || line[len(line)-2] != '\r' {
+		return nil, errProtocol
+	}
+	typ, body := line[0], line[1:len(line)-2]
+	switch typ {
+	case '+':
+		return body, nil
+	case '-':
+		return respError(body), nil
+	case ':':
+		return strconv.ParseInt(body, 10, 64)
+	case '$':
+		n, err := strconv.Atoi(body)
+		if err != nil {
+			return nil, errProtocol
+		}
+		if n < 0 {
+			return nil, nil
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, err
+		}
+		return string(buf[:n]), nil
+	case '*':
+		n, err := strconv.Atoi(body)
+		if err != nil {
+			return nil, errProtocol
+		}
+		if n < 0 {
+			return nil, nil
+		}
+		arr := make([]any, n)
+		for i := range arr {
+			if arr[i], err = readReply(r); err != nil {
+				return nil, err
+			}
+		}
+		return arr, nil
+	}
+	return nil, errProtocol
+}

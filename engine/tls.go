@@ -1,0 +1,225 @@
+package engine
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// caValidity is the lifetime of a new CA; node certificates live as long
+// as the CA that signed them and are reissued when a node starts with one
+// that is missing, expiring within certRenewBefore or from another CA.
+const (
+	caValidity      = 10 * 365 * 24 * time.Hour
+	certRenewBefore = 30 * 24 * time.Hour
+)
+
+// CA is the certificate authority that signs the nodes' server certificates.
+// Clients verify TLS nodes against CertFile (DataDir/tls/ca.pem).
+type CA struct {
+	CertFile string // PEM certificate, world-readable
+	KeyFile  string // PEM PKCS#8 private key, mode 0600
+
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pool *x509.CertPool
+}
+
+// loadOrCreateCA loads the CA from dir/ca.pem and dir/ca.key, creating an
+// ECDSA P-256 CA valid for ten years if neither exists.
+func loadOrCreateCA(dir string) (*CA, error) {
+	ca := &CA{CertFile: filepath.Join(dir, "ca.pem"), KeyFile: filepath.Join(dir, "ca.key")}
+	certPEM, certErr := os.ReadFile(ca.CertFile)
+	keyPEM, keyErr := os.ReadFile(ca.KeyFile)
+	switch {
+	case errors.Is(certErr, fs.ErrNotExist) && errors.Is(keyErr, fs.ErrNotExist):
+		if err := ca.create(dir); err != nil {
+			return nil, err
+		}
+		return ca, nil
+	case certErr != nil:
+		return nil, fmt.Errorf("engine: read CA certificate: %w", certErr)
+	case keyErr != nil:
+		return nil, fmt.Errorf("engine: read CA key: %w", keyErr)
+	}
+	if err := ca.parse(certPEM, keyPEM); err != nil {
+		return nil, fmt.Errorf("engine: load CA from %s: %w", dir, err)
+	}
+	return ca, nil
+}
+
+func (ca *CA) create(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("engine: create CA: %w", err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("engine: create CA: %w", err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          randomSerial(),
+		Subject:               pkix.Name{CommonName: "keyward node CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(caValidity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return fmt.Errorf("engine: create CA: %w", err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return fmt.Errorf("engine: create CA: %w", err)
+	}
+	// Key first: a crash in between leaves a key without a certificate,
+	// which loadOrCreateCA reports instead of silently replacing the CA.
+	if err := writeFileAtomic(ca.KeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return fmt.Errorf("engine: create CA: %w", err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := writeFileAtomic(ca.CertFile, certPEM, 0o644); err != nil {
+		return fmt.Errorf("engine: create CA: %w", err)
+	}
+	return ca.parse(certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+}
+
+func (ca *CA) parse(certPEM, keyPEM []byte) error {
+	cb, _ := pem.Decode(certPEM)
+	if cb == nil || cb.Type != "CERTIFICATE" {
+		return errors.New("no CERTIFICATE block in ca.pem")
+	}
+	cert, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		return err
+	}
+	kb, _ := pem.Decode(keyPEM)
+	if kb == nil {
+		return errors.New("no PEM block in ca.key")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
+	if err != nil {
+		return err
+	}
+	key, ok := k.(*ecdsa.PrivateKey)
+	if !ok || !key.PublicKey.Equal(cert.PublicKey) {
+		return errors.New("ca.key does not match ca.pem")
+	}
+	ca.cert, ca.key = cert, key
+	ca.pool = x509.NewCertPool()
+	ca.pool.AddCert(cert)
+	return nil
+}
+
+// ensureServerCert writes certFile and keyFile, a server certificate for
+// 127.0.0.1 and localhost signed by ca, unless a usable one is there. The
+// certificate also allows client authentication because replicas present
+// it to their primary with tls-replication.
+func (ca *CA) ensureServerCert(certFile, keyFile, name string) error {
+	if ca.certUsable(certFile, keyFile) {
+		return nil
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	notAfter := now.Add(caValidity)
+	if notAfter.After(ca.cert.NotAfter) {
+		notAfter = ca.cert.NotAfter
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: randomSerial(),
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:     []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		return err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return err
+	}
+	return writeFileAtomic(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+}
+
+func (ca *CA) certUsable(certFile, keyFile string) bool {
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return false
+	}
+	cert, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil || time.Until(cert.NotAfter) < certRenewBefore {
+		return false
+	}
+	_, err = cert.Verify(x509.VerifyOptions{
+		Roots:     ca.pool,
+		DNSName:   "127.0.0.1",
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+	return err == nil
+}
+
+// TLSConfig returns a client configuration that verifies nodes against ca.
+func (ca *CA) TLSConfig() *tls.Config {
+	return &tls.Config{RootCAs: ca.pool, MinVersion: tls.VersionTLS12}
+}
+
+func randomSerial() *big.Int {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return n
+}
+
+// writeFileAtomic writes data to a temporary file in the same directory and
+// renames it over name, so readers never see a partial file.
+func writeFileAtomic(name string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after a successful rename
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, name)
+}

@@ -1,0 +1,300 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"keyward"
+)
+
+// NodeSpec describes one engine process of a cache.
+type NodeSpec struct {
+	ID        string // keyward.Cache.NodeID
+	Engine    keyward.Engine
+	ReplicaOf string // node ID of the primary; "" for the primary
+	TLS       bool
+}
+
+// Engine runs cache nodes and sets their ACLs. Package engine implements it
+// (through a small adapter in package server).
+type Engine interface {
+	// EnsureNode starts the node if needed and returns its port.
+	EnsureNode(ctx context.Context, spec NodeSpec) (port int, err error)
+	// StopNode stops the node and removes its data; idempotent.
+	StopNode(ctx context.Context, id string) error
+	// ApplyACL makes the node's ACL users exactly users, then closes the
+	// connections of the users named in kill.
+	ApplyACL(ctx context.Context, id string, users []ACLUser, kill []string) (changed bool, err error)
+	// NodeIDs lists every node the engine runs.
+	NodeIDs() []string
+}
+
+// terminalError marks a failure that retrying cannot fix.
+type terminalError struct{ err error }
+
+func (e terminalError) Error() string { return e.err.Error() }
+func (e terminalError) Unwrap() error { return e.err }
+
+// Terminal wraps err so the reconciler records it instead of retrying, e.g.
+// an engine binary that is not installed: the cache becomes create-failed.
+func Terminal(err error) error { return terminalError{err} }
+
+// IsTerminal reports whether err was wrapped by Terminal.
+func IsTerminal(err error) bool {
+	var t terminalError
+	return errors.As(err, &t)
+}
+
+// pollConverge is how often a user or group waiting for caches to converge
+// looks again; caches normally converge within milliseconds.
+const pollConverge = 20 * time.Millisecond
+
+// desired reads a cache's attached group and its effective members and plans
+// the cache's ACLs.
+func desired(ctx context.Context, tx keyward.Tx, c *keyward.Cache) (Desired, error) {
+	if len(c.UserGroupIDs) == 0 {
+		return Plan(c, nil, nil)
+	}
+	g, err := tx.FindUserGroupByID(ctx, c.Scope, c.UserGroupIDs[0])
+	if err != nil {
+		return Desired{}, err
+	}
+	var members []*keyward.User
+	for _, id := range EffectiveMembers(g) {
+		u, err := tx.FindUserByID(ctx, c.Scope, id)
+		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			continue
+		} else if err != nil {
+			return Desired{}, err
+		}
+		if u.Status != keyward.UserDeleting {
+			members = append(members, u)
+		}
+	}
+	return Plan(c, g, members)
+}
+
+// converged reports whether every cache attached to the group has applied
+// its desired ACLs on every node; caches that have not are enqueued.
+func (c *Controller) groupConverged(ctx context.Context, tx keyward.Tx, g *keyward.UserGroup) (bool, error) {
+	ok := true
+	for _, ref := range attachedCaches(g) {
+		cache, err := tx.FindCacheByID(ctx, g.Scope, ref.kind, ref.id)
+		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			continue
+		} else if err != nil {
+			return false, err
+		}
+		if cache.Status == keyward.CacheCreateFailed || cache.Status == keyward.CacheDeleting {
+			continue
+		}
+		d, err := desired(ctx, tx, cache)
+		if err != nil {
+			return false, err
+		}
+		if cache.AppliedACL != d.Fingerprint {
+			ok = false
+			c.q.add(keyward.Key{Resource: ref.kind.Resource(), Scope: g.Scope, ID: ref.id})
+		}
+	}
+	return ok, nil
+}
+
+type cacheRef struct {
+	kind keyward.CacheKind
+	id   string
+}
+
+func attachedCaches(g *keyward.UserGroup) []cacheRef {
+	var refs []cacheRef
+	for _, id := range g.ReplicationGroups {
+		refs = append(refs, cacheRef{keyward.KindReplicationGroup, id})
+	}
+	for _, id := range g.ServerlessCaches {
+		refs = append(refs, cacheRef{keyward.KindServerless, id})
+	}
+	return refs
+}
+
+// reconcileCache converges a cache's nodes on its stored state: processes
+// running and replicating, ACLs applied on every node; then it completes
+// the cache's status transition.
+func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind keyward.CacheKind) (time.Duration, error) {
+	var cache *keyward.Cache
+	var want Desired
+	err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
+		if cache, err = tx.FindCacheByID(ctx, k.Scope, kind, k.ID); err != nil {
+			return err
+		}
+		want, err = desired(ctx, tx, cache)
+		return err
+	})
+	if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+		return 0, nil
+	} else if err != nil {
+		return 0, err
+	}
+	switch cache.Status {
+	case keyward.CacheCreateFailed:
+		return 0, nil
+	case keyward.CacheDeleting:
+		return c.deleteCache(ctx, cache)
+	}
+	if c.Engine == nil {
+		return c.finishCache(ctx, cache, want, nil)
+	}
+	ports := make([]int, len(cache.Nodes))
+	for i, n := range cache.Nodes {
+		spec := NodeSpec{ID: cache.NodeID(n.ClusterID), Engine: cache.Engine, TLS: cache.TransitEncryption}
+		if i > 0 {
+			spec.ReplicaOf = cache.NodeID(cache.Nodes[0].ClusterID)
+		}
+		port, err := c.Engine.EnsureNode(ctx, spec)
+		if err != nil {
+			if IsTerminal(err) && cache.Status == keyward.CacheCreating {
+				return 0, c.failCache(ctx, cache, err)
+			}
+			return 0, fmt.Errorf("reconcile: node %s: %w", spec.ID, err)
+		}
+		ports[i] = port
+	}
+	kill := Kill(cache.AppliedDefaultUser, want)
+	for _, n := range cache.Nodes {
+		if _, err := c.Engine.ApplyACL(ctx, cache.NodeID(n.ClusterID), want.Users, kill); err != nil {
+			return 0, fmt.Errorf("reconcile: acl on %s: %w", n.ClusterID, err)
+		}
+	}
+	return c.finishCache(ctx, cache, want, ports)
+}
+
+// finishCache records what was applied and, once the delay has passed,
+// completes creating/modifying. It changes nothing if the cache was changed
+// meanwhile (another pass follows that change).
+func (c *Controller) finishCache(ctx context.Context, seen *keyward.Cache, want Desired, ports []int) (time.Duration, error) {
+	var after time.Duration
+	var groups []string
+	err := c.Store.Update(ctx, func(tx keyward.Tx) error {
+		after, groups = 0, nil
+		cur, err := tx.FindCacheByID(ctx, seen.Scope, seen.Kind, seen.ID)
+		if err != nil {
+			return err
+		}
+		if cur.Generation != seen.Generation {
+			after = time.Millisecond // look again at the new generation
+			return nil
+		}
+		next := cur.Clone()
+		for i := range next.Nodes {
+			if i < len(ports) {
+				next.Nodes[i].Port = ports[i]
+			}
+		}
+		next.AppliedACL, next.AppliedDefaultUser = want.Fingerprint, want.DefaultIdentity
+		if next.Status == keyward.CacheCreating || next.Status == keyward.CacheModifying {
+			if after = c.wait(next.StatusSince); after <= 0 {
+				groups = append(groups, next.PendingUserGroupsAdd...)
+				groups = append(groups, next.PendingUserGroupsRemove...)
+				next.Status, next.StatusSince = keyward.CacheAvailable, c.Now()
+				next.PendingUserGroupsAdd, next.PendingUserGroupsRemove = nil, nil
+			}
+		}
+		if sameCache(cur, next) {
+			return nil
+		}
+		return tx.UpdateCache(ctx, next)
+	})
+	for _, g := range groups {
+		c.q.add(keyward.Key{Resource: keyward.ResourceUserGroup, Scope: seen.Scope, ID: g})
+	}
+	return after, err
+}
+
+func sameCache(a, b *keyward.Cache) bool {
+	if a.Status != b.Status || a.AppliedACL != b.AppliedACL || a.AppliedDefaultUser != b.AppliedDefaultUser || len(a.Nodes) != len(b.Nodes) {
+		return false
+	}
+	for i := range a.Nodes {
+		if a.Nodes[i] != b.Nodes[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Controller) failCache(ctx context.Context, seen *keyward.Cache, cause error) error {
+	c.Logger.Error("reconcile: cache creation failed", "cache", seen.ID, "err", cause)
+	return c.Store.Update(ctx, func(tx keyward.Tx) error {
+		cur, err := tx.FindCacheByID(ctx, seen.Scope, seen.Kind, seen.ID)
+		if err != nil || cur.Status != keyward.CacheCreating {
+			return err
+		}
+		cur.Status, cur.StatusSince, cur.FailureMessage = keyward.CacheCreateFailed, c.Now(), cause.Error()
+		return tx.UpdateCache(ctx, cur)
+	})
+}
+
+// deleteCache stops every node, then deletes the cache; the groups it was
+// attached to are looked at again (their ReplicationGroups change).
+func (c *Controller) deleteCache(ctx context.Context, cache *keyward.Cache) (time.Duration, error) {
+	if after := c.wait(cache.StatusSince); after > 0 {
+		return after, nil
+	}
+	if c.Engine != nil {
+		for _, n := range cache.Nodes {
+			if err := c.Engine.StopNode(ctx, cache.NodeID(n.ClusterID)); err != nil {
+				return 0, fmt.Errorf("reconcile: stop %s: %w", n.ClusterID, err)
+			}
+		}
+	}
+	err := c.Store.Update(ctx, func(tx keyward.Tx) error {
+		return tx.DeleteCache(ctx, cache.Scope, cache.Kind, cache.ID)
+	})
+	if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+		err = nil
+	}
+	for _, g := range cache.UserGroupIDs {
+		c.q.add(keyward.Key{Resource: keyward.ResourceUserGroup, Scope: cache.Scope, ID: g})
+	}
+	return 0, err
+}
+
+// resyncData enqueues every cache so drift on the nodes (an ACL changed by
+// hand, a node restarted) is repaired without any API call, and stops nodes
+// that belong to no cache.
+func (c *Controller) resyncData(ctx context.Context) {
+	// List nodes before reading caches: a cache is stored before its nodes
+	// start and deleted after they stop, so a node listed first that has no
+	// cache afterwards really is an orphan.
+	var nodes []string
+	if c.Engine != nil {
+		nodes = c.Engine.NodeIDs()
+	}
+	var caches []*keyward.Cache
+	err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
+		caches, err = tx.FindAllCaches(ctx)
+		return err
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			c.Logger.Error("reconcile: data resync", "err", err)
+		}
+		return
+	}
+	known := map[string]bool{}
+	for _, cache := range caches {
+		for _, n := range cache.Nodes {
+			known[cache.NodeID(n.ClusterID)] = true
+		}
+		c.q.add(keyward.Key{Resource: cache.Kind.Resource(), Scope: cache.Scope, ID: cache.ID})
+	}
+	for _, id := range nodes {
+		if !known[id] {
+			c.Logger.Info("reconcile: stopping orphan node", "node", id)
+			if err := c.Engine.StopNode(ctx, id); err != nil {
+				c.Logger.Warn("reconcile: stop orphan", "node", id, "err", err)
+			}
+		}
+	}
+}
