@@ -207,6 +207,9 @@ func newClient(url string) *elasticache.Client {
 		Region:       "us-east-1",
 		Credentials:  credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
 		Retryer:      aws.NopRetryer{},
+		// A transport of its own: no other test's server shutdown can
+		// close this client's connections.
+		HTTPClient: &http.Client{Transport: &http.Transport{}},
 	})
 }
 

@@ -181,17 +181,30 @@ func (m *Manager) desiredUsers(users []ACLUser) ([]ACLUser, error) {
 }
 
 func applyACL(ctx context.Context, c *respConn, desired []ACLUser, kill []string) (bool, error) {
-	// 1. Observe, in one transaction: the user list, and for each desired
-	// user the engine's rendering of it (through the scratch user) next to
-	// the node's current user.
+	// 1. Observe, in one transaction: the user list, each desired user as
+	// the node has it, and the engine's rendering of each desired user not
+	// rendered before on this connection (through the scratch user, which
+	// the transaction deletes again, so no client ever sees it). Renderings
+	// are cached per connection, i.e. per server process: ACL GETUSER is
+	// what costs (about 0.1 ms per user on Redis 7.0), and a no-op apply
+	// then describes each user once instead of twice.
+	key := func(u ACLUser) string { return strings.Join(u.Rules, "\x00") }
 	cmds := [][]string{{"ACL", "USERS"}}
 	for _, u := range desired {
-		cmds = append(cmds,
-			append([]string{"ACL", "SETUSER", scratchUser}, u.Rules...),
-			[]string{"ACL", "GETUSER", scratchUser},
-			[]string{"ACL", "GETUSER", u.Name})
+		cmds = append(cmds, []string{"ACL", "GETUSER", u.Name})
 	}
-	cmds = append(cmds, []string{"ACL", "DELUSER", scratchUser})
+	var render []int // indexes in desired
+	for i, u := range desired {
+		if _, ok := c.rendered[key(u)]; !ok {
+			render = append(render, i)
+			cmds = append(cmds,
+				append([]string{"ACL", "SETUSER", scratchUser}, u.Rules...),
+				[]string{"ACL", "GETUSER", scratchUser})
+		}
+	}
+	if len(render) > 0 {
+		cmds = append(cmds, []string{"ACL", "DELUSER", scratchUser})
+	}
 	replies, err := c.tx(ctx, cmds)
 	if err != nil {
 		return false, err
@@ -200,21 +213,32 @@ func applyACL(ctx context.Context, c *respConn, desired []ACLUser, kill []string
 	if err != nil {
 		return false, fmt.Errorf("acl users: %w", err)
 	}
-	var set []ACLUser
-	want := make(map[string]bool, len(desired))
-	for i, u := range desired {
-		want[u.Name] = true
-		r := replies[1+3*i : 4+3*i]
+	rendered := make(map[string]any, len(desired))
+	for _, u := range desired {
+		if v, ok := c.rendered[key(u)]; ok {
+			rendered[key(u)] = v
+		}
+	}
+	for j, i := range render {
+		u, r := desired[i], replies[1+len(desired)+2*j:]
 		if e, ok := r[0].(respError); ok {
 			return false, fmt.Errorf("user %s: %w: %v", u.Name, ErrInvalidRules, e)
 		}
 		if e, ok := r[1].(respError); ok {
 			return false, fmt.Errorf("acl getuser: %w", e)
 		}
-		if e, ok := r[2].(respError); ok {
+		rendered[key(u)] = r[1]
+	}
+	c.rendered = rendered // only what is in use, so it stays small
+	var set []ACLUser
+	want := make(map[string]bool, len(desired))
+	for i, u := range desired {
+		want[u.Name] = true
+		cur := replies[1+i]
+		if e, ok := cur.(respError); ok {
 			return false, fmt.Errorf("acl getuser %s: %w", u.Name, e)
 		}
-		if r[2] == nil || !reflect.DeepEqual(r[1], r[2]) {
+		if cur == nil || !reflect.DeepEqual(rendered[key(u)], cur) {
 			set = append(set, u)
 		}
 	}
@@ -235,7 +259,7 @@ func applyACL(ctx context.Context, c *respConn, desired []ACLUser, kill []string
 		cmds = append(cmds, append([]string{"ACL", "SETUSER", u.Name}, u.Rules...))
 	}
 	for _, u := range set {
-		if slices.Contains(kill, u.Name) {
+		if slices.Contains(kill, u.Name) && !IsReservedUserName(u.Name) {
 			cmds = append(cmds, []string{"CLIENT", "KILL", "USER", u.Name})
 		}
 	}

@@ -207,7 +207,7 @@ func TestEngine_ConnectionSemantics(t *testing.T) {
 
 func TestApplyACL_TenantCannotEscalate(t *testing.T) {
 	t.Parallel()
-	m, n, _ := oneNode(t)
+	m, n, dir := oneNode(t)
 	ctx := t.Context()
 	pw := "tenant-password-0000001"
 	users := []engine.ACLUser{
@@ -256,8 +256,19 @@ func TestApplyACL_TenantCannotEscalate(t *testing.T) {
 		{"ACL", "USERS"},
 		{"CLIENT", "ID"},
 	}
+	admin := adminClient(t, dir, n.Addr, nil)
 	for _, tc := range []struct{ user, pass string }{{"root", pw}, {"sel", pw}, {"default", ""}} {
 		t.Run(tc.user, func(t *testing.T) {
+			// The engine's own verdict, whatever else would refuse first.
+			for _, cmd := range denied {
+				if cmd[0] == "EVAL" {
+					continue
+				}
+				args := append([]any{"ACL", "DRYRUN", tc.user}, cmd...)
+				if res, err := admin.Do(ctx, args...).Text(); err != nil || res == "OK" {
+					t.Errorf("ACL DRYRUN %s %v = %q, %v; want a denial", tc.user, cmd, res, err)
+				}
+			}
 			c := client(t, n.Addr, tc.user, tc.pass, nil)
 			for _, cmd := range denied {
 				// DEBUG is off in the configuration and scripts may not

@@ -284,7 +284,8 @@ func (m *Manager) adoptOrStart(ctx context.Context, n *node) {
 	n.life.Lock()
 	defer n.life.Unlock()
 	log := m.log.With("node", n.id)
-	if pid, err := m.probe(ctx, n); err == nil {
+	pid, err := m.probe(ctx, n)
+	if err == nil {
 		inst := &instance{pid: pid, started: time.Now(), exited: make(chan struct{})}
 		go pollExit(inst, m.ctx.Done())
 		recorded := n.rec.PID
@@ -297,9 +298,8 @@ func (m *Manager) adoptOrStart(ctx context.Context, n *node) {
 		m.goSupervised(func() { m.watch(n, inst) })
 		log.Info("engine: adopted node", "pid", pid, "addr", addrOf(n.rec.Port))
 		return
-	} else {
-		log.Info("engine: node not running, restarting", "reason", err)
 	}
+	log.Info("engine: node not running, restarting", "reason", err)
 	// A process of ours that does not answer (hung, or keyed to another
 	// secret or CA) would keep the port: end it first.
 	if n.rec.PID > 0 && ownsProcess(n.rec.PID, m.confPath(n)) {
@@ -314,16 +314,27 @@ func (m *Manager) adoptOrStart(ctx context.Context, n *node) {
 }
 
 // probe checks that the node's port is served by our server and returns
-// its pid.
+// its pid. A server still loading its data set is waited for (up to
+// StartTimeout), not taken for a dead one.
 func (m *Manager) probe(ctx context.Context, n *node) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	c, err := dialAdmin(ctx, addrOf(n.rec.Port), m.clientTLS(n.rec.Spec.TLS), AdminUser, m.secret)
+	c, err := dialAdmin(dctx, addrOf(n.rec.Port), m.clientTLS(n.rec.Spec.TLS), AdminUser, m.secret)
 	if err != nil {
 		return 0, err
 	}
 	defer c.close()
-	info, err := serverInfo(ctx, c)
+	deadline := time.Now().Add(m.StartTimeout)
+	var info serverInfoFields
+	for {
+		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		info, err = serverInfo(ictx, c)
+		cancel()
+		if err == nil || !strings.HasPrefix(err.Error(), "LOADING") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -336,7 +347,6 @@ func (m *Manager) probe(ctx context.Context, n *node) (int, error) {
 type serverInfoFields struct {
 	pid        int
 	configFile string
-	loading    bool
 }
 
 // serverInfo runs PING and INFO server. A server still loading its data
@@ -699,6 +709,13 @@ func (m *Manager) Close() error {
 		n.admin.drop()
 	}
 	return nil
+}
+
+// CA returns the CA that signs the nodes' certificates. Valid after Open.
+func (m *Manager) CA() *CA {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.ca
 }
 
 // CAFile returns the path of the CA certificate (PEM) that signs the TLS

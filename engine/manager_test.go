@@ -365,7 +365,7 @@ func TestManager_EngineNotFound(t *testing.T) {
 		t.Errorf("Nodes after a failed Ensure: %v", m.Nodes())
 	}
 
-	m2 := &engine.Manager{DataDir: t.TempDir(), RedisServer: "keyward-no-such-server", Logger: testLogger(t)}
+	m2 := &engine.Manager{DataDir: t.TempDir(), RedisServer: "keyward-no-such-server", ValkeyServer: "keyward-no-such-valkey", Logger: testLogger(t)}
 	if err := m2.Open(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +374,6 @@ func TestManager_EngineNotFound(t *testing.T) {
 	if !errors.Is(err, engine.ErrEngineNotFound) || !strings.Contains(err.Error(), "not found on PATH: install it") {
 		t.Errorf("missing server on PATH: %v", err)
 	}
-	m2.ValkeyServer = "keyward-no-such-valkey"
 	_, err = m2.Ensure(t.Context(), engine.NodeSpec{ID: "v", Engine: "valkey"})
 	if !errors.Is(err, engine.ErrEngineNotFound) || !strings.Contains(err.Error(), "--valkey-server") {
 		t.Errorf("missing valkey-server: %v", err)
@@ -417,5 +416,126 @@ func TestManager_ReplicaNeedsKnownPrimary(t *testing.T) {
 	}
 	if len(m.Nodes()) != 0 {
 		t.Errorf("Nodes: %v", m.Nodes())
+	}
+}
+
+// fakeServer writes an executable shell script standing in for the server.
+func fakeServer(t *testing.T, script string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "fake-redis-server")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+script+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestManager_TLSUnsupported(t *testing.T) {
+	t.Parallel()
+	// What a server built without TLS says about tls-port.
+	bin := fakeServer(t, `echo "*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***" >&2
+echo ">>> 'tls-port \"0\"'" >&2
+echo "Bad directive or wrong number of arguments" >&2
+exit 1`)
+	m := &engine.Manager{DataDir: t.TempDir(), RedisServer: bin, Logger: testLogger(t)}
+	if err := m.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	_, err := m.Ensure(t.Context(), engine.NodeSpec{ID: "n", Engine: "redis", TLS: true})
+	if !errors.Is(err, engine.ErrTLSUnsupported) {
+		t.Errorf("Ensure(TLS) with a server without TLS: %v", err)
+	}
+}
+
+func TestManager_StartFailureCleansUp(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	m := &engine.Manager{DataDir: dir, RedisServer: fakeServer(t, `echo "boom: cannot start" >&2; exit 1`), Logger: testLogger(t)}
+	if err := m.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	_, err := m.Ensure(t.Context(), engine.NodeSpec{ID: "n", Engine: "redis"})
+	if err == nil || !strings.Contains(err.Error(), "boom: cannot start") {
+		t.Errorf("Ensure with a failing server: %v, want the server's output in the error", err)
+	}
+	if len(m.Nodes()) != 0 {
+		t.Errorf("Nodes after a failed first start: %v", m.Nodes())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "nodes", "n")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("node dir after a failed first start: %v", err)
+	}
+}
+
+func TestManager_NodeFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	m := newManager(t, dir, nil)
+	p := ensure(t, m, engine.NodeSpec{ID: "p", Engine: "redis"})
+	ensure(t, m, engine.NodeSpec{ID: "r", Engine: "redis", ReplicaOf: p.ID})
+	secret, err := os.ReadFile(filepath.Join(dir, "admin.secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"admin.secret", "tls/ca.key", "nodes/r/server.conf", "nodes/r/users.acl", "nodes/r/node.json"} {
+		fi, err := os.Stat(filepath.Join(dir, f))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, %v; want mode 0600", f, fi.Mode(), err)
+		}
+	}
+	acl, _ := os.ReadFile(filepath.Join(dir, "nodes", "r", "users.acl"))
+	wantACL := "user keyward-admin reset on " + hash(strings.TrimSpace(string(secret))) + " ~* &* +@all\nuser default reset off\n"
+	if string(acl) != wantACL {
+		t.Errorf("initial users.acl:\n%s\nwant\n%s", acl, wantACL)
+	}
+	conf, _ := os.ReadFile(filepath.Join(dir, "nodes", "r", "server.conf"))
+	for _, want := range []string{
+		"\nbind 127.0.0.1\n", "\nport " + strconv.Itoa(mustNode(t, m, "r").Port) + "\n",
+		"\nappendonly yes\n", "\nsave \"\"\n", "\ndaemonize no\n",
+		"\nenable-debug-command no\n", "\nenable-module-command no\n", "\nacl-pubsub-default allchannels\n",
+		"\nmasteruser keyward-admin\n", "\nreplicaof 127.0.0.1 " + strconv.Itoa(p.Port) + "\n",
+		"\naclfile \"" + filepath.Join(dir, "nodes", "r", "users.acl") + "\"\n",
+	} {
+		if !strings.Contains(string(conf), want) {
+			t.Errorf("server.conf lacks %q:\n%s", strings.TrimSpace(want), conf)
+		}
+	}
+}
+
+func mustNode(t *testing.T, m *engine.Manager, id string) *engine.Node {
+	t.Helper()
+	n, ok := m.Node(id)
+	if !ok {
+		t.Fatalf("Node(%s) not found", id)
+	}
+	return n
+}
+
+// A node that does not answer as ours (here: the admin secret changed) is
+// ended and restarted by Open, with the new admin user in its ACL file and
+// the tenant users kept.
+func TestManager_OpenReplacesUnanswerableNode(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	m1 := newManager(t, dir, nil)
+	n := ensure(t, m1, engine.NodeSpec{ID: "n", Engine: "redis"})
+	applyAll(t, m1, appUsers(), nil, n.ID)
+	m1.Close()
+	if err := os.WriteFile(filepath.Join(dir, "admin.secret"), []byte(strings.Repeat("s", 64)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m2 := newManager(t, dir, nil)
+	got := mustNode(t, m2, n.ID)
+	if got.PID == n.PID || got.PID == 0 || got.Port != n.Port {
+		t.Fatalf("after Open: %+v (before %+v)", got, n)
+	}
+	if processAlive(n.PID) {
+		t.Error("old process still running")
+	}
+	if changed, err := m2.ApplyACL(t.Context(), n.ID, appUsers(), nil); err != nil || changed {
+		t.Errorf("ApplyACL: %v, %v; want the saved users back and nothing to change", changed, err)
+	}
+	if err := client(t, got.Addr, engine.AdminUser, strings.Repeat("s", 64), nil).Ping(t.Context()).Err(); err != nil {
+		t.Errorf("new admin secret: %v", err)
 	}
 }

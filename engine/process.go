@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -25,6 +26,8 @@ type instance struct {
 	started time.Time
 	exited  chan struct{} // closed once the process is gone
 	exitErr error         // set before exited is closed; nil if unknown
+
+	stopping atomic.Bool // keyward shut it down on purpose
 }
 
 func (i *instance) dead() bool {
@@ -390,6 +393,7 @@ func (m *Manager) shutdown(ctx context.Context, n *node, inst *instance, nosave 
 	m.mu.Lock()
 	rec := n.rec
 	m.mu.Unlock()
+	inst.stopping.Store(true)
 	n.admin.drop()
 	args := []string{"SHUTDOWN", "NOW", "FORCE"}
 	if nosave {

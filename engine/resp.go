@@ -31,6 +31,11 @@ type respConn struct {
 	nc net.Conn
 	br *bufio.Reader
 	bw *bufio.Writer
+
+	// rendered caches, for ApplyACL, the engine's ACL GETUSER rendering of
+	// a user's rules (joined with NUL). Valid as long as the connection,
+	// which ends with the server process.
+	rendered map[string]any
 }
 
 // dialAdmin connects to addr (with TLS when tlsConf is non-nil) and

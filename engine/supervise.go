@@ -62,10 +62,7 @@ func (m *Manager) watch(n *node, inst *instance) {
 	case <-m.ctx.Done():
 		return
 	}
-	m.mu.Lock()
-	stopped := n.stopped
-	m.mu.Unlock()
-	if !stopped {
+	if !inst.stopping.Load() {
 		m.log.Warn("engine: node process exited", "node", n.id, "pid", inst.pid, "status", inst.exitErr,
 			"uptime", time.Since(inst.started).Round(time.Millisecond))
 	}
@@ -77,9 +74,12 @@ func (m *Manager) watch(n *node, inst *instance) {
 // else started or stopped it meanwhile or the Manager closes.
 func (m *Manager) revive(n *node, dead *instance) {
 	m.mu.Lock()
-	if dead == nil || time.Since(dead.started) < stableAfter {
+	switch {
+	case dead != nil && dead.stopping.Load():
+		// Shut down on purpose (Ensure restarting it): no crash to count.
+	case dead == nil || time.Since(dead.started) < stableAfter:
 		n.fails++
-	} else {
+	default:
 		n.fails = 0
 	}
 	m.mu.Unlock()

@@ -38,7 +38,13 @@ func (a engineAdapter) ApplyACL(ctx context.Context, id string, users []reconcil
 	for i, u := range users {
 		eu[i] = engine.ACLUser{Name: u.Name, Rules: u.Rules}
 	}
-	return a.m.ApplyACL(ctx, id, eu, kill)
+	changed, err := a.m.ApplyACL(ctx, id, eu, kill)
+	if errors.Is(err, engine.ErrInvalidRules) {
+		// The engine refused a user's rules (e.g. an unknown command): no
+		// retry can fix that until the user is changed.
+		err = reconcile.Terminal(err)
+	}
+	return changed, err
 }
 
 func (a engineAdapter) NodeIDs() []string {

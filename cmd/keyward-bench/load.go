@@ -65,7 +65,7 @@ type result struct {
 	startup                    time.Duration
 	rssStart, rssIdle, rssLoad int64   // KiB
 	serverCPU, benchCPU        float64 // CPU seconds per second of the window
-	otherCPU                   float64 // the rest of the machine's, likewise
+	otherCPU                   float64 // every other process's, likewise
 
 	// keyward only: time from the end of the load until no benchmark user
 	// is listed any more (drained false: not within drainTimeout).
@@ -133,7 +133,7 @@ func runTarget(ctx context.Context, cfg *config, target, dir, tag, perfFile stri
 		perfCmd              *exec.Cmd
 	)
 	onWindowStart := func() {
-		srvCPU0, benchCPU0, busyCPU0 = cpuSeconds(s.pid()), selfCPUSeconds(), busyCPUSeconds()
+		srvCPU0, benchCPU0, busyCPU0 = cpuSeconds(s.pid()), selfCPUSeconds(), allCPUSeconds()
 		if perfFile != "" {
 			perfCmd = exec.Command("perf", "record", "-g", "-F", "999", "-p", fmt.Sprint(s.pid()), "-o", perfFile)
 			perfCmd.Stdout, perfCmd.Stderr = os.Stderr, os.Stderr
@@ -144,7 +144,7 @@ func runTarget(ctx context.Context, cfg *config, target, dir, tag, perfFile stri
 		}
 	}
 	onWindowEnd := func() {
-		srvCPU1, benchCPU1, busyCPU1 = cpuSeconds(s.pid()), selfCPUSeconds(), busyCPUSeconds()
+		srvCPU1, benchCPU1, busyCPU1 = cpuSeconds(s.pid()), selfCPUSeconds(), allCPUSeconds()
 		if perfCmd != nil {
 			perfCmd.Process.Signal(os.Interrupt)
 			perfCmd.Wait()

@@ -29,11 +29,15 @@
 //     = 200, polled every millisecond; moto: any HTTP answer);
 //   - RSS (VmRSS of the server and its children) right after startup,
 //     after --idle-wait with no load, and right after the load;
+//   - ops per server CPU-second: throughput divided by the server's CPU
+//     use, the cost of a call; it depends less on how many cores the
+//     server got than throughput does;
 //   - the servers' CPU use during the window (user+system seconds per
 //     wall second: 2.0 means both cores of a 2-core machine), the
 //     benchmark's own, which competes with the server for the same cores,
-//     and the rest of the machine's ("other"): a run with a high "other"
-//     was disturbed by unrelated work and its figures mean little;
+//     and that of every other process on the machine ("other", kernel
+//     threads included, such as those that write the disk for fsync): a
+//     run with a high "other" shared the cores with unrelated work;
 //   - keyward only: how long after the load the reconciler takes to
 //     remove the last "deleting" user (the drain).
 //
@@ -51,8 +55,18 @@
 // ratio keyward/moto measured within each run (its median is the figure
 // to quote). Absolute numbers depend on the disk's fsync latency (keyward
 // commits durably; moto keeps everything in memory) and on how much CPU
-// the client itself takes. The Markdown report is printed to stdout and,
-// with --out, written to a file; progress goes to stderr.
+// the client itself takes: the Go SDK spends about as much CPU per call as
+// keyward does to serve it, so on a 2-core machine the client caps
+// keyward's throughput long before it caps moto's (moto is bound to one
+// core by Python's GIL), and "ops per server CPU-second" is the fairer
+// comparison of the two servers' cost. The drain is polled every 10 ms,
+// so a drain under 10 ms means the first look found nothing left.
+//
+// --perf FILE records keyward with "perf record -g" during the first
+// run's window; read it with "perf report -i FILE --no-children".
+//
+// The Markdown report is printed to stdout and, with --out, written to a
+// file; progress goes to stderr.
 package main
 
 import (
@@ -175,7 +189,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	}
 
 	rep := &report{cfg: cfg, started: time.Now()}
-	rep.loadavg[0] = loadavg()
 	for r := range cfg.runs {
 		order := append([]string(nil), cfg.targets...)
 		if r%2 == 1 {
@@ -205,7 +218,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		rep.runs = append(rep.runs, res)
 	}
 
-	rep.loadavg[1] = loadavg()
 	md := rep.markdown()
 	fmt.Fprint(stdout, md)
 	if cfg.out != "" {

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"maps"
-	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -16,19 +15,6 @@ type report struct {
 	started time.Time
 	loadavg [2]string // /proc/loadavg before and after
 	runs    []map[string]*result
-}
-
-// loadavg is the first three fields of /proc/loadavg.
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 func median(v []float64) float64 {
@@ -97,7 +83,6 @@ func (rp *report) markdown() string {
 	p("%s · %s/%s, %d CPUs, %s · %d clients per target, %s warmup + %s measured · %d run(s), figures are medians over runs; runs alternate which target goes first.\n\n",
 		rp.started.Format("2006-01-02 15:04 MST"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(),
 		cfg.clients, cfg.warmup, cfg.duration, n)
-	p("Load average (1, 5, 15 min) before: %s; after: %s. Other work on the machine shares the cores with both servers and the client.\n\n", rp.loadavg[0], rp.loadavg[1])
 
 	// Summary: one column per target, plus keyward/moto.
 	p("## Summary (median of %d run(s))\n\n", n)
@@ -148,6 +133,13 @@ func (rp *report) markdown() string {
 	ops := (*result).opsPerSec
 	row("lifecycles/s", num(lc, "%.0f"), fmtRatio(median(rp.ratios(lc))))
 	row("ops/s (3 per lifecycle)", num(ops, "%.0f"), fmtRatio(median(rp.ratios(ops))))
+	perCPU := func(r *result) float64 {
+		if r.serverCPU <= 0 {
+			return 0
+		}
+		return r.opsPerSec() / r.serverCPU
+	}
+	row("ops per server CPU-second", num(perCPU, "%.0f"), fmtRatio(median(rp.ratios(perCPU))))
 	row("failed calls (all runs)", func(t string) string {
 		sum := 0
 		for _, r := range rp.runs {

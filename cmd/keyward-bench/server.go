@@ -142,8 +142,9 @@ func tail(path string) string {
 
 // procStat is what /proc/PID/stat tells about one process.
 type procStat struct {
-	ppid  int
-	ticks uint64 // utime + stime, in clock ticks
+	ppid       int
+	ticks      uint64 // utime + stime, in clock ticks
+	childTicks uint64 // cutime + cstime: of exited children waited for
 }
 
 func readStat(pid int) (procStat, error) {
@@ -157,14 +158,17 @@ func readStat(pid int) (procStat, error) {
 		return procStat{}, errors.New("bad stat")
 	}
 	f := strings.Fields(string(b[i+1:]))
-	// f[0] is state (field 3); ppid is field 4, utime 14, stime 15.
-	if len(f) < 13 {
+	// f[0] is state (field 3); ppid is field 4, utime 14, stime 15,
+	// cutime 16, cstime 17.
+	if len(f) < 15 {
 		return procStat{}, errors.New("short stat")
 	}
 	ppid, _ := strconv.Atoi(f[1])
-	ut, _ := strconv.ParseUint(f[11], 10, 64)
-	st, _ := strconv.ParseUint(f[12], 10, 64)
-	return procStat{ppid: ppid, ticks: ut + st}, nil
+	n := func(i int) uint64 {
+		v, _ := strconv.ParseUint(f[i], 10, 64)
+		return v
+	}
+	return procStat{ppid: ppid, ticks: n(11) + n(12), childTicks: n(13) + n(14)}, nil
 }
 
 // tree returns pid and all its descendants.
@@ -219,36 +223,30 @@ func cpuSeconds(pid int) float64 {
 	return float64(ticks) / clockTick
 }
 
-// selfCPUSeconds is this process's user+system CPU time.
+// selfCPUSeconds is this process's user+system CPU time, counted as the
+// servers' is.
 func selfCPUSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-}
-
-// busyCPUSeconds is the machine's non-idle CPU time (all processes, all
-// cores) from /proc/stat.
-func busyCPUSeconds() float64 {
-	b, err := os.ReadFile("/proc/stat")
+	st, err := readStat(os.Getpid())
 	if err != nil {
 		return 0
 	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 8 || f[0] != "cpu" {
-		return 0
-	}
-	var busy uint64
-	for i, v := range f[1:] {
-		n, _ := strconv.ParseUint(v, 10, 64)
-		switch i {
-		case 3, 4: // idle, iowait
-		case 8, 9: // guest time is already counted in user
-		default:
-			busy += n
+	return float64(st.ticks) / clockTick
+}
+
+// allCPUSeconds is the CPU time of every process this machine shows:
+// user+system time of each live process plus what it has collected from
+// its exited children (cutime+cstime), so that short-lived processes count.
+func allCPUSeconds() float64 {
+	var ticks uint64
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, err := readStat(p); err == nil {
+			ticks += st.ticks + st.childTicks
 		}
 	}
-	return float64(busy) / clockTick
+	return float64(ticks) / clockTick
 }
