@@ -53,11 +53,11 @@ func (t *tx) query(ctx context.Context, sql string, args ...any) (pgx.Rows, erro
 
 // queryRow runs a query for one row and scans it into dest; a write query
 // (one with a data-modifying CTE) passes write.
-func (t *tx) queryRow(ctx context.Context, write bool, sql string, args []any, dest ...any) error {
+func (t *tx) queryRow(ctx context.Context, write bool, sql string, a args, dest ...any) error {
 	if write && t.write {
 		t.wrote = true
 	}
-	return t.observe(t.tx.QueryRow(ctx, sql, args...).Scan(dest...))
+	return t.observe(t.tx.QueryRow(ctx, sql, a...).Scan(dest...))
 }
 
 // collect reads rows with fn, remembering a conflict on the way.
