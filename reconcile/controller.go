@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"keyward"
@@ -44,9 +45,13 @@ type Controller struct {
 	Logger *slog.Logger
 	Now    func() time.Time
 
-	once sync.Once
-	q    *queue
+	once   sync.Once
+	q      *queue
+	errors atomic.Uint64
 }
+
+// Errors returns how many reconcile passes have failed, for metrics.
+func (c *Controller) Errors() uint64 { return c.errors.Load() }
 
 func (c *Controller) init() {
 	c.once.Do(func() {
@@ -137,6 +142,9 @@ func (c *Controller) work(ctx context.Context) {
 			return
 		}
 		after, err := c.Reconcile(ctx, k)
+		if err != nil && ctx.Err() == nil {
+			c.errors.Add(1)
+		}
 		switch {
 		case err != nil && IsTerminal(err):
 			c.Logger.Error("reconcile: giving up", "key", k.String(), "err", err)

@@ -22,6 +22,7 @@ import (
 	"keyward/awsquery"
 	"keyward/ecapi"
 	"keyward/engine"
+	"keyward/metrics"
 	"keyward/reconcile"
 	"keyward/sigv4"
 	"keyward/sqlite"
@@ -68,6 +69,7 @@ type Server struct {
 	Service    *api.Service
 	Controller *reconcile.Controller
 	Engine     *engine.Manager // nil with Config.NoEngine
+	Metrics    *metrics.Registry
 
 	listener net.Listener
 	http     *http.Server
@@ -133,6 +135,26 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 		s.Controller.Engine = engineAdapter{s.Engine}
 	}
+	s.Metrics = metrics.New()
+	s.Metrics.Gauge("keyward_reconcile_queue_depth", "Resource keys waiting for the reconciler.", func() []metrics.Sample {
+		return []metrics.Sample{{Value: float64(s.Controller.QueueDepth())}}
+	})
+	s.Metrics.Gauge("keyward_reconcile_errors", "Reconcile passes that failed since start (a counter).", func() []metrics.Sample {
+		return []metrics.Sample{{Value: float64(s.Controller.Errors())}}
+	})
+	s.Metrics.Gauge("keyward_nodes", "Cache nodes by state.", func() []metrics.Sample {
+		var up, down float64
+		if s.Engine != nil {
+			for _, n := range s.Engine.Nodes() {
+				if n.PID > 0 {
+					up++
+				} else {
+					down++
+				}
+			}
+		}
+		return []metrics.Sample{{Labels: []string{"state", "running"}, Value: up}, {Labels: []string{"state", "down"}, Value: down}}
+	})
 	s.Service = api.New(s.Store)
 	s.Service.Quotas = cfg.Quotas
 	s.Service.Notify = s.Controller.Enqueue
@@ -167,6 +189,7 @@ func (s *Server) Handler() http.Handler {
 	apiHandler := ecapi.NewHandler(s.Service, awsquery.Options{
 		Logger:       s.Config.Logger.With("component", "api"),
 		MaxBodyBytes: s.Config.MaxBodyBytes,
+		Observe:      s.Metrics.ObserveRequest,
 	})
 	auth := &sigv4.Middleware{
 		MaxBodyBytes:   s.Config.MaxBodyBytes,
@@ -178,7 +201,23 @@ func (s *Server) Handler() http.Handler {
 		auth.Verifier = sigv4.NewVerifier(s.Config.Credentials)
 	}
 	mux := http.NewServeMux()
+	// /healthz: the process serves. /readyz: it can also reach its store.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		err := s.Store.View(ctx, func(tx keyward.Tx) error {
+			_, err := tx.CountUsers(ctx, keyward.DefaultScope)
+			return err
+		})
+		if err != nil {
+			s.Config.Logger.Warn("server: not ready", "err", err)
+			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("GET /metrics", s.Metrics.Handler())
 	mux.Handle("/", auth.Wrap(apiHandler))
 	return mux
 }
