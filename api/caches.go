@@ -248,6 +248,9 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 		if err := tx.CreateCache(ctx, c); err != nil {
 			return err
 		}
+		if len(tags) == 0 {
+			return nil // a new resource has no tags: its id's old tags went with it
+		}
 		return tx.ReplaceTags(ctx, sc, keyward.ResourceRef{Type: keyward.ARNReplicationGroup, ID: id}, tags)
 	})
 	if err != nil {

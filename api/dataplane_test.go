@@ -76,7 +76,7 @@ func rgNodes(t *testing.T, ts *keywardtest.Server, rg types.ReplicationGroup) []
 	t.Helper()
 	var tlsConf *tls.Config
 	if aws.ToBool(rg.TransitEncryptionEnabled) {
-		tlsConf = ts.Engine.TLSConfig()
+		tlsConf = ts.Engine().TLSConfig()
 	}
 	var nodes []node
 	for _, m := range rg.NodeGroups[0].NodeGroupMembers {
@@ -395,7 +395,7 @@ func TestDrift_Repaired(t *testing.T) {
 	// kill -9 a node: it comes back with the right ACLs.
 	rg := waitRG(t, f.c, "seed-rg0", "available")
 	id := "000000000000.us-east-1." + rg.MemberClusters[0]
-	n, ok := f.ts.Engine.Node(id)
+	n, ok := f.ts.Engine().Node(id)
 	if !ok || n.PID == 0 {
 		t.Fatalf("engine does not know node %s", id)
 	}
@@ -499,7 +499,7 @@ func TestServerlessCache(t *testing.T) {
 		sc = d.ServerlessCaches[0]
 		return aws.ToString(sc.Status) == "available"
 	})
-	n := node{addr: fmt.Sprintf("127.0.0.1:%d", aws.ToInt32(sc.Endpoint.Port)), tls: ts.Engine.TLSConfig()}
+	n := node{addr: fmt.Sprintf("127.0.0.1:%d", aws.ToInt32(sc.Endpoint.Port)), tls: ts.Engine().TLSConfig()}
 	if n.auth("sl", "serverless-pass-01") != nil {
 		t.Error("sl refused")
 	}

@@ -91,6 +91,9 @@ func (s *Service) createServerlessCache(ctx context.Context, in *ecapi.CreateSer
 		if err := tx.CreateCache(ctx, c); err != nil {
 			return err
 		}
+		if len(tags) == 0 {
+			return nil // a new resource has no tags: its id's old tags went with it
+		}
 		return tx.ReplaceTags(ctx, sc, keyward.ResourceRef{Type: keyward.ARNServerlessCache, ID: id}, tags)
 	})
 	if err != nil {

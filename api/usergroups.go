@@ -125,6 +125,9 @@ func (s *Service) createUserGroup(ctx context.Context, in *ecapi.CreateUserGroup
 		if err := tx.CreateUserGroup(ctx, g); err != nil {
 			return err
 		}
+		if len(tags) == 0 {
+			return nil // a new resource has no tags: its id's old tags went with it
+		}
 		return tx.ReplaceTags(ctx, sc, keyward.ResourceRef{Type: keyward.ARNUserGroup, ID: id}, tags)
 	})
 	if err != nil {

@@ -202,6 +202,9 @@ func (s *Service) createUser(ctx context.Context, in *ecapi.CreateUserMessage) (
 		if err := tx.CreateUser(ctx, u); err != nil {
 			return err
 		}
+		if len(tags) == 0 {
+			return nil // a new resource has no tags: its id's old tags went with it
+		}
 		return tx.ReplaceTags(ctx, sc, keyward.ResourceRef{Type: keyward.ARNUser, ID: id}, tags)
 	})
 	if err != nil {

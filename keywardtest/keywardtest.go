@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
 	"github.com/aws/smithy-go"
 
+	"keyward/internal/pgtest"
 	"keyward/server"
 )
 
@@ -29,14 +31,28 @@ type Server struct {
 	Client *elasticache.Client
 }
 
-// New starts a keyward on a free loopback port with state in t.TempDir().
-// Each option may adjust the configuration first.
+// StoreEnv names the environment variable that picks the store of every
+// test server: unset or "sqlite" for SQLite in t.TempDir(), "postgres" for a
+// fresh database on a throwaway PostgreSQL server (internal/pgtest), so the
+// same API suites run against both stores.
+const StoreEnv = "KEYWARD_TEST_STORE"
+
+// New starts a keyward on a free loopback port with state in t.TempDir()
+// (or PostgreSQL, see StoreEnv). Each option may adjust the configuration.
 func New(t testing.TB, opts ...func(*server.Config)) *Server {
 	t.Helper()
 	cfg := server.Config{
 		Listen:  "127.0.0.1:0",
 		DataDir: t.TempDir(),
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	switch store := os.Getenv(StoreEnv); store {
+	case "", "sqlite":
+	case "postgres":
+		cfg.Store = "postgres:" + pgtest.NewDatabase(t)
+		cfg.LeasePoll = 50 * time.Millisecond
+	default:
+		t.Fatalf("keywardtest: %s=%q: want sqlite or postgres", StoreEnv, store)
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -47,6 +63,10 @@ func New(t testing.TB, opts ...func(*server.Config)) *Server {
 	}
 	s.Start()
 	t.Cleanup(func() { s.CloseAndStopNodes() })
+	if cfg.Store != "" && !cfg.NoLead {
+		// Wait for the leader lease, so tests see a running data plane.
+		Eventually(t, 10*time.Second, "keyward to lead", s.Leading)
+	}
 	ts := &Server{Server: s}
 	ts.Client = ts.NewClient("us-east-1", "AKIDKEYWARDTEST", "keyward-test-secret")
 	return ts

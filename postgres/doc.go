@@ -5,12 +5,16 @@
 //
 // Transactions. Update runs fn in a SERIALIZABLE transaction, so that the
 // read-check-write sequences of the api package (quotas, membership
-// rules) hold across replicas without explicit locks. A transaction that
-// loses a conflict (SQLSTATE 40001 or 40P01) is rolled back and fn runs
-// again after a short random sleep, at most 10 times, as pkgsite's
-// Transact does; hence Store's rule that fn may run more than once. View
-// runs fn in a REPEATABLE READ READ ONLY transaction: one snapshot, no
-// writes, and never a serialization failure.
+// rules) hold across replicas without explicit row locks. A transaction
+// that loses a conflict (SQLSTATE 40001 or 40P01) is rolled back and fn
+// runs again, as in pkgsite's Transact; hence Store's rule that fn may run
+// more than once. The second run follows a short random sleep; a third
+// runs alone, excluding every other Update in every replica for its
+// length, so that it cannot lose again and no Update starves on a busy
+// scope (optimistic concurrency with a pessimistic fallback, as lock
+// elision does; see Store.Update). View runs fn in a REPEATABLE READ READ
+// ONLY transaction: one snapshot, no writes, and no serialization
+// failures.
 //
 // Errors. Domain errors from fn pass through unchanged; driver errors are
 // wrapped ("postgres: create user \"alice\": ...") and so count as

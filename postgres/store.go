@@ -25,13 +25,40 @@ var migrationFS embed.FS
 
 var _ keyward.Store = (*Store)(nil)
 
-// Retry policy of Update: at most maxAttempts runs of fn, separated by a
-// random sleep of up to minBackoff doubled per attempt, at most maxBackoff
-// ("full jitter", so that the losers of a conflict do not collide again).
+// Retry policy of Update: at most maxAttempts runs of fn, the first
+// aloneAfter optimistic, concurrent with other Updates and separated by a
+// random sleep of up to minBackoff doubled per attempt ("full jitter", so
+// that the losers of a conflict do not collide again), the others alone,
+// which cannot lose a conflict.
 const (
-	maxAttempts = 10
-	minBackoff  = time.Millisecond
-	maxBackoff  = 100 * time.Millisecond
+	maxAttempts = 10 // as pkgsite's Transact
+	aloneAfter  = 2
+	minBackoff  = 2 * time.Millisecond
+	maxBackoff  = 50 * time.Millisecond
+)
+
+// Statements that bracket an Update's transaction, each sent as one
+// simple-protocol query (no arguments): a single round trip however many
+// statements it holds.
+//
+// Every Update first locks the table keyward_update_lock, which holds no
+// rows, in ROW SHARE mode, which Updates share (and which PostgreSQL grants
+// on its fast path). An Update that runs alone locks it in EXCLUSIVE mode
+// instead, which waits for the Updates in progress to end and holds new
+// ones back, in every process. LOCK TABLE, unlike SELECT pg_advisory_lock,
+// takes no snapshot: as the first statement of the transaction it waits
+// before the snapshot is taken, so that the transaction sees every Update
+// it waited for. The lock ends with the transaction.
+//
+// The run alone is REPEATABLE READ: no other Update runs while it does, so
+// it is serial, and serializable, without SSI, whose bookkeeping of the
+// transactions that just committed would otherwise still let it fail.
+const (
+	beginSQL        = `BEGIN ISOLATION LEVEL SERIALIZABLE; LOCK TABLE keyward_update_lock IN ROW SHARE MODE`
+	beginAloneSQL   = `BEGIN ISOLATION LEVEL REPEATABLE READ; LOCK TABLE keyward_update_lock IN EXCLUSIVE MODE`
+	commitSQL       = `COMMIT`
+	notifyCommitSQL = notifySQL + `; COMMIT`
+	rollbackSQL     = `ROLLBACK`
 )
 
 // Store is a keyward.Store in a PostgreSQL database, shared by every
@@ -41,10 +68,11 @@ type Store struct {
 	pool   *pgxpool.Pool
 	config *pgx.ConnConfig // for the dedicated connections of Listen and leases
 
-	// attempts counts the runs of Update callbacks and retries the runs
-	// after the first (tests and metrics).
+	// attempts counts the runs of Update callbacks, retries the runs
+	// after the first, alone the runs alone (tests and metrics).
 	attempts atomic.Int64
 	retries  atomic.Int64
+	alone    atomic.Int64
 }
 
 // Open connects to the database dsn names (a postgres:// URL or keyword/value
@@ -96,19 +124,29 @@ func (s *Store) View(ctx context.Context, fn func(keyward.Tx) error) error {
 // nil; with synchronous_commit on (PostgreSQL's default) the commit is
 // durable when Update returns. If fn returns an error, the transaction is
 // rolled back and the error returned as it is; if fn panics, the
-// transaction is rolled back and the panic goes on.
+// transaction is rolled back and the panic goes on. If fn wrote anything,
+// the commit also notifies ChangesChannel (see Listen).
 //
 // When the transaction loses a conflict with a concurrent one (SQLSTATE
-// 40001, serialization failure, or 40P01, deadlock), Update rolls it back,
-// sleeps a little and runs fn again in a new transaction, up to 10 times in
-// all, as pkgsite's Transact does; after that it returns ECONFLICT. So fn
+// 40001, serialization failure, or 40P01, deadlock), Update rolls it back
+// and runs fn again in a new transaction, as pkgsite's Transact does. So fn
 // may run more than once, and must not keep state across runs. A conflict
 // counts whether a statement reported it to fn or the commit did, and
-// whatever fn then returned. If fn wrote anything, the commit also notifies
-// the keyward_changes channel (see Listen).
+// whatever fn then returned.
+//
+// Under SERIALIZABLE a transaction that lost once tends to lose again while
+// others keep coming: it starts late and reads what they are about to
+// change, and a busy scope (parallel CreateUsers, each counting the users
+// for the quota) could starve it. So, as lock elision does, the first two
+// runs are optimistic, concurrent with other Updates and a few random
+// milliseconds apart, and a third runs alone: it waits for the Updates in
+// progress, in every process, to end, holds new ones back, and so cannot
+// lose a conflict (see beginAloneSQL). All writes must go through Update
+// for this to hold. If runs still fail, Update gives up with ECONFLICT
+// after 10.
 func (s *Store) Update(ctx context.Context, fn func(keyward.Tx) error) error {
 	for attempt := 1; ; attempt++ {
-		conflict, err := s.update(ctx, fn)
+		conflict, err := s.update(ctx, fn, attempt > aloneAfter)
 		if !conflict {
 			return err
 		}
@@ -117,6 +155,9 @@ func (s *Store) Update(ctx context.Context, fn func(keyward.Tx) error) error {
 				Err: fmt.Errorf("postgres: update: gave up after %d attempts: %w", attempt, err)}
 		}
 		s.retries.Add(1)
+		if attempt >= aloneAfter {
+			continue // the next run waits for its turn
+		}
 		d := min(maxBackoff, minBackoff<<(attempt-1))
 		select {
 		case <-ctx.Done():
@@ -126,16 +167,34 @@ func (s *Store) Update(ctx context.Context, fn func(keyward.Tx) error) error {
 	}
 }
 
-// update runs fn once, reporting whether it lost a conflict and may be
-// run again.
-func (s *Store) update(ctx context.Context, fn func(keyward.Tx) error) (conflict bool, err error) {
+// update runs fn once, alone or not, reporting whether it lost a conflict
+// and may be run again. It drives the transaction itself rather than
+// through pgx.Tx, to send the lock with BEGIN and the notification with
+// COMMIT.
+func (s *Store) update(ctx context.Context, fn func(keyward.Tx) error, alone bool) (conflict bool, err error) {
 	s.attempts.Add(1)
-	ptx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable, AccessMode: pgx.ReadWrite})
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return false, fmt.Errorf("postgres: update: begin: %w", err)
+		return false, fmt.Errorf("postgres: update: %w", err)
 	}
-	defer rollback(ctx, ptx) // does nothing once committed
-	t := &tx{tx: ptx, write: true}
+	defer conn.Release()
+	begin := beginSQL
+	if alone {
+		s.alone.Add(1)
+		begin = beginAloneSQL
+	}
+	if _, err := conn.Exec(ctx, begin); err != nil {
+		endTx(ctx, conn)
+		return isConflict(err), fmt.Errorf("postgres: update: begin: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			endTx(ctx, conn)
+		}
+	}()
+
+	t := &tx{tx: conn, write: true}
 	if err := fn(t); err != nil {
 		return t.conflict != nil || isConflict(err), err
 	}
@@ -143,16 +202,36 @@ func (s *Store) update(ctx context.Context, fn func(keyward.Tx) error) (conflict
 		// fn went on after a statement failed: the transaction is aborted.
 		return true, fmt.Errorf("postgres: update: %w", t.conflict)
 	}
+	end := commitSQL
 	if t.wrote {
 		// Delivered to listeners only if, and when, the transaction commits.
-		if _, err := ptx.Exec(ctx, notifySQL); err != nil {
-			return isConflict(err), fmt.Errorf("postgres: update: notify: %w", err)
-		}
+		end = notifyCommitSQL
 	}
-	if err := ptx.Commit(ctx); err != nil {
+	tag, err := conn.Exec(ctx, end)
+	if err != nil {
+		// A failed COMMIT ends the transaction; a failed NOTIFY leaves it
+		// aborted, for endTx to end.
 		return isConflict(err), fmt.Errorf("postgres: update: commit: %w", err)
 	}
+	done = true
+	if tag.String() != commitSQL {
+		// COMMIT of a transaction a failed statement aborted rolls back.
+		return false, fmt.Errorf("postgres: update: commit: %w", pgx.ErrTxCommitRollback)
+	}
 	return false, nil
+}
+
+// endTx rolls back the transaction on conn, if one is open; if that fails
+// it closes conn, which the pool then discards.
+func endTx(ctx context.Context, conn *pgxpool.Conn) {
+	if conn.Conn().PgConn().TxStatus() == 'I' {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := conn.Exec(ctx, rollbackSQL); err != nil {
+		closeConn(conn.Conn())
+	}
 }
 
 // rollback ends ptx if it is still open, even when ctx was cancelled.

@@ -29,7 +29,7 @@ var _ keyward.Tx = (*tx)(nil)
 // EEXISTS or ENOTFOUND without failing. So a method that returns a domain
 // error has changed nothing, and the caller may go on with the transaction.
 type tx struct {
-	tx    pgx.Tx
+	tx    querier
 	write bool // an Update's transaction
 	wrote bool // a write method ran: Update notifies on commit
 
@@ -121,6 +121,14 @@ func lastKeyValue(detail string) string {
 		return ""
 	}
 	return strings.TrimSpace(vals[strings.LastIndex(vals, ",")+1:])
+}
+
+// querier runs statements: a pgx.Tx in a View, the connection of an
+// Update, which drives its transaction itself.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
 // args numbers query arguments while a query is written.

@@ -47,7 +47,18 @@ type Controller struct {
 
 	once   sync.Once
 	q      *queue
+	kick   chan struct{}
 	errors atomic.Uint64
+}
+
+// Kick asks for a resync of every unsettled resource soon, e.g. because
+// another replica committed a change. Calls coalesce; safe for concurrent use.
+func (c *Controller) Kick() {
+	c.init()
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
 }
 
 // Errors returns how many reconcile passes have failed, for metrics.
@@ -56,6 +67,7 @@ func (c *Controller) Errors() uint64 { return c.errors.Load() }
 func (c *Controller) init() {
 	c.once.Do(func() {
 		c.q = newQueue()
+		c.kick = make(chan struct{}, 1)
 		if c.Now == nil {
 			c.Now = time.Now
 		}
@@ -112,6 +124,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			wg.Wait()
 			return nil
 		case <-t.C:
+		case <-c.kick:
 		case <-d.C:
 			c.resyncData(ctx)
 		}

@@ -27,3 +27,7 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -race -count=1 -timeout 15m ./... "$@"
+
+# The API suites again with PostgreSQL as the store (a throwaway server that
+# the tests start themselves): both stores must behave the same.
+KEYWARD_TEST_STORE=postgres go test -race -count=1 -timeout 10m ./api/ ./server/ "$@"

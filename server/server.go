@@ -23,6 +23,7 @@ import (
 	"keyward/ecapi"
 	"keyward/engine"
 	"keyward/metrics"
+	"keyward/postgres"
 	"keyward/reconcile"
 	"keyward/sigv4"
 	"keyward/sqlite"
@@ -55,6 +56,15 @@ type Config struct {
 	// no processes. For control-plane-only tests.
 	NoEngine bool
 
+	// NoLead keeps this replica from ever leading: it serves the API but
+	// never runs the reconciler or any node. With a PostgreSQL store, run
+	// replicas on other hosts than the nodes' host this way (see README,
+	// "Several replicas").
+	NoLead bool
+	// LeasePoll is how often a replica that does not lead tries to take the
+	// leadership (PostgreSQL store); default 1s.
+	LeasePoll time.Duration
+
 	TransitionDelay time.Duration
 	Quotas          keyward.Quotas
 	MaxBodyBytes    int64
@@ -64,12 +74,17 @@ type Config struct {
 
 // Server is a running keyward.
 type Server struct {
-	Config     Config
-	Store      keyward.Store
-	Service    *api.Service
-	Controller *reconcile.Controller
-	Engine     *engine.Manager // nil with Config.NoEngine
-	Metrics    *metrics.Registry
+	Config  Config
+	Store   keyward.Store
+	Service *api.Service
+	Metrics *metrics.Registry
+
+	pg *postgres.Store // the store, when it is PostgreSQL
+
+	mu        sync.Mutex
+	ctrl      *reconcile.Controller // the reconciler of the current term; nil while not leading
+	eng       *engine.Manager       // the node manager; see Engine
+	stopNodes bool                  // set by CloseAndStopNodes: stop nodes, don't leave them
 
 	listener net.Listener
 	http     *http.Server
@@ -120,32 +135,41 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.Store, err = openStore(ctx, cfg); err != nil {
 		return nil, err
 	}
-	s.Controller = &reconcile.Controller{
-		Store: s.Store, Delay: cfg.TransitionDelay,
-		Logger: cfg.Logger.With("component", "reconcile"),
-	}
-	if !cfg.NoEngine {
-		s.Engine = &engine.Manager{
-			DataDir: cfg.DataDir, RedisServer: cfg.RedisServer, ValkeyServer: cfg.ValkeyServer,
-			Logger:    cfg.Logger.With("component", "engine"),
-			OnRestart: func(string) { s.Controller.EnqueueAll(context.Background()) },
+	if pg, ok := s.Store.(*postgres.Store); ok {
+		s.pg = pg
+	} else if !cfg.NoEngine && !cfg.NoLead {
+		// One process owns SQLite, so it always leads: open the engine now,
+		// adopting nodes a previous keyward left running.
+		if s.eng, err = s.openEngine(ctx); err != nil {
+			return nil, err
 		}
-		if err := s.Engine.Open(ctx); err != nil {
-			return nil, fmt.Errorf("server: engine: %w", err)
-		}
-		s.Controller.Engine = engineAdapter{s.Engine}
 	}
 	s.Metrics = metrics.New()
 	s.Metrics.Gauge("keyward_reconcile_queue_depth", "Resource keys waiting for the reconciler.", func() []metrics.Sample {
-		return []metrics.Sample{{Value: float64(s.Controller.QueueDepth())}}
+		n := 0
+		if c := s.controller(); c != nil {
+			n = c.QueueDepth()
+		}
+		return []metrics.Sample{{Value: float64(n)}}
 	})
 	s.Metrics.Gauge("keyward_reconcile_errors", "Reconcile passes that failed since start (a counter).", func() []metrics.Sample {
-		return []metrics.Sample{{Value: float64(s.Controller.Errors())}}
+		var n uint64
+		if c := s.controller(); c != nil {
+			n = c.Errors()
+		}
+		return []metrics.Sample{{Value: float64(n)}}
+	})
+	s.Metrics.Gauge("keyward_leader", "1 when this replica runs the reconciler.", func() []metrics.Sample {
+		v := 0.0
+		if s.Leading() {
+			v = 1
+		}
+		return []metrics.Sample{{Value: v}}
 	})
 	s.Metrics.Gauge("keyward_nodes", "Cache nodes by state.", func() []metrics.Sample {
 		var up, down float64
-		if s.Engine != nil {
-			for _, n := range s.Engine.Nodes() {
+		if e := s.Engine(); e != nil {
+			for _, n := range e.Nodes() {
 				if n.PID > 0 {
 					up++
 				} else {
@@ -157,7 +181,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	})
 	s.Service = api.New(s.Store)
 	s.Service.Quotas = cfg.Quotas
-	s.Service.Notify = s.Controller.Enqueue
+	s.Service.Notify = s.notify
 	if s.listener, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("server: listen: %w", err)
 	}
@@ -178,7 +202,10 @@ func openStore(ctx context.Context, cfg Config) (keyward.Store, error) {
 	case strings.HasPrefix(dsn, "sqlite:"):
 		return sqlite.Open(ctx, strings.TrimPrefix(dsn, "sqlite:"))
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return nil, errors.New("server: the PostgreSQL store is not available in this build yet")
+		return postgres.Open(ctx, dsn)
+	case strings.HasPrefix(dsn, "postgres:"):
+		// postgres:host=... dbname=... (libpq's keyword/value form)
+		return postgres.Open(ctx, strings.TrimPrefix(dsn, "postgres:"))
 	}
 	return sqlite.Open(ctx, dsn)
 }
@@ -228,21 +255,176 @@ func (s *Server) Addr() string { return s.listener.Addr().String() }
 // URL returns the endpoint URL for SDK clients.
 func (s *Server) URL() string { return "http://" + s.Addr() }
 
-// Start serves requests and runs the reconciler in the background.
+// Start serves requests and, when this replica may lead, runs the
+// reconciler in the background: at once with SQLite (one process owns the
+// file), or whenever this replica holds the leader lease with PostgreSQL.
 func (s *Server) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	s.wg.Add(2)
-	go func() {
-		defer s.wg.Done()
-		s.Controller.Run(ctx)
-	}()
+	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		if err := s.http.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.Config.Logger.Error("server: serve", "err", err)
 		}
 	}()
+	switch {
+	case s.Config.NoLead:
+	case s.pg == nil:
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.term(ctx, s.Engine())
+		}()
+	default:
+		s.wg.Add(2)
+		go func() {
+			defer s.wg.Done()
+			s.leadLoop(ctx)
+		}()
+		go func() {
+			defer s.wg.Done()
+			// Commits on any replica wake this one's reconciler if it leads.
+			s.pg.Listen(ctx, func() {
+				if c := s.controller(); c != nil {
+					c.Kick()
+				}
+			})
+		}()
+	}
+}
+
+// leadLoop takes the leader lease whenever it is free and runs one term per
+// lease, until ctx is done. When the leader dies its connection closes,
+// PostgreSQL frees the lock, and another replica's loop takes over within
+// LeasePoll.
+func (s *Server) leadLoop(ctx context.Context) {
+	poll := s.Config.LeasePoll
+	if poll <= 0 {
+		poll = time.Second
+	}
+	log := s.Config.Logger.With("component", "leader")
+	for ctx.Err() == nil {
+		lease, err := s.pg.AcquireLease(ctx, "reconciler", poll)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("server: leader lease", "err", err)
+				time.Sleep(poll)
+			}
+			continue
+		}
+		log.Info("server: leading")
+		tctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-lease.Done():
+				log.Warn("server: leader lease lost", "err", lease.Err())
+			case <-tctx.Done():
+			}
+			cancel()
+		}()
+		var eng *engine.Manager
+		if !s.Config.NoEngine {
+			if eng, err = s.openEngine(tctx); err != nil {
+				log.Error("server: engine", "err", err)
+			}
+		}
+		if err == nil {
+			s.mu.Lock()
+			s.eng = eng
+			s.mu.Unlock()
+			s.term(tctx, eng)
+			s.mu.Lock()
+			s.eng = nil
+			s.mu.Unlock()
+		}
+		cancel()
+		s.closeEngine(eng)
+		lease.Release()
+	}
+}
+
+// term runs the reconciler until ctx is done, with eng (may be nil) as its
+// data plane.
+func (s *Server) term(ctx context.Context, eng *engine.Manager) {
+	ctrl := &reconcile.Controller{
+		Store: s.Store, Delay: s.Config.TransitionDelay,
+		Logger: s.Config.Logger.With("component", "reconcile"),
+	}
+	if eng != nil {
+		ctrl.Engine = engineAdapter{eng}
+	}
+	s.mu.Lock()
+	s.ctrl = ctrl
+	s.mu.Unlock()
+	ctrl.Run(ctx)
+	s.mu.Lock()
+	s.ctrl = nil
+	s.mu.Unlock()
+}
+
+// closeEngine closes a node manager after the reconciler stopped. Nodes keep
+// running for the next keyward (or leader) to adopt, unless the server is
+// being torn down with CloseAndStopNodes.
+func (s *Server) closeEngine(eng *engine.Manager) {
+	if eng == nil {
+		return
+	}
+	s.mu.Lock()
+	stop := s.stopNodes
+	s.mu.Unlock()
+	if stop {
+		for _, n := range eng.Nodes() {
+			if err := eng.Stop(context.Background(), n.ID); err != nil {
+				s.Config.Logger.Warn("server: stop node", "node", n.ID, "err", err)
+			}
+		}
+	}
+	eng.Close()
+}
+
+// openEngine opens a node manager on the data directory; a node restarted by
+// supervision sends the current term's reconciler over every cache.
+func (s *Server) openEngine(ctx context.Context) (*engine.Manager, error) {
+	eng := &engine.Manager{
+		DataDir: s.Config.DataDir, RedisServer: s.Config.RedisServer, ValkeyServer: s.Config.ValkeyServer,
+		Logger: s.Config.Logger.With("component", "engine"),
+		OnRestart: func(string) {
+			if c := s.controller(); c != nil {
+				c.EnqueueAll(context.Background())
+			}
+		},
+	}
+	if err := eng.Open(ctx); err != nil {
+		return nil, fmt.Errorf("server: engine: %w", err)
+	}
+	return eng, nil
+}
+
+func (s *Server) controller() *reconcile.Controller {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ctrl
+}
+
+// Engine returns the node manager: with SQLite the one opened by Open, for
+// the Server's life; with PostgreSQL the current term's, nil while this
+// replica does not lead. nil with Config.NoEngine.
+func (s *Server) Engine() *engine.Manager {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.eng
+}
+
+// Leading reports whether this replica runs the reconciler now.
+func (s *Server) Leading() bool { return s.controller() != nil }
+
+// notify hands changed resources to this replica's reconciler when it
+// leads; otherwise the commit's notification wakes the leader's.
+func (s *Server) notify(k keyward.Key) {
+	if c := s.controller(); c != nil {
+		c.Enqueue(k)
+	}
 }
 
 // Close stops serving (letting requests in flight finish for a few
@@ -255,6 +437,9 @@ func (s *Server) Close() error { return s.close(false) }
 func (s *Server) CloseAndStopNodes() error { return s.close(true) }
 
 func (s *Server) close(stopNodes bool) error {
+	s.mu.Lock()
+	s.stopNodes = stopNodes
+	s.mu.Unlock()
 	if s.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		s.http.Shutdown(ctx)
@@ -266,15 +451,8 @@ func (s *Server) close(stopNodes bool) error {
 		s.cancel()
 	}
 	s.wg.Wait()
-	if s.Engine != nil {
-		if stopNodes {
-			for _, n := range s.Engine.Nodes() {
-				if err := s.Engine.Stop(context.Background(), n.ID); err != nil {
-					s.Config.Logger.Warn("server: stop node", "node", n.ID, "err", err)
-				}
-			}
-		}
-		s.Engine.Close()
+	if s.pg == nil {
+		s.closeEngine(s.Engine())
 	}
 	if s.Store != nil {
 		return s.Store.Close()

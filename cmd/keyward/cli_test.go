@@ -130,3 +130,5 @@ func waitCLI(t *testing.T, env []string, what string, cond func() bool) {
 	}
 	t.Fatalf("timed out waiting for %s", what)
 }
+
+var execLookPath = exec.LookPath

@@ -81,7 +81,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	q := keyward.DefaultQuotas()
 	fs.StringVar(&f.cfg.Listen, "listen", env("KEYWARD_LISTEN", server.DefaultListen), "address to serve the API on ($KEYWARD_LISTEN)")
 	fs.StringVar(&f.cfg.DataDir, "data-dir", env("KEYWARD_DATA_DIR", "keyward-data"), "directory for state and node data ($KEYWARD_DATA_DIR)")
-	fs.StringVar(&f.cfg.Store, "store", env("KEYWARD_STORE", ""), "state store: sqlite:PATH (default DATA-DIR/state.db) ($KEYWARD_STORE)")
+	fs.StringVar(&f.cfg.Store, "store", env("KEYWARD_STORE", ""), "state store: sqlite:PATH (default DATA-DIR/state.db), postgres://... or postgres:KEY=VALUE... ($KEYWARD_STORE)")
+	lead := fs.Bool("lead", true, "may run the reconciler and the nodes (PostgreSQL: when holding the leader lease)")
 	fs.StringVar(&f.credentialsFile, "credentials-file", env("KEYWARD_CREDENTIALS_FILE", ""), "file of 'ACCESS_KEY_ID SECRET ACCOUNT_ID' lines; enables SigV4 ($KEYWARD_CREDENTIALS_FILE)")
 	fs.StringVar(&f.accessKeyID, "access-key-id", env("KEYWARD_ACCESS_KEY_ID", ""), "one access key id; enables SigV4 ($KEYWARD_ACCESS_KEY_ID)")
 	fs.StringVar(&f.accountID, "account-id", env("KEYWARD_ACCOUNT_ID", keyward.DefaultScope.Account), "account id of --access-key-id and of unsigned requests ($KEYWARD_ACCOUNT_ID)")
@@ -101,6 +102,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
 	}
+	f.cfg.NoLead = !*lead
 	// The secret is read from the environment only: a flag would show it in
 	// the process list.
 	f.secretKey = os.Getenv("KEYWARD_SECRET_ACCESS_KEY")

@@ -136,3 +136,8 @@ CREATE TABLE cache_user_groups (
 );
 
 CREATE INDEX cache_user_groups_group ON cache_user_groups (account, region, group_id, cache_type, cache_id);
+
+-- keyward_update_lock holds no rows: every Update locks it first thing in
+-- ROW SHARE mode, and an Update that lost conflicts twice runs alone by
+-- locking it in EXCLUSIVE mode (see Store.Update).
+CREATE TABLE keyward_update_lock ();
