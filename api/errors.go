@@ -25,6 +25,11 @@ var faults = map[errKey]func(msg string) awsquery.APIError{
 	{keyward.EDEFAULTUSERREQUIRED, ""}:   func(m string) awsquery.APIError { return &ecapi.DefaultUserRequired{Message: m} },
 	{keyward.EDUPLICATEUSERNAME, ""}:     func(m string) awsquery.APIError { return &ecapi.DuplicateUserNameFault{Message: m} },
 	{keyward.EDEFAULTUSERASSOCIATED, ""}: func(m string) awsquery.APIError { return &ecapi.DefaultUserAssociatedToUserGroupFault{Message: m} },
+	// A transaction that kept losing to concurrent ones: the SDKs retry
+	// Throttling with backoff, which is what the caller should do.
+	{keyward.ECONFLICT, ""}: func(m string) awsquery.APIError {
+		return &awsquery.Error{Code: "Throttling", Message: "Rate exceeded: the request conflicted with concurrent changes; retry it.", Status: 400, Fault: "Sender"}
+	},
 
 	{keyward.ENOTFOUND, keyward.ResourceUser}:             func(m string) awsquery.APIError { return &ecapi.UserNotFoundFault{Message: m} },
 	{keyward.ENOTFOUND, keyward.ResourceUserGroup}:        func(m string) awsquery.APIError { return &ecapi.UserGroupNotFoundFault{Message: m} },

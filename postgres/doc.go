@@ -53,5 +53,9 @@
 // replica when any replica commits a write, through LISTEN/NOTIFY on
 // ChangesChannel: Update notifies inside the transaction, so a listener
 // hears of a change only once it is committed and never of a rolled-back
-// one.
+// one. Both hold a session on a connection of their own, so they need a
+// direct connection to PostgreSQL, not one through a transaction-pooling
+// proxy. Advisory lock keys are pairs (a keyward constant, an FNV hash of
+// the name), which keeps them apart from other applications' locks in the
+// same database.
 package postgres

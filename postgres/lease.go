@@ -53,15 +53,18 @@ func (s *Store) TryAcquireLease(ctx context.Context, name string) (*Lease, error
 	}
 	mctx, stop := context.WithCancel(context.Background())
 	l := &Lease{name: name, stop: stop, done: make(chan struct{})}
-	go l.watch(mctx, conn)
+	go l.watch(mctx, conn, s.idleCheck)
 	return l, nil
 }
 
 // AcquireLease waits until it can take the lease name, trying every poll
-// interval, and returns it; or returns ctx's error when ctx is done first.
-// ctx bounds only the wait: the lease is held until Release, or until its
-// connection is lost.
+// interval (one second if poll is not positive), and returns it; or
+// returns ctx's error when ctx is done first. ctx bounds only the wait: the
+// lease is held until Release, or until its connection is lost.
 func (s *Store) AcquireLease(ctx context.Context, name string, poll time.Duration) (*Lease, error) {
+	if poll <= 0 {
+		poll = time.Second
+	}
 	for {
 		l, err := s.TryAcquireLease(ctx, name)
 		if !errors.Is(err, ErrLeaseHeld) {
@@ -77,13 +80,13 @@ func (s *Store) AcquireLease(ctx context.Context, name string, poll time.Duratio
 
 // watch holds the lease's connection until Release or until the connection
 // fails, then closes it, which releases the lock.
-func (l *Lease) watch(ctx context.Context, conn *pgx.Conn) {
+func (l *Lease) watch(ctx context.Context, conn *pgx.Conn, idle time.Duration) {
 	// The connection never receives notifications, but waiting for one
 	// returns at once when the server closes it (pg_terminate_backend, a
-	// restart), and pings whenever it has been idle for idleCheck.
-	err := waitNotification(ctx, conn)
+	// restart), and pings whenever it has been idle for idle.
+	err := waitNotification(ctx, conn, idle)
 	for err == nil {
-		err = waitNotification(ctx, conn)
+		err = waitNotification(ctx, conn, idle)
 	}
 	if ctx.Err() != nil {
 		err = errLeaseReleased

@@ -118,6 +118,27 @@ func TestLease_OneHolder(t *testing.T) {
 	}
 }
 
+// TestLease_Idle holds a lease across several idle checks: the timeouts
+// that make its connection ping do not end it.
+func TestLease_Idle(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.NewDatabase(t)
+	s1, s2 := mustOpen(t, dsn), mustOpen(t, dsn)
+	s1.idleCheck = 50 * time.Millisecond
+	l, err := s1.TryAcquireLease(t.Context(), "reconciler")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	time.Sleep(500 * time.Millisecond)
+	if err := l.Err(); err != nil {
+		t.Fatalf("lease ended while idle: %v", err)
+	}
+	if _, err := s2.TryAcquireLease(t.Context(), "reconciler"); !errors.Is(err, ErrLeaseHeld) {
+		t.Errorf("TryAcquireLease of an idle lease = %v, want ErrLeaseHeld", err)
+	}
+}
+
 // TestLease_ConnectionLost terminates the holder's connection, as a crash of
 // the holder, a restart of its connection or a network failure would: the
 // holder learns it lost the lease, and another takes it.

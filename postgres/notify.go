@@ -19,7 +19,7 @@ const ChangesChannel = "keyward_changes"
 const notifySQL = `NOTIFY ` + ChangesChannel
 
 // How a Listen or a lease connection checks that its idle connection still
-// works, and how Listen reconnects.
+// works (Store.idleCheck's default), and how Listen reconnects.
 const (
 	idleCheck       = 15 * time.Second
 	reconnectMin    = 100 * time.Millisecond
@@ -46,7 +46,7 @@ func (s *Store) Listen(ctx context.Context, fn func()) error {
 	}
 	for {
 		fn()
-		for waitNotification(ctx, conn) == nil {
+		for waitNotification(ctx, conn, s.idleCheck) == nil {
 			fn()
 		}
 		closeConn(conn)
@@ -81,11 +81,11 @@ func (s *Store) listen(ctx context.Context) (*pgx.Conn, error) {
 
 // waitNotification waits for a notification on conn and returns nil when
 // one came, or an error when ctx is done or conn failed. Whenever conn has
-// been idle for idleCheck it pings the server, so that a connection that
-// died silently is noticed.
-func waitNotification(ctx context.Context, conn *pgx.Conn) error {
+// been idle for idle it pings the server, so that a connection that died
+// silently is noticed.
+func waitNotification(ctx context.Context, conn *pgx.Conn, idle time.Duration) error {
 	for {
-		wctx, cancel := context.WithTimeout(ctx, idleCheck)
+		wctx, cancel := context.WithTimeout(ctx, idle)
 		_, err := conn.WaitForNotification(wctx)
 		cancel()
 		switch {
@@ -96,8 +96,8 @@ func waitNotification(ctx context.Context, conn *pgx.Conn) error {
 		case !errors.Is(err, context.DeadlineExceeded) || conn.IsClosed():
 			return err
 		}
-		// Idle for idleCheck: a timeout leaves the connection usable.
-		pctx, cancel := context.WithTimeout(ctx, idleCheck)
+		// Idle for a while: a timeout leaves the connection usable.
+		pctx, cancel := context.WithTimeout(ctx, idle)
 		err = conn.Ping(pctx)
 		cancel()
 		if err != nil {

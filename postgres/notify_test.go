@@ -104,6 +104,26 @@ func TestListen(t *testing.T) {
 	}
 }
 
+// TestListen_Idle checks that the idle checks of Listen's connection
+// neither drop it (a reconnection would call fn) nor lose notifications.
+func TestListen_Idle(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.NewDatabase(t)
+	s1, s2 := mustOpen(t, dsn), mustOpen(t, dsn)
+	s1.idleCheck = 50 * time.Millisecond
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	calls := make(chan struct{}, 100)
+	go s1.Listen(ctx, func() { calls <- struct{}{} })
+	expectCalls(t, calls, 1, 500*time.Millisecond, "start, then idle")
+	if err := s2.Update(t.Context(), func(tx keyward.Tx) error {
+		return tx.CreateUser(t.Context(), storetest.NewUser(storetest.S1, "alice"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	expectCalls(t, calls, 1, 0, "committed Update after idling")
+}
+
 func TestListen_BadConnection(t *testing.T) {
 	t.Parallel()
 	s := mustOpen(t, pgtest.NewDatabase(t))

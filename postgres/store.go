@@ -68,6 +68,10 @@ type Store struct {
 	pool   *pgxpool.Pool
 	config *pgx.ConnConfig // for the dedicated connections of Listen and leases
 
+	// idleCheck is how long the connection of a Listen or a Lease stays
+	// idle before it pings the server.
+	idleCheck time.Duration
+
 	// attempts counts the runs of Update callbacks, retries the runs
 	// after the first, alone the runs alone (tests and metrics).
 	attempts atomic.Int64
@@ -86,7 +90,7 @@ func Open(ctx context.Context, dsn string) (_ *Store, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	s := &Store{config: cfg.ConnConfig.Copy()}
+	s := &Store{config: cfg.ConnConfig.Copy(), idleCheck: idleCheck}
 	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}

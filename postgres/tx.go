@@ -19,8 +19,9 @@ import (
 
 var _ keyward.Tx = (*tx)(nil)
 
-// tx is a keyward.Tx over one pgx transaction. Its methods are not safe for
-// concurrent use, like the transaction itself.
+// tx is a keyward.Tx over one transaction: a View's pgx.Tx, or the
+// connection of an Update, which drives its transaction itself. Its methods
+// are not safe for concurrent use, like the transaction itself.
 //
 // PostgreSQL aborts a transaction at its first failed statement, so the
 // methods never rely on a failing statement to find a domain error: each
@@ -123,8 +124,7 @@ func lastKeyValue(detail string) string {
 	return strings.TrimSpace(vals[strings.LastIndex(vals, ",")+1:])
 }
 
-// querier runs statements: a pgx.Tx in a View, the connection of an
-// Update, which drives its transaction itself.
+// querier runs a transaction's statements.
 type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)

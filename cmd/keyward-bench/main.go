@@ -95,6 +95,7 @@ type config struct {
 	targets    []string
 	out        string
 	quotaUsers int
+	store      string
 	perf       string
 }
 
@@ -124,6 +125,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	targets := fs.String("targets", "keyward,moto", "comma-separated targets: keyward, moto")
 	fs.StringVar(&c.out, "out", "", "also write the Markdown report to this file")
 	fs.IntVar(&c.quotaUsers, "quota-users", 1000000, "keyward's --quota-users")
+	fs.StringVar(&c.store, "store", "", "keyward's --store (e.g. a postgres:// DSN of an empty database); default SQLite in a temporary data dir")
 	fs.StringVar(&c.perf, "perf", "", "record keyward with 'perf record -g' during the first run's window into this file")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: keyward-bench [flags]\n\nRuns the CreateUser → DescribeUsers → DeleteUser lifecycle against keyward and moto\nside by side and prints a Markdown report. Flags:\n")
@@ -207,7 +209,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 			if t == targetKeyward && r == 0 {
 				perf = cfg.perf
 			}
-			rs, err := runTarget(ctx, cfg, t, dir, fmt.Sprintf("r%d", r+1), perf, logf)
+			rs, err := runTarget(ctx, cfg, t, dir, fmt.Sprintf("r%d-%d", r+1, os.Getpid()), perf, logf)
 			if err != nil {
 				return fmt.Errorf("run %d, %s: %w", r+1, t, err)
 			}

@@ -97,9 +97,12 @@ func startKeyward(ctx context.Context, cfg *config, dir string) (*server, error)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	dataDir := filepath.Join(dir, "data")
+	argv := []string{cfg.keyward, "serve", "--listen", addr, "--data-dir", dataDir, "--quota-users", strconv.Itoa(cfg.quotaUsers)}
+	if cfg.store != "" {
+		argv = append(argv, "--store", cfg.store)
+	}
 	return startServer(ctx, targetKeyward, "http://"+addr, filepath.Join(dir, "keyward.log"), "/healthz",
-		func(r *http.Response) bool { return r.StatusCode == http.StatusOK }, 30*time.Second,
-		cfg.keyward, "serve", "--listen", addr, "--data-dir", dataDir, "--quota-users", strconv.Itoa(cfg.quotaUsers))
+		func(r *http.Response) bool { return r.StatusCode == http.StatusOK }, 30*time.Second, argv...)
 }
 
 func startMoto(ctx context.Context, cfg *config, dir string) (*server, error) {

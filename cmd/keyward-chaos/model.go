@@ -58,7 +58,7 @@ type model struct {
 	uncertain map[string]bool
 	resolved  map[string]bool // resources an unanswered operation touched, since the last check
 	pending   []*pendingOp    // operations without an answer, to resolve
-	creds     []cred       // every credential ever sent
+	creds     []cred          // every credential ever sent
 	lim       limits
 }
 

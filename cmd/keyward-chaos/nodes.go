@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
+	"github.com/redis/go-redis/v9"
 )
 
 // A node fault, applied before the revoking call (so the node cannot have
@@ -22,14 +23,18 @@ type nodeFault struct {
 	name   string
 	sig    syscall.Signal
 	before bool
+	// primary targets a primary node; long pauses past keyward's 10 s
+	// timeout for node operations.
+	primary, long bool
 }
 
 var nodeFaults = []nodeFault{
-	{"kill -9 before", syscall.SIGKILL, true},
-	{"SIGSTOP before", syscall.SIGSTOP, true},
-	{"SIGTERM (restart) before", syscall.SIGTERM, true},
-	{"SIGSTOP after", syscall.SIGSTOP, false},
-	{"kill -9 after", syscall.SIGKILL, false},
+	{"kill -9 before", syscall.SIGKILL, true, false, false},
+	{"SIGSTOP before", syscall.SIGSTOP, true, false, false},
+	{"SIGTERM (restart) before", syscall.SIGTERM, true, false, false},
+	{"SIGSTOP after", syscall.SIGSTOP, false, false, false},
+	{"kill -9 after", syscall.SIGKILL, false, false, false},
+	{"SIGSTOP 15 s (a primary) before", syscall.SIGSTOP, true, true, true},
 }
 
 // Revoking calls: DeleteUser, or removing the member from its group.
@@ -74,7 +79,7 @@ func runNodes(ctx context.Context, cfg *config) *Report {
 		rounds = 2 * len(nodeFaults)
 	}
 	rep.printf("One user group (a password-protected user named default plus the member under test) attached to 2 TLS replication groups of 2 nodes. Each round adds a fresh member, waits until every node accepts it, applies a fault to one random node and revokes the member (DeleteUser, or ModifyUserGroup removing it). Seed %d.\n\n", cfg.seed)
-	rep.printf("| round | fault | revocation | node | status while faulted | other nodes refusing at end of pause | done after fault (after resume) | refused everywhere after done |\n|---|---|---|---|---|---|---|---|\n")
+	rep.printf("| round | fault | revocation | node | status while faulted | other nodes refusing at end of pause | done after fault (after resume) | refused everywhere after done, connections closed |\n|---|---|---|---|---|---|---|---|\n")
 	for i := range rounds {
 		if ctx.Err() != nil {
 			break
@@ -258,6 +263,28 @@ func (r *nodesRun) round(ctx context.Context, n int, f nodeFault, op string) err
 	}
 
 	addr := pick(r.rng, r.nodes)
+	if f.primary {
+		var primaries []string
+		for _, a := range r.nodes {
+			if strings.HasSuffix(r.roles[a], "primary") {
+				primaries = append(primaries, a)
+			}
+		}
+		addr = pick(r.rng, primaries)
+	}
+	// The member holds a connection to every node: revoking it must
+	// close them (DeleteUser and removal delete the ACL user).
+	var conns []*redis.Conn
+	for _, a := range r.nodes {
+		cl := nodeClient(a, r.e.tls, user, pw)
+		defer cl.Close()
+		conn := cl.Conn()
+		defer conn.Close()
+		if err := conn.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("connection as %s to %s: %w", user, a, err)
+		}
+		conns = append(conns, conn)
+	}
 	_, portStr, _ := net.SplitHostPort(addr)
 	port, _ := strconv.Atoi(portStr)
 	node, err := nodeByPort(r.e.kw.dataDir, port)
@@ -308,7 +335,11 @@ func (r *nodesRun) round(ctx context.Context, n int, f nodeFault, op string) err
 		// done would be a lie (unless the node applied it before the pause).
 		statuses := map[string]bool{}
 		doneWhilePaused := false
-		for end := time.Now().Add(r.pause); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		pause := r.pause
+		if f.long {
+			pause = 15 * time.Second
+		}
+		for end := time.Now().Add(pause); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
 			d, st, err := r.done(ctx, op, user)
 			if err != nil {
 				r.rep.violate("round %d: while %s paused: %v", n, addr, err)
@@ -386,6 +417,19 @@ func (r *nodesRun) round(ctx context.Context, n int, f nodeFault, op string) err
 			r.rep.violate("round %d: %s of %s reported done, but node %s still accepts it", n, op, user, a)
 			refusedAll = "NO"
 		}
+	}
+	// The member's connections are closed (on the faulted node too).
+	open := 0
+	for i, conn := range conns {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if conn.Ping(actx).Err() == nil {
+			open++
+			r.rep.violate("round %d: %s's connection to %s survived %s", n, user, r.nodes[i], op)
+		}
+		cancel()
+	}
+	if open > 0 {
+		refusedAll += fmt.Sprintf("; %d connections survived", open)
 	}
 	// No trace on any node, and the faulted node runs again.
 	for _, a := range r.nodes {

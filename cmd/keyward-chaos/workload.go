@@ -20,7 +20,7 @@ type op struct {
 	name string
 	keys []string
 	call func(ctx context.Context, c *elasticache.Client) (any, error)
-	ack  func(out any) []mismatch       // requires m.mu
+	ack  func(out any) []mismatch     // requires m.mu
 	pend func(s *snapshot) []mismatch // requires m.mu
 	// expect lists error codes that are expected refusals for this call
 	// besides the general ones.

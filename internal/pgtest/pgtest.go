@@ -218,12 +218,19 @@ func findBinaries(tb testing.TB) binaries {
 	tb.Helper()
 	bin, err := lookBinaries()
 	if err != nil {
-		if os.Getenv(EnvRequire) == "1" {
-			tb.Fatalf("pgtest: %v, and %s=1", err, EnvRequire)
-		}
-		tb.Skipf("pgtest: %v: install PostgreSQL (e.g. apt-get install postgresql) or set %s to the DSN of a server; set %s=1 to make this an error", err, EnvDSN, EnvRequire)
+		missing(tb, err)
 	}
 	return bin
+}
+
+// missing skips tb for err, or fails it if KEYWARD_REQUIRE_INTEGRATION=1.
+func missing(tb testing.TB, err error) {
+	tb.Helper()
+	if os.Getenv(EnvRequire) == "1" {
+		tb.Fatalf("pgtest: %v, and %s=1", err, EnvRequire)
+		return
+	}
+	tb.Skipf("pgtest: %v: install PostgreSQL (e.g. apt-get install postgresql) or set %s to the DSN of a server; set %s=1 to make this an error", err, EnvDSN, EnvRequire)
 }
 
 func lookBinaries() (binaries, error) {

@@ -3,6 +3,7 @@ package pgtest
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -110,6 +111,33 @@ func TestWithDatabase(t *testing.T) {
 func TestQuote(t *testing.T) {
 	if got, want := quote(`/tmp/a b'c\d`), `'/tmp/a b\'c\\d'`; got != want {
 		t.Errorf("quote = %s, want %s", got, want)
+	}
+}
+
+// recorder is a testing.TB that records Skipf and Fatalf instead of
+// ending the test.
+type recorder struct {
+	testing.TB
+	skipped, failed string
+}
+
+func (r *recorder) Helper()                           {}
+func (r *recorder) Skipf(format string, args ...any)  { r.skipped = fmt.Sprintf(format, args...) }
+func (r *recorder) Fatalf(format string, args ...any) { r.failed = fmt.Sprintf(format, args...) }
+
+func TestMissing(t *testing.T) {
+	err := errors.New("initdb not found")
+	t.Setenv(EnvRequire, "")
+	r := &recorder{TB: t}
+	missing(r, err)
+	if r.failed != "" || !strings.Contains(r.skipped, "initdb not found") || !strings.Contains(r.skipped, "apt-get install postgresql") {
+		t.Errorf("without %s: skipped %q, failed %q; want a skip saying how to install", EnvRequire, r.skipped, r.failed)
+	}
+	t.Setenv(EnvRequire, "1")
+	r = &recorder{TB: t}
+	missing(r, err)
+	if r.skipped != "" || !strings.Contains(r.failed, "initdb not found") {
+		t.Errorf("with %s=1: skipped %q, failed %q; want a failure", EnvRequire, r.skipped, r.failed)
 	}
 }
 
