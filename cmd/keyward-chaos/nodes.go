@@ -84,7 +84,7 @@ func runNodes(ctx context.Context, cfg *config) *Report {
 		if ctx.Err() != nil {
 			break
 		}
-		f, op := nodeFaults[i%len(nodeFaults)], nodeOps[i%len(nodeOps)]
+		f, op := nodeFaults[i%len(nodeFaults)], nodeOps[(i+i/len(nodeFaults))%len(nodeOps)]
 		if err := r.round(ctx, i+1, f, op); err != nil {
 			rep.violate("round %d (%s, %s): %v", i+1, f.name, op, err)
 			break

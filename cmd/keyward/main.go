@@ -169,7 +169,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		"startup", time.Since(start).Round(time.Microsecond))
 	<-ctx.Done()
 	log.Info("keyward shutting down")
-	return s.Close()
+	start = time.Now()
+	err = s.Close()
+	log.Info("keyward stopped", "shutdown", time.Since(start).Round(time.Microsecond))
+	return err
 }
 
 func env(name, def string) string {

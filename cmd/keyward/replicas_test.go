@@ -199,6 +199,12 @@ func membershipConsistent(t *testing.T, c *elasticache.Client) bool {
 	if err != nil {
 		return false
 	}
+	// Users and groups are read by two calls: only a state that did not
+	// change between them (users read again, identical) may be judged.
+	again, err := c.DescribeUsers(context.Background(), &elasticache.DescribeUsersInput{})
+	if err != nil || fmt.Sprint(userSnapshot(users)) != fmt.Sprint(userSnapshot(again)) {
+		return false
+	}
 	fromUsers := map[string][]string{}
 	for _, u := range users.Users {
 		if aws.ToString(u.Status) != "active" {
@@ -248,4 +254,12 @@ func requireRedisBinary(t *testing.T) {
 			t.Skip("redis-server not installed")
 		}
 	}
+}
+
+func userSnapshot(out *elasticache.DescribeUsersOutput) []string {
+	var s []string
+	for _, u := range out.Users {
+		s = append(s, aws.ToString(u.UserId)+aws.ToString(u.Status)+strings.Join(u.UserGroupIds, ","))
+	}
+	return s
 }
