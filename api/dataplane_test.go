@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"keyward/keywardtest"
+	"keyward/server"
 )
 
 // requireRedis skips without redis-server, except in CI where it must exist.
@@ -520,4 +521,18 @@ func TestServerlessCache(t *testing.T) {
 	if _, err := c.DeleteServerlessCache(ctx, &elasticache.DeleteServerlessCacheInput{ServerlessCacheName: aws.String("sc1")}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestReplicationGroup_EngineMissing: without the engine binary the group
+// becomes create-failed (and the log says how to install it), and it can
+// still be deleted.
+func TestReplicationGroup_EngineMissing(t *testing.T) {
+	ts := keywardtest.New(t, func(c *server.Config) { c.RedisServer = "/nonexistent/redis-server" })
+	c := ts.Client
+	createRG(t, c, "nobin", 1, false)
+	waitRG(t, c, "nobin", "create-failed")
+	if _, err := c.DeleteReplicationGroup(t.Context(), &elasticache.DeleteReplicationGroupInput{ReplicationGroupId: aws.String("nobin")}); err != nil {
+		t.Fatal(err)
+	}
+	waitRG(t, c, "nobin", "gone")
 }
