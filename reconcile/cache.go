@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"keyward"
@@ -76,11 +78,25 @@ func desired(ctx context.Context, tx keyward.Tx, c *keyward.Cache) (Desired, err
 	return Plan(c, g, members)
 }
 
-// converged reports whether every cache attached to the group has applied
-// its desired ACLs on every node; caches that have not are enqueued.
+// groupConverged reports whether every cache that applies the group has
+// applied its desired ACLs on every node; caches that have not are enqueued.
+// That includes caches still detaching from the group: until they have
+// applied their new state, their nodes still hold the group's users.
 func (c *Controller) groupConverged(ctx context.Context, tx keyward.Tx, g *keyward.UserGroup) (bool, error) {
 	ok := true
-	for _, ref := range attachedCaches(g) {
+	refs := attachedCaches(g)
+	for _, kind := range []keyward.CacheKind{keyward.KindReplicationGroup, keyward.KindServerless} {
+		caches, err := tx.FindCaches(ctx, g.Scope, kind, keyward.CacheFilter{})
+		if err != nil {
+			return false, err
+		}
+		for _, cache := range caches {
+			if slices.Contains(cache.PendingUserGroupsRemove, g.ID) {
+				refs = append(refs, cacheRef{kind, cache.ID})
+			}
+		}
+	}
+	for _, ref := range refs {
 		cache, err := tx.FindCacheByID(ctx, g.Scope, ref.kind, ref.id)
 		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
 			continue
@@ -145,28 +161,71 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	if c.Engine == nil {
 		return c.finishCache(ctx, cache, want, nil)
 	}
+	ports, err := c.applyNodes(ctx, cache, want)
+	if err != nil {
+		if IsTerminal(err) && cache.Status == keyward.CacheCreating {
+			return 0, c.failCache(ctx, cache, err)
+		}
+		return 0, err
+	}
+	return c.finishCache(ctx, cache, want, ports)
+}
+
+// nodeTimeout bounds the work on one node in one pass, so that a hung node
+// (SIGSTOPped, say) cannot hold back the others.
+const nodeTimeout = 5 * time.Second
+
+// applyNodes makes every node of the cache run and hold want. The primary is
+// ensured first (replicas follow it); then every node is handled on its own,
+// in parallel and with its own timeout, so a revocation reaches every healthy
+// node even while another node hangs. It returns the node ports, or the first
+// error after every node has been tried: the cache then stays unsettled.
+func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want Desired) ([]int, error) {
 	ports := make([]int, len(cache.Nodes))
-	for i, n := range cache.Nodes {
+	errs := make([]error, len(cache.Nodes))
+	kill := Kill(cache.AppliedDefaultUser, want)
+	node := func(i int) {
+		n := cache.Nodes[i]
+		nctx, cancel := context.WithTimeout(ctx, nodeTimeout)
+		defer cancel()
 		spec := NodeSpec{ID: cache.NodeID(n.ClusterID), Engine: cache.Engine, TLS: cache.TransitEncryption}
 		if i > 0 {
 			spec.ReplicaOf = cache.NodeID(cache.Nodes[0].ClusterID)
 		}
-		port, err := c.Engine.EnsureNode(ctx, spec)
+		port, err := c.Engine.EnsureNode(nctx, spec)
 		if err != nil {
-			if IsTerminal(err) && cache.Status == keyward.CacheCreating {
-				return 0, c.failCache(ctx, cache, err)
-			}
-			return 0, fmt.Errorf("reconcile: node %s: %w", spec.ID, err)
+			errs[i] = fmt.Errorf("reconcile: node %s: %w", spec.ID, err)
+			return
 		}
 		ports[i] = port
-	}
-	kill := Kill(cache.AppliedDefaultUser, want)
-	for _, n := range cache.Nodes {
-		if _, err := c.Engine.ApplyACL(ctx, cache.NodeID(n.ClusterID), want.Users, kill); err != nil {
-			return 0, fmt.Errorf("reconcile: acl on %s: %w", n.ClusterID, err)
+		if _, err := c.Engine.ApplyACL(nctx, spec.ID, want.Users, kill); err != nil {
+			errs[i] = fmt.Errorf("reconcile: acl on %s: %w", n.ClusterID, err)
 		}
 	}
-	return c.finishCache(ctx, cache, want, ports)
+	if len(cache.Nodes) == 0 {
+		return ports, nil
+	}
+	node(0)
+	var wg sync.WaitGroup
+	for i := 1; i < len(cache.Nodes); i++ {
+		if errs[0] != nil && cache.Nodes[i].Port == 0 {
+			// A replica that never started needs its primary first.
+			errs[i] = errs[0]
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			node(i)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return ports, nil
 }
 
 // finishCache records what was applied and, once the delay has passed,
