@@ -175,10 +175,10 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 // (SIGSTOPped, say) cannot hold back the others.
 const nodeTimeout = 5 * time.Second
 
-// applyNodes makes every node of the cache run and hold want. The primary is
-// ensured first (replicas follow it); then every node is handled on its own,
-// in parallel and with its own timeout, so a revocation reaches every healthy
-// node even while another node hangs. It returns the node ports, or the first
+// applyNodes makes every node of the cache run and hold want. Every node is
+// handled on its own, in parallel and with its own timeout, so a revocation
+// reaches every healthy node even while another node hangs; only a new
+// group's primary is started before its replicas, which follow it. It returns the node ports, or the first
 // error after every node has been tried: the cache then stays unsettled.
 func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want Desired) ([]int, error) {
 	ports := make([]int, len(cache.Nodes))
@@ -205,11 +205,15 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 	if len(cache.Nodes) == 0 {
 		return ports, nil
 	}
-	node(0)
 	var wg sync.WaitGroup
-	for i := 1; i < len(cache.Nodes); i++ {
-		if errs[0] != nil && cache.Nodes[i].Port == 0 {
-			// A replica that never started needs its primary first.
+	first := 0
+	if cache.Nodes[0].Port == 0 {
+		// A new group: replicas need their primary running first.
+		node(0)
+		first = 1
+	}
+	for i := first; i < len(cache.Nodes); i++ {
+		if i > 0 && errs[0] != nil && cache.Nodes[i].Port == 0 {
 			errs[i] = errs[0]
 			continue
 		}
