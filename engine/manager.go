@@ -431,6 +431,7 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 		log.Info("engine: started node", "addr", addrOf(n.rec.Port), "pid", n.rec.PID, "replicaof", spec.ReplicaOf)
 
 	case inst == nil || inst.dead():
+		log.Info("engine: restarting node that is not running")
 		m.setRecord(n, func(r *record) { r.Spec, r.PrimaryAddr = spec, primaryAddr })
 		if err := m.start(ctx, n); err != nil {
 			return nil, err // supervision keeps trying
