@@ -32,6 +32,9 @@ func runCrash(ctx context.Context, cfg *config) *Report {
 	var unanswered, early, auths, nodesChecked int
 	var staleEntries, staleAuths, missingEntries, missingAuths int
 	kinds := map[string]int{}
+	if cfg.rounds <= 0 && cfg.duration <= 0 {
+		cfg.rounds = 10
+	}
 	deadline := time.Now().Add(cfg.duration)
 	round := 0
 	begin := time.Now()

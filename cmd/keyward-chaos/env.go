@@ -30,6 +30,7 @@ type config struct {
 	keep            bool      // keep the temporary directory when something failed
 	log             io.Writer // progress; nil discards
 	rssGrowthLimit  float64   // soak: allowed growth of the median RSS (fraction)
+	race            bool      // build keyward with the race detector
 }
 
 func (c *config) logf(format string, args ...any) {
@@ -62,7 +63,7 @@ func setup(ctx context.Context, cfg *config, rep *Report, procEnv []string, args
 	e := &env{cfg: cfg, rep: rep, root: root, akid: "AKIDCHAOS", secret: "chaos-secret", paused: map[int]bool{}}
 	bin := cfg.keyward
 	if bin == "" {
-		if bin, err = buildKeyward(ctx, root); err != nil {
+		if bin, err = buildKeyward(ctx, root, cfg.race); err != nil {
 			os.RemoveAll(root)
 			return nil, err
 		}
@@ -104,7 +105,7 @@ func (e *env) teardown() {
 	e.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	if !e.kw.running() && e.kw.starts > 0 {
+	if !e.kw.running() && e.kw.started() {
 		if _, err := e.kw.start(ctx); err != nil {
 			e.rep.violate("teardown: restart keyward to delete caches: %v", err)
 		}
@@ -114,6 +115,14 @@ func (e *env) teardown() {
 			e.rep.violate("teardown: %v", err)
 		}
 		e.kw.stop()
+	}
+	if log, err := os.ReadFile(e.kw.logPath); err == nil {
+		if i := strings.Index(string(log), "WARNING: DATA RACE"); i >= 0 {
+			e.rep.violate("keyward (built with -race) reported a data race: %s", firstLines(string(log[i:]), 30))
+		}
+		if i := strings.Index(string(log), "panic:"); i >= 0 {
+			e.rep.violate("keyward panicked: %s", firstLines(string(log[i:]), 30))
+		}
 	}
 	if recs, _ := readNodeRecs(e.kw.dataDir); len(recs) > 0 {
 		var ids []string
@@ -138,7 +147,11 @@ func (e *env) deleteAllCaches(ctx context.Context) error {
 	for {
 		out, err := c.DescribeReplicationGroups(ctx, &elasticache.DescribeReplicationGroupsInput{})
 		if err != nil {
-			return fmt.Errorf("list caches: %w", err)
+			if ctx.Err() != nil {
+				return fmt.Errorf("list caches: %w", err)
+			}
+			time.Sleep(50 * time.Millisecond) // a transient failure: ask again
+			continue
 		}
 		if len(out.ReplicationGroups) == 0 {
 			return nil
@@ -202,21 +215,28 @@ func (e *env) converge(ctx context.Context, m *model, label string, start time.T
 	cv.add(m.compare(s, false))
 	m.mu.Unlock()
 
+	// A snapshot is judged only when everything in it is at rest and the
+	// groups did not change while the users were read (a change applied
+	// between the two reads would show as a disagreement). A mismatch in
+	// such a snapshot is final; it is still re-read until the deadline, and
+	// reported only if no later snapshot is clean.
 	var unsettled int
+	var final []mismatch
 	for {
 		if s != nil {
 			var settled bool
-			if settled, unsettled = s.settled(); settled {
+			if settled, unsettled = s.settled(); settled && s.stable {
 				m.mu.Lock()
-				final := m.compare(s, true)
+				final = m.compare(s, true)
 				m.mu.Unlock()
-				cv.add(final)
-				cv.acl = m.checkACL(ctx, s, e.tls, e.admin)
-				if cv.acl.ok() {
-					cv.took, cv.converged = time.Since(start), len(final) == 0
-					break
+				if len(final) == 0 {
+					cv.acl = m.checkACL(ctx, s, e.tls, e.admin)
+					if cv.acl.ok() {
+						cv.took, cv.converged = time.Since(start), true
+						break
+					}
+					cv.early = true
 				}
-				cv.early = true
 			}
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
@@ -226,6 +246,9 @@ func (e *env) converge(ctx context.Context, m *model, label string, start time.T
 		if s, err = readSnapshot(ctx, c); err != nil {
 			s = nil
 		}
+	}
+	if !cv.converged {
+		cv.add(final)
 	}
 	m.mu.Lock()
 	m.resolved = map[string]bool{}
@@ -237,6 +260,8 @@ func (e *env) converge(ctx context.Context, m *model, label string, start time.T
 		}
 	}
 	switch {
+	case cv.took == 0 && len(final) > 0:
+		// reported above
 	case cv.took == 0 && s != nil && unsettled > 0:
 		e.rep.violate("%s: %d resources still not settled after %v: %s", label, unsettled, e.cfg.convergeTimeout, unsettledList(s))
 	case cv.took == 0:
@@ -267,6 +292,11 @@ func unsettledList(s *snapshot) string {
 	}
 	slices.Sort(out)
 	return firstN(out, 10)
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	return strings.Join(lines[:min(n, len(lines))], "\n")
 }
 
 func firstN(xs []string, n int) string {

@@ -47,12 +47,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg := &config{}
 	campaign := fs.String("campaign", "all", "campaign to run: crash, nodes, soak, secrets or all")
 	fs.DurationVar(&cfg.duration, "duration", time.Minute, "crash: time to keep killing keyward; soak: load time")
-	fs.IntVar(&cfg.rounds, "rounds", 0, "crash: kill rounds (0: until --duration); nodes: fault rounds (0: 8)")
+	fs.IntVar(&cfg.rounds, "rounds", 0, "crash: kill rounds (0: until --duration); nodes: fault rounds (0: 14, every fault with both revocations)")
 	seed := fs.Uint64("seed", 0, "random seed (0: from the clock; the report names it)")
 	fs.StringVar(&cfg.keyward, "keyward", "", "keyward binary (default: build ./cmd/keyward)")
 	clients := fs.Int("clients", 0, "concurrent clients (default: crash 4, soak 8)")
 	fs.DurationVar(&cfg.convergeTimeout, "converge-timeout", 10*time.Second, "time allowed for statuses and nodes to converge after a fault")
 	fs.Float64Var(&cfg.rssGrowthLimit, "rss-growth-limit", 0.5, "soak: allowed growth of keyward's median RSS from the first to the last minute (runs of 2 minutes or more)")
+	fs.BoolVar(&cfg.race, "race", false, "build keyward with the race detector (a data race it reports is a violation)")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory of a campaign that failed")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	out := fs.String("out", "", "also write the report to this file")
@@ -82,6 +83,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if !*quiet {
 		cfg.log = stderr
+	}
+	if cfg.keyward == "" {
+		dir, err := os.MkdirTemp("", "keyward-chaos-bin-")
+		if err != nil {
+			fmt.Fprintln(stderr, "keyward-chaos:", err)
+			return 2
+		}
+		defer os.RemoveAll(dir)
+		if cfg.keyward, err = buildKeyward(ctx, dir, cfg.race); err != nil {
+			fmt.Fprintln(stderr, "keyward-chaos:", err)
+			return 2
+		}
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# keyward chaos campaigns\n\nredis-server %s, seed %d, %s.\n\n", redisVersion(), cfg.seed, time.Now().UTC().Format(time.RFC3339))

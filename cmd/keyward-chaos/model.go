@@ -48,12 +48,17 @@ type cred struct {
 }
 
 type model struct {
-	mu        sync.Mutex
-	prefix    string // makes ids unique per run
-	seq       int
+	mu     sync.Mutex
+	prefix string // makes ids unique per run
+	seq    int
+	// Every resource ever created (deleted ones must stay gone), and the
+	// live ones, which the workload picks from.
 	users     map[string]*mUser
 	groups    map[string]*mGroup
 	caches    map[string]*mCache
+	liveU     map[string]*mUser
+	liveG     map[string]*mGroup
+	liveC     map[string]*mCache
 	busy      map[string]bool // "u:id", "g:id", "c:id"
 	uncertain map[string]bool
 	resolved  map[string]bool // resources an unanswered operation touched, since the last check
@@ -74,6 +79,7 @@ type limits struct {
 func newModel(prefix string, lim limits) *model {
 	return &model{
 		prefix: prefix, users: map[string]*mUser{}, groups: map[string]*mGroup{}, caches: map[string]*mCache{},
+		liveU: map[string]*mUser{}, liveG: map[string]*mGroup{}, liveC: map[string]*mCache{},
 		busy: map[string]bool{}, uncertain: map[string]bool{}, resolved: map[string]bool{}, lim: lim,
 	}
 }
@@ -94,11 +100,30 @@ func (m *model) next() int {
 
 func (m *model) free(key string) bool { return !m.busy[key] && !m.uncertain[key] }
 
+func (m *model) addUser(u *mUser)   { m.users[u.id], m.liveU[u.id] = u, u }
+func (m *model) addGroup(g *mGroup) { m.groups[g.id], m.liveG[g.id] = g, g }
+func (m *model) addCache(c *mCache) { m.caches[c.id], m.liveC[c.id] = c, c }
+
+func (m *model) delUser(u *mUser) {
+	u.deleted = true
+	delete(m.liveU, u.id)
+}
+
+func (m *model) delGroup(g *mGroup) {
+	g.deleted = true
+	delete(m.liveG, g.id)
+}
+
+func (m *model) delCache(c *mCache) {
+	c.deleted = true
+	delete(m.liveC, c.id)
+}
+
 func (m *model) liveUsers(def bool) []*mUser {
 	var out []*mUser
-	for _, id := range slices.Sorted(maps.Keys(m.users)) {
-		u := m.users[id]
-		if !u.deleted && u.isDefault() == def {
+	for _, id := range slices.Sorted(maps.Keys(m.liveU)) {
+		u := m.liveU[id]
+		if u.isDefault() == def {
 			out = append(out, u)
 		}
 	}
@@ -111,8 +136,8 @@ func (m *model) freeUsers(def bool) []*mUser {
 
 func (m *model) liveGroups() []*mGroup {
 	var out []*mGroup
-	for _, id := range slices.Sorted(maps.Keys(m.groups)) {
-		if g := m.groups[id]; !g.deleted {
+	for _, id := range slices.Sorted(maps.Keys(m.liveG)) {
+		if g := m.liveG[id]; !g.deleted {
 			out = append(out, g)
 		}
 	}
@@ -125,8 +150,8 @@ func (m *model) freeGroups() []*mGroup {
 
 func (m *model) liveCaches() []*mCache {
 	var out []*mCache
-	for _, id := range slices.Sorted(maps.Keys(m.caches)) {
-		if c := m.caches[id]; !c.deleted {
+	for _, id := range slices.Sorted(maps.Keys(m.liveC)) {
+		if c := m.liveC[id]; !c.deleted {
 			out = append(out, c)
 		}
 	}

@@ -26,15 +26,20 @@ type nodeFault struct {
 	// primary targets a primary node; long pauses past keyward's 10 s
 	// timeout for node operations.
 	primary, long bool
+	// switchAway moves the faulted node's replication group from the
+	// member's user group to another one (ModifyReplicationGroup) just
+	// before the revocation.
+	switchAway bool
 }
 
 var nodeFaults = []nodeFault{
-	{"kill -9 before", syscall.SIGKILL, true, false, false},
-	{"SIGSTOP before", syscall.SIGSTOP, true, false, false},
-	{"SIGTERM (restart) before", syscall.SIGTERM, true, false, false},
-	{"SIGSTOP after", syscall.SIGSTOP, false, false, false},
-	{"kill -9 after", syscall.SIGKILL, false, false, false},
-	{"SIGSTOP 15 s (a primary) before", syscall.SIGSTOP, true, true, true},
+	{"kill -9 before", syscall.SIGKILL, true, false, false, false},
+	{"SIGSTOP before", syscall.SIGSTOP, true, false, false, false},
+	{"SIGTERM (restart) before", syscall.SIGTERM, true, false, false, false},
+	{"SIGSTOP after", syscall.SIGSTOP, false, false, false, false},
+	{"kill -9 after", syscall.SIGKILL, false, false, false, false},
+	{"SIGSTOP 15 s (a primary) before", syscall.SIGSTOP, true, true, true, false},
+	{"SIGSTOP (a primary) before, its replication group switched to another user group", syscall.SIGSTOP, true, true, false, true},
 }
 
 // Revoking calls: DeleteUser, or removing the member from its group.
@@ -78,13 +83,13 @@ func runNodes(ctx context.Context, cfg *config) *Report {
 	if rounds == 0 {
 		rounds = 2 * len(nodeFaults)
 	}
-	rep.printf("One user group (a password-protected user named default plus the member under test) attached to 2 TLS replication groups of 2 nodes. Each round adds a fresh member, waits until every node accepts it, applies a fault to one random node and revokes the member (DeleteUser, or ModifyUserGroup removing it). Seed %d.\n\n", cfg.seed)
+	rep.printf("One user group (a password-protected user named default plus the member under test) attached to 2 TLS replication groups of 2 nodes. Each round adds a fresh member, waits until every node accepts it, applies a fault to one random node (in the last kind, also switches the node's replication group to another user group) and revokes the member (DeleteUser, or ModifyUserGroup removing it). Seed %d.\n\n", cfg.seed)
 	rep.printf("| round | fault | revocation | node | status while faulted | other nodes refusing at end of pause | done after fault (after resume) | refused everywhere after done, connections closed |\n|---|---|---|---|---|---|---|---|\n")
 	for i := range rounds {
 		if ctx.Err() != nil {
 			break
 		}
-		f, op := nodeFaults[i%len(nodeFaults)], nodeOps[(i+i/len(nodeFaults))%len(nodeOps)]
+		f, op := nodeFaults[i%len(nodeFaults)], nodeOps[(i%len(nodeFaults)+i/len(nodeFaults))%len(nodeOps)]
 		if err := r.round(ctx, i+1, f, op); err != nil {
 			rep.violate("round %d (%s, %s): %v", i+1, f.name, op, err)
 			break
@@ -121,6 +126,9 @@ func (r *nodesRun) setupCaches(ctx context.Context) error {
 	if _, err := c.CreateUserGroup(ctx, &elasticache.CreateUserGroupInput{UserGroupId: aws.String("ng"), Engine: aws.String("redis"), UserIds: []string{"nd-default"}}); err != nil {
 		return err
 	}
+	if _, err := c.CreateUserGroup(ctx, &elasticache.CreateUserGroupInput{UserGroupId: aws.String("ng2"), Engine: aws.String("redis"), UserIds: []string{"nd-default"}}); err != nil {
+		return err
+	}
 	if err := waitFor(ctx, 20*time.Second, "group ng active", func() (bool, error) { return r.groupActive(ctx) }); err != nil {
 		return err
 	}
@@ -152,6 +160,39 @@ func (r *nodesRun) setupCaches(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// switchGroup moves replication group id from user group from to to; with
+// wait, it first waits until the replication group is available, and then
+// until it is again.
+func (r *nodesRun) switchGroup(ctx context.Context, id, to, from string, wait bool) error {
+	available := func() (bool, error) {
+		out, err := r.c.DescribeReplicationGroups(ctx, &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String(id)})
+		if err != nil {
+			return false, err
+		}
+		return aws.ToString(out.ReplicationGroups[0].Status) == "available", nil
+	}
+	if wait {
+		if err := waitFor(ctx, 30*time.Second, id+" available", available); err != nil {
+			return err
+		}
+		if err := waitFor(ctx, 30*time.Second, to+" active", func() (bool, error) {
+			out, err := r.c.DescribeUserGroups(ctx, &elasticache.DescribeUserGroupsInput{UserGroupId: aws.String(to)})
+			return err == nil && aws.ToString(out.UserGroups[0].Status) == "active", err
+		}); err != nil {
+			return err
+		}
+	}
+	if _, err := r.c.ModifyReplicationGroup(ctx, &elasticache.ModifyReplicationGroupInput{
+		ReplicationGroupId: aws.String(id), UserGroupIdsToAdd: []string{to}, UserGroupIdsToRemove: []string{from}, ApplyImmediately: aws.Bool(true),
+	}); err != nil {
+		return fmt.Errorf("switch %s from %s to %s: %w", id, from, to, err)
+	}
+	if wait {
+		return waitFor(ctx, 30*time.Second, id+" available", available)
 	}
 	return nil
 }
@@ -243,6 +284,11 @@ func (r *nodesRun) round(ctx context.Context, n int, f nodeFault, op string) err
 	c := r.c
 	user := fmt.Sprintf("nv%d", n)
 	pw := randPassword(r.rng)
+	// The previous round's revocation may leave the group modifying for a
+	// moment after the user is gone.
+	if err := waitFor(ctx, 20*time.Second, "group ng active", func() (bool, error) { return r.groupActive(ctx) }); err != nil {
+		return err
+	}
 	if _, err := c.CreateUser(ctx, &elasticache.CreateUserInput{
 		UserId: aws.String(user), UserName: aws.String(user), Engine: aws.String("redis"),
 		AccessString: aws.String("on ~* +@all"), Passwords: []string{pw},
@@ -302,6 +348,12 @@ func (r *nodesRun) round(ctx context.Context, n int, f nodeFault, op string) err
 			return err
 		}
 	}
+	rgID := strings.Fields(r.roles[addr])[0]
+	if f.switchAway {
+		if err := r.switchGroup(ctx, rgID, "ng2", "ng", false); err != nil {
+			return err
+		}
+	}
 	t0 := time.Now()
 	switch op {
 	case "DeleteUser":
@@ -345,6 +397,20 @@ func (r *nodesRun) round(ctx context.Context, n int, f nodeFault, op string) err
 				r.rep.violate("round %d: while %s paused: %v", n, addr, err)
 			}
 			statuses[st] = true
+			if d && !doneWhilePaused {
+				// Reported done: every node that runs must refuse now.
+				for _, a := range r.nodes {
+					if a == addr {
+						continue
+					}
+					actx, cancel := context.WithTimeout(ctx, time.Second)
+					ok, err := authOnce(actx, a, r.e.tls, user, pw)
+					cancel()
+					if err == nil && ok {
+						r.rep.violate("round %d: %s of %s reported done while the running node %s still accepts it (node %s paused)", n, op, user, r.describe(a), r.describe(addr))
+					}
+				}
+			}
 			doneWhilePaused = doneWhilePaused || d
 		}
 		whileFaulted = strings.Join(slices.Sorted(maps.Keys(statuses)), ", ")
@@ -457,6 +523,11 @@ func (r *nodesRun) round(ctx context.Context, n int, f nodeFault, op string) err
 		fmtDur(doneAt.Sub(t0)), fmtDur(doneAt.Sub(resumedAt)), refusedAll)
 	r.e.cfg.logf("nodes: round %d: %s, %s on %s: done %v after the call", n, f.name, op, addr, doneAt.Sub(t0).Round(time.Millisecond))
 
+	if f.switchAway {
+		if err := r.switchGroup(ctx, rgID, "ng", "ng2", true); err != nil {
+			return err
+		}
+	}
 	if op != "DeleteUser" {
 		if _, err := c.DeleteUser(ctx, &elasticache.DeleteUserInput{UserId: aws.String(user)}); err != nil {
 			return err

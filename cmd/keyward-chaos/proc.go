@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -25,10 +26,15 @@ import (
 )
 
 // buildKeyward builds ./cmd/keyward of the module the working directory is
-// in into dir and returns the binary's path.
-func buildKeyward(ctx context.Context, dir string) (string, error) {
+// in into dir and returns the binary's path. With race, keyward is built
+// with the race detector (its reports fail the campaign).
+func buildKeyward(ctx context.Context, dir string, race bool) (string, error) {
 	bin := filepath.Join(dir, "keyward")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "keyward/cmd/keyward")
+	args := []string{"build", "-o", bin}
+	if race {
+		args = append(args, "-race")
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, "keyward/cmd/keyward")...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build keyward (run from inside the keyward module): %v\n%s", err, out)
 	}
@@ -122,6 +128,13 @@ func (k *kwProc) pid() int {
 	return k.cmd.Process.Pid
 }
 
+// started reports whether keyward was ever started.
+func (k *kwProc) started() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.starts > 0
+}
+
 func (k *kwProc) running() bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -170,7 +183,7 @@ func (k *kwProc) stop() {
 // and a request timeout.
 func (k *kwProc) client(akid, secret string, rt http.RoundTripper) (*elasticache.Client, *http.Client) {
 	if rt == nil {
-		rt = &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}
+		rt = eagerBody{&http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}}
 	}
 	hc := &http.Client{Transport: rt, Timeout: 30 * time.Second}
 	return elasticache.New(elasticache.Options{
@@ -178,6 +191,32 @@ func (k *kwProc) client(akid, secret string, rt http.RoundTripper) (*elasticache
 		Credentials: credentials.NewStaticCredentialsProvider(akid, secret, ""),
 		HTTPClient:  hc,
 	}), hc
+}
+
+// eagerBody reads each response body completely before RoundTrip returns.
+// It narrows a client-side race of aws-sdk-go-v2 with net/http, in which
+// the transport closes its own connection while the SDK still reads a 200
+// answer ("use of closed network connection"; aws/aws-sdk-go-v2#2737).
+type eagerBody struct{ base http.RoundTripper }
+
+func (t eagerBody) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, nil
+}
+
+func (t eagerBody) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
 
 // tlsConfig returns a client configuration that verifies nodes against

@@ -131,6 +131,7 @@ type stats struct {
 	refused    int
 	uncertain  int
 	glitches   int // client-side transport failures (see clientGlitch)
+	answered   int
 	unexpMsgs  []string
 }
 
@@ -145,6 +146,9 @@ func (s *stats) record(op string, d time.Duration, err error, expect ...string) 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if class == outAcked || class == outExpected || class == outUnexpected {
+		s.answered++
+	}
 	switch class {
 	case outAcked:
 		s.acked[op]++

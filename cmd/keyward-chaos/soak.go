@@ -26,8 +26,13 @@ func runSoak(ctx context.Context, cfg *config) *Report {
 	w := &workload{m: m, st: st, rep: rep, reads: true, cacheEvery: 500 * time.Millisecond}
 
 	type sample struct {
-		at       time.Duration
-		rss, fds int
+		at              time.Duration
+		rss, fds, calls int
+	}
+	answered := func() int {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.answered
 	}
 	var samples []sample
 	pid := e.kw.pid()
@@ -39,11 +44,11 @@ func runSoak(ctx context.Context, cfg *config) *Report {
 		defer close(samplerDone)
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
-		samples = append(samples, sample{0, rssKiB(pid), numFDs(pid)})
+		samples = append(samples, sample{0, rssKiB(pid), numFDs(pid), 0})
 		for !stop.Load() {
 			select {
 			case <-t.C:
-				samples = append(samples, sample{time.Since(begin), rssKiB(pid), numFDs(pid)})
+				samples = append(samples, sample{time.Since(begin), rssKiB(pid), numFDs(pid), answered()})
 			case <-ctx.Done():
 				return
 			}
@@ -85,11 +90,10 @@ loop:
 
 	st.mu.Lock()
 	var all []time.Duration
-	answered := 0
 	for _, ds := range st.lat {
 		all = append(all, ds...)
-		answered += len(ds)
 	}
+	nAnswered := st.answered
 	expected, unexpected := sumMap(st.expected), sumMap(st.unexpected)
 	expectedCodes, unexpectedCodes := fmtCounts(st.expected), fmtCounts(st.unexpected)
 	uncertain, refused, glitches := st.uncertain, st.refused, st.glitches
@@ -113,6 +117,23 @@ loop:
 		}
 	}
 	rssFirst, rssLast := medianInt(first), medianInt(last)
+	// Throughput of the first and last windows.
+	rate := func(from, to time.Duration) float64 {
+		var a, b *sample
+		for i := range samples {
+			if a == nil && samples[i].at >= from {
+				a = &samples[i]
+			}
+			if samples[i].at <= to {
+				b = &samples[i]
+			}
+		}
+		if a == nil || b == nil || b.at <= a.at {
+			return 0
+		}
+		return float64(b.calls-a.calls) / (b.at - a.at).Seconds()
+	}
+	rateFirst, rateLast := rate(0, win), rate(elapsed-win, elapsed)
 	growth := 0.0
 	if rssFirst > 0 {
 		growth = float64(rssLast-rssFirst) / float64(rssFirst)
@@ -127,8 +148,9 @@ loop:
 
 	rep.printf("%d concurrent clients on the mixed workload for %v (no faults), then keyward and every node checked against the model. Seed %d.\n\n", clients, elapsed.Round(time.Second), cfg.seed)
 	rep.printf("| measure | value |\n|---|---|\n")
-	rep.printf("| calls answered | %d (%.0f/s) |\n", answered, float64(answered)/elapsed.Seconds())
+	rep.printf("| calls answered | %d (%.0f/s) |\n", nAnswered, float64(nAnswered)/elapsed.Seconds())
 	rep.printf("| acknowledged writes | %d (%.0f/s) |\n", st.writesAcked(), float64(st.writesAcked())/elapsed.Seconds())
+	rep.printf("| calls/s: first %v / last %v | %.0f / %.0f |\n", win.Round(time.Second), win.Round(time.Second), rateFirst, rateLast)
 	rep.printf("| latency, all calls: p50 / p99 / max | %s / %s / %s |\n", fmtDur(quantile(all, 0.5)), fmtDur(quantile(all, 0.99)), fmtDur(quantile(all, 1)))
 	rep.printf("| expected refusals | %d (%s) |\n", expected, expectedCodes)
 	rep.printf("| **unexpected errors** | **%d** (%s) |\n", unexpected+uncertain-glitches+refused, unexpectedCodes)

@@ -226,7 +226,7 @@ func (w *workload) planCreateUser(def bool) func(*rand.Rand) *op {
 					cnt = int(aws.ToInt32(o.Authentication.PasswordCount))
 				}
 				u.access = aws.ToString(o.AccessString)
-				m.users[id] = u
+				m.addUser(u)
 				return append(ackStatus("CreateUser "+id, aws.ToString(o.Status), "active"), check("CreateUser", "", u.access, cnt)...)
 			},
 			pend: func(s *snapshot) []mismatch {
@@ -235,7 +235,7 @@ func (w *workload) planCreateUser(def bool) func(*rand.Rand) *op {
 					return nil
 				}
 				u.access = aws.ToString(su.AccessString)
-				m.users[id] = u
+				m.addUser(u)
 				m.resolved["u:"+id] = true
 				if aws.ToString(su.UserName) != name {
 					return []mismatch{mm(mmHalf, "unanswered CreateUser %s: user name %q", id, aws.ToString(su.UserName))}
@@ -338,7 +338,7 @@ func (w *workload) planDeleteUser(rng *rand.Rand) *op {
 		keys = append(keys, "g:"+g)
 	}
 	apply := func() {
-		u.deleted = true
+		m.delUser(u)
 		for _, g := range groups {
 			delete(m.groups[g].members, u.id)
 		}
@@ -390,7 +390,7 @@ func (w *workload) planCreateGroup(rng *rand.Rand) *op {
 		for _, u := range members {
 			g.members[u] = true
 		}
-		m.groups[id] = g
+		m.addGroup(g)
 	}
 	return &op{
 		name: "CreateUserGroup", keys: keys,
@@ -532,7 +532,7 @@ func (w *workload) planDeleteGroup(rng *rand.Rand) *op {
 		keys = append(keys, "u:"+u)
 	}
 	apply := func() {
-		g.deleted = true
+		m.delGroup(g)
 		g.members = map[string]bool{}
 	}
 	return &op{
@@ -575,7 +575,7 @@ func (w *workload) planCreateCache(rng *rand.Rand) *op {
 		keys = append(keys, "g:"+group)
 		groups = []string{group}
 	}
-	apply := func() { m.caches[id] = &mCache{id: id, nodes: nodes, group: group} }
+	apply := func() { m.addCache(&mCache{id: id, nodes: nodes, group: group}) }
 	return &op{
 		name: "CreateReplicationGroup", keys: keys,
 		call: func(ctx context.Context, c *elasticache.Client) (any, error) {
@@ -697,14 +697,14 @@ func (w *workload) planDeleteCache(rng *rand.Rand) *op {
 			return cl.DeleteReplicationGroup(ctx, &elasticache.DeleteReplicationGroupInput{ReplicationGroupId: aws.String(c.id)})
 		},
 		ack: func(out any) []mismatch {
-			c.deleted = true
+			m.delCache(c)
 			return ackStatus("DeleteReplicationGroup "+c.id, aws.ToString(out.(*elasticache.DeleteReplicationGroupOutput).ReplicationGroup.Status), "deleting")
 		},
 		pend: func(s *snapshot) []mismatch {
 			m.resolved["c:"+c.id] = true
 			sc, ok := s.caches[c.id]
 			if !ok || aws.ToString(sc.Status) == "deleting" {
-				c.deleted = true
+				m.delCache(c)
 			}
 			return nil
 		},
