@@ -85,16 +85,10 @@ func (s *Service) createServerlessCache(ctx context.Context, in *ecapi.CreateSer
 			}
 			c.UserGroupIDs = []string{g.ID}
 		}
-		if len(tags) > keyward.MaxTagsPerResource {
-			return keyward.Errorf(keyward.ETAGQUOTA, keyward.ResourceNone, "A resource can have at most %d tags.", keyward.MaxTagsPerResource)
-		}
 		if err := tx.CreateCache(ctx, c); err != nil {
 			return err
 		}
-		if len(tags) == 0 {
-			return nil // a new resource has no tags: its id's old tags went with it
-		}
-		return tx.ReplaceTags(ctx, sc, keyward.ResourceRef{Type: keyward.ARNServerlessCache, ID: id}, tags)
+		return tagNewResource(ctx, tx, sc, keyward.ResourceRef{Type: keyward.ARNServerlessCache, ID: id}, tags)
 	})
 	if err != nil {
 		return nil, err

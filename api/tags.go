@@ -119,3 +119,15 @@ func (s *Service) RemoveTagsFromResource(ctx context.Context, in *ecapi.RemoveTa
 		return slices.DeleteFunc(old, func(t keyward.Tag) bool { return slices.Contains(in.TagKeys, t.Key) }), nil
 	})
 }
+
+// tagNewResource stores the tags given when a resource is created, inside the
+// creating transaction; a quota error rolls the creation back.
+func tagNewResource(ctx context.Context, tx keyward.Tx, sc keyward.Scope, ref keyward.ResourceRef, tags []keyward.Tag) error {
+	if len(tags) > keyward.MaxTagsPerResource {
+		return keyward.Errorf(keyward.ETAGQUOTA, keyward.ResourceNone, "A resource can have at most %d tags.", keyward.MaxTagsPerResource)
+	}
+	if len(tags) == 0 {
+		return nil // a new resource has no tags: its id's old tags went with it
+	}
+	return tx.ReplaceTags(ctx, sc, ref, tags)
+}

@@ -117,18 +117,12 @@ func (s *Service) createUserGroup(ctx context.Context, in *ecapi.CreateUserGroup
 		} else if n >= s.Quotas.UserGroups {
 			return keyward.Errorf(keyward.EQUOTA, keyward.ResourceUserGroup, "The quota of %d user groups has been exceeded.", s.Quotas.UserGroups)
 		}
-		if len(tags) > keyward.MaxTagsPerResource {
-			return keyward.Errorf(keyward.ETAGQUOTA, keyward.ResourceNone, "A resource can have at most %d tags.", keyward.MaxTagsPerResource)
-		}
 		g.UserIDs = slices.Sorted(slices.Values(userIDs))
 		g.MinimumEngineVersion = keyward.GroupMinimumEngineVersion(engine, members)
 		if err := tx.CreateUserGroup(ctx, g); err != nil {
 			return err
 		}
-		if len(tags) == 0 {
-			return nil // a new resource has no tags: its id's old tags went with it
-		}
-		return tx.ReplaceTags(ctx, sc, keyward.ResourceRef{Type: keyward.ARNUserGroup, ID: id}, tags)
+		return tagNewResource(ctx, tx, sc, keyward.ResourceRef{Type: keyward.ARNUserGroup, ID: id}, tags)
 	})
 	if err != nil {
 		return nil, err

@@ -196,16 +196,10 @@ func (s *Service) createUser(ctx context.Context, in *ecapi.CreateUserMessage) (
 		} else if n >= s.Quotas.Users {
 			return keyward.Errorf(keyward.EQUOTA, keyward.ResourceUser, "The quota of %d users has been exceeded.", s.Quotas.Users)
 		}
-		if len(tags) > keyward.MaxTagsPerResource {
-			return keyward.Errorf(keyward.ETAGQUOTA, keyward.ResourceNone, "A resource can have at most %d tags.", keyward.MaxTagsPerResource)
-		}
 		if err := tx.CreateUser(ctx, u); err != nil {
 			return err
 		}
-		if len(tags) == 0 {
-			return nil // a new resource has no tags: its id's old tags went with it
-		}
-		return tx.ReplaceTags(ctx, sc, keyward.ResourceRef{Type: keyward.ARNUser, ID: id}, tags)
+		return tagNewResource(ctx, tx, sc, keyward.ResourceRef{Type: keyward.ARNUser, ID: id}, tags)
 	})
 	if err != nil {
 		return nil, err
