@@ -186,14 +186,14 @@ func (s *Service) createUser(ctx context.Context, in *ecapi.CreateUserMessage) (
 		Status:               keyward.UserActive, StatusSince: now, Generation: 1, CreatedAt: now,
 	}
 	err = s.Store.Update(ctx, func(tx keyward.Tx) error {
-		if _, err := tx.FindUserByID(ctx, sc, id); err == nil {
-			return keyward.Errorf(keyward.EEXISTS, keyward.ResourceUser, "User %s already exists.", id)
-		} else if keyward.ErrorCode(err) != keyward.ENOTFOUND {
-			return err
-		}
+		// An existing id is reported before the quota; the store's insert
+		// reports it (EEXISTS) without a lookup first, except at the quota.
 		if n, err := tx.CountUsers(ctx, sc); err != nil {
 			return err
 		} else if n >= s.Quotas.Users {
+			if _, err := tx.FindUserByID(ctx, sc, id); err == nil {
+				return keyward.Errorf(keyward.EEXISTS, keyward.ResourceUser, "User %s already exists.", id)
+			}
 			return keyward.Errorf(keyward.EQUOTA, keyward.ResourceUser, "The quota of %d users has been exceeded.", s.Quotas.Users)
 		}
 		if err := tx.CreateUser(ctx, u); err != nil {

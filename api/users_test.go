@@ -220,6 +220,12 @@ func TestCreateUser_Quota(t *testing.T) {
 		AccessString: aws.String("on ~* +@all"), Passwords: []string{pw1},
 	})
 	keywardtest.WantError(t, err, "UserQuotaExceeded", 400)
+	// At the quota, an existing id is still reported as such first.
+	_, err = ts.Client.CreateUser(t.Context(), &elasticache.CreateUserInput{
+		UserId: aws.String("u1"), UserName: aws.String("u1"), Engine: aws.String("redis"),
+		AccessString: aws.String("on ~* +@all"), Passwords: []string{pw1},
+	})
+	keywardtest.WantError(t, err, "UserAlreadyExists", 400)
 }
 
 func TestDescribeUsers(t *testing.T) {
