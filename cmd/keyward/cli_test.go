@@ -132,3 +132,49 @@ func waitCLI(t *testing.T, env []string, what string, cond func() bool) {
 }
 
 var execLookPath = exec.LookPath
+
+// TestCLI_ReplicationGroup drives a replication group on real nodes with the
+// AWS CLI, so botocore parses the real answers.
+func TestCLI_ReplicationGroup(t *testing.T) {
+	requireCLI(t)
+	requireRedisBinary(t)
+	p := startKeyward(t, freeAddr(t), t.TempDir(), nil)
+	run := func(args ...string) map[string]any {
+		t.Helper()
+		v, err := awsCLI(t, nil, append([]string{"--endpoint-url", p.url}, args...)...)
+		if err != nil {
+			t.Fatalf("aws %v: %v", args, err)
+		}
+		return v
+	}
+	rg := run("elasticache", "create-replication-group", "--replication-group-id", "cli-rg",
+		"--replication-group-description", "from the CLI", "--num-cache-clusters", "2")["ReplicationGroup"].(map[string]any)
+	if rg["Status"] != "creating" || len(rg["MemberClusters"].([]any)) != 2 {
+		t.Errorf("create-replication-group: %v", rg)
+	}
+	var got map[string]any
+	waitCLI(t, nil, "available", func() bool {
+		v, err := awsCLI(t, nil, "--endpoint-url", p.url, "elasticache", "describe-replication-groups", "--replication-group-id", "cli-rg")
+		if err != nil {
+			return false
+		}
+		got = v["ReplicationGroups"].([]any)[0].(map[string]any)
+		return got["Status"] == "available"
+	})
+	ng := got["NodeGroups"].([]any)[0].(map[string]any)
+	members := ng["NodeGroupMembers"].([]any)
+	if len(members) != 2 || members[0].(map[string]any)["CurrentRole"] != "primary" || ng["PrimaryEndpoint"].(map[string]any)["Port"] == nil {
+		t.Errorf("node group as botocore parses it: %v", ng)
+	}
+	cc := run("elasticache", "describe-cache-clusters", "--show-cache-node-info")["CacheClusters"].([]any)
+	if len(cc) != 2 || cc[0].(map[string]any)["ReplicationGroupId"] != "cli-rg" {
+		t.Errorf("describe-cache-clusters: %v", cc)
+	}
+	if del := run("elasticache", "delete-replication-group", "--replication-group-id", "cli-rg")["ReplicationGroup"].(map[string]any); del["Status"] != "deleting" {
+		t.Errorf("delete-replication-group: %v", del)
+	}
+	waitCLI(t, nil, "gone", func() bool {
+		_, err := awsCLI(t, nil, "--endpoint-url", p.url, "elasticache", "describe-replication-groups", "--replication-group-id", "cli-rg")
+		return err != nil && strings.Contains(err.Error(), "ReplicationGroupNotFoundFault")
+	})
+}
