@@ -9,13 +9,7 @@ import (
 	"keyward/ecapi"
 )
 
-// Endpoints tells where a cache node listens. The reconciler's engine
-// manager implements it; without one, nodes show no endpoint.
-type Endpoints interface {
-	// NodeAddress returns the host a node listens on, e.g. "127.0.0.1".
-	NodeAddress() string
-}
-
+// nodeHost is where every node listens: keyward runs nodes on loopback.
 const nodeHost = "127.0.0.1"
 
 func cacheKey(c *keyward.Cache) keyward.Key {

@@ -99,12 +99,6 @@ func (f *filler) fill(v reflect.Value) {
 	}
 }
 
-func filled[T any]() *T {
-	v := new(T)
-	(&filler{}).fill(reflect.ValueOf(v).Elem())
-	return v
-}
-
 // tree converts v to its JSON tree (maps, slices, strings, numbers).
 func tree(t *testing.T, v any) any {
 	t.Helper()

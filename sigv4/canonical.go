@@ -11,9 +11,6 @@ import (
 	"strings"
 )
 
-// emptySHA256 is the hex SHA-256 of an empty payload.
-const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-
 const unsignedPayload = "UNSIGNED-PAYLOAD"
 
 // canonicalURI is the request path as sent (already percent-encoded once)

@@ -13,7 +13,6 @@ import (
 type report struct {
 	cfg     *config
 	started time.Time
-	loadavg [2]string // /proc/loadavg before and after
 	runs    []map[string]*result
 }
 

@@ -259,14 +259,6 @@ func (g *gen) fieldType(n string) string {
 	return "*" + g.elemType(n)
 }
 
-func isScalar(s *Shape) bool {
-	switch s.Type {
-	case "structure", "list", "map":
-		return false
-	}
-	return true
-}
-
 // constrained reports whether input values of scalar shape s need a check.
 func (g *gen) constrained(s *Shape) bool {
 	switch s.Type {
