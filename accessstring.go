@@ -52,10 +52,11 @@ var aclCategories = map[string]bool{
 //   - password rules (>p <p #h !h nopass resetpass), reset and the
 //     sanitize-payload flags are refused: passwords are managed through the
 //     API's own parameters (§7.2);
-//   - command names are checked for plausibility only (letters, digits,
-//     "-", "_", ".", at most one "|"): keyward has no engine command table,
-//     so an unknown command such as "+nosuchcmd" is accepted here (more
-//     lenient) and refused by the engine when the user is applied;
+//   - command names are checked against the engine's command table
+//     (commands_gen.go, from Redis 7.0's COMMAND LIST): unknown commands and
+//     subcommands, and denied first arguments ("-select|0"), are refused as
+//     the engine would; module commands (names with a ".") are left to the
+//     engine;
 //   - empty patterns ("~", "&", "%R~") and "%R" without "~" are refused
 //     (Redis accepts them, the first three matching only the empty name);
 //   - a key or channel pattern inside a selector must not end with ")"
@@ -562,11 +563,52 @@ func (a *AccessString) addCommand(sel *aclSelector, tok string) error {
 		}
 		return invalidAccess("invalid command rule %s; use +command, -command, +command|subcommand or +@category.", quoteRule(tok))
 	}
+	if err := checkCommand(tok, cmd, sub, hasSub, allow); err != nil {
+		return err
+	}
 	if hasSub {
 		a.need(engineVersion70)
 	}
 	sel.commands = append(sel.commands, cmdRule{allow: allow, target: name})
 	return nil
+}
+
+// checkCommand refuses what the engine would refuse when the user is
+// applied, so that the API answers InvalidParameterValue instead: an unknown
+// command, an unknown subcommand of a container command (CONFIG, ACL...),
+// and "-command|first-arg" (Redis can allow a first argument, not deny one).
+// Module commands (with a ".", such as json.get) are not in the engine's
+// table and are left to the engine.
+func checkCommand(tok, cmd, sub string, hasSub, allow bool) error {
+	if strings.Contains(cmd, ".") {
+		return nil
+	}
+	if !engineCommands[cmd] {
+		return invalidAccess("unknown command %s in %s.", quoteRule(cmd), quoteRule(tok))
+	}
+	if !hasSub {
+		return nil
+	}
+	if hasSubcommands(cmd) {
+		if !engineCommands[cmd+"|"+sub] {
+			return invalidAccess("unknown subcommand %s of %s in %s.", quoteRule(sub), quoteRule(cmd), quoteRule(tok))
+		}
+		return nil
+	}
+	if !allow {
+		return invalidAccess("%s: a first argument can be allowed (+%s|%s) but not denied.", quoteRule(tok), cmd, sub)
+	}
+	return nil
+}
+
+// hasSubcommands reports whether cmd is a container command.
+func hasSubcommands(cmd string) bool {
+	for name := range engineCommands {
+		if strings.HasPrefix(name, cmd+"|") {
+			return true
+		}
+	}
+	return false
 }
 
 // plausibleCommandName reports whether s looks like a (lower-cased) Redis

@@ -103,12 +103,8 @@ var validAccessStrings = []struct {
 	{in: "on ~* -@all +@keyspace +@read +@write +@set +@sortedset +@list +@hash +@string +@bitmap +@hyperloglog +@geo +@stream +@pubsub +@admin +@fast +@slow +@blocking +@dangerous +@connection +@transaction +@scripting",
 		want: "on ~* -@all +@keyspace +@read +@write +@set +@sortedset +@list +@hash +@string +@bitmap +@hyperloglog +@geo +@stream +@pubsub +@admin +@fast +@slow +@blocking +@dangerous +@connection +@transaction +@scripting", version: "6.0"},
 	{in: "on ~* -@all +restore-asking +get", want: "on ~* -@all +restore-asking +get", version: "6.0"},
-	{in: "on ~* -@all +json.get +ft.search +my_cmd +Mod.Sub-Cmd_2", want: "on ~* -@all +json.get +ft.search +my_cmd +mod.sub-cmd_2", version: "6.0",
+	{in: "on ~* -@all +json.get +ft.search +Mod.Sub-Cmd_2", want: "on ~* -@all +json.get +ft.search +mod.sub-cmd_2", version: "6.0",
 		noEngine: "module commands are unknown to a plain redis-server"},
-	{in: "on ~* +@all -select|0", want: "on ~* +@all -select|0", version: "7.0",
-		noEngine: "known limitation: without a command table keyward cannot tell -cmd|firstarg (refused by Redis) from -cmd|subcommand"},
-	{in: "on ~* +nosuchcmd", want: "on ~* -@all +nosuchcmd", version: "6.0",
-		noEngine: "known limitation: command names are checked for plausibility only"},
 
 	// Selectors (7.0).
 	{in: "on ~app:* +get (~logs:* +@read)", want: "on ~app:* -@all +get (~logs:* -@all +@read)", version: "7.0",
@@ -140,6 +136,13 @@ var invalidAccessStrings = []struct {
 	{"", "at least one rule"},
 	{"   ", "at least one rule"},
 	{"\t\n\r ", "at least one rule"},
+
+	// Commands the engine would refuse.
+	{"on ~* +nosuchcmd", "unknown command"},
+	{"on ~* +get -confg", "unknown command"},
+	{"on ~* -@all +config|nosuch", "unknown subcommand"},
+	{"on ~* +@all -select|0", "first argument"},
+	{"on (~a +nosuchcmd)", "unknown command"},
 
 	// Password material and reset (§7.2).
 	{"on >secret-password-123 ~* +@all", "password"},

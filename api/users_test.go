@@ -187,6 +187,7 @@ func TestCreateUser(t *testing.T) {
 		{"ErrAccessStringNopass", "InvalidParameterValue", 400, "", func(in *elasticache.CreateUserInput) { in.AccessString = aws.String("on nopass ~* +@all") }},
 		{"ErrAccessStringReset", "InvalidParameterValue", 400, "", func(in *elasticache.CreateUserInput) { in.AccessString = aws.String("reset on ~* +@all") }},
 		{"ErrAccessStringUnknown", "InvalidParameterValue", 400, "", func(in *elasticache.CreateUserInput) { in.AccessString = aws.String("on ~* +@nosuchcategory") }},
+		{"ErrAccessStringUnknownCommand", "InvalidParameterValue", 400, "", func(in *elasticache.CreateUserInput) { in.AccessString = aws.String("on ~* -@all +gett") }},
 		{"ErrTagQuota", "TagQuotaPerResourceExceeded", 400, "", func(in *elasticache.CreateUserInput) {
 			for i := range 51 {
 				in.Tags = append(in.Tags, types.Tag{Key: aws.String(fmt.Sprint("k", i)), Value: aws.String("v")})
