@@ -10,6 +10,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +28,7 @@ import (
 // Server is a running in-process keyward.
 type Server struct {
 	*server.Server
+	watchdog *os.File // see reapNodes
 	// Client is an SDK client for the default test region, without retries
 	// so that error tests see the first answer.
 	Client *elasticache.Client
@@ -57,6 +60,8 @@ func New(t testing.TB, opts ...func(*server.Config)) *Server {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	// Registered first, so that it runs after the server's own cleanup.
+	watchdog := reapNodes(t, cfg.DataDir)
 	s, err := server.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("keywardtest: open: %v", err)
@@ -67,9 +72,33 @@ func New(t testing.TB, opts ...func(*server.Config)) *Server {
 		// Wait for the leader lease, so tests see a running data plane.
 		Eventually(t, 10*time.Second, "keyward to lead", s.Leading)
 	}
-	ts := &Server{Server: s}
+	ts := &Server{Server: s, watchdog: watchdog}
 	ts.Client = ts.NewClient("us-east-1", "AKIDKEYWARDTEST", "keyward-test-secret")
 	return ts
+}
+
+// reapNodes starts a watchdog that kills every node under dataDir once this
+// test process is gone, however it ends: nodes outlive keyward by design, so
+// a test binary that panics (and runs no cleanups) would otherwise leave them
+// running. The watchdog waits for the end of a pipe whose write end only this
+// process holds; the returned file must stay referenced until the cleanup.
+func reapNodes(t testing.TB, dataDir string) *os.File {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatalf("keywardtest: watchdog: %v", err)
+	}
+	cmd := exec.Command("sh", "-c", `read _; pkill -KILL -f -- "$0/nodes/" || true`, dataDir)
+	cmd.Stdin = r
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("keywardtest: watchdog: %v", err)
+	}
+	r.Close()
+	t.Cleanup(func() {
+		w.Close()
+		cmd.Wait()
+	})
+	return w
 }
 
 // WithDelay sets the transition delay, so intermediate statuses are observable.
