@@ -16,6 +16,14 @@ if ! command -v redis-server >/dev/null 2>&1; then
 	fi
 fi
 
+# The AWS CLI and botocore (second-opinion clients) come with the machine's
+# Python (pyenv on this image); make sure a stripped PATH still finds them.
+for d in "${PYENV_ROOT:-$HOME/.pyenv}/shims" /root/.pyenv/shims; do
+	if ! command -v aws >/dev/null 2>&1 && [ -x "$d/aws" ]; then
+		export PATH="$d:$PATH"
+	fi
+done
+
 # No integration test may skip: a missing binary is a failure, not a pass.
 export KEYWARD_REQUIRE_INTEGRATION="${KEYWARD_REQUIRE_INTEGRATION:-1}"
 
