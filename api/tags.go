@@ -95,10 +95,7 @@ func (s *Service) AddTagsToResource(ctx context.Context, in *ecapi.AddTagsToReso
 	}
 	return s.tagOp(ctx, deref(in.ResourceName), true, func(old []keyward.Tag) ([]keyward.Tag, error) {
 		tags := keyward.MergeTags(old, add)
-		if len(tags) > keyward.MaxTagsPerResource {
-			return nil, keyward.Errorf(keyward.ETAGQUOTA, keyward.ResourceNone, "A resource can have at most %d tags.", keyward.MaxTagsPerResource)
-		}
-		return tags, nil
+		return tags, checkTagQuota(tags)
 	})
 }
 
@@ -123,11 +120,19 @@ func (s *Service) RemoveTagsFromResource(ctx context.Context, in *ecapi.RemoveTa
 // tagNewResource stores the tags given when a resource is created, inside the
 // creating transaction; a quota error rolls the creation back.
 func tagNewResource(ctx context.Context, tx keyward.Tx, sc keyward.Scope, ref keyward.ResourceRef, tags []keyward.Tag) error {
-	if len(tags) > keyward.MaxTagsPerResource {
-		return keyward.Errorf(keyward.ETAGQUOTA, keyward.ResourceNone, "A resource can have at most %d tags.", keyward.MaxTagsPerResource)
+	if err := checkTagQuota(tags); err != nil {
+		return err
 	}
 	if len(tags) == 0 {
 		return nil // a new resource has no tags: its id's old tags went with it
 	}
 	return tx.ReplaceTags(ctx, sc, ref, tags)
+}
+
+// checkTagQuota applies ElastiCache's limit of tags on one resource.
+func checkTagQuota(tags []keyward.Tag) error {
+	if len(tags) > keyward.MaxTagsPerResource {
+		return keyward.Errorf(keyward.ETAGQUOTA, keyward.ResourceNone, "A resource can have at most %d tags.", keyward.MaxTagsPerResource)
+	}
+	return nil
 }
