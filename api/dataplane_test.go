@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,20 +17,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
 	"github.com/redis/go-redis/v9"
 
+	"keyward/internal/redistest"
 	"keyward/keywardtest"
 	"keyward/server"
 )
-
-// requireRedis skips without redis-server, except in CI where it must exist.
-func requireRedis(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("KEYWARD_REQUIRE_INTEGRATION") == "1" {
-			t.Fatal("redis-server is required (KEYWARD_REQUIRE_INTEGRATION=1): apt-get install redis-server")
-		}
-		t.Skip("redis-server not installed (apt-get install redis-server)")
-	}
-}
 
 // node is one cache node as a client sees it.
 type node struct {
@@ -99,7 +88,7 @@ func createRG(t *testing.T, c *elasticache.Client, id string, n int32, tls bool,
 }
 
 func TestReplicationGroup_Lifecycle(t *testing.T) {
-	requireRedis(t)
+	redistest.Binary(t)
 	ts := keywardtest.New(t, keywardtest.WithDelay(100*time.Millisecond))
 	c := ts.Client
 	out, err := c.CreateReplicationGroup(t.Context(), &elasticache.CreateReplicationGroupInput{
@@ -162,7 +151,7 @@ func TestReplicationGroup_Lifecycle(t *testing.T) {
 }
 
 func TestReplicationGroup_Errors(t *testing.T) {
-	requireRedis(t)
+	redistest.Binary(t)
 	ts := keywardtest.New(t)
 	c := ts.Client
 	createGroup(t, c, "grp", "redis", "default")
@@ -209,7 +198,7 @@ const alicePW, alicePW2, defaultPW = "alice-password-0001", "alice-password-0002
 
 func newSeedFixture(t *testing.T, groups int, nodesPerGroup int32) *seedFixture {
 	t.Helper()
-	requireRedis(t)
+	redistest.Binary(t)
 	ts := keywardtest.New(t)
 	c := ts.Client
 	createUser(t, c, "alice", "alice", func(in *elasticache.CreateUserInput) {
@@ -407,7 +396,7 @@ func TestDrift_Repaired(t *testing.T) {
 }
 
 func TestAuthToken(t *testing.T) {
-	requireRedis(t)
+	redistest.Binary(t)
 	ts := keywardtest.New(t)
 	c := ts.Client
 	ctx := t.Context()
@@ -477,7 +466,7 @@ func TestAuthToken(t *testing.T) {
 }
 
 func TestServerlessCache(t *testing.T) {
-	requireRedis(t)
+	redistest.Binary(t)
 	ts := keywardtest.New(t)
 	c := ts.Client
 	ctx := t.Context()

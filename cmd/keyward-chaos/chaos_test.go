@@ -5,24 +5,14 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-// requireRedis skips without redis-server, except in CI where it must exist.
-func requireRedis(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("KEYWARD_REQUIRE_INTEGRATION") == "1" {
-			t.Fatal("redis-server is required (KEYWARD_REQUIRE_INTEGRATION=1): apt-get install redis-server")
-		}
-		t.Skip("redis-server not installed (apt-get install redis-server)")
-	}
-}
+	"keyward/internal/redistest"
+)
 
 var (
 	buildOnce sync.Once
@@ -76,7 +66,7 @@ func (l testLog) Write(p []byte) (int, error) {
 // nodes one kill -9 and one SIGSTOP, soak 5 s, secrets in full. Any
 // violated invariant fails the test.
 func TestChaosShort(t *testing.T) {
-	requireRedis(t)
+	redistest.Binary(t)
 	short := map[string]func(*config){
 		"crash":   func(c *config) { c.rounds, c.clients = 3, 4 },
 		"nodes":   func(c *config) { c.rounds = 2 },
@@ -101,7 +91,7 @@ func TestChaosShort(t *testing.T) {
 // write, a stale ACL user planted on a node, and a password the nodes do
 // not have must each be reported.
 func TestCheckerDetectsFaults(t *testing.T) {
-	requireRedis(t)
+	redistest.Binary(t)
 	cfg := testConfig(t)
 	rep := newReport("selftest")
 	e, err := setup(t.Context(), cfg, rep, nil, "--log-level", "warn")

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
 	"github.com/redis/go-redis/v9"
 
+	"keyward/internal/redistest"
 	"keyward/keywardtest"
 )
 
@@ -18,7 +19,7 @@ import (
 // serving; the next keyward on the same data directory adopts them (same
 // processes, same ports) with the right ACLs, and can still change them.
 func TestRestart_AdoptsNodes(t *testing.T) {
-	requireRedisBinary(t)
+	redistest.Binary(t)
 	dir, addr := t.TempDir(), freeAddr(t)
 	p := startKeyward(t, addr, dir, nil)
 	c := p.client()

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"keyward/internal/redistest"
 )
 
 // awsCLI runs the real AWS CLI against endpoint and decodes its JSON output.
@@ -131,13 +133,11 @@ func waitCLI(t *testing.T, env []string, what string, cond func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
-var execLookPath = exec.LookPath
-
 // TestCLI_ReplicationGroup drives a replication group on real nodes with the
 // AWS CLI, so botocore parses the real answers.
 func TestCLI_ReplicationGroup(t *testing.T) {
 	requireCLI(t)
-	requireRedisBinary(t)
+	redistest.Binary(t)
 	p := startKeyward(t, freeAddr(t), t.TempDir(), nil)
 	run := func(args ...string) map[string]any {
 		t.Helper()

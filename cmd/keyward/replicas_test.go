@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"keyward/internal/pgtest"
+	"keyward/internal/redistest"
 	"keyward/keywardtest"
 )
 
@@ -41,7 +42,7 @@ func leading(url string) bool {
 // when the leader is killed mid-deletion the other takes over and finishes,
 // and the nodes keep serving throughout.
 func TestReplicas_OneTruth(t *testing.T) {
-	requireRedisBinary(t)
+	redistest.Binary(t)
 	dsn := pgtest.NewDatabase(t)
 	dir := t.TempDir()
 	args := []string{"--store", "postgres:" + dsn, "--transition-delay", "300ms"}
@@ -242,18 +243,6 @@ func caTLS(t *testing.T, dataDir string) *tls.Config {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
 	return &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
-}
-
-func requireRedisBinary(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat("/usr/bin/redis-server"); err != nil {
-		if _, err := execLookPath("redis-server"); err != nil {
-			if os.Getenv("KEYWARD_REQUIRE_INTEGRATION") == "1" {
-				t.Fatal("redis-server is required (KEYWARD_REQUIRE_INTEGRATION=1)")
-			}
-			t.Skip("redis-server not installed")
-		}
-	}
 }
 
 func userSnapshot(out *elasticache.DescribeUsersOutput) []string {
