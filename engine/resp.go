@@ -3,7 +3,7 @@ package engine
 import (
 	"bufio"
 	"context"
-		"errors"
+	"errors"
 	"fmt"
 	"io"
 	"net"
