@@ -47,6 +47,34 @@ func nodeStatus(c *keyward.Cache) string {
 	return "available"
 }
 
+// Shown for a member whose process is down or does not answer keyward
+// (being restarted), as ElastiCache shows a node it is recovering; the
+// cache itself then shows modifying.
+const (
+	downNodeStatus    = "rebooting"
+	downClusterStatus = "rebooting cluster nodes"
+)
+
+// nodeDown reports whether the engine knows node n of c to be down or not
+// answering. Only an available cache is judged: other statuses say more.
+func (s *Service) nodeDown(c *keyward.Cache, n keyward.CacheNode) bool {
+	if s.NodeUp == nil || c.Status != keyward.CacheAvailable {
+		return false
+	}
+	up, known := s.NodeUp(c.NodeID(n.ClusterID))
+	return known && !up
+}
+
+// anyNodeDown reports whether some node of c is down (see nodeDown).
+func (s *Service) anyNodeDown(c *keyward.Cache) bool {
+	for _, n := range c.Nodes {
+		if s.nodeDown(c, n) {
+			return true
+		}
+	}
+	return false
+}
+
 func enabledString(b bool) string {
 	if b {
 		return "enabled"
@@ -261,7 +289,12 @@ func (s *Service) describeReplicationGroups(ctx context.Context, in *ecapi.Descr
 	}
 	out := &ecapi.ReplicationGroupMessage{ReplicationGroups: []ecapi.ReplicationGroup{}, Marker: marker}
 	for _, c := range caches {
-		out.ReplicationGroups = append(out.ReplicationGroups, *replicationGroupToAPI(c))
+		rg := replicationGroupToAPI(c)
+		if s.anyNodeDown(c) {
+			rg.Status = ptr("modifying")
+			rg.NodeGroups[0].Status = ptr("modifying")
+		}
+		out.ReplicationGroups = append(out.ReplicationGroups, *rg)
 	}
 	return out, nil
 }
@@ -508,9 +541,13 @@ func (s *Service) describeCacheClusters(ctx context.Context, in *ecapi.DescribeC
 				out.Marker = ptr(encodeMarker(*out.CacheClusters[page.max-1].CacheClusterId))
 				return out, nil
 			}
+			clusterStatus, cacheNodeStatus := nodeStatus(c), nodeStatus(c)
+			if s.nodeDown(c, n) {
+				clusterStatus, cacheNodeStatus = downClusterStatus, downNodeStatus
+			}
 			cc := ecapi.CacheCluster{
 				CacheClusterId: ptr(n.ClusterID), CacheNodeType: ptr(c.CacheNodeType), Engine: ptr(string(c.Engine)),
-				EngineVersion: ptr(c.EngineVersion), CacheClusterStatus: ptr(nodeStatus(c)), NumCacheNodes: ptr(int32(1)),
+				EngineVersion: ptr(c.EngineVersion), CacheClusterStatus: ptr(clusterStatus), NumCacheNodes: ptr(int32(1)),
 				PreferredAvailabilityZone: ptr(c.Scope.Region + "a"), CacheClusterCreateTime: ptr(c.CreatedAt),
 				ReplicationGroupId: ptr(c.ID), AuthTokenEnabled: ptr(c.AuthTokenEnabled()),
 				TransitEncryptionEnabled: ptr(c.TransitEncryption), AtRestEncryptionEnabled: ptr(false),
@@ -520,7 +557,7 @@ func (s *Service) describeCacheClusters(ctx context.Context, in *ecapi.DescribeC
 			}
 			if deref(in.ShowCacheNodeInfo) {
 				cc.CacheNodes = []ecapi.CacheNode{{
-					CacheNodeId: ptr("0001"), CacheNodeStatus: ptr(nodeStatus(c)), CacheNodeCreateTime: ptr(c.CreatedAt),
+					CacheNodeId: ptr("0001"), CacheNodeStatus: ptr(cacheNodeStatus), CacheNodeCreateTime: ptr(c.CreatedAt),
 					Endpoint: endpoint(n.Port), CustomerAvailabilityZone: ptr(c.Scope.Region + "a"),
 				}}
 			}

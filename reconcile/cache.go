@@ -79,16 +79,19 @@ func desired(ctx context.Context, tx keyward.Tx, c *keyward.Cache) (Desired, err
 }
 
 // groupConverged reports whether every cache that applies the group has
-// applied its desired ACLs on every node; caches that have not are enqueued.
-// That includes caches still detaching from the group: until they have
-// applied their new state, their nodes still hold the group's users.
-func (c *Controller) groupConverged(ctx context.Context, tx keyward.Tx, g *keyward.UserGroup) (bool, error) {
-	ok := true
+// applied its desired ACLs on every node; caches that have not are enqueued
+// (a cache backing off after a failure keeps its backoff). That includes
+// caches still detaching from the group: until they have applied their new
+// state, their nodes still hold the group's users. wait is when to look
+// again: soon, or when the soonest retry of a failing cache is due.
+func (c *Controller) groupConverged(ctx context.Context, tx keyward.Tx, g *keyward.UserGroup) (ok bool, wait time.Duration, err error) {
+	ok = true
+	wait = -1
 	refs := attachedCaches(g)
 	for _, kind := range []keyward.CacheKind{keyward.KindReplicationGroup, keyward.KindServerless} {
 		caches, err := tx.FindCaches(ctx, g.Scope, kind, keyward.CacheFilter{})
 		if err != nil {
-			return false, err
+			return false, 0, err
 		}
 		for _, cache := range caches {
 			if slices.Contains(cache.PendingUserGroupsRemove, g.ID) {
@@ -101,21 +104,26 @@ func (c *Controller) groupConverged(ctx context.Context, tx keyward.Tx, g *keywa
 		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
 			continue
 		} else if err != nil {
-			return false, err
+			return false, 0, err
 		}
 		if cache.Status == keyward.CacheCreateFailed || cache.Status == keyward.CacheDeleting {
 			continue
 		}
 		d, err := desired(ctx, tx, cache)
 		if err != nil {
-			return false, err
+			return false, 0, err
 		}
 		if cache.AppliedACL != d.Fingerprint {
 			ok = false
-			c.q.add(keyward.Key{Resource: ref.kind.Resource(), Scope: g.Scope, ID: ref.id})
+			k := keyward.Key{Resource: ref.kind.Resource(), Scope: g.Scope, ID: ref.id}
+			c.q.add(k)
+			w := max(c.q.backoff(k), pollConverge)
+			if wait < 0 || w < wait {
+				wait = w
+			}
 		}
 	}
-	return ok, nil
+	return ok, max(wait, pollConverge), nil
 }
 
 type cacheRef struct {
@@ -238,8 +246,9 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 func (c *Controller) finishCache(ctx context.Context, seen *keyward.Cache, want Desired, ports []int) (time.Duration, error) {
 	var after time.Duration
 	var groups []string
+	var applied bool
 	err := c.Store.Update(ctx, func(tx keyward.Tx) error {
-		after, groups = 0, nil
+		after, groups, applied = 0, nil, false
 		cur, err := tx.FindCacheByID(ctx, seen.Scope, seen.Kind, seen.ID)
 		if err != nil {
 			return err
@@ -266,10 +275,16 @@ func (c *Controller) finishCache(ctx context.Context, seen *keyward.Cache, want 
 		if sameCache(cur, next) {
 			return nil
 		}
+		applied = cur.AppliedACL != next.AppliedACL
 		return tx.UpdateCache(ctx, next)
 	})
 	for _, g := range groups {
 		c.q.add(keyward.Key{Resource: keyward.ResourceUserGroup, Scope: seen.Scope, ID: g})
+	}
+	if err == nil && applied {
+		// Users and groups waiting for this cache may finish now, without
+		// waiting for their next poll (which backs off with the cache).
+		c.enqueueUnsettled(ctx, seen.Scope)
 	}
 	return after, err
 }
@@ -326,7 +341,9 @@ func (c *Controller) deleteCache(ctx context.Context, cache *keyward.Cache) (tim
 // resyncData enqueues every cache so drift on the nodes (an ACL changed by
 // hand, a node restarted) is repaired without any API call, and stops nodes
 // that belong to no cache.
-func (c *Controller) resyncData(ctx context.Context) {
+func (c *Controller) resyncData(ctx context.Context) { c.resyncDataWith(ctx, c.q.add) }
+
+func (c *Controller) resyncDataWith(ctx context.Context, enqueue func(keyward.Key)) {
 	// List nodes before reading caches: a cache is stored before its nodes
 	// start and deleted after they stop, so a node listed first that has no
 	// cache afterwards really is an orphan.
@@ -350,7 +367,7 @@ func (c *Controller) resyncData(ctx context.Context) {
 		for _, n := range cache.Nodes {
 			known[cache.NodeID(n.ClusterID)] = true
 		}
-		c.q.add(keyward.Key{Resource: cache.Kind.Resource(), Scope: cache.Scope, ID: cache.ID})
+		enqueue(keyward.Key{Resource: cache.Kind.Resource(), Scope: cache.Scope, ID: cache.ID})
 	}
 	for _, id := range nodes {
 		if !known[id] {

@@ -39,9 +39,15 @@ func (a engineAdapter) ApplyACL(ctx context.Context, id string, users []reconcil
 		eu[i] = engine.ACLUser{Name: u.Name, Rules: u.Rules}
 	}
 	changed, err := a.m.ApplyACL(ctx, id, eu, kill)
+	var refused *engine.RulesRefusedError
+	if errors.As(err, &refused) {
+		// The engine refused some users' rules (e.g. a module command):
+		// they are left off the node, so denied, and the engine logged
+		// them. Everything else was applied, so the cache has converged
+		// on what the engine can enforce: no user or group waits on them.
+		return changed, nil
+	}
 	if errors.Is(err, engine.ErrInvalidRules) {
-		// The engine refused a user's rules (e.g. an unknown command): no
-		// retry can fix that until the user is changed.
 		err = reconcile.Terminal(err)
 	}
 	return changed, err
@@ -54,4 +60,17 @@ func (a engineAdapter) NodeIDs() []string {
 		ids[i] = n.ID
 	}
 	return ids
+}
+
+// NodeUp reports whether node id runs and answers keyward (known is false
+// when this replica runs no engine or does not know the node).
+func NodeUp(m *engine.Manager, id string) (up, known bool) {
+	if m == nil {
+		return false, false
+	}
+	n, ok := m.Node(id)
+	if !ok {
+		return false, false
+	}
+	return n.PID > 0 && !n.Unresponsive, true
 }

@@ -182,6 +182,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.Service = api.New(s.Store)
 	s.Service.Quotas = cfg.Quotas
 	s.Service.Notify = s.notify
+	s.Service.NodeUp = func(id string) (bool, bool) { return NodeUp(s.Engine(), id) }
 	if s.listener, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("server: listen: %w", err)
 	}
