@@ -166,6 +166,7 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	case keyward.CacheDeleting:
 		return c.deleteCache(ctx, cache)
 	}
+	c.reportRefused(cache, want)
 	if c.Engine == nil {
 		return c.finishCache(ctx, cache, want, nil)
 	}
@@ -376,5 +377,17 @@ func (c *Controller) resyncDataWith(ctx context.Context, enqueue func(keyward.Ke
 				c.Logger.Warn("reconcile: stop orphan", "node", id, "err", err)
 			}
 		}
+	}
+}
+
+// reportRefused logs each member of cache that Plan left out, once while
+// its reason stays the same.
+func (c *Controller) reportRefused(cache *keyward.Cache, want Desired) {
+	for id, why := range want.Refused {
+		key := cache.Scope.Account + "/" + cache.Scope.Region + "/" + cache.ID + "/" + id
+		if old, ok := c.refused.Swap(key, why); ok && old == why {
+			continue
+		}
+		c.Logger.Error("reconcile: user left off the cache's nodes: its access string cannot be applied", "cache", cache.ID, "user", id, "reason", why)
 	}
 }

@@ -45,10 +45,11 @@ type Controller struct {
 	Logger *slog.Logger
 	Now    func() time.Time
 
-	once   sync.Once
-	q      *queue
-	kick   chan struct{}
-	errors atomic.Uint64
+	once    sync.Once
+	refused sync.Map // users Plan left out, reported (see reportRefused)
+	q       *queue
+	kick    chan struct{}
+	errors  atomic.Uint64
 }
 
 // Kick asks for a resync of every unsettled resource soon, e.g. because

@@ -28,6 +28,11 @@ type Desired struct {
 	// Fingerprint identifies Users; a cache has converged when the
 	// fingerprint it last applied to every node equals this one.
 	Fingerprint string
+	// Refused names the members left out of Users because their access
+	// string cannot be rendered (e.g. stored by an older keyward whose
+	// grammar was wider), with the reason: they are denied on the nodes,
+	// and the other members still converge.
+	Refused map[string]string
 }
 
 // openDefault is the engine's default user with access control disabled.
@@ -53,7 +58,11 @@ func Plan(c *keyward.Cache, group *keyward.UserGroup, members []*keyward.User) (
 		for _, u := range members {
 			rules, err := userRules(u)
 			if err != nil {
-				return d, err
+				if d.Refused == nil {
+					d.Refused = map[string]string{}
+				}
+				d.Refused[u.ID] = err.Error()
+				continue
 			}
 			d.Users = append(d.Users, ACLUser{Name: u.Name, Rules: rules})
 			if u.Name == keyward.DefaultUserID {
