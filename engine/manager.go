@@ -338,8 +338,8 @@ func (m *Manager) adoptOrStart(ctx context.Context, n *node) {
 		// append-only file) and start it again on the private socket, with
 		// its data.
 		log.Info("engine: restarting a node of an older keyward on the private admin socket", "pid", n.rec.PID)
-		if n.rec.PID > 0 && ownsProcess(n.rec.PID, m.confPath(n)) {
-			terminate(n.rec.PID, nil, m.StopTimeout)
+		for _, pid := range ownProcesses(m.confPath(n), n.rec.PID) {
+			terminate(pid, nil, m.StopTimeout)
 		}
 		if err := m.start(ctx, n); err != nil {
 			log.Error("engine: restart node", "err", err)
@@ -366,9 +366,11 @@ func (m *Manager) adoptOrStart(ctx context.Context, n *node) {
 	}
 	log.Info("engine: node not running, restarting", "reason", err)
 	// A process of ours that does not answer (hung, or keyed to another
-	// secret or CA) would keep the port: end it first.
-	if n.rec.PID > 0 && ownsProcess(n.rec.PID, m.confPath(n)) {
-		terminate(n.rec.PID, nil, m.StopTimeout)
+	// secret or CA) would keep the port: end it first, also one that the
+	// record does not name (keyward ended between its start and the
+	// record's update).
+	for _, pid := range ownProcesses(m.confPath(n), n.rec.PID) {
+		terminate(pid, nil, m.StopTimeout)
 	}
 	if err := m.start(ctx, n); err != nil {
 		log.Error("engine: restart node", "err", err)
@@ -818,13 +820,6 @@ func (m *Manager) TLSConfig() *tls.Config {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.ca == nil {
-		return nil
-	}
-	return m.ca.TLSConfig()
-}
-
-func (m *Manager) clientTLS(on bool) *tls.Config {
-	if !on {
 		return nil
 	}
 	return m.ca.TLSConfig()

@@ -103,10 +103,23 @@ func createSystemUser(name string) error {
 }
 
 // prepareDataDir lets the node user traverse the data directory and nodes/
-// (group, mode 0710) and nothing more: the files in them stay keyward's.
+// (group, mode 0710) and nothing more: the files directly in the data
+// directory (admin.secret, state.db and its WAL, …) are made private to
+// keyward's user if they were not.
 func prepareDataDir(dir string, cred *syscall.Credential) error {
 	if cred == nil {
 		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("engine: data dir: %w", err)
+	}
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(filepath.Join(dir, e.Name()), fi.Mode().Perm()&0o700); err != nil {
+				return fmt.Errorf("engine: data dir: %w", err)
+			}
+		}
 	}
 	for _, d := range []string{dir, filepath.Join(dir, "nodes")} {
 		if err := os.Chown(d, -1, int(cred.Gid)); err != nil {

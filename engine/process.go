@@ -506,3 +506,27 @@ func ownsProcess(pid int, conf string) bool {
 	}
 	return bytes.Contains(bytes.ReplaceAll(b, []byte{0}, []byte{' '}), []byte(conf))
 }
+
+// ownProcesses returns the live servers started with configuration conf:
+// pid if it is one, and any other found in /proc.
+func ownProcesses(conf string, pid int) []int {
+	var out []int
+	if pid > 0 && ownsProcess(pid, conf) {
+		out = append(out, pid)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		q, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if err != nil || q == pid || q == os.Getpid() {
+			continue
+		}
+		// Only a server: not, say, an operator's "less server.conf".
+		b, _ := os.ReadFile(p)
+		first, _, _ := bytes.Cut(b, []byte{0})
+		first, _, _ = bytes.Cut(first, []byte{' '})
+		if bytes.HasSuffix(first, []byte("-server")) && ownsProcess(q, conf) {
+			out = append(out, q)
+		}
+	}
+	return out
+}

@@ -41,7 +41,11 @@ func newQueue() *queue {
 		failures:    map[keyward.Key]int{},
 		notBefore:   map[keyward.Key]time.Time{},
 		baseBackoff: 5 * time.Millisecond,
-		maxBackoff:  30 * time.Second,
+		// Polls and resyncs respect the backoff now, so it bounds how late
+		// a failure that cleared by itself is noticed: keep it well inside
+		// the convergence bound. Events that may clear it (a node back)
+		// kick the key at once anyway.
+		maxBackoff: 5 * time.Second,
 	}
 	q.cond = sync.NewCond(&q.mu)
 	return q

@@ -230,7 +230,7 @@ func (e *env) converge(ctx context.Context, m *model, label string, start time.T
 				final = m.compare(s, true)
 				m.mu.Unlock()
 				if len(final) == 0 {
-					cv.acl = m.checkACL(ctx, s, e.tls, e.admin)
+					cv.acl = m.checkACL(ctx, s, e.tls, e.kw.dataDir)
 					if cv.acl.ok() {
 						cv.took, cv.converged = time.Since(start), true
 						break
