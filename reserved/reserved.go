@@ -69,9 +69,17 @@ type Filter struct {
 }
 
 // ParseDuration reads the Duration filter of the API: a number of years
-// (1 or 3) or of seconds.
+// (1 or 3) or of seconds. The ISO 8601 forms P1Y and P3Y, which the
+// Terraform offering data source takes, are read too.
 func ParseDuration(s string) (int32, error) {
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
+	s = strings.TrimSpace(s)
+	switch strings.ToUpper(s) {
+	case "P1Y":
+		return OneYear, nil
+	case "P3Y":
+		return ThreeYear, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 32)
 	if err != nil || n <= 0 {
 		return 0, fmt.Errorf("invalid duration %q: give 1 or 3 (years) or %d or %d (seconds)", s, OneYear, ThreeYear)
 	}

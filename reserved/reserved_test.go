@@ -90,7 +90,12 @@ func TestFind(t *testing.T) {
 	if offs, _ := Find(Filter{NodeType: "cache.nope"}); len(offs) != 0 {
 		t.Errorf("unknown node type: %d", len(offs))
 	}
-	for _, bad := range []string{"2", "0", "-1", "x", "31536001"} {
+	for in, want := range map[string]int32{"1": OneYear, "3": ThreeYear, "31536000": OneYear, "94608000": ThreeYear, "P1Y": OneYear, "P3Y": ThreeYear} {
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %d, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"2", "0", "-1", "x", "31536001", "P2Y"} {
 		if _, err := Find(Filter{Duration: bad}); err == nil {
 			t.Errorf("duration %q accepted", bad)
 		}
