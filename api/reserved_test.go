@@ -210,3 +210,79 @@ func TestReservedPaging(t *testing.T) {
 		t.Errorf("paged ids %v", ids)
 	}
 }
+
+// TestTerraformReservedCacheNodeSequence replays what the provider's
+// aws_elasticache_reserved_cache_node resource and its offering data source
+// send (spec §11): the offering lookup must find exactly one, the create
+// waiter goes payment-pending → active, and two reads agree with each other
+// and with the purchase (an empty plan).
+func TestTerraformReservedCacheNodeSequence(t *testing.T) {
+	ts := keywardtest.New(t, keywardtest.WithDelay(200*time.Millisecond))
+	c := ts.Client
+	ctx := context.Background()
+	var offeringID string
+	for _, dur := range []string{"P1Y", "31536000"} { // the data source's RFC 3339 value, or seconds
+		out, err := c.DescribeReservedCacheNodesOfferings(ctx, &elasticache.DescribeReservedCacheNodesOfferingsInput{
+			CacheNodeType: aws.String("cache.t4g.small"), Duration: aws.String(dur), OfferingType: aws.String("No Upfront"), ProductDescription: aws.String("redis"),
+		})
+		if err != nil || len(out.ReservedCacheNodesOfferings) != 1 {
+			t.Fatalf("offering data source (%s): %+v, %v", dur, out, err)
+		}
+		offeringID = aws.ToString(out.ReservedCacheNodesOfferings[0].ReservedCacheNodesOfferingId)
+	}
+	created, err := c.PurchaseReservedCacheNodesOffering(ctx, &elasticache.PurchaseReservedCacheNodesOfferingInput{
+		ReservedCacheNodesOfferingId: aws.String(offeringID), CacheNodeCount: aws.Int32(1), ReservedCacheNodeId: aws.String("tf-reservation"),
+		Tags: []types.Tag{{Key: aws.String("Name"), Value: aws.String("tf")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// waitReservedCacheNodeCreated: pending payment-pending, target active;
+	// any other state fails the wait.
+	keywardtest.Eventually(t, 5*time.Second, "active", func() bool {
+		out, err := c.DescribeReservedCacheNodes(ctx, &elasticache.DescribeReservedCacheNodesInput{ReservedCacheNodeId: aws.String("tf-reservation")})
+		if err != nil || len(out.ReservedCacheNodes) != 1 {
+			t.Fatalf("waiter read: %+v, %v", out, err)
+		}
+		switch st := aws.ToString(out.ReservedCacheNodes[0].State); st {
+		case "payment-pending":
+			return false
+		case "active":
+			return true
+		default:
+			t.Fatalf("unexpected state %q", st)
+		}
+		return false
+	})
+	read := func() (types.ReservedCacheNode, []types.Tag) {
+		t.Helper()
+		out, err := c.DescribeReservedCacheNodes(ctx, &elasticache.DescribeReservedCacheNodesInput{ReservedCacheNodeId: aws.String("tf-reservation")})
+		if err != nil || len(out.ReservedCacheNodes) != 1 {
+			t.Fatalf("read: %+v, %v", out, err)
+		}
+		r := out.ReservedCacheNodes[0]
+		tags, err := c.ListTagsForResource(ctx, &elasticache.ListTagsForResourceInput{ResourceName: r.ReservationARN})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, tags.TagList
+	}
+	r1, tags1 := read()
+	r2, tags2 := read()
+	want := *created.ReservedCacheNode
+	want.State = aws.String("active")
+	for _, r := range []types.ReservedCacheNode{r1, r2} {
+		if aws.ToString(r.ReservationARN) != aws.ToString(want.ReservationARN) || aws.ToInt32(r.CacheNodeCount) != 1 ||
+			aws.ToString(r.CacheNodeType) != "cache.t4g.small" || aws.ToInt32(r.Duration) != reserved.OneYear ||
+			aws.ToFloat64(r.FixedPrice) != aws.ToFloat64(want.FixedPrice) || aws.ToString(r.ReservedCacheNodesOfferingId) != offeringID ||
+			aws.ToString(r.OfferingType) != "No Upfront" || aws.ToString(r.ProductDescription) != "redis" ||
+			!aws.ToTime(r.StartTime).Equal(aws.ToTime(want.StartTime)) || aws.ToString(r.State) != "active" ||
+			aws.ToFloat64(r.UsagePrice) != aws.ToFloat64(want.UsagePrice) || len(r.RecurringCharges) != 1 ||
+			aws.ToFloat64(r.RecurringCharges[0].RecurringChargeAmount) != aws.ToFloat64(want.RecurringCharges[0].RecurringChargeAmount) {
+			t.Errorf("read %+v, purchased %+v", r, want)
+		}
+	}
+	if len(tags1) != 1 || len(tags2) != 1 || aws.ToString(tags1[0].Value) != "tf" {
+		t.Errorf("tags %+v %+v", tags1, tags2)
+	}
+}
