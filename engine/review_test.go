@@ -8,11 +8,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -669,4 +675,42 @@ func procIDs(t *testing.T, pid int) (uid, gid int) {
 		t.Fatal("no Uid/Gid in status")
 	}
 	return uid, gid
+}
+
+// Upgrade guard for F18 (passes on 47fcae1 too): a data directory whose CA an older keyward created without
+// name constraints keeps it (clients trust that ca.pem), and its TLS nodes
+// keep working.
+func TestCA_ExistingUnconstrainedCAKept(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "tls"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "keyward node CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true, IsCA: true, MaxPathLenZero: true,
+	}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	os.WriteFile(filepath.Join(dir, "tls", "ca.pem"), caPEM, 0o644)
+	os.WriteFile(filepath.Join(dir, "tls", "ca.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
+
+	m := newManager(t, dir, nil)
+	n := ensure(t, m, engine.NodeSpec{ID: "n-001", Engine: "redis", TLS: true})
+	applyAll(t, m, appUsers(), nil, n.ID)
+	if b, _ := os.ReadFile(m.CAFile()); !bytes.Equal(b, caPEM) {
+		t.Error("the existing CA certificate was replaced")
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	if err := client(t, n.Addr, "alice", alicePW, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}).Ping(t.Context()).Err(); err != nil {
+		t.Errorf("TLS node under the existing CA: %v", err)
+	}
 }
