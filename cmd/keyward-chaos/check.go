@@ -354,6 +354,12 @@ func (r aclResult) ok() bool {
 	return r.staleEntries == 0 && r.missingEntries == 0 && r.staleAuths == 0 && r.missingAuths == 0 && r.openWrong == 0 && len(r.probeErrs) == 0
 }
 
+// mismatched reports whether a node was seen to disagree with the model
+// (probe errors aside).
+func (r aclResult) mismatched() bool {
+	return r.staleEntries > 0 || r.missingEntries > 0 || r.staleAuths > 0 || r.missingAuths > 0 || r.openWrong > 0
+}
+
 func (r aclResult) summary() string {
 	return fmt.Sprintf("%d nodes, %d AUTHs: stale entries %d, missing entries %d, stale AUTHs %d, refused valid AUTHs %d, wrong open/closed %d, probe errors %d",
 		r.nodes, r.auths, r.staleEntries, r.missingEntries, r.staleAuths, r.missingAuths, r.openWrong, len(r.probeErrs))
@@ -583,11 +589,17 @@ func authOnce(ctx context.Context, addr string, tlsConf *tls.Config, name, pw st
 // that node's own password (derived from the data directory's master
 // secret; keyward itself uses the node's private socket).
 func adminNodeClient(dataDir, addr string, tlsConf *tls.Config) *redis.Client {
-	pw := ""
 	_, portStr, _ := net.SplitHostPort(addr)
 	port, _ := strconv.Atoi(portStr)
-	if rec, err := nodeByPort(dataDir, port); err == nil || rec.ID != "" {
-		pw, _ = engine.NodeAdminPassword(dataDir, rec.ID)
+	// Prefer the record whose server is live: a directory being removed
+	// may still name the same port.
+	id := ""
+	recs, _ := readNodeRecs(dataDir)
+	for _, r := range recs {
+		if r.Port == port && (id == "" || r.PID > 0 && cmdlineContains(r.PID, r.Dir)) {
+			id = r.ID
+		}
 	}
+	pw, _ := engine.NodeAdminPassword(dataDir, id)
 	return nodeClient(addr, tlsConf, engine.AdminUser, pw)
 }

@@ -235,7 +235,12 @@ func (e *env) converge(ctx context.Context, m *model, label string, start time.T
 						cv.took, cv.converged = time.Since(start), true
 						break
 					}
-					cv.early = true
+					// A probe that failed (a node too slow to answer the
+					// checker) proves nothing either way: only a seen
+					// mismatch makes the statuses early.
+					if cv.acl.mismatched() {
+						cv.early = true
+					}
 				}
 			}
 		}
