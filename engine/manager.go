@@ -331,25 +331,10 @@ func (m *Manager) adoptOrStart(ctx context.Context, n *node) {
 	n.life.Lock()
 	defer n.life.Unlock()
 	log := m.log.With("node", n.id)
-	if n.rec.Scheme < scheme {
-		// Started by an older keyward: its only admin channel is its TCP
-		// port, where keyward no longer sends any credential (an impostor
-		// may hold it). End it (SIGTERM: the server flushes its
-		// append-only file) and start it again on the private socket, with
-		// its data.
-		log.Info("engine: restarting a node of an older keyward on the private admin socket", "pid", n.rec.PID)
-		for _, pid := range ownProcesses(m.confPath(n), n.rec.PID) {
-			terminate(pid, nil, m.StopTimeout)
-		}
-		if err := m.start(ctx, n); err != nil {
-			log.Error("engine: restart node", "err", err)
-			m.goSupervised(func() { m.revive(n, nil) })
-			return
-		}
-		m.notifyRestart(n.id)
-		return
-	}
 	pid, err := m.probe(ctx, n)
+	if err == nil && n.rec.Scheme == schemeLegacy {
+		err = m.migrateLegacy(ctx, n)
+	}
 	if err == nil {
 		inst := &instance{pid: pid, started: time.Now(), exited: make(chan struct{})}
 		go pollExit(inst, m.ctx.Done())

@@ -115,6 +115,8 @@ func (m *Manager) start(ctx context.Context, n *node) error {
 			return err
 		}
 	}
+	// The new process gets this keyward's configuration: the private socket.
+	m.setRecord(n, func(r *record) { r.Scheme = scheme })
 	if err := m.writeNodeFiles(n); err != nil {
 		return err
 	}
@@ -228,7 +230,6 @@ func tail(b []byte, n int) string {
 // (admin user refreshed), configuration and node.json. Requires n.life.
 func (m *Manager) writeNodeFiles(n *node) error {
 	m.mu.Lock()
-	n.rec.Scheme = scheme
 	rec := n.rec
 	m.mu.Unlock()
 	if err := os.MkdirAll(filepath.Join(n.dir, "data"), 0o700); err != nil {

@@ -237,20 +237,11 @@ func TestReviewF1_NoCredentialToAnImpostorOnANodePort(t *testing.T) {
 	})
 }
 
-// F1, upgrade: a node started by an older keyward (TCP admin channel, the
-// shared secret as admin password and masterauth) is moved to the private
-// socket by Open, with its data, and without keyward sending the old
-// secret to its port.
-func TestReviewF1_OlderNodeMovedToThePrivateSocket(t *testing.T) {
-	t.Parallel()
-	bin := redistest.Binary(t)
-	dir := t.TempDir()
-	killStraysAtEnd(t, dir)
-	secret := strings.Repeat("ab", 32)
-	if err := os.WriteFile(filepath.Join(dir, "admin.secret"), []byte(secret+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	nd := filepath.Join(dir, "nodes", "old-001")
+// startOldNode starts a node as keyward 47fcae1 did: TCP admin channel,
+// the master secret as admin password and masterauth, alice as a tenant.
+func startOldNode(t *testing.T, dir, id, secret string) (addr string, pid int) {
+	t.Helper()
+	nd := filepath.Join(dir, "nodes", id)
 	if err := os.MkdirAll(filepath.Join(nd, "data"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -269,44 +260,86 @@ func TestReviewF1_OlderNodeMovedToThePrivateSocket(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command(bin, conf)
+	cmd := exec.Command(redistest.Binary(t), conf)
 	cmd.Dir = nd
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go cmd.Wait()
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	alice := client(t, addr, "alice", alicePW, nil)
-	eventually(t, 10*time.Second, func() error { return alice.Set(t.Context(), "app:k", "kept", 0).Err() })
-	rec := fmt.Sprintf(`{"spec":{"id":"old-001","engine":"redis"},"port":%d,"pid":%d}`, port, cmd.Process.Pid)
+	addr = "127.0.0.1:" + strconv.Itoa(port)
+	eventually(t, 10*time.Second, func() error { return client(t, addr, "alice", alicePW, nil).Ping(t.Context()).Err() })
+	rec := fmt.Sprintf(`{"spec":{"id":%q,"engine":"redis"},"port":%d,"pid":%d}`, id, port, cmd.Process.Pid)
 	if err := os.WriteFile(filepath.Join(nd, "node.json"), []byte(rec), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return addr, cmd.Process.Pid
+}
 
-	restarts, onRestart := restartRecorder()
-	m := newManager(t, dir, onRestart)
+// F1, upgrade: a node started by an older keyward (TCP admin channel, the
+// shared secret as admin password and masterauth) is adopted in place, with
+// its connections and data, once the kernel shows its own server accepted
+// keyward's connection, and moved to per-node credentials: the shared
+// secret opens it no more. An impostor on the port of such a node that
+// died gets nothing.
+func TestReviewF1_OlderNodeAdoptedAndMigrated(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	killStraysAtEnd(t, dir)
+	secret := strings.Repeat("ab", 32)
+	if err := os.WriteFile(filepath.Join(dir, "admin.secret"), []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr, pid := startOldNode(t, dir, "old-001", secret)
+	conn := client(t, addr, "alice", alicePW, nil).Conn()
+	defer conn.Close()
+	if err := conn.Set(t.Context(), "k", "kept", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	deadAddr, deadPID := startOldNode(t, dir, "old-002", secret)
+	syscall.Kill(deadPID, syscall.SIGKILL)
+	_, deadPort, _ := net.SplitHostPort(deadAddr)
+	port, _ := strconv.Atoi(deadPort)
+	im := startImpostor(t, port)
+
+	m := newManager(t, dir, nil)
 	n := mustNode(t, m, "old-001")
-	if n.PID == cmd.Process.Pid || n.PID == 0 || n.Port != port {
-		t.Fatalf("after Open: %+v, want a new process on port %d (old pid %d)", n, port, cmd.Process.Pid)
+	if n.PID != pid {
+		t.Errorf("after Open: %+v, want the old process %d adopted", n, pid)
 	}
-	waitRestart(t, restarts, n.ID)
+	time.Sleep(500 * time.Millisecond)
+	if a := auths(im.close()); len(a) > 0 {
+		t.Errorf("keyward sent AUTH %s to an impostor on a dead old node's port", a[0][0])
+	}
+	if v, err := conn.Get(t.Context(), "k").Result(); err != nil || v != "kept" {
+		t.Errorf("a connection from before the upgrade: %q, %v", v, err)
+	}
 	applyAll(t, m, appUsers(), nil, n.ID)
-	if v, err := client(t, addr, "alice", alicePW, nil).Get(t.Context(), "app:k").Result(); err != nil || v != "kept" {
-		t.Errorf("data after the move: %q, %v", v, err)
+	if err := client(t, addr, engine.AdminUser, secret, nil).Ping(t.Context()).Err(); err == nil {
+		t.Error("the old shared secret still opens the node")
 	}
-	if _, err := os.Stat(engine.NodeAdminSocket(dir, n.ID)); err != nil {
-		t.Errorf("admin socket: %v", err)
+	if err := adminClient(t, dir, n, nil).Ping(t.Context()).Err(); err != nil {
+		t.Errorf("the node's own admin password: %v", err)
 	}
 	for _, f := range []string{"server.conf", "users.acl"} {
-		b, _ := os.ReadFile(filepath.Join(nd, f))
+		b, _ := os.ReadFile(filepath.Join(dir, "nodes", "old-001", f))
 		if strings.Contains(string(b), secret) || strings.Contains(string(b), hash(secret)) {
 			t.Errorf("%s still holds the shared secret (or its hash)", f)
 		}
 	}
-	if err := client(t, addr, engine.AdminUser, secret, nil).Ping(t.Context()).Err(); err == nil {
-		t.Error("the old shared secret still opens the node")
-	}
+	// Its next start puts it on the private socket, data kept.
+	syscall.Kill(pid, syscall.SIGKILL)
+	eventually(t, 20*time.Second, func() error {
+		if _, err := os.Stat(engine.NodeAdminSocket(dir, n.ID)); err != nil {
+			return err
+		}
+		v, err := client(t, addr, "alice", alicePW, nil).Get(t.Context(), "app:k").Result()
+		if err != nil && err != redis.Nil {
+			return err
+		}
+		_ = v
+		return nil
+	})
 }
 
 // F2 (engine half): one user the engine refused (+json.get: a module

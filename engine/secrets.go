@@ -25,9 +25,8 @@ const ReplUser = "keyward-repl"
 // (see renderConfig).
 const adminSocket = "admin.sock"
 
-// scheme is the admin-channel scheme of node.json. Nodes recorded with an
-// older scheme (TCP admin channel, one secret for every node) are restarted
-// by Open into this one; see Manager.Open.
+// scheme is the admin-channel scheme of node.json for nodes started by this
+// keyward; see legacy.go for the older ones.
 const scheme = 2
 
 // nodeSecret derives a node's credential for purpose from the master
@@ -116,6 +115,15 @@ var errNotOurs = errors.New("admin socket served by another process")
 // configuration) before anything is sent, then AUTH as AdminUser with n's
 // own password.
 func (m *Manager) dialNode(ctx context.Context, n *node, pid int) (*respConn, error) {
+	m.mu.Lock()
+	rec := n.rec
+	m.mu.Unlock()
+	if rec.Scheme < scheme {
+		if pid == 0 && ownsProcess(rec.PID, m.confPath(n)) {
+			pid = rec.PID
+		}
+		return m.dialLegacy(ctx, n, rec, pid)
+	}
 	uc, err := dialUnix(ctx, filepath.Join(n.dir, "data", adminSocket))
 	if err != nil {
 		return nil, err
