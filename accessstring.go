@@ -1,6 +1,7 @@
 package keyward
 
 import (
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -122,6 +123,14 @@ func ParseAccessString(s string) (*AccessString, error) {
 	a := &AccessString{raw: s, version: engineVersion60}
 	if err := a.parse(s); err != nil {
 		return nil, err
+	}
+	if err := a.root.checkSaved(false); err != nil {
+		return nil, err
+	}
+	for i := range a.selectors {
+		if err := a.selectors[i].checkSaved(true); err != nil {
+			return nil, err
+		}
 	}
 	a.root.normalize()
 	for i := range a.selectors {
@@ -460,24 +469,47 @@ func (a *AccessString) applySelectorRule(sel *aclSelector, tok, arg string) erro
 	case "on", "off", "clearselectors":
 		return invalidAccess("%q is not allowed inside a selector.", lower)
 	}
-	if tok[0] == '~' || tok[0] == '%' || tok[0] == '&' {
-		// The engine saves a selector's patterns as they are, and splits
-		// the selector again with sdssplitargs when it loads its ACL
-		// file: a quote would be read as quoting, and a ")" at the end
-		// would close the selector early (the line is refused and the
-		// node does not start).
-		if strings.ContainsAny(tok, "\"'") {
-			return invalidAccess("a pattern inside a selector must not contain a quote once unquoted (%s): the engine would read it back differently from its ACL file.", quoteRule(tok))
-		}
-		if strings.HasSuffix(tok, ")") {
-			return invalidAccess("a pattern inside a selector must not end with \")\" (%s): the engine could not read it back from its ACL file.", quoteRule(tok))
-		}
-	}
 	ok, err := a.applySelector(sel, tok)
 	if err != nil || ok {
 		return err
 	}
 	return unknownRule(tok)
+}
+
+// checkSaved refuses the patterns of a selector that the engine accepts
+// but cannot read back from the ACL file it saves. The engine saves a
+// selector's patterns as they are, and splits the selector again with
+// sdssplitargs when it loads the file: a quote would be read as quoting
+// (changing the selector, or emptying it), and a ")" at the end would
+// close the selector early, so that the line is refused and the node does
+// not start. Only the patterns that remain count, as only they are saved.
+//
+// The key pattern "*" with read and write permission ("%RW~*", or "%R~*"
+// and "%W~*") grants all keys, but the engine saves it as "~*", which sets
+// the all-keys flag when the file is loaded: a pattern after it then makes
+// the line unloadable. That holds for the root too.
+func (sel *aclSelector) checkSaved(inSelector bool) error {
+	for i, k := range sel.keys {
+		if k.pattern == "*" && k.perm == permAll && i < len(sel.keys)-1 {
+			return invalidAccess("the key pattern \"*\" with read and write permission (%%RW~*, or %%R~* and %%W~*) is followed by %s, which is not valid: the engine saves it as ~* and could not load a pattern after it from its ACL file; use ~* alone, or resetkeys first.", quoteRule(sel.keys[i+1].pattern))
+		}
+	}
+	if !inSelector {
+		return nil
+	}
+	patterns := slices.Clone(sel.channels)
+	for _, k := range sel.keys {
+		patterns = append(patterns, k.pattern)
+	}
+	for _, p := range patterns {
+		if strings.ContainsAny(p, "\"'") {
+			return invalidAccess("a pattern inside a selector must not contain a quote once unquoted (%s): the engine would read it back differently from its ACL file.", quoteRule(p))
+		}
+		if strings.HasSuffix(p, ")") {
+			return invalidAccess("a pattern inside a selector must not end with \")\" (%s): the engine could not read it back from its ACL file.", quoteRule(p))
+		}
+	}
+	return nil
 }
 
 // splitArgs splits s exactly as Redis' sdssplitargs (src/sds.c), which ACL
@@ -675,9 +707,7 @@ func badPermPrefix(tok string) error {
 // addKey adds a key pattern the way Redis' ACLSetSelector does: after ~*
 // or allkeys (the all-keys flag) any other pattern is refused; a pattern
 // given again gains the new permissions. "%RW~*" is a pattern, not the
-// flag: it grants all keys, but the engine saves it as "~*", which sets the
-// flag when the ACL file is loaded, so a pattern after it makes the saved
-// line unloadable; that is refused too.
+// flag (see checkSaved).
 func (a *AccessString) addKey(sel *aclSelector, tok, pattern string, perm int) error {
 	if sel.allKeys {
 		return invalidAccess("adding the key pattern %s after ~* (or allkeys) is not valid and has no effect; use resetkeys first to start from an empty list of patterns.", quoteRule(tok))
@@ -695,11 +725,6 @@ func (a *AccessString) addKey(sel *aclSelector, tok, pattern string, perm int) e
 	}
 	if !merged {
 		sel.keys = append(sel.keys, keyPattern{pattern: pattern, perm: perm})
-	}
-	for i, k := range sel.keys[:len(sel.keys)-1] {
-		if k.pattern == "*" && k.perm == permAll {
-			return invalidAccess("%s: the key pattern \"*\" with read and write permission (%%RW~*, or %%R~* and %%W~*) is followed by %s, which is not valid: the engine saves it as ~* and could not load a pattern after it from its ACL file; use ~* alone, or resetkeys first.", quoteRule(tok), quoteRule(sel.keys[i+1].pattern))
-		}
 	}
 	return nil
 }

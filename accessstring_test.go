@@ -776,7 +776,7 @@ func containsAny(list []any, s string) bool {
 
 // startRedis starts a throw-away redis-server on a free port and returns a
 // connection to it; the server is killed when the test ends.
-func startRedis(t *testing.T) *respConn {
+func startRedis(t *testing.T, extra ...string) *respConn {
 	t.Helper()
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -787,7 +787,7 @@ func startRedis(t *testing.T) *respConn {
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		c, err := tryStartRedis(t, path)
+		c, err := tryStartRedis(t, path, extra...)
 		if err == nil {
 			return c
 		}
@@ -797,7 +797,7 @@ func startRedis(t *testing.T) *respConn {
 	return nil
 }
 
-func tryStartRedis(t *testing.T, path string) (*respConn, error) {
+func tryStartRedis(t *testing.T, path string, extra ...string) (*respConn, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -806,8 +806,9 @@ func tryStartRedis(t *testing.T, path string) (*respConn, error) {
 	l.Close()
 
 	out := &lockedWriter{}
-	cmd := exec.Command(path, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", t.TempDir())
+	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", t.TempDir()}, extra...)
+	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return nil, err
