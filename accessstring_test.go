@@ -481,6 +481,9 @@ func FuzzParseAccessString(f *testing.F) {
 	for _, tc := range invalidAccessStrings {
 		f.Add(tc.in)
 	}
+	for _, in := range engineCorpus {
+		f.Add(in)
+	}
 	f.Add("on ~a* %R~b* &c* +@read -@write +config|get (~d +set &e) (allkeys) clearselectors (~f)")
 	f.Fuzz(func(t *testing.T, s string) {
 		a, err := ParseAccessString(s)
@@ -503,6 +506,23 @@ func FuzzParseAccessString(f *testing.F) {
 		}
 		if b.MinimumEngineVersion() > a.MinimumEngineVersion() {
 			t.Fatalf("normalised %q needs %s, more than %q (%s)", norm, b.MinimumEngineVersion(), s, a.MinimumEngineVersion())
+		}
+		// The engine splits a selector with sdssplitargs, when it is set
+		// and when its ACL file is loaded: it must read back exactly the
+		// rules keyward sends and stores, so no quote, escape or early ")".
+		for _, r := range append(a.Rules(), accessTokens(norm)...) {
+			if !strings.HasPrefix(r, "(") || !strings.HasSuffix(r, ")") {
+				continue
+			}
+			inner := r[1 : len(r)-1]
+			if words, ok := splitArgs(inner); !ok || !reflect.DeepEqual(words, strings.Fields(inner)) && len(words)+len(strings.Fields(inner)) > 0 {
+				t.Fatalf("%q: the engine would split the selector %q as %q (ok %v)", s, r, words, ok)
+			}
+			for _, w := range strings.Fields(inner) {
+				if strings.HasSuffix(w, ")") {
+					t.Fatalf("%q: the selector %q has %q, which closes it early in the ACL file", s, r, w)
+				}
+			}
 		}
 		if c, err := a.Append("off"); err != nil || !strings.HasPrefix(c.String(), "off") {
 			t.Fatalf("%q.Append(\"off\") = %v, %v", s, c, err)
