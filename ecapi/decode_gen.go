@@ -2394,7 +2394,7 @@ func checkInputAuthenticationType(name, s string) error {
 	switch s {
 	case InputAuthenticationTypePassword, InputAuthenticationTypeNoPasswordRequired, InputAuthenticationTypeIam:
 	default:
-		return awsquery.InvalidEnum(name, s, "password", "no-password-required", "iam")
+		return awsquery.InvalidEnumMessage("Input Authentication type: %s is not in the allowed list: [password,no-password-required,iam]", s)
 	}
 	return nil
 }
