@@ -145,6 +145,18 @@ func attachableGroup(ctx context.Context, tx keyward.Tx, sc keyward.Scope, id st
 	return g, nil
 }
 
+// checkDurability accepts the Durability keyward provides: its replicas
+// follow the primary with plain asynchronous Redis replication, which is
+// ElastiCache's "async" (and its "default" for cluster-mode-disabled
+// groups). Synchronous or disabled durability would be silently wrong.
+func checkDurability(d *string) error {
+	switch deref(d) {
+	case "", ecapi.DurabilityDefault, ecapi.DurabilityAsync:
+		return nil
+	}
+	return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward supports Durability %s or %s only (asynchronous replication).", ecapi.DurabilityDefault, ecapi.DurabilityAsync)
+}
+
 const errNeedsTLS = "User group based access control requires encryption-in-transit to be enabled on the replication group."
 
 // CreateReplicationGroup creates a cluster-mode-disabled replication group:
@@ -174,6 +186,9 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 	}
 	if in.SnapshotArns != nil || in.SnapshotName != nil || in.GlobalReplicationGroupId != nil || in.PrimaryClusterId != nil {
 		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward does not support creating a replication group from snapshots, existing clusters or global replication groups.")
+	}
+	if err := checkDurability(in.Durability); err != nil {
+		return nil, err
 	}
 	n := 1
 	switch {
@@ -330,6 +345,9 @@ func (s *Service) modifyReplicationGroup(ctx context.Context, in *ecapi.ModifyRe
 		return nil, err
 	}
 	id := strings.ToLower(deref(in.ReplicationGroupId))
+	if err := checkDurability(in.Durability); err != nil {
+		return nil, err
+	}
 	strategy := strings.ToUpper(deref(in.AuthTokenUpdateStrategy))
 	if in.AuthToken != nil {
 		if strategy == ecapi.AuthTokenUpdateStrategyTypeDelete {

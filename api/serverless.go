@@ -62,6 +62,10 @@ func (s *Service) createServerlessCache(ctx context.Context, in *ecapi.CreateSer
 	if err != nil {
 		return nil, err
 	}
+	if ct := deref(in.ConnectionType); ct != "" && ct != ecapi.ConnectionTypeVpc {
+		// keyward's endpoints listen on its own host's addresses only.
+		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceServerlessCache, "keyward does not serve public endpoints; ConnectionType must be %s.", ecapi.ConnectionTypeVpc)
+	}
 	if in.SnapshotArnsToRestore != nil {
 		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceServerlessCache, "keyward does not support restoring snapshots.")
 	}

@@ -50,6 +50,15 @@ func taggable(ctx context.Context, tx keyward.Tx, sc keyward.Scope, arn string) 
 			err = notFound(kind, ref.ID)
 		}
 		return ref, err
+	case keyward.ARNReservedInstance:
+		_, err := keyward.ReservedCacheNodes.Get(ctx, tx, sc, ref.ID)
+		if err == nil && arnScope != sc {
+			err = keyward.ErrDocNotFound(string(keyward.ResourceReservedCacheNode), ref.ID)
+		}
+		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			err = keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceReservedCacheNode, "Reserved cache node %s not found.", ref.ID)
+		}
+		return ref, err
 	case keyward.ARNCluster:
 		if _, err := memberOf(ctx, tx, sc, ref.ID); err != nil || arnScope != sc {
 			return ref, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceCacheCluster, "CacheCluster %s not found.", ref.ID)
