@@ -25,8 +25,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
+	"github.com/jackc/pgx/v5"
 
 	"keyward"
+	"keyward/internal/pgtest"
 	"keyward/keywardtest"
 	"keyward/server"
 	"keyward/sigv4"
@@ -412,6 +414,62 @@ func TestReviewF15ReadyzTellsTheTruth(t *testing.T) {
 		osexec("chattr", "-i", wal)
 		keywardtest.Eventually(t, 10*time.Second, "/readyz to answer 200 again", func() bool { return readyz(t, ts) == 200 })
 	})
+}
+
+func TestReviewF15PostgresWriteProbe(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	ts := keywardtest.New(t, func(c *server.Config) {
+		c.NoEngine, c.NoLead, c.ReadyInterval = true, true, 100*time.Millisecond
+		c.Store = "postgres:" + dsn
+	})
+	if code := readyz(t, ts); code != 200 {
+		t.Fatalf("/readyz = %d before", code)
+	}
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var name string
+	if err := conn.QueryRow(t.Context(), `SELECT current_database()`).Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	// The database turns read-only (as after a failover to a standby, or
+	// an operator's ALTER): reads work, every write fails.
+	setReadOnly := func(v string) {
+		t.Helper()
+		if _, err := conn.Exec(t.Context(), fmt.Sprintf(`ALTER DATABASE %s SET default_transaction_read_only = %s`, pgx.Identifier{name}.Sanitize(), v)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(t.Context(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ts.Client.DescribeUsers(t.Context(), &elasticache.DescribeUsersInput{}); err != nil {
+		t.Fatal(err) // the scope's default user exists before the database turns read-only
+	}
+	setReadOnly("on")
+	// Reads work again once the pool has reconnected; writes fail ...
+	keywardtest.Eventually(t, 10*time.Second, "reads on the read-only database", func() bool {
+		_, err := ts.Client.DescribeUsers(t.Context(), &elasticache.DescribeUsersInput{})
+		return err == nil
+	})
+	if _, err := ts.Client.CreateUser(t.Context(), &elasticache.CreateUserInput{
+		UserId: aws.String("ro"), UserName: aws.String("ro"), Engine: aws.String("redis"), AccessString: aws.String("on"), NoPasswordRequired: aws.Bool(true),
+	}); err == nil {
+		t.Fatal("CreateUser succeeded on a read-only database")
+	}
+	// ... and /readyz says so, for as long as it lasts (the old /readyz
+	// failed only while its pool reconnected).
+	keywardtest.Eventually(t, 10*time.Second, "/readyz to answer 503 on a read-only database", func() bool { return readyz(t, ts) == 503 })
+	for i := range 10 {
+		if code := readyz(t, ts); code != 503 {
+			t.Fatalf("/readyz = %d on a read-only database (check %d), want 503", code, i)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	setReadOnly("off")
+	keywardtest.Eventually(t, 10*time.Second, "/readyz to answer 200 again", func() bool { return readyz(t, ts) == 200 })
 }
 
 func TestReviewF16TextInputs(t *testing.T) {
