@@ -312,7 +312,7 @@ func TestReviewF9OnlyRealRegions(t *testing.T) {
 func TestReviewF13StateFilesPrivate(t *testing.T) {
 	old := syscall.Umask(0o022) // the review's setting: files 0644 unless keyward narrows them
 	defer syscall.Umask(old)
-	mode := func(p string) os.FileMode {
+	mode := func(t *testing.T, p string) os.FileMode {
 		t.Helper()
 		fi, err := os.Stat(p)
 		if err != nil {
@@ -335,13 +335,13 @@ func TestReviewF13StateFilesPrivate(t *testing.T) {
 			t.Fatal(err)
 		}
 		os.Chmod(dir, 0o755)
-		ts := keywardtest.New(t, func(c *server.Config) { c.DataDir = dir; c.NoEngine = true })
+		ts := keywardtest.New(t, func(c *server.Config) { c.DataDir = dir; c.NoEngine = true; c.Store = "" })
 		createUser(t, ts)
-		if m := mode(dir); m != 0o700 {
+		if m := mode(t, dir); m != 0o700 {
 			t.Errorf("data dir mode %v, want 0700", m)
 		}
 		for _, f := range []string{"state.db", "state.db-wal", "state.db-shm"} {
-			if m := mode(filepath.Join(dir, f)); m != 0o600 {
+			if m := mode(t, filepath.Join(dir, f)); m != 0o600 {
 				t.Errorf("%s mode %v, want 0600", f, m)
 			}
 		}
@@ -360,7 +360,7 @@ func TestReviewF13StateFilesPrivate(t *testing.T) {
 		ts := keywardtest.New(t, func(c *server.Config) { c.Store = "sqlite:" + db; c.NoEngine = true })
 		createUser(t, ts)
 		for _, f := range []string{db, db + "-wal", db + "-shm"} {
-			if m := mode(f); m != 0o600 {
+			if m := mode(t, f); m != 0o600 {
 				t.Errorf("%s mode %v, want 0600", filepath.Base(f), m)
 			}
 		}
