@@ -9,6 +9,9 @@ type Quotas struct {
 	Users         int
 	UserGroups    int
 	UsersPerGroup int
+	// ReservedCacheNodes limits the reserved nodes of a scope (0: the api
+	// package's default).
+	ReservedCacheNodes int
 
 	// Nodes is "Nodes per Region": the nodes of every replication group of
 	// the scope (NodeQuotaForCustomerExceeded).

@@ -227,6 +227,8 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	})
 	s.Service = api.New(s.Store)
 	s.Service.Quotas = cfg.Quotas
+	// A reservation's payment-pending state is a transition like the others.
+	s.Service.PaymentPending = cfg.TransitionDelay
 	s.Service.Notify = s.notify
 	s.ready = newReadiness(s.Store, cfg.ReadyInterval, cfg.Logger)
 	ln, err := net.Listen("tcp", cfg.Listen)
