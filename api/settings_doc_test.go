@@ -12,17 +12,30 @@ import (
 // their members: a member a newer model adds cannot be silently dropped.
 func TestSettingsDoc_CoversModel(t *testing.T) {
 	shapes := []string{"CreateReplicationGroupMessage", "ModifyReplicationGroupMessage", "CreateServerlessCacheRequest", "ModifyServerlessCacheRequest"}
-	raw, err := os.ReadFile("../ecapi/model/service-2.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var model struct {
+	type modelFile struct {
 		Shapes map[string]struct {
 			Members map[string]json.RawMessage `json:"members"`
 		} `json:"shapes"`
 	}
-	if err := json.Unmarshal(raw, &model); err != nil {
-		t.Fatal(err)
+	var model modelFile
+	// The botocore model, then the newer SDK's overlay, whose shapes
+	// replace the botocore ones whole.
+	for _, f := range []string{"../ecapi/model/service-2.json", "../ecapi/model/aws-sdk-go-v2.json"} {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m modelFile
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		if model.Shapes == nil {
+			model = m
+			continue
+		}
+		for name, sh := range m.Shapes {
+			model.Shapes[name] = sh
+		}
 	}
 	doc, err := os.ReadFile("../docs/settings.md")
 	if err != nil {

@@ -331,7 +331,9 @@ func TestReplicationGroup_SettingsErrors(t *testing.T) {
 			in.CacheSecurityGroupNames = []string{"default"}
 		}},
 		{"BadSecurityGroup", "InvalidParameterValue", 400, func(in *elasticache.CreateReplicationGroupInput) { in.SecurityGroupIds = []string{"nope"} }},
-		{"AZCount", "InvalidParameterCombination", 400, func(in *elasticache.CreateReplicationGroupInput) { in.PreferredCacheClusterAZs = []string{"us-east-1a"} }},
+		{"AZCount", "InvalidParameterCombination", 400, func(in *elasticache.CreateReplicationGroupInput) {
+			in.PreferredCacheClusterAZs = []string{"us-east-1a"}
+		}},
 		{"AZOtherRegion", "InvalidParameterValue", 400, func(in *elasticache.CreateReplicationGroupInput) {
 			in.PreferredCacheClusterAZs = []string{"us-east-1a", "eu-west-1b"}
 		}},

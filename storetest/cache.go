@@ -61,8 +61,8 @@ func fullCache(s keyward.Scope, kind keyward.CacheKind, id string, groupIDs ...s
 		LogDelivery: []keyward.LogDelivery{{LogType: "slow-log", DestinationType: "kinesis-firehose", LogGroup: "lg",
 			DeliveryStream: "ds", LogFormat: "json"}},
 		NoAutoMinorVersionUpgrade: true, DataTiering: true, NetworkType: "ipv4", IPDiscovery: "ipv4",
-		DailySnapshotTime: "05:00",
-		UsageLimits: &keyward.CacheUsageLimits{DataStorageMax: 10, DataStorageMin: 1, DataStorageUnit: "GB", ECPUMax: 5000, ECPUMin: 1000},
+		DailySnapshotTime:    "05:00",
+		UsageLimits:          &keyward.CacheUsageLimits{DataStorageMax: 10, DataStorageMin: 1, DataStorageUnit: "GB", ECPUMax: 5000, ECPUMin: 1000},
 		PendingCacheNodeType: "cache.r7g.large",
 	}
 	return c
