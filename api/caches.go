@@ -181,6 +181,9 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 			return nil, err
 		}
 	}
+	if err := s.checkNodeGroups(int(deref(in.NumNodeGroups)), len(in.NodeGroupConfiguration)); err != nil {
+		return nil, err
+	}
 	if deref(in.NumNodeGroups) > 1 || len(in.NodeGroupConfiguration) > 1 || strings.EqualFold(deref(in.ClusterMode), "enabled") {
 		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward supports cluster-mode-disabled replication groups only (one node group).")
 	}
@@ -261,6 +264,9 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 				return err
 			}
 			c.UserGroupIDs = append(c.UserGroupIDs, g.ID)
+		}
+		if err := s.checkCacheQuotas(ctx, tx, c); err != nil {
+			return err
 		}
 		if err := tx.CreateCache(ctx, c); err != nil {
 			return err

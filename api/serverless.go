@@ -121,6 +121,9 @@ func (s *Service) createServerlessCache(ctx context.Context, in *ecapi.CreateSer
 			}
 			c.UserGroupIDs = []string{g.ID}
 		}
+		if err := s.checkCacheQuotas(ctx, tx, c); err != nil {
+			return err
+		}
 		if err := tx.CreateCache(ctx, c); err != nil {
 			return err
 		}
