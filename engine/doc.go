@@ -48,8 +48,10 @@
 // that is off, so a node always starts closed: a restarted node gets the
 // last users ApplyACL asked for before it counts as running (a new
 // Manager, which knows none yet, leaves that to OnRestart). Nodes of an
-// older keyward (TCP admin channel, one shared secret) are restarted by
-// Open into this scheme, with their data. The names AdminUser, ReplUser
+// older keyward (TCP admin channel, one shared secret) are adopted in
+// place over a TCP connection that the kernel's socket tables show their
+// own server accepted, and moved to per-node credentials; their next start
+// puts them on the socket (see legacy.go). The names AdminUser, ReplUser
 // and "keyward-scratch" are reserved (see IsReservedUserName): they can
 // never be tenant users.
 //
