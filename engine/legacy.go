@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -56,7 +57,12 @@ func (m *Manager) dialLegacy(ctx context.Context, n *node, rec record, pid int) 
 		pass = m.adminPass(n.id)
 	}
 	c := &respConn{nc: nc, br: newReader(nc), bw: newWriter(nc)}
-	if _, err := c.do(ctx, "AUTH", AdminUser, pass); err != nil {
+	_, err = c.do(ctx, "AUTH", AdminUser, pass)
+	if rec.Scheme == schemeLegacy && errors.As(err, new(respError)) {
+		// A migration interrupted before its record was written.
+		_, err = c.do(ctx, "AUTH", AdminUser, m.adminPass(n.id))
+	}
+	if err != nil {
 		c.close()
 		return nil, fmt.Errorf("auth as %s: %w", AdminUser, err)
 	}
