@@ -45,6 +45,9 @@ type Server struct {
 	// login is relayed as sent.
 	Resource iamauth.Resource
 	Verifier *iamauth.Verifier
+	// Verifiers, when set, is asked for the verifier at each IAM login
+	// instead of Verifier (a front process reloading its credentials).
+	Verifiers func() *iamauth.Verifier
 	// Key and CacheID derive IAM users' internal secrets (see Secret).
 	Key     []byte
 	CacheID string
@@ -433,11 +436,18 @@ func (r *relay) login() {
 			}
 		}
 	}
-	if pass < 0 || r.s.Verifier == nil || !iamauth.LooksLikeToken(string(r.args[pass])) {
+	if pass < 0 || !iamauth.LooksLikeToken(string(r.args[pass])) {
+		return
+	}
+	v := r.s.Verifier
+	if r.s.Verifiers != nil {
+		v = r.s.Verifiers()
+	}
+	if v == nil {
 		return
 	}
 	name := string(r.args[user])
-	caller, err := r.s.Verifier.Verify(name, string(r.args[pass]), r.s.Resource)
+	caller, err := v.Verify(name, string(r.args[pass]), r.s.Resource)
 	if err != nil {
 		// Relayed as sent: the node refuses it with its usual WRONGPASS.
 		r.s.logger().Info("front: IAM token refused", "cache", r.s.Resource.Name, "user", name, "reason", err.Error())
