@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -324,5 +326,56 @@ func TestInlineAuthAndAgeLimit(t *testing.T) {
 	time.Sleep(800 * time.Millisecond)
 	if err := pc.Ping(t.Context()).Err(); err != nil {
 		t.Errorf("password connection closed: %v", err)
+	}
+}
+
+// TestUnixBackend: a front can reach its node over the node's private Unix
+// socket (no TLS on that hop); logins and relaying work the same.
+func TestUnixBackend(t *testing.T) {
+	r := newRig(t, 0)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, strings.Repeat("s", 120-len(dir)), "redis.sock") // longer than sockaddr_un
+	if err := os.MkdirAll(filepath.Dir(sock), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// A second server, on a socket only (redis-server cannot bind a path
+	// this long itself: it starts in the socket's directory).
+	cmd := exec.Command(redistest.Binary(t), "--port", "0", "--unixsocket", "redis.sock", "--unixsocketperm", "700",
+		"--save", "", "--appendonly", "no", "--dir", filepath.Dir(sock))
+	cmd.Dir = filepath.Dir(sock)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	f := &front.Server{TLS: r.front.TLS, Backend: "unix:" + sock, Resource: res, Key: key, CacheID: cacheID,
+		Verifier: r.front.Verifier}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go f.Serve(l)
+	t.Cleanup(func() { f.Close() })
+	var c *redis.Client
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c = r.client(t, l.Addr().String(), "", "")
+		if err := c.Ping(t.Context()).Err(); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("front over a Unix socket: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// default is open on this plain server; an IAM user set up by hand logs in.
+	if err := c.Do(t.Context(), "ACL", "SETUSER", "alice", "on", "#"+front.SecretHash(key, cacheID, "alice"), "~app:*", "+@all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	r.addr = l.Addr().String()
+	ic := r.iamClient(t, "alice", 3)
+	if err := ic.Set(t.Context(), "app:u", "1", 0).Err(); err != nil {
+		t.Fatalf("IAM login over the socket: %v", err)
+	}
+	if err := ic.Set(t.Context(), "x", "1", 0).Err(); !isNoPerm(err) {
+		t.Errorf("SET outside the access string: %v, want NOPERM", err)
 	}
 }

@@ -21,6 +21,11 @@ func Secret(key []byte, cache, user string) string {
 // SecretHash is the SHA-256 of Secret in hex, the form ACL rules ("#<hash>")
 // take, for keyward to put on the nodes.
 func SecretHash(key []byte, cache, user string) string {
-	s := sha256.Sum256([]byte(Secret(key, cache, user)))
-	return hex.EncodeToString(s[:])
+	return SHA256Hex(Secret(key, cache, user))
+}
+
+// SHA256Hex is the hex SHA-256 of s, the form of "#<hash>" ACL rules.
+func SHA256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }

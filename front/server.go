@@ -6,10 +6,14 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,8 +39,9 @@ const (
 type Server struct {
 	// TLS is the server configuration clients see (the node's certificate).
 	TLS *tls.Config
-	// Backend is the node's address; BackendTLS its client configuration,
-	// nil for a plain-text node.
+	// Backend is the node's address, "host:port" or "unix:<path>" for its
+	// private Unix socket; BackendTLS its TLS client configuration for a
+	// TCP address (nil for a plain-text node; never used on a socket).
 	Backend    string
 	BackendTLS *tls.Config
 
@@ -172,8 +177,7 @@ func (s *Server) handle(raw net.Conn) {
 	if err := client.HandshakeContext(ctx); err != nil {
 		return
 	}
-	d := net.Dialer{Timeout: dialTimeout}
-	braw, err := d.DialContext(ctx, "tcp", s.Backend)
+	braw, err := s.dialBackend(ctx)
 	if err != nil {
 		s.logger().Warn("front: node unreachable", "node", s.Backend, "err", err)
 		client.Write([]byte("-ERR node unavailable\r\n"))
@@ -181,7 +185,7 @@ func (s *Server) handle(raw net.Conn) {
 	}
 	defer braw.Close()
 	var backend net.Conn = braw
-	if s.BackendTLS != nil {
+	if s.BackendTLS != nil && !strings.HasPrefix(s.Backend, "unix:") {
 		bt := tls.Client(braw, s.backendTLS())
 		if err := bt.HandshakeContext(ctx); err != nil {
 			s.logger().Warn("front: node TLS handshake", "node", s.Backend, "err", err)
@@ -222,6 +226,29 @@ func (s *Server) handle(raw net.Conn) {
 		r.timer.Stop()
 	}
 }
+
+// dialBackend connects to the node: TCP, or a Unix socket for a Backend
+// "unix:<path>" (a path longer than sockaddr_un allows is reached through
+// its directory's /proc/self/fd entry).
+func (s *Server) dialBackend(ctx context.Context) (net.Conn, error) {
+	d := net.Dialer{Timeout: dialTimeout}
+	path, unix := strings.CutPrefix(s.Backend, "unix:")
+	if !unix {
+		return d.DialContext(ctx, "tcp", s.Backend)
+	}
+	if len(path) >= sunPathMax {
+		dir, err := os.Open(filepath.Dir(path))
+		if err != nil {
+			return nil, err
+		}
+		defer dir.Close()
+		path = fmt.Sprintf("/proc/self/fd/%d/%s", dir.Fd(), filepath.Base(path))
+	}
+	return d.DialContext(ctx, "unix", path)
+}
+
+// sunPathMax is the longest socket path sockaddr_un holds on Linux.
+const sunPathMax = 107
 
 // backendTLS is BackendTLS with the node's host as ServerName when unset,
 // built once.
