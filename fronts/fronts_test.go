@@ -69,7 +69,6 @@ func newManager(t *testing.T, dir string, eng *engine.Manager, inProcess bool) *
 	return m
 }
 
-
 func iamPing(ctx context.Context, port int, eng *engine.Manager) error {
 	c := redis.NewClient(&redis.Options{
 		Addr: "127.0.0.1:" + strconv.Itoa(port), TLSConfig: eng.TLSConfig(), Protocol: 3, PoolSize: 1, MaxRetries: -1, DisableIdentity: true,

@@ -292,7 +292,23 @@ func (m *Manager) command(dir string) *exec.Cmd {
 	if err != nil {
 		exe = os.Args[0]
 	}
-	return exec.Command(exe, "front", dir)
+	cmd := exec.Command(exe, "front", dir)
+	cmd.Env = frontEnv()
+	return cmd
+}
+
+// frontEnv is the environment of a front process: nearly empty, so that
+// keyward's own secrets (a secret key or a store URL given in the
+// environment) never reach it. KEYWARD_RUN_MAIN is kept: it lets a test
+// binary stand in for keyward (see cmd/keyward's tests).
+func frontEnv() []string {
+	env := []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
+	for _, k := range []string{"KEYWARD_RUN_MAIN", "TZ"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
 }
 
 // revive restarts a front whose process (pid) ended unless it was stopped

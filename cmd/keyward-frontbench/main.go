@@ -4,22 +4,31 @@
 // (TLS handshake + AUTH) with a password directly, with a password through
 // the front and with an IAM token through the front.
 //
-// It starts one TLS redis-server node with package engine and its front as
-// a separate process, as keyward serve does (this binary re-executed as
-// "keyward-frontbench front DIR"), and prints a Markdown report.
+// It starts one redis-server with a TLS port and a private Unix socket
+// (certificate and CA from package engine, as for keyward's nodes) and two
+// fronts as separate processes, as keyward serve runs them (this binary
+// re-executed as "keyward-frontbench front DIR"): one reaching the node over
+// TLS, one over the Unix socket. Targets are benchmarked in interleaved
+// rounds, so that a machine whose load drifts affects them alike; the
+// report gives medians, the median of the per-round ratios, and the CPU
+// time the node and the front spend per request (from /proc), which load
+// on the machine hardly changes.
 //
 //	go run ./cmd/keyward-frontbench --requests 200000 --clients 50 --runs 3
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/csv"
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,7 +67,7 @@ var (
 	requests  = flag.Int("requests", 200000, "redis-benchmark -n")
 	clients   = flag.Int("clients", 50, "redis-benchmark -c")
 	pipeline  = flag.Int("pipeline", 1, "redis-benchmark -P")
-	runs      = flag.Int("runs", 3, "runs per target (medians are reported); targets alternate")
+	runs      = flag.Int("runs", 5, "runs per target (medians are reported); targets alternate")
 	logins    = flag.Int("logins", 300, "logins measured per kind")
 	redisBin  = flag.String("redis-server", "redis-server", "redis-server binary")
 	benchBin  = flag.String("redis-benchmark", "redis-benchmark", "redis-benchmark binary")
@@ -71,6 +80,14 @@ var (
 
 const nodeID = "123456789012.us-east-1.bench-001"
 
+type target struct {
+	name string
+	port int
+	pids []int // processes whose CPU time is counted: the node, the front
+}
+
+type row struct{ rps, p50, p99, cpuNode, cpuFront float64 }
+
 func run() error {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -80,111 +97,171 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	// The engine provides the CA and a node certificate; the benchmarked
+	// server is started here so that it can also listen on a Unix socket.
 	eng := &engine.Manager{DataDir: dir, RedisServer: *redisBin}
 	if err := eng.Open(ctx); err != nil {
 		return err
 	}
 	defer eng.Close()
-	n, err := eng.Ensure(ctx, engine.NodeSpec{ID: nodeID, Engine: "redis", TLS: true})
+	if _, err := eng.Ensure(ctx, engine.NodeSpec{ID: nodeID, Engine: "redis", TLS: true}); err != nil {
+		return err
+	}
+	certFile, keyFile := eng.NodeCertFiles(nodeID)
+	certCopy, keyCopy := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	for _, cp := range [][2]string{{certFile, certCopy}, {keyFile, keyCopy}} {
+		b, err := os.ReadFile(cp[0])
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(cp[1], b, 0o600); err != nil {
+			return err
+		}
+	}
+	eng.Stop(context.Background(), nodeID)
+	sockDir := filepath.Join(dir, "node")
+	if err := os.MkdirAll(sockDir, 0o700); err != nil {
+		return err
+	}
+	nodePort, err := freePort()
 	if err != nil {
 		return err
 	}
-	defer eng.Stop(context.Background(), nodeID)
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
+	all, _ := keyward.ParseAccessString("on ~* +@all")
 	fm := &fronts.Manager{
-		DataDir: dir, Credentials: []sigv4.Credential{cred}, CAFile: eng.CAFile(), CertFiles: eng.NodeCertFiles,
-		Command: func(d string) *exec.Cmd { return exec.Command(self, "front", d) },
+		DataDir: dir, Credentials: []sigv4.Credential{cred}, CAFile: eng.CAFile(),
+		CertFiles: func(string) (string, string) { return certCopy, keyCopy },
+		Command:   func(d string) *exec.Cmd { return exec.Command(os.Args[0], "front", d) },
 	}
 	if err := fm.Open(ctx); err != nil {
 		return err
 	}
 	defer fm.Close()
 	cacheID := "arn:aws:elasticache:us-east-1:123456789012:replicationgroup:bench"
-	port, err := fm.Ensure(ctx, fronts.Spec{ID: nodeID, Backend: n.Addr, Resource: res, CacheID: cacheID})
-	if err != nil {
+	aclFile := filepath.Join(sockDir, "users.acl")
+	acl := fmt.Sprintf("user default off\nuser %s on #%s %s\nuser iam on #%s %s\n", benchUser, front.SHA256Hex(benchPass), strings.Join(all.Rules(), " "),
+		front.SecretHash(fm.Key(), cacheID, "iam"), strings.Join(all.Rules(), " "))
+	if err := os.WriteFile(aclFile, []byte(acl), 0o600); err != nil {
 		return err
 	}
-	defer fm.Stop(context.Background(), nodeID)
-	all, _ := keyward.ParseAccessString("on ~* +@all")
-	users := []engine.ACLUser{
-		{Name: benchUser, Rules: append([]string{"#" + sha(benchPass)}, all.Rules()...)},
-		{Name: "iam", Rules: append([]string{"#" + front.SecretHash(fm.Key(), cacheID, "iam")}, all.Rules()...)},
-	}
-	if _, err := eng.ApplyACL(ctx, nodeID, users, nil); err != nil {
+	node := exec.CommandContext(ctx, *redisBin, "--port", "0", "--tls-port", strconv.Itoa(nodePort), "--bind", "127.0.0.1",
+		"--tls-cert-file", certCopy, "--tls-key-file", keyCopy, "--tls-ca-cert-file", eng.CAFile(), "--tls-auth-clients", "no",
+		"--unixsocket", "node.sock", "--unixsocketperm", "700", "--dir", sockDir, "--aclfile", aclFile,
+		"--save", "", "--appendonly", "yes")
+	node.Dir = sockDir
+	if err := node.Start(); err != nil {
 		return err
 	}
-	frontAddr := "127.0.0.1:" + strconv.Itoa(port)
-
-	type result struct{ rps, p50, p99 float64 }
-	results := map[string]map[string][]result{"direct": {}, "front": {}}
-	targets := []string{"direct", "front"}
-	for r := 0; r < *runs; r++ {
-		order := targets
-		if r%2 == 1 {
-			order = []string{"front", "direct"}
+	defer func() { node.Process.Kill(); node.Wait() }()
+	if err := waitListen(ctx, nodePort); err != nil {
+		return err
+	}
+	targets := []target{{name: "node directly", port: nodePort, pids: []int{node.Process.Pid}}}
+	for _, f := range []struct{ id, backend string }{
+		{"bench-tls", "127.0.0.1:" + strconv.Itoa(nodePort)},
+		{"bench-unix", "unix:" + filepath.Join(sockDir, "node.sock")},
+	} {
+		port, err := fm.Ensure(ctx, fronts.Spec{ID: f.id, Backend: f.backend, Resource: res, CacheID: cacheID})
+		if err != nil {
+			return err
 		}
-		for _, tg := range order {
-			p := n.Port
-			if tg == "front" {
-				p = port
-			}
-			fmt.Fprintf(os.Stderr, "run %d: redis-benchmark %s (port %d)\n", r+1, tg, p)
-			rows, err := benchmark(ctx, p, eng.CAFile())
+		defer fm.Stop(context.Background(), f.id)
+		pid := readPid(filepath.Join(dir, "fronts", f.id, "front.pid"))
+		name := "front, TLS to the node"
+		if strings.HasPrefix(f.backend, "unix:") {
+			name = "front, Unix socket to the node"
+		}
+		targets = append(targets, target{name: name, port: port, pids: []int{node.Process.Pid, pid}})
+	}
+
+	results := make([]map[string][]row, len(targets))
+	for i := range results {
+		results[i] = map[string][]row{}
+	}
+	for r := 0; r < *runs; r++ {
+		order := make([]int, len(targets))
+		for i := range order {
+			order[i] = (i + r) % len(targets) // rotate who goes first
+		}
+		for _, i := range order {
+			tg := targets[i]
+			fmt.Fprintf(os.Stderr, "round %d: %s (port %d)\n", r+1, tg.name, tg.port)
+			rows, err := benchmark(ctx, tg, eng.CAFile())
 			if err != nil {
 				return err
 			}
-			for test, row := range rows {
-				results[tg][test] = append(results[tg][test], row)
+			for test, rw := range rows {
+				results[i][test] = append(results[i][test], rw)
 			}
 		}
 	}
 
-	loginDirect, err := measureLogins(ctx, n.Addr, eng, func() (string, string) { return benchUser, benchPass })
+	frontAddr := "127.0.0.1:" + strconv.Itoa(targets[2].port)
+	nodeAddr := "127.0.0.1:" + strconv.Itoa(nodePort)
+	tlsConf := eng.TLSConfig()
+	loginDirect, err := measureLogins(ctx, nodeAddr, tlsConf, func() (string, string) { return benchUser, benchPass })
 	if err != nil {
 		return err
 	}
-	loginFrontPW, err := measureLogins(ctx, frontAddr, eng, func() (string, string) { return benchUser, benchPass })
+	loginFrontPW, err := measureLogins(ctx, frontAddr, tlsConf, func() (string, string) { return benchUser, benchPass })
 	if err != nil {
 		return err
 	}
 	// Tokens are made before the clock starts: signing is the client's cost.
-	toks := make([]string, *logins+1)
+	toks := make([]string, *logins)
 	for i := range toks {
 		if toks[i], err = iamauth.Presign(ctx, aws.Credentials{AccessKeyID: cred.AccessKeyID, SecretAccessKey: cred.SecretAccessKey}, res, "iam", 15*time.Minute, time.Now()); err != nil {
 			return err
 		}
 	}
-	i := 0
-	loginIAM, err := measureLogins(ctx, frontAddr, eng, func() (string, string) { i++; return "iam", toks[i%len(toks)] })
+	k := 0
+	loginIAM, err := measureLogins(ctx, frontAddr, tlsConf, func() (string, string) { k++; return "iam", toks[k%len(toks)] })
 	if err != nil {
 		return err
 	}
 
 	var b strings.Builder
-	med := func(rs []result, f func(result) float64) float64 {
+	med := func(v []float64) float64 {
+		v = slices.Clone(v)
+		slices.Sort(v)
+		if len(v) == 0 {
+			return 0
+		}
+		return v[len(v)/2]
+	}
+	col := func(rs []row, f func(row) float64) []float64 {
 		v := make([]float64, len(rs))
 		for i, r := range rs {
 			v[i] = f(r)
 		}
-		slices.Sort(v)
-		return v[len(v)/2]
+		return v
 	}
-	fmt.Fprintf(&b, "redis-benchmark %s, -n %d -c %d -P %d, TLS, %d runs (medians), %s\n\n", benchVersion(), *requests, *clients, *pipeline, *runs, time.Now().UTC().Format("2006-01-02"))
-	b.WriteString("| test | direct req/s | front req/s | front/direct | direct p50 / p99 ms | front p50 / p99 ms |\n|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "redis-benchmark %s, `-t set,get -n %d -c %d -P %d -r 100000`, TLS from the client, %d interleaved rounds (medians); %s.\n\n",
+		benchVersion(), *requests, *clients, *pipeline, *runs, time.Now().UTC().Format("2006-01-02"))
+	b.WriteString("| test | target | req/s | vs direct (median of rounds) | p50 / p99 ms | CPU µs/req node + front |\n|---|---|---|---|---|---|\n")
 	for _, test := range []string{"SET", "GET"} {
-		d, f := results["direct"][test], results["front"][test]
-		if len(d) == 0 || len(f) == 0 {
-			continue
+		direct := results[0][test]
+		for i, tg := range targets {
+			rs := results[i][test]
+			if len(rs) == 0 {
+				continue
+			}
+			var ratios []float64
+			for j := range rs {
+				if j < len(direct) && direct[j].rps > 0 {
+					ratios = append(ratios, rs[j].rps/direct[j].rps)
+				}
+			}
+			cpu := fmt.Sprintf("%.1f", med(col(rs, func(r row) float64 { return r.cpuNode })))
+			if i > 0 {
+				cpu += fmt.Sprintf(" + %.1f", med(col(rs, func(r row) float64 { return r.cpuFront })))
+			}
+			fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f %% | %.3f / %.3f | %s |\n", test, tg.name,
+				med(col(rs, func(r row) float64 { return r.rps })), 100*med(ratios),
+				med(col(rs, func(r row) float64 { return r.p50 })), med(col(rs, func(r row) float64 { return r.p99 })), cpu)
 		}
-		dr, fr := med(d, func(r result) float64 { return r.rps }), med(f, func(r result) float64 { return r.rps })
-		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %.0f %% | %.3f / %.3f | %.3f / %.3f |\n", test, dr, fr, 100*fr/dr,
-			med(d, func(r result) float64 { return r.p50 }), med(d, func(r result) float64 { return r.p99 }),
-			med(f, func(r result) float64 { return r.p50 }), med(f, func(r result) float64 { return r.p99 }))
 	}
-	fmt.Fprintf(&b, "\nLogin (new TLS connection + AUTH + first PING), %d each:\n\n| login | p50 ms | p99 ms |\n|---|---|---|\n", *logins)
+	fmt.Fprintf(&b, "\nLogin (new TLS connection + AUTH + first PING, one after another), %d each, front with the Unix socket:\n\n| login | p50 ms | p99 ms |\n|---|---|---|\n", *logins)
 	for _, l := range []struct {
 		name string
 		d    []time.Duration
@@ -199,41 +276,70 @@ func run() error {
 	return nil
 }
 
-// benchmark runs redis-benchmark for SET and GET against port and returns
-// rps and latency percentiles by test.
-func benchmark(ctx context.Context, port int, caFile string) (map[string]struct{ rps, p50, p99 float64 }, error) {
-	cmd := exec.CommandContext(ctx, *benchBin, "-h", "127.0.0.1", "-p", strconv.Itoa(port), "--tls", "--cacert", caFile,
-		"--user", benchUser, "-a", benchPass, "-t", "set,get", "-n", strconv.Itoa(*requests), "-c", strconv.Itoa(*clients),
-		"-P", strconv.Itoa(*pipeline), "--csv", "-r", "100000")
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("redis-benchmark: %w", err)
-	}
-	recs, err := csv.NewReader(strings.NewReader(string(out))).ReadAll()
-	if err != nil || len(recs) < 2 {
-		return nil, fmt.Errorf("redis-benchmark output %q: %v", out, err)
-	}
-	col := map[string]int{}
-	for i, h := range recs[0] {
-		col[h] = i
-	}
-	rows := map[string]struct{ rps, p50, p99 float64 }{}
-	for _, r := range recs[1:] {
-		f := func(name string) float64 { v, _ := strconv.ParseFloat(r[col[name]], 64); return v }
-		rows[r[0]] = struct{ rps, p50, p99 float64 }{f("rps"), f("p50_latency_ms"), f("p99_latency_ms")}
+// benchmark runs redis-benchmark for SET and GET against tg and returns
+// rps, latency percentiles and CPU per request by test.
+func benchmark(ctx context.Context, tg target, caFile string) (map[string]row, error) {
+	rows := map[string]row{}
+	for _, test := range []string{"set", "get"} {
+		before := cpuTimes(tg.pids)
+		cmd := exec.CommandContext(ctx, *benchBin, "-h", "127.0.0.1", "-p", strconv.Itoa(tg.port), "--tls", "--cacert", caFile,
+			"--user", benchUser, "-a", benchPass, "-t", test, "-n", strconv.Itoa(*requests), "-c", strconv.Itoa(*clients),
+			"-P", strconv.Itoa(*pipeline), "--csv", "-r", "100000")
+		out, err := cmd.Output()
+		if err != nil {
+			return nil, fmt.Errorf("redis-benchmark: %w", err)
+		}
+		after := cpuTimes(tg.pids)
+		recs, err := csv.NewReader(strings.NewReader(string(out))).ReadAll()
+		if err != nil || len(recs) < 2 {
+			return nil, fmt.Errorf("redis-benchmark output %q: %v", out, err)
+		}
+		idx := map[string]int{}
+		for i, h := range recs[0] {
+			idx[h] = i
+		}
+		r := recs[1]
+		f := func(name string) float64 { v, _ := strconv.ParseFloat(r[idx[name]], 64); return v }
+		rw := row{rps: f("rps"), p50: f("p50_latency_ms"), p99: f("p99_latency_ms")}
+		per := func(i int) float64 {
+			return float64(after[i]-before[i]) / float64(time.Microsecond) / float64(*requests)
+		}
+		rw.cpuNode = per(0)
+		if len(tg.pids) > 1 {
+			rw.cpuFront = per(1)
+		}
+		rows[r[0]] = rw
 	}
 	return rows, nil
+}
+
+// cpuTimes returns the user+system CPU time of each pid.
+func cpuTimes(pids []int) []time.Duration {
+	out := make([]time.Duration, len(pids))
+	for i, pid := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		// utime and stime are fields 14 and 15 of stat, 12 and 13 here.
+		ut, _ := strconv.ParseInt(fields[11], 10, 64)
+		st, _ := strconv.ParseInt(fields[12], 10, 64)
+		out[i] = time.Duration(ut+st) * time.Second / 100 // USER_HZ
+	}
+	return out
 }
 
 // measureLogins opens *logins connections one after another, each with a
 // TLS handshake, AUTH (or HELLO 3 AUTH) and a PING, and returns how long
 // each took.
-func measureLogins(ctx context.Context, addr string, eng *engine.Manager, creds func() (string, string)) ([]time.Duration, error) {
+func measureLogins(ctx context.Context, addr string, tlsConf *tls.Config, creds func() (string, string)) ([]time.Duration, error) {
 	var ds []time.Duration
 	for range *logins {
 		user, pass := creds()
 		c := redis.NewClient(&redis.Options{
-			Addr: addr, TLSConfig: eng.TLSConfig(), Username: user, Password: pass, Protocol: 2, PoolSize: 1,
+			Addr: addr, TLSConfig: tlsConf, Username: user, Password: pass, Protocol: 2, PoolSize: 1,
 			MaxRetries: -1, DisableIdentity: true,
 			MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 		})
@@ -247,6 +353,37 @@ func measureLogins(ctx context.Context, addr string, eng *engine.Manager, creds 
 		ds = append(ds, d)
 	}
 	return ds, nil
+}
+
+func waitListen(ctx context.Context, port int) error {
+	for i := 0; i < 200; i++ {
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("redis-server does not listen on %d", port)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func readPid(name string) int {
+	b, _ := os.ReadFile(name)
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
 }
 
 func pct(ds []time.Duration, p int) time.Duration {
@@ -264,5 +401,3 @@ func benchVersion() string {
 	}
 	return strings.TrimSpace(strings.TrimPrefix(string(out), "redis-benchmark "))
 }
-
-func sha(s string) string { return front.SHA256Hex(s) }
