@@ -64,18 +64,19 @@ func main() {
 }
 
 var (
-	requests  = flag.Int("requests", 200000, "redis-benchmark -n")
-	clients   = flag.Int("clients", 50, "redis-benchmark -c")
-	pipeline  = flag.Int("pipeline", 1, "redis-benchmark -P")
-	runs      = flag.Int("runs", 5, "runs per target (medians are reported); targets alternate")
-	logins    = flag.Int("logins", 300, "logins measured per kind")
-	redisBin  = flag.String("redis-server", "redis-server", "redis-server binary")
-	benchBin  = flag.String("redis-benchmark", "redis-benchmark", "redis-benchmark binary")
-	outFile   = flag.String("out", "", "also write the report to this file")
-	benchUser = "bench"
-	benchPass = "bench-password-0001"
-	cred      = sigv4.Credential{AccessKeyID: "AKIAKEYWARDBENCH0001", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", AccountID: "123456789012"}
-	res       = iamauth.Resource{Name: "bench", AccountID: cred.AccountID, Region: "us-east-1"}
+	requests   = flag.Int("requests", 200000, "redis-benchmark -n")
+	clients    = flag.Int("clients", 50, "redis-benchmark -c")
+	pipeline   = flag.Int("pipeline", 1, "redis-benchmark -P")
+	runs       = flag.Int("runs", 5, "runs per target (medians are reported); targets alternate")
+	logins     = flag.Int("logins", 300, "logins measured per kind")
+	redisBin   = flag.String("redis-server", "redis-server", "redis-server binary")
+	benchBin   = flag.String("redis-benchmark", "redis-benchmark", "redis-benchmark binary")
+	frontProcs = flag.Int("front-procs", 0, "GOMAXPROCS of the front processes; 0: Go's default")
+	outFile    = flag.String("out", "", "also write the report to this file")
+	benchUser  = "bench"
+	benchPass  = "bench-password-0001"
+	cred       = sigv4.Credential{AccessKeyID: "AKIAKEYWARDBENCH0001", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", AccountID: "123456789012"}
+	res        = iamauth.Resource{Name: "bench", AccountID: cred.AccountID, Region: "us-east-1"}
 )
 
 const nodeID = "123456789012.us-east-1.bench-001"
@@ -131,7 +132,13 @@ func run() error {
 	fm := &fronts.Manager{
 		DataDir: dir, Credentials: []sigv4.Credential{cred}, CAFile: eng.CAFile(),
 		CertFiles: func(string) (string, string) { return certCopy, keyCopy },
-		Command:   func(d string) *exec.Cmd { return exec.Command(os.Args[0], "front", d) },
+		Command: func(d string) *exec.Cmd {
+			c := exec.Command(os.Args[0], "front", d)
+			if *frontProcs > 0 {
+				c.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(*frontProcs))
+			}
+			return c
+		},
 	}
 	if err := fm.Open(ctx); err != nil {
 		return err
