@@ -88,9 +88,9 @@
 //     new IAM logins, while keyward is stopped or restarted, like the nodes.
 //     fronts.Manager records each front's port and pid under
 //     DATA-DIR/fronts/<node>/, adopts running fronts on Open, restarts dead
-//     ones on the same port, and stops them with their node. The SigV4
-//     credentials are written to DATA-DIR/fronts/credentials (0600) and
-//     reloaded by running fronts when they change.
+//     ones on the same port, and stops them with their node. A front gets
+//     keyward's SigV4 credentials on its stdin, never on disk; one started
+//     with other credentials is restarted.
 //   - Cost: one more hop. The front reaches the node over TLS today; it
 //     also supports the node's private Unix socket ("unix:<path>"), which
 //     roughly halves the hop's cost, for when nodes have one. Figures are

@@ -50,9 +50,6 @@ type Server struct {
 	// login is relayed as sent.
 	Resource iamauth.Resource
 	Verifier *iamauth.Verifier
-	// Verifiers, when set, is asked for the verifier at each IAM login
-	// instead of Verifier (a front process reloading its credentials).
-	Verifiers func() *iamauth.Verifier
 	// Key and CacheID derive IAM users' internal secrets (see Secret).
 	Key     []byte
 	CacheID string
@@ -467,9 +464,6 @@ func (r *relay) login() {
 		return
 	}
 	v := r.s.Verifier
-	if r.s.Verifiers != nil {
-		v = r.s.Verifiers()
-	}
 	if v == nil {
 		return
 	}

@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
-	"sync"
 
 	"keyward/front"
 	"keyward/iamauth"
@@ -30,10 +30,13 @@ type Spec struct {
 // config is front.json: a Spec plus what the Manager fills in.
 type config struct {
 	Spec
-	Port     int    `json:"port"`
-	CertFile string `json:"certFile"`
-	KeyFile  string `json:"keyFile"`
-	CAFile   string `json:"caFile"`
+	Port int `json:"port"`
+	// Credentials fingerprints the credentials the front was started with
+	// (a keyed hash, see credentialsID), so that a change restarts it.
+	Credentials string `json:"credentials"`
+	CertFile    string `json:"certFile"`
+	KeyFile     string `json:"keyFile"`
+	CAFile      string `json:"caFile"`
 }
 
 func readConfig(dir string) (config, error) {
@@ -49,8 +52,9 @@ func readConfig(dir string) (config, error) {
 }
 
 // server builds the front.Server for a configuration. keyDir holds the key
-// and credentials files shared by every front.
-func server(c config, keyDir string) (*front.Server, error) {
+// shared by every front; creds are the SigV4 credentials tokens are
+// verified with (none: no token verifies, every login is relayed).
+func server(c config, keyDir string, creds []sigv4.Credential) (*front.Server, error) {
 	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("fronts: certificate: %w", err)
@@ -67,44 +71,30 @@ func server(c config, keyDir string) (*front.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	creds := &credsFile{path: filepath.Join(keyDir, "credentials")}
+	var v *iamauth.Verifier
+	if len(creds) > 0 {
+		v = &iamauth.Verifier{SigV4: sigv4.NewVerifier(creds)}
+	}
 	return &front.Server{
 		TLS:        &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		Backend:    c.Backend,
 		BackendTLS: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
 		Resource:   c.Resource,
-		Verifiers:  creds.verifier,
+		Verifier:   v,
 		Key:        key,
 		CacheID:    c.CacheID,
 	}, nil
 }
 
-// credsFile is the credentials file, reloaded when it changes.
-type credsFile struct {
-	path string
-	mu   sync.Mutex
-	mod  int64
-	size int64
-	v    *iamauth.Verifier
-}
-
-// verifier returns the verifier for the file's current contents; nil when
-// it cannot be read (then no token verifies).
-func (f *credsFile) verifier() *iamauth.Verifier {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	st, err := os.Stat(f.path)
-	if err != nil {
-		return nil
+// readCredentials reads the credentials a front process gets on its
+// standard input (JSON), so that they are never written to disk.
+func readCredentials(r io.Reader) ([]sigv4.Credential, error) {
+	var creds []sigv4.Credential
+	if err := json.NewDecoder(r).Decode(&creds); err != nil {
+		return nil, errors.New("fronts: credentials on standard input: not a JSON list")
 	}
-	if f.v != nil && st.ModTime().UnixNano() == f.mod && st.Size() == f.size {
-		return f.v
+	if err := sigv4.ValidateCredentials(creds); err != nil {
+		return nil, fmt.Errorf("fronts: %w", err)
 	}
-	creds, err := sigv4.LoadCredentialsFile(f.path)
-	if err != nil {
-		return nil
-	}
-	f.mod, f.size = st.ModTime().UnixNano(), st.Size()
-	f.v = &iamauth.Verifier{SigV4: sigv4.NewVerifier(creds)}
-	return f.v
+	return creds, nil
 }

@@ -8,9 +8,6 @@
 //
 //   - key (0600): the 32-byte key IAM users' internal secrets are derived
 //     from (front.Secret), generated once;
-//   - credentials (0600): the SigV4 credentials tokens are verified with,
-//     in the credentials-file format, rewritten by Open from keyward's
-//     configuration; a running front reloads it when it changes;
 //   - <node-id>/front.json: the front's configuration (its port, the node's
 //     address, the node's certificate, the cache it serves);
 //   - <node-id>/front.pid: the pid of the front process.
@@ -24,6 +21,12 @@
 // the others on their recorded ports; while open, the Manager restarts a
 // front whose process died. Close leaves fronts running; Stop ends one and
 // removes its directory. A front's port never changes once assigned.
+//
+// A front process gets keyward's SigV4 credentials on its standard input
+// at start, so they are never written to disk (the key file is the only
+// secret there, like the engine's admin secret); front.json records a
+// keyed fingerprint of them, and a front started with other credentials
+// than the current ones is restarted.
 //
 // InProcess runs fronts as goroutines of the calling process instead (for
 // tests, which cannot exec keyward); they end with Close.

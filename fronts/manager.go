@@ -3,7 +3,9 @@ package fronts
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -67,17 +69,14 @@ func (m *Manager) log() *slog.Logger {
 	return m.Logger
 }
 
-// Open prepares the key and credentials files and adopts (or restarts) the
-// fronts of a previous run.
+// Open prepares the key file and adopts (or restarts) the fronts of a
+// previous run; a front started with other credentials is restarted.
 func (m *Manager) Open(ctx context.Context) error {
 	if err := os.MkdirAll(m.root(), 0o700); err != nil {
 		return fmt.Errorf("fronts: %w", err)
 	}
 	key, err := loadOrCreateKey(filepath.Join(m.root(), "key"))
 	if err != nil {
-		return err
-	}
-	if err := m.writeCredentials(); err != nil {
 		return err
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
@@ -98,13 +97,19 @@ func (m *Manager) Open(ctx context.Context) error {
 		}
 		h := &handle{cfg: cfg, dir: dir}
 		m.fronts[cfg.ID] = h
-		if !m.InProcess {
+		if !m.InProcess && cfg.Credentials == credentialsID(key, m.Credentials) {
 			if pid := readPid(dir); pid > 0 && owns(pid, dir) {
 				h.pid = pid
 				m.log().Info("fronts: adopted front", "node", cfg.ID, "port", cfg.Port, "pid", pid)
 				m.watchAdopted(h)
 				continue
 			}
+		} else if pid := readPid(dir); pid > 0 && owns(pid, dir) {
+			terminate(pid) // started with other credentials
+		}
+		h.cfg.Credentials = credentialsID(key, m.Credentials)
+		if err := m.writeConfig(h); err != nil {
+			return err
 		}
 		if err := m.start(ctx, h); err != nil {
 			m.log().Error("fronts: restart", "node", cfg.ID, "err", err)
@@ -124,7 +129,8 @@ func (m *Manager) Ensure(ctx context.Context, spec Spec) (int, error) {
 		return 0, errors.New("fronts: closed")
 	}
 	h := m.fronts[spec.ID]
-	if h != nil && h.cfg.Spec == spec && m.running(h) {
+	credID := credentialsID(m.key, m.Credentials)
+	if h != nil && h.cfg.Spec == spec && h.cfg.Credentials == credID && m.running(h) {
 		return h.cfg.Port, nil
 	}
 	if h == nil {
@@ -144,17 +150,23 @@ func (m *Manager) Ensure(ctx context.Context, spec Spec) (int, error) {
 	h.cfg.Spec = spec
 	h.cfg.CertFile, h.cfg.KeyFile = m.CertFiles(spec.ID)
 	h.cfg.CAFile = m.CAFile
-	if err := os.MkdirAll(h.dir, 0o700); err != nil {
-		return 0, err
-	}
-	b, _ := json.MarshalIndent(h.cfg, "", "  ")
-	if err := writeFileAtomic(filepath.Join(h.dir, "front.json"), b, 0o600); err != nil {
+	h.cfg.Credentials = credID
+	if err := m.writeConfig(h); err != nil {
 		return 0, err
 	}
 	if err := m.start(ctx, h); err != nil {
 		return 0, err
 	}
 	return h.cfg.Port, nil
+}
+
+// writeConfig writes h's front.json.
+func (m *Manager) writeConfig(h *handle) error {
+	if err := os.MkdirAll(h.dir, 0o700); err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(h.cfg, "", "  ")
+	return writeFileAtomic(filepath.Join(h.dir, "front.json"), b, 0o600)
 }
 
 // Stop ends the front of node id and removes its directory; unknown ids
@@ -231,7 +243,7 @@ func (m *Manager) halt(h *handle) {
 func (m *Manager) start(ctx context.Context, h *handle) error {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(h.cfg.Port))
 	if m.InProcess {
-		srv, err := server(h.cfg, m.root())
+		srv, err := server(h.cfg, m.root(), m.Credentials)
 		if err != nil {
 			return err
 		}
@@ -251,6 +263,10 @@ func (m *Manager) start(ctx context.Context, h *handle) error {
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// The credentials go through a pipe: never to disk, never in the
+	// environment or on the command line.
+	creds, _ := json.Marshal(validCredentials(m.Credentials))
+	cmd.Stdin = bytes.NewReader(creds)
 	err = cmd.Start()
 	logf.Close()
 	if err != nil {
@@ -363,22 +379,29 @@ func (m *Manager) watchAdopted(h *handle) {
 	}()
 }
 
-// writeCredentials writes the credentials file the fronts verify with,
-// only when its contents change (a front reloads it on change).
-func (m *Manager) writeCredentials() error {
-	var b bytes.Buffer
-	b.WriteString("# Written by keyward for its fronts; edits are lost.\n")
-	for _, c := range m.Credentials {
-		if c.Validate() != nil {
-			continue
+// validCredentials drops credentials that fail Validate (NewVerifier would
+// ignore them anyway), so that a front never refuses to start over them.
+func validCredentials(creds []sigv4.Credential) []sigv4.Credential {
+	out := []sigv4.Credential{}
+	seen := map[string]bool{}
+	for _, c := range creds {
+		if c.Validate() == nil && !seen[c.AccessKeyID] {
+			seen[c.AccessKeyID] = true
+			out = append(out, c)
 		}
-		fmt.Fprintf(&b, "%s %s %s\n", c.AccessKeyID, c.SecretAccessKey, c.AccountID)
 	}
-	name := filepath.Join(m.root(), "credentials")
-	if old, err := os.ReadFile(name); err == nil && bytes.Equal(old, b.Bytes()) {
-		return nil
-	}
-	return writeFileAtomic(name, b.Bytes(), 0o600)
+	return out
+}
+
+// credentialsID fingerprints creds with an HMAC under the fronts' key: it
+// tells whether a running front has the current credentials without
+// revealing them.
+func credentialsID(key []byte, creds []sigv4.Credential) string {
+	b, _ := json.Marshal(validCredentials(creds))
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("keyward-front-credentials\x00"))
+	m.Write(b)
+	return hex.EncodeToString(m.Sum(nil))[:32]
 }
 
 func loadOrCreateKey(name string) ([]byte, error) {

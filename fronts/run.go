@@ -2,6 +2,7 @@ package fronts
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -9,8 +10,9 @@ import (
 )
 
 // Run serves the front configured in dir (a Manager's DataDir/fronts/<id>)
-// until ctx ends: the body of "keyward front <dir>".
-func Run(ctx context.Context, dir string, logger *slog.Logger) error {
+// until ctx ends: the body of "keyward front <dir>". The SigV4 credentials
+// come on stdin (JSON), written there by the Manager.
+func Run(ctx context.Context, dir string, stdin io.Reader, logger *slog.Logger) error {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -19,7 +21,11 @@ func Run(ctx context.Context, dir string, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server(cfg, filepath.Dir(dir))
+	creds, err := readCredentials(stdin)
+	if err != nil {
+		return err
+	}
+	srv, err := server(cfg, filepath.Dir(dir), creds)
 	if err != nil {
 		return err
 	}

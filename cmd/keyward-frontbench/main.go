@@ -51,7 +51,7 @@ func main() {
 	if len(os.Args) == 3 && os.Args[1] == "front" {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 		defer stop()
-		if err := fronts.Run(ctx, os.Args[2], slog.New(slog.NewTextHandler(os.Stderr, nil))); err != nil {
+		if err := fronts.Run(ctx, os.Args[2], os.Stdin, slog.New(slog.NewTextHandler(os.Stderr, nil))); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}

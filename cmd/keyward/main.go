@@ -61,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if len(args) != 2 {
 			return errors.New("usage: keyward front DIR")
 		}
-		return fronts.Run(ctx, args[1], slog.New(slog.NewTextHandler(stderr, nil)))
+		return fronts.Run(ctx, args[1], os.Stdin, slog.New(slog.NewTextHandler(stderr, nil)))
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
