@@ -144,6 +144,30 @@ func TestIAM_LoginAccessStringRevocation(t *testing.T) {
 		t.Errorf("default: %v", err)
 	}
 
+	// ModifyUser changes what an open IAM connection may do, and keeps it
+	// open, as for password users.
+	if _, err := c.ModifyUser(ctx, &elasticache.ModifyUserInput{UserId: aws.String("app"), AccessString: aws.String("on ~app:* -@all +get +set +ping +del")}); err != nil {
+		t.Fatal(err)
+	}
+	keywardtest.Eventually(t, 10*time.Second, "DEL allowed after ModifyUser", func() bool { return primary.Del(ctx, "app:1").Err() == nil })
+	// Removal from the group closes an IAM user's connections.
+	createUser(t, c, "app2", "app2", func(in *elasticache.CreateUserInput) {
+		in.Passwords, in.AccessString = nil, aws.String("on ~* +@all")
+		in.AuthenticationMode = &types.AuthenticationMode{Type: types.InputAuthenticationTypeIam}
+	})
+	if _, err := c.ModifyUserGroup(ctx, &elasticache.ModifyUserGroupInput{UserGroupId: aws.String("iamg"), UserIdsToAdd: []string{"app2"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitGroupStatus(t, c, "iamg", "active")
+	app2 := primaryEP.iamClient(iamCredA, rgRes, "app2", 3).Conn()
+	defer app2.Close()
+	keywardtest.Eventually(t, 10*time.Second, "app2 logs in", func() bool { return app2.Ping(ctx).Err() == nil })
+	if _, err := c.ModifyUserGroup(ctx, &elasticache.ModifyUserGroupInput{UserGroupId: aws.String("iamg"), UserIdsToRemove: []string{"app2"}}); err != nil {
+		t.Fatal(err)
+	}
+	keywardtest.Eventually(t, 10*time.Second, "app2's connection closed", func() bool { return app2.Ping(ctx).Err() != nil })
+	waitGroupStatus(t, c, "iamg", "active")
+
 	start := time.Now()
 	if _, err := c.DeleteUser(ctx, &elasticache.DeleteUserInput{UserId: aws.String("app")}); err != nil {
 		t.Fatal(err)
