@@ -172,3 +172,16 @@ func TestVerifyBotocoreTokens(t *testing.T) {
 		t.Error("botocore token valid for an hour accepted")
 	}
 }
+
+// BenchmarkVerify is the cost of checking one token at login.
+func BenchmarkVerify(b *testing.B) {
+	tok, err := Presign(bg, awsCreds(credA), rg, "alice", 15*time.Minute, now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := verify.Verify("alice", tok, rg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
