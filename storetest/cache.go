@@ -50,6 +50,21 @@ func fullCache(s keyward.Scope, kind keyward.CacheKind, id string, groupIDs ...s
 	c.AuthTokenOptional = true
 	c.PendingUserGroupsAdd, c.PendingUserGroupsRemove = []string{"gnew"}, []string{"gold"}
 	c.FailureMessage = "node " + id + "-001 did not start"
+	c.Settings = keyward.CacheSettings{
+		AutomaticFailover: true, MultiAZ: true, AtRestEncryption: true, KmsKeyID: "alias/k-" + id,
+		TransitEncryptionMode: "required", SnapshotRetentionLimit: 7, SnapshotWindow: "03:00-04:00",
+		SnapshottingClusterID: id + "-002", PreferredMaintenanceWindow: "sun:22:00-sun:23:00",
+		CacheParameterGroupName: "pg-" + id, CacheSubnetGroupName: "sn-" + id,
+		SecurityGroupIDs: []string{"sg-0123456789abcdef0"}, SubnetIDs: []string{"subnet-0123456789abcdef0"},
+		PreferredAZs: []string{"us-east-1a", "us-east-1b"}, NotificationTopicARN: "arn:aws:sns:us-east-1:111111111111:t",
+		NotificationTopicStatus: "active",
+		LogDelivery: []keyward.LogDelivery{{LogType: "slow-log", DestinationType: "kinesis-firehose", LogGroup: "lg",
+			DeliveryStream: "ds", LogFormat: "json"}},
+		NoAutoMinorVersionUpgrade: true, DataTiering: true, NetworkType: "ipv4", IPDiscovery: "ipv4",
+		DailySnapshotTime:    "05:00",
+		UsageLimits:          &keyward.CacheUsageLimits{DataStorageMax: 10, DataStorageMin: 1, DataStorageUnit: "GB", ECPUMax: 5000, ECPUMin: 1000},
+		PendingCacheNodeType: "cache.r7g.large",
+	}
 	return c
 }
 
@@ -544,18 +559,25 @@ func testAttachmentsDerived(t *testing.T, s keyward.Store) {
 	}
 }
 
-func testAttachmentsCascadeOnGroupDelete(t *testing.T, s keyward.Store) {
+func testAttachmentsRestrictGroupDelete(t *testing.T, s keyward.Store) {
 	createGroups(t, s, S1, "ga", "gb")
 	createGroups(t, s, S2, "ga")
 	createCache(t, s, NewCache(S1, keyward.KindReplicationGroup, "c1", "ga", "gb"))
 	createCache(t, s, NewCache(S1, keyward.KindServerless, "c1", "ga"))
 	createCache(t, s, NewCache(S2, keyward.KindReplicationGroup, "c1", "ga"))
 
-	// The api refuses to delete an attached group; the store drops the
-	// attachments with the group so that none can point at nothing.
+	// A group attached to a cache cannot be deleted, whatever the caller
+	// checked: the store refuses inside the transaction and changes nothing.
+	err := s.Update(ctx(t), func(tx keyward.Tx) error { return tx.DeleteUserGroup(ctx(t), S1, "ga") })
+	wantError(t, err, keyward.EREFERENCED, keyward.ResourceUserGroup, "User group ga is in use by Replication group c1.")
+	diff(t, "replication group groups", []string{"ga", "gb"}, findCache(t, s, S1, keyward.KindReplicationGroup, "c1").UserGroupIDs)
+
+	// Once every cache let go of it (a detach, or the cache's deletion) it can.
+	c := findCache(t, s, S1, keyward.KindReplicationGroup, "c1")
+	c.UserGroupIDs = []string{"gb"}
+	update(t, s, func(tx keyward.Tx) error { return tx.UpdateCache(ctx(t), c) })
+	update(t, s, func(tx keyward.Tx) error { return tx.DeleteCache(ctx(t), S1, keyward.KindServerless, "c1") })
 	update(t, s, func(tx keyward.Tx) error { return tx.DeleteUserGroup(ctx(t), S1, "ga") })
-	diff(t, "replication group groups", []string{"gb"}, findCache(t, s, S1, keyward.KindReplicationGroup, "c1").UserGroupIDs)
-	diff(t, "serverless cache groups", []string(nil), findCache(t, s, S1, keyward.KindServerless, "c1").UserGroupIDs)
 	diff(t, "S2 cache groups", []string{"ga"}, findCache(t, s, S2, keyward.KindReplicationGroup, "c1").UserGroupIDs)
 
 	createGroups(t, s, S1, "ga")

@@ -33,6 +33,14 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 		name string
 		fn   func(t *testing.T, s keyward.Store)
 	}{
+		{"Docs/RoundTrip", testDocsRoundTrip},
+		{"Docs/Errors", testDocsErrors},
+		{"Docs/UpdateReplaces", testDocsUpdateReplaces},
+		{"Docs/DeleteRules", testDocsDeleteRules},
+		{"Docs/Query", testDocsQuery},
+		{"Docs/Unsettled", testDocsUnsettled},
+		{"Concurrency/References", testConcurrentReferences},
+
 		{"CreateUser/OK", testCreateUser},
 		{"CreateUser/ErrExists", testCreateUserErrExists},
 		{"CreateUser/IgnoresGroupIDs", testCreateUserIgnoresGroupIDs},
@@ -94,7 +102,7 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 		{"FindCaches/FilterAndPagination", testFindCaches},
 		{"FindAllCaches", testFindAllCaches},
 		{"Attachments/DerivedBothWays", testAttachmentsDerived},
-		{"Attachments/CascadeOnGroupDelete", testAttachmentsCascadeOnGroupDelete},
+		{"Attachments/RestrictGroupDelete", testAttachmentsRestrictGroupDelete},
 		{"Cache/ScopeAndKindIsolation", testCacheIsolation},
 		{"Cache/FindUnsettled", testFindUnsettledCaches},
 		{"Cache/RollbackOnError", testCacheRollbackOnError},
