@@ -185,6 +185,13 @@ func (m *Manager) Stop(ctx context.Context, id string) error {
 	return os.RemoveAll(h.dir)
 }
 
+// Has reports whether node id has a front (running or to be restarted).
+func (m *Manager) Has(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.fronts[id] != nil
+}
+
 // IDs lists the nodes that have a front.
 func (m *Manager) IDs() []string {
 	m.mu.Lock()

@@ -83,9 +83,17 @@ func iamSecretHash(f *fronts.Manager) func(*keyward.Cache, string) string {
 }
 
 // ensureFront runs the front of node n and returns its port, the one
-// clients are given.
+// clients are given. A node that already serves clients on its own port
+// (made by a keyward without fronts) keeps it: an upgrade never moves an
+// endpoint, and such a cache's IAM users cannot log in until it is made
+// anew.
 func (a engineAdapter) ensureFront(ctx context.Context, spec reconcile.NodeSpec, n *engine.Node) (int, error) {
 	c := spec.Cache
+	for _, cn := range c.Nodes {
+		if c.NodeID(cn.ClusterID) == spec.ID && cn.Port != 0 && cn.Port == n.Port && !a.f.Has(spec.ID) {
+			return n.Port, nil
+		}
+	}
 	return a.f.Ensure(ctx, fronts.Spec{
 		ID: spec.ID, Backend: n.Addr, CacheID: cacheIdentity(c),
 		Resource: iamauth.Resource{Name: c.ID, Serverless: c.Kind == keyward.KindServerless, AccountID: c.Scope.Account, Region: c.Scope.Region},
