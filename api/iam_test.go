@@ -190,3 +190,47 @@ func TestIAM_LoginAccessStringRevocation(t *testing.T) {
 		t.Errorf("password user after DeleteUser of app: %v", err)
 	}
 }
+
+// TestIAM_Unauthenticated: without credentials (keyward's unauthenticated
+// mode) a token signed with any key logs in, as API requests are accepted
+// with any key; the cache, user and time are still checked.
+func TestIAM_Unauthenticated(t *testing.T) {
+	redistest.Binary(t)
+	ts := keywardtest.New(t)
+	c := ts.Client
+	ctx := t.Context()
+	createUser(t, c, "svc", "svc", func(in *elasticache.CreateUserInput) {
+		in.Passwords, in.AccessString = nil, aws.String("on ~svc:* +@all")
+		in.AuthenticationMode = &types.AuthenticationMode{Type: types.InputAuthenticationTypeIam}
+	})
+	createGroup(t, c, "ug", "redis", "default", "svc")
+	waitGroupStatus(t, c, "ug", "active")
+	if _, err := c.CreateServerlessCache(ctx, &elasticache.CreateServerlessCacheInput{ServerlessCacheName: aws.String("dev"), Engine: aws.String("redis"), UserGroupId: aws.String("ug")}); err != nil {
+		t.Fatal(err)
+	}
+	var n node
+	keywardtest.Eventually(t, 20*time.Second, "serverless available", func() bool {
+		d, err := c.DescribeServerlessCaches(ctx, &elasticache.DescribeServerlessCachesInput{ServerlessCacheName: aws.String("dev")})
+		if err != nil || len(d.ServerlessCaches) != 1 || aws.ToString(d.ServerlessCaches[0].Status) != "available" {
+			return false
+		}
+		n = node{addr: fmt.Sprintf("127.0.0.1:%d", aws.ToInt32(d.ServerlessCaches[0].Endpoint.Port)), tls: ts.Engine().TLSConfig()}
+		return true
+	})
+	dummy := sigv4.Credential{AccessKeyID: "AKIDANYTHING", SecretAccessKey: "anything"}
+	res := iamauth.Resource{Name: "dev", Serverless: true, Region: "us-east-1"}
+	cl := n.iamClient(dummy, res, "svc", 3)
+	defer cl.Close()
+	if err := cl.Set(ctx, "svc:1", "x", 0).Err(); err != nil {
+		t.Fatalf("IAM login with dummy keys: %v", err)
+	}
+	if err := cl.Set(ctx, "other", "x", 0).Err(); err == nil || !strings.HasPrefix(err.Error(), "NOPERM") {
+		t.Errorf("SET outside the access string: %v, want NOPERM", err)
+	}
+	if err := n.iamAuth(dummy, iamauth.Resource{Name: "dev", Region: "us-east-1"}, "svc"); !wrongPass(err) {
+		t.Errorf("replication group token on a serverless cache: %v, want WRONGPASS", err)
+	}
+	if err := n.iamAuth(dummy, res, "nobody"); !wrongPass(err) {
+		t.Errorf("token for a user not in the group: %v, want WRONGPASS", err)
+	}
+}

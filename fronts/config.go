@@ -53,7 +53,7 @@ func readConfig(dir string) (config, error) {
 
 // server builds the front.Server for a configuration. keyDir holds the key
 // shared by every front; creds are the SigV4 credentials tokens are
-// verified with (none: no token verifies, every login is relayed).
+// verified with (none: unauthenticated mode, see iamauth.Verifier.Unsigned).
 func server(c config, keyDir string, creds []sigv4.Credential) (*front.Server, error) {
 	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
 	if err != nil {
@@ -71,7 +71,9 @@ func server(c config, keyDir string, creds []sigv4.Credential) (*front.Server, e
 	if err != nil {
 		return nil, err
 	}
-	var v *iamauth.Verifier
+	// No credentials is keyward's unauthenticated mode: tokens are checked
+	// for everything but their signature, as API requests are.
+	v := &iamauth.Verifier{Unsigned: true}
 	if len(creds) > 0 {
 		v = &iamauth.Verifier{SigV4: sigv4.NewVerifier(creds)}
 	}

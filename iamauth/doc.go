@@ -32,6 +32,11 @@
 //   - the key's account owns the cache, and the scope's region is the
 //     cache's region.
 //
+// In keyward's unauthenticated mode (no credentials configured, Unsigned)
+// every check is made but the signature and the account, exactly as API
+// requests are then not verified: tokens signed with any key work, so that
+// clients can be tested against keyward without real credentials.
+//
 // Failures are errors whose messages say which check failed, for keyward's
 // logs; they never quote the token's signature. Clients get the engine's
 // usual WRONGPASS answer whatever failed, as from ElastiCache.

@@ -34,6 +34,11 @@ type Verifier struct {
 	// SigV4 verifies the presigned request; its Credentials are keyward's,
 	// its Now and MaxSkew the clock and skew bound.
 	SigV4 *sigv4.Verifier
+	// Unsigned is keyward's unauthenticated mode (no credentials): every
+	// check is made but the signature's and the account's, as API requests
+	// are not verified either. SigV4 then only supplies the clock; nil
+	// means the defaults.
+	Unsigned bool
 }
 
 // ErrNotToken is returned for a password that does not have the shape of
@@ -51,7 +56,7 @@ func LooksLikeToken(password string) bool {
 // Verify checks that token lets user connect to res and returns the caller
 // its signature proves. Every failure is an error naming the failed check.
 func (v *Verifier) Verify(user, token string, res Resource) (sigv4.Caller, error) {
-	if v == nil || v.SigV4 == nil {
+	if v == nil || (v.SigV4 == nil && !v.Unsigned) {
 		return sigv4.Caller{}, errors.New("iamauth: no credentials configured")
 	}
 	// AWS's samples strip "http://" (botocore-based ones "https://");
@@ -122,6 +127,25 @@ func (v *Verifier) Verify(user, token string, res Resource) (sigv4.Caller, error
 		Host:   host,
 		URL:    &url.URL{Path: "/", RawQuery: query},
 		Header: http.Header{},
+	}
+	if v.Unsigned {
+		// A verifier without keys makes every check up to the key lookup
+		// (shape, scope, service, time) and then answers
+		// InvalidClientTokenId: that answer means all of them passed.
+		sv := &sigv4.Verifier{}
+		if v.SigV4 != nil {
+			sv.Now, sv.MaxSkew, sv.Service = v.SigV4.Now, v.SigV4.MaxSkew, v.SigV4.Service
+		}
+		_, err := sv.Verify(r, nil)
+		var se *sigv4.Error
+		if !errors.As(err, &se) || se.Code != sigv4.CodeInvalidClientTokenID {
+			return sigv4.Caller{}, fmt.Errorf("iamauth: %w", err)
+		}
+		caller := sigv4.CallerFromUnsigned(r, res.Region, res.AccountID)
+		if caller.Region != res.Region {
+			return sigv4.Caller{}, fmt.Errorf("iamauth: token is signed for region %q, the cache is in %q", trunc(caller.Region), res.Region)
+		}
+		return caller, nil
 	}
 	caller, err := v.SigV4.Verify(r, nil)
 	if err != nil {

@@ -185,3 +185,32 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// TestVerifyUnsigned: without credentials everything but the signature and
+// the account is checked.
+func TestVerifyUnsigned(t *testing.T) {
+	u := &Verifier{Unsigned: true, SigV4: &sigv4.Verifier{Now: func() time.Time { return now }}}
+	res := Resource{Name: "orders", AccountID: "000000000000", Region: "eu-west-1"}
+	dummy := sigv4.Credential{AccessKeyID: "test", SecretAccessKey: "test"}
+	good := presign(t, dummy, res, "alice", 15*time.Minute, now)
+	caller, err := u.Verify("alice", good, res)
+	if err != nil {
+		t.Fatalf("token signed with dummy keys: %v", err)
+	}
+	if caller.AccountID != "000000000000" || caller.Region != "eu-west-1" {
+		t.Errorf("caller %+v", caller)
+	}
+	for name, c := range map[string]struct{ user, tok string }{
+		"expired":          {"alice", presign(t, dummy, res, "alice", 15*time.Minute, now.Add(-16*time.Minute))},
+		"too long":         {"alice", presign(t, dummy, res, "alice", time.Hour, now)},
+		"other user":       {"alice", presign(t, dummy, res, "bob", 15*time.Minute, now)},
+		"other cache":      {"alice", presign(t, dummy, Resource{Name: "x", Region: res.Region}, "alice", 15*time.Minute, now)},
+		"other region":     {"alice", presign(t, dummy, Resource{Name: "orders", Region: "us-east-1"}, "alice", 15*time.Minute, now)},
+		"serverless token": {"alice", presign(t, dummy, Resource{Name: "orders", Serverless: true, Region: res.Region}, "alice", 15*time.Minute, now)},
+		"not a token":      {"alice", "password"},
+	} {
+		if _, err := u.Verify(c.user, c.tok, res); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
