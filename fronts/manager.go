@@ -52,7 +52,11 @@ type Manager struct {
 	wg     sync.WaitGroup
 }
 
+// handle is one front. Its mutex serialises starting and stopping that front
+// only, so that fronts start in parallel; lock order is h.mu, then m.mu.
 type handle struct {
+	mu      sync.Mutex
+	removed bool // Stop took it out of m.fronts
 	cfg     config
 	dir     string
 	srv     *front.Server // in-process
@@ -123,29 +127,36 @@ func (m *Manager) Key() []byte { return m.key }
 
 // Ensure runs the front for spec and returns its port.
 func (m *Manager) Ensure(ctx context.Context, spec Spec) (int, error) {
+	if strings.ContainsAny(spec.ID, "/\\") || spec.ID == "" || spec.ID[0] == '.' {
+		return 0, fmt.Errorf("fronts: bad node id %q", spec.ID)
+	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.closed {
+		m.mu.Unlock()
 		return 0, errors.New("fronts: closed")
 	}
 	h := m.fronts[spec.ID]
-	credID := credentialsID(m.key, m.Credentials)
-	if h != nil && h.cfg.Spec == spec && h.cfg.Credentials == credID && m.running(h) {
-		return h.cfg.Port, nil
-	}
 	if h == nil {
-		if strings.ContainsAny(spec.ID, "/\\") || spec.ID == "" || spec.ID[0] == '.' {
-			return 0, fmt.Errorf("fronts: bad node id %q", spec.ID)
-		}
 		port, err := freePort()
 		if err != nil {
+			m.mu.Unlock()
 			return 0, err
 		}
 		h = &handle{dir: filepath.Join(m.root(), spec.ID), cfg: config{Port: port}}
 		m.fronts[spec.ID] = h
-	} else {
-		m.halt(h)
 	}
+	m.mu.Unlock()
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.removed {
+		return 0, fmt.Errorf("fronts: front of %s is being stopped", spec.ID)
+	}
+	credID := credentialsID(m.key, m.Credentials)
+	if h.cfg.Spec == spec && h.cfg.Credentials == credID && m.running(h) {
+		return h.cfg.Port, nil
+	}
+	m.halt(h)
 	h.stopped = false
 	h.cfg.Spec = spec
 	h.cfg.CertFile, h.cfg.KeyFile = m.CertFiles(spec.ID)
@@ -175,13 +186,14 @@ func (m *Manager) Stop(ctx context.Context, id string) error {
 	m.mu.Lock()
 	h := m.fronts[id]
 	delete(m.fronts, id)
-	if h != nil {
-		m.halt(h)
-	}
 	m.mu.Unlock()
 	if h == nil {
 		return nil
 	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.removed = true
+	m.halt(h)
 	return os.RemoveAll(h.dir)
 }
 
@@ -215,17 +227,32 @@ func (m *Manager) Close() error {
 	if m.cancel != nil {
 		m.cancel()
 	}
+	hs := make([]*handle, 0, len(m.fronts))
 	for _, h := range m.fronts {
+		hs = append(hs, h)
+	}
+	m.mu.Unlock()
+	for _, h := range hs {
+		h.mu.Lock()
 		if h.srv != nil {
 			h.srv.Close()
 			h.srv = nil
 		}
+		h.mu.Unlock()
 	}
-	m.mu.Unlock()
 	m.wg.Wait()
 	return nil
 }
 
+// current reports whether h is still the Manager's front for its node and
+// the Manager is open.
+func (m *Manager) current(h *handle) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return !m.closed && m.fronts[h.cfg.ID] == h
+}
+
+// running reports whether h's front runs (with h.mu held).
 func (m *Manager) running(h *handle) bool {
 	if m.InProcess {
 		return h.srv != nil
@@ -233,7 +260,7 @@ func (m *Manager) running(h *handle) bool {
 	return h.pid > 0 && pidAlive(h.pid)
 }
 
-// halt ends a front (with m.mu held).
+// halt ends a front (with h.mu held).
 func (m *Manager) halt(h *handle) {
 	h.stopped = true
 	if h.srv != nil {
@@ -338,25 +365,25 @@ func frontEnv() []string {
 // or the Manager closed.
 func (m *Manager) revive(h *handle, pid int) {
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
-		m.mu.Lock()
-		if m.closed || h.stopped || h.pid != pid || m.fronts[h.cfg.ID] != h {
-			m.mu.Unlock()
+		h.mu.Lock()
+		gone := h.stopped || h.removed || h.pid != pid || !m.current(h)
+		h.mu.Unlock()
+		if gone {
 			return
 		}
-		m.mu.Unlock()
 		m.log().Warn("fronts: front exited; restarting", "node", h.cfg.ID, "pid", pid)
 		select {
 		case <-m.ctx.Done():
 			return
 		case <-time.After(delay):
 		}
-		m.mu.Lock()
-		if m.closed || h.stopped || h.pid != pid {
-			m.mu.Unlock()
+		h.mu.Lock()
+		if h.stopped || h.removed || h.pid != pid || !m.current(h) {
+			h.mu.Unlock()
 			return
 		}
 		err := m.start(m.ctx, h)
-		m.mu.Unlock()
+		h.mu.Unlock()
 		if err == nil {
 			return
 		}
