@@ -170,27 +170,46 @@ func (s *Server) handle(raw net.Conn) {
 	defer raw.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 	defer cancel()
+	// The node connection is made while the client's TLS handshake runs,
+	// so a login waits for one handshake, not two in a row.
+	type dialed struct {
+		raw, conn net.Conn
+		err       error
+	}
+	bch := make(chan dialed, 1)
+	go func() {
+		braw, err := s.dialBackend(ctx)
+		if err != nil {
+			bch <- dialed{err: err}
+			return
+		}
+		if s.BackendTLS == nil || strings.HasPrefix(s.Backend, "unix:") {
+			bch <- dialed{raw: braw, conn: braw}
+			return
+		}
+		bt := tls.Client(braw, s.backendTLS())
+		if err := bt.HandshakeContext(ctx); err != nil {
+			braw.Close()
+			bch <- dialed{err: fmt.Errorf("TLS handshake: %w", err)}
+			return
+		}
+		bch <- dialed{raw: braw, conn: bt}
+	}()
 	client := tls.Server(raw, s.TLS)
-	if err := client.HandshakeContext(ctx); err != nil {
+	herr := client.HandshakeContext(ctx)
+	bd := <-bch
+	if bd.raw != nil {
+		defer bd.raw.Close()
+	}
+	if herr != nil {
 		return
 	}
-	braw, err := s.dialBackend(ctx)
-	if err != nil {
-		s.logger().Warn("front: node unreachable", "node", s.Backend, "err", err)
+	if bd.err != nil {
+		s.logger().Warn("front: node unreachable", "node", s.Backend, "err", bd.err)
 		client.Write([]byte("-ERR node unavailable\r\n"))
 		return
 	}
-	defer braw.Close()
-	var backend net.Conn = braw
-	if s.BackendTLS != nil && !strings.HasPrefix(s.Backend, "unix:") {
-		bt := tls.Client(braw, s.backendTLS())
-		if err := bt.HandshakeContext(ctx); err != nil {
-			s.logger().Warn("front: node TLS handshake", "node", s.Backend, "err", err)
-			client.Write([]byte("-ERR node unavailable\r\n"))
-			return
-		}
-		backend = bt
-	}
+	braw, backend := bd.raw, bd.conn
 	// Closing the raw connections ends both directions at once, whichever
 	// side ends first (a revoked user's backend connection, a client gone).
 	var once sync.Once
@@ -247,11 +266,15 @@ func (s *Server) dialBackend(ctx context.Context) (net.Conn, error) {
 // sunPathMax is the longest socket path sockaddr_un holds on Linux.
 const sunPathMax = 107
 
-// backendTLS is BackendTLS with the node's host as ServerName when unset,
-// built once.
+// backendTLS is BackendTLS with the node's host as ServerName when unset
+// and a session cache, built once.
 func (s *Server) backendTLS() *tls.Config {
 	s.beOnce.Do(func() {
 		s.beTLS = s.BackendTLS.Clone()
+		// Resumed sessions make the front's handshakes with its node cheap.
+		if s.beTLS.ClientSessionCache == nil {
+			s.beTLS.ClientSessionCache = tls.NewLRUClientSessionCache(64)
+		}
 		if s.beTLS.ServerName == "" {
 			if host, _, err := net.SplitHostPort(s.Backend); err == nil {
 				s.beTLS.ServerName = host

@@ -326,7 +326,7 @@ func (m *Manager) start(ctx context.Context, h *handle) error {
 		select {
 		case <-exited:
 			return fmt.Errorf("fronts: front of %s exited at start; see %s", h.cfg.ID, filepath.Join(h.dir, "front.log"))
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(5 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("fronts: front of %s does not listen on %s", h.cfg.ID, addr)
