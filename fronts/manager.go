@@ -76,6 +76,11 @@ func (m *Manager) log() *slog.Logger {
 // Open prepares the key file and adopts (or restarts) the fronts of a
 // previous run; a front started with other credentials is restarted.
 func (m *Manager) Open(ctx context.Context) error {
+	// Front processes are recognised by the directory on their command
+	// line: make it the same whatever keyward's working directory.
+	if abs, err := filepath.Abs(m.DataDir); err == nil {
+		m.DataDir = abs
+	}
 	if err := os.MkdirAll(m.root(), 0o700); err != nil {
 		return fmt.Errorf("fronts: %w", err)
 	}
