@@ -76,5 +76,54 @@
 // a server certificate for 127.0.0.1 and localhost signed by it. Clients
 // verify nodes with CAFile or TLSConfig.
 //
+// # IAM authentication: an authenticating front per TLS node
+//
+// A plain Redis/Valkey server cannot check an ElastiCache IAM token (a SigV4
+// presigned "connect" URL), so IAM users log in through a front: a small
+// RESP proxy (package front) that owns the node's client-facing port, and
+// whose port is the one the API reports for the node (endpoints, node
+// addresses). This Manager only provides the node's certificate for it
+// (NodeCertFiles); package fronts runs and supervises the fronts, and
+// server wires both into the reconciler. The choices:
+//
+//   - Every TLS node gets a front (serverless caches always, replication
+//     groups with in-transit encryption), so endpoints never change when an
+//     IAM user joins later; nodes without TLS have none, since ElastiCache
+//     accepts IAM only over TLS. The front presents the node's certificate,
+//     so clients verify it with the same CA.
+//   - The front parses only AUTH and HELLO ... AUTH; every other byte is
+//     relayed unchanged both ways, so password users, default and AUTH-token
+//     mode behave exactly as on the node. A password with the shape of an
+//     IAM token is verified by package iamauth against keyward's SigV4
+//     credentials (service elasticache, the cache's name as host,
+//     Action=connect, User, ResourceType for serverless, X-Amz-Expires at
+//     most 900 s, clock skew, the key's account owning the cache, its
+//     region). A valid token is replaced by the user's internal secret; an
+//     invalid one is relayed as sent, and the node answers WRONGPASS.
+//   - Authorization stays on the node: an IAM user's ACL entry holds only
+//     the SHA-256 of its internal secret (front.Secret, an HMAC of the
+//     cache's ARN and the user name under a key in DATA-DIR/fronts/key that
+//     only keyward and its fronts read), plus its access string. The front's
+//     backend connection is that ACL user's connection, so the access
+//     string applies, and DeleteUser, removal from the group, a default
+//     swap and CLIENT KILL USER close it like any other; the front then
+//     closes the client. Fronts need no per-user state: nothing to hand
+//     over when users change.
+//   - The 12-hour limit of IAM connections is the front's (counted from the
+//     last successful IAM AUTH, as re-authenticating extends it on
+//     ElastiCache).
+//   - Each front is its own process ("keyward front DIR", own process
+//     group, minimal environment), so it keeps serving, and keeps verifying
+//     new IAM logins, while keyward is stopped or restarted, like the nodes.
+//     fronts.Manager records each front's port and pid under
+//     DATA-DIR/fronts/<node>/, adopts running fronts on Open, restarts dead
+//     ones on the same port, and stops them with their node. A front gets
+//     keyward's SigV4 credentials on its stdin, never on disk; one started
+//     with other credentials is restarted.
+//   - Cost: one more hop. The front reaches the node over TLS today; it
+//     also supports the node's private Unix socket ("unix:<path>"), which
+//     roughly halves the hop's cost, for when nodes have one. Figures are
+//     in docs/bench.md.
+//
 // All Manager methods are safe for concurrent use.
 package engine

@@ -17,6 +17,9 @@ type NodeSpec struct {
 	Engine    keyward.Engine
 	ReplicaOf string // node ID of the primary; "" for the primary
 	TLS       bool
+	// Cache is the node's cache (kind, scope, id), which its front needs:
+	// IAM tokens name the cache. Not to be modified.
+	Cache *keyward.Cache
 }
 
 // Engine runs cache nodes and sets their ACLs. Package engine implements it
@@ -55,7 +58,7 @@ const pollConverge = 20 * time.Millisecond
 
 // desired reads a cache's attached group and its effective members and plans
 // the cache's ACLs.
-func desired(ctx context.Context, tx keyward.Tx, c *keyward.Cache) (Desired, error) {
+func (ctl *Controller) desired(ctx context.Context, tx keyward.Tx, c *keyward.Cache) (Desired, error) {
 	if len(c.UserGroupIDs) == 0 {
 		return Plan(c, nil, nil)
 	}
@@ -75,7 +78,11 @@ func desired(ctx context.Context, tx keyward.Tx, c *keyward.Cache) (Desired, err
 			members = append(members, u)
 		}
 	}
-	return Plan(c, g, members)
+	var iam func(string) string
+	if ctl.IAMSecretHash != nil {
+		iam = func(user string) string { return ctl.IAMSecretHash(c, user) }
+	}
+	return PlanIAM(c, g, members, iam)
 }
 
 // groupConverged reports whether every cache that applies the group has
@@ -109,7 +116,7 @@ func (c *Controller) groupConverged(ctx context.Context, tx keyward.Tx, g *keywa
 		if cache.Status == keyward.CacheCreateFailed || cache.Status == keyward.CacheDeleting {
 			continue
 		}
-		d, err := desired(ctx, tx, cache)
+		d, err := c.desired(ctx, tx, cache)
 		if err != nil {
 			return false, 0, err
 		}
@@ -152,7 +159,7 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 		if cache, err = tx.FindCacheByID(ctx, k.Scope, kind, k.ID); err != nil {
 			return err
 		}
-		want, err = desired(ctx, tx, cache)
+		want, err = c.desired(ctx, tx, cache)
 		return err
 	})
 	if keyward.ErrorCode(err) == keyward.ENOTFOUND {
@@ -197,7 +204,7 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 		n := cache.Nodes[i]
 		nctx, cancel := context.WithTimeout(ctx, nodeTimeout)
 		defer cancel()
-		spec := NodeSpec{ID: cache.NodeID(n.ClusterID), Engine: cache.Engine, TLS: cache.TransitEncryption}
+		spec := NodeSpec{ID: cache.NodeID(n.ClusterID), Engine: cache.Engine, TLS: cache.TransitEncryption, Cache: cache}
 		if i > 0 {
 			spec.ReplicaOf = cache.NodeID(cache.Nodes[0].ClusterID)
 		}

@@ -39,6 +39,12 @@ type Controller struct {
 	// repair drift; default 2s.
 	DataResync time.Duration
 
+	// IAMSecretHash returns the SHA-256 (hex) of IAM user user's internal
+	// secret on cache c, which the cache's authenticating fronts log in
+	// with after verifying the user's IAM token; "" when c has no fronts
+	// (then IAM users cannot log in). nil: IAM users never can.
+	IAMSecretHash func(c *keyward.Cache, user string) string
+
 	// Workers is the number of keys reconciled in parallel; default 4.
 	Workers int
 

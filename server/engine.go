@@ -3,14 +3,19 @@ package server
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"keyward/engine"
+	"keyward/fronts"
 	"keyward/reconcile"
 )
 
 // engineAdapter lets the reconciler drive engine.Manager through the small
 // interface it declares, keeping reconcile free of the engine package.
-type engineAdapter struct{ m *engine.Manager }
+type engineAdapter struct {
+	m *engine.Manager
+	f *fronts.Manager // nil: no fronts (see fronts.go)
+}
 
 var _ reconcile.Engine = engineAdapter{}
 
@@ -22,10 +27,19 @@ func (a engineAdapter) EnsureNode(ctx context.Context, spec reconcile.NodeSpec) 
 	if err != nil {
 		return 0, err
 	}
+	if a.f != nil && spec.TLS && spec.Cache != nil {
+		return a.ensureFront(ctx, spec, n)
+	}
 	return n.Port, nil
 }
 
 func (a engineAdapter) StopNode(ctx context.Context, id string) error {
+	if a.f != nil {
+		// The front first: it would only answer "node unavailable".
+		if err := a.f.Stop(ctx, id); err != nil {
+			return err
+		}
+	}
 	err := a.m.Stop(ctx, id)
 	if errors.Is(err, engine.ErrNodeNotFound) {
 		return nil
@@ -58,6 +72,14 @@ func (a engineAdapter) NodeIDs() []string {
 	ids := make([]string, len(nodes))
 	for i, n := range nodes {
 		ids[i] = n.ID
+	}
+	if a.f != nil {
+		// A front whose node is gone is an orphan too.
+		for _, id := range a.f.IDs() {
+			if !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
 	}
 	return ids
 }
