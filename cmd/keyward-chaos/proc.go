@@ -267,7 +267,9 @@ type nodeRec struct {
 }
 
 // serves reports whether clients reach the node on port.
-func (r nodeRec) serves(port int) bool { return r.Port == port || r.FrontPort != 0 && r.FrontPort == port }
+func (r nodeRec) serves(port int) bool {
+	return r.Port == port || r.FrontPort != 0 && r.FrontPort == port
+}
 
 func readNodeRecs(dataDir string) ([]nodeRec, error) {
 	entries, err := os.ReadDir(filepath.Join(dataDir, "nodes"))
