@@ -85,18 +85,23 @@ import (
 )
 
 type config struct {
-	keyward    string
-	moto       string
-	clients    int
-	duration   time.Duration
-	warmup     time.Duration
-	idleWait   time.Duration
-	runs       int
-	targets    []string
-	out        string
-	quotaUsers int
-	store      string
-	perf       string
+	keyward     string
+	baseline    string // a second keyward binary: target "baseline"
+	baselineRev string // build the baseline from this git revision
+	noop        string // the executable that serves "noop" (this one)
+	moto        string
+	workloads   []string
+	populate    int
+	clients     int
+	duration    time.Duration
+	warmup      time.Duration
+	idleWait    time.Duration
+	runs        int
+	targets     []string
+	out         string
+	quotaUsers  int
+	store       string
+	perf        string
 }
 
 func main() {
@@ -116,13 +121,17 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("keyward-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.keyward, "keyward", "", "keyward binary (default: go build ./cmd/keyward into a temporary directory)")
+	fs.StringVar(&c.baseline, "baseline", "", "a second keyward binary (e.g. the previous release), run as target \"baseline\" in the same runs")
+	fs.StringVar(&c.baselineRev, "baseline-rev", "", "build the baseline from this git revision of the enclosing repository (git archive REV, go build ./cmd/keyward)")
 	fs.StringVar(&c.moto, "moto", "moto_server", "moto_server executable")
+	workloads := fs.String("workloads", "lifecycle", "comma-separated workloads: lifecycle (CreateUser → DescribeUsers → DeleteUser), describe (DescribeUsers of one user of a populated scope)")
+	fs.IntVar(&c.populate, "populate", 200, "describe workload: users created before the load")
 	fs.IntVar(&c.clients, "clients", 8, "concurrent ElastiCache clients per target")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "measured load per target and run")
 	fs.DurationVar(&c.warmup, "warmup", time.Second, "unmeasured load before --duration")
 	fs.DurationVar(&c.idleWait, "idle-wait", 2*time.Second, "idle time after startup before the idle RSS is read")
 	fs.IntVar(&c.runs, "runs", 3, "runs; targets alternate which goes first; medians are reported")
-	targets := fs.String("targets", "keyward,moto", "comma-separated targets: keyward, moto")
+	targets := fs.String("targets", "keyward,moto", "comma-separated targets: keyward, baseline (with --baseline or --baseline-rev; added if missing), noop (the floor: canned answers), moto")
 	fs.StringVar(&c.out, "out", "", "also write the Markdown report to this file")
 	fs.IntVar(&c.quotaUsers, "quota-users", 1000000, "keyward's --quota-users")
 	fs.StringVar(&c.store, "store", "", "keyward's --store (e.g. a postgres:// DSN of an empty database); default SQLite in a temporary data dir")
@@ -146,27 +155,67 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		switch t {
 		case "":
 			continue
-		case targetKeyward, targetMoto:
+		case targetKeyward, targetBaseline, targetNoop, targetMoto:
 		default:
-			return nil, fmt.Errorf("--targets: unknown target %q (want keyward and/or moto)", t)
+			return nil, fmt.Errorf("--targets: unknown target %q (want keyward, baseline, noop, moto)", t)
 		}
 		if !seen[t] {
 			seen[t] = true
 			c.targets = append(c.targets, t)
 		}
 	}
+	if c.baseline != "" && c.baselineRev != "" {
+		return nil, errors.New("--baseline and --baseline-rev: give one")
+	}
+	if (c.baseline != "" || c.baselineRev != "") && !seen[targetBaseline] {
+		c.targets = append(c.targets, targetBaseline)
+	} else if seen[targetBaseline] && c.baseline == "" && c.baselineRev == "" {
+		return nil, errors.New("--targets baseline needs --baseline BIN or --baseline-rev REV")
+	}
 	if len(c.targets) == 0 {
 		return nil, errors.New("--targets: no target")
+	}
+	seen = map[string]bool{}
+	for _, w := range strings.Split(*workloads, ",") {
+		w = strings.TrimSpace(w)
+		switch w {
+		case "":
+			continue
+		case workloadLifecycle, workloadDescribe:
+		default:
+			return nil, fmt.Errorf("--workloads: unknown workload %q (want lifecycle and/or describe)", w)
+		}
+		if !seen[w] {
+			seen[w] = true
+			c.workloads = append(c.workloads, w)
+		}
+	}
+	if len(c.workloads) == 0 {
+		return nil, errors.New("--workloads: no workload")
+	}
+	if c.populate < 1 {
+		return nil, errors.New("--populate must be ≥ 1")
 	}
 	return c, nil
 }
 
 const (
-	targetKeyward = "keyward"
-	targetMoto    = "moto"
+	targetKeyward  = "keyward"
+	targetBaseline = "baseline"
+	targetNoop     = "noop"
+	targetMoto     = "moto"
+
+	workloadLifecycle = "lifecycle"
+	workloadDescribe  = "describe"
 )
 
+// isKeyward reports whether target is a keyward binary.
+func isKeyward(target string) bool { return target == targetKeyward || target == targetBaseline }
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	if len(args) > 0 && args[0] == "noop" {
+		return runNoop(args[1:], stderr)
+	}
 	cfg, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
@@ -184,6 +233,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		}
 		logf("built %s", cfg.keyward)
 	}
+	if cfg.baselineRev != "" {
+		if cfg.baseline, err = buildRevision(ctx, cfg.baselineRev, tmp, stderr); err != nil {
+			return err
+		}
+		logf("built %s from %s", cfg.baseline, cfg.baselineRev)
+	}
+	if contains(cfg.targets, targetNoop) {
+		if cfg.noop, err = os.Executable(); err != nil {
+			return fmt.Errorf("noop: %w", err)
+		}
+	}
 	if contains(cfg.targets, targetMoto) {
 		if _, err := exec.LookPath(cfg.moto); err != nil {
 			return fmt.Errorf("--moto: %w", err)
@@ -198,26 +258,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 				order[i], order[j] = order[j], order[i]
 			}
 		}
-		res := map[string]*result{}
-		for _, t := range order {
-			logf("run %d/%d: %s", r+1, cfg.runs, t)
-			dir := filepath.Join(tmp, fmt.Sprintf("run%d-%s", r+1, t))
-			if err := os.MkdirAll(dir, 0o700); err != nil {
-				return err
+		runRes := map[string]map[string]*result{}
+		for _, wl := range cfg.workloads {
+			res := map[string]*result{}
+			for _, t := range order {
+				logf("run %d/%d, %s: %s", r+1, cfg.runs, wl, t)
+				dir := filepath.Join(tmp, fmt.Sprintf("run%d-%s-%s", r+1, wl, t))
+				if err := os.MkdirAll(dir, 0o700); err != nil {
+					return err
+				}
+				perf := ""
+				if t == targetKeyward && r == 0 && cfg.perf != "" {
+					perf = cfg.perf + "." + wl
+				}
+				rs, err := runTarget(ctx, cfg, t, wl, dir, fmt.Sprintf("r%d-%d", r+1, os.Getpid()), perf, logf)
+				if err != nil {
+					return fmt.Errorf("run %d, %s, %s: %w", r+1, wl, t, err)
+				}
+				logf("  %s: %.0f ops/s, %.0f µs server CPU per call, p99 %s, %d errors, startup %s, RSS idle %s",
+					t, rs.opsPerSec(), rs.cpuPerCall(), fmtDur(rs.overall().p99), rs.errors, fmtDur(rs.startup), fmtKiB(rs.rssIdle))
+				res[t] = rs
 			}
-			perf := ""
-			if t == targetKeyward && r == 0 {
-				perf = cfg.perf
-			}
-			rs, err := runTarget(ctx, cfg, t, dir, fmt.Sprintf("r%d-%d", r+1, os.Getpid()), perf, logf)
-			if err != nil {
-				return fmt.Errorf("run %d, %s: %w", r+1, t, err)
-			}
-			logf("  %s: %.0f lifecycles/s, %.0f ops/s, p99 %s, %d errors, startup %s, RSS idle %s",
-				t, rs.lifecyclesPerSec(), rs.opsPerSec(), fmtDur(rs.overall().p99), rs.errors, fmtDur(rs.startup), fmtKiB(rs.rssIdle))
-			res[t] = rs
+			runRes[wl] = res
 		}
-		rep.runs = append(rep.runs, res)
+		rep.runs = append(rep.runs, runRes)
 	}
 
 	md := rep.markdown()
@@ -246,6 +310,43 @@ func buildKeyward(ctx context.Context, dir string, stderr io.Writer) (string, er
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/keyward: %w", err)
+	}
+	return bin, nil
+}
+
+// buildRevision builds ./cmd/keyward as it was at rev of the enclosing git
+// repository: git archive rev into dir/src-rev, go build there.
+func buildRevision(ctx context.Context, rev, dir string, stderr io.Writer) (string, error) {
+	top, err := exec.CommandContext(ctx, "git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		return "", fmt.Errorf("--baseline-rev: not in a git repository: %w", err)
+	}
+	src := filepath.Join(dir, "src-"+rev)
+	if err := os.MkdirAll(src, 0o700); err != nil {
+		return "", err
+	}
+	archive := exec.CommandContext(ctx, "git", "-C", strings.TrimSpace(string(top)), "archive", rev)
+	untar := exec.CommandContext(ctx, "tar", "-x", "-C", src)
+	pipe, err := archive.StdoutPipe()
+	if err != nil {
+		return "", err
+	}
+	untar.Stdin, archive.Stderr, untar.Stderr = pipe, stderr, stderr
+	if err := untar.Start(); err != nil {
+		return "", err
+	}
+	if err := archive.Run(); err != nil {
+		return "", fmt.Errorf("git archive %s: %w", rev, err)
+	}
+	if err := untar.Wait(); err != nil {
+		return "", fmt.Errorf("tar -x: %w", err)
+	}
+	bin := filepath.Join(dir, "keyward-"+rev)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/keyward")
+	cmd.Dir = src
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/keyward at %s: %w", rev, err)
 	}
 	return bin, nil
 }
