@@ -212,61 +212,58 @@ func (t *tx) CountDocs(ctx context.Context, kind string, s keyward.Scope) (n int
 }
 
 // InsertDoc stores a new document; EEXISTS, or ENOTFOUND for a reference
-// to nothing, leave the transaction as it was.
+// to nothing, leave the transaction as it was: both are found before
+// anything is written (see tx.failed for the other errors).
 func (t *tx) InsertDoc(ctx context.Context, d *keyward.Doc) (err error) {
 	defer wrap(&err, "insert %s %q", d.Kind, d.ID)
-	return t.savepoint(ctx, func() error {
-		res, err := t.exec(ctx, insertDocSQL, d.Kind, d.Scope.Account, d.Scope.Region, d.ID, d.Body, d.Settled)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return keyward.ErrDocExists(d.Kind, d.ID)
-		}
-		return t.writeDependents(ctx, d)
-	})
+	refs, err := t.checkRefs(ctx, d)
+	if err != nil {
+		return err
+	}
+	res, err := t.exec(ctx, insertDocSQL, d.Kind, d.Scope.Account, d.Scope.Region, d.ID, d.Body, d.Settled)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return keyward.ErrDocExists(d.Kind, d.ID)
+	}
+	return t.writeDependents(ctx, d, refs)
 }
 
 // UpdateDoc replaces a document; ENOTFOUND if it or a referenced document
-// does not exist.
+// does not exist, found before anything is written.
 func (t *tx) UpdateDoc(ctx context.Context, d *keyward.Doc) (err error) {
 	defer wrap(&err, "update %s %q", d.Kind, d.ID)
-	return t.savepoint(ctx, func() error {
-		res, err := t.exec(ctx, updateDocSQL, d.Body, d.Settled, d.Kind, d.Scope.Account, d.Scope.Region, d.ID)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return keyward.ErrDocNotFound(d.Kind, d.ID)
-		}
-		if _, err := t.exec(ctx, deleteIndexSQL, d.Kind, d.Scope.Account, d.Scope.Region, d.ID); err != nil {
-			return err
-		}
-		if _, err := t.exec(ctx, deleteRefsFromSQL, d.Scope.Account, d.Scope.Region, d.Kind, d.ID); err != nil {
-			return err
-		}
-		return t.writeDependents(ctx, d)
-	})
+	refs, err := t.checkRefs(ctx, d)
+	if err != nil {
+		return err
+	}
+	res, err := t.exec(ctx, updateDocSQL, d.Body, d.Settled, d.Kind, d.Scope.Account, d.Scope.Region, d.ID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return keyward.ErrDocNotFound(d.Kind, d.ID)
+	}
+	if _, err := t.exec(ctx, deleteIndexSQL, d.Kind, d.Scope.Account, d.Scope.Region, d.ID); err != nil {
+		return err
+	}
+	if _, err := t.exec(ctx, deleteRefsFromSQL, d.Scope.Account, d.Scope.Region, d.Kind, d.ID); err != nil {
+		return err
+	}
+	return t.writeDependents(ctx, d, refs)
 }
 
-// writeDependents writes a document's index fields and references, after
-// checking that every reference has a target.
-func (t *tx) writeDependents(ctx context.Context, d *keyward.Doc) error {
-	if len(d.Index) > 0 {
-		pairs := make([][2]string, len(d.Index))
-		for i, f := range d.Index {
-			pairs[i] = [2]string{f.Name, f.Value}
-		}
-		if _, err := t.exec(ctx, insertIndexSQL, d.Kind, d.Scope.Account, d.Scope.Region, d.ID, mustJSON(pairs)); err != nil {
-			return err
-		}
-	}
+// checkRefs returns a document's references as the JSON insertRefsSQL
+// reads ("" if none), or ENOTFOUND for the first whose target does not
+// exist.
+func (t *tx) checkRefs(ctx context.Context, d *keyward.Doc) (string, error) {
 	if len(d.Refs) == 0 {
-		return nil
+		return "", nil
 	}
 	refs := make([][4]any, len(d.Refs))
 	for i, r := range d.Refs {
@@ -280,51 +277,63 @@ func (t *tx) writeDependents(ctx context.Context, d *keyward.Doc) error {
 	var kind, id string
 	switch err := t.queryRow(ctx, missingRefsSQL, d.Scope.Account, d.Scope.Region, js).Scan(&kind, &id); err {
 	case nil:
-		return keyward.ErrDocNotFound(kind, id)
+		return "", keyward.ErrDocNotFound(kind, id)
 	case sql.ErrNoRows:
+		return js, nil
 	default:
-		return err
+		return "", err
 	}
-	_, err := t.exec(ctx, insertRefsSQL, d.Scope.Account, d.Scope.Region, d.Kind, d.ID, js)
+}
+
+// writeDependents writes a document's index fields and its references
+// (refs, from checkRefs).
+func (t *tx) writeDependents(ctx context.Context, d *keyward.Doc, refs string) error {
+	if len(d.Index) > 0 {
+		pairs := make([][2]string, len(d.Index))
+		for i, f := range d.Index {
+			pairs[i] = [2]string{f.Name, f.Value}
+		}
+		if _, err := t.exec(ctx, insertIndexSQL, d.Kind, d.Scope.Account, d.Scope.Region, d.ID, mustJSON(pairs)); err != nil {
+			return err
+		}
+	}
+	if refs == "" {
+		return nil
+	}
+	_, err := t.exec(ctx, insertRefsSQL, d.Scope.Account, d.Scope.Region, d.Kind, d.ID, refs)
 	return err
 }
 
 // DeleteDoc removes a document and what depends on it; ENOTFOUND if
-// absent, EREFERENCED if a Restrict reference holds it.
+// absent, EREFERENCED if a Restrict reference holds it, both found before
+// anything is written.
 func (t *tx) DeleteDoc(ctx context.Context, kind string, s keyward.Scope, id string) (err error) {
 	defer wrap(&err, "delete %s %q", kind, id)
-	return t.savepoint(ctx, func() error {
-		var byKind, byID string
-		switch err := t.queryRow(ctx, restrictingRefSQL, s.Account, s.Region, kind, id).Scan(&byKind, &byID); err {
-		case nil:
-			return keyward.ErrDocReferenced(kind, id, byKind, byID)
-		case sql.ErrNoRows:
-		default:
-			return err
-		}
-		res, err := t.exec(ctx, deleteDocSQL, kind, s.Account, s.Region, id)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return keyward.ErrDocNotFound(kind, id)
-		}
-		for _, q := range []struct {
-			sql  string
-			args []any
-		}{
-			{deleteIndexSQL, []any{kind, s.Account, s.Region, id}},
-			{deleteRefsFromSQL, []any{s.Account, s.Region, kind, id}},
-			{deleteRefsToSQL, []any{s.Account, s.Region, kind, id}},
-		} {
-			if _, err := t.exec(ctx, q.sql, q.args...); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	var byKind, byID string
+	switch err := t.queryRow(ctx, restrictingRefSQL, s.Account, s.Region, kind, id).Scan(&byKind, &byID); err {
+	case nil:
+		return keyward.ErrDocReferenced(kind, id, byKind, byID)
+	case sql.ErrNoRows:
+	default:
+		return err
+	}
+	res, err := t.exec(ctx, deleteDocSQL, kind, s.Account, s.Region, id)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return keyward.ErrDocNotFound(kind, id)
+	}
+	if _, err := t.exec(ctx, deleteIndexSQL, kind, s.Account, s.Region, id); err != nil {
+		return err
+	}
+	if _, err := t.exec(ctx, deleteRefsFromSQL, s.Account, s.Region, kind, id); err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, deleteRefsToSQL, s.Account, s.Region, kind, id)
+	return err
 }
 
 // FindUnsettled returns the keys of every unsettled document.

@@ -38,7 +38,8 @@ type Store struct {
 	writer *sql.DB // one connection, BEGIN IMMEDIATE, used by commitLoop only
 	reader *sql.DB // several query_only connections
 	wstmts map[string]*sql.Stmt
-	rstmts map[string]*sql.Stmt
+
+	readers chan *readConn // the Views' reader connections (readers.go)
 
 	queue     chan *request // Updates waiting for commitLoop
 	closing   chan struct{} // closed by Close
@@ -114,9 +115,14 @@ func Open(ctx context.Context, path string) (_ *Store, err error) {
 	if s.wstmts, err = prepare(ctx, s.writer, allQueries(true)); err != nil {
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
-	if s.rstmts, err = prepare(ctx, s.reader, allQueries(false)); err != nil {
+	// Readers prepare theirs on their own connections (readers.go); one
+	// now, so that a bad query fails Open.
+	s.readers = newReaderPool(n)
+	rc, err := s.getReader(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
+	s.putReader(rc, false)
 	s.loopDone = make(chan struct{})
 	go s.commitLoop()
 	return s, nil
@@ -169,10 +175,11 @@ func (s *Store) Close() error {
 			<-s.loopDone // the Updates it took are answered
 		}
 		var errs []error
-		for _, m := range []map[string]*sql.Stmt{s.rstmts, s.wstmts} {
-			for _, st := range m {
-				errs = append(errs, st.Close())
-			}
+		if s.readers != nil {
+			errs = append(errs, s.closeReaders())
+		}
+		for _, st := range s.wstmts {
+			errs = append(errs, st.Close())
 		}
 		for _, db := range []*sql.DB{s.reader, s.writer} {
 			if db != nil {
@@ -195,14 +202,27 @@ func (s *Store) View(ctx context.Context, fn func(keyward.Tx) error) error {
 		return errClosed
 	default:
 	}
-	stx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sqlite: view: %w", err)
+	}
+	rc, err := s.getReader(ctx)
 	if err != nil {
+		return fmt.Errorf("sqlite: view: %w", err)
+	}
+	// Statements are not cancelled once the View has begun (see
+	// tx.context).
+	bg := context.Background()
+	if _, err := rc.begin.ExecContext(bg); err != nil {
+		s.putReader(rc, true)
 		return fmt.Errorf("sqlite: view: begin: %w", err)
 	}
 	// A read transaction keeps nothing: rolling it back ends it, on every
 	// way out, panics included.
-	defer stx.Rollback()
-	return fn(keyward.NewTx(&tx{tx: stx, stmts: s.rstmts}))
+	defer func() {
+		_, err := rc.rollback.ExecContext(bg)
+		s.putReader(rc, err != nil)
+	}()
+	return fn(keyward.NewTx(&tx{q: rc.conn, stmts: rc.stmts}))
 }
 
 // Update runs fn in a read-write transaction and commits it if fn returns
@@ -249,7 +269,11 @@ func (s *Store) Update(ctx context.Context, fn func(keyward.Tx) error) error {
 func (s *Store) runFn(stx *sql.Tx, r *request) {
 	out := ran{aborted: true}
 	defer func() { r.ran <- out }()
-	out.err = r.fn(keyward.NewTx(&tx{tx: stx, stmts: s.wstmts, write: true}))
+	t := &tx{tx: stx, q: stx, stmts: s.wstmts, write: true}
+	out.err = r.fn(keyward.NewTx(t))
+	if out.err == nil && t.failed != nil {
+		out.err = fmt.Errorf("sqlite: update: a write failed: %w", t.failed)
+	}
 	out.aborted = false
 }
 
