@@ -13,9 +13,8 @@ var _ keyward.DocTx = (*tx)(nil)
 // tx is a keyward.DocTx over one database/sql transaction. Its methods are not
 // safe for concurrent use, like the transaction itself.
 type tx struct {
-	tx    *sql.Tx              // a write transaction; nil for a View
-	q     querier              // what runs statements that were not prepared: tx, or a View's connection
-	stmts map[string]*sql.Stmt // prepared on the DB (tx) or on the View's connection
+	q     querier              // the connection, in a transaction: commitLoop's or a View's
+	stmts map[string]*sql.Stmt // prepared on that connection
 	write bool                 // a write transaction, possibly shared by several Updates
 
 	// failed is the first write statement that failed. A method finds its
@@ -26,22 +25,16 @@ type tx struct {
 	failed error
 }
 
-// querier is what *sql.Tx and *sql.Conn share.
+// querier runs the statements that were not prepared (a *sql.Conn).
 type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// stmt returns the prepared statement for q, bound to the transaction, or
-// nil if q was not prepared (the caller then runs q unprepared).
-func (t *tx) stmt(ctx context.Context, q string) *sql.Stmt {
-	st := t.stmts[q]
-	if st != nil && t.tx != nil {
-		return t.tx.StmtContext(ctx, st)
-	}
-	return st
-}
+// stmt returns the prepared statement for q, or nil if q was not prepared
+// (the caller then runs q unprepared).
+func (t *tx) stmt(_ context.Context, q string) *sql.Stmt { return t.stmts[q] }
 
 // context returns the context statements run with: one that is never
 // cancelled. In a write transaction, the driver interrupts a statement
