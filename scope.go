@@ -1,9 +1,6 @@
 package keyward
 
-import (
-	"fmt"
-	"strings"
-)
+import "strings"
 
 // Scope is the AWS account and region a resource lives in. Resources in
 // different scopes never see each other, as on AWS.
@@ -30,7 +27,7 @@ func (s Scope) Partition() string {
 // ARN returns the ARN of a resource of the given type in this scope, e.g.
 // arn:aws:elasticache:us-east-1:123456789012:user:alice.
 func (s Scope) ARN(typ ARNType, id string) string {
-	return fmt.Sprintf("arn:%s:elasticache:%s:%s:%s:%s", s.Partition(), s.Region, s.Account, typ, id)
+	return "arn:" + s.Partition() + ":elasticache:" + s.Region + ":" + s.Account + ":" + string(typ) + ":" + id
 }
 
 // ARNType is the resource-type segment of an ElastiCache ARN.

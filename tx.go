@@ -30,7 +30,8 @@ var (
 		Index: func(u *User) []Field {
 			return []Field{{Name: "engine", Value: string(u.Engine)}, {Name: "name", Value: u.Name}}
 		},
-		Load: func(u *User, d *Doc) { u.GroupIDs = RefIDs(d.Referrers, relMember, string(ResourceUserGroup)) },
+		Load:  func(u *User, d *Doc) { u.GroupIDs = RefIDs(d.Referrers, relMember, string(ResourceUserGroup)) },
+		Clone: (*User).Clone,
 	}
 	UserGroups = &Kind[UserGroup]{
 		Name:    ResourceUserGroup,
@@ -44,6 +45,7 @@ var (
 			g.ReplicationGroups = RefIDs(d.Referrers, relUserGroup, string(KindReplicationGroup))
 			g.ServerlessCaches = RefIDs(d.Referrers, relUserGroup, string(KindServerless))
 		},
+		Clone: (*UserGroup).Clone,
 	}
 	ReplicationGroups = cacheKind(KindReplicationGroup, ARNReplicationGroup)
 	ServerlessCaches  = cacheKind(KindServerless, ARNServerlessCache)
