@@ -37,6 +37,17 @@ const (
 	insertIndexSQL = `INSERT OR IGNORE INTO doc_index (kind, account, region, field, value, id)
 	SELECT ?1, ?2, ?3, j.value ->> 0, j.value ->> 1, ?4 FROM json_each(?5) j`
 
+	// staleIndexSQL deletes a document's index rows that are not in a JSON
+	// array of [name, value], and staleRefsSQL its references that are not
+	// in one of [relation, kind, id, restrict]: an update rewrites only the
+	// rows that changed, so that pages it does not change are not written
+	// to the log again.
+	staleIndexSQL = `DELETE FROM doc_index WHERE kind = ?1 AND account = ?2 AND region = ?3 AND id = ?4
+	AND (field, value) NOT IN (SELECT j.value ->> 0, j.value ->> 1 FROM json_each(?5) j)`
+	staleRefsSQL = `DELETE FROM doc_refs WHERE account = ?1 AND region = ?2 AND from_kind = ?3 AND from_id = ?4
+	AND (relation, to_kind, to_id, restrict_delete) NOT IN
+	(SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM json_each(?5) j)`
+
 	deleteRefsFromSQL = `DELETE FROM doc_refs WHERE account = ? AND region = ? AND from_kind = ? AND from_id = ?`
 	deleteRefsToSQL   = `DELETE FROM doc_refs WHERE account = ? AND region = ? AND to_kind = ? AND to_id = ?`
 	// insertRefsSQL adds every [relation, kind, id, restrict] of a JSON array.
@@ -249,13 +260,27 @@ func (t *tx) UpdateDoc(ctx context.Context, d *keyward.Doc) (err error) {
 	} else if n == 0 {
 		return keyward.ErrDocNotFound(d.Kind, d.ID)
 	}
-	if _, err := t.exec(ctx, deleteIndexSQL, d.Kind, d.Scope.Account, d.Scope.Region, d.ID); err != nil {
+	if _, err := t.exec(ctx, staleIndexSQL, d.Kind, d.Scope.Account, d.Scope.Region, d.ID, indexJSON(d)); err != nil {
 		return err
 	}
-	if _, err := t.exec(ctx, deleteRefsFromSQL, d.Scope.Account, d.Scope.Region, d.Kind, d.ID); err != nil {
+	staleRefs := refs
+	if staleRefs == "" {
+		staleRefs = "[]"
+	}
+	if _, err := t.exec(ctx, staleRefsSQL, d.Scope.Account, d.Scope.Region, d.Kind, d.ID, staleRefs); err != nil {
 		return err
 	}
 	return t.writeDependents(ctx, d, refs)
+}
+
+// indexJSON is a document's index fields as the JSON array of [name,
+// value] that insertIndexSQL and staleIndexSQL read.
+func indexJSON(d *keyward.Doc) string {
+	pairs := make([][2]string, len(d.Index))
+	for i, f := range d.Index {
+		pairs[i] = [2]string{f.Name, f.Value}
+	}
+	return mustJSON(pairs)
 }
 
 // checkRefs returns a document's references as the JSON insertRefsSQL
@@ -289,11 +314,7 @@ func (t *tx) checkRefs(ctx context.Context, d *keyward.Doc) (string, error) {
 // (refs, from checkRefs).
 func (t *tx) writeDependents(ctx context.Context, d *keyward.Doc, refs string) error {
 	if len(d.Index) > 0 {
-		pairs := make([][2]string, len(d.Index))
-		for i, f := range d.Index {
-			pairs[i] = [2]string{f.Name, f.Value}
-		}
-		if _, err := t.exec(ctx, insertIndexSQL, d.Kind, d.Scope.Account, d.Scope.Region, d.ID, mustJSON(pairs)); err != nil {
+		if _, err := t.exec(ctx, insertIndexSQL, d.Kind, d.Scope.Account, d.Scope.Region, d.ID, indexJSON(d)); err != nil {
 			return err
 		}
 	}

@@ -84,7 +84,7 @@ func allQueries(write bool) []string {
 	if write {
 		qs = append(qs,
 			insertDocSQL, updateDocSQL, deleteDocSQL,
-			deleteIndexSQL, insertIndexSQL, deleteRefsFromSQL, deleteRefsToSQL, insertRefsSQL,
+			deleteIndexSQL, insertIndexSQL, staleIndexSQL, staleRefsSQL, deleteRefsFromSQL, deleteRefsToSQL, insertRefsSQL,
 			missingRefsSQL, restrictingRefSQL,
 			savepointSQL, rollbackToSQL, releaseSQL,
 		)
