@@ -98,14 +98,12 @@ func runTarget(ctx context.Context, cfg *config, target, workload, dir, tag, per
 		s   *server
 		err error
 	)
-	switch target {
-	case targetKeyward:
-		s, err = startKeyward(ctx, cfg, target, cfg.keyward, dir)
-	case targetBaseline:
-		s, err = startKeyward(ctx, cfg, target, cfg.baseline, dir)
-	case targetNoop:
+	switch {
+	case cfg.isKeyward(target):
+		s, err = startKeyward(ctx, cfg, target, cfg.keywardBin(target), dir)
+	case target == targetNoop:
 		s, err = startNoop(ctx, cfg, dir)
-	case targetMoto:
+	case target == targetMoto:
 		s, err = startMoto(ctx, cfg, dir)
 	}
 	if err != nil {
@@ -233,7 +231,7 @@ func runTarget(ctx context.Context, cfg *config, target, workload, dir, tag, per
 	}
 	res.errors, res.samples = errs.n, errs.samples
 
-	if isKeyward(target) && workload == workloadLifecycle {
+	if cfg.isKeyward(target) && workload == workloadLifecycle {
 		res.drain, res.drained = waitDrain(ctx, newClient(), tag)
 		if !res.drained {
 			logf("  keyward: benchmark users still listed %s after the load", drainTimeout)

@@ -79,29 +79,29 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 )
 
 type config struct {
-	keyward     string
-	baseline    string // a second keyward binary: target "baseline"
-	baselineRev string // build the baseline from this git revision
-	noop        string // the executable that serves "noop" (this one)
-	moto        string
-	workloads   []string
-	populate    int
-	clients     int
-	duration    time.Duration
-	warmup      time.Duration
-	idleWait    time.Duration
-	runs        int
-	targets     []string
-	out         string
-	quotaUsers  int
-	store       string
-	perf        string
+	keyward    string
+	baselines  []baseline // other keyward binaries, each a target
+	noop       string     // the executable that serves "noop" (this one)
+	moto       string
+	workloads  []string
+	populate   int
+	clients    int
+	duration   time.Duration
+	warmup     time.Duration
+	idleWait   time.Duration
+	runs       int
+	targets    []string
+	out        string
+	quotaUsers int
+	store      string
+	perf       string
 }
 
 func main() {
@@ -121,8 +121,24 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("keyward-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.keyward, "keyward", "", "keyward binary (default: go build ./cmd/keyward into a temporary directory)")
-	fs.StringVar(&c.baseline, "baseline", "", "a second keyward binary (e.g. the previous release), run as target \"baseline\" in the same runs")
-	fs.StringVar(&c.baselineRev, "baseline-rev", "", "build the baseline from this git revision of the enclosing repository (git archive REV, go build ./cmd/keyward)")
+	fs.Func("baseline", "`[NAME=]BIN`: another keyward binary (e.g. the previous release), run as target NAME (default \"baseline\") in the same runs; repeatable", func(v string) error {
+		name, bin, ok := strings.Cut(v, "=")
+		if !ok {
+			name, bin = targetBaseline, v
+		}
+		if name == "" || bin == "" {
+			return errors.New("want [NAME=]BIN")
+		}
+		c.baselines = append(c.baselines, baseline{name: name, bin: bin})
+		return nil
+	})
+	fs.Func("baseline-rev", "`REV`: build ./cmd/keyward as it was at this git revision of the enclosing repository (git archive REV, go build) and run it as target REV; repeatable", func(v string) error {
+		if v == "" {
+			return errors.New("want a revision")
+		}
+		c.baselines = append(c.baselines, baseline{name: v, rev: v})
+		return nil
+	})
 	fs.StringVar(&c.moto, "moto", "moto_server", "moto_server executable")
 	workloads := fs.String("workloads", "lifecycle", "comma-separated workloads: lifecycle (CreateUser → DescribeUsers → DeleteUser), describe (DescribeUsers of one user of a populated scope)")
 	fs.IntVar(&c.populate, "populate", 200, "describe workload: users created before the load")
@@ -131,7 +147,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.warmup, "warmup", time.Second, "unmeasured load before --duration")
 	fs.DurationVar(&c.idleWait, "idle-wait", 2*time.Second, "idle time after startup before the idle RSS is read")
 	fs.IntVar(&c.runs, "runs", 3, "runs; targets alternate which goes first; medians are reported")
-	targets := fs.String("targets", "keyward,moto", "comma-separated targets: keyward, baseline (with --baseline or --baseline-rev; added if missing), noop (the floor: canned answers), moto")
+	targets := fs.String("targets", "keyward,moto", "comma-separated targets: keyward, noop (the floor: canned answers), moto, and the names of baselines (each baseline is added after keyward if not listed)")
 	fs.StringVar(&c.out, "out", "", "also write the Markdown report to this file")
 	fs.IntVar(&c.quotaUsers, "quota-users", 1000000, "keyward's --quota-users")
 	fs.StringVar(&c.store, "store", "", "keyward's --store (e.g. a postgres:// DSN of an empty database); default SQLite in a temporary data dir")
@@ -150,27 +166,37 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, errors.New("--clients and --runs must be ≥ 1, --duration > 0, --warmup and --idle-wait ≥ 0")
 	}
 	seen := map[string]bool{}
+	for _, b := range c.baselines {
+		switch {
+		case b.name == targetKeyward || b.name == targetNoop || b.name == targetMoto:
+			return nil, fmt.Errorf("baseline name %q is taken by a target", b.name)
+		case seen[b.name]:
+			return nil, fmt.Errorf("two baselines named %q", b.name)
+		}
+		seen[b.name] = true
+	}
+	listed := map[string]bool{}
 	for _, t := range strings.Split(*targets, ",") {
 		t = strings.TrimSpace(t)
-		switch t {
-		case "":
+		switch {
+		case t == "":
 			continue
-		case targetKeyward, targetBaseline, targetNoop, targetMoto:
+		case t == targetKeyward || t == targetNoop || t == targetMoto || seen[t]:
 		default:
-			return nil, fmt.Errorf("--targets: unknown target %q (want keyward, baseline, noop, moto)", t)
+			return nil, fmt.Errorf("--targets: unknown target %q (want keyward, noop, moto or a baseline's name)", t)
 		}
-		if !seen[t] {
-			seen[t] = true
+		if !listed[t] {
+			listed[t] = true
 			c.targets = append(c.targets, t)
 		}
 	}
-	if c.baseline != "" && c.baselineRev != "" {
-		return nil, errors.New("--baseline and --baseline-rev: give one")
-	}
-	if (c.baseline != "" || c.baselineRev != "") && !seen[targetBaseline] {
-		c.targets = append(c.targets, targetBaseline)
-	} else if seen[targetBaseline] && c.baseline == "" && c.baselineRev == "" {
-		return nil, errors.New("--targets baseline needs --baseline BIN or --baseline-rev REV")
+	// Baselines not listed go right after keyward (or first).
+	at := slices.Index(c.targets, targetKeyward) + 1
+	for _, b := range c.baselines {
+		if !listed[b.name] {
+			c.targets = slices.Insert(c.targets, at, b.name)
+			at++
+		}
 	}
 	if len(c.targets) == 0 {
 		return nil, errors.New("--targets: no target")
@@ -209,8 +235,30 @@ const (
 	workloadDescribe  = "describe"
 )
 
+// baseline is another keyward binary to compare with, given as a binary
+// or as a git revision to build.
+type baseline struct {
+	name, bin, rev string
+}
+
+// keywardBin returns the binary of target if it is a keyward (keyward or a
+// baseline), else "".
+func (c *config) keywardBin(target string) string {
+	if target == targetKeyward {
+		return c.keyward
+	}
+	for _, b := range c.baselines {
+		if b.name == target {
+			return b.bin
+		}
+	}
+	return ""
+}
+
 // isKeyward reports whether target is a keyward binary.
-func isKeyward(target string) bool { return target == targetKeyward || target == targetBaseline }
+func (c *config) isKeyward(target string) bool {
+	return target == targetKeyward || slices.ContainsFunc(c.baselines, func(b baseline) bool { return b.name == target })
+}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	if len(args) > 0 && args[0] == "noop" {
@@ -233,11 +281,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		}
 		logf("built %s", cfg.keyward)
 	}
-	if cfg.baselineRev != "" {
-		if cfg.baseline, err = buildRevision(ctx, cfg.baselineRev, tmp, stderr); err != nil {
+	for i, b := range cfg.baselines {
+		if b.rev == "" {
+			continue
+		}
+		if cfg.baselines[i].bin, err = buildRevision(ctx, b.rev, tmp, stderr); err != nil {
 			return err
 		}
-		logf("built %s from %s", cfg.baseline, cfg.baselineRev)
+		logf("built %s from %s", cfg.baselines[i].bin, b.rev)
 	}
 	if contains(cfg.targets, targetNoop) {
 		if cfg.noop, err = os.Executable(); err != nil {

@@ -303,7 +303,7 @@ func (rp *report) workloadMarkdown(b *strings.Builder, wl string) {
 	row("other processes' CPU during load (cores)", num(func(r *result) float64 { return r.otherCPU }, "%.2f"), nil)
 	if lifecycle && contains(cfg.targets, targetKeyward) {
 		row("reconciler drain after load", func(t string) string {
-			if !isKeyward(t) {
+			if !cfg.isKeyward(t) {
 				return "n/a"
 			}
 			s := fmtDur(rp.medDur(wl, t, func(r *result) time.Duration { return r.drain }))
