@@ -2,6 +2,7 @@ package keyward
 
 import (
 	"encoding/json"
+	"regexp"
 	"testing"
 	"time"
 
@@ -63,5 +64,14 @@ func TestKindDecodeCache(t *testing.T) {
 	}
 	if _, err := k.decode(doc([]byte("{bad"), "g1")); err == nil {
 		t.Error("a malformed body decoded without error")
+	}
+}
+
+func TestIsResourceID(t *testing.T) {
+	re := regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]*$`)
+	for _, id := range []string{"", "a", "Z", "9", "-", "a-", "a--b", "abc-123", "a_b", "a b", "é", "aé", "a\xff", "A9Z", "a.b", "a\n"} {
+		if got, want := isResourceID(id), re.MatchString(id); got != want {
+			t.Errorf("isResourceID(%q) = %v, want %v", id, got, want)
+		}
 	}
 }

@@ -104,3 +104,20 @@ func MergeTags(old, add []Tag) []Tag {
 	}
 	return out
 }
+
+// isResourceID reports whether id is a letter followed by letters, digits
+// and hyphens (ASCII), the shape of user, group and cache ids: what
+// ^[a-zA-Z][a-zA-Z0-9-]*$ matches, checked on every call without a regexp.
+func isResourceID(id string) bool {
+	if id == "" || !isLetter(id[0]) {
+		return false
+	}
+	for i := 1; i < len(id); i++ {
+		if c := id[i]; !isLetter(c) && !(c >= '0' && c <= '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
