@@ -104,6 +104,9 @@ type DocQuery struct {
 	AfterID   string  // only ids greater than this (pagination within a scope)
 	Where     []Field // every field must be indexed with exactly this value
 	Limit     int     // at most this many; 0 means no limit
+	// NoRefs says the kind never holds references (its declaration has
+	// no Refs): a backend may skip reading Doc.Refs, which stays nil.
+	NoRefs bool
 }
 
 // The errors backends answer with, so that both speak alike.

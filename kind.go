@@ -70,17 +70,19 @@ func (c *decodeCache[T]) put(body []byte, v *T) {
 
 // Get returns the value with the id, or ENOTFOUND.
 func (k *Kind[T]) Get(ctx context.Context, tx Tx, s Scope, id string) (*T, error) {
-	d, err := tx.docs.GetDoc(ctx, string(k.Name), s, id)
+	ds, err := tx.docs.ListDocs(ctx, k.query(DocQuery{Scope: s, ID: id}))
 	if err != nil {
 		return nil, err
 	}
-	return k.decode(d)
+	if len(ds) == 0 {
+		return nil, ErrDocNotFound(string(k.Name), id)
+	}
+	return k.decode(ds[0])
 }
 
 // Find returns the values q selects (q.Kind is set to the kind).
 func (k *Kind[T]) Find(ctx context.Context, tx Tx, q DocQuery) ([]*T, error) {
-	q.Kind = string(k.Name)
-	ds, err := tx.docs.ListDocs(ctx, q)
+	ds, err := tx.docs.ListDocs(ctx, k.query(q))
 	if err != nil {
 		return nil, err
 	}
@@ -91,6 +93,13 @@ func (k *Kind[T]) Find(ctx context.Context, tx Tx, q DocQuery) ([]*T, error) {
 		}
 	}
 	return out, nil
+}
+
+// query completes q for the kind.
+func (k *Kind[T]) query(q DocQuery) DocQuery {
+	q.Kind = string(k.Name)
+	q.NoRefs = k.Refs == nil
+	return q
 }
 
 // Count returns how many values the scope holds.
@@ -127,7 +136,12 @@ func (k *Kind[T]) Delete(ctx context.Context, tx Tx, s Scope, id string) error {
 	if k.TagType == "" {
 		return nil
 	}
-	return tx.ReplaceTags(ctx, s, ResourceRef{Type: k.TagType, ID: id}, nil)
+	// The tags go with it, if it has any.
+	err := tx.docs.DeleteDoc(ctx, string(Tags.Name), s, tagsID(ResourceRef{Type: k.TagType, ID: id}))
+	if ErrorCode(err) == ENOTFOUND {
+		return nil
+	}
+	return err
 }
 
 func (k *Kind[T]) encode(v *T) (*Doc, error) {

@@ -19,11 +19,12 @@ const (
 	// query (no N+1), the document's references and referrers, each
 	// "relation kind id restrict" joined by commas. Ids, kinds and
 	// relations hold neither spaces nor commas.
-	docColumns = `d.account, d.region, d.id, d.body, d.settled,
-	(SELECT group_concat(r.relation || ' ' || r.to_kind || ' ' || r.to_id || ' ' || r.restrict_delete, ',')
-	 FROM doc_refs r WHERE r.account = d.account AND r.region = d.region AND r.from_kind = d.kind AND r.from_id = d.id),
+	docColumns = `d.account, d.region, d.id, d.body, d.settled, ` + refsColumn + `,
 	(SELECT group_concat(r.relation || ' ' || r.from_kind || ' ' || r.from_id || ' ' || r.restrict_delete, ',')
 	 FROM doc_refs r WHERE r.account = d.account AND r.region = d.region AND r.to_kind = d.kind AND r.to_id = d.id)`
+
+	refsColumn = `(SELECT group_concat(r.relation || ' ' || r.to_kind || ' ' || r.to_id || ' ' || r.restrict_delete, ',')
+	 FROM doc_refs r WHERE r.account = d.account AND r.region = d.region AND r.from_kind = d.kind AND r.from_id = d.id)`
 
 	countDocsSQL = `SELECT COUNT(*) FROM docs WHERE kind = ? AND account = ? AND region = ?`
 
@@ -69,10 +70,11 @@ const (
 type docQueryShape struct {
 	allScopes, id, after bool
 	where                int
+	noRefs               bool // the kind holds no references: refs are not read
 }
 
 func shapeOf(q keyward.DocQuery) docQueryShape {
-	return docQueryShape{allScopes: q.AllScopes, id: q.ID != "", after: q.AfterID != "" && !q.AllScopes, where: len(q.Where)}
+	return docQueryShape{allScopes: q.AllScopes, id: q.ID != "", after: q.AfterID != "" && !q.AllScopes, where: len(q.Where), noRefs: q.NoRefs}
 }
 
 // docQueryShapes lists the shapes Open prepares: up to two index fields.
@@ -82,8 +84,10 @@ func docQueryShapes() []docQueryShape {
 		for _, id := range []bool{false, true} {
 			for _, after := range []bool{false, true} {
 				for where := range 3 {
-					if !(all && after) {
-						out = append(out, docQueryShape{all, id, after, where})
+					for _, noRefs := range []bool{false, true} {
+						if !(all && after) {
+							out = append(out, docQueryShape{all, id, after, where, noRefs})
+						}
 					}
 				}
 			}
@@ -96,7 +100,11 @@ func docQueryShapes() []docQueryShape {
 // SQLite can seek the primary key.
 func listDocsSQL(sh docQueryShape) string {
 	var b strings.Builder
-	b.WriteString(`SELECT ` + docColumns + ` FROM docs d WHERE d.kind = ?`)
+	cols := docColumns
+	if sh.noRefs {
+		cols = strings.Replace(cols, refsColumn, "NULL", 1)
+	}
+	b.WriteString(`SELECT ` + cols + ` FROM docs d WHERE d.kind = ?`)
 	if !sh.allScopes {
 		b.WriteString(` AND d.account = ? AND d.region = ?`)
 	}
