@@ -268,7 +268,8 @@ func (t *tx) UpdateDoc(ctx context.Context, d *keyward.Doc) (err error) {
 	} else if n == 0 {
 		return keyward.ErrDocNotFound(d.Kind, d.ID)
 	}
-	if _, err := t.exec(ctx, staleIndexSQL, d.Kind, d.Scope.Account, d.Scope.Region, d.ID, indexJSON(d)); err != nil {
+	q, args := indexStatement(staleIndexSQL, staleIndexSQLs, d)
+	if _, err := t.exec(ctx, q, args...); err != nil {
 		return err
 	}
 	staleRefs := refs
@@ -279,6 +280,44 @@ func (t *tx) UpdateDoc(ctx context.Context, d *keyward.Doc) (err error) {
 		return err
 	}
 	return t.writeDependents(ctx, d, refs)
+}
+
+// Most kinds index at most a few fields: for up to maxIndexArity fields
+// the index statements take them as parameters, which costs SQLite less
+// than reading a JSON array with json_each, and Go no JSON encoding.
+const maxIndexArity = 3
+
+// insertIndexSQLs[n] and staleIndexSQLs[n] are insertIndexSQL and
+// staleIndexSQL for n fields given as ?5, ?6 (name, value), ?7, ?8...
+var insertIndexSQLs, staleIndexSQLs = func() (ins, stale [maxIndexArity + 1]string) {
+	for n := 1; n <= maxIndexArity; n++ {
+		var rows, pairs []string
+		for i := range n {
+			rows = append(rows, fmt.Sprintf("(?1, ?2, ?3, ?%d, ?%d, ?4)", 5+2*i, 6+2*i))
+			pairs = append(pairs, fmt.Sprintf("(field = ?%d AND value = ?%d)", 5+2*i, 6+2*i))
+		}
+		ins[n] = `INSERT OR IGNORE INTO doc_index (kind, account, region, field, value, id) VALUES ` + strings.Join(rows, ", ")
+		stale[n] = `DELETE FROM doc_index WHERE kind = ?1 AND account = ?2 AND region = ?3 AND id = ?4 AND NOT (` +
+			strings.Join(pairs, " OR ") + `)`
+	}
+	stale[0] = deleteIndexSQL
+	return ins, stale
+}()
+
+// indexStatement returns the statement and arguments that apply jsonSQL
+// (insertIndexSQL or staleIndexSQL) to d's index fields: the fixed-arity
+// form of byArity if d has few enough fields, else jsonSQL.
+func indexStatement(jsonSQL string, byArity [maxIndexArity + 1]string, d *keyward.Doc) (string, []any) {
+	n := len(d.Index)
+	if n > maxIndexArity || byArity[n] == "" {
+		return jsonSQL, []any{d.Kind, d.Scope.Account, d.Scope.Region, d.ID, indexJSON(d)}
+	}
+	args := make([]any, 4, 4+2*n)
+	args[0], args[1], args[2], args[3] = d.Kind, d.Scope.Account, d.Scope.Region, d.ID
+	for _, f := range d.Index {
+		args = append(args, f.Name, f.Value)
+	}
+	return byArity[n], args
 }
 
 // indexJSON is a document's index fields as the JSON array of [name,
@@ -322,7 +361,8 @@ func (t *tx) checkRefs(ctx context.Context, d *keyward.Doc) (string, error) {
 // (refs, from checkRefs).
 func (t *tx) writeDependents(ctx context.Context, d *keyward.Doc, refs string) error {
 	if len(d.Index) > 0 {
-		if _, err := t.exec(ctx, insertIndexSQL, d.Kind, d.Scope.Account, d.Scope.Region, d.ID, indexJSON(d)); err != nil {
+		q, args := indexStatement(insertIndexSQL, insertIndexSQLs, d)
+		if _, err := t.exec(ctx, q, args...); err != nil {
 			return err
 		}
 	}

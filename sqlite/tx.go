@@ -82,6 +82,9 @@ func allQueries(write bool) []string {
 		qs = append(qs, listDocsQueries[sh])
 	}
 	if write {
+		for n := 1; n <= maxIndexArity; n++ {
+			qs = append(qs, insertIndexSQLs[n], staleIndexSQLs[n])
+		}
 		qs = append(qs,
 			insertDocSQL, updateDocSQL, deleteDocSQL,
 			deleteIndexSQL, insertIndexSQL, staleIndexSQL, staleRefsSQL, deleteRefsFromSQL, deleteRefsToSQL, insertRefsSQL,
