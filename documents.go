@@ -70,6 +70,10 @@ type Doc struct {
 	// only: Kind and ID name the referring document. Ordered by kind, then
 	// id.
 	Referrers []Ref
+	// NoRefs, on a write, says the kind never holds references (its
+	// declaration has no Refs): a backend need not look for old ones to
+	// replace.
+	NoRefs bool
 }
 
 // DocKey names one document.

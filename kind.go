@@ -159,6 +159,8 @@ func (k *Kind[T]) encode(v *T) (*Doc, error) {
 	}
 	if k.Refs != nil {
 		d.Refs = k.Refs(v)
+	} else {
+		d.NoRefs = true
 	}
 	return d, nil
 }

@@ -272,12 +272,14 @@ func (t *tx) UpdateDoc(ctx context.Context, d *keyward.Doc) (err error) {
 	if _, err := t.exec(ctx, q, args...); err != nil {
 		return err
 	}
-	staleRefs := refs
-	if staleRefs == "" {
-		staleRefs = "[]"
-	}
-	if _, err := t.exec(ctx, staleRefsSQL, d.Scope.Account, d.Scope.Region, d.Kind, d.ID, staleRefs); err != nil {
-		return err
+	if !d.NoRefs || refs != "" {
+		staleRefs := refs
+		if staleRefs == "" {
+			staleRefs = "[]"
+		}
+		if _, err := t.exec(ctx, staleRefsSQL, d.Scope.Account, d.Scope.Region, d.Kind, d.ID, staleRefs); err != nil {
+			return err
+		}
 	}
 	return t.writeDependents(ctx, d, refs)
 }

@@ -1,11 +1,34 @@
-// Command keyward-bench is keyward's lifecycle benchmark: it runs keyward
-// and moto (moto_server, the Python ElastiCache mock) side by side on this
-// machine and drives both with the same load through the real
-// aws-sdk-go-v2 ElastiCache client.
+// Command keyward-bench is keyward's API benchmark: it runs keyward, other
+// keyward binaries (baselines, such as the previous release), a no-op
+// server (the floor) and moto (moto_server, the Python ElastiCache mock)
+// side by side on this machine, and drives each with the same load through
+// the real aws-sdk-go-v2 ElastiCache client.
 //
 // It is a load command, not a timed test:
 //
 //	go run ./cmd/keyward-bench --clients 8 --duration 10s --runs 3
+//	go run ./cmd/keyward-bench --targets keyward,noop,moto --baseline-rev 47fcae1 \
+//		--workloads lifecycle,describe
+//
+// # Targets
+//
+//   - keyward: ./cmd/keyward built into a temporary directory, or --keyward.
+//   - baselines: --baseline [NAME=]BIN (target NAME, default "baseline")
+//     or --baseline-rev REV (git archive REV of the enclosing repository,
+//     go build ./cmd/keyward there; target REV); both repeatable. They run
+//     exactly as keyward does, so that figures compare binaries in one run.
+//   - noop: this executable as "keyward-bench noop --listen ADDR", a Go
+//     net/http server that decodes the AWS Query form and writes canned,
+//     valid answers of the same shape and size as keyward's (noop.go): the
+//     least CPU a call can cost through net/http and the SDK's protocol.
+//   - moto: moto_server.
+//
+// # Workloads (--workloads)
+//
+// lifecycle (the default) is described below. describe first creates
+// --populate users (not measured), then each worker calls
+// DescribeUsers(UserId) on them in turn: a point read of a populated
+// scope.
 //
 // # What is measured
 //
@@ -29,9 +52,10 @@
 //     = 200, polled every millisecond; moto: any HTTP answer);
 //   - RSS (VmRSS of the server and its children) right after startup,
 //     after --idle-wait with no load, and right after the load;
-//   - ops per server CPU-second: throughput divided by the server's CPU
-//     use, the cost of a call; it depends less on how many cores the
-//     server got than throughput does;
+//   - server CPU µs per call (and its inverse, ops per server
+//     CPU-second): the server's CPU during the window divided by the calls
+//     that succeeded in it, the cost of a call; it depends less on how many
+//     cores the server got than throughput does;
 //   - the servers' CPU use during the window (user+system seconds per
 //     wall second: 2.0 means both cores of a 2-core machine), the
 //     benchmark's own, which competes with the server for the same cores,
@@ -51,9 +75,9 @@
 // # How to read it
 //
 // Small machines are noisy and the client shares the cores with the
-// server, so the tables give medians over --runs and the throughput
-// ratio keyward/moto measured within each run (its median is the figure
-// to quote). Absolute numbers depend on the disk's fsync latency (keyward
+// server, so the tables give medians over --runs and the ratios
+// keyward/X (CPU per call and throughput) measured within each run; their
+// medians are the figures to quote. Absolute numbers depend on the disk's fsync latency (keyward
 // commits durably; moto keeps everything in memory) and on how much CPU
 // the client itself takes: the Go SDK spends about as much CPU per call as
 // keyward does to serve it, so on a 2-core machine the client caps
@@ -63,7 +87,8 @@
 // so a drain under 10 ms means the first look found nothing left.
 //
 // --perf FILE records keyward with "perf record -g" during the first
-// run's window; read it with "perf report -i FILE --no-children".
+// run's window of each workload, into FILE.WORKLOAD; read it with
+// "perf report -i FILE.WORKLOAD --no-children".
 //
 // The Markdown report is printed to stdout and, with --out, written to a
 // file; progress goes to stderr.
@@ -151,7 +176,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.out, "out", "", "also write the Markdown report to this file")
 	fs.IntVar(&c.quotaUsers, "quota-users", 1000000, "keyward's --quota-users")
 	fs.StringVar(&c.store, "store", "", "keyward's --store (e.g. a postgres:// DSN of an empty database); default SQLite in a temporary data dir")
-	fs.StringVar(&c.perf, "perf", "", "record keyward with 'perf record -g' during the first run's window into this file")
+	fs.StringVar(&c.perf, "perf", "", "record keyward with 'perf record -g' during the first run's window of each workload into FILE.WORKLOAD")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: keyward-bench [flags]\n\nRuns the CreateUser → DescribeUsers → DeleteUser lifecycle against keyward and moto\nside by side and prints a Markdown report. Flags:\n")
 		fs.PrintDefaults()
