@@ -8,7 +8,7 @@ import (
 )
 
 // A View runs on a reader connection the store keeps for itself (a
-// readConn), with its statements prepared on it, and brackets fn with a
+// readConn), with its statements prepared on it as they are first used, and brackets fn with a
 // prepared BEGIN and ROLLBACK. A database/sql transaction would cost, per
 // View, a cancellable context and a goroutine watching it, the parse of
 // BEGIN and ROLLBACK by the driver, and the binding of each statement to
@@ -51,7 +51,7 @@ func (s *Store) getReader(ctx context.Context) (*readConn, error) {
 	if rc != nil {
 		return rc, nil
 	}
-	rc, err := s.openReader(ctx)
+	rc, err := s.openReader(ctx, false)
 	if err != nil {
 		s.readers <- nil
 		return nil, err
@@ -59,13 +59,20 @@ func (s *Store) getReader(ctx context.Context) (*readConn, error) {
 	return rc, nil
 }
 
-func (s *Store) openReader(ctx context.Context) (*readConn, error) {
+// openReader opens a reader connection with its BEGIN and ROLLBACK
+// prepared; the other statements are prepared on first use (prepare), so
+// that a connection holds only those it runs, or all of them if eager.
+func (s *Store) openReader(ctx context.Context, eager bool) (*readConn, error) {
 	conn, err := s.reader.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
 	rc := &readConn{conn: conn, stmts: map[string]*sql.Stmt{}}
-	for _, q := range append(allQueries(false), beginReadSQL, rollbackReadSQL) {
+	qs := []string{beginReadSQL, rollbackReadSQL}
+	if eager {
+		qs = append(qs, allQueries(false)...)
+	}
+	for _, q := range qs {
 		if rc.stmts[q] != nil {
 			continue
 		}
@@ -78,6 +85,30 @@ func (s *Store) openReader(ctx context.Context) (*readConn, error) {
 	}
 	rc.begin, rc.rollback = rc.stmts[beginReadSQL], rc.stmts[rollbackReadSQL]
 	return rc, nil
+}
+
+// readQueries are the statements a reader connection prepares on first use.
+var readQueries = func() map[string]bool {
+	m := map[string]bool{}
+	for _, q := range allQueries(false) {
+		m[q] = true
+	}
+	return m
+}()
+
+// prepare returns q prepared on rc, preparing it now if it is one of
+// readQueries; nil otherwise (or if it fails: running it unprepared then
+// reports the error).
+func (rc *readConn) prepare(q string) *sql.Stmt {
+	if st := rc.stmts[q]; st != nil || !readQueries[q] {
+		return st
+	}
+	st, err := rc.conn.PrepareContext(context.Background(), q)
+	if err != nil {
+		return nil
+	}
+	rc.stmts[q] = st
+	return st
 }
 
 // putReader gives rc's slot back: with rc, or empty if rc is unusable

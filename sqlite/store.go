@@ -124,8 +124,10 @@ func Open(ctx context.Context, path string) (_ *Store, err error) {
 	// Readers prepare theirs on their own connections (readers.go); one
 	// now, so that a bad query fails Open.
 	s.readers = newReaderPool(n)
-	rc, err := s.getReader(ctx)
+	<-s.readers // the empty slot of the connection opened here
+	rc, err := s.openReader(ctx, true)
 	if err != nil {
+		s.readers <- nil
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
 	s.putReader(rc, false)
@@ -233,7 +235,7 @@ func (s *Store) View(ctx context.Context, fn func(keyward.Tx) error) error {
 		_, err := rc.rollback.ExecContext(bg)
 		s.putReader(rc, err != nil)
 	}()
-	return fn(keyward.NewTx(&tx{q: rc.conn, stmts: rc.stmts}))
+	return fn(keyward.NewTx(&tx{q: rc.conn, stmts: rc.stmts, prepare: rc.prepare}))
 }
 
 // Update runs fn in a read-write transaction and commits it if fn returns

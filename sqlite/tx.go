@@ -15,7 +15,10 @@ var _ keyward.DocTx = (*tx)(nil)
 type tx struct {
 	q     querier              // the connection, in a transaction: commitLoop's or a View's
 	stmts map[string]*sql.Stmt // prepared on that connection
-	write bool                 // a write transaction, possibly shared by several Updates
+	// prepare, if set, prepares a statement missing from stmts on the
+	// connection (a View's, see readConn.prepare).
+	prepare func(q string) *sql.Stmt
+	write   bool // a write transaction, possibly shared by several Updates
 
 	// failed is the first write statement that failed. A method finds its
 	// domain errors (EEXISTS, ENOTFOUND, EREFERENCED) before it writes, so
@@ -34,7 +37,12 @@ type querier interface {
 
 // stmt returns the prepared statement for q, or nil if q was not prepared
 // (the caller then runs q unprepared).
-func (t *tx) stmt(_ context.Context, q string) *sql.Stmt { return t.stmts[q] }
+func (t *tx) stmt(_ context.Context, q string) *sql.Stmt {
+	if t.prepare != nil {
+		return t.prepare(q)
+	}
+	return t.stmts[q]
+}
 
 // context returns the context statements run with: one that is never
 // cancelled. In a write transaction, the driver interrupts a statement
