@@ -78,6 +78,9 @@ type Cache struct {
 	PendingUserGroupsAdd    []string `json:"pending_user_groups_add,omitempty"`
 	PendingUserGroupsRemove []string `json:"pending_user_groups_remove,omitempty"`
 
+	// Settings are the rest of the configuration, stored and reported.
+	Settings CacheSettings `json:"settings"`
+
 	// Nodes are the member cache clusters, primary first.
 	Nodes []CacheNode `json:"nodes"`
 
@@ -106,6 +109,7 @@ func (rg *Cache) Clone() *Cache {
 	c.PendingUserGroupsAdd = slices.Clone(rg.PendingUserGroupsAdd)
 	c.PendingUserGroupsRemove = slices.Clone(rg.PendingUserGroupsRemove)
 	c.Nodes = slices.Clone(rg.Nodes)
+	c.Settings = rg.Settings.Clone()
 	return &c
 }
 

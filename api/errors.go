@@ -46,6 +46,22 @@ var faults = map[errKey]func(msg string) awsquery.APIError{
 	{keyward.ESTATE, keyward.ResourceReplicationGroup}:    func(m string) awsquery.APIError { return &ecapi.InvalidReplicationGroupStateFault{Message: m} },
 	{keyward.EQUOTA, keyward.ResourceUser}:                func(m string) awsquery.APIError { return &ecapi.UserQuotaExceededFault{Message: m} },
 	{keyward.EQUOTA, keyward.ResourceUserGroup}:           func(m string) awsquery.APIError { return &ecapi.UserGroupQuotaExceededFault{Message: m} },
+	{keyward.EQUOTA, keyward.ResourceReplicationGroup}:    func(m string) awsquery.APIError { return &ecapi.ClusterQuotaForCustomerExceededFault{Message: m} },
+	{keyward.EQUOTA, keyward.ResourceServerlessCache}: func(m string) awsquery.APIError {
+		return &ecapi.ServerlessCacheQuotaForCustomerExceededFault{Message: m}
+	},
+	{keyward.ENODEQUOTA, ""}: func(m string) awsquery.APIError { return &ecapi.NodeQuotaForCustomerExceededFault{Message: m} },
+	{keyward.ENODEGROUPQUOTA, ""}: func(m string) awsquery.APIError {
+		return &ecapi.NodeGroupsPerReplicationGroupQuotaExceededFault{Message: m}
+	},
+
+	{keyward.ENOTFOUND, keyward.ResourceReservedCacheNode}: func(m string) awsquery.APIError { return &ecapi.ReservedCacheNodeNotFoundFault{Message: m} },
+	{keyward.EEXISTS, keyward.ResourceReservedCacheNode}:   func(m string) awsquery.APIError { return &ecapi.ReservedCacheNodeAlreadyExistsFault{Message: m} },
+	{keyward.EQUOTA, keyward.ResourceReservedCacheNode}:    func(m string) awsquery.APIError { return &ecapi.ReservedCacheNodeQuotaExceededFault{Message: m} },
+	{keyward.ENOTFOUND, keyward.ResourceReservedCacheNodesOffering}: func(m string) awsquery.APIError {
+		return &ecapi.ReservedCacheNodesOfferingNotFoundFault{Message: m}
+	},
+	{keyward.ENOTFOUND, keyward.ResourceServiceUpdate}: func(m string) awsquery.APIError { return &ecapi.ServiceUpdateNotFoundFault{Message: m} },
 }
 
 // apiError converts a domain error to the model's fault. Errors that map to

@@ -26,10 +26,19 @@ type Service struct {
 	Store  keyward.Store
 	Quotas keyward.Quotas
 	Now    func() time.Time
+	// PaymentPending is how long a purchased reservation stays
+	// payment-pending (0: 2 s).
+	PaymentPending time.Duration
 
 	// Notify is called with every resource whose stored state changed, after
 	// the change committed (the reconciler's Enqueue). Optional.
 	Notify func(keyward.Key)
+
+	// NodeUp reports whether an engine node (keyward.Cache.NodeID) runs
+	// and answers; known is false where this process runs no engine.
+	// Describe calls show a known-down member of an available cache as
+	// being recovered. Optional.
+	NodeUp func(nodeID string) (up, known bool)
 
 	seeded sync.Map // keyward.Scope → true once the scope's default user exists
 }
