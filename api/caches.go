@@ -202,6 +202,9 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 	if c.CacheNodeType == "" {
 		c.CacheNodeType = "cache.t4g.micro"
 	}
+	if err := checkNodeType(engine, c.CacheNodeType); err != nil {
+		return nil, err
+	}
 	if in.AuthToken != nil {
 		if !tls {
 			return nil, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "AuthToken requires TransitEncryptionEnabled.")
@@ -343,6 +346,13 @@ func (s *Service) modifyReplicationGroup(ctx context.Context, in *ecapi.ModifyRe
 		changed, async := false, false
 		if in.ReplicationGroupDescription != nil && *in.ReplicationGroupDescription != c.Description {
 			c.Description, changed = *in.ReplicationGroupDescription, true
+		}
+		if in.CacheNodeType != nil && *in.CacheNodeType != c.CacheNodeType {
+			// The reconciler gives every node the new type's maxmemory.
+			if err := checkNodeType(c.Engine, *in.CacheNodeType); err != nil {
+				return err
+			}
+			c.CacheNodeType, async = *in.CacheNodeType, true
 		}
 		// User groups.
 		remove := slices.Clone(in.UserGroupIdsToRemove)

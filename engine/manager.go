@@ -71,6 +71,12 @@ type NodeSpec struct {
 	// TLS makes the node accept TLS connections only (and replicate over
 	// TLS), with a certificate signed by the Manager's CA.
 	TLS bool `json:"tls,omitempty"`
+
+	// MaxMemory is the node's maxmemory in bytes (0: no limit) and
+	// MaxMemoryPolicy its maxmemory-policy ("": the engine's default,
+	// noeviction). A change is applied with CONFIG SET, without a restart.
+	MaxMemory       int64  `json:"maxMemory,omitempty"`
+	MaxMemoryPolicy string `json:"maxMemoryPolicy,omitempty"`
 }
 
 // Node is a snapshot of a managed node.
@@ -192,7 +198,7 @@ func (s NodeSpec) Validate() error {
 			return fmt.Errorf("engine: node %s cannot replicate itself", s.ID)
 		}
 	}
-	return nil
+	return s.validateMemory()
 }
 
 func (m *Manager) nodesDir() string         { return filepath.Join(m.DataDir, "nodes") }
@@ -420,6 +426,7 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 	cur, inst := n.rec, n.inst
 	m.mu.Unlock()
 
+	started := true // the process starts with spec's configuration
 	switch {
 	case created:
 		m.setRecord(n, func(r *record) { *r = record{Spec: spec, PrimaryAddr: primaryAddr} })
@@ -448,6 +455,7 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 		m.notifyRestart(n.id)
 
 	case cur.Spec.ReplicaOf != spec.ReplicaOf || cur.PrimaryAddr != primaryAddr:
+		started = false
 		args := []string{"REPLICAOF", "NO", "ONE"}
 		if primaryAddr != "" {
 			host, port, _ := net.SplitHostPort(primaryAddr)
@@ -464,6 +472,14 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 			return nil, err
 		}
 		log.Info("engine: changed replication", "replicaof", spec.ReplicaOf)
+	default:
+		started = false
+	}
+	if !started && (cur.Spec.MaxMemory != spec.MaxMemory || cur.Spec.MaxMemoryPolicy != spec.MaxMemoryPolicy) {
+		if err := m.applyMemory(ctx, n, spec); err != nil {
+			return nil, err
+		}
+		log.Info("engine: changed memory limit", "maxmemory", spec.MaxMemory, "policy", spec.MaxMemoryPolicy)
 	}
 	node, _ := m.Node(spec.ID)
 	return node, nil

@@ -17,6 +17,10 @@ type NodeSpec struct {
 	Engine    keyward.Engine
 	ReplicaOf string // node ID of the primary; "" for the primary
 	TLS       bool
+	// MaxMemory (bytes, 0: none) and MaxMemoryPolicy come from the
+	// cache's node type (see nodeMemory).
+	MaxMemory       int64
+	MaxMemoryPolicy string
 }
 
 // Engine runs cache nodes and sets their ACLs. Package engine implements it
@@ -189,6 +193,7 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 		nctx, cancel := context.WithTimeout(ctx, nodeTimeout)
 		defer cancel()
 		spec := NodeSpec{ID: cache.NodeID(n.ClusterID), Engine: cache.Engine, TLS: cache.TransitEncryption}
+		spec.MaxMemory, spec.MaxMemoryPolicy = nodeMemory(cache)
 		if i > 0 {
 			spec.ReplicaOf = cache.NodeID(cache.Nodes[0].ClusterID)
 		}
