@@ -45,58 +45,58 @@ func (k CacheKind) Resource() Resource {
 // primary and zero or more replicas) or a serverless cache (one node), each
 // node a real engine process.
 type Cache struct {
-	Kind          CacheKind
-	Scope         Scope
-	ID            string // lower-cased
-	Description   string
-	Engine        Engine
-	EngineVersion string
-	CacheNodeType string
-	Status        CacheStatus
-	StatusSince   time.Time
-	Generation    int64
-	CreatedAt     time.Time
+	Kind          CacheKind   `json:"kind"`
+	Scope         Scope       `json:"scope"`
+	ID            string      `json:"id"` // lower-cased
+	Description   string      `json:"description"`
+	Engine        Engine      `json:"engine"`
+	EngineVersion string      `json:"engine_version"`
+	CacheNodeType string      `json:"cache_node_type"`
+	Status        CacheStatus `json:"status"`
+	StatusSince   time.Time   `json:"status_since"`
+	Generation    int64       `json:"generation"`
+	CreatedAt     time.Time   `json:"created_at"`
 
 	// NumNodes is the number of nodes: one primary plus replicas.
-	NumNodes int
+	NumNodes int `json:"num_nodes"`
 	// TransitEncryption makes the nodes serve TLS only.
-	TransitEncryption bool
+	TransitEncryption bool `json:"transit_encryption"`
 
 	// AuthTokenHashes are SHA-256 hashes of the AUTH tokens accepted for the
 	// default user (two during a ROTATE); empty means no token.
-	AuthTokenHashes []string
+	AuthTokenHashes []string `json:"auth_token_hashes,omitempty"`
 	// AuthTokenOptional keeps unauthenticated access open during a ROTATE
 	// that introduces the first token, until a SET makes it required.
-	AuthTokenOptional     bool
-	AuthTokenLastModified time.Time
+	AuthTokenOptional     bool      `json:"auth_token_optional"`
+	AuthTokenLastModified time.Time `json:"auth_token_last_modified"`
 
 	// UserGroupIDs lists the attached user group (at most one). Stores
 	// keep it in the attachment relation from which UserGroup.ReplicationGroups
 	// and UserGroup.ServerlessCaches are derived.
-	UserGroupIDs []string
+	UserGroupIDs []string `json:"-"`
 	// PendingUserGroupsAdd/Remove hold an accepted change of the attached
 	// group that the reconciler has not applied yet.
-	PendingUserGroupsAdd    []string
-	PendingUserGroupsRemove []string
+	PendingUserGroupsAdd    []string `json:"pending_user_groups_add,omitempty"`
+	PendingUserGroupsRemove []string `json:"pending_user_groups_remove,omitempty"`
 
 	// Nodes are the member cache clusters, primary first.
-	Nodes []CacheNode
+	Nodes []CacheNode `json:"nodes"`
 
 	// FailureMessage says why creation failed (status create-failed).
-	FailureMessage string
+	FailureMessage string `json:"failure_message"`
 	// AppliedACL is the fingerprint of the ACL set last applied to every
 	// node; it equals the desired fingerprint once the data plane converged.
-	AppliedACL string
+	AppliedACL string `json:"applied_acl"`
 	// AppliedDefaultUser is the user id that defined the engine's "default"
 	// user when ACLs were last applied, to detect a default-user swap.
-	AppliedDefaultUser string
+	AppliedDefaultUser string `json:"applied_default_user"`
 }
 
 // CacheNode is one member cache cluster of a replication group.
 type CacheNode struct {
-	ClusterID string // <group id>-001, -002, ...
-	Role      string // "primary" or "replica"
-	Port      int    // assigned when the node first started; 0 before
+	ClusterID string `json:"cluster_id"` // <group id>-001, -002, ...
+	Role      string `json:"role"`       // "primary" or "replica"
+	Port      int    `json:"port"`       // assigned when the node first started; 0 before
 }
 
 // Clone returns a deep copy.

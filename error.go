@@ -20,6 +20,7 @@ const (
 	EDEFAULTUSERREQUIRED   = "default_user_required"   // DefaultUserRequired
 	EDUPLICATEUSERNAME     = "duplicate_user_name"     // DuplicateUserName
 	EDEFAULTUSERASSOCIATED = "default_user_associated" // DefaultUserAssociatedToUserGroup
+	EREFERENCED            = "referenced"              // a Restrict reference holds the target (store backstop)
 	ECONFLICT              = "conflict"                // a concurrent transaction won; retry
 	EINTERNAL              = "internal"                // anything else; never shown in detail
 )

@@ -8,8 +8,8 @@ import (
 // Scope is the AWS account and region a resource lives in. Resources in
 // different scopes never see each other, as on AWS.
 type Scope struct {
-	Account string
-	Region  string
+	Account string `json:"account"`
+	Region  string `json:"region"`
 }
 
 // DefaultScope is used when a request carries no credential scope, e.g. an
@@ -47,8 +47,8 @@ const (
 
 // ResourceRef identifies a taggable resource inside a scope.
 type ResourceRef struct {
-	Type ARNType
-	ID   string
+	Type ARNType `json:"type"`
+	ID   string  `json:"id"`
 }
 
 // ParseARN splits an ElastiCache ARN into its scope and resource. It returns
@@ -67,8 +67,8 @@ func ParseARN(arn string) (Scope, ResourceRef, error) {
 
 // Tag is a key/value pair attached to a resource.
 type Tag struct {
-	Key   string
-	Value string
+	Key   string `json:"key"`
+	Value string `json:"value"`
 }
 
 // MaxTagsPerResource is ElastiCache's limit of tags on one resource.

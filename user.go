@@ -54,27 +54,27 @@ const DefaultUserID = "default"
 // User is an ElastiCache RBAC user. Passwords are kept only as hex SHA-256
 // hashes; Redis ACL accepts them as "#<hash>" rules.
 type User struct {
-	Scope                Scope
-	ID                   string // lower-cased
-	Name                 string // the ACL user name on the engine; not unique
-	Engine               Engine
-	AccessString         string // normalised, see ParseAccessString
-	Auth                 AuthType
-	PasswordHashes       []string
-	MinimumEngineVersion string
-	Status               UserStatus
-	StatusSince          time.Time
-	Generation           int64
-	CreatedAt            time.Time
+	Scope                Scope      `json:"scope"`
+	ID                   string     `json:"id"`   // lower-cased
+	Name                 string     `json:"name"` // the ACL user name on the engine; not unique
+	Engine               Engine     `json:"engine"`
+	AccessString         string     `json:"access_string"` // normalised, see ParseAccessString
+	Auth                 AuthType   `json:"auth"`
+	PasswordHashes       []string   `json:"password_hashes,omitempty"`
+	MinimumEngineVersion string     `json:"min_engine_version"`
+	Status               UserStatus `json:"status"`
+	StatusSince          time.Time  `json:"status_since"`
+	Generation           int64      `json:"generation"`
+	CreatedAt            time.Time  `json:"created_at"`
 
 	// GroupIDs lists the user groups the user belongs to, sorted. Stores
 	// derive it from the one membership relation on every read and ignore
 	// it on write, so it can never disagree with UserGroup.UserIDs.
-	GroupIDs []string
+	GroupIDs []string `json:"-"`
 
 	// LeavingGroups lists the groups a deleting user was taken out of; the
 	// deletion completes once each of them has converged on every node.
-	LeavingGroups []string
+	LeavingGroups []string `json:"leaving_groups,omitempty"`
 }
 
 // IsBuiltinDefault reports whether u is the built-in "default" user, which

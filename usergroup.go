@@ -20,32 +20,32 @@ const (
 
 // UserGroup is an ElastiCache user group: the set of users a cache admits.
 type UserGroup struct {
-	Scope       Scope
-	ID          string // lower-cased
-	Engine      Engine
-	Status      UserGroupStatus
-	StatusSince time.Time
-	Generation  int64
-	CreatedAt   time.Time
+	Scope       Scope           `json:"scope"`
+	ID          string          `json:"id"` // lower-cased
+	Engine      Engine          `json:"engine"`
+	Status      UserGroupStatus `json:"status"`
+	StatusSince time.Time       `json:"status_since"`
+	Generation  int64           `json:"generation"`
+	CreatedAt   time.Time       `json:"created_at"`
 
 	// UserIDs is the current membership, sorted. It is the one truth of
 	// membership: stores write it to their membership relation and derive
 	// User.GroupIDs from the same relation.
-	UserIDs []string
+	UserIDs []string `json:"-"`
 
 	// PendingAdd and PendingRemove hold an accepted ModifyUserGroup that
 	// the reconciler has not applied yet; during that time UserIDs still
 	// shows the old membership, as ElastiCache does.
-	PendingAdd    []string
-	PendingRemove []string
+	PendingAdd    []string `json:"pending_add,omitempty"`
+	PendingRemove []string `json:"pending_remove,omitempty"`
 
 	// MinimumEngineVersion is the highest MinimumEngineVersion of the members.
-	MinimumEngineVersion string
+	MinimumEngineVersion string `json:"min_engine_version"`
 
 	// ReplicationGroups and ServerlessCaches list the caches the group is
 	// attached to, sorted; stores derive them from the attachments.
-	ReplicationGroups []string
-	ServerlessCaches  []string
+	ReplicationGroups []string `json:"-"`
+	ServerlessCaches  []string `json:"-"`
 }
 
 // Clone returns a deep copy.

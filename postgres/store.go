@@ -121,7 +121,7 @@ func (s *Store) View(ctx context.Context, fn func(keyward.Tx) error) error {
 	// A read transaction keeps nothing: rolling it back ends it, on every
 	// way out, panics included.
 	defer rollback(ctx, ptx)
-	return fn(&tx{tx: ptx})
+	return fn(keyward.NewTx(&tx{tx: ptx}))
 }
 
 // Update runs fn in a SERIALIZABLE transaction and commits it if fn returns
@@ -199,7 +199,7 @@ func (s *Store) update(ctx context.Context, fn func(keyward.Tx) error, alone boo
 	}()
 
 	t := &tx{tx: conn, write: true}
-	if err := fn(t); err != nil {
+	if err := fn(keyward.NewTx(t)); err != nil {
 		return t.conflict != nil || isConflict(err), err
 	}
 	if t.conflict != nil {

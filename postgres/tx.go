@@ -2,14 +2,7 @@ package postgres
 
 import (
 	"context"
-	"database/sql/driver"
-	"errors"
-	"fmt"
-	"math"
-	"slices"
 	"strconv"
-	"strings"
-	"time"
 
 	"keyward"
 
@@ -17,9 +10,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-var _ keyward.Tx = (*tx)(nil)
+var _ keyward.DocTx = (*tx)(nil)
 
-// tx is a keyward.Tx over one transaction: a View's pgx.Tx, or the
+// tx is a keyward.DocTx over one transaction: a View's pgx.Tx, or the
 // connection of an Update, which drives its transaction itself. Its methods
 // are not safe for concurrent use, like the transaction itself.
 //
@@ -87,43 +80,6 @@ func (t *tx) observe(err error) error {
 	return err
 }
 
-// violation maps a unique violation to exists and a foreign-key violation
-// to notFound, called with the offending key's last value (the missing id),
-// keeping err as the internal cause. Other errors are returned as they are.
-func violation(err error, exists *keyward.Error, notFound func(id string) *keyward.Error) error {
-	var pe *pgconn.PgError
-	if !errors.As(err, &pe) {
-		return err
-	}
-	var e *keyward.Error
-	switch {
-	case pe.Code == codeUniqueViolation && exists != nil:
-		e = exists
-	case pe.Code == codeForeignKeyViolation && notFound != nil:
-		e = notFound(lastKeyValue(pe.Detail))
-	default:
-		return err
-	}
-	e.Err = err
-	return e
-}
-
-// lastKeyValue returns the last value of the key in a constraint violation's
-// detail, such as "bob" in `Key (account, region, user_id)=(1, us-east-1,
-// bob) is not present in table "users".`, or "" if it has no such key. Ids
-// hold no commas or parentheses.
-func lastKeyValue(detail string) string {
-	_, vals, ok := strings.Cut(detail, ")=(")
-	if !ok {
-		return ""
-	}
-	vals, _, ok = strings.Cut(vals, ")")
-	if !ok {
-		return ""
-	}
-	return strings.TrimSpace(vals[strings.LastIndex(vals, ",")+1:])
-}
-
 // querier runs a transaction's statements.
 type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
@@ -138,63 +94,4 @@ type args []any
 func (a *args) add(v any) string {
 	*a = append(*a, v)
 	return "$" + strconv.Itoa(len(*a))
-}
-
-// nanoTime stores a time.Time as BIGINT nanoseconds since the Unix epoch,
-// since timestamptz keeps only microseconds, and Go's zero time as NULL,
-// since no int64 of nanoseconds reaches year 1. Times read back are in UTC.
-// Other times outside the years 1678 to 2262 cannot be stored.
-type nanoTime time.Time
-
-var (
-	minNanoTime = time.Unix(0, math.MinInt64)
-	maxNanoTime = time.Unix(0, math.MaxInt64)
-)
-
-// Value implements driver.Valuer, which pgx uses to encode arguments.
-func (n nanoTime) Value() (driver.Value, error) {
-	t := time.Time(n)
-	if t.IsZero() {
-		return nil, nil
-	}
-	if t.Before(minNanoTime) || t.After(maxNanoTime) {
-		return nil, fmt.Errorf("time %v out of the range that int64 nanoseconds hold", t)
-	}
-	return t.UnixNano(), nil
-}
-
-// Scan implements sql.Scanner, which pgx uses to decode results.
-func (n *nanoTime) Scan(src any) error {
-	switch v := src.(type) {
-	case nil:
-		*n = nanoTime{}
-	case int64:
-		*n = nanoTime(time.Unix(0, v).UTC())
-	default:
-		return fmt.Errorf("scan %T into a time", src)
-	}
-	return nil
-}
-
-// list returns ss as a value for a NOT NULL text[] column: pgx sends a nil
-// slice as NULL.
-func list(ss []string) []string {
-	if ss == nil {
-		return []string{}
-	}
-	return ss
-}
-
-// ids returns the ids sorted and without duplicates, never nil.
-func ids(ss []string) []string {
-	return list(slices.Compact(slices.Sorted(slices.Values(ss))))
-}
-
-// nilIfEmpty returns nil for an empty list read back, as package sqlite
-// does, so that both stores return the same values.
-func nilIfEmpty(ss []string) []string {
-	if len(ss) == 0 {
-		return nil
-	}
-	return ss
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -730,4 +731,13 @@ func TestOpen_MigrateFrom0001(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// encodeList writes a list as 0001's columns held it: a JSON array.
+func encodeList(ss []string) string {
+	if len(ss) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(ss)
+	return string(b)
 }

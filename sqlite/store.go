@@ -202,7 +202,7 @@ func (s *Store) View(ctx context.Context, fn func(keyward.Tx) error) error {
 	// A read transaction keeps nothing: rolling it back ends it, on every
 	// way out, panics included.
 	defer stx.Rollback()
-	return fn(&tx{tx: stx, stmts: s.rstmts})
+	return fn(keyward.NewTx(&tx{tx: stx, stmts: s.rstmts}))
 }
 
 // Update runs fn in a read-write transaction and commits it if fn returns
@@ -249,7 +249,7 @@ func (s *Store) Update(ctx context.Context, fn func(keyward.Tx) error) error {
 func (s *Store) runFn(stx *sql.Tx, r *request) {
 	out := ran{aborted: true}
 	defer func() { r.ran <- out }()
-	out.err = r.fn(&tx{tx: stx, stmts: s.wstmts, write: true})
+	out.err = r.fn(keyward.NewTx(&tx{tx: stx, stmts: s.wstmts, write: true}))
 	out.aborted = false
 }
 

@@ -4,15 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"slices"
-	"strings"
 
 	"keyward"
 )
 
-var _ keyward.Tx = (*tx)(nil)
+var _ keyward.DocTx = (*tx)(nil)
 
-// tx is a keyward.Tx over one database/sql transaction. Its methods are not
+// tx is a keyward.DocTx over one database/sql transaction. Its methods are not
 // safe for concurrent use, like the transaction itself.
 type tx struct {
 	tx    *sql.Tx
@@ -94,24 +92,15 @@ const (
 // allQueries lists the statements Open prepares: every one for the writer,
 // the reads for the query_only readers.
 func allQueries(write bool) []string {
-	qs := []string{countUsersSQL, countUserGroupsSQL, findTagsSQL, findUnsettledSQL, findMissingUsersSQL,
-		findAllCachesSQL, findMissingGroupsSQL}
-	for _, f := range userFilterShapes() {
-		qs = append(qs, findUsersSQL(f))
-	}
-	for _, f := range userGroupFilterShapes() {
-		qs = append(qs, findUserGroupsSQL(f))
-	}
-	for _, f := range cacheFilterShapes() {
-		qs = append(qs, findCachesSQL(f))
+	qs := []string{countDocsSQL, findUnsettledSQL}
+	for _, sh := range docQueryShapes() {
+		qs = append(qs, listDocsQueries[sh])
 	}
 	if write {
 		qs = append(qs,
-			insertUserSQL, updateUserSQL, deleteUserSQL,
-			insertUserGroupSQL, updateUserGroupSQL, deleteUserGroupSQL,
-			deleteMembersSQL, insertMembersSQL,
-			deleteTagsSQL, insertTagsSQL,
-			insertCacheSQL, updateCacheSQL, deleteCacheSQL, deleteAttachmentsSQL, insertAttachmentsSQL,
+			insertDocSQL, updateDocSQL, deleteDocSQL,
+			deleteIndexSQL, insertIndexSQL, deleteRefsFromSQL, deleteRefsToSQL, insertRefsSQL,
+			missingRefsSQL, restrictingRefSQL,
 			methodSavepointSQL, methodRollbackToSQL, methodReleaseSQL,
 			savepointSQL, rollbackToSQL, releaseSQL,
 		)
@@ -119,37 +108,16 @@ func allQueries(write bool) []string {
 	return qs
 }
 
-// encodeList stores a list of strings as a JSON array ("[]" when empty).
-func encodeList(ss []string) string {
-	if len(ss) == 0 {
-		return "[]"
-	}
-	b, _ := json.Marshal(ss) // []string always marshals
+// mustJSON encodes lists of strings and numbers, which always marshal.
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
 	return string(b)
 }
 
-// decodeList reads a JSON array back; empty arrays come back as nil.
-func decodeList(s string) ([]string, error) {
-	if s == "" || s == "[]" {
-		return nil, nil
+// limit turns "0 means no limit" into SQLite's "negative means no limit".
+func limit(n int) int {
+	if n <= 0 {
+		return -1
 	}
-	var ss []string
-	if err := json.Unmarshal([]byte(s), &ss); err != nil {
-		return nil, err
-	}
-	return ss, nil
-}
-
-// splitIDs splits the comma-joined ids group_concat built and sorts them.
-// Ids never hold a comma: keyward.NormalizeUserID and friends admit only
-// letters, digits and hyphens, and so does ElastiCache for cache ids.
-// Sorting here is cheaper than group_concat(... ORDER BY), which builds a
-// temporary b-tree per row.
-func splitIDs(s sql.NullString) []string {
-	if !s.Valid || s.String == "" {
-		return nil
-	}
-	ids := strings.Split(s.String, ",")
-	slices.Sort(ids)
-	return ids
+	return n
 }

@@ -544,18 +544,25 @@ func testAttachmentsDerived(t *testing.T, s keyward.Store) {
 	}
 }
 
-func testAttachmentsCascadeOnGroupDelete(t *testing.T, s keyward.Store) {
+func testAttachmentsRestrictGroupDelete(t *testing.T, s keyward.Store) {
 	createGroups(t, s, S1, "ga", "gb")
 	createGroups(t, s, S2, "ga")
 	createCache(t, s, NewCache(S1, keyward.KindReplicationGroup, "c1", "ga", "gb"))
 	createCache(t, s, NewCache(S1, keyward.KindServerless, "c1", "ga"))
 	createCache(t, s, NewCache(S2, keyward.KindReplicationGroup, "c1", "ga"))
 
-	// The api refuses to delete an attached group; the store drops the
-	// attachments with the group so that none can point at nothing.
+	// A group attached to a cache cannot be deleted, whatever the caller
+	// checked: the store refuses inside the transaction and changes nothing.
+	err := s.Update(ctx(t), func(tx keyward.Tx) error { return tx.DeleteUserGroup(ctx(t), S1, "ga") })
+	wantError(t, err, keyward.EREFERENCED, keyward.ResourceUserGroup, "User group ga is in use by Replication group c1.")
+	diff(t, "replication group groups", []string{"ga", "gb"}, findCache(t, s, S1, keyward.KindReplicationGroup, "c1").UserGroupIDs)
+
+	// Once every cache let go of it (a detach, or the cache's deletion) it can.
+	c := findCache(t, s, S1, keyward.KindReplicationGroup, "c1")
+	c.UserGroupIDs = []string{"gb"}
+	update(t, s, func(tx keyward.Tx) error { return tx.UpdateCache(ctx(t), c) })
+	update(t, s, func(tx keyward.Tx) error { return tx.DeleteCache(ctx(t), S1, keyward.KindServerless, "c1") })
 	update(t, s, func(tx keyward.Tx) error { return tx.DeleteUserGroup(ctx(t), S1, "ga") })
-	diff(t, "replication group groups", []string{"gb"}, findCache(t, s, S1, keyward.KindReplicationGroup, "c1").UserGroupIDs)
-	diff(t, "serverless cache groups", []string(nil), findCache(t, s, S1, keyward.KindServerless, "c1").UserGroupIDs)
 	diff(t, "S2 cache groups", []string{"ga"}, findCache(t, s, S2, keyward.KindReplicationGroup, "c1").UserGroupIDs)
 
 	createGroups(t, s, S1, "ga")

@@ -94,7 +94,7 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 		{"FindCaches/FilterAndPagination", testFindCaches},
 		{"FindAllCaches", testFindAllCaches},
 		{"Attachments/DerivedBothWays", testAttachmentsDerived},
-		{"Attachments/CascadeOnGroupDelete", testAttachmentsCascadeOnGroupDelete},
+		{"Attachments/RestrictGroupDelete", testAttachmentsRestrictGroupDelete},
 		{"Cache/ScopeAndKindIsolation", testCacheIsolation},
 		{"Cache/FindUnsettled", testFindUnsettledCaches},
 		{"Cache/RollbackOnError", testCacheRollbackOnError},

@@ -1,0 +1,146 @@
+package keyward
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+)
+
+// Kind declares how one resource type T is stored as documents (see
+// DocTx), and gives typed access to them. A declaration is the whole cost
+// of a new resource kind in the store: its name, its key, the fields
+// lookups filter on, its references, and how derived fields are filled
+// back from references on a read.
+//
+// T's body is its JSON encoding; fields that live in references (both ends
+// of a relation) are tagged `json:"-"` so that they have one truth.
+type Kind[T any] struct {
+	// Name is the document kind and the Resource of its errors.
+	Name Resource
+	// Key returns the scope and id of a value.
+	Key func(*T) (Scope, string)
+	// TagType, if set, is the ARN type whose tags go with the resource:
+	// Delete removes them too.
+	TagType ARNType
+	// Settled reports whether the value rests (nil: always).
+	Settled func(*T) bool
+	// Index returns the fields lookups filter on (nil: none).
+	Index func(*T) []Field
+	// Refs returns the value's references (nil: none).
+	Refs func(*T) []Ref
+	// Load fills derived fields from a read document's Refs and
+	// Referrers (nil: nothing derived).
+	Load func(*T, *Doc)
+}
+
+// Get returns the value with the id, or ENOTFOUND.
+func (k *Kind[T]) Get(ctx context.Context, tx Tx, s Scope, id string) (*T, error) {
+	d, err := tx.docs.GetDoc(ctx, string(k.Name), s, id)
+	if err != nil {
+		return nil, err
+	}
+	return k.decode(d)
+}
+
+// Find returns the values q selects (q.Kind is set to the kind).
+func (k *Kind[T]) Find(ctx context.Context, tx Tx, q DocQuery) ([]*T, error) {
+	q.Kind = string(k.Name)
+	ds, err := tx.docs.ListDocs(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*T, len(ds))
+	for i, d := range ds {
+		if out[i], err = k.decode(d); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Count returns how many values the scope holds.
+func (k *Kind[T]) Count(ctx context.Context, tx Tx, s Scope) (int, error) {
+	return tx.docs.CountDocs(ctx, string(k.Name), s)
+}
+
+// Create stores a new value: EEXISTS if its id is taken, ENOTFOUND if a
+// reference points at nothing.
+func (k *Kind[T]) Create(ctx context.Context, tx Tx, v *T) error {
+	d, err := k.encode(v)
+	if err != nil {
+		return err
+	}
+	return tx.docs.InsertDoc(ctx, d)
+}
+
+// Update replaces a stored value: ENOTFOUND if absent or if a reference
+// points at nothing.
+func (k *Kind[T]) Update(ctx context.Context, tx Tx, v *T) error {
+	d, err := k.encode(v)
+	if err != nil {
+		return err
+	}
+	return tx.docs.UpdateDoc(ctx, d)
+}
+
+// Delete removes a value, the references it holds and its tags:
+// ENOTFOUND if absent, EREFERENCED if something restricts its deletion.
+func (k *Kind[T]) Delete(ctx context.Context, tx Tx, s Scope, id string) error {
+	if err := tx.docs.DeleteDoc(ctx, string(k.Name), s, id); err != nil {
+		return err
+	}
+	if k.TagType == "" {
+		return nil
+	}
+	return tx.ReplaceTags(ctx, s, ResourceRef{Type: k.TagType, ID: id}, nil)
+}
+
+func (k *Kind[T]) encode(v *T) (*Doc, error) {
+	s, id := k.Key(v)
+	body, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("keyward: encode %s %s: %w", k.Name, id, err)
+	}
+	d := &Doc{Kind: string(k.Name), Scope: s, ID: id, Body: body, Settled: true}
+	if k.Settled != nil {
+		d.Settled = k.Settled(v)
+	}
+	if k.Index != nil {
+		d.Index = k.Index(v)
+	}
+	if k.Refs != nil {
+		d.Refs = k.Refs(v)
+	}
+	return d, nil
+}
+
+func (k *Kind[T]) decode(d *Doc) (*T, error) {
+	v := new(T)
+	if err := json.Unmarshal(d.Body, v); err != nil {
+		return nil, fmt.Errorf("keyward: decode %s %s: %w", k.Name, d.ID, err)
+	}
+	if k.Load != nil {
+		k.Load(v, d)
+	}
+	return v, nil
+}
+
+// RefIDs returns the ids of the references with the relation, in order.
+func RefIDs(refs []Ref, relation, kind string) []string {
+	var ids []string
+	for _, r := range refs {
+		if r.Relation == relation && r.Kind == kind {
+			ids = append(ids, r.ID)
+		}
+	}
+	return ids
+}
+
+// refsTo builds one reference per id.
+func refsTo(relation, kind string, restrict bool, ids []string) []Ref {
+	refs := make([]Ref, len(ids))
+	for i, id := range ids {
+		refs[i] = Ref{Relation: relation, Kind: kind, ID: id, Restrict: restrict}
+	}
+	return refs
+}

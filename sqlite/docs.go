@@ -1,0 +1,347 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+
+	"keyward"
+)
+
+// The one code path of every resource kind: documents (docs), their index
+// fields (doc_index) and their references (doc_refs), as migration 0003
+// creates them.
+
+const (
+	// docColumns are read by scanDoc, in order: the body and, in the same
+	// query (no N+1), the document's references and referrers, each
+	// "relation kind id restrict" joined by commas. Ids, kinds and
+	// relations hold neither spaces nor commas.
+	docColumns = `d.account, d.region, d.id, d.body, d.settled,
+	(SELECT group_concat(r.relation || ' ' || r.to_kind || ' ' || r.to_id || ' ' || r.restrict_delete, ',')
+	 FROM doc_refs r WHERE r.account = d.account AND r.region = d.region AND r.from_kind = d.kind AND r.from_id = d.id),
+	(SELECT group_concat(r.relation || ' ' || r.from_kind || ' ' || r.from_id || ' ' || r.restrict_delete, ',')
+	 FROM doc_refs r WHERE r.account = d.account AND r.region = d.region AND r.to_kind = d.kind AND r.to_id = d.id)`
+
+	countDocsSQL = `SELECT COUNT(*) FROM docs WHERE kind = ? AND account = ? AND region = ?`
+
+	insertDocSQL = `INSERT INTO docs (kind, account, region, id, body, settled) VALUES (?, ?, ?, ?, ?, ?)
+	ON CONFLICT DO NOTHING`
+	updateDocSQL = `UPDATE docs SET body = ?, settled = ? WHERE kind = ? AND account = ? AND region = ? AND id = ?`
+	deleteDocSQL = `DELETE FROM docs WHERE kind = ? AND account = ? AND region = ? AND id = ?`
+
+	deleteIndexSQL = `DELETE FROM doc_index WHERE kind = ? AND account = ? AND region = ? AND id = ?`
+	// insertIndexSQL adds every [name, value] pair of a JSON array.
+	insertIndexSQL = `INSERT OR IGNORE INTO doc_index (kind, account, region, field, value, id)
+	SELECT ?1, ?2, ?3, j.value ->> 0, j.value ->> 1, ?4 FROM json_each(?5) j`
+
+	deleteRefsFromSQL = `DELETE FROM doc_refs WHERE account = ? AND region = ? AND from_kind = ? AND from_id = ?`
+	deleteRefsToSQL   = `DELETE FROM doc_refs WHERE account = ? AND region = ? AND to_kind = ? AND to_id = ?`
+	// insertRefsSQL adds every [relation, kind, id, restrict] of a JSON array.
+	insertRefsSQL = `INSERT OR IGNORE INTO doc_refs (account, region, from_kind, from_id, relation, to_kind, to_id, restrict_delete)
+	SELECT ?1, ?2, ?3, ?4, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM json_each(?5) j`
+	// missingRefsSQL returns the first [relation, kind, id] of a JSON array
+	// whose target does not exist.
+	missingRefsSQL = `SELECT j.value ->> 1, j.value ->> 2 FROM json_each(?3) j
+	WHERE NOT EXISTS (SELECT 1 FROM docs d WHERE d.kind = j.value ->> 1 AND d.account = ?1 AND d.region = ?2 AND d.id = j.value ->> 2)
+	ORDER BY j.key LIMIT 1`
+	restrictingRefSQL = `SELECT from_kind, from_id FROM doc_refs
+	WHERE account = ? AND region = ? AND to_kind = ? AND to_id = ? AND restrict_delete = 1
+	ORDER BY from_kind, from_id LIMIT 1`
+
+	findUnsettledSQL = `SELECT kind, account, region, id FROM docs WHERE settled = 0 ORDER BY kind, account, region, id`
+)
+
+// docQueryShape numbers the parts of q a query needs: one shape each.
+type docQueryShape struct {
+	allScopes, id, after bool
+	where                int
+}
+
+func shapeOf(q keyward.DocQuery) docQueryShape {
+	return docQueryShape{allScopes: q.AllScopes, id: q.ID != "", after: q.AfterID != "" && !q.AllScopes, where: len(q.Where)}
+}
+
+// docQueryShapes lists the shapes Open prepares: up to two index fields.
+func docQueryShapes() []docQueryShape {
+	var out []docQueryShape
+	for _, all := range []bool{false, true} {
+		for _, id := range []bool{false, true} {
+			for _, after := range []bool{false, true} {
+				for where := range 3 {
+					if !(all && after) {
+						out = append(out, docQueryShape{all, id, after, where})
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// listDocsSQL writes the query of a shape. Only the parts used appear, so
+// SQLite can seek the primary key.
+func listDocsSQL(sh docQueryShape) string {
+	var b strings.Builder
+	b.WriteString(`SELECT ` + docColumns + ` FROM docs d WHERE d.kind = ?`)
+	if !sh.allScopes {
+		b.WriteString(` AND d.account = ? AND d.region = ?`)
+	}
+	if sh.id {
+		b.WriteString(` AND d.id = ?`)
+	}
+	if sh.after {
+		b.WriteString(` AND d.id > ?`)
+	}
+	for range sh.where {
+		b.WriteString(` AND EXISTS (SELECT 1 FROM doc_index i WHERE i.kind = d.kind AND i.account = d.account
+		AND i.region = d.region AND i.field = ? AND i.value = ? AND i.id = d.id)`)
+	}
+	if sh.allScopes {
+		b.WriteString(` ORDER BY d.account, d.region, d.id LIMIT ?`)
+	} else {
+		b.WriteString(` ORDER BY d.id LIMIT ?`)
+	}
+	return b.String()
+}
+
+// listDocsQueries holds the query of each prepared shape, built once.
+var listDocsQueries = func() map[docQueryShape]string {
+	m := map[docQueryShape]string{}
+	for _, sh := range docQueryShapes() {
+		m[sh] = listDocsSQL(sh)
+	}
+	return m
+}()
+
+func docQueryArgs(q keyward.DocQuery) []any {
+	args := []any{q.Kind}
+	if !q.AllScopes {
+		args = append(args, q.Scope.Account, q.Scope.Region)
+	}
+	if q.ID != "" {
+		args = append(args, q.ID)
+	}
+	if q.AfterID != "" && !q.AllScopes {
+		args = append(args, q.AfterID)
+	}
+	for _, f := range q.Where {
+		args = append(args, f.Name, f.Value)
+	}
+	return append(args, limit(q.Limit))
+}
+
+// GetDoc returns one document, or ENOTFOUND.
+func (t *tx) GetDoc(ctx context.Context, kind string, s keyward.Scope, id string) (*keyward.Doc, error) {
+	ds, err := t.ListDocs(ctx, keyward.DocQuery{Kind: kind, Scope: s, ID: id})
+	if err != nil {
+		return nil, err
+	}
+	if len(ds) == 0 {
+		return nil, keyward.ErrDocNotFound(kind, id)
+	}
+	return ds[0], nil
+}
+
+// ListDocs returns the documents q selects, ordered by id.
+func (t *tx) ListDocs(ctx context.Context, q keyward.DocQuery) (_ []*keyward.Doc, err error) {
+	defer wrap(&err, "list %s", q.Kind)
+	query, ok := listDocsQueries[shapeOf(q)]
+	if !ok {
+		query = listDocsSQL(shapeOf(q))
+	}
+	rows, err := t.query(ctx, query, docQueryArgs(q)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*keyward.Doc
+	for rows.Next() {
+		d := &keyward.Doc{Kind: q.Kind}
+		var refs, referrers sql.NullString
+		if err := rows.Scan(&d.Scope.Account, &d.Scope.Region, &d.ID, &d.Body, &d.Settled, &refs, &referrers); err != nil {
+			return nil, err
+		}
+		if d.Refs, err = parseRefs(refs); err != nil {
+			return nil, err
+		}
+		if d.Referrers, err = parseRefs(referrers); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// parseRefs reads the references group_concat joined, sorted by relation,
+// kind and id.
+func parseRefs(s sql.NullString) ([]keyward.Ref, error) {
+	if !s.Valid || s.String == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s.String, ",")
+	refs := make([]keyward.Ref, len(parts))
+	for i, p := range parts {
+		f := strings.Split(p, " ")
+		if len(f) != 4 {
+			return nil, fmt.Errorf("malformed reference %q", p)
+		}
+		refs[i] = keyward.Ref{Relation: f[0], Kind: f[1], ID: f[2], Restrict: f[3] == "1"}
+	}
+	slices.SortFunc(refs, compareRefs)
+	return refs, nil
+}
+
+func compareRefs(a, b keyward.Ref) int {
+	if c := strings.Compare(a.Relation, b.Relation); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Kind, b.Kind); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
+}
+
+// CountDocs returns how many documents of the kind the scope holds.
+func (t *tx) CountDocs(ctx context.Context, kind string, s keyward.Scope) (n int, err error) {
+	defer wrap(&err, "count %s", kind)
+	err = t.queryRow(ctx, countDocsSQL, kind, s.Account, s.Region).Scan(&n)
+	return n, err
+}
+
+// InsertDoc stores a new document; EEXISTS, or ENOTFOUND for a reference
+// to nothing, leave the transaction as it was.
+func (t *tx) InsertDoc(ctx context.Context, d *keyward.Doc) (err error) {
+	defer wrap(&err, "insert %s %q", d.Kind, d.ID)
+	return t.savepoint(ctx, func() error {
+		res, err := t.exec(ctx, insertDocSQL, d.Kind, d.Scope.Account, d.Scope.Region, d.ID, d.Body, d.Settled)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return keyward.ErrDocExists(d.Kind, d.ID)
+		}
+		return t.writeDependents(ctx, d)
+	})
+}
+
+// UpdateDoc replaces a document; ENOTFOUND if it or a referenced document
+// does not exist.
+func (t *tx) UpdateDoc(ctx context.Context, d *keyward.Doc) (err error) {
+	defer wrap(&err, "update %s %q", d.Kind, d.ID)
+	return t.savepoint(ctx, func() error {
+		res, err := t.exec(ctx, updateDocSQL, d.Body, d.Settled, d.Kind, d.Scope.Account, d.Scope.Region, d.ID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return keyward.ErrDocNotFound(d.Kind, d.ID)
+		}
+		if _, err := t.exec(ctx, deleteIndexSQL, d.Kind, d.Scope.Account, d.Scope.Region, d.ID); err != nil {
+			return err
+		}
+		if _, err := t.exec(ctx, deleteRefsFromSQL, d.Scope.Account, d.Scope.Region, d.Kind, d.ID); err != nil {
+			return err
+		}
+		return t.writeDependents(ctx, d)
+	})
+}
+
+// writeDependents writes a document's index fields and references, after
+// checking that every reference has a target.
+func (t *tx) writeDependents(ctx context.Context, d *keyward.Doc) error {
+	if len(d.Index) > 0 {
+		pairs := make([][2]string, len(d.Index))
+		for i, f := range d.Index {
+			pairs[i] = [2]string{f.Name, f.Value}
+		}
+		if _, err := t.exec(ctx, insertIndexSQL, d.Kind, d.Scope.Account, d.Scope.Region, d.ID, mustJSON(pairs)); err != nil {
+			return err
+		}
+	}
+	if len(d.Refs) == 0 {
+		return nil
+	}
+	refs := make([][4]any, len(d.Refs))
+	for i, r := range d.Refs {
+		restrict := 0
+		if r.Restrict {
+			restrict = 1
+		}
+		refs[i] = [4]any{r.Relation, r.Kind, r.ID, restrict}
+	}
+	js := mustJSON(refs)
+	var kind, id string
+	switch err := t.queryRow(ctx, missingRefsSQL, d.Scope.Account, d.Scope.Region, js).Scan(&kind, &id); err {
+	case nil:
+		return keyward.ErrDocNotFound(kind, id)
+	case sql.ErrNoRows:
+	default:
+		return err
+	}
+	_, err := t.exec(ctx, insertRefsSQL, d.Scope.Account, d.Scope.Region, d.Kind, d.ID, js)
+	return err
+}
+
+// DeleteDoc removes a document and what depends on it; ENOTFOUND if
+// absent, EREFERENCED if a Restrict reference holds it.
+func (t *tx) DeleteDoc(ctx context.Context, kind string, s keyward.Scope, id string) (err error) {
+	defer wrap(&err, "delete %s %q", kind, id)
+	return t.savepoint(ctx, func() error {
+		var byKind, byID string
+		switch err := t.queryRow(ctx, restrictingRefSQL, s.Account, s.Region, kind, id).Scan(&byKind, &byID); err {
+		case nil:
+			return keyward.ErrDocReferenced(kind, id, byKind, byID)
+		case sql.ErrNoRows:
+		default:
+			return err
+		}
+		res, err := t.exec(ctx, deleteDocSQL, kind, s.Account, s.Region, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return keyward.ErrDocNotFound(kind, id)
+		}
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{deleteIndexSQL, []any{kind, s.Account, s.Region, id}},
+			{deleteRefsFromSQL, []any{s.Account, s.Region, kind, id}},
+			{deleteRefsToSQL, []any{s.Account, s.Region, kind, id}},
+		} {
+			if _, err := t.exec(ctx, q.sql, q.args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// FindUnsettled returns the keys of every unsettled document.
+func (t *tx) FindUnsettled(ctx context.Context) (_ []keyward.DocKey, err error) {
+	defer wrap(&err, "find unsettled")
+	rows, err := t.query(ctx, findUnsettledSQL)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var keys []keyward.DocKey
+	for rows.Next() {
+		var k keyward.DocKey
+		if err := rows.Scan(&k.Kind, &k.Scope.Account, &k.Scope.Region, &k.ID); err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, rows.Err()
+}
