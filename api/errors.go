@@ -46,6 +46,19 @@ var faults = map[errKey]func(msg string) awsquery.APIError{
 	{keyward.ESTATE, keyward.ResourceReplicationGroup}:    func(m string) awsquery.APIError { return &ecapi.InvalidReplicationGroupStateFault{Message: m} },
 	{keyward.EQUOTA, keyward.ResourceUser}:                func(m string) awsquery.APIError { return &ecapi.UserQuotaExceededFault{Message: m} },
 	{keyward.EQUOTA, keyward.ResourceUserGroup}:           func(m string) awsquery.APIError { return &ecapi.UserGroupQuotaExceededFault{Message: m} },
+
+	{keyward.ENOTFOUND, keyward.ResourceCacheParameterGroup}: func(m string) awsquery.APIError { return &ecapi.CacheParameterGroupNotFoundFault{Message: m} },
+	{keyward.EEXISTS, keyward.ResourceCacheParameterGroup}:   func(m string) awsquery.APIError { return &ecapi.CacheParameterGroupAlreadyExistsFault{Message: m} },
+	{keyward.ESTATE, keyward.ResourceCacheParameterGroup}:    func(m string) awsquery.APIError { return &ecapi.InvalidCacheParameterGroupStateFault{Message: m} },
+	{keyward.EQUOTA, keyward.ResourceCacheParameterGroup}:    func(m string) awsquery.APIError { return &ecapi.CacheParameterGroupQuotaExceededFault{Message: m} },
+	{keyward.ENOTFOUND, keyward.ResourceCacheSubnetGroup}:    func(m string) awsquery.APIError { return &ecapi.CacheSubnetGroupNotFoundFault{Message: m} },
+	{keyward.EEXISTS, keyward.ResourceCacheSubnetGroup}:      func(m string) awsquery.APIError { return &ecapi.CacheSubnetGroupAlreadyExistsFault{Message: m} },
+	{keyward.ESTATE, keyward.ResourceCacheSubnetGroup}:       func(m string) awsquery.APIError { return &ecapi.CacheSubnetGroupInUse{Message: m} },
+	{keyward.EREFERENCED, keyward.ResourceCacheSubnetGroup}:  func(m string) awsquery.APIError { return &ecapi.CacheSubnetGroupInUse{Message: m} },
+	{keyward.EQUOTA, keyward.ResourceCacheSubnetGroup}:       func(m string) awsquery.APIError { return &ecapi.CacheSubnetGroupQuotaExceededFault{Message: m} },
+	{keyward.EINVALID, keyward.ResourceSubnet}:               func(m string) awsquery.APIError { return &ecapi.InvalidSubnet{Message: m} },
+	{keyward.EQUOTA, keyward.ResourceSubnet}:                 func(m string) awsquery.APIError { return &ecapi.CacheSubnetQuotaExceededFault{Message: m} },
+	{keyward.ESTATE, keyward.ResourceSubnet}:                 func(m string) awsquery.APIError { return &ecapi.SubnetInUse{Message: m} },
 }
 
 // apiError converts a domain error to the model's fault. Errors that map to
