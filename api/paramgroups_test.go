@@ -104,7 +104,7 @@ func TestCacheParameterGroups_Lifecycle(t *testing.T) {
 	}
 	for _, bad := range []types.ParameterNameValue{
 		pnv("no-such-parameter", "1"),
-		pnv("activerehashing", "no"),        // not modifiable in redis7
+		pnv("activerehashing", "no"),         // not modifiable in redis7
 		pnv("active-defrag-cycle-min", "99"), // 1-75
 		pnv("timeout", "10"),                 // 0, or 20 and more
 		pnv("maxmemory-policy", "lru"),
