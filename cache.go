@@ -82,6 +82,12 @@ type Cache struct {
 	// Nodes are the member cache clusters, primary first.
 	Nodes []CacheNode `json:"nodes"`
 
+	// CacheParameterGroupName and CacheSubnetGroupName name the groups the
+	// cache uses; "" means the built-in default. A user's group is also a
+	// reference, so that it cannot be deleted while in use (see groupRefs).
+	CacheParameterGroupName string `json:"cache_parameter_group_name,omitempty"`
+	CacheSubnetGroupName    string `json:"cache_subnet_group_name,omitempty"`
+
 	// FailureMessage says why creation failed (status create-failed).
 	FailureMessage string `json:"failure_message"`
 	// AppliedACL is the fingerprint of the ACL set last applied to every

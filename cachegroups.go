@@ -1,6 +1,7 @@
 package keyward
 
 import (
+	"context"
 	"regexp"
 	"slices"
 	"strings"
@@ -61,6 +62,48 @@ var (
 		},
 	}
 )
+
+// Relations from a cache to the groups it uses.
+const (
+	relParameterGroup = "parametergroup"
+	relSubnetGroup    = "subnetgroup"
+)
+
+// IsBuiltInParameterGroup reports whether name is one of ElastiCache's
+// default.<family> groups, which are not stored.
+func IsBuiltInParameterGroup(name string) bool { return strings.HasPrefix(name, "default.") }
+
+// DefaultSubnetGroup is the built-in subnet group's name.
+const DefaultSubnetGroup = "default"
+
+// groupRefs returns the references of c to the user's groups it uses; the
+// built-in groups are not stored, so nothing refers to them.
+func (c *Cache) groupRefs() []Ref {
+	var refs []Ref
+	if n := c.CacheParameterGroupName; n != "" && !IsBuiltInParameterGroup(n) {
+		refs = append(refs, Ref{Relation: relParameterGroup, Kind: string(ResourceCacheParameterGroup), ID: n, Restrict: true})
+	}
+	if n := c.CacheSubnetGroupName; n != "" && n != DefaultSubnetGroup {
+		refs = append(refs, Ref{Relation: relSubnetGroup, Kind: string(ResourceCacheSubnetGroup), ID: n, Restrict: true})
+	}
+	return refs
+}
+
+// CachesUsing returns the keys of the caches that use a stored parameter
+// group, from the group document's referrers.
+func CachesUsing(ctx context.Context, tx Tx, s Scope, parameterGroup string) ([]Key, error) {
+	d, err := tx.docs.GetDoc(ctx, string(ResourceCacheParameterGroup), s, parameterGroup)
+	if err != nil {
+		return nil, err
+	}
+	var keys []Key
+	for _, r := range d.Referrers {
+		if r.Relation == relParameterGroup {
+			keys = append(keys, Key{Resource: CacheKind(r.Kind).Resource(), Scope: s, ID: r.ID})
+		}
+	}
+	return keys, nil
+}
 
 var groupNamePattern = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]*$`)
 

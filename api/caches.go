@@ -231,6 +231,16 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 		} else if keyward.ErrorCode(err) != keyward.ENOTFOUND {
 			return err
 		}
+		if in.CacheParameterGroupName != nil {
+			if c.CacheParameterGroupName, err = useParameterGroup(ctx, tx, sc, c, *in.CacheParameterGroupName); err != nil {
+				return err
+			}
+		}
+		if in.CacheSubnetGroupName != nil {
+			if c.CacheSubnetGroupName, err = useSubnetGroup(ctx, tx, sc, *in.CacheSubnetGroupName); err != nil {
+				return err
+			}
+		}
 		c.UserGroupIDs = nil
 		for _, gid := range in.UserGroupIds {
 			g, err := attachableGroup(ctx, tx, sc, gid, engine)
@@ -346,6 +356,13 @@ func (s *Service) modifyReplicationGroup(ctx context.Context, in *ecapi.ModifyRe
 		changed, async := false, false
 		if in.ReplicationGroupDescription != nil && *in.ReplicationGroupDescription != c.Description {
 			c.Description, changed = *in.ReplicationGroupDescription, true
+		}
+		if in.CacheParameterGroupName != nil && strings.ToLower(*in.CacheParameterGroupName) != shownParameterGroup(c) {
+			name, err := useParameterGroup(ctx, tx, sc, c, *in.CacheParameterGroupName)
+			if err != nil {
+				return err
+			}
+			c.CacheParameterGroupName, async = name, true
 		}
 		if in.CacheNodeType != nil && *in.CacheNodeType != c.CacheNodeType {
 			// The reconciler gives every node the new type's maxmemory.
@@ -527,6 +544,7 @@ func (s *Service) describeCacheClusters(ctx context.Context, in *ecapi.DescribeC
 				ARN: ptr(c.Scope.ARN(keyward.ARNCluster, n.ClusterID)), AutoMinorVersionUpgrade: ptr(true),
 				SnapshotRetentionLimit: ptr(int32(0)), NetworkType: ptr("ipv4"), IpDiscovery: ptr("ipv4"),
 				ReplicationGroupLogDeliveryEnabled: ptr(false),
+				CacheParameterGroup:                parameterGroupStatus(c), CacheSubnetGroupName: ptr(shownSubnetGroup(c)),
 			}
 			if deref(in.ShowCacheNodeInfo) {
 				cc.CacheNodes = []ecapi.CacheNode{{

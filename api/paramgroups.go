@@ -336,6 +336,7 @@ func (s *Service) changeParamGroup(ctx context.Context, name, verb string, chang
 		return nil, err
 	}
 	var g *keyward.CacheParameterGroup
+	var users []keyward.Key
 	err = s.Store.Update(ctx, func(tx keyward.Tx) error {
 		if g, err = userParamGroup(ctx, tx, sc, name, verb); err != nil {
 			return err
@@ -343,11 +344,17 @@ func (s *Service) changeParamGroup(ctx context.Context, name, verb string, chang
 		if err := change(g); err != nil {
 			return err
 		}
-		return keyward.CacheParameterGroups.Update(ctx, tx, g)
+		if err := keyward.CacheParameterGroups.Update(ctx, tx, g); err != nil {
+			return err
+		}
+		users, err = keyward.CachesUsing(ctx, tx, sc, g.ID)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	// Every cache using the group gets the new values on its nodes.
+	s.notify(users...)
 	return &ecapi.CacheParameterGroupNameMessage{CacheParameterGroupName: ptr(g.ID)}, nil
 }
 
