@@ -88,6 +88,12 @@ type Cache struct {
 	CacheParameterGroupName string `json:"cache_parameter_group_name,omitempty"`
 	CacheSubnetGroupName    string `json:"cache_subnet_group_name,omitempty"`
 
+	// DataStorageMinGB and DataStorageMaxGB are a serverless cache's
+	// CacheUsageLimits.DataStorage (0: not set); the maximum is its node's
+	// maxmemory.
+	DataStorageMinGB int `json:"data_storage_min_gb,omitempty"`
+	DataStorageMaxGB int `json:"data_storage_max_gb,omitempty"`
+
 	// FailureMessage says why creation failed (status create-failed).
 	FailureMessage string `json:"failure_message"`
 	// AppliedACL is the fingerprint of the ACL set last applied to every

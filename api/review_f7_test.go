@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
 	"github.com/redis/go-redis/v9"
 
 	"keyward/internal/redistest"
@@ -141,5 +142,57 @@ func TestReviewF7_UnknownNodeTypeRefused(t *testing.T) {
 	rg := waitRG(t, c, "f7ok", "available")
 	if aws.ToString(rg.CacheNodeType) != "cache.t4g.micro" {
 		t.Errorf("a refused modify changed CacheNodeType to %s", aws.ToString(rg.CacheNodeType))
+	}
+}
+
+// TestReviewF7_ServerlessDataStorage: a serverless cache's
+// CacheUsageLimits.DataStorage maximum is its node's maxmemory, reported
+// back, and changed by ModifyServerlessCache.
+func TestReviewF7_ServerlessDataStorage(t *testing.T) {
+	redistest.Binary(t)
+	ts := keywardtest.New(t, keywardtest.WithDelay(50*time.Millisecond))
+	c, ctx := ts.Client, t.Context()
+	limits := func(unit string, max int32) *types.CacheUsageLimits {
+		return &types.CacheUsageLimits{DataStorage: &types.DataStorage{Unit: types.DataStorageUnit(unit), Maximum: aws.Int32(max)}}
+	}
+	_, err := c.CreateServerlessCache(ctx, &elasticache.CreateServerlessCacheInput{ServerlessCacheName: aws.String("slbad"), Engine: aws.String("redis"), CacheUsageLimits: limits("TB", 1)})
+	keywardtest.WantError(t, err, "InvalidParameterValue", 400)
+	_, err = c.CreateServerlessCache(ctx, &elasticache.CreateServerlessCacheInput{ServerlessCacheName: aws.String("slbad"), Engine: aws.String("redis"), CacheUsageLimits: limits("GB", 5001)})
+	keywardtest.WantError(t, err, "InvalidParameterValue", 400)
+	if _, err := c.CreateServerlessCache(ctx, &elasticache.CreateServerlessCacheInput{
+		ServerlessCacheName: aws.String("sl"), Engine: aws.String("redis"), CacheUsageLimits: limits("GB", 1),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var sc types.ServerlessCache
+	wait := func() {
+		keywardtest.Eventually(t, 20*time.Second, "serverless available", func() bool {
+			d, err := c.DescribeServerlessCaches(ctx, &elasticache.DescribeServerlessCachesInput{ServerlessCacheName: aws.String("sl")})
+			if err != nil || len(d.ServerlessCaches) != 1 {
+				return false
+			}
+			sc = d.ServerlessCaches[0]
+			return aws.ToString(sc.Status) == "available"
+		})
+	}
+	wait()
+	if l := sc.CacheUsageLimits; l == nil || l.DataStorage == nil || aws.ToInt32(l.DataStorage.Maximum) != 1 || l.DataStorage.Unit != types.DataStorageUnitGb {
+		t.Errorf("CacheUsageLimits = %+v", sc.CacheUsageLimits)
+	}
+	n := node{addr: fmt.Sprintf("127.0.0.1:%d", aws.ToInt32(sc.Endpoint.Port)), tls: ts.Engine().TLSConfig()}
+	admin := adminClient(t, ts, n)
+	defer admin.Close()
+	if got := admin.ConfigGet(ctx, "maxmemory").Val()["maxmemory"]; got != strconv.Itoa(1<<30) {
+		t.Errorf("maxmemory %s, want 1 GiB", got)
+	}
+	if _, err := c.ModifyServerlessCache(ctx, &elasticache.ModifyServerlessCacheInput{ServerlessCacheName: aws.String("sl"), CacheUsageLimits: limits("GB", 2)}); err != nil {
+		t.Fatal(err)
+	}
+	wait()
+	keywardtest.Eventually(t, 10*time.Second, "maxmemory 2 GiB", func() bool {
+		return admin.ConfigGet(context.Background(), "maxmemory").Val()["maxmemory"] == strconv.Itoa(2<<30)
+	})
+	if aws.ToInt32(sc.CacheUsageLimits.DataStorage.Maximum) != 2 {
+		t.Errorf("after modify: %+v", sc.CacheUsageLimits.DataStorage)
 	}
 }

@@ -24,6 +24,16 @@ func serverlessToAPI(c *keyward.Cache) *ecapi.ServerlessCache {
 	if len(c.Nodes) > 0 {
 		out.Endpoint, out.ReaderEndpoint = endpoint(c.Nodes[0].Port), endpoint(c.Nodes[0].Port)
 	}
+	if c.DataStorageMaxGB > 0 || c.DataStorageMinGB > 0 {
+		ds := &ecapi.DataStorage{Unit: ptr("GB")}
+		if c.DataStorageMaxGB > 0 {
+			ds.Maximum = ptr(int32(c.DataStorageMaxGB))
+		}
+		if c.DataStorageMinGB > 0 {
+			ds.Minimum = ptr(int32(c.DataStorageMinGB))
+		}
+		out.CacheUsageLimits = &ecapi.CacheUsageLimits{DataStorage: ds}
+	}
 	return out
 }
 
@@ -67,6 +77,9 @@ func (s *Service) createServerlessCache(ctx context.Context, in *ecapi.CreateSer
 		Status: keyward.CacheCreating, StatusSince: now, Generation: 1, CreatedAt: now,
 		NumNodes: 1, TransitEncryption: true,
 		Nodes: []keyward.CacheNode{{ClusterID: id + "-001", Role: "primary"}},
+	}
+	if c.DataStorageMinGB, c.DataStorageMaxGB, err = dataStorageLimits(in.CacheUsageLimits, 0, 0); err != nil {
+		return nil, err
 	}
 	if v := deref(in.MajorEngineVersion); v != "" {
 		c.EngineVersion = v + ".0"
@@ -143,6 +156,17 @@ func (s *Service) modifyServerlessCache(ctx context.Context, in *ecapi.ModifySer
 		changed := false
 		if in.Description != nil && *in.Description != c.Description {
 			c.Description, changed = *in.Description, true
+		}
+		if in.CacheUsageLimits != nil {
+			lo, hi, err := dataStorageLimits(in.CacheUsageLimits, c.DataStorageMinGB, c.DataStorageMaxGB)
+			if err != nil {
+				return err
+			}
+			if lo != c.DataStorageMinGB || hi != c.DataStorageMaxGB {
+				// The reconciler gives the node the new maxmemory.
+				c.DataStorageMinGB, c.DataStorageMaxGB = lo, hi
+				c.Status, c.StatusSince, changed = keyward.CacheModifying, s.now(), true
+			}
 		}
 		var next []string
 		switch {

@@ -10,11 +10,15 @@ import (
 const defaultMaxMemoryPolicy = "volatile-lru"
 
 // nodeMemory returns the memory limit of every node of c: the maxmemory
-// ElastiCache sets for the cache's node type and engine, with the default
-// eviction policy, so that a tenant fills its cache and not the host. A
-// cache without a known node type (serverless, or stored before types were
+// ElastiCache sets for the cache's node type and engine, or a serverless
+// cache's DataStorage maximum, with the default eviction policy, so that a
+// tenant fills its cache and not the host. A cache without either (a
+// serverless cache without limits, or one stored before node types were
 // checked) gets no limit.
 func nodeMemory(c *keyward.Cache) (int64, string) {
+	if c.Kind == keyward.KindServerless && c.DataStorageMaxGB > 0 {
+		return int64(c.DataStorageMaxGB) << 30, defaultMaxMemoryPolicy
+	}
 	if n, ok := catalog.MaxMemory(string(c.Engine), c.CacheNodeType); ok {
 		return n, defaultMaxMemoryPolicy
 	}
