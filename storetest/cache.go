@@ -50,6 +50,10 @@ func fullCache(s keyward.Scope, kind keyward.CacheKind, id string, groupIDs ...s
 	c.AuthTokenOptional = true
 	c.PendingUserGroupsAdd, c.PendingUserGroupsRemove = []string{"gnew"}, []string{"gold"}
 	c.FailureMessage = "node " + id + "-001 did not start"
+	// Built-in group names: a user's group would be a reference to a
+	// document the fixture does not create.
+	c.CacheParameterGroupName, c.CacheSubnetGroupName = "default.redis7", keyward.DefaultSubnetGroup
+	c.DataStorageMinGB, c.DataStorageMaxGB = 1, 5
 	return c
 }
 
