@@ -53,13 +53,43 @@ func shownSubnetGroup(c *keyward.Cache) string {
 	return keyward.DefaultSubnetGroup
 }
 
-// parameterGroupStatus is a member cluster's CacheParameterGroup.
-func parameterGroupStatus(c *keyward.Cache) *ecapi.CacheParameterGroupStatus {
+// parameterGroupStatus is a member cluster's CacheParameterGroup: its
+// group's requires-reboot values wait for a reboot of the node (keyward
+// applies only immediate parameters; see reconcile/params.go).
+func parameterGroupStatus(c *keyward.Cache, pendingReboot bool) *ecapi.CacheParameterGroupStatus {
 	name := shownParameterGroup(c)
 	if name == "" {
 		return nil
 	}
-	return &ecapi.CacheParameterGroupStatus{CacheParameterGroupName: ptr(name), ParameterApplyStatus: ptr("in-sync"), CacheNodeIdsToReboot: []string{}}
+	out := &ecapi.CacheParameterGroupStatus{CacheParameterGroupName: ptr(name), ParameterApplyStatus: ptr("in-sync"), CacheNodeIdsToReboot: []string{}}
+	if pendingReboot {
+		out.ParameterApplyStatus, out.CacheNodeIdsToReboot = ptr("pending-reboot"), []string{"0001"}
+	}
+	return out
+}
+
+// pendingReboot tells, for each user parameter group the caches use,
+// whether it sets a requires-reboot parameter to other than its default.
+func pendingReboot(ctx context.Context, tx keyward.Tx, sc keyward.Scope, caches []*keyward.Cache) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, c := range caches {
+		name := c.CacheParameterGroupName
+		if _, seen := out[name]; seen || name == "" || keyward.IsBuiltInParameterGroup(name) {
+			continue
+		}
+		g, err := keyward.CacheParameterGroups.Get(ctx, tx, sc, name)
+		if err != nil {
+			return nil, err
+		}
+		f, _ := catalog.LookupFamily(g.Family)
+		out[name] = false
+		for _, p := range f.Parameters {
+			if v, ok := g.Values[p.Name]; ok && p.ChangeType == "requires-reboot" && v != p.Default {
+				out[name] = true
+			}
+		}
+	}
+	return out, nil
 }
 
 // useParameterGroup checks that a cache of c's engine and version may use

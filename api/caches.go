@@ -517,8 +517,12 @@ func (s *Service) describeCacheClusters(ctx context.Context, in *ecapi.DescribeC
 		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceCacheCluster, "%s", keyward.ErrorMessage(err))
 	}
 	var caches []*keyward.Cache
+	var pending map[string]bool // parameter group → has requires-reboot values
 	err = s.Store.View(ctx, func(tx keyward.Tx) (err error) {
-		caches, err = tx.FindCaches(ctx, sc, keyward.KindReplicationGroup, keyward.CacheFilter{})
+		if caches, err = tx.FindCaches(ctx, sc, keyward.KindReplicationGroup, keyward.CacheFilter{}); err != nil {
+			return err
+		}
+		pending, err = pendingReboot(ctx, tx, sc, caches)
 		return err
 	})
 	if err != nil {
@@ -544,7 +548,7 @@ func (s *Service) describeCacheClusters(ctx context.Context, in *ecapi.DescribeC
 				ARN: ptr(c.Scope.ARN(keyward.ARNCluster, n.ClusterID)), AutoMinorVersionUpgrade: ptr(true),
 				SnapshotRetentionLimit: ptr(int32(0)), NetworkType: ptr("ipv4"), IpDiscovery: ptr("ipv4"),
 				ReplicationGroupLogDeliveryEnabled: ptr(false),
-				CacheParameterGroup:                parameterGroupStatus(c), CacheSubnetGroupName: ptr(shownSubnetGroup(c)),
+				CacheParameterGroup:                parameterGroupStatus(c, pending[c.CacheParameterGroupName]), CacheSubnetGroupName: ptr(shownSubnetGroup(c)),
 			}
 			if deref(in.ShowCacheNodeInfo) {
 				cc.CacheNodes = []ecapi.CacheNode{{

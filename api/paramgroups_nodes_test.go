@@ -96,6 +96,23 @@ func TestCacheParameterGroups_ReachNodes(t *testing.T) {
 	}
 	check("family defaults after reset", map[string]string{"timeout": "0", "notify-keyspace-events": "", "maxmemory-policy": "volatile-lru"})
 
+	// A requires-reboot parameter is stored and shown pending a reboot.
+	if _, err := c.ModifyCacheParameterGroup(ctx, &elasticache.ModifyCacheParameterGroupInput{
+		CacheParameterGroupName: aws.String("tuned"), ParameterNameValues: []types.ParameterNameValue{pnv("databases", "32")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cc, err = c.DescribeCacheClusters(ctx, &elasticache.DescribeCacheClustersInput{CacheClusterId: aws.String("pg-001")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pg := cc.CacheClusters[0].CacheParameterGroup; aws.ToString(pg.ParameterApplyStatus) != "pending-reboot" || len(pg.CacheNodeIdsToReboot) != 1 {
+		t.Errorf("after setting databases: %+v", pg)
+	}
+	if got := admins[0]("databases"); got != "16" {
+		t.Errorf("databases = %s before any reboot", got)
+	}
+
 	_, err = c.DeleteCacheParameterGroup(ctx, &elasticache.DeleteCacheParameterGroupInput{CacheParameterGroupName: aws.String("tuned")})
 	keywardtest.WantError(t, err, "InvalidCacheParameterGroupState", 400)
 	_, err = c.DeleteCacheSubnetGroup(ctx, &elasticache.DeleteCacheSubnetGroupInput{CacheSubnetGroupName: aws.String("app")})
