@@ -79,20 +79,11 @@ type Cache struct {
 	PendingUserGroupsAdd    []string `json:"pending_user_groups_add,omitempty"`
 	PendingUserGroupsRemove []string `json:"pending_user_groups_remove,omitempty"`
 
+	// Settings are the rest of the configuration, stored and reported.
+	Settings CacheSettings `json:"settings"`
+
 	// Nodes are the member cache clusters, primary first.
 	Nodes []CacheNode `json:"nodes"`
-
-	// CacheParameterGroupName and CacheSubnetGroupName name the groups the
-	// cache uses; "" means the built-in default. A user's group is also a
-	// reference, so that it cannot be deleted while in use (see groupRefs).
-	CacheParameterGroupName string `json:"cache_parameter_group_name,omitempty"`
-	CacheSubnetGroupName    string `json:"cache_subnet_group_name,omitempty"`
-
-	// DataStorageMinGB and DataStorageMaxGB are a serverless cache's
-	// CacheUsageLimits.DataStorage (0: not set); the maximum is its node's
-	// maxmemory.
-	DataStorageMinGB int `json:"data_storage_min_gb,omitempty"`
-	DataStorageMaxGB int `json:"data_storage_max_gb,omitempty"`
 
 	// FailureMessage says why creation failed (status create-failed).
 	FailureMessage string `json:"failure_message"`
@@ -119,6 +110,7 @@ func (rg *Cache) Clone() *Cache {
 	c.PendingUserGroupsAdd = slices.Clone(rg.PendingUserGroupsAdd)
 	c.PendingUserGroupsRemove = slices.Clone(rg.PendingUserGroupsRemove)
 	c.Nodes = slices.Clone(rg.Nodes)
+	c.Settings = rg.Settings.Clone()
 	return &c
 }
 

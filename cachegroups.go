@@ -76,14 +76,15 @@ func IsBuiltInParameterGroup(name string) bool { return strings.HasPrefix(name, 
 // DefaultSubnetGroup is the built-in subnet group's name.
 const DefaultSubnetGroup = "default"
 
-// groupRefs returns the references of c to the user's groups it uses; the
-// built-in groups are not stored, so nothing refers to them.
+// groupRefs returns the references of c to the user's groups its settings
+// name, so that a group in use cannot be deleted; the built-in groups are
+// not stored, so nothing refers to them.
 func (c *Cache) groupRefs() []Ref {
 	var refs []Ref
-	if n := c.CacheParameterGroupName; n != "" && !IsBuiltInParameterGroup(n) {
+	if n := c.Settings.CacheParameterGroupName; n != "" && !IsBuiltInParameterGroup(n) {
 		refs = append(refs, Ref{Relation: relParameterGroup, Kind: string(ResourceCacheParameterGroup), ID: n, Restrict: true})
 	}
-	if n := c.CacheSubnetGroupName; n != "" && n != DefaultSubnetGroup {
+	if n := c.Settings.CacheSubnetGroupName; n != "" && n != DefaultSubnetGroup {
 		refs = append(refs, Ref{Relation: relSubnetGroup, Kind: string(ResourceCacheSubnetGroup), ID: n, Restrict: true})
 	}
 	return refs
@@ -116,8 +117,6 @@ func NormalizeGroupName(res Resource, name string) (string, error) {
 	}
 	return strings.ToLower(name), nil
 }
-
-var subnetIDPattern = regexp.MustCompile(`^subnet-([0-9a-f]{8}|[0-9a-f]{17})$`)
 
 // NormalizeSubnetIDs checks EC2's subnet id form (subnet- and 8 or 17 hex
 // digits) and returns the ids sorted and unique.

@@ -6,7 +6,6 @@ import (
 
 	"keyward"
 	"keyward/catalog"
-	"keyward/ecapi"
 )
 
 // familyOf returns the parameter group family of an engine version: the
@@ -34,46 +33,12 @@ func familyOf(engine keyward.Engine, version string) string {
 	return ""
 }
 
-// shownParameterGroup is the group a cache reports: its own, or the
-// family's default.
-func shownParameterGroup(c *keyward.Cache) string {
-	if c.CacheParameterGroupName != "" {
-		return c.CacheParameterGroupName
-	}
-	if f := familyOf(c.Engine, c.EngineVersion); f != "" {
-		return "default." + f
-	}
-	return ""
-}
-
-func shownSubnetGroup(c *keyward.Cache) string {
-	if c.CacheSubnetGroupName != "" {
-		return c.CacheSubnetGroupName
-	}
-	return keyward.DefaultSubnetGroup
-}
-
-// parameterGroupStatus is a member cluster's CacheParameterGroup: its
-// group's requires-reboot values wait for a reboot of the node (keyward
-// applies only immediate parameters; see reconcile/params.go).
-func parameterGroupStatus(c *keyward.Cache, pendingReboot bool) *ecapi.CacheParameterGroupStatus {
-	name := shownParameterGroup(c)
-	if name == "" {
-		return nil
-	}
-	out := &ecapi.CacheParameterGroupStatus{CacheParameterGroupName: ptr(name), ParameterApplyStatus: ptr("in-sync"), CacheNodeIdsToReboot: []string{}}
-	if pendingReboot {
-		out.ParameterApplyStatus, out.CacheNodeIdsToReboot = ptr("pending-reboot"), []string{"0001"}
-	}
-	return out
-}
-
 // pendingReboot tells, for each user parameter group the caches use,
 // whether it sets a requires-reboot parameter to other than its default.
 func pendingReboot(ctx context.Context, tx keyward.Tx, sc keyward.Scope, caches []*keyward.Cache) (map[string]bool, error) {
 	out := map[string]bool{}
 	for _, c := range caches {
-		name := c.CacheParameterGroupName
+		name := c.Settings.CacheParameterGroupName
 		if _, seen := out[name]; seen || name == "" || keyward.IsBuiltInParameterGroup(name) {
 			continue
 		}
@@ -108,9 +73,6 @@ func useParameterGroup(ctx context.Context, tx keyward.Tx, sc keyward.Scope, c *
 	if clusterOn {
 		return "", keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceCacheParameterGroup, "Parameter group %s has cluster-enabled yes; keyward supports cluster-mode-disabled replication groups only.", g.name)
 	}
-	if g.builtIn {
-		return "", nil // the default: nothing to refer to
-	}
 	return g.name, nil
 }
 
@@ -120,8 +82,27 @@ func useSubnetGroup(ctx context.Context, tx keyward.Tx, sc keyward.Scope, name s
 	if err != nil {
 		return "", err
 	}
-	if g.ID == keyward.DefaultSubnetGroup {
-		return "", nil
-	}
 	return g.ID, nil
+}
+
+// checkCacheGroups checks, inside the request's transaction, the parameter
+// and subnet groups c's settings name, and stores their lower-cased names:
+// a user's group becomes a reference of the cache (keyward.Cache groupRefs).
+func checkCacheGroups(ctx context.Context, tx keyward.Tx, sc keyward.Scope, c *keyward.Cache) error {
+	st := &c.Settings
+	if st.CacheParameterGroupName != "" {
+		name, err := useParameterGroup(ctx, tx, sc, c, st.CacheParameterGroupName)
+		if err != nil {
+			return err
+		}
+		st.CacheParameterGroupName = name
+	}
+	if st.CacheSubnetGroupName != "" {
+		name, err := useSubnetGroup(ctx, tx, sc, st.CacheSubnetGroupName)
+		if err != nil {
+			return err
+		}
+		st.CacheSubnetGroupName = name
+	}
+	return nil
 }

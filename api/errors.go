@@ -60,6 +60,13 @@ var faults = map[errKey]func(msg string) awsquery.APIError{
 	{keyward.EINVALID, keyward.ResourceSubnet}:                 func(m string) awsquery.APIError { return &ecapi.InvalidSubnet{Message: m} },
 	{keyward.EQUOTA, keyward.ResourceSubnet}:                   func(m string) awsquery.APIError { return &ecapi.CacheSubnetQuotaExceededFault{Message: m} },
 	{keyward.ESTATE, keyward.ResourceSubnet}:                   func(m string) awsquery.APIError { return &ecapi.SubnetInUse{Message: m} },
+	{keyward.ENOTFOUND, keyward.ResourceReservedCacheNode}:     func(m string) awsquery.APIError { return &ecapi.ReservedCacheNodeNotFoundFault{Message: m} },
+	{keyward.EEXISTS, keyward.ResourceReservedCacheNode}:       func(m string) awsquery.APIError { return &ecapi.ReservedCacheNodeAlreadyExistsFault{Message: m} },
+	{keyward.EQUOTA, keyward.ResourceReservedCacheNode}:        func(m string) awsquery.APIError { return &ecapi.ReservedCacheNodeQuotaExceededFault{Message: m} },
+	{keyward.ENOTFOUND, keyward.ResourceReservedCacheNodesOffering}: func(m string) awsquery.APIError {
+		return &ecapi.ReservedCacheNodesOfferingNotFoundFault{Message: m}
+	},
+	{keyward.ENOTFOUND, keyward.ResourceServiceUpdate}: func(m string) awsquery.APIError { return &ecapi.ServiceUpdateNotFoundFault{Message: m} },
 }
 
 // apiError converts a domain error to the model's fault. Errors that map to

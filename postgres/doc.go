@@ -17,34 +17,34 @@
 // failures.
 //
 // Errors. Domain errors from fn pass through unchanged; driver errors are
-// wrapped ("postgres: create user \"alice\": ...") and so count as
+// wrapped ("postgres: insert user \"alice\": ...") and so count as
 // EINTERNAL. PostgreSQL aborts a transaction at its first failing
 // statement, which would leave a caller unable to go on after, say, an
-// EEXISTS; so each write is one statement that finds its own domain error
-// in its snapshot without failing: INSERT ... ON CONFLICT DO NOTHING for
-// EEXISTS, and for memberships and attachments a CTE that looks for the
-// first missing user or group before inserting anything (ENOTFOUND with
-// ResourceUser or ResourceUserGroup). Should a unique or foreign-key
-// violation still happen, it comes from a concurrent transaction: the
-// method maps it to EEXISTS or ENOTFOUND, and Update runs fn again, which
-// then sees the other transaction's result.
+// EEXISTS; so each method checks what it needs in its snapshot first and
+// writes only once every check passed: the targets of a document's
+// references (ENOTFOUND naming the target's kind), the Restrict references
+// that hold a document being deleted (EREFERENCED), and INSERT ... ON
+// CONFLICT DO NOTHING for EEXISTS. A method that returns a domain error has
+// written nothing. Should a unique violation still happen, it comes from a
+// concurrent transaction, and Update runs fn again, which then sees the
+// other transaction's result.
 //
 // Schema. Embedded migrations (migration/*.sql) are applied in name order
 // at Open, each in its own transaction, and recorded in keyward_migrations.
 // Open holds a session advisory lock while migrating, so replicas started
-// together take turns and each migration runs once. The tables are those
-// of package sqlite, keyed by scope (account, region): users, user_groups,
-// the one membership relation user_group_members, tags, caches and the one
-// attachment relation cache_user_groups, with foreign keys that cascade.
-// User.GroupIDs, UserGroup.UserIDs, ReplicationGroups, ServerlessCaches and
-// Cache.UserGroupIDs are derived in the query that reads the rows (ARRAY
-// subqueries over indexed relations), never one query per row. Ids use the
-// "C" collation, so ORDER BY and pagination compare bytes as Go does.
-//
-// Times are BIGINT nanoseconds since the Unix epoch: timestamptz keeps only
-// microseconds, and keyward's times round-trip to the nanosecond. The zero
-// time.Time is NULL, since no int64 of nanoseconds reaches year 1; other
-// times must lie between the years 1678 and 2262. Times read back are UTC.
+// together take turns and each migration runs once. Every resource kind
+// lives in the same three tables (see keyward.DocTx), as in package
+// sqlite: docs (the JSON body of each resource, keyed by kind, account,
+// region and id), doc_index (fields lookups filter on) and doc_refs
+// (references between documents, with their delete rule), with no foreign
+// keys: the methods check references inside the SERIALIZABLE transaction,
+// and a concurrent change of what they checked (a group deleted while a
+// cache attaches to it) is a serialization failure that Update retries.
+// Both ends of a relation are derived from doc_refs in the query that
+// reads the documents (ARRAY subqueries over its indexes), never one query
+// per row. Migration 0002 moved the tables of 0001 into documents. Ids use
+// the "C" collation, so ORDER BY and pagination compare bytes as Go does.
+// Times are inside the JSON bodies, RFC 3339 with nanoseconds.
 //
 // Replicas. Lease (TryAcquireLease, AcquireLease) elects one holder, such
 // as the reconciler's leader, through a session advisory lock on a

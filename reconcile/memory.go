@@ -16,8 +16,8 @@ const defaultMaxMemoryPolicy = "volatile-lru"
 // serverless cache without limits, or one stored before node types were
 // checked) gets no limit.
 func nodeMemory(c *keyward.Cache) (int64, string) {
-	if c.Kind == keyward.KindServerless && c.DataStorageMaxGB > 0 {
-		return int64(c.DataStorageMaxGB) << 30, defaultMaxMemoryPolicy
+	if u := c.Settings.UsageLimits; c.Kind == keyward.KindServerless && u != nil && u.DataStorageMax > 0 {
+		return int64(u.DataStorageMax) << 30, defaultMaxMemoryPolicy // GB as GiB
 	}
 	if n, ok := catalog.MaxMemory(string(c.Engine), c.CacheNodeType); ok {
 		return n, defaultMaxMemoryPolicy

@@ -36,10 +36,11 @@ func isDirective(p catalog.Parameter) bool {
 // nodeConfig returns the engine directives of c's parameter group and the
 // maxmemory-policy it sets ("" when it sets none).
 func nodeConfig(ctx context.Context, tx keyward.Tx, c *keyward.Cache) (map[string]string, string, error) {
-	if c.CacheParameterGroupName == "" || keyward.IsBuiltInParameterGroup(c.CacheParameterGroupName) {
+	name := c.Settings.CacheParameterGroupName
+	if name == "" || keyward.IsBuiltInParameterGroup(name) {
 		return nil, "", nil
 	}
-	g, err := keyward.CacheParameterGroups.Get(ctx, tx, c.Scope, c.CacheParameterGroupName)
+	g, err := keyward.CacheParameterGroups.Get(ctx, tx, c.Scope, name)
 	if err != nil {
 		return nil, "", err
 	}

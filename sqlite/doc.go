@@ -12,8 +12,8 @@
 //     usual synchronous=NORMAL syncs only at checkpoints, which survives a
 //     process crash but may lose the last commits on power loss, breaking
 //     Store.Update's promise.
-//   - foreign_keys=ON: the membership and attachment relations cascade when
-//     a user or group is deleted, and cannot point at rows that do not exist.
+//   - foreign_keys=ON: kept for safety, though the schema of 0003 has no
+//     foreign keys: references are checked by the store's methods.
 //   - busy_timeout: another process holding the write lock (a second keyward
 //     on the same file, the sqlite3 shell, a backup) makes a writer wait
 //     instead of failing at once.
@@ -40,15 +40,15 @@
 //
 // Schema. Embedded migrations (migration/*.sql) are applied in name order at
 // Open, each in its own transaction, and recorded in the migrations table;
-// reopening a database applies only the new ones. Every row is keyed by the
-// scope (account, region) it lives in. Memberships are one relation
-// (user_group_members) from which both User.GroupIDs and UserGroup.UserIDs are
-// derived on every read. Replication groups and serverless caches share one
-// table keyed by (account, region, kind, id), so the same id names two
-// unrelated caches of different kinds; attachments are one relation too
-// (cache_user_groups), from which both Cache.UserGroupIDs and
-// UserGroup.ReplicationGroups/ServerlessCaches are derived. Deleting a cache
-// deletes its attachments and tags; deleting a group drops its attachments
-// by cascade. Lists and cache nodes are JSON arrays. Times are stored as
-// fixed-width RFC 3339 text in UTC with nanoseconds and read back as UTC.
+// reopening a database applies only the new ones. Every resource kind lives
+// in the same three tables (see keyward.DocTx): docs holds each resource's
+// JSON body keyed by (kind, account, region, id), doc_index the fields
+// lookups filter on, and doc_refs the references between documents with
+// their delete rule. Both ends of a relation (a group's members and a
+// user's groups, a cache's group and a group's caches) are derived from
+// doc_refs in the query that reads the documents, never one query per row.
+// Each write method runs in a SAVEPOINT, so one that fails (EEXISTS, a
+// reference to nothing, EREFERENCED) leaves the transaction as it was.
+// Migration 0003 moved the tables of 0001 and 0002 into documents. A new
+// resource kind needs no new table and no new SQL.
 package sqlite

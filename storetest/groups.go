@@ -53,16 +53,16 @@ func testCacheGroupsHeldByCache(t *testing.T, s keyward.Store) {
 		return keyward.CacheSubnetGroups.Create(ctx(t), tx, &keyward.CacheSubnetGroup{Scope: S1, ID: "sg1", Description: "d", SubnetIDs: []string{"subnet-0a1b2c3d"}})
 	})
 	missing := NewCache(S1, keyward.KindReplicationGroup, "c0")
-	missing.CacheParameterGroupName = "nope"
+	missing.Settings.CacheParameterGroupName = "nope"
 	err := s.Update(ctx(t), func(tx keyward.Tx) error { return tx.CreateCache(ctx(t), missing) })
 	if keyward.ErrorCode(err) != keyward.ENOTFOUND {
 		t.Errorf("cache naming a missing parameter group: %v, want ENOTFOUND", err)
 	}
 	c := NewCache(S1, keyward.KindReplicationGroup, "c1")
-	c.CacheParameterGroupName, c.CacheSubnetGroupName = "pg1", "sg1"
+	c.Settings.CacheParameterGroupName, c.Settings.CacheSubnetGroupName = "pg1", "sg1"
 	createCache(t, s, c)
 	builtIn := NewCache(S1, keyward.KindServerless, "c2")
-	builtIn.CacheParameterGroupName, builtIn.CacheSubnetGroupName = "default.redis7", keyward.DefaultSubnetGroup
+	builtIn.Settings.CacheParameterGroupName, builtIn.Settings.CacheSubnetGroupName = "default.redis7", keyward.DefaultSubnetGroup
 	createCache(t, s, builtIn)
 
 	view(t, s, func(tx keyward.Tx) error {

@@ -33,6 +33,14 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 		name string
 		fn   func(t *testing.T, s keyward.Store)
 	}{
+		{"Docs/RoundTrip", testDocsRoundTrip},
+		{"Docs/Errors", testDocsErrors},
+		{"Docs/UpdateReplaces", testDocsUpdateReplaces},
+		{"Docs/DeleteRules", testDocsDeleteRules},
+		{"Docs/Query", testDocsQuery},
+		{"Docs/Unsettled", testDocsUnsettled},
+		{"Concurrency/References", testConcurrentReferences},
+
 		{"CreateUser/OK", testCreateUser},
 		{"CreateUser/ErrExists", testCreateUserErrExists},
 		{"CreateUser/IgnoresGroupIDs", testCreateUserIgnoresGroupIDs},
