@@ -90,7 +90,9 @@ func useSubnetGroup(ctx context.Context, tx keyward.Tx, sc keyward.Scope, name s
 // a user's group becomes a reference of the cache (keyward.Cache groupRefs).
 func checkCacheGroups(ctx context.Context, tx keyward.Tx, sc keyward.Scope, c *keyward.Cache) error {
 	st := &c.Settings
-	if st.CacheParameterGroupName != "" {
+	// The implicit default of a version the catalogue does not list is
+	// kept as reported, not looked up.
+	if n := st.CacheParameterGroupName; n != "" && !(n == defaultParameterGroup(c.Engine, c.EngineVersion) && familyOf(c.Engine, c.EngineVersion) == "") {
 		name, err := useParameterGroup(ctx, tx, sc, c, st.CacheParameterGroupName)
 		if err != nil {
 			return err
