@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"keyward"
@@ -105,6 +106,33 @@ func checkCacheGroups(ctx context.Context, tx keyward.Tx, sc keyward.Scope, c *k
 			return err
 		}
 		st.CacheSubnetGroupName = name
+		if name != keyward.DefaultSubnetGroup && len(st.PreferredAZs) == 0 {
+			g, err := findSubnetGroup(ctx, tx, sc, name)
+			if err != nil {
+				return err
+			}
+			st.PreferredAZs = spreadAZs(g, c.NumNodes)
+		}
 	}
 	return nil
+}
+
+// spreadAZs places n nodes over the zones of a subnet group's subnets in
+// turn, as ElastiCache spreads a group's nodes when no zones are asked for.
+func spreadAZs(g *keyward.CacheSubnetGroup, n int) []string {
+	var zones []string
+	for _, id := range g.SubnetIDs {
+		if z := subnetAZ(g.Scope, id); !slices.Contains(zones, z) {
+			zones = append(zones, z)
+		}
+	}
+	slices.Sort(zones)
+	if len(zones) == 0 {
+		return nil
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = zones[i%len(zones)]
+	}
+	return out
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
 
+	"keyward/internal/redistest"
 	"keyward/keywardtest"
 )
 
@@ -159,5 +160,54 @@ func TestCacheSubnetGroups_PaginationAndQuota(t *testing.T) {
 	}
 	if len(names) != 150 || pages != 4 || !slices.IsSorted(names) || len(slices.Compact(slices.Clone(names))) != 150 {
 		t.Errorf("%d groups in %d pages (sorted %v)", len(names), pages, slices.IsSorted(names))
+	}
+}
+
+// TestCacheSubnetGroups_PlaceNodes: a replication group in a subnet group
+// spreads its nodes over the zones of the group's subnets; asked zones win.
+func TestCacheSubnetGroups_PlaceNodes(t *testing.T) {
+	redistest.Binary(t)
+	ts := keywardtest.New(t)
+	c, ctx := ts.Client, t.Context()
+	// Two subnets in different zones (zones are derived from the ids).
+	var picked []string
+	zones := map[string]bool{}
+	for i := 0; len(picked) < 2 && i < 50; i++ {
+		id := fmt.Sprintf("subnet-%08x", 0xabc00+i)
+		out, err := c.CreateCacheSubnetGroup(ctx, &elasticache.CreateCacheSubnetGroupInput{
+			CacheSubnetGroupName: aws.String(fmt.Sprintf("probe%d", i)), CacheSubnetGroupDescription: aws.String("p"), SubnetIds: []string{id},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if z := subnetAZs(out.CacheSubnetGroup)[id]; !zones[z] {
+			zones[z] = true
+			picked = append(picked, id)
+		}
+	}
+	g, err := c.CreateCacheSubnetGroup(ctx, &elasticache.CreateCacheSubnetGroupInput{
+		CacheSubnetGroupName: aws.String("two-zones"), CacheSubnetGroupDescription: aws.String("p"), SubnetIds: picked,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, z := range subnetAZs(g.CacheSubnetGroup) {
+		want = append(want, z)
+	}
+	slices.Sort(want)
+	rg, err := c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
+		ReplicationGroupId: aws.String("placed"), ReplicationGroupDescription: aws.String("p"), NumCacheClusters: aws.Int32(3),
+		CacheSubnetGroupName: aws.String("two-zones"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range rg.ReplicationGroup.NodeGroups[0].NodeGroupMembers {
+		got = append(got, aws.ToString(m.PreferredAvailabilityZone))
+	}
+	if !slices.Equal(got, []string{want[0], want[1], want[0]}) {
+		t.Errorf("nodes in zones %v, want spread over %v", got, want)
 	}
 }
