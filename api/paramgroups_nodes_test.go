@@ -89,6 +89,14 @@ func TestCacheParameterGroups_ReachNodes(t *testing.T) {
 	check("modified timeout", map[string]string{"timeout": "600", "notify-keyspace-events": "AKE"})
 	t.Logf("ModifyCacheParameterGroup → every node: %v", time.Since(sent))
 
+	// Drift on a node (keyward's admin user changing it) is repaired.
+	tamper := adminClient(t, ts, nodes[1])
+	if err := tamper.ConfigSet(ctx, "timeout", "5").Err(); err != nil {
+		t.Fatal(err)
+	}
+	tamper.Close()
+	keywardtest.Eventually(t, 10*time.Second, "timeout drift repaired", func() bool { return admins[1]("timeout") == "600" })
+
 	if _, err := c.ResetCacheParameterGroup(ctx, &elasticache.ResetCacheParameterGroupInput{
 		CacheParameterGroupName: aws.String("tuned"), ResetAllParameters: aws.Bool(true),
 	}); err != nil {

@@ -49,10 +49,13 @@ func writeExtraConfig(p func(args ...string), spec NodeSpec) {
 // the spec, so that a restarted node comes up with the same directives.
 func (m *Manager) applyConfig(ctx context.Context, n *node, spec NodeSpec) error {
 	m.mu.Lock()
-	prev, originals := maps.Clone(n.rec.Spec.Config), maps.Clone(n.rec.ConfigOriginals)
+	prev, originals, live := maps.Clone(n.rec.Spec.Config), maps.Clone(n.rec.ConfigOriginals), maps.Clone(n.rec.ConfigLive)
 	m.mu.Unlock()
 	if originals == nil {
 		originals = map[string]string{}
+	}
+	if live == nil {
+		live = map[string]string{}
 	}
 	err := m.withAdmin(ctx, n, func(c *respConn) error {
 		for _, k := range slices.Sorted(maps.Keys(spec.Config)) {
@@ -74,6 +77,11 @@ func (m *Manager) applyConfig(ctx context.Context, n *node, spec NodeSpec) error
 			if _, err := c.do(ctx, "CONFIG", "SET", k, v); err != nil {
 				return fmt.Errorf("CONFIG SET %s: %w", k, err)
 			}
+			r, err := c.do(ctx, "CONFIG", "GET", k)
+			if err != nil {
+				return fmt.Errorf("CONFIG GET %s: %w", k, err)
+			}
+			live[k], _ = configValue(r, k)
 		}
 		for k := range prev {
 			if _, kept := spec.Config[k]; kept {
@@ -85,14 +93,51 @@ func (m *Manager) applyConfig(ctx context.Context, n *node, spec NodeSpec) error
 				}
 				delete(originals, k)
 			}
+			delete(live, k)
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("engine: node %s: %w", n.id, err)
 	}
-	m.setRecord(n, func(r *record) { r.Spec.Config, r.ConfigOriginals = maps.Clone(spec.Config), originals })
+	m.setRecord(n, func(r *record) {
+		r.Spec.Config, r.ConfigOriginals, r.ConfigLive = maps.Clone(spec.Config), originals, live
+	})
 	return m.writeNodeFiles(n)
+}
+
+// repairConfig sets again the Config directives whose live value is no
+// longer the one read back when keyward set it (drift, e.g. an operator's
+// CONFIG SET as the admin user; tenants cannot run CONFIG).
+func (m *Manager) repairConfig(ctx context.Context, n *node, spec NodeSpec) error {
+	m.mu.Lock()
+	live := maps.Clone(n.rec.ConfigLive)
+	m.mu.Unlock()
+	keys := slices.Sorted(maps.Keys(spec.Config))
+	keys = slices.DeleteFunc(keys, func(k string) bool { _, ok := live[k]; return !ok })
+	if len(keys) == 0 {
+		return nil
+	}
+	cmds := make([][]string, len(keys))
+	for i, k := range keys {
+		cmds[i] = []string{"CONFIG", "GET", k}
+	}
+	return m.withAdmin(ctx, n, func(c *respConn) error {
+		replies, err := c.pipeline(ctx, cmds)
+		if err != nil {
+			return err
+		}
+		for i, k := range keys {
+			if v, ok := configValue(replies[i], k); ok && v == live[k] {
+				continue
+			}
+			if _, err := c.do(ctx, "CONFIG", "SET", k, spec.Config[k]); err != nil {
+				return fmt.Errorf("engine: node %s: CONFIG SET %s: %w", n.id, k, err)
+			}
+			m.log.Info("engine: repaired configuration drift", "node", n.id, "directive", k)
+		}
+		return nil
+	})
 }
 
 // configValue finds name's value in a CONFIG GET reply (a flat array of

@@ -43,10 +43,22 @@ func TestManager_Config(t *testing.T) {
 	want("timeout", "600")
 	want("slowlog-max-len", "1000")
 
+	// Drift (an operator's CONFIG SET) is repaired by the next Ensure; a
+	// value the engine spells differently is no drift.
+	spec.Config["notify-keyspace-events"] = "KEA"
+	ensure(t, m, spec)
+	if err := admin.ConfigSet(ctx, "timeout", "7").Err(); err != nil {
+		t.Fatal(err)
+	}
+	ensure(t, m, spec)
+	want("timeout", "600")
+	want("notify-keyspace-events", "AKE")
+
 	spec.Config = nil
 	ensure(t, m, spec)
 	want("timeout", "0")
 	want("slowlog-max-len", "128")
+	want("notify-keyspace-events", "")
 
 	for _, bad := range []map[string]string{{"masterauth": "x"}, {"maxmemory": "1"}, {"Bad Name": "1"}, {"dir": "/tmp"}} {
 		if err := (engine.NodeSpec{ID: "cfg2", Engine: "redis", Config: bad}).Validate(); err == nil {

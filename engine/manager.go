@@ -179,6 +179,10 @@ type record struct {
 	// ConfigOriginals are the values Spec.Config's directives had before
 	// keyward first set them, to restore when a directive is dropped.
 	ConfigOriginals map[string]string `json:"configOriginals,omitempty"`
+	// ConfigLive holds each Config directive as the engine reported it back
+	// once set (engines normalise values: "KEA" reads back as "AKE"), to
+	// tell drift from spelling.
+	ConfigLive map[string]string `json:"configLive,omitempty"`
 }
 
 var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$`)
@@ -501,6 +505,10 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 			return nil, err
 		}
 		log.Info("engine: changed configuration", "directives", len(spec.Config))
+	} else if !started && len(spec.Config) > 0 {
+		if err := m.repairConfig(ctx, n, spec); err != nil {
+			return nil, err
+		}
 	}
 	if !started && (cur.Spec.MaxMemory != spec.MaxMemory || cur.Spec.MaxMemoryPolicy != spec.MaxMemoryPolicy) {
 		if err := m.applyMemory(ctx, n, spec); err != nil {
