@@ -17,7 +17,7 @@ func TestManager_Config(t *testing.T) {
 	ctx := t.Context()
 	spec := engine.NodeSpec{ID: "cfg1", Engine: "redis", Config: map[string]string{"timeout": "300", "notify-keyspace-events": "KEA"}}
 	n := ensure(t, m, spec)
-	admin := adminClient(t, dir, n.Addr, nil)
+	admin := adminClient(t, dir, n, nil)
 	want := func(name, value string) {
 		t.Helper()
 		if got := admin.ConfigGet(ctx, name).Val()[name]; got != value {
@@ -39,7 +39,7 @@ func TestManager_Config(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitRestart(t, restarts, n.ID)
-	admin = adminClient(t, dir, n.Addr, nil)
+	admin = adminClient(t, dir, n, nil)
 	want("timeout", "600")
 	want("slowlog-max-len", "1000")
 

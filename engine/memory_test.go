@@ -19,7 +19,7 @@ func TestManager_MaxMemory(t *testing.T) {
 	ctx := t.Context()
 	spec := engine.NodeSpec{ID: "mem1", Engine: "redis", MaxMemory: 64 << 20, MaxMemoryPolicy: "volatile-lru"}
 	n := ensure(t, m, spec)
-	admin := adminClient(t, dir, n.Addr, nil)
+	admin := adminClient(t, dir, n, nil)
 	want := func(maxmemory, policy string) {
 		t.Helper()
 		got, err := admin.ConfigGet(ctx, "maxmemory*").Result()
@@ -43,7 +43,7 @@ func TestManager_MaxMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitRestart(t, restarts, n.ID)
-	admin = adminClient(t, dir, n.Addr, nil)
+	admin = adminClient(t, dir, n, nil)
 	want("134217728", "allkeys-lru")
 
 	// Removing the limit goes back to the engine's defaults.
