@@ -179,7 +179,16 @@ func TestReviewF7_ServerlessDataStorage(t *testing.T) {
 	if l := sc.CacheUsageLimits; l == nil || l.DataStorage == nil || aws.ToInt32(l.DataStorage.Maximum) != 1 || l.DataStorage.Unit != types.DataStorageUnitGb {
 		t.Errorf("CacheUsageLimits = %+v", sc.CacheUsageLimits)
 	}
-	n := node{addr: fmt.Sprintf("127.0.0.1:%d", aws.ToInt32(sc.Endpoint.Port)), tls: ts.Engine().TLSConfig()}
+	// The endpoint of a TLS cache is its front; the engine node is behind it.
+	var n node
+	for _, en := range ts.Engine().Nodes() {
+		if strings.HasSuffix(en.ID, ".serverless.sl-001") {
+			n = node{addr: en.Addr, tls: ts.Engine().TLSConfig()}
+		}
+	}
+	if n.addr == "" || sc.Endpoint == nil {
+		t.Fatalf("no node for serverless cache sl (endpoint %+v)", sc.Endpoint)
+	}
 	admin := adminClient(t, ts, n)
 	defer admin.Close()
 	if got := admin.ConfigGet(ctx, "maxmemory").Val()["maxmemory"]; got != strconv.Itoa(1<<30) {
