@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -49,8 +50,8 @@ func TestCacheParameterGroups_ReachNodes(t *testing.T) {
 	}
 	nodes := rgNodes(t, ts, waitRG(t, c, "pg", "available"))
 	admins := make([]func(string) string, len(nodes))
-	for i, n := range nodes {
-		a := adminClient(t, ts, n)
+	for i := range nodes {
+		a := adminClient(t, ts, fmt.Sprintf("pg-%03d", i+1))
 		t.Cleanup(func() { a.Close() })
 		admins[i] = func(name string) string { return a.ConfigGet(context.Background(), name).Val()[name] }
 	}
@@ -90,7 +91,7 @@ func TestCacheParameterGroups_ReachNodes(t *testing.T) {
 	t.Logf("ModifyCacheParameterGroup → every node: %v", time.Since(sent))
 
 	// Drift on a node (keyward's admin user changing it) is repaired.
-	tamper := adminClient(t, ts, nodes[1])
+	tamper := adminClient(t, ts, "pg-002")
 	if err := tamper.ConfigSet(ctx, "timeout", "5").Err(); err != nil {
 		t.Fatal(err)
 	}
