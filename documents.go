@@ -144,6 +144,10 @@ func (r Resource) Noun() string {
 		return "Serverless cache"
 	case ResourceCacheCluster:
 		return "Cache cluster"
+	case ResourceCacheParameterGroup:
+		return "Cache parameter group"
+	case ResourceCacheSubnetGroup:
+		return "Cache subnet group"
 	}
 	if r == "" {
 		return "Resource"

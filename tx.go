@@ -71,7 +71,9 @@ func cacheKind(kind CacheKind, tagType ARNType) *Kind[Cache] {
 		TagType: tagType,
 		Settled: func(c *Cache) bool { return c.Status == CacheAvailable || c.Status == CacheCreateFailed },
 		// A group cannot be deleted while a cache uses it.
-		Refs: func(c *Cache) []Ref { return refsTo(relUserGroup, string(ResourceUserGroup), true, c.UserGroupIDs) },
+		Refs: func(c *Cache) []Ref {
+			return append(refsTo(relUserGroup, string(ResourceUserGroup), true, c.UserGroupIDs), c.groupRefs()...)
+		},
 		Load: func(c *Cache, d *Doc) { c.UserGroupIDs = RefIDs(d.Refs, relUserGroup, string(ResourceUserGroup)) },
 	}
 }
