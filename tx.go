@@ -30,7 +30,8 @@ var (
 		Index: func(u *User) []Field {
 			return []Field{{Name: "engine", Value: string(u.Engine)}, {Name: "name", Value: u.Name}}
 		},
-		Load: func(u *User, d *Doc) { u.GroupIDs = RefIDs(d.Referrers, relMember, string(ResourceUserGroup)) },
+		Load:    func(u *User, d *Doc) { u.GroupIDs = RefIDs(d.Referrers, relMember, string(ResourceUserGroup)) },
+		Changes: userChanges,
 	}
 	UserGroups = &Kind[UserGroup]{
 		Name:    ResourceUserGroup,
@@ -44,6 +45,7 @@ var (
 			g.ReplicationGroups = RefIDs(d.Referrers, relUserGroup, string(KindReplicationGroup))
 			g.ServerlessCaches = RefIDs(d.Referrers, relUserGroup, string(KindServerless))
 		},
+		Changes: userGroupChanges,
 	}
 	ReplicationGroups = cacheKind(KindReplicationGroup, ARNReplicationGroup)
 	ServerlessCaches  = cacheKind(KindServerless, ARNServerlessCache)
@@ -69,8 +71,9 @@ func cacheKind(kind CacheKind, tagType ARNType) *Kind[Cache] {
 		TagType: tagType,
 		Settled: func(c *Cache) bool { return c.Status == CacheAvailable || c.Status == CacheCreateFailed },
 		// A group cannot be deleted while a cache uses it.
-		Refs: func(c *Cache) []Ref { return refsTo(relUserGroup, string(ResourceUserGroup), true, c.UserGroupIDs) },
-		Load: func(c *Cache, d *Doc) { c.UserGroupIDs = RefIDs(d.Refs, relUserGroup, string(ResourceUserGroup)) },
+		Refs:    func(c *Cache) []Ref { return refsTo(relUserGroup, string(ResourceUserGroup), true, c.UserGroupIDs) },
+		Load:    func(c *Cache, d *Doc) { c.UserGroupIDs = RefIDs(d.Refs, relUserGroup, string(ResourceUserGroup)) },
+		Changes: cacheChanges,
 	}
 }
 
