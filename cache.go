@@ -79,6 +79,17 @@ type Cache struct {
 	PendingUserGroupsAdd    []string `json:"pending_user_groups_add,omitempty"`
 	PendingUserGroupsRemove []string `json:"pending_user_groups_remove,omitempty"`
 
+	// RestoreSnapshot names the snapshot a new group is created from, and
+	// RestoreFile its RDB; the group holds the snapshot while creating.
+	RestoreSnapshot string `json:"restore_snapshot,omitempty"`
+	RestoreFile     string `json:"restore_file,omitempty"`
+	// SnapshotRetentionLimit > 0 takes a daily automatic snapshot in
+	// SnapshotWindow ("hh:mm-hh:mm" UTC) and keeps that many days of them.
+	SnapshotRetentionLimit int    `json:"snapshot_retention_limit,omitempty"`
+	SnapshotWindow         string `json:"snapshot_window,omitempty"`
+	// SnapshottingClusterID is the member the automatic snapshots are taken from.
+	SnapshottingClusterID string `json:"snapshotting_cluster_id,omitempty"`
+
 	// Nodes are the member cache clusters, primary first.
 	Nodes []CacheNode `json:"nodes"`
 

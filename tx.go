@@ -61,6 +61,8 @@ var (
 const (
 	relMember    = "member"    // user group → user
 	relUserGroup = "usergroup" // cache → attached user group
+	// cache being restored → snapshot, copy being made → its source
+	relRestoresFrom = "restoresfrom"
 )
 
 // cacheKind declares one of the two cache kinds, which share a type.
@@ -71,7 +73,15 @@ func cacheKind(kind CacheKind, tagType ARNType) *Kind[Cache] {
 		TagType: tagType,
 		Settled: func(c *Cache) bool { return c.Status == CacheAvailable || c.Status == CacheCreateFailed },
 		// A group cannot be deleted while a cache uses it.
-		Refs:    func(c *Cache) []Ref { return refsTo(relUserGroup, string(ResourceUserGroup), true, c.UserGroupIDs) },
+		// A group cannot be deleted while a cache uses it, nor a snapshot
+		// while a cache is being restored from it.
+		Refs: func(c *Cache) []Ref {
+			refs := refsTo(relUserGroup, string(ResourceUserGroup), true, c.UserGroupIDs)
+			if c.Status == CacheCreating && c.RestoreSnapshot != "" {
+				refs = append(refs, Ref{Relation: relRestoresFrom, Kind: string(ResourceSnapshot), ID: c.RestoreSnapshot, Restrict: true})
+			}
+			return refs
+		},
 		Load:    func(c *Cache, d *Doc) { c.UserGroupIDs = RefIDs(d.Refs, relUserGroup, string(ResourceUserGroup)) },
 		Changes: cacheChanges,
 	}

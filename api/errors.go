@@ -46,6 +46,11 @@ var faults = map[errKey]func(msg string) awsquery.APIError{
 	{keyward.ESTATE, keyward.ResourceReplicationGroup}:    func(m string) awsquery.APIError { return &ecapi.InvalidReplicationGroupStateFault{Message: m} },
 	{keyward.EQUOTA, keyward.ResourceUser}:                func(m string) awsquery.APIError { return &ecapi.UserQuotaExceededFault{Message: m} },
 	{keyward.EQUOTA, keyward.ResourceUserGroup}:           func(m string) awsquery.APIError { return &ecapi.UserGroupQuotaExceededFault{Message: m} },
+	{keyward.ESTATE, keyward.ResourceCacheCluster}:        func(m string) awsquery.APIError { return &ecapi.InvalidCacheClusterStateFault{Message: m} },
+	{keyward.ENOTFOUND, keyward.ResourceSnapshot}:         func(m string) awsquery.APIError { return &ecapi.SnapshotNotFoundFault{Message: m} },
+	{keyward.EEXISTS, keyward.ResourceSnapshot}:           func(m string) awsquery.APIError { return &ecapi.SnapshotAlreadyExistsFault{Message: m} },
+	{keyward.ESTATE, keyward.ResourceSnapshot}:            func(m string) awsquery.APIError { return &ecapi.InvalidSnapshotStateFault{Message: m} },
+	{keyward.EQUOTA, keyward.ResourceSnapshot}:            func(m string) awsquery.APIError { return &ecapi.SnapshotQuotaExceededFault{Message: m} },
 }
 
 // apiError converts a domain error to the model's fault. Errors that map to

@@ -49,6 +49,14 @@ func taggable(ctx context.Context, tx keyward.Tx, sc keyward.Scope, arn string) 
 			err = notFound(kind, ref.ID)
 		}
 		return ref, err
+	case keyward.ARNSnapshot:
+		snap, err := keyward.Snapshots.Get(ctx, tx, sc, ref.ID)
+		if err == nil && (arnScope != sc || snap.Status == keyward.SnapshotDeleting) {
+			err = snapshotNotFound(ref.ID)
+		} else if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			err = snapshotNotFound(ref.ID)
+		}
+		return ref, err
 	case keyward.ARNCluster:
 		return ref, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceCacheCluster, "CacheCluster %s not found.", ref.ID)
 	}

@@ -1,0 +1,172 @@
+package keyward
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"regexp"
+	"slices"
+	"time"
+)
+
+// SnapshotStatus is the API-visible state of a snapshot.
+type SnapshotStatus string
+
+// Snapshot statuses, as DescribeSnapshots reports them.
+const (
+	SnapshotCreating  SnapshotStatus = "creating"
+	SnapshotAvailable SnapshotStatus = "available"
+	SnapshotCopying   SnapshotStatus = "copying"
+	SnapshotDeleting  SnapshotStatus = "deleting"
+	SnapshotFailed    SnapshotStatus = "failed"
+)
+
+// Snapshot sources.
+const (
+	SnapshotManual    = "manual"
+	SnapshotAutomated = "automated"
+)
+
+// CacheSnapshotting is the status of a replication group while a snapshot
+// of it is taken.
+const CacheSnapshotting CacheStatus = "snapshotting"
+
+// ResourceSnapshot is the Resource of snapshot errors and the kind of
+// snapshot documents.
+const ResourceSnapshot Resource = "snapshot"
+
+// ARNSnapshot is the ARN resource type of snapshots.
+const ARNSnapshot ARNType = "snapshot"
+
+// Snapshot is a backup of a replication group: one RDB file per node
+// group, kept under the data directory, taken from one member cluster.
+//
+// A snapshot is created (creating) by the api package, which also puts the
+// replication group in snapshotting; the reconciler takes the RDB from the
+// node, writes it under a temporary name, syncs and renames it, and only
+// then stores the snapshot available (and the group available again) in
+// one transaction: a crash before that leaves it creating, and the next
+// pass takes it again. A copy (copying) and a deletion (deleting) are
+// completed by the reconciler the same way.
+type Snapshot struct {
+	Scope       Scope          `json:"scope"`
+	ID          string         `json:"id"` // the snapshot name, as given
+	Source      string         `json:"source"`
+	Status      SnapshotStatus `json:"status"`
+	StatusSince time.Time      `json:"status_since"`
+	CreatedAt   time.Time      `json:"created_at"`
+
+	ReplicationGroupID string         `json:"replication_group_id"`
+	Description        string         `json:"description"`
+	ClusterID          string         `json:"cluster_id"` // the snapshotting member cluster
+	Engine             Engine         `json:"engine"`
+	EngineVersion      string         `json:"engine_version"`
+	CacheNodeType      string         `json:"cache_node_type"`
+	NumNodes           int            `json:"num_nodes"`
+	TransitEncryption  bool           `json:"transit_encryption"`
+	CacheCreatedAt     time.Time      `json:"cache_created_at"`
+	RetentionLimit     int            `json:"retention_limit"`
+	Window             string         `json:"window"`
+	DeleteCacheAfter   bool           `json:"delete_cache_after"` // a final snapshot: the group is deleted once it is taken
+	CopyOf             string         `json:"copy_of,omitempty"`  // the source snapshot of a copy
+	NodeSnapshots      []NodeSnapshot `json:"node_snapshots"`
+	FailureMessage     string         `json:"failure_message,omitempty"`
+	File               string         `json:"file"` // the RDB's file name in the snapshot directory
+
+	// UsedBy lists what needs the snapshot's data now (a copy being made,
+	// a replication group being restored), derived from their references.
+	UsedBy []string `json:"-"`
+}
+
+// NodeSnapshot is the part of a snapshot taken from one node group.
+type NodeSnapshot struct {
+	ClusterID   string    `json:"cluster_id"`
+	NodeGroupID string    `json:"node_group_id"`
+	Slots       string    `json:"slots"`
+	Size        int64     `json:"size"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// Clone returns a deep copy.
+func (s *Snapshot) Clone() *Snapshot {
+	c := *s
+	c.NodeSnapshots = slices.Clone(s.NodeSnapshots)
+	c.UsedBy = slices.Clone(s.UsedBy)
+	return &c
+}
+
+// Snapshots is the snapshots' kind.
+var Snapshots = &Kind[Snapshot]{
+	Name:    ResourceSnapshot,
+	Key:     func(s *Snapshot) (Scope, string) { return s.Scope, s.ID },
+	TagType: ARNSnapshot,
+	Settled: func(s *Snapshot) bool { return s.Status == SnapshotAvailable || s.Status == SnapshotFailed },
+	Index: func(s *Snapshot) []Field {
+		return []Field{{Name: "replication_group", Value: s.ReplicationGroupID}, {Name: "source", Value: s.Source}}
+	},
+	// A copy holds its source until it is made.
+	Refs: func(s *Snapshot) []Ref {
+		if s.Status == SnapshotCreating && s.CopyOf != "" {
+			return []Ref{{Relation: relRestoresFrom, Kind: string(ResourceSnapshot), ID: s.CopyOf, Restrict: true}}
+		}
+		return nil
+	},
+	Load: func(s *Snapshot, d *Doc) {
+		s.UsedBy = nil
+		for _, r := range d.Referrers {
+			if r.Relation == relRestoresFrom {
+				s.UsedBy = append(s.UsedBy, r.Kind+" "+r.ID)
+			}
+		}
+	},
+	Changes: snapshotChanges,
+}
+
+// SnapshotFileName returns a fresh file name for a snapshot's RDB: random,
+// so that a name reused after a deletion never meets the old file.
+func SnapshotFileName() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b) + ".rdb"
+}
+
+var snapshotNamePattern = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9.-]*$`)
+
+// ValidateSnapshotName checks a snapshot name given by a caller: a letter
+// first, then letters, digits, hyphens and dots, at most 255 characters.
+func ValidateSnapshotName(name string) error {
+	if !snapshotNamePattern.MatchString(name) || len(name) > 255 {
+		return Errorf(EINVALID, ResourceSnapshot, "Invalid snapshot name %s: it must begin with a letter and contain only letters, digits, hyphens and dots (at most 255 characters).", name)
+	}
+	return nil
+}
+
+// ManualSnapshotsPerDay is ElastiCache's limit of manual snapshots of one
+// node group in 24 hours.
+const ManualSnapshotsPerDay = 20
+
+// FindSnapshots returns the snapshots of one replication group (all when
+// rg is ""), ordered by name.
+func (t Tx) FindSnapshots(ctx context.Context, s Scope, rg string) ([]*Snapshot, error) {
+	q := DocQuery{Scope: s}
+	if rg != "" {
+		q.Where = []Field{{Name: "replication_group", Value: rg}}
+	}
+	return Snapshots.Find(ctx, t, q)
+}
+
+func snapshotChanges(old, cur *Snapshot) []*Event {
+	if cur == nil || old == nil || cur.Status == old.Status {
+		return nil
+	}
+	at := changeTime(old, cur, func(v *Snapshot) time.Time { return v.StatusSince })
+	switch {
+	case cur.Status == SnapshotAvailable && old.Status == SnapshotCreating:
+		return []*Event{event(cur.Scope, SourceCacheCluster, cur.ClusterID, at,
+			"Snapshot succeeded for snapshot with ID '%s' of replication group with ID '%s'", cur.ID, cur.ReplicationGroupID)}
+	case cur.Status == SnapshotFailed && old.Status == SnapshotCreating:
+		return []*Event{event(cur.Scope, SourceCacheCluster, cur.ClusterID, at,
+			"Snapshot failed for snapshot with ID '%s' of replication group with ID '%s'", cur.ID, cur.ReplicationGroupID)}
+	}
+	return nil
+}
