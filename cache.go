@@ -83,12 +83,9 @@ type Cache struct {
 	// RestoreFile its RDB; the group holds the snapshot while creating.
 	RestoreSnapshot string `json:"restore_snapshot,omitempty"`
 	RestoreFile     string `json:"restore_file,omitempty"`
-	// SnapshotRetentionLimit > 0 takes a daily automatic snapshot in
-	// SnapshotWindow ("hh:mm-hh:mm" UTC) and keeps that many days of them.
-	SnapshotRetentionLimit int    `json:"snapshot_retention_limit,omitempty"`
-	SnapshotWindow         string `json:"snapshot_window,omitempty"`
-	// SnapshottingClusterID is the member the automatic snapshots are taken from.
-	SnapshottingClusterID string `json:"snapshotting_cluster_id,omitempty"`
+
+	// Settings are the rest of the configuration, stored and reported.
+	Settings CacheSettings `json:"settings"`
 
 	// Nodes are the member cache clusters, primary first.
 	Nodes []CacheNode `json:"nodes"`
@@ -118,6 +115,7 @@ func (rg *Cache) Clone() *Cache {
 	c.PendingUserGroupsAdd = slices.Clone(rg.PendingUserGroupsAdd)
 	c.PendingUserGroupsRemove = slices.Clone(rg.PendingUserGroupsRemove)
 	c.Nodes = slices.Clone(rg.Nodes)
+	c.Settings = rg.Settings.Clone()
 	return &c
 }
 

@@ -63,6 +63,9 @@ type Quotas struct {
 	Users         int
 	UserGroups    int
 	UsersPerGroup int
+	// ReservedCacheNodes limits the reserved nodes of a scope (0: the api
+	// package's default).
+	ReservedCacheNodes int
 }
 
 // DefaultQuotas returns ElastiCache's documented default quotas.

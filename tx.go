@@ -242,9 +242,25 @@ func (t Tx) UpdateCache(ctx context.Context, c *Cache) error {
 	return CacheKindOf(c.Kind).Update(ctx, t, c)
 }
 
-// DeleteCache removes the cache, its attachments and its tags.
+// DeleteCache removes the cache, its attachments and its tags, and those
+// of its member clusters.
 func (t Tx) DeleteCache(ctx context.Context, s Scope, kind CacheKind, id string) error {
-	return CacheKindOf(kind).Delete(ctx, t, s, id)
+	c, err := CacheKindOf(kind).Get(ctx, t, s, id)
+	if err != nil {
+		return err
+	}
+	if err := CacheKindOf(kind).Delete(ctx, t, s, id); err != nil {
+		return err
+	}
+	if kind != KindReplicationGroup {
+		return nil
+	}
+	for _, n := range c.Nodes {
+		if err := t.ReplaceTags(ctx, s, ResourceRef{Type: ARNCluster, ID: n.ClusterID}, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // FindUnsettled returns every resource, in every scope, whose status is not

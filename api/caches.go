@@ -62,32 +62,34 @@ func replicationGroupToAPI(c *keyward.Cache) *ecapi.ReplicationGroup {
 		Description:                ptr(c.Description),
 		Status:                     ptr(string(c.Status)),
 		MemberClusters:             []string{},
-		AutomaticFailover:          ptr(enabledString(c.NumNodes > 1)),
-		MultiAZ:                    ptr("disabled"),
-		SnapshotRetentionLimit:     ptr(int32(c.SnapshotRetentionLimit)),
+		AutomaticFailover:          ptr(enabledString(c.Settings.AutomaticFailover)),
+		MultiAZ:                    ptr(enabledString(c.Settings.MultiAZ)),
+		SnapshotRetentionLimit:     ptr(int32(c.Settings.SnapshotRetentionLimit)),
+		SnapshotWindow:             ptr(c.Settings.SnapshotWindow),
+		LogDeliveryConfigurations:  logDeliveryToAPI(c.Settings.LogDelivery),
 		ClusterEnabled:             ptr(false),
 		CacheNodeType:              ptr(c.CacheNodeType),
 		AuthTokenEnabled:           ptr(c.AuthTokenEnabled()),
 		TransitEncryptionEnabled:   ptr(c.TransitEncryption),
-		AtRestEncryptionEnabled:    ptr(false),
+		AtRestEncryptionEnabled:    ptr(c.Settings.AtRestEncryption),
 		ARN:                        ptr(c.Scope.ARN(keyward.ARNReplicationGroup, c.ID)),
 		UserGroupIds:               shownUserGroups(c),
 		ReplicationGroupCreateTime: ptr(c.CreatedAt),
-		DataTiering:                ptr("disabled"),
-		AutoMinorVersionUpgrade:    ptr(true),
-		NetworkType:                ptr("ipv4"),
-		IpDiscovery:                ptr("ipv4"),
+		DataTiering:                ptr(enabledString(c.Settings.DataTiering)),
+		AutoMinorVersionUpgrade:    ptr(!c.Settings.NoAutoMinorVersionUpgrade),
+		NetworkType:                ptr(orDefault(c.Settings.NetworkType, "ipv4")),
+		IpDiscovery:                ptr(orDefault(c.Settings.IPDiscovery, "ipv4")),
 		ClusterMode:                ptr("disabled"),
 		Engine:                     ptr(string(c.Engine)),
 	}
 	if c.TransitEncryption {
 		out.TransitEncryptionMode = ptr("required")
 	}
-	if c.SnapshotWindow != "" {
-		out.SnapshotWindow = ptr(c.SnapshotWindow)
+	if c.Settings.KmsKeyID != "" {
+		out.KmsKeyId = ptr(c.Settings.KmsKeyID)
 	}
-	if c.SnapshottingClusterID != "" {
-		out.SnapshottingClusterId = ptr(c.SnapshottingClusterID)
+	if c.Settings.SnapshottingClusterID != "" {
+		out.SnapshottingClusterId = ptr(c.Settings.SnapshottingClusterID)
 	}
 	if !c.AuthTokenLastModified.IsZero() {
 		out.AuthTokenLastModifiedDate = ptr(c.AuthTokenLastModified)
@@ -97,7 +99,7 @@ func replicationGroupToAPI(c *keyward.Cache) *ecapi.ReplicationGroup {
 		out.MemberClusters = append(out.MemberClusters, n.ClusterID)
 		group.NodeGroupMembers = append(group.NodeGroupMembers, ecapi.NodeGroupMember{
 			CacheClusterId: ptr(n.ClusterID), CacheNodeId: ptr("0001"), ReadEndpoint: endpoint(n.Port),
-			PreferredAvailabilityZone: ptr(c.Scope.Region + "a"), CurrentRole: ptr(n.Role),
+			PreferredAvailabilityZone: ptr(nodeAZ(c, i)), CurrentRole: ptr(n.Role),
 		})
 		if i == 0 {
 			group.PrimaryEndpoint = endpoint(n.Port)
@@ -145,6 +147,18 @@ func attachableGroup(ctx context.Context, tx keyward.Tx, sc keyward.Scope, id st
 	return g, nil
 }
 
+// checkDurability accepts the Durability keyward provides: its replicas
+// follow the primary with plain asynchronous Redis replication, which is
+// ElastiCache's "async" (and its "default" for cluster-mode-disabled
+// groups). Synchronous or disabled durability would be silently wrong.
+func checkDurability(d *string) error {
+	switch deref(d) {
+	case "", ecapi.DurabilityDefault, ecapi.DurabilityAsync:
+		return nil
+	}
+	return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward supports Durability %s or %s only (asynchronous replication).", ecapi.DurabilityDefault, ecapi.DurabilityAsync)
+}
+
 const errNeedsTLS = "User group based access control requires encryption-in-transit to be enabled on the replication group."
 
 // CreateReplicationGroup creates a cluster-mode-disabled replication group:
@@ -175,8 +189,7 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 	if in.SnapshotArns != nil || in.GlobalReplicationGroupId != nil || in.PrimaryClusterId != nil {
 		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward does not support creating a replication group from S3 snapshots, existing clusters or global replication groups.")
 	}
-	backups, err := parseBackupSettings(in.SnapshotRetentionLimit, in.SnapshotWindow)
-	if err != nil {
+	if err := checkDurability(in.Durability); err != nil {
 		return nil, err
 	}
 	n := 1
@@ -208,7 +221,6 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 		Status: keyward.CacheCreating, StatusSince: now, Generation: 1, CreatedAt: now,
 		NumNodes: n, TransitEncryption: tls,
 	}
-	backups.apply(c)
 	if in.SnapshotName != nil {
 		// The snapshot's settings are the defaults of the restored group.
 		var snap *keyward.Snapshot
@@ -247,6 +259,9 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 			role = "primary"
 		}
 		c.Nodes = append(c.Nodes, keyward.CacheNode{ClusterID: cid, Role: role})
+	}
+	if c.Settings, err = rgCreateSettings(sc, id, c, in); err != nil {
+		return nil, err
 	}
 	tags, err := parseTags(in.Tags)
 	if err != nil {
@@ -356,6 +371,9 @@ func (s *Service) modifyReplicationGroup(ctx context.Context, in *ecapi.ModifyRe
 		return nil, err
 	}
 	id := strings.ToLower(deref(in.ReplicationGroupId))
+	if err := checkDurability(in.Durability); err != nil {
+		return nil, err
+	}
 	strategy := strings.ToUpper(deref(in.AuthTokenUpdateStrategy))
 	if in.AuthToken != nil {
 		if strategy == ecapi.AuthTokenUpdateStrategyTypeDelete {
@@ -381,6 +399,11 @@ func (s *Service) modifyReplicationGroup(ctx context.Context, in *ecapi.ModifyRe
 		if in.ReplicationGroupDescription != nil && *in.ReplicationGroupDescription != c.Description {
 			c.Description, changed = *in.ReplicationGroupDescription, true
 		}
+		settingsChanged, settingsAsync, err := rgModifySettings(c, in)
+		if err != nil {
+			return err
+		}
+		changed, async = changed || settingsChanged, settingsAsync
 		// User groups.
 		remove := slices.Clone(in.UserGroupIdsToRemove)
 		if deref(in.RemoveUserGroups) {
@@ -452,6 +475,9 @@ func (s *Service) modifyReplicationGroup(ctx context.Context, in *ecapi.ModifyRe
 			for _, g := range slices.Concat(add, remove) {
 				groupKeys = append(groupKeys, userGroupKey(sc, g))
 			}
+		}
+		if in.PrimaryClusterId != nil || in.NodeGroupId != nil {
+			return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward does not support choosing the primary with PrimaryClusterId or NodeGroupId.")
 		}
 		if !changed && !async {
 			return keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "No modifications were requested.")
@@ -544,7 +570,7 @@ func (s *Service) describeCacheClusters(ctx context.Context, in *ecapi.DescribeC
 	want := strings.ToLower(deref(in.CacheClusterId))
 	out := &ecapi.CacheClusterMessage{CacheClusters: []ecapi.CacheCluster{}}
 	for _, c := range caches {
-		for _, n := range c.Nodes {
+		for i, n := range c.Nodes {
 			if (want != "" && n.ClusterID != want) || n.ClusterID <= page.after {
 				continue
 			}
@@ -552,20 +578,12 @@ func (s *Service) describeCacheClusters(ctx context.Context, in *ecapi.DescribeC
 				out.Marker = ptr(encodeMarker(*out.CacheClusters[page.max-1].CacheClusterId))
 				return out, nil
 			}
-			cc := ecapi.CacheCluster{
-				CacheClusterId: ptr(n.ClusterID), CacheNodeType: ptr(c.CacheNodeType), Engine: ptr(string(c.Engine)),
-				EngineVersion: ptr(c.EngineVersion), CacheClusterStatus: ptr(nodeStatus(c)), NumCacheNodes: ptr(int32(1)),
-				PreferredAvailabilityZone: ptr(c.Scope.Region + "a"), CacheClusterCreateTime: ptr(c.CreatedAt),
-				ReplicationGroupId: ptr(c.ID), AuthTokenEnabled: ptr(c.AuthTokenEnabled()),
-				TransitEncryptionEnabled: ptr(c.TransitEncryption), AtRestEncryptionEnabled: ptr(false),
-				ARN: ptr(c.Scope.ARN(keyward.ARNCluster, n.ClusterID)), AutoMinorVersionUpgrade: ptr(true),
-				SnapshotRetentionLimit: ptr(int32(0)), NetworkType: ptr("ipv4"), IpDiscovery: ptr("ipv4"),
-				ReplicationGroupLogDeliveryEnabled: ptr(false),
-			}
+			cc := memberCluster(c, i, n)
 			if deref(in.ShowCacheNodeInfo) {
 				cc.CacheNodes = []ecapi.CacheNode{{
 					CacheNodeId: ptr("0001"), CacheNodeStatus: ptr(nodeStatus(c)), CacheNodeCreateTime: ptr(c.CreatedAt),
-					Endpoint: endpoint(n.Port), CustomerAvailabilityZone: ptr(c.Scope.Region + "a"),
+					Endpoint: endpoint(n.Port), CustomerAvailabilityZone: ptr(nodeAZ(c, i)),
+					ParameterGroupStatus: ptr("in-sync"),
 				}}
 			}
 			out.CacheClusters = append(out.CacheClusters, cc)
@@ -575,4 +593,61 @@ func (s *Service) describeCacheClusters(ctx context.Context, in *ecapi.DescribeC
 		return nil, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceCacheCluster, "CacheCluster %s not found.", want)
 	}
 	return out, nil
+}
+
+// memberCluster is the i-th member cache cluster of a replication group as
+// DescribeCacheClusters reports it: the per-node settings Terraform reads
+// back from it (parameter and subnet group, security groups, windows,
+// encryption) are the group's.
+func memberCluster(c *keyward.Cache, i int, n keyward.CacheNode) ecapi.CacheCluster {
+	st := c.Settings
+	cc := ecapi.CacheCluster{
+		CacheClusterId: ptr(n.ClusterID), CacheNodeType: ptr(c.CacheNodeType), Engine: ptr(string(c.Engine)),
+		EngineVersion: ptr(c.EngineVersion), CacheClusterStatus: ptr(nodeStatus(c)), NumCacheNodes: ptr(int32(1)),
+		PreferredAvailabilityZone: ptr(nodeAZ(c, i)), CacheClusterCreateTime: ptr(c.CreatedAt),
+		ReplicationGroupId: ptr(c.ID), AuthTokenEnabled: ptr(c.AuthTokenEnabled()),
+		TransitEncryptionEnabled: ptr(c.TransitEncryption), AtRestEncryptionEnabled: ptr(st.AtRestEncryption),
+		ARN: ptr(c.Scope.ARN(keyward.ARNCluster, n.ClusterID)), AutoMinorVersionUpgrade: ptr(!st.NoAutoMinorVersionUpgrade),
+		SnapshotRetentionLimit: ptr(int32(st.SnapshotRetentionLimit)), SnapshotWindow: ptr(st.SnapshotWindow),
+		PreferredMaintenanceWindow: ptr(st.PreferredMaintenanceWindow),
+		NetworkType:                ptr(orDefault(st.NetworkType, "ipv4")), IpDiscovery: ptr(orDefault(st.IPDiscovery, "ipv4")),
+		ReplicationGroupLogDeliveryEnabled: ptr(len(st.LogDelivery) > 0), LogDeliveryConfigurations: logDeliveryToAPI(st.LogDelivery),
+		CacheSubnetGroupName: ptr(orDefault(st.CacheSubnetGroupName, "default")),
+		CacheParameterGroup: &ecapi.CacheParameterGroupStatus{
+			CacheParameterGroupName: ptr(orDefault(st.CacheParameterGroupName, defaultParameterGroup(c.Engine, c.EngineVersion))),
+			ParameterApplyStatus:    ptr("in-sync"), CacheNodeIdsToReboot: []string{},
+		},
+		SecurityGroups: []ecapi.SecurityGroupMembership{}, CacheSecurityGroups: []ecapi.CacheSecurityGroupMembership{},
+		PendingModifiedValues: &ecapi.PendingModifiedValues{},
+	}
+	if c.TransitEncryption {
+		cc.TransitEncryptionMode = ptr("required")
+	}
+	for _, sg := range st.SecurityGroupIDs {
+		cc.SecurityGroups = append(cc.SecurityGroups, ecapi.SecurityGroupMembership{SecurityGroupId: ptr(sg), Status: ptr("active")})
+	}
+	if st.NotificationTopicARN != "" {
+		cc.NotificationConfiguration = &ecapi.NotificationConfiguration{TopicArn: ptr(st.NotificationTopicARN), TopicStatus: ptr(st.NotificationTopicStatus)}
+	}
+	if st.PendingCacheNodeType != "" {
+		cc.PendingModifiedValues.CacheNodeType = ptr(st.PendingCacheNodeType)
+	}
+	return cc
+}
+
+// nodeAZ is the availability zone of a cache's i-th node: the one asked
+// for, or spread over the region's first three zones as ElastiCache spreads
+// nodes when it chooses.
+func nodeAZ(c *keyward.Cache, i int) string {
+	if i < len(c.Settings.PreferredAZs) {
+		return c.Settings.PreferredAZs[i]
+	}
+	return c.Scope.Region + string(rune('a'+i%3))
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
 }

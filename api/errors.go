@@ -51,6 +51,14 @@ var faults = map[errKey]func(msg string) awsquery.APIError{
 	{keyward.EEXISTS, keyward.ResourceSnapshot}:           func(m string) awsquery.APIError { return &ecapi.SnapshotAlreadyExistsFault{Message: m} },
 	{keyward.ESTATE, keyward.ResourceSnapshot}:            func(m string) awsquery.APIError { return &ecapi.InvalidSnapshotStateFault{Message: m} },
 	{keyward.EQUOTA, keyward.ResourceSnapshot}:            func(m string) awsquery.APIError { return &ecapi.SnapshotQuotaExceededFault{Message: m} },
+
+	{keyward.ENOTFOUND, keyward.ResourceReservedCacheNode}: func(m string) awsquery.APIError { return &ecapi.ReservedCacheNodeNotFoundFault{Message: m} },
+	{keyward.EEXISTS, keyward.ResourceReservedCacheNode}:   func(m string) awsquery.APIError { return &ecapi.ReservedCacheNodeAlreadyExistsFault{Message: m} },
+	{keyward.EQUOTA, keyward.ResourceReservedCacheNode}:    func(m string) awsquery.APIError { return &ecapi.ReservedCacheNodeQuotaExceededFault{Message: m} },
+	{keyward.ENOTFOUND, keyward.ResourceReservedCacheNodesOffering}: func(m string) awsquery.APIError {
+		return &ecapi.ReservedCacheNodesOfferingNotFoundFault{Message: m}
+	},
+	{keyward.ENOTFOUND, keyward.ResourceServiceUpdate}: func(m string) awsquery.APIError { return &ecapi.ServiceUpdateNotFoundFault{Message: m} },
 }
 
 // apiError converts a domain error to the model's fault. Errors that map to

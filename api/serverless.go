@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"keyward"
@@ -16,7 +17,15 @@ func serverlessToAPI(c *keyward.Cache) *ecapi.ServerlessCache {
 		ServerlessCacheName: ptr(c.ID), Description: ptr(c.Description), CreateTime: ptr(c.CreatedAt),
 		Status: ptr(string(c.Status)), Engine: ptr(string(c.Engine)), MajorEngineVersion: ptr(majorVersion(c.EngineVersion)),
 		FullEngineVersion: ptr(c.EngineVersion), ARN: ptr(c.Scope.ARN(keyward.ARNServerlessCache, c.ID)),
-		SecurityGroupIds: []string{}, SubnetIds: []string{}, SnapshotRetentionLimit: ptr(int32(0)), NetworkType: ptr("ipv4"),
+		SecurityGroupIds: nonNil(slices.Clone(c.Settings.SecurityGroupIDs)), SubnetIds: nonNil(slices.Clone(c.Settings.SubnetIDs)),
+		SnapshotRetentionLimit: ptr(int32(c.Settings.SnapshotRetentionLimit)), NetworkType: ptr(orDefault(c.Settings.NetworkType, "ipv4")),
+		CacheUsageLimits: usageLimitsToAPI(c.Settings.UsageLimits),
+	}
+	if c.Settings.DailySnapshotTime != "" {
+		out.DailySnapshotTime = ptr(c.Settings.DailySnapshotTime)
+	}
+	if c.Settings.KmsKeyID != "" {
+		out.KmsKeyId = ptr(c.Settings.KmsKeyID)
 	}
 	if ids := shownUserGroups(c); len(ids) > 0 {
 		out.UserGroupId = ptr(ids[0])
@@ -53,6 +62,10 @@ func (s *Service) createServerlessCache(ctx context.Context, in *ecapi.CreateSer
 	if err != nil {
 		return nil, err
 	}
+	if ct := deref(in.ConnectionType); ct != "" && ct != ecapi.ConnectionTypeVpc {
+		// keyward's endpoints listen on its own host's addresses only.
+		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceServerlessCache, "keyward does not serve public endpoints; ConnectionType must be %s.", ecapi.ConnectionTypeVpc)
+	}
 	if in.SnapshotArnsToRestore != nil {
 		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceServerlessCache, "keyward does not support restoring snapshots.")
 	}
@@ -69,7 +82,30 @@ func (s *Service) createServerlessCache(ctx context.Context, in *ecapi.CreateSer
 		Nodes: []keyward.CacheNode{{ClusterID: id + "-001", Role: "primary"}},
 	}
 	if v := deref(in.MajorEngineVersion); v != "" {
-		c.EngineVersion = v + ".0"
+		if v != majorVersion(c.EngineVersion) {
+			return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceServerlessCache,
+				"Major engine version %s is not available here: keyward's nodes run %s %s.", keyward.Quote(v), engine, c.EngineVersion)
+		}
+	}
+	if _, err := serverlessSettings(&c.Settings, in.CacheUsageLimits, in.DailySnapshotTime, in.SnapshotRetentionLimit, in.SecurityGroupIds); err != nil {
+		return nil, err
+	}
+	if c.Settings.DailySnapshotTime == "" {
+		snapshot, _ := defaultWindows(id)
+		c.Settings.DailySnapshotTime = snapshot[:5]
+	}
+	if err := keyward.ValidateSubnetIDs(in.SubnetIds); err != nil {
+		return nil, err
+	}
+	c.Settings.SubnetIDs = slices.Clone(in.SubnetIds)
+	if in.KmsKeyId != nil {
+		if err := keyward.ValidateKmsKeyID(*in.KmsKeyId); err != nil {
+			return nil, err
+		}
+		c.Settings.KmsKeyID = *in.KmsKeyId
+	}
+	if c.Settings.NetworkType, err = networkType(in.NetworkType); err != nil {
+		return nil, err
 	}
 	err = s.Store.Update(ctx, func(tx keyward.Tx) error {
 		if _, err := tx.FindCacheByID(ctx, sc, keyward.KindServerless, id); err == nil {
@@ -143,6 +179,18 @@ func (s *Service) modifyServerlessCache(ctx context.Context, in *ecapi.ModifySer
 		changed := false
 		if in.Description != nil && *in.Description != c.Description {
 			c.Description, changed = *in.Description, true
+		}
+		settingsChanged, err := serverlessSettings(&c.Settings, in.CacheUsageLimits, in.DailySnapshotTime, in.SnapshotRetentionLimit, in.SecurityGroupIds)
+		if err != nil {
+			return err
+		}
+		changed = changed || settingsChanged
+		if in.Engine != nil && !strings.EqualFold(*in.Engine, string(c.Engine)) {
+			return keyward.Errorf(keyward.EINVALID, keyward.ResourceServerlessCache, "Changing the engine of a serverless cache is not supported by keyward.")
+		}
+		if v := deref(in.MajorEngineVersion); v != "" && v != majorVersion(c.EngineVersion) {
+			return keyward.Errorf(keyward.EINVALID, keyward.ResourceServerlessCache,
+				"Major engine version %s is not available here: keyward's nodes run %s %s.", keyward.Quote(v), c.Engine, c.EngineVersion)
 		}
 		var next []string
 		switch {

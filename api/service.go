@@ -26,6 +26,9 @@ type Service struct {
 	Store  keyward.Store
 	Quotas keyward.Quotas
 	Now    func() time.Time
+	// PaymentPending is how long a purchased reservation stays
+	// payment-pending (0: 2 s).
+	PaymentPending time.Duration
 
 	// Notify is called with every resource whose stored state changed, after
 	// the change committed (the reconciler's Enqueue). Optional.

@@ -87,7 +87,7 @@ func snapshotSource(ctx context.Context, tx keyward.Tx, sc keyward.Scope, rgID, 
 		} else if err != nil {
 			return nil, "", err
 		}
-		member := c.SnapshottingClusterID
+		member := c.Settings.SnapshottingClusterID
 		if member == "" && len(c.Nodes) > 0 {
 			member = c.Nodes[0].ClusterID
 		}
@@ -116,8 +116,8 @@ func newSnapshot(c *keyward.Cache, name, member, source string, now time.Time) *
 		Scope: c.Scope, ID: name, Source: source, Status: keyward.SnapshotCreating, StatusSince: now, CreatedAt: now,
 		ReplicationGroupID: c.ID, Description: c.Description, ClusterID: member, Engine: c.Engine,
 		EngineVersion: c.EngineVersion, CacheNodeType: c.CacheNodeType, NumNodes: c.NumNodes,
-		TransitEncryption: c.TransitEncryption, CacheCreatedAt: c.CreatedAt, RetentionLimit: c.SnapshotRetentionLimit,
-		Window: c.SnapshotWindow, File: keyward.SnapshotFileName(),
+		TransitEncryption: c.TransitEncryption, CacheCreatedAt: c.CreatedAt, RetentionLimit: c.Settings.SnapshotRetentionLimit,
+		Window: c.Settings.SnapshotWindow, File: keyward.SnapshotFileName(),
 		NodeSnapshots: []keyward.NodeSnapshot{{ClusterID: member, NodeGroupID: "0001"}},
 	}
 }

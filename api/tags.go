@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"keyward"
 	"keyward/ecapi"
@@ -57,14 +58,42 @@ func taggable(ctx context.Context, tx keyward.Tx, sc keyward.Scope, arn string) 
 			err = snapshotNotFound(ref.ID)
 		}
 		return ref, err
+	case keyward.ARNReservedInstance:
+		_, err := keyward.ReservedCacheNodes.Get(ctx, tx, sc, ref.ID)
+		if err == nil && arnScope != sc {
+			err = keyward.ErrDocNotFound(string(keyward.ResourceReservedCacheNode), ref.ID)
+		}
+		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			err = keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceReservedCacheNode, "Reserved cache node %s not found.", ref.ID)
+		}
+		return ref, err
 	case keyward.ARNCluster:
-		return ref, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceCacheCluster, "CacheCluster %s not found.", ref.ID)
+		if _, err := memberOf(ctx, tx, sc, ref.ID); err != nil || arnScope != sc {
+			return ref, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceCacheCluster, "CacheCluster %s not found.", ref.ID)
+		}
+		return ref, nil
 	}
 	return ref, keyward.Errorf(keyward.EINVALIDARN, keyward.ResourceNone, "The ARN %s does not refer to a resource that supports tagging.", arn)
 }
 
+// memberOf returns the replication group a member cache cluster belongs
+// to: its id is the group's followed by "-NNN".
+func memberOf(ctx context.Context, tx keyward.Tx, sc keyward.Scope, clusterID string) (*keyward.Cache, error) {
+	i := strings.LastIndexByte(clusterID, '-')
+	if i <= 0 {
+		return nil, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceCacheCluster, "CacheCluster %s not found.", clusterID)
+	}
+	c, err := tx.FindCacheByID(ctx, sc, keyward.KindReplicationGroup, clusterID[:i])
+	if err != nil || !slices.ContainsFunc(c.Nodes, func(n keyward.CacheNode) bool { return n.ClusterID == clusterID }) {
+		return nil, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceCacheCluster, "CacheCluster %s not found.", clusterID)
+	}
+	return c, nil
+}
+
 // tagOp runs fn on a resource's tags in one transaction and answers the
-// resulting tag list.
+// resulting tag list. On a replication group fn runs on each member
+// cluster's tags too: ElastiCache replicates a group's tag changes to all
+// its nodes.
 func (s *Service) tagOp(ctx context.Context, arn string, write bool, fn func([]keyward.Tag) ([]keyward.Tag, error)) (*ecapi.TagListMessage, error) {
 	sc, err := s.scope(ctx)
 	if err != nil {
@@ -87,7 +116,20 @@ func (s *Service) tagOp(ctx context.Context, arn string, write bool, fn func([]k
 		if tags, err = fn(old); err != nil || !write {
 			return err
 		}
-		return tx.ReplaceTags(ctx, sc, ref, tags)
+		if err := tx.ReplaceTags(ctx, sc, ref, tags); err != nil {
+			return err
+		}
+		return forMembers(ctx, tx, sc, ref, func(member keyward.ResourceRef) error {
+			old, err := tx.FindTags(ctx, sc, member)
+			if err != nil {
+				return err
+			}
+			mtags, err := fn(old)
+			if err != nil {
+				return err
+			}
+			return tx.ReplaceTags(ctx, sc, member, mtags)
+		})
 	})
 	if err != nil {
 		return nil, apiError(err)
@@ -134,7 +176,28 @@ func tagNewResource(ctx context.Context, tx keyward.Tx, sc keyward.Scope, ref ke
 	if len(tags) == 0 {
 		return nil // a new resource has no tags: its id's old tags went with it
 	}
-	return tx.ReplaceTags(ctx, sc, ref, tags)
+	if err := tx.ReplaceTags(ctx, sc, ref, tags); err != nil {
+		return err
+	}
+	return forMembers(ctx, tx, sc, ref, func(member keyward.ResourceRef) error { return tx.ReplaceTags(ctx, sc, member, tags) })
+}
+
+// forMembers runs fn on the member clusters of a replication group (and
+// on nothing for other resources).
+func forMembers(ctx context.Context, tx keyward.Tx, sc keyward.Scope, ref keyward.ResourceRef, fn func(keyward.ResourceRef) error) error {
+	if ref.Type != keyward.ARNReplicationGroup {
+		return nil
+	}
+	c, err := tx.FindCacheByID(ctx, sc, keyward.KindReplicationGroup, ref.ID)
+	if err != nil {
+		return err
+	}
+	for _, n := range c.Nodes {
+		if err := fn(keyward.ResourceRef{Type: keyward.ARNCluster, ID: n.ClusterID}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkTagQuota applies ElastiCache's limit of tags on one resource.

@@ -162,6 +162,9 @@ func TestCreateUser(t *testing.T) {
 		{"ErrNoAuth", "InvalidParameterValue", 400, "Input Authentication type: null is not in the allowed list: [password,no-password-required,iam]", func(in *elasticache.CreateUserInput) {
 			in.Passwords, in.NoPasswordRequired = nil, aws.Bool(false)
 		}},
+		{"ErrUnknownAuthType", "InvalidParameterValue", 400, "Input Authentication type: magic is not in the allowed list: [password,no-password-required,iam]", func(in *elasticache.CreateUserInput) {
+			in.Passwords, in.AuthenticationMode = nil, &types.AuthenticationMode{Type: "magic"}
+		}},
 		{"ErrTwoPasswordSources", "InvalidParameterCombination", 400, "Passwords provided via multiple arguments. Use only one argument", func(in *elasticache.CreateUserInput) {
 			in.AuthenticationMode = &types.AuthenticationMode{Type: types.InputAuthenticationTypePassword, Passwords: []string{pw2}}
 		}},

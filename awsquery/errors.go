@@ -153,6 +153,13 @@ func InvalidEnum(name, value string, allowed ...string) *Error {
 	return InvalidParameterValue(fmt.Sprintf("Invalid value %s for parameter %s. Valid values are: %s.", quoteValue(value), name, strings.Join(allowed, ", ")))
 }
 
+// InvalidEnumMessage reports a value outside the allowed enum values with
+// the message ElastiCache itself uses for that shape: format has one %s,
+// the (truncated) value.
+func InvalidEnumMessage(format, value string) *Error {
+	return InvalidParameterValue(fmt.Sprintf(format, truncate(value)))
+}
+
 // TooShort reports a string shorter than min characters.
 func TooShort(name string, min int64) *Error {
 	return InvalidParameterValue(fmt.Sprintf("The parameter %s must be at least %d characters long.", name, min))

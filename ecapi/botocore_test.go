@@ -89,7 +89,7 @@ func TestBotocoreParsesResponses(t *testing.T) {
 	if err := os.WriteFile(mf, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("python3", "testdata/botocore_parse.py", "model/service-2.json", mf)
+	cmd := exec.Command("python3", "testdata/botocore_parse.py", "model/service-2.json", "model/aws-sdk-go-v2.json", mf)
 	cmd.Stderr = os.Stderr
 	raw, runErr := cmd.Output()
 	if runErr != nil {

@@ -253,37 +253,50 @@ type readCloser struct{ *strings.Reader }
 
 func (readCloser) Close() error { return nil }
 
-// model is the trimmed botocore model, read with encoding/json for tests
-// that check the generated code against it independently of ecgen.
+// model is the trimmed botocore model with the aws-sdk-go-v2 overlay
+// applied, read with encoding/json for tests that check the generated code
+// against it independently of ecgen.
 type model struct {
-	Metadata   map[string]any `json:"metadata"`
-	Operations map[string]struct {
-		Input  *struct{ Shape string } `json:"input"`
-		Output *struct {
-			Shape         string `json:"shape"`
-			ResultWrapper string `json:"resultWrapper"`
-		} `json:"output"`
-		Errors []struct{ Shape string } `json:"errors"`
-	} `json:"operations"`
-	Shapes map[string]struct {
-		Type  string `json:"type"`
-		Error *struct {
-			Code           string `json:"code"`
-			HTTPStatusCode int    `json:"httpStatusCode"`
-			SenderFault    bool   `json:"senderFault"`
-		} `json:"error"`
-	} `json:"shapes"`
+	Metadata   map[string]any      `json:"metadata"`
+	Operations map[string]modelOp  `json:"operations"`
+	Shapes     map[string]modelShp `json:"shapes"`
+}
+
+type modelOp struct {
+	Input  *struct{ Shape string } `json:"input"`
+	Output *struct {
+		Shape         string `json:"shape"`
+		ResultWrapper string `json:"resultWrapper"`
+	} `json:"output"`
+	Errors []struct{ Shape string } `json:"errors"`
+}
+
+type modelShp struct {
+	Type  string `json:"type"`
+	Error *struct {
+		Code           string `json:"code"`
+		HTTPStatusCode int    `json:"httpStatusCode"`
+		SenderFault    bool   `json:"senderFault"`
+	} `json:"error"`
 }
 
 func loadModel(t *testing.T) *model {
 	t.Helper()
-	b, err := os.ReadFile("model/service-2.json")
-	if err != nil {
-		t.Fatal(err)
+	var m, ov model
+	for path, dst := range map[string]*model{"model/service-2.json": &m, "model/aws-sdk-go-v2.json": &ov} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, dst); err != nil {
+			t.Fatal(err)
+		}
 	}
-	var m model
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
+	for k, v := range ov.Operations {
+		m.Operations[k] = v
+	}
+	for k, v := range ov.Shapes {
+		m.Shapes[k] = v
 	}
 	return &m
 }

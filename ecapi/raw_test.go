@@ -90,8 +90,11 @@ func TestRawErrors(t *testing.T) {
 		{"wrong type", "Action=DescribeUsers" + v + "&MaxRecords=abc", 400, "InvalidParameterValue", "Invalid value 'abc' for parameter MaxRecords: expected an integer."},
 		{"integer overflow", "Action=DescribeUsers" + v + "&MaxRecords=99999999999", 400, "InvalidParameterValue", "MaxRecords"},
 		{"wrong bool", "Action=DeleteReplicationGroup" + v + "&ReplicationGroupId=r&RetainPrimaryCluster=yes", 400, "InvalidParameterValue", "Invalid value 'yes' for parameter RetainPrimaryCluster: expected true or false."},
-		{"bad enum", "Action=CreateUser" + v + "&UserId=a&UserName=a&Engine=redis&AccessString=on&AuthenticationMode.Type=magic", 400, "InvalidParameterValue",
-			"Invalid value 'magic' for parameter AuthenticationMode.Type. Valid values are: password, no-password-required, iam."},
+		{"bad enum", "Action=DescribeUpdateActions" + v + "&ServiceUpdateTimeRange.StartTime=2020-01-01T00:00:00Z&Engine=redis&CacheClusterIds.member.1=a&UpdateActionStatus.member.1=magic", 400, "InvalidParameterValue",
+			"Invalid value 'magic' for parameter UpdateActionStatus.member.1. Valid values are: "},
+		// ElastiCache's own message where it is known (rbac.md, (O) XP#151).
+		{"bad enum, ElastiCache's message", "Action=CreateUser" + v + "&UserId=a&UserName=a&Engine=redis&AccessString=on&AuthenticationMode.Type=magic", 400, "InvalidParameterValue",
+			"Input Authentication type: magic is not in the allowed list: [password,no-password-required,iam]"},
 		{"bad enum in list", "Action=DescribeServiceUpdates" + v + "&ServiceUpdateStatus.member.1=available&ServiceUpdateStatus.member.2=gone", 400, "InvalidParameterValue", "ServiceUpdateStatus.member.2"},
 		{"pattern", "Action=CreateUser" + v + "&UserId=-1&UserName=a&Engine=redis&AccessString=on", 400, "InvalidParameterValue", "Invalid value '-1' for parameter UserId: must match the pattern [a-zA-Z][a-zA-Z0-9\\-]*."},
 		{"pattern blank", "Action=CreateUser" + v + "&UserId=a&UserName=a&Engine=redis&AccessString=+++", 400, "InvalidParameterValue", "AccessString"},

@@ -181,6 +181,8 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	})
 	s.Service = api.New(s.Store)
 	s.Service.Quotas = cfg.Quotas
+	// A reservation's payment-pending state is a transition like the others.
+	s.Service.PaymentPending = cfg.TransitionDelay
 	s.Service.Notify = s.notify
 	if s.listener, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("server: listen: %w", err)

@@ -50,6 +50,21 @@ func fullCache(s keyward.Scope, kind keyward.CacheKind, id string, groupIDs ...s
 	c.AuthTokenOptional = true
 	c.PendingUserGroupsAdd, c.PendingUserGroupsRemove = []string{"gnew"}, []string{"gold"}
 	c.FailureMessage = "node " + id + "-001 did not start"
+	c.Settings = keyward.CacheSettings{
+		AutomaticFailover: true, MultiAZ: true, AtRestEncryption: true, KmsKeyID: "alias/k-" + id,
+		TransitEncryptionMode: "required", SnapshotRetentionLimit: 7, SnapshotWindow: "03:00-04:00",
+		SnapshottingClusterID: id + "-002", PreferredMaintenanceWindow: "sun:22:00-sun:23:00",
+		CacheParameterGroupName: "pg-" + id, CacheSubnetGroupName: "sn-" + id,
+		SecurityGroupIDs: []string{"sg-0123456789abcdef0"}, SubnetIDs: []string{"subnet-0123456789abcdef0"},
+		PreferredAZs: []string{"us-east-1a", "us-east-1b"}, NotificationTopicARN: "arn:aws:sns:us-east-1:111111111111:t",
+		NotificationTopicStatus: "active",
+		LogDelivery: []keyward.LogDelivery{{LogType: "slow-log", DestinationType: "kinesis-firehose", LogGroup: "lg",
+			DeliveryStream: "ds", LogFormat: "json"}},
+		NoAutoMinorVersionUpgrade: true, DataTiering: true, NetworkType: "ipv4", IPDiscovery: "ipv4",
+		DailySnapshotTime:    "05:00",
+		UsageLimits:          &keyward.CacheUsageLimits{DataStorageMax: 10, DataStorageMin: 1, DataStorageUnit: "GB", ECPUMax: 5000, ECPUMin: 1000},
+		PendingCacheNodeType: "cache.r7g.large",
+	}
 	return c
 }
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Parse keyward's responses with botocore's own Query protocol parser.
 
-Usage: botocore_parse.py MODEL MANIFEST
+Usage: botocore_parse.py MODEL OVERLAY MANIFEST
 
-MODEL is ecapi/model/service-2.json. MANIFEST is a JSON list of
+MODEL is ecapi/model/service-2.json, OVERLAY ecapi/model/aws-sdk-go-v2.json
+(its operations and shapes replace or extend the model's, as ecgen merges
+them). MANIFEST is a JSON list of
 {"op": operation, "status": HTTP status, "file": response body file, "key": name}.
 Prints one JSON object mapping each key to what botocore parsed, with
 timestamps as ISO 8601 UTC strings with milliseconds and blobs in base64.
@@ -28,8 +30,13 @@ def default(o):
 
 def main():
     with open(sys.argv[1]) as f:
-        model = ServiceModel(json.load(f), service_name='elasticache')
+        raw = json.load(f)
     with open(sys.argv[2]) as f:
+        overlay = json.load(f)
+    for part in ('operations', 'shapes'):
+        raw[part].update(overlay[part])
+    model = ServiceModel(raw, service_name='elasticache')
+    with open(sys.argv[3]) as f:
         manifest = json.load(f)
     parser = create_parser(model.metadata['protocol'])
     out = {}

@@ -261,7 +261,11 @@ func (g *gen) checkScalar(f *file, s *Shape) {
 			}
 			f.p("case %s:", strings.Join(consts, ", "))
 			f.p("default:")
-			f.p("return awsquery.InvalidEnum(name, s, %s)", strings.Join(quoted, ", "))
+			if msg, ok := enumMessages[s.Name]; ok {
+				f.p("return awsquery.InvalidEnumMessage(%s, s)", strconv.Quote(msg))
+			} else {
+				f.p("return awsquery.InvalidEnum(name, s, %s)", strings.Join(quoted, ", "))
+			}
 			f.p("}")
 		}
 		if s.Min != nil || s.Max != nil {
@@ -725,4 +729,11 @@ func (g *gen) signature(op *Operation) string {
 		return fmt.Sprintf("%s, which has no output.\n%s(ctx context.Context, in *%s) error\n", doc, op.Name, g.inType(op))
 	}
 	return fmt.Sprintf("%s; its output is sent in <%s>.\n%s(ctx context.Context, in *%s) (*%s, error)\n", doc, op.ResultWrapper, op.Name, g.inType(op), g.typeName(op.Output))
+}
+
+// enumMessages are the messages ElastiCache answers, for the enum shapes
+// whose refusal is known on the wire (../shared/spec/rbac.md, (O) XP#151),
+// instead of the generic one; %s is the value.
+var enumMessages = map[string]string{
+	"InputAuthenticationType": "Input Authentication type: %s is not in the allowed list: [password,no-password-required,iam]",
 }

@@ -1,35 +1,54 @@
 // Command ecgen generates keyward's ElastiCache wire layer (package ecapi)
-// from the botocore model of the API.
+// from the botocore model of the API, brought up to date with the
+// aws-sdk-go-v2 service module by an overlay.
 //
 // Trim the botocore model (drops all prose, keeps every wire trait) and
 // write it with its README:
 //
 //	go run ./internal/ecgen -trim <botocore>/data/elasticache/2015-02-02/service-2.json.gz -out ecapi/model/service-2.json
 //
-// Generate the Go code of package ecapi from the trimmed model (this is what
-// `go generate ./ecapi` runs):
+// Derive the overlay from the Go source of the aws-sdk-go-v2
+// service/elasticache module: the operations, shapes, members, enum values
+// and required members it has beyond the trimmed model. -sdk takes the
+// module's directory, or "module" for the version go.mod requires (read
+// from the module cache, downloaded into it if needed):
 //
-//	go run ./internal/ecgen -model ecapi/model/service-2.json -out ecapi
+//	go run ./internal/ecgen -model ecapi/model/service-2.json -sdk module -overlay ecapi/model/aws-sdk-go-v2.json
+//
+// Generate the Go code of package ecapi from the trimmed model and the
+// overlay (`go generate ./ecapi` runs both steps):
+//
+//	go run ./internal/ecgen -model ecapi/model/service-2.json -overlay ecapi/model/aws-sdk-go-v2.json -out ecapi
 //
 // The generated files are named *_gen.go, are gofmt'ed and deterministic,
 // and start with a "Code generated ... DO NOT EDIT." line naming the SHA-256
-// of the model they come from. A test in this package fails when the
-// committed files differ from what the committed model generates.
+// of the model and overlay they come from. Tests in this package fail when
+// the committed files differ from what the committed model and overlay
+// generate, and when the overlay differs from what the module in go.mod
+// yields.
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 )
 
+// sdkModule is the aws-sdk-go-v2 module the overlay is derived from.
+const sdkModule = "github.com/aws/aws-sdk-go-v2/service/elasticache"
+
 func main() {
 	trim := flag.String("trim", "", "botocore service-2.json(.gz) to trim into -out")
-	model := flag.String("model", "", "trimmed model to generate Go code from")
+	model := flag.String("model", "", "trimmed model to generate Go code from (or to derive the overlay against)")
+	overlay := flag.String("overlay", "", "overlay to apply (with -out) or to write (with -sdk)")
+	sdk := flag.String("sdk", "", `directory of the aws-sdk-go-v2 service module, or "module" for the version in go.mod`)
 	out := flag.String("out", "", "output file (-trim) or directory (-model)")
 	pkg := flag.String("pkg", "ecapi", "package name of the generated code")
 	version := flag.String("botocore-version", "", "botocore version for the README (default: read from the botocore package)")
@@ -38,8 +57,10 @@ func main() {
 	switch {
 	case *trim != "" && *out != "":
 		err = runTrim(*trim, *out, *version)
+	case *model != "" && *sdk != "" && *overlay != "":
+		err = runOverlay(*model, *sdk, *overlay)
 	case *model != "" && *out != "":
-		err = runGenerate(*model, *out, *pkg)
+		err = runGenerate(*model, *overlay, *out, *pkg)
 	default:
 		flag.Usage()
 		os.Exit(2)
@@ -85,12 +106,70 @@ func botocoreVersion(path string) (string, error) {
 	return "", fmt.Errorf("cannot tell the botocore version of %s; pass -botocore-version", path)
 }
 
-func runGenerate(modelPath, outDir, pkg string) error {
+// moduleDir returns the module cache directory and version of the
+// aws-sdk-go-v2 module go.mod requires, downloading it if needed.
+func moduleDir() (string, string, error) {
+	cmd := exec.Command("go", "mod", "download", "-json", sdkModule)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", "", fmt.Errorf("go mod download %s: %v: %s", sdkModule, err, strings.TrimSpace(stderr.String()+string(out)))
+	}
+	var info struct{ Dir, Version, Error string }
+	if err := json.Unmarshal(out, &info); err != nil {
+		return "", "", err
+	}
+	if info.Error != "" || info.Dir == "" {
+		return "", "", fmt.Errorf("go mod download %s: %s", sdkModule, info.Error)
+	}
+	return info.Dir, info.Version, nil
+}
+
+// overlayFor derives the overlay of the trimmed model at modelPath from the
+// SDK module at dir ("module": the version go.mod requires).
+func overlayFor(modelPath, dir string) ([]byte, error) {
+	var version string
+	var err error
+	if dir == "module" {
+		dir, version, err = moduleDir()
+	} else {
+		version, err = sdkModuleVersion(dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	base, err := os.ReadFile(modelPath)
+	if err != nil {
+		return nil, err
+	}
+	sdk, err := readSDK(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	return deriveOverlay(base, sdk, sdkModule, version)
+}
+
+func runOverlay(modelPath, dir, out string) error {
+	data, err := overlayFor(modelPath, dir)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(out, data, 0o644)
+}
+
+func runGenerate(modelPath, overlayPath, outDir, pkg string) error {
 	data, err := os.ReadFile(modelPath)
 	if err != nil {
 		return err
 	}
-	files, err := generate(data, pkg)
+	var overlay []byte
+	if overlayPath != "" {
+		if overlay, err = os.ReadFile(overlayPath); err != nil {
+			return err
+		}
+	}
+	files, err := generate(data, overlay, pkg)
 	if err != nil {
 		return err
 	}

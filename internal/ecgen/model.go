@@ -101,12 +101,8 @@ func str(n *node) string {
 
 func boolean(n *node) bool { return n != nil && n.kind == 'b' && n.scalar == "true" }
 
-// loadModel parses a (trimmed or full) botocore model.
-func loadModel(data []byte) (*Model, error) {
-	root, err := parseJSON(data)
-	if err != nil {
-		return nil, err
-	}
+// loadModelNode reads a parsed (trimmed or full) botocore model.
+func loadModelNode(root *node) (*Model, error) {
 	md := root.get("metadata")
 	m := &Model{
 		APIVersion:      str(md.get("apiVersion")),

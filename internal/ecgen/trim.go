@@ -109,5 +109,24 @@ Regenerate the trimmed model from an installed botocore with
     go run ./internal/ecgen -trim "$(python3 -c 'import botocore, os; print(os.path.dirname(botocore.__file__))')/data/elasticache/2015-02-02/service-2.json.gz" -out ecapi/model/service-2.json
 
 and the Go code from it with `+"`go generate ./ecapi`"+`. Never edit either by hand.
+
+## The aws-sdk-go-v2 overlay
+
+aws-sdk-go-v2.json brings the botocore model up to the aws-sdk-go-v2
+service/elasticache module that go.mod requires, which AWS generates from a
+newer model: operations botocore lacks (PrepareMigration, StopMigration),
+new members of existing shapes, new shapes, enum values and faults, and the
+required members the SDK validates on input. Each shape in it is complete
+and replaces botocore's; botocore's traits the SDK does not carry (lengths,
+patterns) are kept. ecgen derives it from the module's Go source in the
+module cache (schemas/schemas.go, api_op_*.go, validators.go,
+types/enums.go):
+
+    go run ./internal/ecgen -model ecapi/model/service-2.json -sdk module -overlay ecapi/model/aws-sdk-go-v2.json
+
+which is the first step of `+"`go generate ./ecapi`"+`. The Go SDK carries no
+per-operation error lists, so the operations it adds list none; ecgen
+generates every fault of the model regardless. A test fails when the
+overlay differs from what the module in go.mod yields.
 `, "\n")
 }

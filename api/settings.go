@@ -1,0 +1,507 @@
+package api
+
+import (
+	"hash/fnv"
+	"slices"
+	"strings"
+
+	"keyward"
+	"keyward/awsquery"
+	"keyward/ecapi"
+)
+
+// The settings of caches that keyward stores and reports back exactly as
+// ElastiCache does (docs/settings.md lists every request member and what
+// becomes of it). Validation answers ElastiCache's faults; what cannot be
+// honoured here is refused rather than dropped.
+
+// errCacheSecurityGroups is ElastiCache's answer to CacheSecurityGroupNames
+// in an account without EC2-Classic.
+const errCacheSecurityGroups = "Use of cache security groups is not permitted in this API version for your account."
+
+// defaultParameterGroup names the built-in parameter group of an engine
+// version, as ElastiCache reports it (default.redis7, default.valkey8).
+func defaultParameterGroup(e keyward.Engine, version string) string {
+	return "default." + string(e) + majorVersion(version)
+}
+
+// defaultWindows picks a cache's snapshot and maintenance windows when the
+// caller names none: ElastiCache assigns 60-minute windows from a block per
+// region; keyward derives them from the cache id, so they are stable, and
+// never overlapping (snapshots in the early morning, maintenance late on a
+// weekday evening).
+func defaultWindows(id string) (snapshot, maintenance string) {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	n := int(h.Sum32())
+	hour := 3 + n%4 // 03:00 to 06:00
+	day := days[n/4%7]
+	snapshot = two(hour) + ":00-" + two(hour+1) + ":00"
+	maintenance = day + ":22:00-" + day + ":23:00"
+	return snapshot, maintenance
+}
+
+var days = []string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
+
+func two(n int) string { return string([]byte{byte('0' + n/10), byte('0' + n%10)}) }
+
+// checkWindows validates the snapshot and maintenance windows of s.
+func checkWindows(s *keyward.CacheSettings) error {
+	snap, err := keyward.ParseSnapshotWindow(s.SnapshotWindow)
+	if err != nil {
+		return err
+	}
+	var maint [2]int
+	if s.PreferredMaintenanceWindow, maint, err = keyward.ParseMaintenanceWindow(s.PreferredMaintenanceWindow); err != nil {
+		return err
+	}
+	if keyward.WindowsOverlap(snap, maint) {
+		return keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup,
+			"The snapshot window %s and the maintenance window %s overlap.", s.SnapshotWindow, s.PreferredMaintenanceWindow)
+	}
+	return nil
+}
+
+// logDelivery converts log delivery requests; disabled ones are dropped
+// from the list, as ElastiCache removes them.
+func logDelivery(reqs []ecapi.LogDeliveryConfigurationRequest, cur []keyward.LogDelivery) ([]keyward.LogDelivery, error) {
+	out := slices.Clone(cur)
+	for _, r := range reqs {
+		typ := deref(r.LogType)
+		if typ != ecapi.LogTypeSlowLog && typ != ecapi.LogTypeEngineLog {
+			return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceNone, "Invalid LogType %s: it must be slow-log or engine-log.", keyward.Quote(typ))
+		}
+		out = slices.DeleteFunc(out, func(l keyward.LogDelivery) bool { return l.LogType == typ })
+		if r.Enabled != nil && !*r.Enabled {
+			continue
+		}
+		l := keyward.LogDelivery{LogType: typ, DestinationType: deref(r.DestinationType), LogFormat: deref(r.LogFormat)}
+		if d := r.DestinationDetails; d != nil {
+			if d.CloudWatchLogsDetails != nil {
+				l.LogGroup = deref(d.CloudWatchLogsDetails.LogGroup)
+			}
+			if d.KinesisFirehoseDetails != nil {
+				l.DeliveryStream = deref(d.KinesisFirehoseDetails.DeliveryStream)
+			}
+		}
+		switch {
+		case l.DestinationType == ecapi.DestinationTypeCloudwatchLogs && l.LogGroup == "",
+			l.DestinationType == ecapi.DestinationTypeKinesisFirehose && l.DeliveryStream == "":
+			return nil, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceNone, "The destination details of a %s log delivery to %s are missing.", typ, l.DestinationType)
+		case l.DestinationType != ecapi.DestinationTypeCloudwatchLogs && l.DestinationType != ecapi.DestinationTypeKinesisFirehose:
+			return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceNone, "Invalid DestinationType %s: it must be cloudwatch-logs or kinesis-firehose.", keyward.Quote(l.DestinationType))
+		case l.LogFormat != ecapi.LogFormatText && l.LogFormat != ecapi.LogFormatJson:
+			return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceNone, "Invalid LogFormat %s: it must be text or json.", keyward.Quote(l.LogFormat))
+		}
+		out = append(out, l)
+	}
+	slices.SortFunc(out, func(a, b keyward.LogDelivery) int { return strings.Compare(a.LogType, b.LogType) })
+	return out, nil
+}
+
+func logDeliveryToAPI(ls []keyward.LogDelivery) []ecapi.LogDeliveryConfiguration {
+	out := []ecapi.LogDeliveryConfiguration{}
+	for _, l := range ls {
+		d := &ecapi.DestinationDetails{}
+		if l.LogGroup != "" {
+			d.CloudWatchLogsDetails = &ecapi.CloudWatchLogsDestinationDetails{LogGroup: ptr(l.LogGroup)}
+		}
+		if l.DeliveryStream != "" {
+			d.KinesisFirehoseDetails = &ecapi.KinesisFirehoseDestinationDetails{DeliveryStream: ptr(l.DeliveryStream)}
+		}
+		out = append(out, ecapi.LogDeliveryConfiguration{
+			LogType: ptr(l.LogType), DestinationType: ptr(l.DestinationType), DestinationDetails: d,
+			LogFormat: ptr(l.LogFormat), Status: ptr(ecapi.LogDeliveryConfigurationStatusActive),
+		})
+	}
+	return out
+}
+
+// validParameterGroup accepts the parameter groups that exist for a cache
+// of engine e: the built-in default of its version.
+func validParameterGroup(name string, e keyward.Engine, version string) error {
+	if name == defaultParameterGroup(e, version) {
+		return nil
+	}
+	return keyward.Errorf(keyward.ENOTFOUND, resourceCacheParameterGroup, "CacheParameterGroup %s not found.", name)
+}
+
+// validSubnetGroup accepts the subnet groups that exist: the built-in
+// default.
+func validSubnetGroup(name string) error {
+	if strings.EqualFold(name, "default") {
+		return nil
+	}
+	return keyward.Errorf(keyward.ENOTFOUND, resourceCacheSubnetGroup, "CacheSubnetGroup %s not found.", name)
+}
+
+// Resources of the configuration kinds, for their faults.
+const (
+	resourceCacheParameterGroup keyward.Resource = "cacheparametergroup"
+	resourceCacheSubnetGroup    keyward.Resource = "cachesubnetgroup"
+)
+
+func init() {
+	faults[errKey{keyward.ENOTFOUND, resourceCacheParameterGroup}] = func(m string) awsquery.APIError {
+		return &ecapi.CacheParameterGroupNotFoundFault{Message: m}
+	}
+	faults[errKey{keyward.ENOTFOUND, resourceCacheSubnetGroup}] = func(m string) awsquery.APIError {
+		return &ecapi.CacheSubnetGroupNotFoundFault{Message: m}
+	}
+}
+
+// rgCreateSettings reads the settings of a new replication group of n
+// nodes from its request.
+func rgCreateSettings(sc keyward.Scope, id string, c *keyward.Cache, in *ecapi.CreateReplicationGroupMessage) (keyward.CacheSettings, error) {
+	var s keyward.CacheSettings
+	n := c.NumNodes
+	s.AutomaticFailover = deref(in.AutomaticFailoverEnabled)
+	s.MultiAZ = deref(in.MultiAZEnabled)
+	if s.AutomaticFailover && n < 2 {
+		return s, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup,
+			"Automatic failover needs at least one replica: NumCacheClusters must be at least 2 when AutomaticFailoverEnabled is true.")
+	}
+	if s.MultiAZ && !s.AutomaticFailover {
+		return s, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup,
+			"Multi-AZ requires automatic failover: set AutomaticFailoverEnabled to true.")
+	}
+	s.AtRestEncryption = deref(in.AtRestEncryptionEnabled)
+	if in.KmsKeyId != nil {
+		if !s.AtRestEncryption {
+			return s, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "KmsKeyId requires AtRestEncryptionEnabled.")
+		}
+		if err := keyward.ValidateKmsKeyID(*in.KmsKeyId); err != nil {
+			return s, err
+		}
+		s.KmsKeyID = *in.KmsKeyId
+	}
+	if m := deref(in.TransitEncryptionMode); m != "" {
+		if !c.TransitEncryption {
+			return s, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "TransitEncryptionMode requires TransitEncryptionEnabled.")
+		}
+		if m == ecapi.TransitEncryptionModePreferred {
+			return s, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
+				"TransitEncryptionMode preferred is not supported by keyward: its nodes serve TLS only (mode required).")
+		}
+	}
+	if in.SnapshotRetentionLimit != nil {
+		if err := keyward.ValidateSnapshotRetention(int(*in.SnapshotRetentionLimit)); err != nil {
+			return s, err
+		}
+		s.SnapshotRetentionLimit = int(*in.SnapshotRetentionLimit)
+	}
+	s.SnapshotWindow, s.PreferredMaintenanceWindow = defaultWindows(id)
+	if in.SnapshotWindow != nil {
+		s.SnapshotWindow = *in.SnapshotWindow
+	}
+	if in.PreferredMaintenanceWindow != nil {
+		s.PreferredMaintenanceWindow = *in.PreferredMaintenanceWindow
+	}
+	if err := checkWindows(&s); err != nil {
+		return s, err
+	}
+	s.CacheParameterGroupName = defaultParameterGroup(c.Engine, c.EngineVersion)
+	if in.CacheParameterGroupName != nil {
+		if err := validParameterGroup(*in.CacheParameterGroupName, c.Engine, c.EngineVersion); err != nil {
+			return s, err
+		}
+		s.CacheParameterGroupName = *in.CacheParameterGroupName
+	}
+	s.CacheSubnetGroupName = "default"
+	if in.CacheSubnetGroupName != nil {
+		if err := validSubnetGroup(*in.CacheSubnetGroupName); err != nil {
+			return s, err
+		}
+		s.CacheSubnetGroupName = strings.ToLower(*in.CacheSubnetGroupName)
+	}
+	if len(in.CacheSecurityGroupNames) > 0 {
+		return s, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceNone, errCacheSecurityGroups)
+	}
+	if err := keyward.ValidateSecurityGroupIDs(in.SecurityGroupIds); err != nil {
+		return s, err
+	}
+	s.SecurityGroupIDs = slices.Clone(in.SecurityGroupIds)
+	azs := slices.Clone(in.PreferredCacheClusterAZs)
+	if len(in.NodeGroupConfiguration) == 1 {
+		ng := in.NodeGroupConfiguration[0]
+		if ng.PrimaryAvailabilityZone != nil {
+			azs = append([]string{*ng.PrimaryAvailabilityZone}, ng.ReplicaAvailabilityZones...)
+		}
+	}
+	if len(azs) > 0 && len(azs) != n {
+		return s, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup,
+			"The number of PreferredCacheClusterAZs (%d) must equal the number of cache clusters (%d).", len(azs), n)
+	}
+	for _, az := range azs {
+		if err := keyward.ValidateAZ(sc.Region, az); err != nil {
+			return s, err
+		}
+	}
+	s.PreferredAZs = azs
+	if in.NotificationTopicArn != nil {
+		if err := keyward.ValidateTopicARN(*in.NotificationTopicArn); err != nil {
+			return s, err
+		}
+		s.NotificationTopicARN, s.NotificationTopicStatus = *in.NotificationTopicArn, "active"
+	}
+	var err error
+	if s.LogDelivery, err = logDelivery(in.LogDeliveryConfigurations, nil); err != nil {
+		return s, err
+	}
+	s.NoAutoMinorVersionUpgrade = in.AutoMinorVersionUpgrade != nil && !*in.AutoMinorVersionUpgrade
+	if deref(in.DataTieringEnabled) {
+		if !strings.HasPrefix(c.CacheNodeType, "cache.r6gd.") {
+			return s, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "Data tiering is supported only for the r6gd node types.")
+		}
+		s.DataTiering = true
+	}
+	if s.NetworkType, err = networkType(in.NetworkType); err != nil {
+		return s, err
+	}
+	if s.IPDiscovery, err = networkType(in.IpDiscovery); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// networkType accepts ipv4, the only network nodes on loopback have.
+func networkType(v *string) (string, error) {
+	switch deref(v) {
+	case "", ecapi.NetworkTypeIpv4:
+		return ecapi.NetworkTypeIpv4, nil
+	}
+	return "", keyward.Errorf(keyward.EINVALID, keyward.ResourceNone,
+		"Network type %s needs subnets with IPv6 addresses; keyward's nodes have IPv4 addresses only.", keyward.Quote(deref(v)))
+}
+
+// rgModifySettings applies a ModifyReplicationGroup's settings to c. It
+// reports whether anything changed and whether the change must go through
+// the reconciler (status modifying).
+func rgModifySettings(c *keyward.Cache, in *ecapi.ModifyReplicationGroupMessage) (changed, async bool, err error) {
+	s := c.Settings.Clone()
+	set := func(dst *string, v *string) {
+		if v != nil && *v != *dst {
+			*dst, changed = *v, true
+		}
+	}
+	if in.AutomaticFailoverEnabled != nil && *in.AutomaticFailoverEnabled != s.AutomaticFailover {
+		s.AutomaticFailover, changed = *in.AutomaticFailoverEnabled, true
+	}
+	if in.MultiAZEnabled != nil && *in.MultiAZEnabled != s.MultiAZ {
+		s.MultiAZ, changed = *in.MultiAZEnabled, true
+	}
+	if s.AutomaticFailover && c.NumNodes < 2 {
+		return false, false, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup,
+			"Automatic failover needs at least one replica: add a replica before enabling it.")
+	}
+	if s.MultiAZ && !s.AutomaticFailover {
+		return false, false, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup,
+			"Multi-AZ requires automatic failover: set AutomaticFailoverEnabled to true.")
+	}
+	if len(in.CacheSecurityGroupNames) > 0 {
+		return false, false, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceNone, errCacheSecurityGroups)
+	}
+	if in.SecurityGroupIds != nil {
+		if err := keyward.ValidateSecurityGroupIDs(in.SecurityGroupIds); err != nil {
+			return false, false, err
+		}
+		if !slices.Equal(in.SecurityGroupIds, s.SecurityGroupIDs) {
+			s.SecurityGroupIDs, changed = slices.Clone(in.SecurityGroupIds), true
+		}
+	}
+	set(&s.PreferredMaintenanceWindow, in.PreferredMaintenanceWindow)
+	set(&s.SnapshotWindow, in.SnapshotWindow)
+	if err := checkWindows(&s); err != nil {
+		return false, false, err
+	}
+	if in.SnapshotRetentionLimit != nil {
+		if err := keyward.ValidateSnapshotRetention(int(*in.SnapshotRetentionLimit)); err != nil {
+			return false, false, err
+		}
+		if int(*in.SnapshotRetentionLimit) != s.SnapshotRetentionLimit {
+			s.SnapshotRetentionLimit, changed = int(*in.SnapshotRetentionLimit), true
+		}
+	}
+	if in.SnapshottingClusterId != nil {
+		cid := strings.ToLower(*in.SnapshottingClusterId)
+		if !slices.ContainsFunc(c.Nodes, func(n keyward.CacheNode) bool { return n.ClusterID == cid }) {
+			return false, false, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceCacheCluster, "CacheCluster %s not found.", cid)
+		}
+		set(&s.SnapshottingClusterID, &cid)
+	}
+	if in.NotificationTopicArn != nil {
+		if err := keyward.ValidateTopicARN(*in.NotificationTopicArn); err != nil {
+			return false, false, err
+		}
+		set(&s.NotificationTopicARN, in.NotificationTopicArn)
+		if s.NotificationTopicStatus == "" {
+			s.NotificationTopicStatus = "active"
+		}
+	}
+	if v := in.NotificationTopicStatus; v != nil {
+		if *v != "active" && *v != "inactive" {
+			return false, false, keyward.Errorf(keyward.EINVALID, keyward.ResourceNone, "Invalid NotificationTopicStatus %s: it must be active or inactive.", keyward.Quote(*v))
+		}
+		set(&s.NotificationTopicStatus, v)
+	}
+	if in.CacheParameterGroupName != nil {
+		if err := validParameterGroup(*in.CacheParameterGroupName, c.Engine, c.EngineVersion); err != nil {
+			return false, false, err
+		}
+		set(&s.CacheParameterGroupName, in.CacheParameterGroupName)
+	}
+	if in.AutoMinorVersionUpgrade != nil && !*in.AutoMinorVersionUpgrade != s.NoAutoMinorVersionUpgrade {
+		s.NoAutoMinorVersionUpgrade, changed = !*in.AutoMinorVersionUpgrade, true
+	}
+	if len(in.LogDeliveryConfigurations) > 0 {
+		ls, err := logDelivery(in.LogDeliveryConfigurations, s.LogDelivery)
+		if err != nil {
+			return false, false, err
+		}
+		if !slices.Equal(ls, s.LogDelivery) {
+			s.LogDelivery, changed = ls, true
+		}
+	}
+	if in.IpDiscovery != nil {
+		if _, err := networkType(in.IpDiscovery); err != nil {
+			return false, false, err
+		}
+	}
+	if m := deref(in.TransitEncryptionMode); m != "" && m != ecapi.TransitEncryptionModeRequired {
+		return false, false, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
+			"TransitEncryptionMode preferred is not supported by keyward: its nodes serve TLS only (mode required).")
+	}
+	if in.TransitEncryptionEnabled != nil && *in.TransitEncryptionEnabled != c.TransitEncryption {
+		return false, false, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
+			"Changing TransitEncryptionEnabled of a running replication group is not supported by keyward; create a new one.")
+	}
+	if v := deref(in.ClusterMode); v != "" && !strings.EqualFold(v, ecapi.ClusterModeDisabled) {
+		return false, false, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
+			"Changing ClusterMode is not supported by keyward.")
+	}
+	if in.Engine != nil && !strings.EqualFold(*in.Engine, string(c.Engine)) {
+		return false, false, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
+			"Changing the engine of a running replication group is not supported by keyward.")
+	}
+	if in.EngineVersion != nil && *in.EngineVersion != c.EngineVersion {
+		return false, false, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
+			"Engine version %s is not available here: keyward's nodes run %s %s.", keyward.Quote(*in.EngineVersion), c.Engine, c.EngineVersion)
+	}
+	// A node type change applies now through the reconciler, or waits in
+	// PendingModifiedValues, as ElastiCache keeps it for the maintenance
+	// window.
+	if v := deref(in.CacheNodeType); v != "" && v != c.CacheNodeType {
+		if deref(in.ApplyImmediately) {
+			c.CacheNodeType, s.PendingCacheNodeType, async = v, "", true
+		} else {
+			s.PendingCacheNodeType = v
+		}
+		changed = true
+	}
+	c.Settings = s
+	return changed, async, nil
+}
+
+// usageLimits validates a serverless cache's CacheUsageLimits. Zero
+// values leave a limit unset; all zeros (or nil) remove the limits.
+func usageLimits(in *ecapi.CacheUsageLimits) (*keyward.CacheUsageLimits, error) {
+	if in == nil {
+		return nil, nil
+	}
+	var u keyward.CacheUsageLimits
+	if d := in.DataStorage; d != nil {
+		u.DataStorageMax, u.DataStorageMin, u.DataStorageUnit = int(deref(d.Maximum)), int(deref(d.Minimum)), deref(d.Unit)
+		if u.DataStorageUnit != ecapi.DataStorageUnitGb {
+			return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceServerlessCache, "Invalid DataStorage unit %s: it must be GB.", keyward.Quote(u.DataStorageUnit))
+		}
+		for _, v := range []int{u.DataStorageMax, u.DataStorageMin} {
+			if v != 0 && (v < 1 || v > 5000) {
+				return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceServerlessCache, "DataStorage limits must be between 1 and 5000 GB.")
+			}
+		}
+		if u.DataStorageMax != 0 && u.DataStorageMin > u.DataStorageMax {
+			return nil, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceServerlessCache, "The DataStorage minimum cannot exceed its maximum.")
+		}
+	}
+	if e := in.ECPUPerSecond; e != nil {
+		u.ECPUMax, u.ECPUMin = int(deref(e.Maximum)), int(deref(e.Minimum))
+		for _, v := range []int{u.ECPUMax, u.ECPUMin} {
+			if v != 0 && (v < 1000 || v > 15000000) {
+				return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceServerlessCache, "ECPUPerSecond limits must be between 1000 and 15000000.")
+			}
+		}
+		if u.ECPUMax != 0 && u.ECPUMin > u.ECPUMax {
+			return nil, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceServerlessCache, "The ECPUPerSecond minimum cannot exceed its maximum.")
+		}
+	}
+	if u == (keyward.CacheUsageLimits{DataStorageUnit: u.DataStorageUnit}) {
+		return nil, nil
+	}
+	return &u, nil
+}
+
+func usageLimitsToAPI(u *keyward.CacheUsageLimits) *ecapi.CacheUsageLimits {
+	if u == nil {
+		return nil
+	}
+	out := &ecapi.CacheUsageLimits{}
+	if u.DataStorageMax != 0 || u.DataStorageMin != 0 {
+		out.DataStorage = &ecapi.DataStorage{Unit: ptr(orDefault(u.DataStorageUnit, ecapi.DataStorageUnitGb))}
+		if u.DataStorageMax != 0 {
+			out.DataStorage.Maximum = ptr(int32(u.DataStorageMax))
+		}
+		if u.DataStorageMin != 0 {
+			out.DataStorage.Minimum = ptr(int32(u.DataStorageMin))
+		}
+	}
+	if u.ECPUMax != 0 || u.ECPUMin != 0 {
+		out.ECPUPerSecond = &ecapi.ECPUPerSecond{}
+		if u.ECPUMax != 0 {
+			out.ECPUPerSecond.Maximum = ptr(int32(u.ECPUMax))
+		}
+		if u.ECPUMin != 0 {
+			out.ECPUPerSecond.Minimum = ptr(int32(u.ECPUMin))
+		}
+	}
+	return out
+}
+
+// serverlessSettings reads or changes the settings a serverless cache
+// shares between create and modify; it reports whether anything changed.
+func serverlessSettings(s *keyward.CacheSettings, limits *ecapi.CacheUsageLimits, snapshotTime *string, retention *int32, sgs []string) (bool, error) {
+	changed := false
+	if limits != nil {
+		u, err := usageLimits(limits)
+		if err != nil {
+			return false, err
+		}
+		if (u == nil) != (s.UsageLimits == nil) || u != nil && *u != *s.UsageLimits {
+			s.UsageLimits, changed = u, true
+		}
+	}
+	if snapshotTime != nil {
+		if err := keyward.ValidateClock(*snapshotTime); err != nil {
+			return false, err
+		}
+		if *snapshotTime != s.DailySnapshotTime {
+			s.DailySnapshotTime, changed = *snapshotTime, true
+		}
+	}
+	if retention != nil {
+		if err := keyward.ValidateSnapshotRetention(int(*retention)); err != nil {
+			return false, err
+		}
+		if int(*retention) != s.SnapshotRetentionLimit {
+			s.SnapshotRetentionLimit, changed = int(*retention), true
+		}
+	}
+	if sgs != nil {
+		if err := keyward.ValidateSecurityGroupIDs(sgs); err != nil {
+			return false, err
+		}
+		if !slices.Equal(sgs, s.SecurityGroupIDs) {
+			s.SecurityGroupIDs, changed = slices.Clone(sgs), true
+		}
+	}
+	return changed, nil
+}
