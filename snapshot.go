@@ -155,6 +155,50 @@ func (t Tx) FindSnapshots(ctx context.Context, s Scope, rg string) ([]*Snapshot,
 	return Snapshots.Find(ctx, t, q)
 }
 
+// NewSnapshot returns the snapshot of c taken from member, stored creating.
+func NewSnapshot(c *Cache, name, member, source string, now time.Time) *Snapshot {
+	return &Snapshot{
+		Scope: c.Scope, ID: name, Source: source, Status: SnapshotCreating, StatusSince: now, CreatedAt: now,
+		ReplicationGroupID: c.ID, Description: c.Description, ClusterID: member, Engine: c.Engine,
+		EngineVersion: c.EngineVersion, CacheNodeType: c.CacheNodeType, NumNodes: c.NumNodes,
+		TransitEncryption: c.TransitEncryption, CacheCreatedAt: c.CreatedAt, RetentionLimit: c.Settings.SnapshotRetentionLimit,
+		Window: c.Settings.SnapshotWindow, File: SnapshotFileName(),
+		NodeSnapshots: []NodeSnapshot{{ClusterID: member, NodeGroupID: "0001"}},
+	}
+}
+
+// StartSnapshot stores snap and puts its group in snapshotting, in tx:
+// SnapshotAlreadyExists if the name is taken, SnapshotQuotaExceeded past
+// ElastiCache's 20 manual snapshots of a group in 24 hours.
+func (t Tx) StartSnapshot(ctx context.Context, c *Cache, snap *Snapshot) error {
+	if _, err := Snapshots.Get(ctx, t, c.Scope, snap.ID); err == nil {
+		return Errorf(EEXISTS, ResourceSnapshot, "Snapshot %s already exists.", snap.ID)
+	} else if ErrorCode(err) != ENOTFOUND {
+		return err
+	}
+	if snap.Source == SnapshotManual {
+		all, err := t.FindSnapshots(ctx, c.Scope, c.ID)
+		if err != nil {
+			return err
+		}
+		recent := 0
+		for _, s := range all {
+			if s.Source == SnapshotManual && s.CopyOf == "" && s.CreatedAt.After(snap.CreatedAt.Add(-24*time.Hour)) {
+				recent++
+			}
+		}
+		if recent >= ManualSnapshotsPerDay {
+			return Errorf(EQUOTA, ResourceSnapshot, "The maximum number of manual snapshots (%d per 24 hours) of replication group %s has been reached.", ManualSnapshotsPerDay, c.ID)
+		}
+	}
+	if err := Snapshots.Create(ctx, t, snap); err != nil {
+		return err
+	}
+	next := c.Clone()
+	next.Status, next.StatusSince = CacheSnapshotting, snap.CreatedAt
+	return t.UpdateCache(ctx, next)
+}
+
 func snapshotChanges(old, cur *Snapshot) []*Event {
 	if cur == nil || old == nil || cur.Status == old.Status {
 		return nil

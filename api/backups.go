@@ -51,9 +51,9 @@ func (s *Service) deleteWithFinalSnapshot(ctx context.Context, rawID, name strin
 		if member == "" {
 			member = cur.Nodes[0].ClusterID
 		}
-		snap := newSnapshot(cur, name, member, keyward.SnapshotManual, s.now())
+		snap := keyward.NewSnapshot(cur, name, member, keyward.SnapshotManual, s.now())
 		snap.DeleteCacheAfter = true
-		if err := startSnapshot(ctx, tx, cur, snap); err != nil {
+		if err := tx.StartSnapshot(ctx, cur, snap); err != nil {
 			return err
 		}
 		c = cur.Clone()

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
-	"time"
 
 	"keyward"
 	"keyward/ecapi"
@@ -110,50 +109,6 @@ func snapshotSource(ctx context.Context, tx keyward.Tx, sc keyward.Scope, rgID, 
 	return nil, "", keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceSnapshot, "Either ReplicationGroupId or CacheClusterId must be specified.")
 }
 
-// newSnapshot returns the snapshot of c taken from member, stored creating.
-func newSnapshot(c *keyward.Cache, name, member, source string, now time.Time) *keyward.Snapshot {
-	return &keyward.Snapshot{
-		Scope: c.Scope, ID: name, Source: source, Status: keyward.SnapshotCreating, StatusSince: now, CreatedAt: now,
-		ReplicationGroupID: c.ID, Description: c.Description, ClusterID: member, Engine: c.Engine,
-		EngineVersion: c.EngineVersion, CacheNodeType: c.CacheNodeType, NumNodes: c.NumNodes,
-		TransitEncryption: c.TransitEncryption, CacheCreatedAt: c.CreatedAt, RetentionLimit: c.Settings.SnapshotRetentionLimit,
-		Window: c.Settings.SnapshotWindow, File: keyward.SnapshotFileName(),
-		NodeSnapshots: []keyward.NodeSnapshot{{ClusterID: member, NodeGroupID: "0001"}},
-	}
-}
-
-// startSnapshot stores snap and puts its group in snapshotting, in tx:
-// SnapshotAlreadyExists if the name is taken, SnapshotQuotaExceeded past
-// ElastiCache's 20 manual snapshots of a group in 24 hours.
-func startSnapshot(ctx context.Context, tx keyward.Tx, c *keyward.Cache, snap *keyward.Snapshot) error {
-	if _, err := keyward.Snapshots.Get(ctx, tx, c.Scope, snap.ID); err == nil {
-		return keyward.Errorf(keyward.EEXISTS, keyward.ResourceSnapshot, "Snapshot %s already exists.", snap.ID)
-	} else if keyward.ErrorCode(err) != keyward.ENOTFOUND {
-		return err
-	}
-	if snap.Source == keyward.SnapshotManual {
-		all, err := tx.FindSnapshots(ctx, c.Scope, c.ID)
-		if err != nil {
-			return err
-		}
-		recent := 0
-		for _, s := range all {
-			if s.Source == keyward.SnapshotManual && s.CopyOf == "" && s.CreatedAt.After(snap.CreatedAt.Add(-24*time.Hour)) {
-				recent++
-			}
-		}
-		if recent >= keyward.ManualSnapshotsPerDay {
-			return keyward.Errorf(keyward.EQUOTA, keyward.ResourceSnapshot, "The maximum number of manual snapshots (%d per 24 hours) of replication group %s has been reached.", keyward.ManualSnapshotsPerDay, c.ID)
-		}
-	}
-	if err := keyward.Snapshots.Create(ctx, tx, snap); err != nil {
-		return err
-	}
-	next := c.Clone()
-	next.Status, next.StatusSince = keyward.CacheSnapshotting, snap.CreatedAt
-	return tx.UpdateCache(ctx, next)
-}
-
 // CreateSnapshot starts a manual snapshot of a replication group (or of
 // one of its member clusters).
 func (s *Service) CreateSnapshot(ctx context.Context, in *ecapi.CreateSnapshotMessage) (*ecapi.CreateSnapshotResult, error) {
@@ -194,8 +149,8 @@ func (s *Service) createSnapshot(ctx context.Context, in *ecapi.CreateSnapshotMe
 			return keyward.Errorf(keyward.ESTATE, keyward.ResourceReplicationGroup, "Replication group %s is not in available state (it is %s).", c.ID, c.Status)
 		}
 		rg = c.ID
-		snap = newSnapshot(c, name, member, keyward.SnapshotManual, s.now())
-		if err := startSnapshot(ctx, tx, c, snap); err != nil {
+		snap = keyward.NewSnapshot(c, name, member, keyward.SnapshotManual, s.now())
+		if err := tx.StartSnapshot(ctx, c, snap); err != nil {
 			return err
 		}
 		return tagNewResource(ctx, tx, sc, keyward.ResourceRef{Type: keyward.ARNSnapshot, ID: name}, tags)

@@ -353,6 +353,7 @@ func (c *Controller) resyncData(ctx context.Context) {
 		}
 		return
 	}
+	c.backups(ctx, caches)
 	known := map[string]bool{}
 	for _, cache := range caches {
 		for _, n := range cache.Nodes {

@@ -70,6 +70,9 @@ type Config struct {
 	MaxBodyBytes    int64
 
 	Logger *slog.Logger
+	// Now is the clock of the API and the reconciler (statuses, events,
+	// automatic snapshot windows); time.Now when nil. Tests drive it.
+	Now func() time.Time
 }
 
 // Server is a running keyward.
@@ -184,6 +187,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	// A reservation's payment-pending state is a transition like the others.
 	s.Service.PaymentPending = cfg.TransitionDelay
 	s.Service.Notify = s.notify
+	if cfg.Now != nil {
+		s.Service.Now = cfg.Now
+	}
 	if s.listener, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("server: listen: %w", err)
 	}
@@ -351,7 +357,7 @@ func (s *Server) leadLoop(ctx context.Context) {
 func (s *Server) term(ctx context.Context, eng *engine.Manager) {
 	ctrl := &reconcile.Controller{
 		Store: s.Store, Delay: s.Config.TransitionDelay,
-		Logger: s.Config.Logger.With("component", "reconcile"),
+		Logger: s.Config.Logger.With("component", "reconcile"), Now: s.Config.Now,
 	}
 	if eng != nil {
 		ctrl.Engine = engineAdapter{eng}
