@@ -87,7 +87,9 @@ func (c *Controller) reconcileSnapshot(ctx context.Context, k keyward.Key) (time
 			cause = fmt.Errorf("source snapshot %s is gone", snap.CopyOf)
 		case se != nil:
 			if size, err = se.CopySnapshot(sctx, src.File, snap.File); err != nil {
-				return 0, fmt.Errorf("reconcile: copy snapshot %s: %w", snap.ID, err)
+				if cause = c.giveUp(snap, err); cause == nil {
+					return 0, fmt.Errorf("reconcile: copy snapshot %s: %w", snap.ID, err)
+				}
 			}
 		}
 	} else {
@@ -103,7 +105,9 @@ func (c *Controller) reconcileSnapshot(ctx context.Context, k keyward.Key) (time
 			cause = fmt.Errorf("replication group %s is gone", snap.ReplicationGroupID)
 		case se != nil:
 			if size, err = se.SaveSnapshot(sctx, cache.NodeID(snap.ClusterID), snap.File); err != nil {
-				return 0, fmt.Errorf("reconcile: snapshot %s of %s: %w", snap.ID, snap.ClusterID, err)
+				if cause = c.giveUp(snap, err); cause == nil {
+					return 0, fmt.Errorf("reconcile: snapshot %s of %s: %w", snap.ID, snap.ClusterID, err)
+				}
 			}
 		}
 	}
@@ -140,7 +144,7 @@ func (c *Controller) reconcileSnapshot(ctx context.Context, k keyward.Key) (time
 			return err
 		}
 		cache.Status, cache.StatusSince = keyward.CacheAvailable, now
-		if cur.DeleteCacheAfter {
+		if cur.DeleteCacheAfter && cause == nil { // a failed final snapshot keeps the group
 			cache.Status, cache.Generation = keyward.CacheDeleting, cache.Generation+1
 		}
 		cacheKey = &keyward.Key{Resource: keyward.ResourceReplicationGroup, Scope: k.Scope, ID: cache.ID}
@@ -150,6 +154,20 @@ func (c *Controller) reconcileSnapshot(ctx context.Context, k keyward.Key) (time
 		c.q.add(*cacheKey)
 	}
 	return 0, err
+}
+
+// snapshotGiveUp is how long a snapshot is retried before it is failed
+// (and its group available again).
+const snapshotGiveUp = 2 * snapshotTimeout
+
+// giveUp returns the cause to fail snap with once it has been retried
+// long enough, nil while it should be retried.
+func (c *Controller) giveUp(snap *keyward.Snapshot, err error) error {
+	if c.Now().Sub(snap.StatusSince) < snapshotGiveUp {
+		return nil
+	}
+	c.Logger.Error("reconcile: snapshot failed", "snapshot", snap.ID, "err", err)
+	return errors.New("the snapshot could not be taken from the node")
 }
 
 // errReplicaSyncing makes a restoring group's pass retry until its replicas
