@@ -83,6 +83,8 @@ type Cache struct {
 	// RestoreFile its RDB; the group holds the snapshot while creating.
 	RestoreSnapshot string `json:"restore_snapshot,omitempty"`
 	RestoreFile     string `json:"restore_file,omitempty"`
+	// RestoreServerless: RestoreSnapshot is a serverless cache snapshot.
+	RestoreServerless bool `json:"restore_serverless,omitempty"`
 
 	// Settings are the rest of the configuration, stored and reported.
 	Settings CacheSettings `json:"settings"`

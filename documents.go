@@ -137,6 +137,8 @@ func (r Resource) Noun() string {
 		return "Serverless cache"
 	case ResourceCacheCluster:
 		return "Cache cluster"
+	case ResourceServerlessSnapshot:
+		return "Serverless cache snapshot"
 	}
 	if r == "" {
 		return "Resource"

@@ -73,6 +73,9 @@ type Snapshot struct {
 	FailureMessage     string         `json:"failure_message,omitempty"`
 	File               string         `json:"file"` // the RDB's file name in the snapshot directory
 
+	// Serverless marks a snapshot of a serverless cache.
+	Serverless bool `json:"serverless,omitempty"`
+
 	// UsedBy lists what needs the snapshot's data now (a copy being made,
 	// a replication group being restored), derived from their references.
 	UsedBy []string `json:"-"`
@@ -95,31 +98,56 @@ func (s *Snapshot) Clone() *Snapshot {
 	return &c
 }
 
-// Snapshots is the snapshots' kind.
-var Snapshots = &Kind[Snapshot]{
-	Name:    ResourceSnapshot,
-	Key:     func(s *Snapshot) (Scope, string) { return s.Scope, s.ID },
-	TagType: ARNSnapshot,
-	Settled: func(s *Snapshot) bool { return s.Status == SnapshotAvailable || s.Status == SnapshotFailed },
-	Index: func(s *Snapshot) []Field {
-		return []Field{{Name: "replication_group", Value: s.ReplicationGroupID}, {Name: "source", Value: s.Source}}
-	},
-	// A copy holds its source until it is made.
-	Refs: func(s *Snapshot) []Ref {
-		if s.Status == SnapshotCreating && s.CopyOf != "" {
-			return []Ref{{Relation: relRestoresFrom, Kind: string(ResourceSnapshot), ID: s.CopyOf, Restrict: true}}
-		}
-		return nil
-	},
-	Load: func(s *Snapshot, d *Doc) {
-		s.UsedBy = nil
-		for _, r := range d.Referrers {
-			if r.Relation == relRestoresFrom {
-				s.UsedBy = append(s.UsedBy, r.Kind+" "+r.ID)
+// The two snapshot kinds: of replication groups, and of serverless caches
+// (ElastiCache keeps them apart: other names, ARNs and faults). They share
+// the Snapshot type; ReplicationGroupID names the serverless cache of a
+// serverless snapshot.
+var (
+	Snapshots           = snapshotKind(ResourceSnapshot, ARNSnapshot)
+	ServerlessSnapshots = snapshotKind(ResourceServerlessSnapshot, ARNServerlessSnapshot)
+)
+
+// ResourceServerlessSnapshot is the Resource (and document kind) of
+// serverless cache snapshots; ARNServerlessSnapshot their ARN type.
+const (
+	ResourceServerlessSnapshot Resource = "serverlesscachesnapshot"
+	ARNServerlessSnapshot      ARNType  = "serverlesscachesnapshot"
+)
+
+// SnapshotKindOf returns the kind of serverless or of group snapshots.
+func SnapshotKindOf(serverless bool) *Kind[Snapshot] {
+	if serverless {
+		return ServerlessSnapshots
+	}
+	return Snapshots
+}
+
+func snapshotKind(name Resource, arn ARNType) *Kind[Snapshot] {
+	return &Kind[Snapshot]{
+		Name:    name,
+		Key:     func(s *Snapshot) (Scope, string) { return s.Scope, s.ID },
+		TagType: arn,
+		Settled: func(s *Snapshot) bool { return s.Status == SnapshotAvailable || s.Status == SnapshotFailed },
+		Index: func(s *Snapshot) []Field {
+			return []Field{{Name: "replication_group", Value: s.ReplicationGroupID}, {Name: "source", Value: s.Source}}
+		},
+		// A copy holds its source until it is made.
+		Refs: func(s *Snapshot) []Ref {
+			if s.Status == SnapshotCreating && s.CopyOf != "" {
+				return []Ref{{Relation: relRestoresFrom, Kind: string(name), ID: s.CopyOf, Restrict: true}}
 			}
-		}
-	},
-	Changes: snapshotChanges,
+			return nil
+		},
+		Load: func(s *Snapshot, d *Doc) {
+			s.UsedBy = nil
+			for _, r := range d.Referrers {
+				if r.Relation == relRestoresFrom {
+					s.UsedBy = append(s.UsedBy, r.Kind+" "+r.ID)
+				}
+			}
+		},
+		Changes: snapshotChanges,
+	}
 }
 
 // SnapshotFileName returns a fresh file name for a snapshot's RDB: random,
@@ -148,11 +176,15 @@ const ManualSnapshotsPerDay = 20
 // FindSnapshots returns the snapshots of one replication group (all when
 // rg is ""), ordered by name.
 func (t Tx) FindSnapshots(ctx context.Context, s Scope, rg string) ([]*Snapshot, error) {
+	return t.findSnapshots(ctx, Snapshots, s, rg)
+}
+
+func (t Tx) findSnapshots(ctx context.Context, k *Kind[Snapshot], s Scope, cache string) ([]*Snapshot, error) {
 	q := DocQuery{Scope: s}
-	if rg != "" {
-		q.Where = []Field{{Name: "replication_group", Value: rg}}
+	if cache != "" {
+		q.Where = []Field{{Name: "replication_group", Value: cache}}
 	}
-	return Snapshots.Find(ctx, t, q)
+	return k.Find(ctx, t, q)
 }
 
 // NewSnapshot returns the snapshot of c taken from member, stored creating.
@@ -164,19 +196,23 @@ func NewSnapshot(c *Cache, name, member, source string, now time.Time) *Snapshot
 		TransitEncryption: c.TransitEncryption, CacheCreatedAt: c.CreatedAt, RetentionLimit: c.Settings.SnapshotRetentionLimit,
 		Window: c.Settings.SnapshotWindow, File: SnapshotFileName(),
 		NodeSnapshots: []NodeSnapshot{{ClusterID: member, NodeGroupID: "0001"}},
+		Serverless:    c.Kind == KindServerless,
 	}
 }
 
-// StartSnapshot stores snap and puts its group in snapshotting, in tx:
-// SnapshotAlreadyExists if the name is taken, SnapshotQuotaExceeded past
-// ElastiCache's 20 manual snapshots of a group in 24 hours.
+// StartSnapshot stores snap and puts its replication group in
+// snapshotting, in tx (a serverless cache stays available, unless the
+// snapshot is its final one): SnapshotAlreadyExists if the name is taken,
+// SnapshotQuotaExceeded past ElastiCache's 20 manual snapshots of a group
+// in 24 hours.
 func (t Tx) StartSnapshot(ctx context.Context, c *Cache, snap *Snapshot) error {
-	if _, err := Snapshots.Get(ctx, t, c.Scope, snap.ID); err == nil {
-		return Errorf(EEXISTS, ResourceSnapshot, "Snapshot %s already exists.", snap.ID)
+	k := SnapshotKindOf(snap.Serverless)
+	if _, err := k.Get(ctx, t, c.Scope, snap.ID); err == nil {
+		return Errorf(EEXISTS, k.Name, "%s %s already exists.", k.Name.Noun(), snap.ID)
 	} else if ErrorCode(err) != ENOTFOUND {
 		return err
 	}
-	if snap.Source == SnapshotManual {
+	if snap.Source == SnapshotManual && !snap.Serverless {
 		all, err := t.FindSnapshots(ctx, c.Scope, c.ID)
 		if err != nil {
 			return err
@@ -191,8 +227,11 @@ func (t Tx) StartSnapshot(ctx context.Context, c *Cache, snap *Snapshot) error {
 			return Errorf(EQUOTA, ResourceSnapshot, "The maximum number of manual snapshots (%d per 24 hours) of replication group %s has been reached.", ManualSnapshotsPerDay, c.ID)
 		}
 	}
-	if err := Snapshots.Create(ctx, t, snap); err != nil {
+	if err := k.Create(ctx, t, snap); err != nil {
 		return err
+	}
+	if snap.Serverless && !snap.DeleteCacheAfter {
+		return nil
 	}
 	next := c.Clone()
 	next.Status, next.StatusSince = CacheSnapshotting, snap.CreatedAt
@@ -204,6 +243,17 @@ func snapshotChanges(old, cur *Snapshot) []*Event {
 		return nil
 	}
 	at := changeTime(old, cur, func(v *Snapshot) time.Time { return v.StatusSince })
+	if cur.Serverless {
+		switch {
+		case cur.Status == SnapshotAvailable && old.Status == SnapshotCreating:
+			return []*Event{event(cur.Scope, SourceServerlessCacheSnapshot, cur.ID, at,
+				"Snapshot %s of serverless cache %s created", cur.ID, cur.ReplicationGroupID)}
+		case cur.Status == SnapshotFailed && old.Status == SnapshotCreating:
+			return []*Event{event(cur.Scope, SourceServerlessCacheSnapshot, cur.ID, at,
+				"Snapshot %s of serverless cache %s failed", cur.ID, cur.ReplicationGroupID)}
+		}
+		return nil
+	}
 	switch {
 	case cur.Status == SnapshotAvailable && old.Status == SnapshotCreating:
 		return []*Event{event(cur.Scope, SourceCacheCluster, cur.ClusterID, at,

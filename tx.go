@@ -78,7 +78,7 @@ func cacheKind(kind CacheKind, tagType ARNType) *Kind[Cache] {
 		Refs: func(c *Cache) []Ref {
 			refs := refsTo(relUserGroup, string(ResourceUserGroup), true, c.UserGroupIDs)
 			if c.Status == CacheCreating && c.RestoreSnapshot != "" {
-				refs = append(refs, Ref{Relation: relRestoresFrom, Kind: string(ResourceSnapshot), ID: c.RestoreSnapshot, Restrict: true})
+				refs = append(refs, Ref{Relation: relRestoresFrom, Kind: string(SnapshotKindOf(c.RestoreServerless).Name), ID: c.RestoreSnapshot, Restrict: true})
 			}
 			return refs
 		},

@@ -51,6 +51,15 @@ var faults = map[errKey]func(msg string) awsquery.APIError{
 	{keyward.EEXISTS, keyward.ResourceSnapshot}:           func(m string) awsquery.APIError { return &ecapi.SnapshotAlreadyExistsFault{Message: m} },
 	{keyward.ESTATE, keyward.ResourceSnapshot}:            func(m string) awsquery.APIError { return &ecapi.InvalidSnapshotStateFault{Message: m} },
 	{keyward.EQUOTA, keyward.ResourceSnapshot}:            func(m string) awsquery.APIError { return &ecapi.SnapshotQuotaExceededFault{Message: m} },
+	{keyward.ENOTFOUND, keyward.ResourceServerlessSnapshot}: func(m string) awsquery.APIError {
+		return &ecapi.ServerlessCacheSnapshotNotFoundFault{Message: m}
+	},
+	{keyward.EEXISTS, keyward.ResourceServerlessSnapshot}: func(m string) awsquery.APIError {
+		return &ecapi.ServerlessCacheSnapshotAlreadyExistsFault{Message: m}
+	},
+	{keyward.ESTATE, keyward.ResourceServerlessSnapshot}: func(m string) awsquery.APIError {
+		return &ecapi.InvalidServerlessCacheSnapshotStateFault{Message: m}
+	},
 
 	{keyward.ENOTFOUND, keyward.ResourceReservedCacheNode}: func(m string) awsquery.APIError { return &ecapi.ReservedCacheNodeNotFoundFault{Message: m} },
 	{keyward.EEXISTS, keyward.ResourceReservedCacheNode}:   func(m string) awsquery.APIError { return &ecapi.ReservedCacheNodeAlreadyExistsFault{Message: m} },

@@ -66,9 +66,6 @@ func (s *Service) createServerlessCache(ctx context.Context, in *ecapi.CreateSer
 		// keyward's endpoints listen on its own host's addresses only.
 		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceServerlessCache, "keyward does not serve public endpoints; ConnectionType must be %s.", ecapi.ConnectionTypeVpc)
 	}
-	if in.SnapshotArnsToRestore != nil {
-		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceServerlessCache, "keyward does not support restoring snapshots.")
-	}
 	tags, err := parseTags(in.Tags)
 	if err != nil {
 		return nil, err
@@ -114,6 +111,18 @@ func (s *Service) createServerlessCache(ctx context.Context, in *ecapi.CreateSer
 			return err
 		}
 		c.UserGroupIDs = nil
+		c.RestoreSnapshot, c.RestoreFile, c.RestoreServerless = "", "", false
+		if in.SnapshotArnsToRestore != nil {
+			// The cache's reference holds the snapshot until it is available.
+			snap, err := restoreSource(ctx, tx, sc, in.SnapshotArnsToRestore)
+			if err != nil {
+				return err
+			}
+			if snap.Engine != engine {
+				return keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceServerlessCache, "Snapshot %s is of engine %s, not %s.", snap.ID, snap.Engine, engine)
+			}
+			c.RestoreSnapshot, c.RestoreFile, c.RestoreServerless = snap.ID, snap.File, snap.Serverless
+		}
 		if in.UserGroupId != nil {
 			g, err := attachableGroup(ctx, tx, sc, *in.UserGroupId, engine)
 			if err != nil {
@@ -228,7 +237,11 @@ func (s *Service) modifyServerlessCache(ctx context.Context, in *ecapi.ModifySer
 // DeleteServerlessCache deletes a serverless cache and stops its node.
 func (s *Service) DeleteServerlessCache(ctx context.Context, in *ecapi.DeleteServerlessCacheRequest) (*ecapi.DeleteServerlessCacheResponse, error) {
 	if in.FinalSnapshotName != nil {
-		return nil, apiError(keyward.Errorf(keyward.EINVALID, keyward.ResourceServerlessCache, "keyward does not support final snapshots."))
+		c, err := s.deleteServerlessWithFinalSnapshot(ctx, deref(in.ServerlessCacheName), *in.FinalSnapshotName)
+		if err != nil {
+			return nil, apiError(err)
+		}
+		return &ecapi.DeleteServerlessCacheResponse{ServerlessCache: serverlessToAPI(c)}, nil
 	}
 	c, err := s.deleteCache(ctx, keyward.KindServerless, deref(in.ServerlessCacheName))
 	if err != nil {

@@ -40,9 +40,10 @@ func (c *Controller) snapshotEngine() SnapshotEngine {
 // the outcome: a snapshot is stored available only once its file is whole
 // on disk.
 func (c *Controller) reconcileSnapshot(ctx context.Context, k keyward.Key) (time.Duration, error) {
+	kind := keyward.SnapshotKindOf(k.Resource == keyward.ResourceServerlessSnapshot)
 	var snap *keyward.Snapshot
 	err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
-		snap, err = keyward.Snapshots.Get(ctx, tx, k.Scope, k.ID)
+		snap, err = kind.Get(ctx, tx, k.Scope, k.ID)
 		return err
 	})
 	if keyward.ErrorCode(err) == keyward.ENOTFOUND {
@@ -61,7 +62,7 @@ func (c *Controller) reconcileSnapshot(ctx context.Context, k keyward.Key) (time
 				return 0, err
 			}
 		}
-		err := c.Store.Update(ctx, func(tx keyward.Tx) error { return keyward.Snapshots.Delete(ctx, tx, k.Scope, k.ID) })
+		err := c.Store.Update(ctx, func(tx keyward.Tx) error { return kind.Delete(ctx, tx, k.Scope, k.ID) })
 		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
 			err = nil
 		}
@@ -77,7 +78,7 @@ func (c *Controller) reconcileSnapshot(ctx context.Context, k keyward.Key) (time
 	if snap.CopyOf != "" {
 		var src *keyward.Snapshot
 		err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
-			src, err = keyward.Snapshots.Get(ctx, tx, k.Scope, snap.CopyOf)
+			src, err = kind.Get(ctx, tx, k.Scope, snap.CopyOf)
 			return err
 		})
 		switch {
@@ -95,7 +96,7 @@ func (c *Controller) reconcileSnapshot(ctx context.Context, k keyward.Key) (time
 	} else {
 		var cache *keyward.Cache
 		err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
-			cache, err = tx.FindCacheByID(ctx, k.Scope, keyward.KindReplicationGroup, snap.ReplicationGroupID)
+			cache, err = tx.FindCacheByID(ctx, k.Scope, snapshotCacheKind(snap), snap.ReplicationGroupID)
 			return err
 		})
 		switch {
@@ -114,7 +115,7 @@ func (c *Controller) reconcileSnapshot(ctx context.Context, k keyward.Key) (time
 	var cacheKey *keyward.Key
 	err = c.Store.Update(ctx, func(tx keyward.Tx) error {
 		cacheKey = nil
-		cur, err := keyward.Snapshots.Get(ctx, tx, k.Scope, k.ID)
+		cur, err := kind.Get(ctx, tx, k.Scope, k.ID)
 		if err != nil || cur.Status != keyward.SnapshotCreating {
 			return err
 		}
@@ -129,7 +130,7 @@ func (c *Controller) reconcileSnapshot(ctx context.Context, k keyward.Key) (time
 				next.NodeSnapshots[i].Size, next.NodeSnapshots[i].CreatedAt = size, now
 			}
 		}
-		if err := keyward.Snapshots.Update(ctx, tx, next); err != nil {
+		if err := kind.Update(ctx, tx, next); err != nil {
 			return err
 		}
 		if cur.CopyOf != "" {
@@ -137,7 +138,7 @@ func (c *Controller) reconcileSnapshot(ctx context.Context, k keyward.Key) (time
 		}
 		// The group leaves snapshotting: available again, or deleting
 		// after its final snapshot.
-		cache, err := tx.FindCacheByID(ctx, k.Scope, keyward.KindReplicationGroup, cur.ReplicationGroupID)
+		cache, err := tx.FindCacheByID(ctx, k.Scope, snapshotCacheKind(cur), cur.ReplicationGroupID)
 		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
 			return nil
 		} else if err != nil || cache.Status != keyward.CacheSnapshotting {
@@ -147,13 +148,21 @@ func (c *Controller) reconcileSnapshot(ctx context.Context, k keyward.Key) (time
 		if cur.DeleteCacheAfter && cause == nil { // a failed final snapshot keeps the group
 			cache.Status, cache.Generation = keyward.CacheDeleting, cache.Generation+1
 		}
-		cacheKey = &keyward.Key{Resource: keyward.ResourceReplicationGroup, Scope: k.Scope, ID: cache.ID}
+		cacheKey = &keyward.Key{Resource: cache.Kind.Resource(), Scope: k.Scope, ID: cache.ID}
 		return tx.UpdateCache(ctx, cache)
 	})
 	if cacheKey != nil {
 		c.q.add(*cacheKey)
 	}
 	return 0, err
+}
+
+// snapshotCacheKind is the kind of cache a snapshot is taken from.
+func snapshotCacheKind(s *keyward.Snapshot) keyward.CacheKind {
+	if s.Serverless {
+		return keyward.KindServerless
+	}
+	return keyward.KindReplicationGroup
 }
 
 // snapshotGiveUp is how long a snapshot is retried before it is failed
