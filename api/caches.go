@@ -65,7 +65,7 @@ func replicationGroupToAPI(c *keyward.Cache) *ecapi.ReplicationGroup {
 		AutomaticFailover:          ptr(enabledString(c.Settings.AutomaticFailover)),
 		MultiAZ:                    ptr(enabledString(c.Settings.MultiAZ)),
 		SnapshotRetentionLimit:     ptr(int32(c.Settings.SnapshotRetentionLimit)),
-		SnapshotWindow:             ptr(c.Settings.SnapshotWindow),
+		SnapshotWindow:             ptr(c.Settings.Effective(c.ID).SnapshotWindow),
 		LogDeliveryConfigurations:  logDeliveryToAPI(c.Settings.LogDelivery),
 		ClusterEnabled:             ptr(false),
 		CacheNodeType:              ptr(c.CacheNodeType),
@@ -600,7 +600,7 @@ func (s *Service) describeCacheClusters(ctx context.Context, in *ecapi.DescribeC
 // back from it (parameter and subnet group, security groups, windows,
 // encryption) are the group's.
 func memberCluster(c *keyward.Cache, i int, n keyward.CacheNode) ecapi.CacheCluster {
-	st := c.Settings
+	st := c.Settings.Effective(c.ID)
 	cc := ecapi.CacheCluster{
 		CacheClusterId: ptr(n.ClusterID), CacheNodeType: ptr(c.CacheNodeType), Engine: ptr(string(c.Engine)),
 		EngineVersion: ptr(c.EngineVersion), CacheClusterStatus: ptr(nodeStatus(c)), NumCacheNodes: ptr(int32(1)),

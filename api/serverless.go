@@ -88,7 +88,7 @@ func (s *Service) createServerlessCache(ctx context.Context, in *ecapi.CreateSer
 		return nil, err
 	}
 	if c.Settings.DailySnapshotTime == "" {
-		snapshot, _ := defaultWindows(id)
+		snapshot, _ := keyward.DefaultWindows(id)
 		c.Settings.DailySnapshotTime = snapshot[:5]
 	}
 	if err := keyward.ValidateSubnetIDs(in.SubnetIds); err != nil {

@@ -6,13 +6,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v redis-server >/dev/null 2>&1; then
+# Debian's packages of the engines the tests run: redis-server, and
+# memcached for Memcached clusters.
+missing=""
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+command -v memcached >/dev/null 2>&1 || [ -x /usr/bin/memcached ] || missing="$missing memcached"
+if [ -n "$missing" ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-		echo "installing redis-server (Debian package)"
+		echo "installing$missing (Debian packages)"
 		apt-get update -qq
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 	else
-		echo "redis-server is missing: install it (e.g. apt-get install redis-server)" >&2
+		echo "missing:$missing: install them (e.g. apt-get install$missing)" >&2
 	fi
 fi
 
