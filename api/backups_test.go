@@ -57,6 +57,24 @@ func TestSnapshot_Automatic(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitRG(t, c, "bk", "available")
+	if _, err := c.CreateServerlessCache(ctx, &elasticache.CreateServerlessCacheInput{
+		ServerlessCacheName: aws.String("sl"), Engine: aws.String("redis"),
+		SnapshotRetentionLimit: aws.Int32(1), DailySnapshotTime: aws.String("12:00"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitServerless(t, c, "sl", "available")
+	serverless := func() []string {
+		out, err := c.DescribeServerlessCacheSnapshots(ctx, &elasticache.DescribeServerlessCacheSnapshotsInput{SnapshotType: aws.String("automated")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, s := range out.ServerlessCacheSnapshots {
+			names = append(names, aws.ToString(s.ServerlessCacheSnapshotName)+"/"+aws.ToString(s.Status))
+		}
+		return names
+	}
 	system := &elasticache.DescribeSnapshotsInput{SnapshotSource: aws.String("system")}
 	// Outside the window: nothing, through more than one data resync (2s).
 	time.Sleep(2500 * time.Millisecond)
@@ -79,6 +97,10 @@ func TestSnapshot_Automatic(t *testing.T) {
 	}
 	clk.Set(day1.Add(2*time.Hour + 5*time.Minute))
 	want("day 1's snapshot", "automatic.bk-2026-03-02-12-05/available")
+	keywardtest.Eventually(t, 15*time.Second, "serverless day 1", func() bool {
+		got := serverless()
+		return len(got) == 1 && got[0] == "automatic.sl-2026-03-02-12-05/available"
+	})
 	waitRG(t, c, "bk", "available")
 	// Later in the same window: still one.
 	clk.Set(day1.Add(2*time.Hour + 40*time.Minute))
@@ -87,6 +109,11 @@ func TestSnapshot_Automatic(t *testing.T) {
 
 	clk.Set(day1.Add(26*time.Hour + 5*time.Minute))
 	want("day 2's snapshot", "automatic.bk-2026-03-02-12-05/available", "automatic.bk-2026-03-03-12-05/available")
+	// The serverless cache keeps one day: day 1's went when day 2's came.
+	keywardtest.Eventually(t, 15*time.Second, "serverless day 2 only", func() bool {
+		got := serverless()
+		return len(got) == 1 && got[0] == "automatic.sl-2026-03-03-12-05/available"
+	})
 	waitRG(t, c, "bk", "available")
 	// Day 3: day 1's is two days old and goes.
 	clk.Set(day1.Add(50*time.Hour + 5*time.Minute))

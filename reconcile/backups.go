@@ -8,8 +8,10 @@ import (
 	"keyward"
 )
 
-// Automatic backups. A replication group with SnapshotRetentionLimit > 0
-// gets one automated snapshot a day, taken in its SnapshotWindow (UTC) and
+// Automatic backups. A replication group (or serverless cache) with
+// SnapshotRetentionLimit > 0 gets one automated snapshot a day, taken in
+// its SnapshotWindow (UTC; a serverless cache's hour from its
+// DailySnapshotTime) and
 // named as ElastiCache names them, automatic.<group>-YYYY-MM-DD-HH-MM;
 // automated snapshots older than the limit in days, and those of groups
 // that no longer exist, are deleted. It runs with the data resync, on the
@@ -37,24 +39,42 @@ func windowStart(window string, now time.Time) (time.Time, bool) {
 	return now.Add(-time.Duration(into) * time.Minute), true
 }
 
+// snapshotWindow is a cache's daily snapshot window: a serverless cache's
+// is the hour from its DailySnapshotTime.
+func snapshotWindow(c *keyward.Cache) string {
+	if c.Kind != keyward.KindServerless {
+		return c.Settings.SnapshotWindow
+	}
+	t, err := time.Parse("15:04", c.Settings.DailySnapshotTime)
+	if err != nil {
+		return ""
+	}
+	return t.Format("15:04") + "-" + t.Add(time.Hour).Format("15:04")
+}
+
 // backups starts due automatic snapshots and deletes expired ones. It
 // reads in one View and writes only when something is due.
 func (c *Controller) backups(ctx context.Context, caches []*keyward.Cache) {
 	now := c.Now().UTC()
 	type ref struct {
-		sc keyward.Scope
-		id string
+		sc         keyward.Scope
+		serverless bool
+		id         string
 	}
 	groups := map[ref]*keyward.Cache{}
 	for _, cache := range caches {
-		if cache.Kind == keyward.KindReplicationGroup {
-			groups[ref{cache.Scope, cache.ID}] = cache
-		}
+		groups[ref{cache.Scope, cache.Kind == keyward.KindServerless, cache.ID}] = cache
 	}
 	var automated []*keyward.Snapshot
-	err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
-		automated, err = keyward.Snapshots.Find(ctx, tx, keyward.DocQuery{AllScopes: true, Where: []keyward.Field{{Name: "source", Value: keyward.SnapshotAutomated}}})
-		return err
+	err := c.Store.View(ctx, func(tx keyward.Tx) error {
+		for _, k := range []*keyward.Kind[keyward.Snapshot]{keyward.Snapshots, keyward.ServerlessSnapshots} {
+			snaps, err := k.Find(ctx, tx, keyward.DocQuery{AllScopes: true, Where: []keyward.Field{{Name: "source", Value: keyward.SnapshotAutomated}}})
+			if err != nil {
+				return err
+			}
+			automated = append(automated, snaps...)
+		}
+		return nil
 	})
 	if err != nil {
 		if ctx.Err() == nil {
@@ -64,7 +84,7 @@ func (c *Controller) backups(ctx context.Context, caches []*keyward.Cache) {
 	}
 	latest := map[ref]time.Time{}
 	for _, s := range automated {
-		r := ref{s.Scope, s.ReplicationGroupID}
+		r := ref{s.Scope, s.Serverless, s.ReplicationGroupID}
 		if s.CreatedAt.After(latest[r]) {
 			latest[r] = s.CreatedAt
 		}
@@ -84,7 +104,7 @@ func (c *Controller) backups(ctx context.Context, caches []*keyward.Cache) {
 		if cache.Settings.SnapshotRetentionLimit <= 0 || cache.Status != keyward.CacheAvailable {
 			continue
 		}
-		start, ok := windowStart(cache.Settings.SnapshotWindow, now)
+		start, ok := windowStart(snapshotWindow(cache), now)
 		if !ok || !latest[r].Before(start) {
 			continue
 		}
@@ -100,21 +120,22 @@ func (c *Controller) startAutomatic(ctx context.Context, seen *keyward.Cache, wi
 	var started *keyward.Snapshot
 	err := c.Store.Update(ctx, func(tx keyward.Tx) error {
 		started = nil
-		cache, err := tx.FindCacheByID(ctx, seen.Scope, keyward.KindReplicationGroup, seen.ID)
+		cache, err := tx.FindCacheByID(ctx, seen.Scope, seen.Kind, seen.ID)
 		if err != nil || cache.Status != keyward.CacheAvailable || cache.Settings.SnapshotRetentionLimit <= 0 {
 			return err
 		}
-		snaps, err := tx.FindSnapshots(ctx, cache.Scope, cache.ID)
+		snaps, err := keyward.SnapshotKindOf(cache.Kind == keyward.KindServerless).Find(ctx, tx, keyward.DocQuery{Scope: cache.Scope,
+			Where: []keyward.Field{{Name: "replication_group", Value: cache.ID}, {Name: "source", Value: keyward.SnapshotAutomated}}})
 		if err != nil {
 			return err
 		}
 		for _, s := range snaps {
-			if s.Source == keyward.SnapshotAutomated && !s.CreatedAt.Before(windowStart) {
+			if !s.CreatedAt.Before(windowStart) {
 				return nil
 			}
 		}
 		member := cache.Settings.SnapshottingClusterID
-		if member == "" {
+		if member == "" || cache.Kind == keyward.KindServerless {
 			member = cache.Nodes[0].ClusterID
 		}
 		snap := keyward.NewSnapshot(cache, AutomaticSnapshotName(cache.ID, now), member, keyward.SnapshotAutomated, now)
@@ -126,8 +147,8 @@ func (c *Controller) startAutomatic(ctx context.Context, seen *keyward.Cache, wi
 	})
 	if started != nil {
 		c.Logger.Info("reconcile: automatic snapshot", "cache", seen.ID, "snapshot", started.ID)
-		c.q.add(keyward.Key{Resource: keyward.ResourceSnapshot, Scope: seen.Scope, ID: started.ID})
-		c.q.add(keyward.Key{Resource: keyward.ResourceReplicationGroup, Scope: seen.Scope, ID: seen.ID})
+		c.q.add(keyward.Key{Resource: keyward.SnapshotKindOf(started.Serverless).Name, Scope: seen.Scope, ID: started.ID})
+		c.q.add(keyward.Key{Resource: seen.Kind.Resource(), Scope: seen.Scope, ID: seen.ID})
 	}
 	return err
 }
@@ -139,17 +160,18 @@ func (c *Controller) expireAutomatic(ctx context.Context, seen *keyward.Snapshot
 	done := false
 	err := c.Store.Update(ctx, func(tx keyward.Tx) error {
 		done = false
-		s, err := keyward.Snapshots.Get(ctx, tx, seen.Scope, seen.ID)
+		k := keyward.SnapshotKindOf(seen.Serverless)
+		s, err := k.Get(ctx, tx, seen.Scope, seen.ID)
 		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
 			return nil
 		} else if err != nil || s.Status != keyward.SnapshotAvailable && s.Status != keyward.SnapshotFailed || len(s.UsedBy) > 0 {
 			return err
 		}
 		s.Status, s.StatusSince, done = keyward.SnapshotDeleting, now, true
-		return keyward.Snapshots.Update(ctx, tx, s)
+		return k.Update(ctx, tx, s)
 	})
 	if done {
-		c.q.add(keyward.Key{Resource: keyward.ResourceSnapshot, Scope: seen.Scope, ID: seen.ID})
+		c.q.add(keyward.Key{Resource: keyward.SnapshotKindOf(seen.Serverless).Name, Scope: seen.Scope, ID: seen.ID})
 	}
 	return err
 }
