@@ -83,6 +83,9 @@ type Cache struct {
 	// RestoreFile its RDB; the group holds the snapshot while creating.
 	RestoreSnapshot string `json:"restore_snapshot,omitempty"`
 	RestoreFile     string `json:"restore_file,omitempty"`
+	// FinalSnapshot names the final snapshot being taken of a cache whose
+	// deletion was asked for: it is shown deleting meanwhile (ShownStatus).
+	FinalSnapshot string `json:"final_snapshot,omitempty"`
 	// RestoreServerless: RestoreSnapshot is a serverless cache snapshot.
 	RestoreServerless bool `json:"restore_serverless,omitempty"`
 

@@ -235,7 +235,20 @@ func (t Tx) StartSnapshot(ctx context.Context, c *Cache, snap *Snapshot) error {
 	}
 	next := c.Clone()
 	next.Status, next.StatusSince = CacheSnapshotting, snap.CreatedAt
+	if snap.DeleteCacheAfter {
+		next.FinalSnapshot = snap.ID
+	}
 	return t.UpdateCache(ctx, next)
+}
+
+// ShownStatus is the status the API reports: a cache taking its final
+// snapshot is deleting, as ElastiCache shows it (and as the Terraform
+// provider's deletion waiter requires).
+func (c *Cache) ShownStatus() CacheStatus {
+	if c.Status == CacheSnapshotting && c.FinalSnapshot != "" {
+		return CacheDeleting
+	}
+	return c.Status
 }
 
 func snapshotChanges(old, cur *Snapshot) []*Event {

@@ -38,9 +38,9 @@ func endpoint(port int) *ecapi.Endpoint {
 }
 
 func nodeStatus(c *keyward.Cache) string {
-	switch c.Status {
+	switch c.ShownStatus() {
 	case keyward.CacheCreating, keyward.CacheDeleting:
-		return string(c.Status)
+		return string(c.ShownStatus())
 	case keyward.CacheCreateFailed:
 		return "create-failed"
 	case keyward.CacheSnapshotting:
@@ -60,7 +60,7 @@ func replicationGroupToAPI(c *keyward.Cache) *ecapi.ReplicationGroup {
 	out := &ecapi.ReplicationGroup{
 		ReplicationGroupId:         ptr(c.ID),
 		Description:                ptr(c.Description),
-		Status:                     ptr(string(c.Status)),
+		Status:                     ptr(string(c.ShownStatus())),
 		MemberClusters:             []string{},
 		AutomaticFailover:          ptr(enabledString(c.Settings.AutomaticFailover)),
 		MultiAZ:                    ptr(enabledString(c.Settings.MultiAZ)),

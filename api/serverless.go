@@ -15,7 +15,7 @@ import (
 func serverlessToAPI(c *keyward.Cache) *ecapi.ServerlessCache {
 	out := &ecapi.ServerlessCache{
 		ServerlessCacheName: ptr(c.ID), Description: ptr(c.Description), CreateTime: ptr(c.CreatedAt),
-		Status: ptr(string(c.Status)), Engine: ptr(string(c.Engine)), MajorEngineVersion: ptr(majorVersion(c.EngineVersion)),
+		Status: ptr(string(c.ShownStatus())), Engine: ptr(string(c.Engine)), MajorEngineVersion: ptr(majorVersion(c.EngineVersion)),
 		FullEngineVersion: ptr(c.EngineVersion), ARN: ptr(c.Scope.ARN(keyward.ARNServerlessCache, c.ID)),
 		SecurityGroupIds: nonNil(slices.Clone(c.Settings.SecurityGroupIDs)), SubnetIds: nonNil(slices.Clone(c.Settings.SubnetIDs)),
 		SnapshotRetentionLimit: ptr(int32(c.Settings.SnapshotRetentionLimit)), NetworkType: ptr(orDefault(c.Settings.NetworkType, "ipv4")),

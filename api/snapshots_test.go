@@ -172,7 +172,7 @@ func TestSnapshot_RestoreData(t *testing.T) {
 // A final snapshot is taken before the group goes, and restores.
 func TestSnapshot_FinalSnapshot(t *testing.T) {
 	redistest.Binary(t)
-	ts := keywardtest.New(t)
+	ts := keywardtest.New(t, keywardtest.WithDelay(100*time.Millisecond))
 	c, ctx := ts.Client, t.Context()
 	createRG(t, c, "fin", 1, false)
 	rg := waitRG(t, c, "fin", "available")
@@ -188,7 +188,22 @@ func TestSnapshot_FinalSnapshot(t *testing.T) {
 	if aws.ToString(out.ReplicationGroup.Status) != "deleting" {
 		t.Errorf("DeleteReplicationGroup answered %s", aws.ToString(out.ReplicationGroup.Status))
 	}
-	waitRG(t, c, "fin", "gone")
+	// Deleting throughout, as ElastiCache shows it (Terraform's deletion
+	// waiter fails on anything but creating, available and deleting).
+	seen := map[string]bool{}
+	keywardtest.Eventually(t, 20*time.Second, "fin gone", func() bool {
+		out, err := c.DescribeReplicationGroups(ctx, &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String("fin")})
+		if code, _ := keywardtest.APIError(err); code == "ReplicationGroupNotFoundFault" {
+			return true
+		}
+		if err == nil {
+			seen[aws.ToString(out.ReplicationGroups[0].Status)] = true
+		}
+		return false
+	})
+	if len(seen) != 1 || !seen["deleting"] {
+		t.Errorf("statuses during the final snapshot: %v", seen)
+	}
 	waitSnapshot(t, c, "fin-final", "available")
 	if _, err := c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
 		ReplicationGroupId: aws.String("again"), ReplicationGroupDescription: aws.String("restored"), SnapshotName: aws.String("fin-final"),

@@ -144,7 +144,7 @@ func (c *Controller) reconcileSnapshot(ctx context.Context, k keyward.Key) (time
 		} else if err != nil || cache.Status != keyward.CacheSnapshotting {
 			return err
 		}
-		cache.Status, cache.StatusSince = keyward.CacheAvailable, now
+		cache.Status, cache.StatusSince, cache.FinalSnapshot = keyward.CacheAvailable, now, ""
 		if cur.DeleteCacheAfter && cause == nil { // a failed final snapshot keeps the group
 			cache.Status, cache.Generation = keyward.CacheDeleting, cache.Generation+1
 		}
