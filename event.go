@@ -18,6 +18,9 @@ import (
 // it). Callers record events that are no transition of a document (a
 // snapshot taken) with Tx.RecordEvent.
 //
+// Events older than EventRetention are never read (DescribeEvents starts
+// at most 14 days back) and are deleted by the leader's reconciler.
+//
 // An event's id orders events newest first: it starts with the event's
 // time inverted (math.MaxInt64 minus Unix nanoseconds, 16 hex digits), so
 // the store's id order is DescribeEvents' order and its AfterID is the
@@ -81,8 +84,7 @@ func eventsAtOrBefore(t time.Time) string {
 }
 
 // RecordEvent stores events (their IDs are assigned here, in order: the
-// last one is the newest at equal dates) and prunes events older than
-// EventRetention relative to the first one's date. A zero Date is now.
+// last one is the newest at equal dates). A zero Date is now.
 func (t Tx) RecordEvent(ctx context.Context, events ...*Event) error {
 	for i, e := range events {
 		if e.Date.IsZero() {
@@ -93,26 +95,30 @@ func (t Tx) RecordEvent(ctx context.Context, events ...*Event) error {
 			return err
 		}
 	}
-	if len(events) == 0 {
-		return nil
-	}
-	return t.pruneEvents(ctx, events[0].Scope, events[0].Date.Add(-EventRetention))
+	return nil
 }
 
-// pruneEvents deletes a bounded number of events dated before cutoff: each
-// recording prunes a little more than it adds, so the log stays within
-// retention without a sweeper of its own.
-func (t Tx) pruneEvents(ctx context.Context, s Scope, cutoff time.Time) error {
-	old, err := Events.Find(ctx, t, DocQuery{Scope: s, AfterID: eventsAtOrBefore(cutoff.Add(-time.Nanosecond)), Limit: 32})
+// FindExpiredEvents returns up to limit events of the scope dated before
+// cutoff, newest first.
+func (t Tx) FindExpiredEvents(ctx context.Context, s Scope, cutoff time.Time, limit int) ([]*Event, error) {
+	return Events.Find(ctx, t, DocQuery{Scope: s, AfterID: eventsAtOrBefore(cutoff.Add(-time.Nanosecond)), Limit: limit})
+}
+
+// PruneEvents deletes up to limit events of the scope dated before cutoff
+// and returns how many it deleted. Writers never prune (concurrent ones
+// would contend for the same old rows): the leader's reconciler does,
+// now and then (see reconcile).
+func (t Tx) PruneEvents(ctx context.Context, s Scope, cutoff time.Time, limit int) (int, error) {
+	old, err := t.FindExpiredEvents(ctx, s, cutoff, limit)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for _, e := range old {
 		if err := Events.Delete(ctx, t, s, e.ID); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return len(old), nil
 }
 
 // EventFilter selects events. Zero fields match everything.

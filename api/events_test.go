@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
 
+	"keyward"
 	"keyward/internal/redistest"
 	"keyward/keywardtest"
 	"keyward/server"
@@ -169,4 +170,37 @@ func TestEvents_SurviveRestart(t *testing.T) {
 	ts.Close()
 	ts2 := keywardtest.New(t, onDir)
 	wantLines(t, "after restart", eventLines(t, ts2.Client, &elasticache.DescribeEventsInput{}), want)
+}
+
+// Events are kept 14 days: DescribeEvents never reaches further back, and
+// the reconciler deletes older ones from the store.
+func TestEvents_Retention(t *testing.T) {
+	day0 := time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
+	clk := &clock{t: day0}
+	ts := keywardtest.New(t, func(c *server.Config) { c.NoEngine, c.Now = true, clk.Now })
+	c := ts.Client
+	createUser(t, c, "old", "old")
+	stored := func() []string {
+		var ids []string
+		if err := ts.Store.View(t.Context(), func(tx keyward.Tx) error {
+			es, err := keyward.Events.Find(t.Context(), tx, keyward.DocQuery{Scope: keyward.DefaultScope})
+			for _, e := range es {
+				ids = append(ids, e.SourceID)
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	wantLines(t, "stored on day 0", stored(), []string{"old"})
+	clk.Set(day0.Add(13 * 24 * time.Hour))
+	createUser(t, c, "new", "new")
+	wantLines(t, "day 13, 14 days back", eventLines(t, c, &elasticache.DescribeEventsInput{Duration: aws.Int32(20160)}), []string{"user/new: User new created", "user/old: User old created"})
+	clk.Set(day0.Add(14*24*time.Hour + time.Minute))
+	wantLines(t, "day 14, 14 days back", eventLines(t, c, &elasticache.DescribeEventsInput{StartTime: aws.Time(day0)}), []string{"user/new: User new created"})
+	keywardtest.Eventually(t, 10*time.Second, "the old event pruned", func() bool {
+		got := stored()
+		return len(got) == 1 && got[0] == "new"
+	})
 }

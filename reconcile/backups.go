@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"keyward"
@@ -56,6 +57,7 @@ func snapshotWindow(c *keyward.Cache) string {
 // reads in one View and writes only when something is due.
 func (c *Controller) backups(ctx context.Context, caches []*keyward.Cache) {
 	now := c.Now().UTC()
+	c.pruneEvents(ctx, now)
 	type ref struct {
 		sc         keyward.Scope
 		serverless bool
@@ -174,4 +176,51 @@ func (c *Controller) expireAutomatic(ctx context.Context, seen *keyward.Snapshot
 		c.q.add(keyward.Key{Resource: keyward.SnapshotKindOf(seen.Serverless).Name, Scope: seen.Scope, ID: seen.ID})
 	}
 	return err
+}
+
+// Events older than keyward.EventRetention are deleted here, by the one
+// reconciler that leads, at most every eventPruneEvery and eventPruneBatch
+// per scope and pass: writers never contend for old rows.
+const (
+	eventPruneEvery = time.Minute
+	eventPruneBatch = 500
+)
+
+var lastPrune sync.Map // *Controller → time.Time of its last event prune
+
+func (c *Controller) pruneEvents(ctx context.Context, now time.Time) {
+	if last, ok := lastPrune.Load(c); ok && now.Sub(last.(time.Time)) < eventPruneEvery && !now.Before(last.(time.Time)) {
+		return
+	}
+	lastPrune.Store(c, now)
+	// Every scope that ever served a request has its default user.
+	var scopes []keyward.Scope
+	err := c.Store.View(ctx, func(tx keyward.Tx) error {
+		scopes = scopes[:0]
+		users, err := keyward.Users.Find(ctx, tx, keyward.DocQuery{AllScopes: true, ID: keyward.DefaultUserID})
+		for _, u := range users {
+			scopes = append(scopes, u.Scope)
+		}
+		return err
+	})
+	cutoff := now.Add(-keyward.EventRetention)
+	for _, sc := range scopes {
+		if err != nil || ctx.Err() != nil {
+			break
+		}
+		var expired []*keyward.Event
+		if err = c.Store.View(ctx, func(tx keyward.Tx) (err error) {
+			expired, err = tx.FindExpiredEvents(ctx, sc, cutoff, 1)
+			return err
+		}); err != nil || len(expired) == 0 {
+			continue
+		}
+		err = c.Store.Update(ctx, func(tx keyward.Tx) error {
+			_, err := tx.PruneEvents(ctx, sc, cutoff, eventPruneBatch)
+			return err
+		})
+	}
+	if err != nil && ctx.Err() == nil {
+		c.Logger.Warn("reconcile: prune events", "err", err)
+	}
 }

@@ -47,9 +47,16 @@ func testEventsRangeAndRetention(t *testing.T, s keyward.Store) {
 	diff(t, "bounds inclusive", []string{"user/c: c", "user/b: b"}, findEvents(t, s, S1, keyward.EventFilter{Start: base.Add(time.Hour), End: base.Add(time.Hour)}))
 	diff(t, "by id", []string{"user/b: b"}, findEvents(t, s, S1, keyward.EventFilter{SourceID: "b"}))
 	diff(t, "limit", []string{"user/d: d", "user/c: c"}, findEvents(t, s, S1, keyward.EventFilter{Limit: 2}))
-	// 14 days and an hour after b: a and b and c fall out, d stays.
+	// 14 days and an hour after b: a and b and c fall out, d stays; at
+	// most limit at a time, newest first as everywhere.
 	update(t, s, func(tx keyward.Tx) error {
 		return tx.RecordEvent(ctx(t), at(keyward.EventRetention+time.Hour+time.Nanosecond, "e"))
 	})
+	cutoff := base.Add(time.Hour + time.Nanosecond)
+	var n1, n2 int
+	update(t, s, func(tx keyward.Tx) (err error) { n1, err = tx.PruneEvents(ctx(t), S1, cutoff, 2); return err })
+	diff(t, "pruned two", []string{"user/e: e", "user/d: d", "user/a: a"}, findEvents(t, s, S1, keyward.EventFilter{}))
+	update(t, s, func(tx keyward.Tx) (err error) { n2, err = tx.PruneEvents(ctx(t), S1, cutoff, 2); return err })
 	diff(t, "pruned", []string{"user/e: e", "user/d: d"}, findEvents(t, s, S1, keyward.EventFilter{}))
+	diff(t, "counts", []int{2, 1}, []int{n1, n2})
 }
