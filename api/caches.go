@@ -49,6 +49,34 @@ func nodeStatus(c *keyward.Cache) string {
 	return "available"
 }
 
+// Shown for a member whose process is down or does not answer keyward
+// (being restarted), as ElastiCache shows a node it is recovering; the
+// cache itself then shows modifying.
+const (
+	downNodeStatus    = "rebooting"
+	downClusterStatus = "rebooting cluster nodes"
+)
+
+// nodeDown reports whether the engine knows node n of c to be down or not
+// answering. Only an available cache is judged: other statuses say more.
+func (s *Service) nodeDown(c *keyward.Cache, n keyward.CacheNode) bool {
+	if s.NodeUp == nil || c.Status != keyward.CacheAvailable {
+		return false
+	}
+	up, known := s.NodeUp(c.NodeID(n.ClusterID))
+	return known && !up
+}
+
+// anyNodeDown reports whether some node of c is down (see nodeDown).
+func (s *Service) anyNodeDown(c *keyward.Cache) bool {
+	for _, n := range c.Nodes {
+		if s.nodeDown(c, n) {
+			return true
+		}
+	}
+	return false
+}
+
 func enabledString(b bool) string {
 	if b {
 		return "enabled"
@@ -183,6 +211,9 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 			return nil, err
 		}
 	}
+	if err := s.checkNodeGroups(int(deref(in.NumNodeGroups)), len(in.NodeGroupConfiguration)); err != nil {
+		return nil, err
+	}
 	if deref(in.NumNodeGroups) > 1 || len(in.NodeGroupConfiguration) > 1 || strings.EqualFold(deref(in.ClusterMode), "enabled") {
 		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward supports cluster-mode-disabled replication groups only (one node group).")
 	}
@@ -288,6 +319,9 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 				return err
 			}
 		}
+		if err := s.checkCacheQuotas(ctx, tx, c); err != nil {
+			return err
+		}
 		if err := tx.CreateCache(ctx, c); err != nil {
 			return err
 		}
@@ -313,7 +347,12 @@ func (s *Service) describeReplicationGroups(ctx context.Context, in *ecapi.Descr
 	}
 	out := &ecapi.ReplicationGroupMessage{ReplicationGroups: []ecapi.ReplicationGroup{}, Marker: marker}
 	for _, c := range caches {
-		out.ReplicationGroups = append(out.ReplicationGroups, *replicationGroupToAPI(c))
+		rg := replicationGroupToAPI(c)
+		if s.anyNodeDown(c) {
+			rg.Status = ptr("modifying")
+			rg.NodeGroups[0].Status = ptr("modifying")
+		}
+		out.ReplicationGroups = append(out.ReplicationGroups, *rg)
 	}
 	return out, nil
 }
@@ -579,9 +618,13 @@ func (s *Service) describeCacheClusters(ctx context.Context, in *ecapi.DescribeC
 				return out, nil
 			}
 			cc := memberCluster(c, i, n)
+			cacheNodeStatus := nodeStatus(c)
+			if s.nodeDown(c, n) {
+				cc.CacheClusterStatus, cacheNodeStatus = ptr(downClusterStatus), downNodeStatus
+			}
 			if deref(in.ShowCacheNodeInfo) {
 				cc.CacheNodes = []ecapi.CacheNode{{
-					CacheNodeId: ptr("0001"), CacheNodeStatus: ptr(nodeStatus(c)), CacheNodeCreateTime: ptr(c.CreatedAt),
+					CacheNodeId: ptr("0001"), CacheNodeStatus: ptr(cacheNodeStatus), CacheNodeCreateTime: ptr(c.CreatedAt),
 					Endpoint: endpoint(n.Port), CustomerAvailabilityZone: ptr(nodeAZ(c, i)),
 					ParameterGroupStatus: ptr("in-sync"),
 				}}

@@ -130,6 +130,9 @@ func (s *Service) createServerlessCache(ctx context.Context, in *ecapi.CreateSer
 			}
 			c.UserGroupIDs = []string{g.ID}
 		}
+		if err := s.checkCacheQuotas(ctx, tx, c); err != nil {
+			return err
+		}
 		if err := tx.CreateCache(ctx, c); err != nil {
 			return err
 		}
@@ -150,7 +153,11 @@ func (s *Service) DescribeServerlessCaches(ctx context.Context, in *ecapi.Descri
 	}
 	out := &ecapi.DescribeServerlessCachesResponse{ServerlessCaches: []ecapi.ServerlessCache{}, NextToken: next}
 	for _, c := range caches {
-		out.ServerlessCaches = append(out.ServerlessCaches, *serverlessToAPI(c))
+		sc := serverlessToAPI(c)
+		if s.anyNodeDown(c) {
+			sc.Status = ptr("modifying")
+		}
+		out.ServerlessCaches = append(out.ServerlessCaches, *sc)
 	}
 	return out, nil
 }

@@ -17,6 +17,9 @@ type NodeSpec struct {
 	Engine    keyward.Engine
 	ReplicaOf string // node ID of the primary; "" for the primary
 	TLS       bool
+	// Cache is the node's cache (kind, scope, id), which its front needs:
+	// IAM tokens name the cache. Not to be modified.
+	Cache *keyward.Cache
 }
 
 // Engine runs cache nodes and sets their ACLs. Package engine implements it
@@ -55,7 +58,7 @@ const pollConverge = 20 * time.Millisecond
 
 // desired reads a cache's attached group and its effective members and plans
 // the cache's ACLs.
-func desired(ctx context.Context, tx keyward.Tx, c *keyward.Cache) (Desired, error) {
+func (ctl *Controller) desired(ctx context.Context, tx keyward.Tx, c *keyward.Cache) (Desired, error) {
 	if len(c.UserGroupIDs) == 0 {
 		return Plan(c, nil, nil)
 	}
@@ -75,20 +78,27 @@ func desired(ctx context.Context, tx keyward.Tx, c *keyward.Cache) (Desired, err
 			members = append(members, u)
 		}
 	}
-	return Plan(c, g, members)
+	var iam func(string) string
+	if ctl.IAMSecretHash != nil {
+		iam = func(user string) string { return ctl.IAMSecretHash(c, user) }
+	}
+	return PlanIAM(c, g, members, iam)
 }
 
 // groupConverged reports whether every cache that applies the group has
-// applied its desired ACLs on every node; caches that have not are enqueued.
-// That includes caches still detaching from the group: until they have
-// applied their new state, their nodes still hold the group's users.
-func (c *Controller) groupConverged(ctx context.Context, tx keyward.Tx, g *keyward.UserGroup) (bool, error) {
-	ok := true
+// applied its desired ACLs on every node; caches that have not are enqueued
+// (a cache backing off after a failure keeps its backoff). That includes
+// caches still detaching from the group: until they have applied their new
+// state, their nodes still hold the group's users. wait is when to look
+// again: soon, or when the soonest retry of a failing cache is due.
+func (c *Controller) groupConverged(ctx context.Context, tx keyward.Tx, g *keyward.UserGroup) (ok bool, wait time.Duration, err error) {
+	ok = true
+	wait = -1
 	refs := attachedCaches(g)
 	for _, kind := range []keyward.CacheKind{keyward.KindReplicationGroup, keyward.KindServerless} {
 		caches, err := tx.FindCaches(ctx, g.Scope, kind, keyward.CacheFilter{})
 		if err != nil {
-			return false, err
+			return false, 0, err
 		}
 		for _, cache := range caches {
 			if slices.Contains(cache.PendingUserGroupsRemove, g.ID) {
@@ -101,21 +111,26 @@ func (c *Controller) groupConverged(ctx context.Context, tx keyward.Tx, g *keywa
 		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
 			continue
 		} else if err != nil {
-			return false, err
+			return false, 0, err
 		}
 		if cache.Status == keyward.CacheCreateFailed || cache.Status == keyward.CacheDeleting {
 			continue
 		}
-		d, err := desired(ctx, tx, cache)
+		d, err := c.desired(ctx, tx, cache)
 		if err != nil {
-			return false, err
+			return false, 0, err
 		}
 		if cache.AppliedACL != d.Fingerprint {
 			ok = false
-			c.q.add(keyward.Key{Resource: ref.kind.Resource(), Scope: g.Scope, ID: ref.id})
+			k := keyward.Key{Resource: ref.kind.Resource(), Scope: g.Scope, ID: ref.id}
+			c.q.add(k)
+			w := max(c.q.backoff(k), pollConverge)
+			if wait < 0 || w < wait {
+				wait = w
+			}
 		}
 	}
-	return ok, nil
+	return ok, max(wait, pollConverge), nil
 }
 
 type cacheRef struct {
@@ -144,7 +159,7 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 		if cache, err = tx.FindCacheByID(ctx, k.Scope, kind, k.ID); err != nil {
 			return err
 		}
-		want, err = desired(ctx, tx, cache)
+		want, err = c.desired(ctx, tx, cache)
 		return err
 	})
 	if keyward.ErrorCode(err) == keyward.ENOTFOUND {
@@ -158,6 +173,7 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	case keyward.CacheDeleting:
 		return c.deleteCache(ctx, cache)
 	}
+	c.reportRefused(cache, want)
 	if c.Engine == nil {
 		return c.finishCache(ctx, cache, want, nil)
 	}
@@ -188,7 +204,7 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 		n := cache.Nodes[i]
 		nctx, cancel := context.WithTimeout(ctx, nodeTimeout)
 		defer cancel()
-		spec := NodeSpec{ID: cache.NodeID(n.ClusterID), Engine: cache.Engine, TLS: cache.TransitEncryption}
+		spec := NodeSpec{ID: cache.NodeID(n.ClusterID), Engine: cache.Engine, TLS: cache.TransitEncryption, Cache: cache}
 		if i > 0 {
 			spec.ReplicaOf = cache.NodeID(cache.Nodes[0].ClusterID)
 		}
@@ -246,8 +262,9 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 func (c *Controller) finishCache(ctx context.Context, seen *keyward.Cache, want Desired, ports []int) (time.Duration, error) {
 	var after time.Duration
 	var groups []string
+	var applied bool
 	err := c.Store.Update(ctx, func(tx keyward.Tx) error {
-		after, groups = 0, nil
+		after, groups, applied = 0, nil, false
 		cur, err := tx.FindCacheByID(ctx, seen.Scope, seen.Kind, seen.ID)
 		if err != nil {
 			return err
@@ -274,10 +291,16 @@ func (c *Controller) finishCache(ctx context.Context, seen *keyward.Cache, want 
 		if sameCache(cur, next) {
 			return nil
 		}
+		applied = cur.AppliedACL != next.AppliedACL
 		return tx.UpdateCache(ctx, next)
 	})
 	for _, g := range groups {
 		c.q.add(keyward.Key{Resource: keyward.ResourceUserGroup, Scope: seen.Scope, ID: g})
+	}
+	if err == nil && applied {
+		// Users and groups waiting for this cache may finish now, without
+		// waiting for their next poll (which backs off with the cache).
+		c.enqueueUnsettled(ctx, seen.Scope)
 	}
 	return after, err
 }
@@ -334,7 +357,9 @@ func (c *Controller) deleteCache(ctx context.Context, cache *keyward.Cache) (tim
 // resyncData enqueues every cache so drift on the nodes (an ACL changed by
 // hand, a node restarted) is repaired without any API call, and stops nodes
 // that belong to no cache.
-func (c *Controller) resyncData(ctx context.Context) {
+func (c *Controller) resyncData(ctx context.Context) { c.resyncDataWith(ctx, c.q.add) }
+
+func (c *Controller) resyncDataWith(ctx context.Context, enqueue func(keyward.Key)) {
 	// List nodes before reading caches: a cache is stored before its nodes
 	// start and deleted after they stop, so a node listed first that has no
 	// cache afterwards really is an orphan.
@@ -359,7 +384,7 @@ func (c *Controller) resyncData(ctx context.Context) {
 		for _, n := range cache.Nodes {
 			known[cache.NodeID(n.ClusterID)] = true
 		}
-		c.q.add(keyward.Key{Resource: cache.Kind.Resource(), Scope: cache.Scope, ID: cache.ID})
+		enqueue(keyward.Key{Resource: cache.Kind.Resource(), Scope: cache.Scope, ID: cache.ID})
 	}
 	for _, id := range nodes {
 		if !known[id] {
@@ -368,5 +393,17 @@ func (c *Controller) resyncData(ctx context.Context) {
 				c.Logger.Warn("reconcile: stop orphan", "node", id, "err", err)
 			}
 		}
+	}
+}
+
+// reportRefused logs each member of cache that Plan left out, once while
+// its reason stays the same.
+func (c *Controller) reportRefused(cache *keyward.Cache, want Desired) {
+	for id, why := range want.Refused {
+		key := cache.Scope.Account + "/" + cache.Scope.Region + "/" + cache.ID + "/" + id
+		if old, ok := c.refused.Swap(key, why); ok && old == why {
+			continue
+		}
+		c.Logger.Error("reconcile: user left off the cache's nodes: its access string cannot be applied", "cache", cache.ID, "user", id, "reason", why)
 	}
 }

@@ -11,8 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +22,7 @@ import (
 	"keyward/awsquery"
 	"keyward/ecapi"
 	"keyward/engine"
+	"keyward/fronts"
 	"keyward/metrics"
 	"keyward/postgres"
 	"keyward/reconcile"
@@ -31,6 +32,14 @@ import (
 
 // DefaultListen is the address keyward serves on when none is given.
 const DefaultListen = "127.0.0.1:4545"
+
+// Defaults of the HTTP limits and of the readiness probe (see Config).
+const (
+	DefaultReadTimeout    = 30 * time.Second
+	DefaultMaxConnections = 1024
+	DefaultMaxBodyMemory  = 64 << 20
+	DefaultReadyInterval  = 5 * time.Second
+)
 
 // Config is everything a Server needs. The zero value of each field means
 // its documented default.
@@ -56,6 +65,13 @@ type Config struct {
 	// no processes. For control-plane-only tests.
 	NoEngine bool
 
+	// NoFronts serves TLS nodes directly, without their authenticating
+	// fronts (then IAM users cannot log in). FrontsInProcess runs the
+	// fronts inside keyward instead of as processes of their own (tests);
+	// they then stop with keyward.
+	NoFronts        bool
+	FrontsInProcess bool
+
 	// NoLead keeps this replica from ever leading: it serves the API but
 	// never runs the reconciler or any node. With a PostgreSQL store, run
 	// replicas on other hosts than the nodes' host this way (see README,
@@ -66,8 +82,29 @@ type Config struct {
 	LeasePoll time.Duration
 
 	TransitionDelay time.Duration
-	Quotas          keyward.Quotas
-	MaxBodyBytes    int64
+	// Quotas: each zero field means its default (keyward.DefaultQuotas);
+	// a negative cache quota means no limit.
+	Quotas       keyward.Quotas
+	MaxBodyBytes int64
+
+	// Regions are the region names served; nil means
+	// keyward.DefaultRegions(). Requests scoped to any other region are
+	// refused as AWS refuses a scope for a region an endpoint does not serve.
+	Regions []string
+
+	// HTTP limits that hold before authentication. ReadTimeout bounds the
+	// reading of a whole request, body included (DefaultReadTimeout);
+	// MaxConnections bounds open API connections (DefaultMaxConnections,
+	// at most half the open-file limit), further ones are answered 503 and
+	// closed; MaxBodyMemory bounds the bytes of the bodies being read and
+	// served at once (DefaultMaxBodyMemory).
+	ReadTimeout    time.Duration
+	MaxConnections int
+	MaxBodyMemory  int64
+
+	// ReadyInterval is how often the store's write probe runs for /readyz
+	// (DefaultReadyInterval).
+	ReadyInterval time.Duration
 
 	Logger *slog.Logger
 	// Now is the clock of the API and the reconciler (statuses, events,
@@ -87,10 +124,12 @@ type Server struct {
 	mu        sync.Mutex
 	ctrl      *reconcile.Controller // the reconciler of the current term; nil while not leading
 	eng       *engine.Manager       // the node manager; see Engine
+	fronts    *fronts.Manager       // the nodes' fronts, opened and closed with eng
 	stopNodes bool                  // set by CloseAndStopNodes: stop nodes, don't leave them
 
 	listener net.Listener
 	http     *http.Server
+	ready    *readiness
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 }
@@ -114,8 +153,24 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.Account == "" {
 		cfg.Account = keyward.DefaultScope.Account
 	}
-	if cfg.Quotas == (keyward.Quotas{}) {
-		cfg.Quotas = keyward.DefaultQuotas()
+	cfg.Quotas = withDefaultQuotas(cfg.Quotas)
+	if cfg.Regions == nil {
+		cfg.Regions = keyward.DefaultRegions()
+	}
+	if !slices.Contains(cfg.Regions, cfg.Region) {
+		return nil, fmt.Errorf("server: region %q (of unsigned requests) is not among the regions served", cfg.Region)
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = defaultMaxConnections()
+	}
+	if cfg.MaxBodyMemory <= 0 {
+		cfg.MaxBodyMemory = DefaultMaxBodyMemory
+	}
+	if cfg.ReadyInterval <= 0 {
+		cfg.ReadyInterval = DefaultReadyInterval
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
@@ -126,7 +181,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if len(cfg.Credentials) == 0 && !cfg.Insecure && !isLoopback(cfg.Listen) {
 		return nil, ErrInsecureListen
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	if err := privateDir(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("server: data dir: %w", err)
 	}
 	s := &Server{Config: cfg}
@@ -190,13 +245,20 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.Now != nil {
 		s.Service.Now = cfg.Now
 	}
-	if s.listener, err = net.Listen("tcp", cfg.Listen); err != nil {
+	s.Service.NodeUp = func(id string) (bool, bool) { return NodeUp(s.Engine(), id) }
+	s.ready = newReadiness(s.Store, cfg.ReadyInterval, cfg.Logger)
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
 		return nil, fmt.Errorf("server: listen: %w", err)
 	}
+	s.listener = newLimitListener(ln, cfg.MaxConnections, cfg.Logger)
 	s.http = &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: min(10*time.Second, cfg.ReadTimeout),
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.ReadTimeout + time.Minute,
+		IdleTimeout:       time.Minute,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return s, nil
@@ -226,14 +288,22 @@ func (s *Server) Handler() http.Handler {
 		MaxBodyBytes: s.Config.MaxBodyBytes,
 		Observe:      s.Metrics.ObserveRequest,
 	})
+	served := make(map[string]bool, len(s.Config.Regions))
+	for _, r := range s.Config.Regions {
+		served[r] = true
+	}
+	regions := func(r string) bool { return served[r] }
 	auth := &sigv4.Middleware{
 		MaxBodyBytes:   s.Config.MaxBodyBytes,
 		DefaultRegion:  s.Config.Region,
 		DefaultAccount: s.Config.Account,
 		API:            ecapi.API,
+		Regions:        regions,
+		Budget:         sigv4.NewBudget(s.Config.MaxBodyMemory),
 	}
 	if len(s.Config.Credentials) > 0 {
 		auth.Verifier = sigv4.NewVerifier(s.Config.Credentials)
+		auth.Verifier.Regions = regions
 	}
 	mux := http.NewServeMux()
 	// /healthz: the process serves. /readyz: it can also reach its store.
@@ -245,6 +315,9 @@ func (s *Server) Handler() http.Handler {
 			_, err := tx.CountUsers(ctx, keyward.DefaultScope)
 			return err
 		})
+		if err == nil {
+			err = s.ready.err()
+		}
 		if err != nil {
 			s.Config.Logger.Warn("server: not ready", "err", err)
 			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
@@ -269,7 +342,13 @@ func (s *Server) URL() string { return "http://" + s.Addr() }
 func (s *Server) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	s.wg.Add(1)
+	// One probe before serving, so that /readyz answers from the start.
+	s.ready.probe(ctx)
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		s.ready.run(ctx)
+	}()
 	go func() {
 		defer s.wg.Done()
 		if err := s.http.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -360,7 +439,9 @@ func (s *Server) term(ctx context.Context, eng *engine.Manager) {
 		Logger: s.Config.Logger.With("component", "reconcile"), Now: s.Config.Now,
 	}
 	if eng != nil {
-		ctrl.Engine = engineAdapter{eng}
+		f := s.frontsOf(eng)
+		ctrl.Engine = engineAdapter{eng, f}
+		ctrl.IAMSecretHash = iamSecretHash(f)
 	}
 	s.mu.Lock()
 	s.ctrl = ctrl
@@ -381,6 +462,7 @@ func (s *Server) closeEngine(eng *engine.Manager) {
 	s.mu.Lock()
 	stop := s.stopNodes
 	s.mu.Unlock()
+	s.closeFronts(stop)
 	if stop {
 		for _, n := range eng.Nodes() {
 			if err := eng.Stop(context.Background(), n.ID); err != nil {
@@ -405,6 +487,10 @@ func (s *Server) openEngine(ctx context.Context) (*engine.Manager, error) {
 	}
 	if err := eng.Open(ctx); err != nil {
 		return nil, fmt.Errorf("server: engine: %w", err)
+	}
+	if err := s.openFronts(ctx, eng); err != nil {
+		eng.Close()
+		return nil, err
 	}
 	return eng, nil
 }
