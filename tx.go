@@ -32,6 +32,7 @@ var (
 		},
 		Load:    func(u *User, d *Doc) { u.GroupIDs = RefIDs(d.Referrers, relMember, string(ResourceUserGroup)) },
 		Changes: userChanges,
+		Clone:   (*User).Clone,
 	}
 	UserGroups = &Kind[UserGroup]{
 		Name:    ResourceUserGroup,
@@ -46,6 +47,7 @@ var (
 			g.ServerlessCaches = RefIDs(d.Referrers, relUserGroup, string(KindServerless))
 		},
 		Changes: userGroupChanges,
+		Clone:   (*UserGroup).Clone,
 	}
 	ReplicationGroups = cacheKind(KindReplicationGroup, ARNReplicationGroup)
 	ServerlessCaches  = cacheKind(KindServerless, ARNServerlessCache)
@@ -53,7 +55,7 @@ var (
 	// resource, id "<ARN type>/<resource id>".
 	Tags = &Kind[tagSet]{
 		Name: "tags",
-		Key:  func(t *tagSet) (Scope, string) { return t.Scope, string(t.Ref.Type) + "/" + t.Ref.ID },
+		Key:  func(t *tagSet) (Scope, string) { return t.Scope, tagsID(t.Ref) },
 	}
 )
 
@@ -94,6 +96,9 @@ func CacheKindOf(kind CacheKind) *Kind[Cache] {
 	}
 	return ReplicationGroups
 }
+
+// tagsID is the id of the tags document of a resource.
+func tagsID(r ResourceRef) string { return string(r.Type) + "/" + r.ID }
 
 // tagSet is the stored form of one resource's tags.
 type tagSet struct {
@@ -180,7 +185,7 @@ func (t Tx) DeleteUserGroup(ctx context.Context, s Scope, id string) error {
 
 // FindTags returns the tags of a resource in the order they were added.
 func (t Tx) FindTags(ctx context.Context, s Scope, r ResourceRef) ([]Tag, error) {
-	ts, err := Tags.Find(ctx, t, DocQuery{Scope: s, ID: string(r.Type) + "/" + r.ID})
+	ts, err := Tags.Find(ctx, t, DocQuery{Scope: s, ID: tagsID(r)})
 	if err != nil || len(ts) == 0 {
 		return nil, err
 	}
