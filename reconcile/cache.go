@@ -222,12 +222,20 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 		if i > 0 {
 			spec.ReplicaOf = cache.NodeID(cache.Nodes[0].ClusterID)
 		}
+		if err := c.seedNode(nctx, cache, i, spec.ID); err != nil {
+			errs[i] = fmt.Errorf("reconcile: restore %s: %w", spec.ID, err)
+			return
+		}
 		port, err := c.Engine.EnsureNode(nctx, spec)
 		if err != nil {
 			errs[i] = fmt.Errorf("reconcile: node %s: %w", spec.ID, err)
 			return
 		}
 		ports[i] = port
+		if err := c.restored(nctx, cache, i, spec.ID); err != nil {
+			errs[i] = fmt.Errorf("reconcile: restore %s: %w", spec.ID, err)
+			return
+		}
 		if _, err := c.Engine.ApplyACL(nctx, spec.ID, want.Users, kill); err != nil {
 			errs[i] = fmt.Errorf("reconcile: acl on %s: %w", n.ClusterID, err)
 		}
@@ -387,6 +395,7 @@ func (c *Controller) resyncDataWith(ctx context.Context, enqueue func(keyward.Ke
 		}
 		return
 	}
+	c.backups(ctx, caches)
 	known := map[string]bool{}
 	for _, cache := range caches {
 		for _, n := range cache.Nodes {

@@ -198,6 +198,8 @@ func (c *Controller) Reconcile(ctx context.Context, k keyward.Key) (time.Duratio
 		return c.reconcileCache(ctx, k, keyward.KindReplicationGroup)
 	case keyward.ResourceServerlessCache:
 		return c.reconcileCache(ctx, k, keyward.KindServerless)
+	case keyward.ResourceSnapshot, keyward.ResourceServerlessSnapshot:
+		return c.reconcileSnapshot(ctx, k)
 	}
 	return 0, nil
 }
