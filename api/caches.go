@@ -278,6 +278,9 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 	if err := checkNodeType(engine, c.CacheNodeType); err != nil {
 		return nil, err
 	}
+	if err := checkEngineVersion(engine, c.EngineVersion); err != nil {
+		return nil, err
+	}
 	if in.AuthToken != nil {
 		if !tls {
 			return nil, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "AuthToken requires TransitEncryptionEnabled.")

@@ -344,6 +344,8 @@ func TestReplicationGroup_SettingsErrors(t *testing.T) {
 		}},
 		{"DataTieringNodeType", "InvalidParameterCombination", 400, func(in *elasticache.CreateReplicationGroupInput) { in.DataTieringEnabled = aws.Bool(true) }},
 		{"IPv6", "InvalidParameterValue", 400, func(in *elasticache.CreateReplicationGroupInput) { in.NetworkType = types.NetworkTypeIpv6 }},
+		{"UnknownEngineVersion", "InvalidParameterCombination", 400, func(in *elasticache.CreateReplicationGroupInput) { in.EngineVersion = aws.String("7.5") }},
+		{"EngineVersionNotRun", "InvalidParameterValue", 400, func(in *elasticache.CreateReplicationGroupInput) { in.EngineVersion = aws.String("6.2") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := base()
