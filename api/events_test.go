@@ -168,7 +168,9 @@ func TestEvents_SurviveRestart(t *testing.T) {
 	want := []string{"user/bob: User bob deleted", "user/bob: User bob created"}
 	wantLines(t, "before restart", eventLines(t, ts.Client, &elasticache.DescribeEventsInput{}), want)
 	ts.Close()
-	ts2 := keywardtest.New(t, onDir)
+	// The same store: the same data directory, or (KEYWARD_TEST_STORE=postgres) the same database.
+	store := ts.Config.Store
+	ts2 := keywardtest.New(t, onDir, func(c *server.Config) { c.Store = store })
 	wantLines(t, "after restart", eventLines(t, ts2.Client, &elasticache.DescribeEventsInput{}), want)
 }
 
