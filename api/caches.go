@@ -511,7 +511,7 @@ func (s *Service) deleteCache(ctx context.Context, kind keyward.CacheKind, rawID
 }
 
 // DescribeCacheClusters lists the member clusters of replication groups
-// (keyward has no standalone clusters).
+// and the standalone clusters (see clusters.go), by id.
 func (s *Service) DescribeCacheClusters(ctx context.Context, in *ecapi.DescribeCacheClustersMessage) (*ecapi.CacheClusterMessage, error) {
 	out, err := s.describeCacheClusters(ctx, in)
 	return out, apiError(err)
@@ -527,34 +527,57 @@ func (s *Service) describeCacheClusters(ctx context.Context, in *ecapi.DescribeC
 		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceCacheCluster, "%s", keyward.ErrorMessage(err))
 	}
 	var caches []*keyward.Cache
+	var standalone []*keyward.CacheCluster
 	err = s.Store.View(ctx, func(tx keyward.Tx) (err error) {
-		caches, err = tx.FindCaches(ctx, sc, keyward.KindReplicationGroup, keyward.CacheFilter{})
+		if caches, err = tx.FindCaches(ctx, sc, keyward.KindReplicationGroup, keyward.CacheFilter{}); err != nil {
+			return err
+		}
+		standalone, err = keyward.Clusters.Find(ctx, tx, keyward.DocQuery{Scope: sc})
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	want := strings.ToLower(deref(in.CacheClusterId))
-	out := &ecapi.CacheClusterMessage{CacheClusters: []ecapi.CacheCluster{}}
+	var all []ecapi.CacheCluster
+	for _, cl := range standalone {
+		if want == "" || cl.ID == want {
+			all = append(all, *clusterToAPI(cl, deref(in.ShowCacheNodeInfo)))
+		}
+	}
 	for _, c := range caches {
+		if deref(in.ShowCacheClustersNotInReplicationGroups) {
+			break
+		}
 		for i, n := range c.Nodes {
-			if (want != "" && n.ClusterID != want) || n.ClusterID <= page.after {
+			if want != "" && n.ClusterID != want {
 				continue
 			}
-			if len(out.CacheClusters) == page.max {
-				out.Marker = ptr(encodeMarker(*out.CacheClusters[page.max-1].CacheClusterId))
-				return out, nil
-			}
 			cc := memberCluster(c, i, n)
+			if n.Port == 0 && c.Status == keyward.CacheModifying {
+				cc.CacheClusterStatus = ptr("creating") // a replica joining
+			}
 			if deref(in.ShowCacheNodeInfo) {
 				cc.CacheNodes = []ecapi.CacheNode{{
-					CacheNodeId: ptr("0001"), CacheNodeStatus: ptr(nodeStatus(c)), CacheNodeCreateTime: ptr(c.CreatedAt),
+					CacheNodeId: ptr("0001"), CacheNodeStatus: cc.CacheClusterStatus, CacheNodeCreateTime: ptr(c.CreatedAt),
 					Endpoint: endpoint(n.Port), CustomerAvailabilityZone: ptr(nodeAZ(c, i)),
 					ParameterGroupStatus: ptr("in-sync"),
 				}}
 			}
-			out.CacheClusters = append(out.CacheClusters, cc)
+			all = append(all, cc)
 		}
+	}
+	slices.SortFunc(all, func(a, b ecapi.CacheCluster) int { return strings.Compare(*a.CacheClusterId, *b.CacheClusterId) })
+	out := &ecapi.CacheClusterMessage{CacheClusters: []ecapi.CacheCluster{}}
+	for _, cc := range all {
+		if *cc.CacheClusterId <= page.after {
+			continue
+		}
+		if len(out.CacheClusters) == page.max {
+			out.Marker = ptr(encodeMarker(*out.CacheClusters[page.max-1].CacheClusterId))
+			return out, nil
+		}
+		out.CacheClusters = append(out.CacheClusters, cc)
 	}
 	if want != "" && len(out.CacheClusters) == 0 && page.after == "" {
 		return nil, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceCacheCluster, "CacheCluster %s not found.", want)

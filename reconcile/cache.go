@@ -334,6 +334,10 @@ func (c *Controller) resyncData(ctx context.Context) {
 	if c.Engine != nil {
 		nodes = c.Engine.NodeIDs()
 	}
+	var mcNodes []string
+	if c.Memcached != nil {
+		mcNodes = c.Memcached.MemcachedIDs()
+	}
 	var caches []*keyward.Cache
 	err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
 		caches, err = tx.FindAllCaches(ctx)
@@ -345,7 +349,13 @@ func (c *Controller) resyncData(ctx context.Context) {
 		}
 		return
 	}
-	known := map[string]bool{}
+	known, err := c.clusterNodes(ctx, mcNodes)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.Logger.Error("reconcile: data resync", "err", err)
+		}
+		return
+	}
 	for _, cache := range caches {
 		for _, n := range cache.Nodes {
 			known[cache.NodeID(n.ClusterID)] = true

@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"errors"
+	"syscall"
+	"time"
 
 	"keyward/engine"
 	"keyward/reconcile"
@@ -48,6 +50,69 @@ func (a engineAdapter) ApplyACL(ctx context.Context, id string, users []reconcil
 }
 
 func (a engineAdapter) NodeIDs() []string {
+	nodes := a.m.Nodes()
+	ids := make([]string, len(nodes))
+	for i, n := range nodes {
+		ids[i] = n.ID
+	}
+	return ids
+}
+
+// RestartNode restarts a Redis node's process in place for a reboot: the
+// server is sent SIGTERM (it saves its append-only file and exits), and
+// supervision starts it again on its port with its data and ACL file.
+func (a engineAdapter) RestartNode(ctx context.Context, id string) error {
+	n, ok := a.m.Node(id)
+	if !ok {
+		return engine.ErrNodeNotFound
+	}
+	if n.PID > 0 {
+		if err := syscall.Kill(n.PID, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return err
+		}
+	}
+	for {
+		if cur, ok := a.m.Node(id); ok && cur.PID > 0 && cur.PID != n.PID {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// memcachedAdapter lets the reconciler drive engine.Memcached.
+type memcachedAdapter struct{ m *engine.Memcached }
+
+var _ reconcile.MemcachedEngine = memcachedAdapter{}
+
+func (a memcachedAdapter) EnsureMemcached(ctx context.Context, id string, memoryMB int) (int, error) {
+	n, err := a.m.Ensure(ctx, engine.MemcachedSpec{ID: id, MemoryMB: memoryMB})
+	if errors.Is(err, engine.ErrEngineNotFound) {
+		return 0, reconcile.Terminal(err)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return n.Port, nil
+}
+
+func (a memcachedAdapter) RestartMemcached(ctx context.Context, id string) error {
+	_, err := a.m.Restart(ctx, id)
+	return err
+}
+
+func (a memcachedAdapter) StopMemcached(ctx context.Context, id string) error {
+	err := a.m.Stop(ctx, id)
+	if errors.Is(err, engine.ErrNodeNotFound) {
+		return nil
+	}
+	return err
+}
+
+func (a memcachedAdapter) MemcachedIDs() []string {
 	nodes := a.m.Nodes()
 	ids := make([]string, len(nodes))
 	for i, n := range nodes {
