@@ -1,6 +1,7 @@
 package keyward
 
 import (
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -18,15 +19,6 @@ const (
 	permWrite = 2
 	permAll   = permRead | permWrite
 )
-
-// aclCategories is Redis 7's ACL CAT list; "all" is handled as +@all/-@all.
-var aclCategories = map[string]bool{
-	"keyspace": true, "read": true, "write": true, "set": true, "sortedset": true,
-	"list": true, "hash": true, "string": true, "bitmap": true, "hyperloglog": true,
-	"geo": true, "stream": true, "pubsub": true, "admin": true, "fast": true,
-	"slow": true, "blocking": true, "dangerous": true, "connection": true,
-	"transaction": true, "scripting": true, "all": true,
-}
 
 // AccessString is a parsed, validated ElastiCache access string (spec
 // rbac.md §7): a space-separated list of Redis ACL rules applied left to
@@ -47,28 +39,40 @@ var aclCategories = map[string]bool{
 // with overridden and no-op rules removed). Every example of §7.3 that is not
 // an expansion round-trips exactly, e.g. "on ~* +@all" stays "on ~* +@all".
 //
-// Deliberate differences from the engine (mostly stricter; the exceptions
-// are marked):
+// The grammar is the engine's own (Redis 7.0's ACL SETUSER, src/acl.c): the
+// string is split on white space, selectors are grouped as the engine groups
+// them (ACLMergeSelectorArguments), and the inside of a selector is split
+// with the engine's sdssplitargs, so quotes and \xHH escapes mean there what
+// they mean on the node: "(~\"a*\" -@all)" is stored as "(~a* -@all)".
+// Outside selectors the engine takes quotes literally, and so does keyward.
+// accessstring_engine_test.go checks this against a real redis-server.
+//
+// Deliberate differences from the engine (all stricter):
 //   - password rules (>p <p #h !h nopass resetpass), reset and the
 //     sanitize-payload flags are refused: passwords are managed through the
 //     API's own parameters (§7.2);
 //   - command names are checked against the engine's command table
 //     (commands_gen.go, from Redis 7.0's COMMAND LIST): unknown commands and
-//     subcommands, and denied first arguments ("-select|0"), are refused as
-//     the engine would; module commands (names with a ".") are left to the
-//     engine;
+//     subcommands, module commands (names with a ".": the nodes run without
+//     modules), and denied first arguments ("-select|0") are refused as the
+//     engine would; an allowed first argument ("+select|0", a form Redis
+//     deprecates) may use only letters, digits, "-", "_" and ".";
 //   - empty patterns ("~", "&", "%R~") and "%R" without "~" are refused
 //     (Redis accepts them, the first three matching only the empty name);
-//   - a key or channel pattern inside a selector must not end with ")"
-//     (Redis would print such a selector in a form it cannot read back);
-//   - "%RW~*" (or "%R~*" and "%W~*" together) is treated like "~*" (all
-//     keys), so the other patterns are dropped and a key pattern after it
-//     is refused as after "~*"; Redis keeps it as a plain pattern (more
-//     lenient for "allkeys %RW~*", which Redis refuses);
+//   - what the engine accepts but cannot read back from the ACL file it
+//     saves, or reads back as something else, is refused: a pattern inside
+//     a selector that ends with ")" or contains a quote once unquoted, and a
+//     key pattern after "%RW~*" (saved as "~*");
+//   - what the engine silently ignores is refused: a selector with
+//     unbalanced quotes (Redis makes it an empty selector), and a selector
+//     opened inside another ("(~a (~b)", where Redis drops "~a");
+//   - an unquoted rule with white space, a control character or invalid
+//     UTF-8 is refused, as in the rest of the string;
 //   - a string with "&pattern" rules but no "resetchannels" is accepted
-//     (more lenient) and means exactly those channels, although an engine
-//     configured like ElastiCache (acl-pubsub-default allchannels) refuses
-//     "reset &pattern"; Rules adds the resetchannels the engine needs.
+//     and means exactly those channels, as on an engine whose
+//     acl-pubsub-default is resetchannels; an engine configured like
+//     ElastiCache (allchannels) refuses "reset &pattern", so Rules adds the
+//     resetchannels the engine needs.
 //
 // The zero value is not useful; use ParseAccessString.
 type AccessString struct {
@@ -82,7 +86,7 @@ type AccessString struct {
 // aclSelector holds the key, channel and command permissions of the root
 // of a user or of one "(...)" selector.
 type aclSelector struct {
-	allKeys bool
+	allKeys bool         // ~* or allkeys: the engine's all-keys flag (see addKey)
 	keys    []keyPattern // without allKeys: in order of first appearance
 
 	channelsUsed bool // any channel rule appeared (printed only then)
@@ -119,6 +123,14 @@ func ParseAccessString(s string) (*AccessString, error) {
 	a := &AccessString{raw: s, version: engineVersion60}
 	if err := a.parse(s); err != nil {
 		return nil, err
+	}
+	if err := a.root.checkSaved(false); err != nil {
+		return nil, err
+	}
+	for i := range a.selectors {
+		if err := a.selectors[i].checkSaved(true); err != nil {
+			return nil, err
+		}
 	}
 	a.root.normalize()
 	for i := range a.selectors {
@@ -287,6 +299,11 @@ func (sel *aclSelector) appendCommands(parts []string) []string {
 //   - a leading run of rules with the sign of the base (+x after +@all,
 //     -x after -@all) changes nothing.
 func (sel *aclSelector) normalize() {
+	// A "*" pattern with read and write permission (last, see addKey)
+	// grants every key, like ~*, which the engine saves it as.
+	if n := len(sel.keys); n > 0 && sel.keys[n-1].pattern == "*" && sel.keys[n-1].perm == permAll {
+		sel.allKeys, sel.keys = true, nil
+	}
 	last := make(map[string]int, len(sel.commands))
 	for i, r := range sel.commands {
 		last[r.target] = i
@@ -328,47 +345,63 @@ func (a *AccessString) parse(s string) error {
 	if len(tokens) == 0 {
 		return invalidAccess("it must contain at least one rule.")
 	}
-
-	var (
-		cur     *aclSelector // the open selector, nil at the root
-		opening string       // the token that opened it, for messages
-	)
-	for _, tok := range tokens {
-		if cur == nil && strings.HasPrefix(tok, "(") {
-			a.need(engineVersion70)
-			a.selectors = append(a.selectors, aclSelector{})
-			cur, opening = &a.selectors[len(a.selectors)-1], tok
-			tok = tok[1:]
-			if tok == "" {
-				continue
-			}
-		}
-		if cur == nil {
-			if err := a.applyRoot(tok); err != nil {
+	args, err := mergeSelectors(tokens)
+	if err != nil {
+		return err
+	}
+	for _, arg := range args {
+		if len(arg) >= 2 && arg[0] == '(' && arg[len(arg)-1] == ')' {
+			if err := a.applySelectorArg(arg); err != nil {
 				return err
 			}
 			continue
 		}
-		closing := strings.HasSuffix(tok, ")")
-		if closing {
-			tok = tok[:len(tok)-1]
+		if err := a.applyRoot(arg); err != nil {
+			return err
 		}
-		if tok != "" {
-			if err := a.applySelectorRule(cur, tok); err != nil {
-				return err
-			}
-		}
-		if closing {
-			cur = nil
-		}
-	}
-	if cur != nil {
-		return invalidAccess("unmatched \"(\" in the selector starting at %s.", quoteRule(opening))
 	}
 	return nil
 }
 
-// applyRoot applies one rule outside any selector.
+// mergeSelectors groups white-space separated tokens into ACL SETUSER
+// arguments exactly as Redis' ACLMergeSelectorArguments does (for ACL
+// SETUSER and when it loads its ACL file): a token that starts with "(" and
+// does not end with ")" opens a selector, which the first later token
+// ending with ")" closes; quotes play no part here. Redis silently drops the
+// part of a selector before a second opening token ("(~a (~b)" is "(~b)"
+// there); that is refused instead.
+func mergeSelectors(tokens []string) ([]string, error) {
+	var (
+		args []string
+		sel  []string // the open selector's tokens
+	)
+	for _, tok := range tokens {
+		if tok[0] == '(' && tok[len(tok)-1] != ')' {
+			if sel != nil {
+				return nil, invalidAccess("selectors cannot be nested: %s opens a selector inside the selector starting at %s.", quoteRule(tok), quoteRule(sel[0]))
+			}
+			sel = []string{tok}
+			continue
+		}
+		if sel != nil {
+			sel = append(sel, tok)
+			if tok[len(tok)-1] == ')' {
+				args = append(args, strings.Join(sel, " "))
+				sel = nil
+			}
+			continue
+		}
+		args = append(args, tok)
+	}
+	if sel != nil {
+		return nil, invalidAccess("unmatched \"(\" in the selector starting at %s.", quoteRule(sel[0]))
+	}
+	return args, nil
+}
+
+// applyRoot applies one rule outside any selector. Outside selectors the
+// engine takes every argument literally: quotes and backslashes are part
+// of a pattern there ("~\"a\"" is the key pattern "a" in quotes).
 func (a *AccessString) applyRoot(tok string) error {
 	switch strings.ToLower(tok) {
 	case "on":
@@ -392,17 +425,49 @@ func (a *AccessString) applyRoot(tok string) error {
 	return unknownRule(tok)
 }
 
-// applySelectorRule applies one rule inside a selector.
-func (a *AccessString) applySelectorRule(sel *aclSelector, tok string) error {
-	if strings.HasPrefix(tok, "(") {
+// applySelectorArg applies one whole selector "( ... )". Redis splits the
+// inside of a selector with sdssplitargs, so quotes and escapes are
+// interpreted there ("~\"ab\"" is the key pattern ab, "~\"a\x2a\"" is a*),
+// and keyward applies the unquoted rules the same way. What the engine
+// would accept but cannot read back from the ACL file it saves, or would
+// read back as something else, is refused: see applySelectorRule.
+func (a *AccessString) applySelectorArg(arg string) error {
+	a.need(engineVersion70)
+	words, ok := splitArgs(arg[1 : len(arg)-1])
+	if !ok {
+		// Redis ignores the whole inside of such a selector (an empty
+		// selector, granting nothing): the caller meant something else.
+		return invalidAccess("unbalanced quotes in the selector %s: a quote must be closed, and followed by a space or the end of the selector.", quoteRule(arg))
+	}
+	a.selectors = append(a.selectors, aclSelector{})
+	sel := &a.selectors[len(a.selectors)-1]
+	for _, w := range words {
+		if err := a.applySelectorRule(sel, w, arg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applySelectorRule applies one (unquoted) rule inside the selector arg.
+func (a *AccessString) applySelectorRule(sel *aclSelector, tok, arg string) error {
+	switch {
+	case tok == "":
+		return invalidAccess("empty rule (\"\" or '') in the selector %s.", quoteRule(arg))
+	case !utf8.ValidString(tok):
+		return invalidAccess("an escape in the selector %s makes a rule that is not valid UTF-8.", quoteRule(arg))
+	case strings.ContainsFunc(tok, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		// White space included: the engine refuses it in patterns, and
+		// no command or keyword has any.
+		return invalidAccess("an escape or quote in the selector %s makes a rule with white space or a control character.", quoteRule(arg))
+	case strings.ContainsRune(tok, ' '):
+		return invalidAccess("a quote in the selector %s makes a rule with white space (%s).", quoteRule(arg), quoteRule(tok))
+	case tok[0] == '(':
 		return invalidAccess("selectors cannot be nested (%s).", quoteRule(tok))
 	}
 	switch lower := strings.ToLower(tok); lower {
 	case "on", "off", "clearselectors":
 		return invalidAccess("%q is not allowed inside a selector.", lower)
-	}
-	if (tok[0] == '~' || tok[0] == '%' || tok[0] == '&') && strings.HasSuffix(tok, ")") {
-		return invalidAccess("a pattern inside a selector must not end with \")\" (%s).", quoteRule(tok))
 	}
 	ok, err := a.applySelector(sel, tok)
 	if err != nil || ok {
@@ -411,11 +476,156 @@ func (a *AccessString) applySelectorRule(sel *aclSelector, tok string) error {
 	return unknownRule(tok)
 }
 
+// checkSaved refuses the patterns of a selector that the engine accepts
+// but cannot read back from the ACL file it saves. The engine saves a
+// selector's patterns as they are, and splits the selector again with
+// sdssplitargs when it loads the file: a quote would be read as quoting
+// (changing the selector, or emptying it), and a ")" at the end would
+// close the selector early, so that the line is refused and the node does
+// not start. Only the patterns that remain count, as only they are saved.
+//
+// The key pattern "*" with read and write permission ("%RW~*", or "%R~*"
+// and "%W~*") grants all keys, but the engine saves it as "~*", which sets
+// the all-keys flag when the file is loaded: a pattern after it then makes
+// the line unloadable. That holds for the root too.
+func (sel *aclSelector) checkSaved(inSelector bool) error {
+	for i, k := range sel.keys {
+		if k.pattern == "*" && k.perm == permAll && i < len(sel.keys)-1 {
+			return invalidAccess("the key pattern \"*\" with read and write permission (%%RW~*, or %%R~* and %%W~*) is followed by %s, which is not valid: the engine saves it as ~* and could not load a pattern after it from its ACL file; use ~* alone, or resetkeys first.", quoteRule(sel.keys[i+1].pattern))
+		}
+	}
+	if !inSelector {
+		return nil
+	}
+	patterns := slices.Clone(sel.channels)
+	for _, k := range sel.keys {
+		patterns = append(patterns, k.pattern)
+	}
+	for _, p := range patterns {
+		if strings.ContainsAny(p, "\"'") {
+			return invalidAccess("a pattern inside a selector must not contain a quote once unquoted (%s): the engine would read it back differently from its ACL file.", quoteRule(p))
+		}
+		if strings.HasSuffix(p, ")") {
+			return invalidAccess("a pattern inside a selector must not end with \")\" (%s): the engine could not read it back from its ACL file.", quoteRule(p))
+		}
+	}
+	return nil
+}
+
+// splitArgs splits s exactly as Redis' sdssplitargs (src/sds.c), which ACL
+// SETUSER uses inside a selector: white space separates arguments; "..."
+// takes \xHH, \n, \r, \t, \b, \a and \<any> escapes; '...' takes \';
+// a closing quote must be followed by white space or the end; quotes may
+// start in the middle of an argument (ab"cd" is abcd). ok is false where
+// sdssplitargs fails (unbalanced quotes, text right after a closing quote).
+func splitArgs(s string) (args []string, ok bool) {
+	isSpace := func(c byte) bool {
+		return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+	}
+	at := func(i int) byte { // C string semantics: 0 past the end
+		if i < len(s) {
+			return s[i]
+		}
+		return 0
+	}
+	p := 0
+	for {
+		for p < len(s) && isSpace(s[p]) {
+			p++
+		}
+		if p >= len(s) {
+			return args, true
+		}
+		var cur []byte
+		inq, insq, done := false, false, false
+		for !done {
+			c := at(p)
+			switch {
+			case inq:
+				switch {
+				case c == '\\' && at(p+1) == 'x' && isHex(at(p+2)) && isHex(at(p+3)):
+					cur = append(cur, unhex(at(p+2))<<4|unhex(at(p+3)))
+					p += 3
+				case c == '\\' && at(p+1) != 0:
+					p++
+					switch e := at(p); e {
+					case 'n':
+						cur = append(cur, '\n')
+					case 'r':
+						cur = append(cur, '\r')
+					case 't':
+						cur = append(cur, '\t')
+					case 'b':
+						cur = append(cur, '\b')
+					case 'a':
+						cur = append(cur, '\a')
+					default:
+						cur = append(cur, e)
+					}
+				case c == '"':
+					if n := at(p + 1); n != 0 && !isSpace(n) {
+						return nil, false
+					}
+					done = true
+				case c == 0:
+					return nil, false
+				default:
+					cur = append(cur, c)
+				}
+			case insq:
+				switch {
+				case c == '\\' && at(p+1) == '\'':
+					p++
+					cur = append(cur, '\'')
+				case c == '\'':
+					if n := at(p + 1); n != 0 && !isSpace(n) {
+						return nil, false
+					}
+					done = true
+				case c == 0:
+					return nil, false
+				default:
+					cur = append(cur, c)
+				}
+			default:
+				switch c {
+				case ' ', '\n', '\r', '\t', 0:
+					done = true
+				case '"':
+					inq = true
+				case '\'':
+					insq = true
+				default:
+					cur = append(cur, c)
+				}
+			}
+			if p < len(s) {
+				p++
+			}
+		}
+		args = append(args, string(cur))
+	}
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
+
 // applySelector applies a key, channel or command rule (or refuses a
 // forbidden one). It reports false for a token that is none of these.
 func (a *AccessString) applySelector(sel *aclSelector, tok string) (bool, error) {
 	switch strings.ToLower(tok) {
-	case "allkeys":
+	case "allkeys", "~*":
 		sel.allKeys, sel.keys = true, nil
 		return true, nil
 	case "resetkeys":
@@ -494,27 +704,28 @@ func badPermPrefix(tok string) error {
 	return invalidAccess("invalid key permission rule %s; use %%R~pattern, %%W~pattern or %%RW~pattern.", quoteRule(tok))
 }
 
+// addKey adds a key pattern the way Redis' ACLSetSelector does: after ~*
+// or allkeys (the all-keys flag) any other pattern is refused; a pattern
+// given again gains the new permissions. "%RW~*" is a pattern, not the
+// flag (see checkSaved).
 func (a *AccessString) addKey(sel *aclSelector, tok, pattern string, perm int) error {
-	if pattern == "" {
-		return invalidAccess("empty key pattern in %s.", quoteRule(tok))
-	}
-	if pattern == "*" && perm == permAll {
-		sel.allKeys, sel.keys = true, nil
-		return nil
-	}
 	if sel.allKeys {
 		return invalidAccess("adding the key pattern %s after ~* (or allkeys) is not valid and has no effect; use resetkeys first to start from an empty list of patterns.", quoteRule(tok))
 	}
+	if pattern == "" {
+		return invalidAccess("empty key pattern in %s.", quoteRule(tok))
+	}
+	merged := false
 	for i := range sel.keys {
 		if sel.keys[i].pattern == pattern {
 			sel.keys[i].perm |= perm
-			if pattern == "*" && sel.keys[i].perm == permAll {
-				sel.allKeys, sel.keys = true, nil
-			}
-			return nil
+			merged = true
+			break
 		}
 	}
-	sel.keys = append(sel.keys, keyPattern{pattern: pattern, perm: perm})
+	if !merged {
+		sel.keys = append(sel.keys, keyPattern{pattern: pattern, perm: perm})
+	}
 	return nil
 }
 
@@ -546,7 +757,7 @@ func (a *AccessString) addCommand(sel *aclSelector, tok string) error {
 	name := strings.ToLower(tok[1:])
 	if strings.HasPrefix(name, "@") {
 		cat := name[1:]
-		if !aclCategories[cat] {
+		if cat != "all" && !engineCategories[cat] {
 			return invalidAccess("unknown ACL category %s in %s.", quoteRule(name), quoteRule(tok))
 		}
 		if cat == "all" {
@@ -577,13 +788,14 @@ func (a *AccessString) addCommand(sel *aclSelector, tok string) error {
 // applied, so that the API answers InvalidParameterValue instead: an unknown
 // command, an unknown subcommand of a container command (CONFIG, ACL...),
 // and "-command|first-arg" (Redis can allow a first argument, not deny one).
-// Module commands (with a ".", such as json.get) are not in the engine's
-// table and are left to the engine.
+// Module commands (with a ".", such as json.get) are unknown too: keyward's
+// nodes run without modules (enable-module-command no), so the engine
+// refuses them, and one such user would fail every ACL change of its nodes.
 func checkCommand(tok, cmd, sub string, hasSub, allow bool) error {
-	if strings.Contains(cmd, ".") {
-		return nil
-	}
 	if !engineCommands[cmd] {
+		if strings.Contains(cmd, ".") {
+			return invalidAccess("unknown command %s in %s. Module commands are not available: the engine runs without modules.", quoteRule(cmd), quoteRule(tok))
+		}
 		return invalidAccess("unknown command %s in %s.", quoteRule(cmd), quoteRule(tok))
 	}
 	if !hasSub {

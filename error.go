@@ -3,6 +3,9 @@ package keyward
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
 )
 
 // Error kinds. The api package maps each (kind, resource) pair to exactly one
@@ -60,10 +63,50 @@ func (e *Error) Error() string {
 // Unwrap returns the internal cause.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Errorf returns an *Error with a formatted public message.
+// Errorf returns an *Error with a formatted public message. String
+// arguments, which are often client-supplied values, are quoted at most
+// MaxQuotedBytes long and with control characters and invalid UTF-8
+// replaced, so that a hostile value cannot make an error document large
+// or carry bytes a client would misread.
 func Errorf(code string, res Resource, format string, args ...any) *Error {
+	args = slices.Clone(args) // the caller's slice stays as it was
+	for i, a := range args {
+		if s, ok := a.(string); ok {
+			args[i] = BoundValue(s)
+		}
+	}
 	return &Error{Code: code, Resource: res, Message: fmt.Sprintf(format, args...)}
 }
+
+// MaxQuotedBytes bounds a value quoted in an error message. It leaves whole
+// messages re-wrapped with "%s" (all shorter) intact.
+const MaxQuotedBytes = 512
+
+// BoundValue returns s cut to MaxQuotedBytes (at a character boundary, with
+// "..." appended), with invalid UTF-8 and control characters replaced by '?'.
+func BoundValue(s string) string {
+	cut := len(s) > MaxQuotedBytes
+	if cut {
+		n := MaxQuotedBytes
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n]
+	}
+	s = strings.Map(func(r rune) rune {
+		if IsControl(r) {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+	if cut {
+		s += "..."
+	}
+	return s
+}
+
+// IsControl reports whether r is a control character (C0, DEL or C1).
+func IsControl(r rune) bool { return r < 0x20 || r >= 0x7f && r <= 0x9f }
 
 // ErrorCode returns the code of the first *Error in err's chain, EINTERNAL
 // for any other non-nil error and "" for nil.

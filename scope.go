@@ -2,7 +2,9 @@ package keyward
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Scope is the AWS account and region a resource lives in. Resources in
@@ -15,6 +17,28 @@ type Scope struct {
 // DefaultScope is used when a request carries no credential scope, e.g. an
 // unsigned request on loopback.
 var DefaultScope = Scope{Account: "000000000000", Region: "us-east-1"}
+
+// DefaultRegions returns the names of the AWS regions of the commercial, China and
+// GovCloud partitions, as the AWS SDKs' partition table lists them
+// (aws-sdk-go-v2 v1.48.0, internal/endpoints/awsrulesfn/partitions.json,
+// without the "-global" pseudo-regions). keyward serves these by default
+// and no others: AWS has no endpoint for an invented region, and a region
+// that anyone could invent would multiply every per-region quota.
+func DefaultRegions() []string { return slices.Clone(defaultRegions) }
+
+var defaultRegions = []string{
+	// partition aws
+	"af-south-1", "ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
+	"ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3",
+	"ap-southeast-4", "ap-southeast-5", "ap-southeast-6", "ap-southeast-7", "ca-central-1",
+	"ca-west-1", "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2",
+	"eu-west-1", "eu-west-2", "eu-west-3", "il-central-1", "me-central-1", "me-south-1", "me-west-1",
+	"mx-central-1", "sa-east-1", "sa-west-1", "us-east-1", "us-east-2", "us-west-1", "us-west-2",
+	// partition aws-cn
+	"cn-north-1", "cn-northwest-1",
+	// partition aws-us-gov
+	"us-gov-east-1", "us-gov-west-1",
+}
 
 // Partition returns the AWS partition of the scope's region.
 func (s Scope) Partition() string {
@@ -77,10 +101,13 @@ const MaxTagsPerResource = 50
 // ValidateTags checks keys and values against ElastiCache's tag rules.
 func ValidateTags(tags []Tag) error {
 	for _, t := range tags {
-		if len(t.Key) < 1 || len(t.Key) > 128 {
+		if !validTagText(t.Key) || !validTagText(t.Value) {
+			return Errorf(EINVALID, ResourceNone, "Tag keys and values must be valid UTF-8 without control characters.")
+		}
+		if n := utf8.RuneCountInString(t.Key); n < 1 || n > 128 {
 			return Errorf(EINVALID, ResourceNone, "Tag keys must be between 1 and 128 characters.")
 		}
-		if len(t.Value) > 256 {
+		if utf8.RuneCountInString(t.Value) > 256 {
 			return Errorf(EINVALID, ResourceNone, "Tag values must be at most 256 characters.")
 		}
 		if strings.HasPrefix(strings.ToLower(t.Key), "aws:") {
@@ -88,6 +115,12 @@ func ValidateTags(tags []Tag) error {
 		}
 	}
 	return nil
+}
+
+// validTagText reports whether s can be stored and returned unchanged as a
+// tag key or value: valid UTF-8 without control characters.
+func validTagText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, IsControl)
 }
 
 // MergeTags returns old with add applied: an existing key takes the new value.

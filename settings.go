@@ -2,6 +2,7 @@ package keyward
 
 import (
 	"fmt"
+	"hash/fnv"
 	"regexp"
 	"strconv"
 	"strings"
@@ -58,6 +59,15 @@ type CacheUsageLimits struct {
 	ECPUMin         int    `json:"ecpu_min,omitempty"`
 }
 
+// Effective returns the settings of cache id with what an earlier release
+// did not store filled in as a new cache would get it: the windows.
+func (s CacheSettings) Effective(id string) CacheSettings {
+	if s.SnapshotWindow == "" && s.PreferredMaintenanceWindow == "" {
+		s.SnapshotWindow, s.PreferredMaintenanceWindow = DefaultWindows(id)
+	}
+	return s
+}
+
 // Clone returns a deep copy.
 func (s CacheSettings) Clone() CacheSettings {
 	c := s
@@ -73,6 +83,22 @@ func (s CacheSettings) Clone() CacheSettings {
 }
 
 var days = []string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
+
+// DefaultWindows picks a cache's snapshot and maintenance windows when the
+// caller names none: ElastiCache assigns 60-minute windows from a block per
+// region; keyward derives them from the cache id, so they are stable, and
+// never overlapping (snapshots in the early morning, maintenance late on a
+// weekday evening).
+func DefaultWindows(id string) (snapshot, maintenance string) {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	n := int(h.Sum32() & 0x7fffffff)
+	hour := 3 + n%4 // 03:00 to 06:00
+	day := days[n/4%7]
+	snapshot = fmt.Sprintf("%02d:00-%02d:00", hour, hour+1)
+	maintenance = day + ":22:00-" + day + ":23:00"
+	return snapshot, maintenance
+}
 
 var (
 	maintenanceWindowPattern = regexp.MustCompile(`^([a-zA-Z]{3}):(\d{2}):(\d{2})-([a-zA-Z]{3}):(\d{2}):(\d{2})$`)

@@ -56,17 +56,3 @@ type Key struct {
 func (k Key) String() string {
 	return string(k.Resource) + "/" + k.Scope.Account + "/" + k.Scope.Region + "/" + k.ID
 }
-
-// Quotas are the per-scope limits. Defaults are the documented ElastiCache
-// values (RBAC page): 1000 users, 100 user groups, 100 users per group.
-type Quotas struct {
-	Users         int
-	UserGroups    int
-	UsersPerGroup int
-	// ReservedCacheNodes limits the reserved nodes of a scope (0: the api
-	// package's default).
-	ReservedCacheNodes int
-}
-
-// DefaultQuotas returns ElastiCache's documented default quotas.
-func DefaultQuotas() Quotas { return Quotas{Users: 1000, UserGroups: 100, UsersPerGroup: 100} }

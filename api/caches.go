@@ -63,7 +63,7 @@ func replicationGroupToAPI(c *keyward.Cache) *ecapi.ReplicationGroup {
 		AutomaticFailover:          ptr(enabledString(c.Settings.AutomaticFailover)),
 		MultiAZ:                    ptr(enabledString(c.Settings.MultiAZ)),
 		SnapshotRetentionLimit:     ptr(int32(c.Settings.SnapshotRetentionLimit)),
-		SnapshotWindow:             ptr(c.Settings.SnapshotWindow),
+		SnapshotWindow:             ptr(c.Settings.Effective(c.ID).SnapshotWindow),
 		LogDeliveryConfigurations:  logDeliveryToAPI(c.Settings.LogDelivery),
 		ClusterEnabled:             ptr(false),
 		CacheNodeType:              ptr(c.CacheNodeType),
@@ -181,6 +181,9 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 			return nil, err
 		}
 	}
+	if err := s.checkNodeGroups(int(deref(in.NumNodeGroups)), len(in.NodeGroupConfiguration)); err != nil {
+		return nil, err
+	}
 	if deref(in.NumNodeGroups) > 1 || len(in.NodeGroupConfiguration) > 1 || strings.EqualFold(deref(in.ClusterMode), "enabled") {
 		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward supports cluster-mode-disabled replication groups only (one node group).")
 	}
@@ -261,6 +264,9 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 				return err
 			}
 			c.UserGroupIDs = append(c.UserGroupIDs, g.ID)
+		}
+		if err := s.checkCacheQuotas(ctx, tx, c); err != nil {
+			return err
 		}
 		if err := tx.CreateCache(ctx, c); err != nil {
 			return err
@@ -590,7 +596,7 @@ func (s *Service) describeCacheClusters(ctx context.Context, in *ecapi.DescribeC
 // back from it (parameter and subnet group, security groups, windows,
 // encryption) are the group's.
 func memberCluster(c *keyward.Cache, i int, n keyward.CacheNode) ecapi.CacheCluster {
-	st := c.Settings
+	st := c.Settings.Effective(c.ID)
 	cc := ecapi.CacheCluster{
 		CacheClusterId: ptr(n.ClusterID), CacheNodeType: ptr(c.CacheNodeType), Engine: ptr(string(c.Engine)),
 		EngineVersion: ptr(c.EngineVersion), CacheClusterStatus: ptr(nodeStatus(c)), NumCacheNodes: ptr(int32(1)),

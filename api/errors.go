@@ -46,6 +46,14 @@ var faults = map[errKey]func(msg string) awsquery.APIError{
 	{keyward.ESTATE, keyward.ResourceReplicationGroup}:    func(m string) awsquery.APIError { return &ecapi.InvalidReplicationGroupStateFault{Message: m} },
 	{keyward.EQUOTA, keyward.ResourceUser}:                func(m string) awsquery.APIError { return &ecapi.UserQuotaExceededFault{Message: m} },
 	{keyward.EQUOTA, keyward.ResourceUserGroup}:           func(m string) awsquery.APIError { return &ecapi.UserGroupQuotaExceededFault{Message: m} },
+	{keyward.EQUOTA, keyward.ResourceReplicationGroup}:    func(m string) awsquery.APIError { return &ecapi.ClusterQuotaForCustomerExceededFault{Message: m} },
+	{keyward.EQUOTA, keyward.ResourceServerlessCache}: func(m string) awsquery.APIError {
+		return &ecapi.ServerlessCacheQuotaForCustomerExceededFault{Message: m}
+	},
+	{keyward.ENODEQUOTA, ""}: func(m string) awsquery.APIError { return &ecapi.NodeQuotaForCustomerExceededFault{Message: m} },
+	{keyward.ENODEGROUPQUOTA, ""}: func(m string) awsquery.APIError {
+		return &ecapi.NodeGroupsPerReplicationGroupQuotaExceededFault{Message: m}
+	},
 
 	{keyward.ENOTFOUND, keyward.ResourceReservedCacheNode}: func(m string) awsquery.APIError { return &ecapi.ReservedCacheNodeNotFoundFault{Message: m} },
 	{keyward.EEXISTS, keyward.ResourceReservedCacheNode}:   func(m string) awsquery.APIError { return &ecapi.ReservedCacheNodeAlreadyExistsFault{Message: m} },

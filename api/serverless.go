@@ -91,7 +91,7 @@ func (s *Service) createServerlessCache(ctx context.Context, in *ecapi.CreateSer
 		return nil, err
 	}
 	if c.Settings.DailySnapshotTime == "" {
-		snapshot, _ := defaultWindows(id)
+		snapshot, _ := keyward.DefaultWindows(id)
 		c.Settings.DailySnapshotTime = snapshot[:5]
 	}
 	if err := keyward.ValidateSubnetIDs(in.SubnetIds); err != nil {
@@ -120,6 +120,9 @@ func (s *Service) createServerlessCache(ctx context.Context, in *ecapi.CreateSer
 				return err
 			}
 			c.UserGroupIDs = []string{g.ID}
+		}
+		if err := s.checkCacheQuotas(ctx, tx, c); err != nil {
+			return err
 		}
 		if err := tx.CreateCache(ctx, c); err != nil {
 			return err

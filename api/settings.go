@@ -1,7 +1,6 @@
 package api
 
 import (
-	"hash/fnv"
 	"slices"
 	"strings"
 
@@ -24,26 +23,6 @@ const errCacheSecurityGroups = "Use of cache security groups is not permitted in
 func defaultParameterGroup(e keyward.Engine, version string) string {
 	return "default." + string(e) + majorVersion(version)
 }
-
-// defaultWindows picks a cache's snapshot and maintenance windows when the
-// caller names none: ElastiCache assigns 60-minute windows from a block per
-// region; keyward derives them from the cache id, so they are stable, and
-// never overlapping (snapshots in the early morning, maintenance late on a
-// weekday evening).
-func defaultWindows(id string) (snapshot, maintenance string) {
-	h := fnv.New32a()
-	h.Write([]byte(id))
-	n := int(h.Sum32())
-	hour := 3 + n%4 // 03:00 to 06:00
-	day := days[n/4%7]
-	snapshot = two(hour) + ":00-" + two(hour+1) + ":00"
-	maintenance = day + ":22:00-" + day + ":23:00"
-	return snapshot, maintenance
-}
-
-var days = []string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
-
-func two(n int) string { return string([]byte{byte('0' + n/10), byte('0' + n%10)}) }
 
 // checkWindows validates the snapshot and maintenance windows of s.
 func checkWindows(s *keyward.CacheSettings) error {
@@ -190,7 +169,7 @@ func rgCreateSettings(sc keyward.Scope, id string, c *keyward.Cache, in *ecapi.C
 		}
 		s.SnapshotRetentionLimit = int(*in.SnapshotRetentionLimit)
 	}
-	s.SnapshotWindow, s.PreferredMaintenanceWindow = defaultWindows(id)
+	s.SnapshotWindow, s.PreferredMaintenanceWindow = keyward.DefaultWindows(id)
 	if in.SnapshotWindow != nil {
 		s.SnapshotWindow = *in.SnapshotWindow
 	}
@@ -278,7 +257,7 @@ func networkType(v *string) (string, error) {
 // reports whether anything changed and whether the change must go through
 // the reconciler (status modifying).
 func rgModifySettings(c *keyward.Cache, in *ecapi.ModifyReplicationGroupMessage) (changed, async bool, err error) {
-	s := c.Settings.Clone()
+	s := c.Settings.Clone().Effective(c.ID)
 	set := func(dst *string, v *string) {
 		if v != nil && *v != *dst {
 			*dst, changed = *v, true

@@ -148,8 +148,9 @@ func (s *Service) describeUserGroups(ctx context.Context, in *ecapi.DescribeUser
 	}
 	f := keyward.UserGroupFilter{AfterID: page.after, Limit: page.max + 1}
 	if in.UserGroupId != nil {
+		// InvalidParameterValue, as for every other malformed id.
 		if f.ID, err = keyward.NormalizeUserGroupID(*in.UserGroupId); err != nil {
-			return nil, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceUserGroup, "%s", keyward.ErrorMessage(err))
+			return nil, err
 		}
 	}
 	var groups []*keyward.UserGroup

@@ -225,8 +225,10 @@ func (s *Service) describeUsers(ctx context.Context, in *ecapi.DescribeUsersMess
 	}
 	f := keyward.UserFilter{AfterID: page.after}
 	if in.UserId != nil {
+		// A malformed id is InvalidParameterValue, as the model's pattern
+		// check in the decoder answers for the same parameter.
 		if f.ID, err = keyward.NormalizeUserID(*in.UserId); err != nil {
-			return nil, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceUser, "%s", keyward.ErrorMessage(err))
+			return nil, err
 		}
 	}
 	if in.Engine != nil {

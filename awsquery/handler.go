@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Options configures a handler made by NewHandler.
@@ -138,6 +139,9 @@ func (h *handler) serve(ctx context.Context, r *http.Request, xw *XMLWriter, id 
 	if version != h.api.Version {
 		return name, NoSuchVersion(version, h.api.Name)
 	}
+	if err := CheckText(values); err != nil {
+		return name, err
+	}
 	xw.StartNS(name+"Response", h.api.Namespace)
 	if err := call(ctx, op, d, xw); err != nil {
 		return name, err
@@ -218,7 +222,18 @@ func (h *handler) writeErrorDoc(ctx context.Context, xw *XMLWriter, action strin
 	return status, code
 }
 
+// maxMessageBytes bounds an error message, whatever produced it: values
+// are quoted bounded where messages are made, and this is the backstop.
+const maxMessageBytes = 2048
+
 func writeErrorResponse(xw *XMLWriter, ns, code, msg, fault, id string) {
+	if len(msg) > maxMessageBytes {
+		n := maxMessageBytes
+		for n > 0 && !utf8.RuneStart(msg[n]) {
+			n--
+		}
+		msg = msg[:n] + "..."
+	}
 	xw.StartNS("ErrorResponse", ns)
 	xw.Start("Error")
 	xw.String("Type", fault)

@@ -324,11 +324,16 @@ func TestRawEmptyAndNilLists(t *testing.T) {
 }
 
 func TestRawEscaping(t *testing.T) {
+	// Output escaping: what a service returns (not what it was sent: input
+	// with NUL or invalid UTF-8 is refused, see below).
 	name := "<x> & \"y\" 'z'\r\n\tü\x00\xff"
 	h := ecapi.NewHandler(ecapi.ServiceFunc(func(ctx context.Context, op string, in any) (any, error) {
-		return &ecapi.User{UserName: in.(*ecapi.CreateUserMessage).UserName}, nil
+		return &ecapi.User{UserName: aws.String(name)}, nil
 	}), awsquery.Options{})
-	res := serve(t, h, post("Action=CreateUser"+v+"&UserId=a&Engine=redis&AccessString=on&UserName="+url.QueryEscape(name)))
+	if res := serve(t, h, post("Action=CreateUser"+v+"&UserId=a&Engine=redis&AccessString=on&UserName="+url.QueryEscape(name))); !strings.Contains(res.body, "<Code>InvalidParameterValue</Code>") {
+		t.Errorf("input with NUL and invalid UTF-8: %s", res.body)
+	}
+	res := serve(t, h, post("Action=CreateUser"+v+"&UserId=a&Engine=redis&AccessString=on&UserName=x"))
 	var doc struct {
 		Name string `xml:"CreateUserResult>UserName"`
 	}

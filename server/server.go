@@ -11,8 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +31,14 @@ import (
 
 // DefaultListen is the address keyward serves on when none is given.
 const DefaultListen = "127.0.0.1:4545"
+
+// Defaults of the HTTP limits and of the readiness probe (see Config).
+const (
+	DefaultReadTimeout    = 30 * time.Second
+	DefaultMaxConnections = 1024
+	DefaultMaxBodyMemory  = 64 << 20
+	DefaultReadyInterval  = 5 * time.Second
+)
 
 // Config is everything a Server needs. The zero value of each field means
 // its documented default.
@@ -69,8 +77,29 @@ type Config struct {
 	LeasePoll time.Duration
 
 	TransitionDelay time.Duration
-	Quotas          keyward.Quotas
-	MaxBodyBytes    int64
+	// Quotas: each zero field means its default (keyward.DefaultQuotas);
+	// a negative cache quota means no limit.
+	Quotas       keyward.Quotas
+	MaxBodyBytes int64
+
+	// Regions are the region names served; nil means
+	// keyward.DefaultRegions(). Requests scoped to any other region are
+	// refused as AWS refuses a scope for a region an endpoint does not serve.
+	Regions []string
+
+	// HTTP limits that hold before authentication. ReadTimeout bounds the
+	// reading of a whole request, body included (DefaultReadTimeout);
+	// MaxConnections bounds open API connections (DefaultMaxConnections,
+	// at most half the open-file limit), further ones are answered 503 and
+	// closed; MaxBodyMemory bounds the bytes of the bodies being read and
+	// served at once (DefaultMaxBodyMemory).
+	ReadTimeout    time.Duration
+	MaxConnections int
+	MaxBodyMemory  int64
+
+	// ReadyInterval is how often the store's write probe runs for /readyz
+	// (DefaultReadyInterval).
+	ReadyInterval time.Duration
 
 	Logger *slog.Logger
 }
@@ -92,6 +121,7 @@ type Server struct {
 
 	listener net.Listener
 	http     *http.Server
+	ready    *readiness
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 }
@@ -115,8 +145,24 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.Account == "" {
 		cfg.Account = keyward.DefaultScope.Account
 	}
-	if cfg.Quotas == (keyward.Quotas{}) {
-		cfg.Quotas = keyward.DefaultQuotas()
+	cfg.Quotas = withDefaultQuotas(cfg.Quotas)
+	if cfg.Regions == nil {
+		cfg.Regions = keyward.DefaultRegions()
+	}
+	if !slices.Contains(cfg.Regions, cfg.Region) {
+		return nil, fmt.Errorf("server: region %q (of unsigned requests) is not among the regions served", cfg.Region)
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = defaultMaxConnections()
+	}
+	if cfg.MaxBodyMemory <= 0 {
+		cfg.MaxBodyMemory = DefaultMaxBodyMemory
+	}
+	if cfg.ReadyInterval <= 0 {
+		cfg.ReadyInterval = DefaultReadyInterval
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
@@ -127,7 +173,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if len(cfg.Credentials) == 0 && !cfg.Insecure && !isLoopback(cfg.Listen) {
 		return nil, ErrInsecureListen
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	if err := privateDir(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("server: data dir: %w", err)
 	}
 	s := &Server{Config: cfg}
@@ -188,13 +234,19 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	// A reservation's payment-pending state is a transition like the others.
 	s.Service.PaymentPending = cfg.TransitionDelay
 	s.Service.Notify = s.notify
-	if s.listener, err = net.Listen("tcp", cfg.Listen); err != nil {
+	s.ready = newReadiness(s.Store, cfg.ReadyInterval, cfg.Logger)
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
 		return nil, fmt.Errorf("server: listen: %w", err)
 	}
+	s.listener = newLimitListener(ln, cfg.MaxConnections, cfg.Logger)
 	s.http = &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: min(10*time.Second, cfg.ReadTimeout),
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.ReadTimeout + time.Minute,
+		IdleTimeout:       time.Minute,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return s, nil
@@ -224,14 +276,22 @@ func (s *Server) Handler() http.Handler {
 		MaxBodyBytes: s.Config.MaxBodyBytes,
 		Observe:      s.Metrics.ObserveRequest,
 	})
+	served := make(map[string]bool, len(s.Config.Regions))
+	for _, r := range s.Config.Regions {
+		served[r] = true
+	}
+	regions := func(r string) bool { return served[r] }
 	auth := &sigv4.Middleware{
 		MaxBodyBytes:   s.Config.MaxBodyBytes,
 		DefaultRegion:  s.Config.Region,
 		DefaultAccount: s.Config.Account,
 		API:            ecapi.API,
+		Regions:        regions,
+		Budget:         sigv4.NewBudget(s.Config.MaxBodyMemory),
 	}
 	if len(s.Config.Credentials) > 0 {
 		auth.Verifier = sigv4.NewVerifier(s.Config.Credentials)
+		auth.Verifier.Regions = regions
 	}
 	mux := http.NewServeMux()
 	// /healthz: the process serves. /readyz: it can also reach its store.
@@ -243,6 +303,9 @@ func (s *Server) Handler() http.Handler {
 			_, err := tx.CountUsers(ctx, keyward.DefaultScope)
 			return err
 		})
+		if err == nil {
+			err = s.ready.err()
+		}
 		if err != nil {
 			s.Config.Logger.Warn("server: not ready", "err", err)
 			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
@@ -267,7 +330,13 @@ func (s *Server) URL() string { return "http://" + s.Addr() }
 func (s *Server) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	s.wg.Add(1)
+	// One probe before serving, so that /readyz answers from the start.
+	s.ready.probe(ctx)
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		s.ready.run(ctx)
+	}()
 	go func() {
 		defer s.wg.Done()
 		if err := s.http.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -15,6 +15,7 @@ const (
 	CodeSignatureDoesNotMatch      = "SignatureDoesNotMatch"
 	CodeRequestEntityTooLarge      = "RequestEntityTooLarge"
 	CodeIncompleteBody             = "IncompleteBody"
+	CodeServiceUnavailable         = "ServiceUnavailable"
 )
 
 // Messages that AWS answers verbatim and that tools sometimes match on.
@@ -72,4 +73,12 @@ func errSignatureMismatch() *Error {
 // and for signatures outside their validity window.
 func errSignatureScope(format string, args ...any) *Error {
 	return newError(CodeSignatureDoesNotMatch, http.StatusForbidden, format, args...)
+}
+
+// errUnservedRegion is AWS's answer to a well-formed credential scope whose
+// region the endpoint does not serve (STS, IAM, SQS, SES and the other
+// Query services answer it so, trailing space included): the signature was
+// computed for a region that has no such endpoint here.
+func errUnservedRegion(region string) *Error {
+	return errSignatureScope("Credential should be scoped to a valid region, not '%s'. ", echo(region))
 }

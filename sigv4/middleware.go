@@ -2,8 +2,10 @@ package sigv4
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
+	"time"
 
 	"keyward/awsquery"
 )
@@ -35,9 +37,22 @@ type Middleware struct {
 	// ElastiCache one); the zero API writes them without xmlns, which
 	// clients accept as well.
 	API awsquery.API
+	// Regions reports whether a region is served, for unauthenticated mode
+	// (the Verifier has its own); nil means every well-formed name.
+	Regions func(region string) bool
+	// Budget, when set, bounds the memory that bodies being read and served
+	// hold together: each request reserves its Content-Length (or
+	// MaxBodyBytes when it has none) before its body is read, waiting at
+	// most BudgetWait (0 means DefaultBudgetWait), and is answered 503
+	// ServiceUnavailable when none frees up in time.
+	Budget     *Budget
+	BudgetWait time.Duration
 	// Next is the handler to call once a request is authenticated.
 	Next http.Handler
 }
+
+// DefaultBudgetWait is how long a request waits for body memory.
+const DefaultBudgetWait = 2 * time.Second
 
 // Wrap returns a handler that authenticates requests as m does and then
 // calls next.
@@ -56,39 +71,63 @@ func (m *Middleware) maxBody() int64 {
 
 // ServeHTTP authenticates r and passes it on to m.Next, or answers an AWS
 // Query error.
+//
+// With a Verifier, every check that needs no body runs first (Precheck): a
+// request without a signature, or with one that can never verify, is
+// answered at once and its connection closed, without reading the body.
+// The body is then read under the Budget, so that slow or stalled bodies
+// cannot together hold more memory than it allows.
 func (m *Middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	limit := m.maxBody()
 	if r.ContentLength > limit {
-		m.writeError(w, r, errTooLarge(limit))
+		m.refuse(w, r, errTooLarge(limit))
 		return
 	}
-	var body []byte
-	var err error
-	if r.Body != nil {
-		body, err = io.ReadAll(io.LimitReader(r.Body, limit+1))
+	var pre *Prechecked
+	if m.Verifier != nil {
+		var err error
+		if pre, err = m.Verifier.Precheck(r); err != nil {
+			m.refuse(w, r, err)
+			return
+		}
+	} else if region := m.unsignedRegion(r); m.Regions != nil && !m.Regions(region) {
+		m.refuse(w, r, errUnservedRegion(region))
+		return
 	}
+
+	reserve := limit
+	if r.ContentLength >= 0 {
+		reserve = r.ContentLength
+	}
+	if m.Budget != nil && reserve > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), m.budgetWait())
+		ok := m.Budget.Acquire(ctx, reserve)
+		cancel()
+		if !ok {
+			m.refuse(w, r, newError(CodeServiceUnavailable, http.StatusServiceUnavailable, "The request has failed due to a temporary failure of the server."))
+			return
+		}
+		defer m.Budget.Release(reserve)
+	}
+	body, err := readBody(r, limit)
 	if int64(len(body)) > limit {
-		m.writeError(w, r, errTooLarge(limit))
+		m.refuse(w, r, errTooLarge(limit))
 		return
 	}
 	if err != nil {
-		m.writeError(w, r, newError(CodeIncompleteBody, http.StatusBadRequest, "The request body could not be read completely."))
+		m.refuse(w, r, newError(CodeIncompleteBody, http.StatusBadRequest, "The request body could not be read completely."))
 		return
 	}
 
 	var caller Caller
-	if m.Verifier != nil {
-		caller, err = m.Verifier.Verify(r, body)
+	if pre != nil {
+		caller, err = pre.Verify(r, body)
 		if err != nil {
 			m.writeError(w, r, err)
 			return
 		}
 	} else {
-		region := m.DefaultRegion
-		if region == "" {
-			region = DefaultRegion
-		}
-		caller = CallerFromUnsigned(r, region, m.DefaultAccount)
+		caller = CallerFromUnsigned(r, m.unsignedDefault(), m.DefaultAccount)
 	}
 
 	r2 := r.WithContext(awsquery.WithCaller(r.Context(), caller))
@@ -100,6 +139,69 @@ func (m *Middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m.Next.ServeHTTP(w, r2)
+}
+
+// readBody reads at most limit+1 bytes of r's body into a buffer sized from
+// Content-Length, so that a body costs its own size and not the doublings of
+// a growing buffer.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 && r.ContentLength <= limit {
+		buf.Grow(int(r.ContentLength) + 1) // +1: ReadFrom wants room to see EOF
+	}
+	_, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+	return buf.Bytes(), err
+}
+
+func (m *Middleware) unsignedDefault() string {
+	if m.DefaultRegion == "" {
+		return DefaultRegion
+	}
+	return m.DefaultRegion
+}
+
+// unsignedRegion is the region an unsigned-mode request would be served in.
+func (m *Middleware) unsignedRegion(r *http.Request) string {
+	return CallerFromUnsigned(r, m.unsignedDefault(), m.DefaultAccount).Region
+}
+
+func (m *Middleware) budgetWait() time.Duration {
+	if m.BudgetWait <= 0 {
+		return DefaultBudgetWait
+	}
+	return m.BudgetWait
+}
+
+// refuse answers err before the body was read and closes the connection
+// at once: net/http would otherwise read (and wait for) up to 256 KiB of
+// the remaining body to keep the connection alive, which a client sending
+// it slowly stretches to the read timeout.
+func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	w.Header().Set("Connection", "close")
+	m.writeError(w, r, err)
+	rc := http.NewResponseController(w)
+	if rc.Flush() != nil {
+		return
+	}
+	conn, brw, herr := rc.Hijack()
+	if herr != nil {
+		return // not hijackable (HTTP/2, a test recorder): the server closes it
+	}
+	brw.Flush()
+	// Half-close so that the client reads the whole answer, then close
+	// shortly after, as net/http does, so that unread body bytes do not
+	// turn the close into a reset that could destroy the answer.
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	go func() {
+		conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		io.Copy(io.Discard, io.LimitReader(conn, 256<<10))
+		conn.Close()
+	}()
 }
 
 func errTooLarge(limit int64) *Error {

@@ -276,10 +276,18 @@ func TestMiddlewareRawErrors(t *testing.T) {
 		t.Fatalf("oversize: %d %+v", status, doc)
 	}
 	r = clientRequest(t, http.MethodPost, srv.URL, "")
+	sdkSign(t, r, []byte(big), testKeyID, testSecret, testRegion, now)
 	r.Body = io.NopCloser(strings.NewReader(big))
 	r.ContentLength = -1 // chunked
 	if status, doc := do(t, r); status != 413 || doc.Code != CodeRequestEntityTooLarge {
 		t.Fatalf("oversize chunked: %d %+v", status, doc)
+	}
+	// Unsigned, it is refused for what it lacks before its body is read.
+	r = clientRequest(t, http.MethodPost, srv.URL, "")
+	r.Body = io.NopCloser(strings.NewReader(big))
+	r.ContentLength = -1
+	if status, doc := do(t, r); status != 403 || doc.Code != CodeMissingAuthenticationToken {
+		t.Fatalf("unsigned oversize chunked: %d %+v", status, doc)
 	}
 
 	// Presigned GET, valid and expired.

@@ -36,6 +36,10 @@ type Verifier struct {
 	MaxSkew time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Regions reports whether this server serves a region; nil means every
+	// well-formed region name. A scope naming another region is refused as
+	// an AWS endpoint refuses a scope for a region it does not serve.
+	Regions func(region string) bool
 }
 
 func (v *Verifier) service() string {
@@ -78,50 +82,80 @@ type claim struct {
 // signature proves: the credential's account, the region of the credential
 // scope and the access key id. Every error is an *Error.
 func (v *Verifier) Verify(r *http.Request, body []byte) (Caller, error) {
-	c, err := v.parse(r)
+	p, err := v.Precheck(r)
 	if err != nil {
 		return Caller{}, err
 	}
+	return p.Verify(r, body)
+}
+
+// Prechecked is a request whose signature claim passed every check that
+// needs no body: its form, scope, region, time window and access key. Only
+// the signature itself, which covers the body's hash, is left.
+type Prechecked struct {
+	v     *Verifier
+	c     *claim
+	cred  Credential
+	given []byte
+}
+
+// Precheck runs every check of Verify that reads only the request line and
+// headers, so that a request that can never authenticate (no signature, an
+// unknown key, a wrong region or date) is refused before its body is read:
+// an unauthenticated client cannot make the server wait for, or hold, a
+// body. Every error is an *Error.
+func (v *Verifier) Precheck(r *http.Request) (*Prechecked, error) {
+	c, err := v.parse(r)
+	if err != nil {
+		return nil, err
+	}
 	if err := v.checkScope(c); err != nil {
-		return Caller{}, err
+		return nil, err
 	}
 	if err := v.checkTime(c); err != nil {
-		return Caller{}, err
+		return nil, err
 	}
 	cred, ok := v.Credentials[c.scope.AccessKeyID]
 	if !ok || cred.SecretAccessKey == "" {
-		return Caller{}, errInvalidClientToken()
+		return nil, errInvalidClientToken()
 	}
 	// A header the client signed but the request no longer carries means
 	// the request was altered (or a proxy dropped it): reject it outright
 	// rather than sign an empty value.
 	for _, name := range c.signed {
 		if _, present := headerValue(r, name); !present {
-			return Caller{}, errSignatureMismatch()
+			return nil, errSignatureMismatch()
 		}
 	}
 	given, err := hex.DecodeString(c.signature)
 	if err != nil || len(given) != 32 {
-		return Caller{}, errSignatureMismatch()
+		return nil, errSignatureMismatch()
 	}
+	return &Prechecked{v: v, c: c, cred: cred, given: given}, nil
+}
+
+// Verify finishes the verification of the prechecked request r with its
+// body, and returns the caller the signature proves.
+func (p *Prechecked) Verify(r *http.Request, body []byte) (Caller, error) {
+	c := p.c
 	payloads, err := payloadHashes(r, c.presigned, body)
 	if err != nil {
 		return Caller{}, err
 	}
-	key := signingKey(cred.SecretAccessKey, c.scope.Date, c.scope.Region, c.scope.Service)
+	key := signingKey(p.cred.SecretAccessKey, c.scope.Date, c.scope.Region, c.scope.Service)
 	match := false
-	for _, p := range payloads {
-		sts := stringToSign(c.amzDate, c.scope.scope(), canonicalRequest(r, c.query, c.signed, p))
+	for _, h := range payloads {
+		sts := stringToSign(c.amzDate, c.scope.scope(), canonicalRequest(r, c.query, c.signed, h))
 		// Constant-time comparison; every candidate is computed and
 		// compared so the time taken does not tell which one matched.
-		if hmac.Equal(hmacSHA256(key, sts), given) {
+		if hmac.Equal(hmacSHA256(key, sts), p.given) {
 			match = true
 		}
 	}
 	if !match {
 		return Caller{}, errSignatureMismatch()
 	}
-	return Caller{AccountID: cred.AccountID, Region: c.scope.Region, AccessKeyID: c.scope.AccessKeyID}, nil
+	return Caller{AccountID: p.cred.AccountID, Region: c.scope.Region, AccessKeyID: c.scope.AccessKeyID}, nil
 }
 
 // parse finds which form of SigV4 r uses and parses it.
@@ -278,6 +312,9 @@ func (v *Verifier) checkScope(c *claim) error {
 	}
 	if c.scope.Service != v.service() {
 		return errSignatureScope("Credential should be scoped to correct service: '%s'.", v.service())
+	}
+	if v.Regions != nil && !v.Regions(c.scope.Region) {
+		return errUnservedRegion(c.scope.Region)
 	}
 	if day := c.amzDate[:8]; c.scope.Date != day {
 		return errSignatureScope("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.", c.scope.Date, day, c.amzDate)

@@ -58,6 +58,9 @@ func Open(ctx context.Context, path string) (_ *Store, err error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("sqlite: open %q: want the path of a database file", path)
 	}
+	if err := privateFiles(path); err != nil {
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
 	s := &Store{path: path, queue: make(chan *request), closing: make(chan struct{})}
 	defer func() {
 		if err != nil {

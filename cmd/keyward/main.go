@@ -72,6 +72,7 @@ type serveFlags struct {
 	accountID       string
 	logLevel        string
 	logFormat       string
+	regions         string
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
@@ -94,6 +95,16 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.IntVar(&f.cfg.Quotas.Users, "quota-users", q.Users, "users per account and region")
 	fs.IntVar(&f.cfg.Quotas.UserGroups, "quota-user-groups", q.UserGroups, "user groups per account and region")
 	fs.IntVar(&f.cfg.Quotas.UsersPerGroup, "quota-users-per-group", q.UsersPerGroup, "users per user group")
+	fs.IntVar(&f.cfg.Quotas.Nodes, "quota-nodes", q.Nodes, "replication-group nodes per account and region (-1: no limit)")
+	fs.IntVar(&f.cfg.Quotas.ReplicationGroups, "quota-replication-groups", q.ReplicationGroups, "replication groups per account and region (-1: no limit)")
+	fs.IntVar(&f.cfg.Quotas.NodeGroupsPerReplicationGroup, "quota-node-groups-per-replication-group", q.NodeGroupsPerReplicationGroup, "node groups (shards) per replication group (-1: no limit)")
+	fs.IntVar(&f.cfg.Quotas.ServerlessCaches, "quota-serverless-caches", q.ServerlessCaches, "serverless caches per account and region (-1: no limit)")
+	fs.IntVar(&f.cfg.Quotas.AccountNodes, "quota-account-nodes", q.AccountNodes, "node processes per account across all regions, serverless included (-1: no limit)")
+	fs.StringVar(&f.regions, "regions", env("KEYWARD_REGIONS", ""), "comma-separated region names served (default: every AWS region) ($KEYWARD_REGIONS)")
+	fs.DurationVar(&f.cfg.ReadTimeout, "read-timeout", envDuration("KEYWARD_READ_TIMEOUT", server.DefaultReadTimeout), "longest time to read one request, body included ($KEYWARD_READ_TIMEOUT)")
+	fs.IntVar(&f.cfg.MaxConnections, "max-connections", 0, "most API connections open at once; more are answered 503 (default 1024, at most half the open-file limit)")
+	fs.Int64Var(&f.cfg.MaxBodyMemory, "max-body-memory", server.DefaultMaxBodyMemory, "bytes of request bodies held at once; requests beyond it wait, then get 503")
+	fs.DurationVar(&f.cfg.ReadyInterval, "ready-interval", server.DefaultReadyInterval, "how often /readyz's store write probe runs")
 	fs.StringVar(&f.logLevel, "log-level", env("KEYWARD_LOG_LEVEL", "info"), "debug, info, warn or error ($KEYWARD_LOG_LEVEL)")
 	fs.StringVar(&f.logFormat, "log-format", env("KEYWARD_LOG_FORMAT", "text"), "text or json ($KEYWARD_LOG_FORMAT)")
 	if err := fs.Parse(args); err != nil {
@@ -103,6 +114,16 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 		return nil, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
 	}
 	f.cfg.NoLead = !*lead
+	if f.regions != "" {
+		for _, r := range strings.Split(f.regions, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				f.cfg.Regions = append(f.cfg.Regions, r)
+			}
+		}
+		if len(f.cfg.Regions) == 0 {
+			return nil, errors.New("--regions: name at least one region")
+		}
+	}
 	// The secret is read from the environment only: a flag would show it in
 	// the process list.
 	f.secretKey = os.Getenv("KEYWARD_SECRET_ACCESS_KEY")
@@ -150,6 +171,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Everything keyward creates (state, secrets, node files) is for its
+	// own user only, whatever umask it was started with.
+	syscall.Umask(0o077)
 	if f.cfg.Logger, err = f.logger(stderr); err != nil {
 		return err
 	}

@@ -154,9 +154,18 @@ func testUpgrade(t *testing.T, args ...string) {
 
 	p := startKeyward(t, addr, dir, nil, args...)
 	c = p.client()
-	if d := cmp.Diff(before, snapshot(t, c), cmpopts.IgnoreUnexported(types.User{}, types.UserGroup{}, types.ReplicationGroup{},
+	// Every stored fact answers as before. Reporting that this release
+	// corrected on purpose is left out: AutomaticFailover was "enabled" for
+	// every group of two or more nodes whatever was asked, no snapshot
+	// window or log configuration list was reported, and every node sat in
+	// zone "a" (settings issue, docs/settings.md).
+	corrected := []cmp.Option{
+		cmpopts.IgnoreFields(types.ReplicationGroup{}, "AutomaticFailover", "SnapshotWindow", "LogDeliveryConfigurations"),
+		cmpopts.IgnoreFields(types.NodeGroupMember{}, "PreferredAvailabilityZone"),
+	}
+	if d := cmp.Diff(before, snapshot(t, c), append(corrected, cmpopts.IgnoreUnexported(types.User{}, types.UserGroup{}, types.ReplicationGroup{},
 		types.Tag{}, types.Authentication{}, types.NodeGroup{}, types.NodeGroupMember{}, types.Endpoint{},
-		types.ReplicationGroupPendingModifiedValues{}, types.UserGroupPendingChanges{})); d != "" {
+		types.ReplicationGroupPendingModifiedValues{}, types.UserGroupPendingChanges{}))...); d != "" {
 		t.Errorf("state after the upgrade differs (-before +after):\n%s", d)
 	}
 	// The same node processes: a connection made before the upgrade still works.
