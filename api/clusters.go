@@ -323,7 +323,7 @@ func clusterAZs(sc keyward.Scope, e keyward.Engine, azMode, preferred *string, l
 func clusterCreateSettings(id string, cl *keyward.CacheCluster, in *ecapi.CreateCacheClusterMessage) (keyward.CacheSettings, error) {
 	var s keyward.CacheSettings
 	var err error
-	snapshot, maint := defaultWindows(id)
+	snapshot, maint := keyward.DefaultWindows(id)
 	s.PreferredMaintenanceWindow = maint
 	if !cl.IsMemcached() {
 		s.SnapshotWindow = snapshot
