@@ -107,6 +107,15 @@ func replicationGroupToAPI(c *keyward.Cache) *ecapi.ReplicationGroup {
 		}
 	}
 	out.NodeGroups = []ecapi.NodeGroup{group}
+	if c.ClusterMode {
+		out.ClusterEnabled, out.ClusterMode = ptr(true), ptr("enabled")
+		out.NodeGroups = clusterModeNodeGroups(c)
+		if len(c.Nodes) > 0 {
+			// ElastiCache's is a DNS name for every node; keyward reports
+			// the first primary, from which cluster clients learn the rest.
+			out.ConfigurationEndpoint = endpoint(c.Nodes[0].Port)
+		}
+	}
 	if c.HasPendingUserGroups() {
 		out.PendingModifiedValues = &ecapi.ReplicationGroupPendingModifiedValues{UserGroups: &ecapi.UserGroupsUpdateStatus{
 			UserGroupIdsToAdd: nonNil(slices.Clone(c.PendingUserGroupsAdd)), UserGroupIdsToRemove: nonNil(slices.Clone(c.PendingUserGroupsRemove)),
@@ -184,8 +193,12 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 	if err := s.checkNodeGroups(int(deref(in.NumNodeGroups)), len(in.NodeGroupConfiguration)); err != nil {
 		return nil, err
 	}
-	if deref(in.NumNodeGroups) > 1 || len(in.NodeGroupConfiguration) > 1 || strings.EqualFold(deref(in.ClusterMode), "enabled") {
-		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward supports cluster-mode-disabled replication groups only (one node group).")
+	if strings.EqualFold(deref(in.ClusterMode), "compatible") {
+		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward does not support ClusterMode compatible: create the group with cluster mode enabled or disabled.")
+	}
+	if deref(in.NumNodeGroups) > 1 || len(in.NodeGroupConfiguration) > 1 || strings.EqualFold(deref(in.ClusterMode), "enabled") ||
+		strings.HasSuffix(deref(in.CacheParameterGroupName), ".cluster.on") {
+		return s.createClusterModeGroup(ctx, sc, id, engine, in)
 	}
 	if in.SnapshotArns != nil || in.SnapshotName != nil || in.GlobalReplicationGroupId != nil || in.PrimaryClusterId != nil {
 		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward does not support creating a replication group from snapshots, existing clusters or global replication groups.")

@@ -179,10 +179,10 @@ func rgCreateSettings(sc keyward.Scope, id string, c *keyward.Cache, in *ecapi.C
 	if err := checkWindows(&s); err != nil {
 		return s, err
 	}
-	s.CacheParameterGroupName = defaultParameterGroup(c.Engine, c.EngineVersion)
+	s.CacheParameterGroupName = rgParameterGroup(c)
 	if in.CacheParameterGroupName != nil {
-		if err := validParameterGroup(*in.CacheParameterGroupName, c.Engine, c.EngineVersion); err != nil {
-			return s, err
+		if *in.CacheParameterGroupName != s.CacheParameterGroupName {
+			return s, keyward.Errorf(keyward.ENOTFOUND, resourceCacheParameterGroup, "CacheParameterGroup %s not found.", *in.CacheParameterGroupName)
 		}
 		s.CacheParameterGroupName = *in.CacheParameterGroupName
 	}

@@ -51,6 +51,9 @@ var ErrInvalidRules = errors.New("engine: acl rules rejected by the engine")
 //     user's key patterns.
 //   - BGREWRITEAOF, BGSAVE, SAVE, MIGRATE, MONITOR (MONITOR shows every
 //     client's commands).
+//   - the CLUSTER subcommands that change a Redis Cluster's membership,
+//     slots or replication (MEET, FORGET, ADDSLOTS, SETSLOT, REPLICATE,
+//     FAILOVER, RESET...).
 var tenantDenials = []string{
 	"-acl|setuser", "-acl|deluser", "-acl|load", "-acl|save",
 	"-acl|list", "-acl|getuser", "-acl|log", "-acl|dryrun",
@@ -58,6 +61,12 @@ var tenantDenials = []string{
 	"-shutdown", "-replicaof", "-slaveof", "-failover",
 	"-sync", "-psync",
 	"-bgrewriteaof", "-bgsave", "-save", "-migrate", "-monitor",
+	// The cluster's shape (slots, membership, replication) is keyward's
+	// in cluster mode too; tenants keep SLOTS, SHARDS, NODES, INFO...
+	"-cluster|addslots", "-cluster|addslotsrange", "-cluster|bumpepoch", "-cluster|delslots",
+	"-cluster|delslotsrange", "-cluster|failover", "-cluster|flushslots", "-cluster|forget",
+	"-cluster|meet", "-cluster|replicate", "-cluster|reset", "-cluster|saveconfig",
+	"-cluster|set-config-epoch", "-cluster|setslot",
 }
 
 // TenantDenials returns (a copy of) the rules appended to every tenant

@@ -71,6 +71,11 @@ type NodeSpec struct {
 	// TLS makes the node accept TLS connections only (and replicate over
 	// TLS), with a certificate signed by the Manager's CA.
 	TLS bool `json:"tls,omitempty"`
+
+	// Cluster runs the node with cluster-enabled yes (a Redis Cluster
+	// node, see cluster.go); ReplicaOf must then be empty: replication is
+	// wired with CLUSTER REPLICATE.
+	Cluster bool `json:"cluster,omitempty"`
 }
 
 // Node is a snapshot of a managed node.
@@ -163,6 +168,8 @@ type record struct {
 	// PrimaryAddr is the resolved address of Spec.ReplicaOf, kept so that
 	// a replica restarts even when its primary is not known at that time.
 	PrimaryAddr string `json:"primaryAddr,omitempty"`
+	// BusPort is the cluster bus port of a Cluster node.
+	BusPort int `json:"busPort,omitempty"`
 }
 
 var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$`)
@@ -438,7 +445,7 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 		}
 		m.notifyRestart(n.id)
 
-	case cur.Spec.Engine != spec.Engine || cur.Spec.TLS != spec.TLS:
+	case cur.Spec.Engine != spec.Engine || cur.Spec.TLS != spec.TLS || cur.Spec.Cluster != spec.Cluster:
 		log.Info("engine: restarting node for new spec", "engine", spec.Engine, "tls", spec.TLS)
 		m.shutdown(ctx, n, inst, false)
 		m.setRecord(n, func(r *record) { r.Spec, r.PrimaryAddr = spec, primaryAddr })
@@ -551,6 +558,9 @@ func (m *Manager) startNew(ctx context.Context, n *node) error {
 			return perr
 		}
 		m.setRecord(n, func(r *record) { r.Port = port })
+		if err = m.allocateBusPort(n); err != nil {
+			return err
+		}
 		if err = m.start(ctx, n); err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "in use") {
 			return err
 		}

@@ -286,7 +286,9 @@ func (m *Manager) renderConfig(n *node, rec record) []byte {
 	p("repl-diskless-sync-delay", "0")
 	p("masteruser", AdminUser)
 	p("masterauth", confQuote(m.secret))
-	if rec.Spec.ReplicaOf != "" && rec.PrimaryAddr != "" {
+	if rec.Spec.Cluster {
+		renderClusterConfig(p, n.dir, rec)
+	} else if rec.Spec.ReplicaOf != "" && rec.PrimaryAddr != "" {
 		host, port, _ := net.SplitHostPort(rec.PrimaryAddr)
 		p("replicaof", host, port)
 	}

@@ -17,6 +17,7 @@ type NodeSpec struct {
 	Engine    keyward.Engine
 	ReplicaOf string // node ID of the primary; "" for the primary
 	TLS       bool
+	Cluster   bool // a Redis Cluster node: no ReplicaOf, see clustermode.go
 }
 
 // Engine runs cache nodes and sets their ACLs. Package engine implements it
@@ -162,6 +163,12 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 		return c.finishCache(ctx, cache, want, nil)
 	}
 	ports, err := c.applyNodes(ctx, cache, want)
+	if err == nil && cache.ClusterMode {
+		var formed bool
+		if formed, err = c.formCluster(ctx, cache); err == nil && !formed {
+			return pollConverge, nil
+		}
+	}
 	if err != nil {
 		if IsTerminal(err) && cache.Status == keyward.CacheCreating {
 			return 0, c.failCache(ctx, cache, err)
@@ -188,8 +195,8 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 		n := cache.Nodes[i]
 		nctx, cancel := context.WithTimeout(ctx, nodeTimeout)
 		defer cancel()
-		spec := NodeSpec{ID: cache.NodeID(n.ClusterID), Engine: cache.Engine, TLS: cache.TransitEncryption}
-		if i > 0 {
+		spec := NodeSpec{ID: cache.NodeID(n.ClusterID), Engine: cache.Engine, TLS: cache.TransitEncryption, Cluster: cache.ClusterMode}
+		if i > 0 && !cache.ClusterMode {
 			spec.ReplicaOf = cache.NodeID(cache.Nodes[0].ClusterID)
 		}
 		port, err := c.Engine.EnsureNode(nctx, spec)

@@ -17,7 +17,7 @@ type engineAdapter struct{ m *engine.Manager }
 var _ reconcile.Engine = engineAdapter{}
 
 func (a engineAdapter) EnsureNode(ctx context.Context, spec reconcile.NodeSpec) (int, error) {
-	n, err := a.m.Ensure(ctx, engine.NodeSpec{ID: spec.ID, Engine: string(spec.Engine), ReplicaOf: spec.ReplicaOf, TLS: spec.TLS})
+	n, err := a.m.Ensure(ctx, engine.NodeSpec{ID: spec.ID, Engine: string(spec.Engine), ReplicaOf: spec.ReplicaOf, TLS: spec.TLS, Cluster: spec.Cluster})
 	if errors.Is(err, engine.ErrEngineNotFound) || errors.Is(err, engine.ErrTLSUnsupported) {
 		return 0, reconcile.Terminal(err)
 	}
@@ -120,3 +120,11 @@ func (a memcachedAdapter) MemcachedIDs() []string {
 	}
 	return ids
 }
+
+// Do runs an admin command on a node (cluster wiring).
+func (a engineAdapter) Do(ctx context.Context, id string, args ...string) (any, error) {
+	return a.m.Do(ctx, id, args...)
+}
+
+// BusPort reports a cluster node's bus port.
+func (a engineAdapter) BusPort(id string) int { return a.m.BusPort(id) }

@@ -1,0 +1,179 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
+	"github.com/redis/go-redis/v9"
+
+	"keyward/internal/redistest"
+	"keyward/keywardtest"
+)
+
+func TestReplicationGroup_ClusterMode(t *testing.T) {
+	redistest.Binary(t)
+	ts := keywardtest.New(t)
+	c := ts.Client
+	ctx := t.Context()
+	for _, u := range []struct{ id, access string }{{"app", "on ~app:* +@all"}, {"other", "on ~* +@all"}} {
+		if _, err := c.CreateUser(ctx, &elasticache.CreateUserInput{UserId: aws.String(u.id), UserName: aws.String(u.id), Engine: aws.String("redis"),
+			AccessString: aws.String(u.access), Passwords: []string{u.id + "-password-00001"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.CreateUserGroup(ctx, &elasticache.CreateUserGroupInput{UserGroupId: aws.String("cm"), Engine: aws.String("redis"), UserIds: []string{"default", "app", "other"}}); err != nil {
+		t.Fatal(err)
+	}
+	keywardtest.Eventually(t, 10*time.Second, "group active", func() bool {
+		out, err := c.DescribeUserGroups(ctx, &elasticache.DescribeUserGroupsInput{UserGroupId: aws.String("cm")})
+		return err == nil && aws.ToString(out.UserGroups[0].Status) == "active"
+	})
+
+	// Faults first.
+	_, err := c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("bad"), ReplicationGroupDescription: aws.String("x"),
+		NumNodeGroups: aws.Int32(2), NodeGroupConfiguration: []types.NodeGroupConfiguration{{Slots: aws.String("0-100")}, {Slots: aws.String("101-200")}}})
+	keywardtest.WantError(t, err, "InvalidParameterValue", 400)
+	_, err = c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("bad"), ReplicationGroupDescription: aws.String("x"),
+		NumNodeGroups: aws.Int32(2), NumCacheClusters: aws.Int32(2)})
+	keywardtest.WantError(t, err, "InvalidParameterCombination", 400)
+
+	start := time.Now()
+	out, err := c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
+		ReplicationGroupId: aws.String("cm1"), ReplicationGroupDescription: aws.String("cluster mode"),
+		NumNodeGroups: aws.Int32(3), ReplicasPerNodeGroup: aws.Int32(1), TransitEncryptionEnabled: aws.Bool(true),
+		AutomaticFailoverEnabled: aws.Bool(true), UserGroupIds: []string{"cm"}, CacheParameterGroupName: aws.String("default.redis7.cluster.on"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !aws.ToBool(out.ReplicationGroup.ClusterEnabled) || len(out.ReplicationGroup.MemberClusters) != 6 {
+		t.Fatalf("create answered %+v", out.ReplicationGroup)
+	}
+	rg := waitRG(t, c, "cm1", "available")
+	t.Logf("3 shards x 2 nodes (TLS, ACLs) available after %v", time.Since(start).Round(time.Millisecond))
+	var slots []string
+	for _, ng := range rg.NodeGroups {
+		slots = append(slots, aws.ToString(ng.Slots))
+		if len(ng.NodeGroupMembers) != 2 {
+			t.Fatalf("node group %s has %d members", aws.ToString(ng.NodeGroupId), len(ng.NodeGroupMembers))
+		}
+	}
+	if !slices.Equal(slots, []string{"0-5461", "5462-10922", "10923-16383"}) || rg.ConfigurationEndpoint == nil || rg.ClusterMode != types.ClusterModeEnabled ||
+		!slices.Equal(rg.MemberClusters[:2], []string{"cm1-0001-001", "cm1-0001-002"}) {
+		t.Fatalf("group: slots %v, config %v, mode %s, members %v", slots, rg.ConfigurationEndpoint, rg.ClusterMode, rg.MemberClusters)
+	}
+	cc, err := c.DescribeCacheClusters(ctx, &elasticache.DescribeCacheClustersInput{CacheClusterId: aws.String("cm1-0002-002"), ShowCacheNodeInfo: aws.Bool(true)})
+	if err != nil || aws.ToString(cc.CacheClusters[0].CacheParameterGroup.CacheParameterGroupName) != "default.redis7.cluster.on" {
+		t.Fatalf("member cluster %v %v", cc, err)
+	}
+
+	cluster := func(user string) *redis.ClusterClient {
+		return redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs:    []string{fmt.Sprintf("%s:%d", aws.ToString(rg.ConfigurationEndpoint.Address), aws.ToInt32(rg.ConfigurationEndpoint.Port))},
+			Username: user, Password: user + "-password-00001", TLSConfig: ts.Engine().TLSConfig(), MaxRetries: 2,
+		})
+	}
+	app := cluster("app")
+	defer app.Close()
+	for i := range 300 {
+		if err := app.Set(ctx, fmt.Sprintf("app:%d", i), i, 0).Err(); err != nil {
+			t.Fatalf("set app:%d through the cluster: %v", i, err)
+		}
+	}
+	// The keys landed on every shard, and the replicas hold them.
+	var perShard []int64
+	var mu = make(chan struct{}, 1)
+	mu <- struct{}{}
+	if err := app.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+		size, err := n.DBSize(ctx).Result()
+		<-mu
+		perShard = append(perShard, size)
+		mu <- struct{}{}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(perShard)
+	if len(perShard) != 3 || perShard[0] == 0 {
+		t.Fatalf("keys per shard %v", perShard)
+	}
+	keywardtest.Eventually(t, 10*time.Second, "replicas hold the keys", func() bool {
+		var total int64
+		app.ForEachSlave(ctx, func(ctx context.Context, n *redis.Client) error {
+			size, err := n.DBSize(ctx).Result()
+			<-mu
+			total += size
+			mu <- struct{}{}
+			return err
+		})
+		return total == 300
+	})
+	// The access string's key patterns hold on every shard.
+	for i := range 20 {
+		if err := app.Set(ctx, fmt.Sprintf("other:%d", i), 1, 0).Err(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+			t.Fatalf("set other:%d as app = %v, want NOPERM", i, err)
+		}
+	}
+	// Tenants cannot change the cluster's shape.
+	if err := app.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+		if err := n.Do(ctx, "CLUSTER", "FORGET", "0000000000000000000000000000000000000000").Err(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+			return fmt.Errorf("CLUSTER FORGET as app = %v, want NOPERM", err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// DeleteUser: every node of every shard refuses app at once.
+	var nodes []node
+	for _, m := range rg.MemberClusters {
+		out, err := c.DescribeCacheClusters(ctx, &elasticache.DescribeCacheClustersInput{CacheClusterId: aws.String(m), ShowCacheNodeInfo: aws.Bool(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, node{addr: nodeAddr(out.CacheClusters[0].CacheNodes[0]), tls: ts.Engine().TLSConfig()})
+	}
+	for _, n := range nodes {
+		if err := n.auth("app", "app-password-00001"); err != nil {
+			t.Fatalf("app refused by %s before DeleteUser: %v", n.addr, err)
+		}
+	}
+	del := time.Now()
+	if _, err := c.DeleteUser(ctx, &elasticache.DeleteUserInput{UserId: aws.String("app")}); err != nil {
+		t.Fatal(err)
+	}
+	keywardtest.Eventually(t, 10*time.Second, "every node refuses app", func() bool {
+		for _, n := range nodes {
+			if n.auth("app", "app-password-00001") == nil {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("DeleteUser: refused by all %d nodes of 3 shards after %v", len(nodes), time.Since(del).Round(time.Millisecond))
+	for _, n := range nodes {
+		if err := n.auth("other", "other-password-00001"); err != nil {
+			t.Fatalf("other refused by %s: %v", n.addr, err)
+		}
+	}
+	other := cluster("other")
+	defer other.Close()
+	if v, err := other.Get(ctx, "app:7").Result(); err != nil || v != "7" {
+		t.Fatalf("get app:7 as other = %q, %v", v, err)
+	}
+
+	if _, err := c.DeleteReplicationGroup(ctx, &elasticache.DeleteReplicationGroupInput{ReplicationGroupId: aws.String("cm1")}); err != nil {
+		t.Fatal(err)
+	}
+	waitRG(t, c, "cm1", "gone")
+	if n := ts.Engine().Nodes(); len(n) != 0 {
+		t.Fatalf("nodes left: %d", len(n))
+	}
+}
