@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"slices"
 
 	"keyward"
 	"keyward/ecapi"
@@ -10,6 +12,8 @@ import (
 
 // Cluster mode enabled replication groups: NumNodeGroups shards of
 // 1 + ReplicasPerNodeGroup nodes, one Redis Cluster (reconcile/clustermode.go).
+
+var nodeGroupIDPattern = regexp.MustCompile(`^[A-Za-z0-9]{1,4}$`)
 
 // maxShards is ElastiCache's default node group quota per group.
 const maxShards = 500
@@ -104,8 +108,42 @@ func (s *Service) createClusterModeGroup(ctx context.Context, sc keyward.Scope, 
 		}
 		c.AuthTokenHashes, c.AuthTokenLastModified = []string{keyward.HashPassword(*in.AuthToken)}, now
 	}
+	var azs []string // one per node, from NodeGroupConfiguration
+	anyAZ := false
 	for sh := range shards {
-		c.Shards = append(c.Shards, keyward.Shard{ID: fmt.Sprintf("%04d", sh+1), Slots: slots[sh]})
+		shardID := fmt.Sprintf("%04d", sh+1)
+		var ng ecapi.NodeGroupConfiguration
+		if sh < len(in.NodeGroupConfiguration) {
+			ng = in.NodeGroupConfiguration[sh]
+		}
+		if ng.NodeGroupId != nil {
+			if !nodeGroupIDPattern.MatchString(*ng.NodeGroupId) || slices.ContainsFunc(c.Shards, func(s keyward.Shard) bool { return s.ID == *ng.NodeGroupId }) {
+				return nil, rg(keyward.EINVALID, "Invalid or repeated NodeGroupId %s: 1 to 4 letters or digits, unique in the group.", keyward.Quote(*ng.NodeGroupId))
+			}
+			shardID = *ng.NodeGroupId
+		}
+		if len(ng.ReplicaAvailabilityZones) > 0 && len(ng.ReplicaAvailabilityZones) != perShard[sh] {
+			return nil, rg(keyward.ECOMBINATION, "Node group %s: ReplicaAvailabilityZones must name one zone per replica (%d).", shardID, perShard[sh])
+		}
+		for j := range perShard[sh] + 1 {
+			az := ""
+			switch {
+			case j == 0 && ng.PrimaryAvailabilityZone != nil:
+				az = *ng.PrimaryAvailabilityZone
+			case j > 0 && len(ng.ReplicaAvailabilityZones) > 0:
+				az = ng.ReplicaAvailabilityZones[j-1]
+			}
+			if az != "" {
+				if err := keyward.ValidateAZ(sc.Region, az); err != nil {
+					return nil, err
+				}
+				anyAZ = true
+			} else {
+				az = sc.Region + string(rune('a'+len(azs)%3))
+			}
+			azs = append(azs, az)
+		}
+		c.Shards = append(c.Shards, keyward.Shard{ID: shardID, Slots: slots[sh]})
 		for j := range perShard[sh] + 1 {
 			role := "replica"
 			if j == 0 {
@@ -115,11 +153,15 @@ func (s *Service) createClusterModeGroup(ctx context.Context, sc keyward.Scope, 
 		}
 	}
 	c.NumNodes = len(c.Nodes)
-	// The settings of one node group apply to the whole group here: the
-	// per-shard AZs of NodeGroupConfiguration are not kept (see
-	// docs/settings.md).
+	// The node groups' zones become the nodes' PreferredCacheClusterAZs.
 	single := *in
 	single.NodeGroupConfiguration = nil
+	if anyAZ {
+		if len(in.PreferredCacheClusterAZs) > 0 {
+			return nil, rg(keyward.ECOMBINATION, "PreferredCacheClusterAZs and the node groups' availability zones cannot be used together.")
+		}
+		single.PreferredCacheClusterAZs = azs
+	}
 	var err error
 	if c.Settings, err = rgCreateSettings(sc, id, c, &single); err != nil {
 		return nil, err

@@ -177,3 +177,59 @@ func TestReplicationGroup_ClusterMode(t *testing.T) {
 		t.Fatalf("nodes left: %d", len(n))
 	}
 }
+
+// TestTerraform_ClusterModeReplicationGroupPlanEmpty replays
+// aws_elasticache_replication_group with num_node_groups (§2).
+func TestTerraform_ClusterModeReplicationGroupPlanEmpty(t *testing.T) {
+	redistest.Binary(t)
+	ts := keywardtest.New(t, keywardtest.WithDelay(50*time.Millisecond))
+	c := ts.Client
+	ctx := t.Context()
+	config := tfState{
+		"description": "tf cluster", "num_node_groups": 2, "replicas_per_node_group": 1, "node_type": "cache.t4g.small",
+		"engine": "redis", "engine_version": "7.0", "automatic_failover_enabled": true, "transit_encryption_enabled": true,
+		"parameter_group_name": "default.redis7.cluster.on", "cluster_mode": "enabled", "num_cache_clusters": 4,
+		"maintenance_window": "tue:06:00-tue:07:00", "snapshot_window": "02:00-03:00",
+	}
+	if _, err := c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
+		ReplicationGroupId: aws.String("tf-cm"), ReplicationGroupDescription: aws.String("tf cluster"),
+		AutomaticFailoverEnabled: aws.Bool(true), CacheNodeType: aws.String("cache.t4g.small"), TransitEncryptionEnabled: aws.Bool(true),
+		Engine: aws.String("redis"), EngineVersion: aws.String("7.0"), AutoMinorVersionUpgrade: aws.Bool(true), ClusterMode: types.ClusterModeEnabled,
+		NumNodeGroups: aws.Int32(2), ReplicasPerNodeGroup: aws.Int32(1), CacheParameterGroupName: aws.String("default.redis7.cluster.on"),
+		PreferredMaintenanceWindow: aws.String("tue:06:00-tue:07:00"), SnapshotWindow: aws.String("02:00-03:00"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	read := func() tfState {
+		st := tfReadReplicationGroup(t, c, "tf-cm")
+		out, err := c.DescribeReplicationGroups(ctx, &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String("tf-cm")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ep := out.ReplicationGroups[0].ConfigurationEndpoint; ep != nil {
+			st["port"], st["configuration_endpoint_address"] = aws.ToInt32(ep.Port), aws.ToString(ep.Address)
+		}
+		return st
+	}
+	waitTF(t, "create", []string{"creating", "modifying", "snapshotting"}, "available", rgStatus(c, "tf-cm"))
+	st := read()
+	if d := tfPlan(config, st, rgOptionalDefaults); len(d) > 0 {
+		t.Errorf("plan after create is not empty:\n%s", strings.Join(d, "\n"))
+	}
+	if st["configuration_endpoint_address"] != "127.0.0.1" {
+		t.Errorf("configuration endpoint %v", st["configuration_endpoint_address"])
+	}
+	if _, err := c.ModifyReplicationGroup(ctx, &elasticache.ModifyReplicationGroupInput{ReplicationGroupId: aws.String("tf-cm"), ApplyImmediately: aws.Bool(true),
+		ReplicationGroupDescription: aws.String("tf cluster v2"), SnapshotWindow: aws.String("03:00-04:00"), ClusterMode: types.ClusterModeEnabled}); err != nil {
+		t.Fatal(err)
+	}
+	waitTF(t, "update", []string{"creating", "modifying", "snapshotting"}, "available", rgStatus(c, "tf-cm"))
+	config["description"], config["snapshot_window"] = "tf cluster v2", "03:00-04:00"
+	if d := tfPlan(config, read(), rgOptionalDefaults); len(d) > 0 {
+		t.Errorf("plan after update is not empty:\n%s", strings.Join(d, "\n"))
+	}
+	if _, err := c.DeleteReplicationGroup(ctx, &elasticache.DeleteReplicationGroupInput{ReplicationGroupId: aws.String("tf-cm")}); err != nil {
+		t.Fatal(err)
+	}
+	waitTF(t, "delete", []string{"creating", "available", "deleting"}, "", rgStatus(c, "tf-cm"))
+}

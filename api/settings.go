@@ -96,15 +96,6 @@ func logDeliveryToAPI(ls []keyward.LogDelivery) []ecapi.LogDeliveryConfiguration
 	return out
 }
 
-// validParameterGroup accepts the parameter groups that exist for a cache
-// of engine e: the built-in default of its version.
-func validParameterGroup(name string, e keyward.Engine, version string) error {
-	if name == defaultParameterGroup(e, version) {
-		return nil
-	}
-	return keyward.Errorf(keyward.ENOTFOUND, resourceCacheParameterGroup, "CacheParameterGroup %s not found.", name)
-}
-
 // validSubnetGroup accepts the subnet groups that exist: the built-in
 // default.
 func validSubnetGroup(name string) error {
@@ -324,8 +315,8 @@ func rgModifySettings(c *keyward.Cache, in *ecapi.ModifyReplicationGroupMessage)
 		set(&s.NotificationTopicStatus, v)
 	}
 	if in.CacheParameterGroupName != nil {
-		if err := validParameterGroup(*in.CacheParameterGroupName, c.Engine, c.EngineVersion); err != nil {
-			return false, false, err
+		if *in.CacheParameterGroupName != rgParameterGroup(c) {
+			return false, false, keyward.Errorf(keyward.ENOTFOUND, resourceCacheParameterGroup, "CacheParameterGroup %s not found.", *in.CacheParameterGroupName)
 		}
 		set(&s.CacheParameterGroupName, in.CacheParameterGroupName)
 	}
@@ -354,7 +345,11 @@ func rgModifySettings(c *keyward.Cache, in *ecapi.ModifyReplicationGroupMessage)
 		return false, false, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
 			"Changing TransitEncryptionEnabled of a running replication group is not supported by keyward; create a new one.")
 	}
-	if v := deref(in.ClusterMode); v != "" && !strings.EqualFold(v, ecapi.ClusterModeDisabled) {
+	mode := ecapi.ClusterModeDisabled
+	if c.ClusterMode {
+		mode = ecapi.ClusterModeEnabled
+	}
+	if v := deref(in.ClusterMode); v != "" && !strings.EqualFold(v, mode) {
 		return false, false, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
 			"Changing ClusterMode is not supported by keyward.")
 	}
