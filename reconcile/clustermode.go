@@ -91,21 +91,30 @@ func (c *Controller) formCluster(ctx context.Context, cache *keyward.Cache) (boo
 			return false, err
 		}
 	}
-	// Meet: node 0 introduces every node it does not know; gossip spreads
-	// them to the others.
+	// Meet: every node meets every node it does not know yet, so that the
+	// mesh is complete at once instead of after rounds of gossip.
 	met := false
-	for i := 1; i < len(ids); i++ {
-		if _, known := views[0][myid[i]]; known {
-			continue
+	ports := make([]int, len(ids))
+	for i := range ids {
+		for j := range ids {
+			if i == j {
+				continue
+			}
+			if _, known := views[i][myid[j]]; known {
+				continue
+			}
+			if ports[j] == 0 {
+				port, err := c.Engine.EnsureNode(ctx, NodeSpec{ID: ids[j], Engine: cache.Engine, TLS: cache.TransitEncryption, Cluster: true})
+				if err != nil {
+					return false, err
+				}
+				ports[j] = port
+			}
+			if _, err := cmd.Do(ctx, ids[i], "CLUSTER", "MEET", "127.0.0.1", strconv.Itoa(ports[j]), strconv.Itoa(cmd.BusPort(ids[j]))); err != nil {
+				return false, err
+			}
+			met = true
 		}
-		port, err := c.Engine.EnsureNode(ctx, NodeSpec{ID: ids[i], Engine: cache.Engine, TLS: cache.TransitEncryption, Cluster: true})
-		if err != nil {
-			return false, err
-		}
-		if _, err := cmd.Do(ctx, ids[0], "CLUSTER", "MEET", "127.0.0.1", strconv.Itoa(port), strconv.Itoa(cmd.BusPort(ids[i]))); err != nil {
-			return false, err
-		}
-		met = true
 	}
 	if met {
 		return false, nil
