@@ -47,5 +47,13 @@
 // gets a server certificate for 127.0.0.1 and localhost signed by it.
 // Clients verify nodes with CAFile or TLSConfig.
 //
+// # Redis Cluster and memcached
+//
+// A node with NodeSpec.Cluster is a Redis Cluster node (cluster.go): its
+// bus on a port of its own, its cluster state kept in data/nodes.conf; the
+// caller forms the cluster through Do. Memcached (memcached.go) runs
+// memcached nodes under DataDir/memcached/ the same way, process groups,
+// adoption and supervision included, without ACLs or configuration files.
+//
 // All Manager methods are safe for concurrent use.
 package engine
