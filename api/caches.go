@@ -47,6 +47,34 @@ func nodeStatus(c *keyward.Cache) string {
 	return "available"
 }
 
+// Shown for a member whose process is down or does not answer keyward
+// (being restarted), as ElastiCache shows a node it is recovering; the
+// cache itself then shows modifying.
+const (
+	downNodeStatus    = "rebooting"
+	downClusterStatus = "rebooting cluster nodes"
+)
+
+// nodeDown reports whether the engine knows node n of c to be down or not
+// answering. Only an available cache is judged: other statuses say more.
+func (s *Service) nodeDown(c *keyward.Cache, n keyward.CacheNode) bool {
+	if s.NodeUp == nil || c.Status != keyward.CacheAvailable {
+		return false
+	}
+	up, known := s.NodeUp(c.NodeID(n.ClusterID))
+	return known && !up
+}
+
+// anyNodeDown reports whether some node of c is down (see nodeDown).
+func (s *Service) anyNodeDown(c *keyward.Cache) bool {
+	for _, n := range c.Nodes {
+		if s.nodeDown(c, n) {
+			return true
+		}
+	}
+	return false
+}
+
 func enabledString(b bool) string {
 	if b {
 		return "enabled"
@@ -306,7 +334,12 @@ func (s *Service) describeReplicationGroups(ctx context.Context, in *ecapi.Descr
 	}
 	out := &ecapi.ReplicationGroupMessage{ReplicationGroups: []ecapi.ReplicationGroup{}, Marker: marker}
 	for _, c := range caches {
-		out.ReplicationGroups = append(out.ReplicationGroups, *replicationGroupToAPI(c))
+		rg := replicationGroupToAPI(c)
+		if s.anyNodeDown(c) {
+			rg.Status = ptr("modifying")
+			rg.NodeGroups[0].Status = ptr("modifying")
+		}
+		out.ReplicationGroups = append(out.ReplicationGroups, *rg)
 	}
 	return out, nil
 }
@@ -573,12 +606,15 @@ func (s *Service) describeCacheClusters(ctx context.Context, in *ecapi.DescribeC
 				continue
 			}
 			cc := memberCluster(c, i, n)
+			cacheNodeStatus := nodeStatus(c)
 			if n.Port == 0 && c.Status == keyward.CacheModifying {
-				cc.CacheClusterStatus = ptr("creating") // a replica joining
+				cc.CacheClusterStatus, cacheNodeStatus = ptr("creating"), "creating" // a replica joining
+			} else if s.nodeDown(c, n) {
+				cc.CacheClusterStatus, cacheNodeStatus = ptr(downClusterStatus), downNodeStatus
 			}
 			if deref(in.ShowCacheNodeInfo) {
 				cc.CacheNodes = []ecapi.CacheNode{{
-					CacheNodeId: ptr("0001"), CacheNodeStatus: cc.CacheClusterStatus, CacheNodeCreateTime: ptr(c.CreatedAt),
+					CacheNodeId: ptr("0001"), CacheNodeStatus: ptr(cacheNodeStatus), CacheNodeCreateTime: ptr(c.CreatedAt),
 					Endpoint: endpoint(n.Port), CustomerAvailabilityZone: ptr(nodeAZ(c, i)),
 					ParameterGroupStatus: ptr("in-sync"),
 				}}

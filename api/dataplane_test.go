@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -17,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
 	"github.com/redis/go-redis/v9"
 
+	"keyward/engine"
 	"keyward/internal/redistest"
 	"keyward/keywardtest"
 	"keyward/server"
@@ -360,11 +359,17 @@ func TestRBAC_ModifyKeepsConnections_RemovalAndSwapClose(t *testing.T) {
 // adminClient logs in as keyward's own admin user, to tamper with a node.
 func adminClient(t *testing.T, ts *keywardtest.Server, n node) *redis.Client {
 	t.Helper()
-	secret, err := os.ReadFile(filepath.Join(ts.Config.DataDir, "admin.secret"))
-	if err != nil {
-		t.Fatal(err)
+	for _, en := range ts.Engine().Nodes() {
+		if en.Addr == n.addr {
+			pw, err := engine.NodeAdminPassword(ts.Config.DataDir, en.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n.client(engine.AdminUser, pw)
+		}
 	}
-	return n.client("keyward-admin", strings.TrimSpace(string(secret)))
+	t.Fatalf("no engine node at %s", n.addr)
+	return nil
 }
 
 func TestDrift_Repaired(t *testing.T) {

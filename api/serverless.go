@@ -144,7 +144,11 @@ func (s *Service) DescribeServerlessCaches(ctx context.Context, in *ecapi.Descri
 	}
 	out := &ecapi.DescribeServerlessCachesResponse{ServerlessCaches: []ecapi.ServerlessCache{}, NextToken: next}
 	for _, c := range caches {
-		out.ServerlessCaches = append(out.ServerlessCaches, *serverlessToAPI(c))
+		sc := serverlessToAPI(c)
+		if s.anyNodeDown(c) {
+			sc.Status = ptr("modifying")
+		}
+		out.ServerlessCaches = append(out.ServerlessCaches, *sc)
 	}
 	return out, nil
 }

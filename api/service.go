@@ -34,6 +34,12 @@ type Service struct {
 	// the change committed (the reconciler's Enqueue). Optional.
 	Notify func(keyward.Key)
 
+	// NodeUp reports whether an engine node (keyward.Cache.NodeID) runs
+	// and answers; known is false where this process runs no engine.
+	// Describe calls show a known-down member of an available cache as
+	// being recovered. Optional.
+	NodeUp func(nodeID string) (up, known bool)
+
 	seeded sync.Map // keyward.Scope → true once the scope's default user exists
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -20,10 +21,10 @@ const AdminUser = "keyward-admin"
 const scratchUser = "keyward-scratch"
 
 // IsReservedUserName reports whether name is reserved for keyward's own ACL
-// users ("keyward-admin" and "keyward-scratch") and so cannot name a tenant
-// user.
+// users ("keyward-admin", "keyward-repl" and "keyward-scratch") and so
+// cannot name a tenant user.
 func IsReservedUserName(name string) bool {
-	return name == AdminUser || name == scratchUser
+	return name == AdminUser || name == ReplUser || name == scratchUser
 }
 
 // ErrInvalidRules is wrapped by ApplyACL's error when the engine refused a
@@ -54,6 +55,11 @@ var ErrInvalidRules = errors.New("engine: acl rules rejected by the engine")
 //   - the CLUSTER subcommands that change a Redis Cluster's membership,
 //     slots or replication (MEET, FORGET, ADDSLOTS, SETSLOT, REPLICATE,
 //     FAILOVER, RESET...).
+//   - CLIENT KILL: the engine cannot limit it to the tenant's own
+//     connections, and it would drop keyward's admin connection and the
+//     replication link (ElastiCache keeps its management connections out
+//     of tenants' reach). CLIENT PAUSE stays as the access string says, as
+//     on ElastiCache: keyward recovers a paused node itself.
 var tenantDenials = []string{
 	"-acl|setuser", "-acl|deluser", "-acl|load", "-acl|save",
 	"-acl|list", "-acl|getuser", "-acl|log", "-acl|dryrun",
@@ -61,6 +67,7 @@ var tenantDenials = []string{
 	"-shutdown", "-replicaof", "-slaveof", "-failover",
 	"-sync", "-psync",
 	"-bgrewriteaof", "-bgsave", "-save", "-migrate", "-monitor",
+	"-client|kill",
 	// The cluster's shape (slots, membership, replication) is keyward's
 	// in cluster mode too; tenants keep SLOTS, SHARDS, NODES, INFO...
 	"-cluster|addslots", "-cluster|addslotsrange", "-cluster|bumpepoch", "-cluster|delslots",
@@ -115,14 +122,40 @@ func validUserName(name string) bool {
 	return name != "" && !strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f })
 }
 
-// ApplyACL makes the ACL users of node id exactly users, plus AdminUser
-// (always kept as keyward needs it), and returns whether it wrote anything.
+// RulesRefusedError is ApplyACL's error when the engine refused the rules
+// of some users (an unknown command, a malformed rule). Those users were
+// left off the node, so they cannot log in; every other user was applied.
+// Retrying cannot help until their rules change.
+type RulesRefusedError struct {
+	Node string
+	// Users maps each refused user to the reason.
+	Users map[string]string
+}
+
+func (e *RulesRefusedError) Error() string {
+	names := slices.Sorted(maps.Keys(e.Users))
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = "user " + n + ": " + e.Users[n]
+	}
+	return fmt.Sprintf("%s: %s", ErrInvalidRules, strings.Join(parts, "; "))
+}
+
+func (e *RulesRefusedError) Unwrap() error { return ErrInvalidRules }
+
+// ApplyACL makes the ACL users of node id exactly users, plus AdminUser and
+// ReplUser (always kept as keyward needs them), and returns whether it
+// wrote anything.
 //
 //   - Each user is set with ACL SETUSER <name> reset <rules> <TenantDenials>
 //     only if that differs from what the node has (compared by rendering
 //     the desired user through a scratch user in a transaction, so the
 //     engine's own normalisation decides). Changing an existing user keeps
 //     its open connections, as ModifyUser does on ElastiCache.
+//   - A user whose rules the engine (or ApplyACL) refuses is left off the
+//     node, so it is denied, and reported in a *RulesRefusedError; every
+//     other user is still applied. One user's rules never hold back
+//     another's change or removal.
 //   - Every other user is deleted (which closes its connections; a CLIENT
 //     KILL USER precedes the delete for good measure), except "default",
 //     which always exists: if users has no "default", it is set to
@@ -132,23 +165,27 @@ func validUserName(name string) bool {
 //     changes that user (e.g. "default" on a default-user swap). A user this
 //     call leaves as it was is not killed, so retrying an ApplyACL that
 //     already succeeded does not disconnect clients that connected since.
-//   - The writes, kills and ACL SAVE run in one MULTI/EXEC, so clients never
-//     see a half-applied state and a restarted node loads the same users.
+//   - The writes and kills run in one MULTI/EXEC, so clients never see a
+//     half-applied state.
 //
-// Returns ErrNodeNotFound, ErrNodeNotRunning (retry later), or an error
-// wrapping ErrInvalidRules when the engine refused a user's rules (nothing
-// is written then). Calls for one node are serialised.
+// The Manager remembers the users of the last call: a node that restarts
+// starts closed and gets them back before it is reported running.
+//
+// Returns ErrNodeNotFound, ErrNodeNotRunning (retry later), or a
+// *RulesRefusedError (wrapping ErrInvalidRules) when only refused users
+// are missing. Calls for one node are serialised.
 func (m *Manager) ApplyACL(ctx context.Context, id string, users []ACLUser, kill []string) (changed bool, err error) {
 	n, err := m.lookup(id)
 	if err != nil {
 		return false, fmt.Errorf("engine: apply acl on %s: %w", id, err)
 	}
-	desired, err := m.desiredUsers(users)
-	if err != nil {
-		return false, fmt.Errorf("engine: apply acl on %s: %w", id, err)
-	}
+	desired, refused := m.desiredUsers(n.id, users)
+	m.mu.Lock()
+	n.want = &aclState{desired: desired, refused: refused, kill: slices.Clone(kill)}
+	m.mu.Unlock()
+	var rerr *RulesRefusedError
 	err = m.withAdmin(ctx, n, func(c *respConn) error {
-		changed, err = applyACL(ctx, c, desired, kill)
+		changed, rerr, err = m.applyState(ctx, n, c, desired, refused, kill)
 		return err
 	})
 	if err != nil {
@@ -157,39 +194,97 @@ func (m *Manager) ApplyACL(ctx context.Context, id string, users []ACLUser, kill
 	if changed {
 		m.log.Debug("engine: applied acl", "node", id)
 	}
+	if rerr != nil {
+		return changed, rerr
+	}
 	return changed, nil
 }
 
+// aclState is what the last ApplyACL asked of a node.
+type aclState struct {
+	desired []ACLUser
+	refused map[string]string // refused before reaching the engine
+	kill    []string
+}
+
+// applyState applies desired on c and reports refused users, logging each
+// refusal once (while it stays the same).
+func (m *Manager) applyState(ctx context.Context, n *node, c *respConn, desired []ACLUser, refused map[string]string, kill []string) (bool, *RulesRefusedError, error) {
+	all := maps.Clone(refused)
+	if all == nil {
+		all = map[string]string{}
+	}
+	changed, err := applyACL(ctx, c, desired, all, kill)
+	if err != nil {
+		return changed, nil, err
+	}
+	if len(all) == 0 {
+		n.reported = nil
+		return changed, nil, nil
+	}
+	if !maps.Equal(all, n.reported) {
+		for name, why := range all {
+			if n.reported[name] != why {
+				m.log.Error("engine: user left off the node: the engine refused its rules", "node", n.id, "user", name, "reason", why)
+			}
+		}
+		n.reported = all
+	}
+	return changed, &RulesRefusedError{Node: n.id, Users: all}, nil
+}
+
 // desiredUsers validates users and returns the full SETUSER rules of
-// every user the node must have, sorted by name.
-func (m *Manager) desiredUsers(users []ACLUser) ([]ACLUser, error) {
-	out := make([]ACLUser, 0, len(users)+2)
+// every user the node must have, sorted by name, and the users refused
+// (reason by name), which the node must not have.
+func (m *Manager) desiredUsers(id string, users []ACLUser) ([]ACLUser, map[string]string) {
+	out := make([]ACLUser, 0, len(users)+3)
+	var refused map[string]string
+	refuse := func(name, why string) {
+		if refused == nil {
+			refused = map[string]string{}
+		}
+		refused[name] = why
+	}
 	seen := make(map[string]bool, len(users))
 	for _, u := range users {
 		switch {
 		case !validUserName(u.Name):
-			return nil, fmt.Errorf("invalid user name %q", u.Name)
+			refuse(fmt.Sprintf("%q", u.Name), "invalid user name")
+			continue
 		case IsReservedUserName(u.Name):
-			return nil, fmt.Errorf("user name %q is reserved", u.Name)
+			refuse(u.Name, "reserved user name")
+			continue
 		case seen[u.Name]:
-			return nil, fmt.Errorf("user %q given twice", u.Name)
+			refuse(u.Name, "user given twice")
+			continue
 		}
 		seen[u.Name] = true
 		rules, err := withDenials(u.Rules)
 		if err != nil {
-			return nil, fmt.Errorf("user %s: %w", u.Name, err)
+			refuse(u.Name, err.Error())
+			continue
 		}
 		out = append(out, ACLUser{u.Name, append([]string{"reset"}, rules...)})
 	}
+	out = slices.DeleteFunc(out, func(u ACLUser) bool { _, bad := refused[u.Name]; return bad })
 	if !seen["default"] {
 		out = append(out, ACLUser{"default", []string{"reset", "off"}})
+	} else if _, bad := refused["default"]; bad {
+		out = append(out, ACLUser{"default", []string{"reset", "off"}})
 	}
-	out = append(out, ACLUser{AdminUser, append([]string{"reset"}, m.adminRules()...)})
+	out = append(out,
+		ACLUser{AdminUser, append([]string{"reset"}, m.adminRules(id)...)},
+		ACLUser{ReplUser, append([]string{"reset"}, m.replRules(id)...)})
 	slices.SortFunc(out, func(a, b ACLUser) int { return strings.Compare(a.Name, b.Name) })
-	return out, nil
+	return out, refused
 }
 
-func applyACL(ctx context.Context, c *respConn, desired []ACLUser, kill []string) (bool, error) {
+// refusedRules is a cached refusal of a rendering.
+type refusedRules string
+
+// applyACL makes the node's users desired. Users the engine refuses are
+// added to refused (name -> reason) and left off the node.
+func applyACL(ctx context.Context, c *respConn, desired []ACLUser, refused map[string]string, kill []string) (bool, error) {
 	// 1. Observe, in one transaction: the user list, each desired user as
 	// the node has it, and the engine's rendering of each desired user not
 	// rendered before on this connection (through the scratch user, which
@@ -206,9 +301,7 @@ func applyACL(ctx context.Context, c *respConn, desired []ACLUser, kill []string
 	for i, u := range desired {
 		if _, ok := c.rendered[key(u)]; !ok {
 			render = append(render, i)
-			cmds = append(cmds,
-				append([]string{"ACL", "SETUSER", scratchUser}, u.Rules...),
-				[]string{"ACL", "GETUSER", scratchUser})
+			cmds = append(cmds, renderCmds(u)...)
 		}
 	}
 	if len(render) > 0 {
@@ -223,31 +316,82 @@ func applyACL(ctx context.Context, c *respConn, desired []ACLUser, kill []string
 		return false, fmt.Errorf("acl users: %w", err)
 	}
 	rendered := make(map[string]any, len(desired))
+	fresh := make(map[string]bool, len(render))
 	for _, u := range desired {
 		if v, ok := c.rendered[key(u)]; ok {
 			rendered[key(u)] = v
 		}
 	}
 	for j, i := range render {
-		u, r := desired[i], replies[1+len(desired)+2*j:]
-		if e, ok := r[0].(respError); ok {
-			return false, fmt.Errorf("user %s: %w: %v", u.Name, ErrInvalidRules, e)
+		v, err := renderResult(replies[1+len(desired)+2*j:])
+		if err != nil {
+			return false, err
 		}
-		if e, ok := r[1].(respError); ok {
-			return false, fmt.Errorf("acl getuser: %w", e)
+		rendered[key(desired[i])] = v
+		fresh[key(desired[i])] = true
+	}
+	cur := make([]any, len(desired))
+	for i, u := range desired {
+		if e, ok := replies[1+i].(respError); ok {
+			return false, fmt.Errorf("acl getuser %s: %w", u.Name, e)
 		}
-		rendered[key(u)] = r[1]
+		cur[i] = replies[1+i]
+	}
+
+	// 2. A cached rendering that disagrees with the node may be stale:
+	// confirm it with a fresh one, read with the node's user in the same
+	// transaction, before writing anything.
+	var confirm []int
+	for i, u := range desired {
+		v := rendered[key(u)]
+		if _, bad := v.(refusedRules); !bad && !fresh[key(u)] && cur[i] != nil && !reflect.DeepEqual(v, cur[i]) {
+			confirm = append(confirm, i)
+		}
+	}
+	if len(confirm) > 0 {
+		cmds = cmds[:0]
+		for _, i := range confirm {
+			cmds = append(cmds, renderCmds(desired[i])...)
+			cmds = append(cmds, []string{"ACL", "GETUSER", desired[i].Name})
+		}
+		cmds = append(cmds, []string{"ACL", "DELUSER", scratchUser})
+		replies, err := c.tx(ctx, cmds)
+		if err != nil {
+			return false, err
+		}
+		for j, i := range confirm {
+			r := replies[3*j:]
+			v, err := renderResult(r)
+			if err != nil {
+				return false, err
+			}
+			rendered[key(desired[i])] = v
+			if e, ok := r[2].(respError); ok {
+				return false, fmt.Errorf("acl getuser %s: %w", desired[i].Name, e)
+			}
+			cur[i] = r[2]
+		}
 	}
 	c.rendered = rendered // only what is in use, so it stays small
+	for i, u := range desired {
+		if why, bad := rendered[key(u)].(refusedRules); bad && u.Name == "default" {
+			// The default user always exists: a refused one is closed.
+			refused[u.Name] = string(why)
+			next := slices.Clone(desired)
+			next[i] = ACLUser{"default", []string{"reset", "off"}}
+			return applyACL(ctx, c, next, refused, kill)
+		}
+	}
+
 	var set []ACLUser
 	want := make(map[string]bool, len(desired))
 	for i, u := range desired {
-		want[u.Name] = true
-		cur := replies[1+i]
-		if e, ok := cur.(respError); ok {
-			return false, fmt.Errorf("acl getuser %s: %w", u.Name, e)
+		if why, bad := rendered[key(u)].(refusedRules); bad {
+			refused[u.Name] = string(why)
+			continue
 		}
-		if cur == nil || !reflect.DeepEqual(rendered[key(u)], cur) {
+		want[u.Name] = true
+		if cur[i] == nil || !reflect.DeepEqual(rendered[key(u)], cur[i]) {
 			set = append(set, u)
 		}
 	}
@@ -261,7 +405,7 @@ func applyACL(ctx context.Context, c *respConn, desired []ACLUser, kill []string
 		return false, nil
 	}
 
-	// 2. Write, kill and save in one transaction. CLIENT KILL USER needs an
+	// 3. Write and kill in one transaction. CLIENT KILL USER needs an
 	// existing user: kill after SETUSER, before DELUSER.
 	cmds = cmds[:0]
 	for _, u := range set {
@@ -275,7 +419,6 @@ func applyACL(ctx context.Context, c *respConn, desired []ACLUser, kill []string
 	for _, name := range del {
 		cmds = append(cmds, []string{"CLIENT", "KILL", "USER", name}, []string{"ACL", "DELUSER", name})
 	}
-	cmds = append(cmds, []string{"ACL", "SAVE"})
 	replies, err = c.tx(ctx, cmds)
 	if err != nil {
 		return false, err
@@ -287,6 +430,26 @@ func applyACL(ctx context.Context, c *respConn, desired []ACLUser, kill []string
 		}
 	}
 	return true, errors.Join(errs...)
+}
+
+// renderCmds renders u through the scratch user: SETUSER, then GETUSER.
+func renderCmds(u ACLUser) [][]string {
+	return [][]string{
+		append([]string{"ACL", "SETUSER", scratchUser}, u.Rules...),
+		{"ACL", "GETUSER", scratchUser},
+	}
+}
+
+// renderResult reads the replies of renderCmds: the rendering, or the
+// engine's refusal of the rules.
+func renderResult(r []any) (any, error) {
+	if e, ok := r[0].(respError); ok {
+		return refusedRules(e), nil
+	}
+	if e, ok := r[1].(respError); ok {
+		return nil, fmt.Errorf("acl getuser: %w", e)
+	}
+	return r[1], nil
 }
 
 // ACLList returns the node's ACL LIST, one "user <name> <rules>" line per

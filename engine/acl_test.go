@@ -111,7 +111,7 @@ func TestApplyACL_Connections(t *testing.T) {
 		if err := client(t, n.Addr, "alice", a2, nil).Ping(ctx).Err(); err != nil {
 			t.Errorf("new password: %v", err)
 		}
-		admin := adminClient(t, dir, n.Addr, nil)
+		admin := adminClient(t, dir, n, nil)
 		if err := admin.Publish(ctx, "news", "hello").Err(); err != nil {
 			t.Fatal(err)
 		}
@@ -178,7 +178,7 @@ func TestEngine_ConnectionSemantics(t *testing.T) {
 	ctx := t.Context()
 	pw := "dave-password-000000001"
 	applyAll(t, m, []engine.ACLUser{accessUser(t, "dave", "on ~* +@all", keyward.HashPassword(pw))}, nil, n.ID)
-	admin := adminClient(t, dir, n.Addr, nil)
+	admin := adminClient(t, dir, n, nil)
 
 	dave := client(t, n.Addr, "dave", pw, nil).Conn()
 	defer dave.Close()
@@ -256,7 +256,7 @@ func TestApplyACL_TenantCannotEscalate(t *testing.T) {
 		{"ACL", "USERS"},
 		{"CLIENT", "ID"},
 	}
-	admin := adminClient(t, dir, n.Addr, nil)
+	admin := adminClient(t, dir, n, nil)
 	for _, tc := range []struct{ user, pass string }{{"root", pw}, {"sel", pw}, {"default", ""}} {
 		t.Run(tc.user, func(t *testing.T) {
 			// The engine's own verdict, whatever else would refuse first.
@@ -301,7 +301,7 @@ func TestApplyACL_TenantCannotEscalate(t *testing.T) {
 func TestTenantDenials_CoverACLSubcommands(t *testing.T) {
 	t.Parallel()
 	_, n, dir := oneNode(t)
-	admin := adminClient(t, dir, n.Addr, nil)
+	admin := adminClient(t, dir, n, nil)
 	docs, err := admin.Do(t.Context(), "COMMAND", "DOCS", "acl").Result()
 	if err != nil {
 		t.Fatal(err)
@@ -359,7 +359,7 @@ func TestApplyACL_RevertsDrift(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin := adminClient(t, dir, n.Addr, nil)
+	admin := adminClient(t, dir, n, nil)
 	for _, drift := range [][]any{
 		{"ACL", "SETUSER", "alice", "~*"},                      // widened keys
 		{"ACL", "SETUSER", "bob", ">extra-password-0000001"},   // extra password
@@ -382,13 +382,14 @@ func TestApplyACL_RevertsDrift(t *testing.T) {
 			t.Errorf("after %v: ACL LIST\n%s\nwant\n%s", drift, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	}
-	// The ACL file holds the applied users (ACL SAVE), nothing else.
+	// The ACL file holds keyward's own users only: a node always starts
+	// closed and gets its users from the Manager.
 	file, err := os.ReadFile(filepath.Join(dir, "nodes", n.ID, "users.acl"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(strings.Split(strings.TrimSpace(string(file)), "\n"), want) {
-		t.Errorf("users.acl:\n%s\nwant\n%s", file, strings.Join(want, "\n"))
+	if strings.Contains(string(file), "alice") || !strings.Contains(string(file), "user default reset off") {
+		t.Errorf("users.acl:\n%s", file)
 	}
 }
 
@@ -399,9 +400,12 @@ func TestApplyACL_Errors(t *testing.T) {
 	applyAll(t, m, appUsers(), nil, n.ID)
 	before, _ := m.ACLList(ctx, n.ID)
 
+	// A refused user is left off the node and reported; the others are
+	// applied all the same.
 	_, err := m.ApplyACL(ctx, n.ID, append(appUsers(), engine.ACLUser{Name: "x", Rules: []string{"on", "nopass", "+nosuchcommand"}}), nil)
-	if !errors.Is(err, engine.ErrInvalidRules) || !strings.Contains(err.Error(), "user x") {
-		t.Errorf("unknown command: %v, want ErrInvalidRules naming user x", err)
+	var rerr *engine.RulesRefusedError
+	if !errors.Is(err, engine.ErrInvalidRules) || !errors.As(err, &rerr) || rerr.Users["x"] == "" || len(rerr.Users) != 1 {
+		t.Errorf("unknown command: %v, want a RulesRefusedError naming user x", err)
 	}
 	for _, users := range [][]engine.ACLUser{
 		{{Name: engine.AdminUser, Rules: []string{"on", "nopass"}}},
@@ -412,12 +416,12 @@ func TestApplyACL_Errors(t *testing.T) {
 		{{Name: "a", Rules: []string{"(~* +get"}}},
 		{{Name: "a", Rules: []string{""}}},
 	} {
-		if _, err := m.ApplyACL(ctx, n.ID, users, nil); err == nil {
-			t.Errorf("ApplyACL(%v) accepted", users)
+		if _, err := m.ApplyACL(ctx, n.ID, append(appUsers(), users...), nil); !errors.As(err, &rerr) || len(rerr.Users) != 1 {
+			t.Errorf("ApplyACL(%v): %v, want one refused user", users, err)
 		}
-	}
-	if after, _ := m.ACLList(ctx, n.ID); !slices.Equal(before, after) {
-		t.Errorf("a refused ApplyACL changed the node:\n%s\nwant\n%s", strings.Join(after, "\n"), strings.Join(before, "\n"))
+		if after, _ := m.ACLList(ctx, n.ID); !slices.Equal(before, after) {
+			t.Errorf("ApplyACL(%v) left the node:\n%s\nwant\n%s", users, strings.Join(after, "\n"), strings.Join(before, "\n"))
+		}
 	}
 	if _, err := m.ApplyACL(ctx, "nope", nil, nil); !errors.Is(err, engine.ErrNodeNotFound) {
 		t.Errorf("unknown node: %v", err)

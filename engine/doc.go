@@ -5,34 +5,62 @@
 // # Processes
 //
 // A Manager owns the nodes under DataDir/nodes/<id>/. Each node directory
-// holds the rendered server configuration (server.conf, mode 0600: it
-// carries the admin secret as masterauth), the ACL file (users.acl), the
-// data directory (data/, append-only file on), the server's log
-// (server.log, plus stdout.log for what the server prints before it opens
-// its log) and node.json, the record of the node's spec, port and pid.
+// holds the rendered server configuration (server.conf, mode 0600: a
+// replica's carries its primary's replication password as masterauth), the
+// ACL file the node starts with (users.acl), the data directory (data/,
+// append-only file on, and the admin socket), the server's log (server.log,
+// plus stdout.log for what the server prints before it opens its log) and
+// node.json, the record of the node's spec, port, pid and admin scheme.
+//
+// Nodes start with a minimal environment (nothing of keyward's, whose
+// environment may hold credentials). When keyward runs as root they run as
+// the unprivileged NodeUserName (created if absent): the node directory
+// stays keyward's (group the node user's, mode 0710), data/ and the files
+// the server reads are the node user's, and the data directory and nodes/
+// get that group with mode 0710 so the node can reach its directory and
+// nothing else.
 //
 // Nodes run in their own process groups and outlive keyward: Close stops
 // supervising but leaves them running, and the next Open adopts every node
 // whose process still answers on its port; the others are restarted on the
 // same port with their data. While open, the Manager restarts a node whose
-// process died, with a backoff, and then calls OnRestart so that the caller
-// re-applies its desired state. A node's port never changes once assigned.
+// process died, with a backoff that Ensure respects too, and then calls
+// OnRestart so that the caller re-applies its desired state. A node whose
+// process runs but leaves keyward's commands unanswered (CLIENT PAUSE, a
+// script SCRIPT KILL cannot end, SIGSTOP) gets SCRIPT KILL, FUNCTION KILL
+// and CLIENT UNPAUSE, and is killed and restarted after StuckTimeout. A
+// node's port never changes once assigned.
 //
-// # The admin user
+// # The admin channel
 //
-// keyward talks to its nodes as the ACL user AdminUser ("keyward-admin"),
-// whose password is a random secret generated once and kept in
-// DataDir/admin.secret (mode 0600). Replicas also use it to authenticate to
-// their primary (masteruser/masterauth). A new node starts with only that
-// user and a default user that is off, so it is closed until the caller
-// applies users with ApplyACL. The names AdminUser and "keyward-scratch"
-// are reserved (see IsReservedUserName): they can never be tenant users.
+// keyward talks to a node only over a Unix socket in the node's private
+// data directory, after checking with SO_PEERCRED that the node's own
+// server process is listening on it, and then authenticates as the ACL
+// user AdminUser ("keyward-admin") with a password of that node only. It
+// never sends a credential to a node's TCP port, where an impostor may
+// listen once the node died. Every node password is derived (HMAC-SHA256)
+// from a master secret generated once and kept in DataDir/admin.secret
+// (mode 0600), which no node can read. Replicas authenticate to their
+// primary over TCP as ReplUser ("keyward-repl") with that primary's own
+// replication password, which allows only PSYNC, REPLCONF and PING.
+//
+// Every start writes an ACL file with keyward's users and a default user
+// that is off, so a node always starts closed: a restarted node gets the
+// last users ApplyACL asked for before it counts as running (a new
+// Manager, which knows none yet, leaves that to OnRestart). Nodes of an
+// older keyward (TCP admin channel, one shared secret) are adopted in
+// place over a TCP connection that the kernel's socket tables show their
+// own server accepted, and moved to per-node credentials; their next start
+// puts them on the socket (see legacy.go). The names AdminUser, ReplUser
+// and "keyward-scratch" are reserved (see IsReservedUserName): they can
+// never be tenant users.
 //
 // # ACLs
 //
-// ApplyACL makes a node's ACL users exactly the given ones (plus the admin
-// user), writing only what differs, deleting the rest, and saving the ACL
-// file so that a restarted node comes back with the last applied users.
+// ApplyACL makes a node's ACL users exactly the given ones (plus keyward's),
+// writing only what differs and deleting the rest. A user whose rules the
+// engine refuses is left off the node (so denied) and reported in a
+// RulesRefusedError; every other user is applied all the same.
 // Every tenant user gets TenantDenials appended to its rules (and to each of
 // its selectors), so that no tenant can rewrite ACLs, read other users'
 // password hashes or reconfigure, replicate or stop the node, whatever its
@@ -43,9 +71,59 @@
 //
 // # TLS
 //
-// On Open the Manager creates (or loads) a CA in DataDir/tls; each TLS node
-// gets a server certificate for 127.0.0.1 and localhost signed by it.
-// Clients verify nodes with CAFile or TLSConfig.
+// On Open the Manager creates (or loads) a CA in DataDir/tls, name-
+// constrained to 127.0.0.0/8 and localhost when created; each TLS node gets
+// a server certificate for 127.0.0.1 and localhost signed by it. Clients
+// verify nodes with CAFile or TLSConfig.
+//
+// # IAM authentication: an authenticating front per TLS node
+//
+// A plain Redis/Valkey server cannot check an ElastiCache IAM token (a SigV4
+// presigned "connect" URL), so IAM users log in through a front: a small
+// RESP proxy (package front) that owns the node's client-facing port, and
+// whose port is the one the API reports for the node (endpoints, node
+// addresses). This Manager only provides the node's certificate for it
+// (NodeCertFiles); package fronts runs and supervises the fronts, and
+// server wires both into the reconciler. The choices:
+//
+//   - Every TLS node gets a front (serverless caches always, replication
+//     groups with in-transit encryption), so endpoints never change when an
+//     IAM user joins later; nodes without TLS have none, since ElastiCache
+//     accepts IAM only over TLS. The front presents the node's certificate,
+//     so clients verify it with the same CA.
+//   - The front parses only AUTH and HELLO ... AUTH; every other byte is
+//     relayed unchanged both ways, so password users, default and AUTH-token
+//     mode behave exactly as on the node. A password with the shape of an
+//     IAM token is verified by package iamauth against keyward's SigV4
+//     credentials (service elasticache, the cache's name as host,
+//     Action=connect, User, ResourceType for serverless, X-Amz-Expires at
+//     most 900 s, clock skew, the key's account owning the cache, its
+//     region). A valid token is replaced by the user's internal secret; an
+//     invalid one is relayed as sent, and the node answers WRONGPASS.
+//   - Authorization stays on the node: an IAM user's ACL entry holds only
+//     the SHA-256 of its internal secret (front.Secret, an HMAC of the
+//     cache's ARN and the user name under a key in DATA-DIR/fronts/key that
+//     only keyward and its fronts read), plus its access string. The front's
+//     backend connection is that ACL user's connection, so the access
+//     string applies, and DeleteUser, removal from the group, a default
+//     swap and CLIENT KILL USER close it like any other; the front then
+//     closes the client. Fronts need no per-user state: nothing to hand
+//     over when users change.
+//   - The 12-hour limit of IAM connections is the front's (counted from the
+//     last successful IAM AUTH, as re-authenticating extends it on
+//     ElastiCache).
+//   - Each front is its own process ("keyward front DIR", own process
+//     group, minimal environment), so it keeps serving, and keeps verifying
+//     new IAM logins, while keyward is stopped or restarted, like the nodes.
+//     fronts.Manager records each front's port and pid under
+//     DATA-DIR/fronts/<node>/, adopts running fronts on Open, restarts dead
+//     ones on the same port, and stops them with their node. A front gets
+//     keyward's SigV4 credentials on its stdin, never on disk; one started
+//     with other credentials is restarted.
+//   - Cost: one more hop. The front reaches the node over TLS today; it
+//     also supports the node's private Unix socket ("unix:<path>"), which
+//     roughly halves the hop's cost, for when nodes have one. Figures are
+//     in docs/bench.md.
 //
 // # Redis Cluster and memcached
 //

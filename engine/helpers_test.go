@@ -135,13 +135,14 @@ func client(tb testing.TB, addr, user, pass string, tlsConf *tls.Config) *redis.
 	return c
 }
 
-// adminClient returns a go-redis client authenticated as the admin user.
-func adminClient(tb testing.TB, dir, addr string, tlsConf *tls.Config) *redis.Client {
-	b, err := os.ReadFile(filepath.Join(dir, "admin.secret"))
+// adminClient returns a go-redis client authenticated as the admin user of
+// node n (over TCP: tests may, keyward itself uses the node's socket).
+func adminClient(tb testing.TB, dir string, n *engine.Node, tlsConf *tls.Config) *redis.Client {
+	pw, err := engine.NodeAdminPassword(dir, n.ID)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return client(tb, addr, engine.AdminUser, strings.TrimSpace(string(b)), tlsConf)
+	return client(tb, n.Addr, engine.AdminUser, pw, tlsConf)
 }
 
 func hash(pw string) string {

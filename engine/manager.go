@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -89,6 +90,10 @@ type Node struct {
 	Role   string // RolePrimary or RoleReplica, from the spec
 	// ReplicaOf is the ID of the node's primary, "" for a primary.
 	ReplicaOf string
+	// Unresponsive reports a running process that leaves keyward's admin
+	// commands unanswered (paused, stopped or busy); the Manager restarts
+	// it after StuckTimeout.
+	Unresponsive bool
 }
 
 // Manager starts, supervises, adopts and stops nodes. Set the fields, then
@@ -123,6 +128,17 @@ type Manager struct {
 	// SIGTERM, then SIGKILL); default 5s.
 	StopTimeout time.Duration
 
+	// StuckTimeout is how long a node may leave keyward's admin commands
+	// unanswered (paused by CLIENT PAUSE, stopped, or busy with a script
+	// that SCRIPT KILL cannot end) before the Manager restarts it from its
+	// desired state; default 5s.
+	StuckTimeout time.Duration
+
+	// RunAs is the system user nodes run as when keyward runs as root:
+	// default NodeUserName, created if absent (or "nobody" if it cannot
+	// be). Ignored when keyward does not run as root.
+	RunAs string
+
 	mu      sync.Mutex
 	state   int // stateNew, stateOpen, stateClosed
 	nodes   map[string]*node
@@ -135,6 +151,8 @@ type Manager struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup // supervision and OnRestart goroutines
 	readyFn func()         // test hook, called when a node answered PING
+
+	nodeCred *syscall.Credential // the node user's, when keyward runs as root
 }
 
 const (
@@ -156,8 +174,18 @@ type node struct {
 	inst    *instance // the current or last process; nil before the first start
 	stopped bool      // Stop was called: never restart, never reuse
 	fails   int       // consecutive failed starts or early exits
+	// nextStart is when the node may be started again after a failed
+	// start or an early exit (supervision backoff); Ensure respects it.
+	nextStart time.Time
+	// stuckSince is when the oldest admin command the node has left
+	// unanswered (timed out, or answered BUSY) was sent; zero if healthy.
+	stuckSince time.Time
+	unsticking bool      // a recovery is running
+	want       *aclState // the last ApplyACL, restored after a restart
 
 	admin adminConn
+	// reported holds the refusals last logged; guarded by admin.mu.
+	reported map[string]string
 }
 
 // record is node.json.
@@ -165,6 +193,9 @@ type record struct {
 	Spec NodeSpec `json:"spec"`
 	Port int      `json:"port"`
 	PID  int      `json:"pid,omitempty"`
+	// Scheme is the admin-channel scheme the node was started with; 0 for
+	// nodes of a keyward before the private admin socket.
+	Scheme int `json:"scheme,omitempty"`
 	// PrimaryAddr is the resolved address of Spec.ReplicaOf, kept so that
 	// a replica restarts even when its primary is not known at that time.
 	PrimaryAddr string `json:"primaryAddr,omitempty"`
@@ -229,6 +260,9 @@ func (m *Manager) Open(ctx context.Context) error {
 	if m.StopTimeout <= 0 {
 		m.StopTimeout = 5 * time.Second
 	}
+	if m.StuckTimeout <= 0 {
+		m.StuckTimeout = 5 * time.Second
+	}
 	m.nodes = make(map[string]*node)
 	m.ports = make(map[int]string)
 	m.tlsOK = make(map[string]error)
@@ -242,8 +276,21 @@ func (m *Manager) Open(ctx context.Context) error {
 	if err := os.MkdirAll(m.nodesDir(), 0o700); err != nil {
 		return fmt.Errorf("engine: open: %w", err)
 	}
-	secret, err := loadOrCreateSecret(filepath.Join(dir, "admin.secret"))
+	secret, err := loadOrCreateSecret(filepath.Join(dir, "admin.secret"), true)
 	if err != nil {
+		return err
+	}
+	cred, err := m.nodeCredential()
+	if err != nil {
+		return err
+	}
+	if cred != nil {
+		if d, ok := reachable(dir, cred); !ok {
+			m.log.Warn("engine: the node user cannot reach the data directory, so nodes run as root; make the directory traversable (chmod o+x) or choose a data directory outside it", "dir", d, "uid", cred.Uid)
+			cred = nil
+		}
+	}
+	if err := prepareDataDir(dir, cred); err != nil {
 		return err
 	}
 	ca, err := loadOrCreateCA(filepath.Join(dir, "tls"))
@@ -256,7 +303,7 @@ func (m *Manager) Open(ctx context.Context) error {
 	}
 
 	m.mu.Lock()
-	m.secret, m.ca = secret, ca
+	m.secret, m.ca, m.nodeCred = secret, ca, cred
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.state = stateOpen
 	var found []*node
@@ -292,6 +339,9 @@ func (m *Manager) adoptOrStart(ctx context.Context, n *node) {
 	defer n.life.Unlock()
 	log := m.log.With("node", n.id)
 	pid, err := m.probe(ctx, n)
+	if err == nil && n.rec.Scheme == schemeLegacy {
+		err = m.migrateLegacy(ctx, n)
+	}
 	if err == nil {
 		inst := &instance{pid: pid, started: time.Now(), exited: make(chan struct{})}
 		go pollExit(inst, m.ctx.Done())
@@ -308,9 +358,11 @@ func (m *Manager) adoptOrStart(ctx context.Context, n *node) {
 	}
 	log.Info("engine: node not running, restarting", "reason", err)
 	// A process of ours that does not answer (hung, or keyed to another
-	// secret or CA) would keep the port: end it first.
-	if n.rec.PID > 0 && ownsProcess(n.rec.PID, m.confPath(n)) {
-		terminate(n.rec.PID, nil, m.StopTimeout)
+	// secret or CA) would keep the port: end it first, also one that the
+	// record does not name (keyward ended between its start and the
+	// record's update).
+	for _, pid := range ownProcesses(m.confPath(n), n.rec.PID) {
+		terminate(pid, nil, m.StopTimeout)
 	}
 	if err := m.start(ctx, n); err != nil {
 		log.Error("engine: restart node", "err", err)
@@ -326,7 +378,7 @@ func (m *Manager) adoptOrStart(ctx context.Context, n *node) {
 func (m *Manager) probe(ctx context.Context, n *node) (int, error) {
 	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	c, err := dialAdmin(dctx, addrOf(n.rec.Port), m.clientTLS(n.rec.Spec.TLS), AdminUser, m.secret)
+	c, err := m.dialNode(dctx, n, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -438,9 +490,18 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 		log.Info("engine: started node", "addr", addrOf(n.rec.Port), "pid", n.rec.PID, "replicaof", spec.ReplicaOf)
 
 	case inst == nil || inst.dead():
-		log.Info("engine: restarting node that is not running")
 		m.setRecord(n, func(r *record) { r.Spec, r.PrimaryAddr = spec, primaryAddr })
+		// Supervision restarts the node with a backoff; Ensure may start
+		// it sooner, but not more often.
+		m.mu.Lock()
+		wait := time.Until(n.nextStart)
+		m.mu.Unlock()
+		if wait > 0 {
+			return nil, fmt.Errorf("engine: node %s: %w (next start in %v)", n.id, ErrNodeNotRunning, wait.Round(time.Millisecond))
+		}
+		log.Info("engine: restarting node that is not running")
 		if err := m.start(ctx, n); err != nil {
+			m.startFailed(n)
 			return nil, err // supervision keeps trying
 		}
 		m.notifyRestart(n.id)
@@ -456,11 +517,18 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 
 	case cur.Spec.ReplicaOf != spec.ReplicaOf || cur.PrimaryAddr != primaryAddr:
 		args := []string{"REPLICAOF", "NO", "ONE"}
+		var auth []string
 		if primaryAddr != "" {
 			host, port, _ := net.SplitHostPort(primaryAddr)
 			args = []string{"REPLICAOF", host, port}
+			auth = []string{"CONFIG", "SET", "masteruser", ReplUser, "masterauth", m.replPass(spec.ReplicaOf)}
 		}
 		if err := m.withAdmin(ctx, n, func(c *respConn) error {
+			if auth != nil {
+				if _, err := c.do(ctx, auth...); err != nil {
+					return err
+				}
+			}
 			_, err := c.do(ctx, args...)
 			return err
 		}); err != nil {
@@ -694,6 +762,7 @@ func (n *node) snapshot() *Node {
 	}
 	if n.inst != nil && !n.inst.dead() {
 		nd.PID = n.inst.pid
+		nd.Unresponsive = !n.stuckSince.IsZero()
 	}
 	return nd
 }
@@ -751,13 +820,6 @@ func (m *Manager) TLSConfig() *tls.Config {
 	return m.ca.TLSConfig()
 }
 
-func (m *Manager) clientTLS(on bool) *tls.Config {
-	if !on {
-		return nil
-	}
-	return m.ca.TLSConfig()
-}
-
 // notifyRestart calls OnRestart in its own goroutine.
 func (m *Manager) notifyRestart(id string) {
 	if m.OnRestart == nil {
@@ -768,9 +830,10 @@ func (m *Manager) notifyRestart(id string) {
 
 func addrOf(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
-// loadOrCreateSecret reads the admin secret, creating a random one (256
-// bits, hex) on first use.
-func loadOrCreateSecret(name string) (string, error) {
+// loadOrCreateSecret reads the master secret from which every node's
+// credentials are derived, creating a random one (256 bits, hex) on first
+// use if create is set. It never reaches a node.
+func loadOrCreateSecret(name string, create bool) (string, error) {
 	b, err := os.ReadFile(name)
 	if err == nil {
 		s := strings.TrimSpace(string(b))
@@ -779,7 +842,7 @@ func loadOrCreateSecret(name string) (string, error) {
 		}
 		return s, nil
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
+	if !errors.Is(err, fs.ErrNotExist) || !create {
 		return "", fmt.Errorf("engine: read admin secret: %w", err)
 	}
 	var raw [32]byte

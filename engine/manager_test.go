@@ -1,7 +1,10 @@
 package engine_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -276,8 +279,15 @@ func TestManager_OpenRestartsDeadNodes(t *testing.T) {
 		t.Fatalf("after Open: %+v (before %+v)", got, n)
 	}
 	waitRestart(t, restarts, n.ID)
+	// A new Manager does not know the desired users: the node starts
+	// closed (whatever it held: a revoked user stays out) until they are
+	// applied again, as OnRestart asks.
+	if err := client(t, got.Addr, "alice", alicePW, nil).Ping(t.Context()).Err(); err == nil {
+		t.Errorf("alice admitted by a node restarted by Open before any ApplyACL")
+	}
+	applyAll(t, m2, appUsers(), nil, n.ID)
 	if err := client(t, got.Addr, "alice", alicePW, nil).Ping(t.Context()).Err(); err != nil {
-		t.Errorf("alice after restart by Open: %v", err)
+		t.Errorf("alice after restart by Open and ApplyACL: %v", err)
 	}
 }
 
@@ -473,10 +483,11 @@ func TestManager_NodeFiles(t *testing.T) {
 	m := newManager(t, dir, nil)
 	p := ensure(t, m, engine.NodeSpec{ID: "p", Engine: "redis"})
 	ensure(t, m, engine.NodeSpec{ID: "r", Engine: "redis", ReplicaOf: p.ID})
-	secret, err := os.ReadFile(filepath.Join(dir, "admin.secret"))
+	adminPW, err := engine.NodeAdminPassword(dir, "r")
 	if err != nil {
 		t.Fatal(err)
 	}
+	replPrimary := replPassword(t, dir, "r") // r's own ReplUser password
 	for _, f := range []string{"admin.secret", "tls/ca.key", "nodes/r/server.conf", "nodes/r/users.acl", "nodes/r/node.json"} {
 		fi, err := os.Stat(filepath.Join(dir, f))
 		if err != nil || fi.Mode().Perm() != 0o600 {
@@ -484,7 +495,9 @@ func TestManager_NodeFiles(t *testing.T) {
 		}
 	}
 	acl, _ := os.ReadFile(filepath.Join(dir, "nodes", "r", "users.acl"))
-	wantACL := "user keyward-admin reset on " + hash(strings.TrimSpace(string(secret))) + " ~* &* +@all\nuser default reset off\n"
+	wantACL := "user keyward-admin reset on " + hash(adminPW) + " ~* &* +@all\n" +
+		"user keyward-repl reset on " + hash(replPrimary) + " resetchannels -@all +psync +replconf +ping\n" +
+		"user default reset off\n"
 	if string(acl) != wantACL {
 		t.Errorf("initial users.acl:\n%s\nwant\n%s", acl, wantACL)
 	}
@@ -493,13 +506,27 @@ func TestManager_NodeFiles(t *testing.T) {
 		"\nbind 127.0.0.1\n", "\nport " + strconv.Itoa(mustNode(t, m, "r").Port) + "\n",
 		"\nappendonly yes\n", "\nsave \"\"\n", "\ndaemonize no\n",
 		"\nenable-debug-command no\n", "\nenable-module-command no\n", "\nacl-pubsub-default allchannels\n",
-		"\nmasteruser keyward-admin\n", "\nreplicaof 127.0.0.1 " + strconv.Itoa(p.Port) + "\n",
+		"\nmasteruser keyward-repl\n", "\nmasterauth \"" + replPassword(t, dir, "p") + "\"\n",
+		"\nunixsocket \"admin.sock\"\n", "\nunixsocketperm 700\n",
+		"\nreplicaof 127.0.0.1 " + strconv.Itoa(p.Port) + "\n",
 		"\naclfile \"" + filepath.Join(dir, "nodes", "r", "users.acl") + "\"\n",
 	} {
 		if !strings.Contains(string(conf), want) {
 			t.Errorf("server.conf lacks %q:\n%s", strings.TrimSpace(want), conf)
 		}
 	}
+}
+
+// replPassword derives node id's ReplUser password as the engine does.
+func replPassword(t *testing.T, dir, id string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "admin.secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hmac.New(sha256.New, []byte(strings.TrimSpace(string(b))))
+	h.Write([]byte("repl\x00" + id))
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func mustNode(t *testing.T, m *engine.Manager, id string) *engine.Node {
@@ -512,8 +539,8 @@ func mustNode(t *testing.T, m *engine.Manager, id string) *engine.Node {
 }
 
 // A node that does not answer as ours (here: the admin secret changed) is
-// ended and restarted by Open, with the new admin user in its ACL file and
-// the tenant users kept.
+// ended and restarted by Open, with the new admin user in its ACL file,
+// closed until its users are applied again.
 func TestManager_OpenReplacesUnanswerableNode(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -532,10 +559,11 @@ func TestManager_OpenReplacesUnanswerableNode(t *testing.T) {
 	if processAlive(n.PID) {
 		t.Error("old process still running")
 	}
-	if changed, err := m2.ApplyACL(t.Context(), n.ID, appUsers(), nil); err != nil || changed {
-		t.Errorf("ApplyACL: %v, %v; want the saved users back and nothing to change", changed, err)
+	if changed, err := m2.ApplyACL(t.Context(), n.ID, appUsers(), nil); err != nil || !changed {
+		t.Errorf("ApplyACL: %v, %v; want the users written again", changed, err)
 	}
-	if err := client(t, got.Addr, engine.AdminUser, strings.Repeat("s", 64), nil).Ping(t.Context()).Err(); err != nil {
-		t.Errorf("new admin secret: %v", err)
+	pw, _ := engine.NodeAdminPassword(dir, n.ID)
+	if err := client(t, got.Addr, engine.AdminUser, pw, nil).Ping(t.Context()).Err(); err != nil {
+		t.Errorf("admin password from the new secret: %v", err)
 	}
 }

@@ -115,6 +115,8 @@ func (m *Manager) start(ctx context.Context, n *node) error {
 			return err
 		}
 	}
+	// The new process gets this keyward's configuration: the private socket.
+	m.setRecord(n, func(r *record) { r.Scheme = scheme })
 	if err := m.writeNodeFiles(n); err != nil {
 		return err
 	}
@@ -128,8 +130,9 @@ func (m *Manager) start(ctx context.Context, n *node) error {
 	// that would break when keyward exits.
 	cmd := exec.Command(bin, m.confPath(n))
 	cmd.Dir = n.dir
+	cmd.Env = minimalEnv()
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: m.nodeCred}
 	err = cmd.Start()
 	out.Close()
 	if err != nil {
@@ -149,6 +152,7 @@ func (m *Manager) start(ctx context.Context, n *node) error {
 		m.readyFn()
 	}
 	m.setInstance(n, inst)
+	m.restoreACL(ctx, n)
 	m.mu.Lock()
 	rec = n.rec
 	m.mu.Unlock()
@@ -166,7 +170,6 @@ func (m *Manager) start(ctx context.Context, n *node) error {
 func (m *Manager) waitReady(ctx context.Context, n *node, rec record, inst *instance) error {
 	ctx, cancel := context.WithTimeout(ctx, m.StartTimeout)
 	defer cancel()
-	addr, tlsConf := addrOf(rec.Port), m.clientTLS(rec.Spec.TLS)
 	delay := 2 * time.Millisecond
 	var last error
 	for {
@@ -175,7 +178,7 @@ func (m *Manager) waitReady(ctx context.Context, n *node, rec record, inst *inst
 			return fmt.Errorf("server exited during start (%v)", inst.exitErr)
 		default:
 		}
-		c, err := dialAdmin(ctx, addr, tlsConf, AdminUser, m.secret)
+		c, err := m.dialNode(ctx, n, inst.pid)
 		if err == nil {
 			var info serverInfoFields
 			info, err = serverInfo(ctx, c)
@@ -240,11 +243,36 @@ func (m *Manager) writeNodeFiles(n *node) error {
 		if err := m.ca.ensureServerCert(cert, key, n.id); err != nil {
 			return fmt.Errorf("engine: node %s: certificate: %w", n.id, err)
 		}
+		// The node reads the CA certificate from its own directory: the
+		// data directory's tls/ holds the CA key.
+		caPEM, err := os.ReadFile(m.ca.CertFile)
+		if err != nil {
+			return fmt.Errorf("engine: node %s: %w", n.id, err)
+		}
+		if err := m.writeNodeFile(filepath.Join(n.dir, "tls", "ca.pem"), caPEM, 0o600); err != nil {
+			return fmt.Errorf("engine: node %s: %w", n.id, err)
+		}
+		for _, f := range []string{cert, key} {
+			if err := m.chownNode(f); err != nil {
+				return fmt.Errorf("engine: node %s: %w", n.id, err)
+			}
+		}
 	}
-	if err := m.writeACLFile(filepath.Join(n.dir, "users.acl")); err != nil {
+	// The server appends to its log by name, so it must own the file.
+	logName := filepath.Join(n.dir, "server.log")
+	if f, err := os.OpenFile(logName, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
+		f.Close()
+	}
+	if err := m.chownNode(logName); err != nil {
+		return fmt.Errorf("engine: node %s: %w", n.id, err)
+	}
+	if err := m.ownNodeDir(n.dir); err != nil {
+		return fmt.Errorf("engine: node %s: %w", n.id, err)
+	}
+	if err := m.writeACLFile(filepath.Join(n.dir, "users.acl"), n.id); err != nil {
 		return fmt.Errorf("engine: node %s: acl file: %w", n.id, err)
 	}
-	if err := writeFileAtomic(m.confPath(n), m.renderConfig(n, rec), 0o600); err != nil {
+	if err := m.writeNodeFile(m.confPath(n), m.renderConfig(n, rec), 0o600); err != nil {
 		return fmt.Errorf("engine: node %s: config: %w", n.id, err)
 	}
 	if err := writeRecord(n.dir, rec); err != nil {
@@ -268,6 +296,12 @@ func (m *Manager) renderConfig(n *node, rec record) []byte {
 	p("daemonize", "no")
 	p("dir", confQuote(filepath.Join(n.dir, "data")))
 	p("aclfile", confQuote(filepath.Join(n.dir, "users.acl")))
+	// keyward's own channel: a socket in the node's private data
+	// directory, named relative to it (the server has changed into it by
+	// the time it binds) so that its path fits in sockaddr_un. keyward
+	// checks the socket's owner before it sends the node's credential.
+	p("unixsocket", confQuote(adminSocket))
+	p("unixsocketperm", "700")
 	p("logfile", confQuote(filepath.Join(n.dir, "server.log")))
 	// The config path in the process title lets a later keyward recognise
 	// its own server (ownsProcess) after the server rewrote its argv.
@@ -279,13 +313,17 @@ func (m *Manager) renderConfig(n *node, rec record) []byte {
 	// ElastiCache's default (spec §7.4); keyward's rules state channels
 	// explicitly anyway.
 	p("acl-pubsub-default", "allchannels")
-	// Replicas authenticate to their primary as the admin user; set on
-	// every node so that REPLICAOF works at runtime.
 	// Start a full sync at once instead of waiting 5s for more replicas:
 	// nodes are local, and replicas are ensured one by one.
 	p("repl-diskless-sync-delay", "0")
-	p("masteruser", AdminUser)
-	p("masterauth", confQuote(m.secret))
+	// Replicas authenticate to their primary as ReplUser with the
+	// primary's own replication password, which allows nothing but
+	// replicating that primary. (A Redis Cluster replica's ReplicaOf is its
+	// shard's primary, which CLUSTER REPLICATE makes it follow.)
+	p("masteruser", ReplUser)
+	if rec.Spec.ReplicaOf != "" {
+		p("masterauth", confQuote(m.replPass(rec.Spec.ReplicaOf)))
+	}
 	if rec.Spec.Cluster {
 		renderClusterConfig(p, n.dir, rec)
 	} else if rec.Spec.ReplicaOf != "" && rec.PrimaryAddr != "" {
@@ -295,7 +333,7 @@ func (m *Manager) renderConfig(n *node, rec record) []byte {
 	if rec.Spec.TLS {
 		p("tls-cert-file", confQuote(filepath.Join(n.dir, "tls", "server.pem")))
 		p("tls-key-file", confQuote(filepath.Join(n.dir, "tls", "server.key")))
-		p("tls-ca-cert-file", confQuote(m.ca.CertFile))
+		p("tls-ca-cert-file", confQuote(filepath.Join(n.dir, "tls", "ca.pem")))
 		p("tls-auth-clients", "no")
 		p("tls-replication", "yes")
 	}
@@ -321,45 +359,35 @@ func confQuote(s string) string {
 	return b.String()
 }
 
-// writeACLFile creates or refreshes an ACL file before the server starts:
-// the admin user is (re)written with the current secret, reserved users
-// are dropped, and a file without a default user gets "user default off",
-// because a server loading an ACL file without one creates it open
-// (on nopass ~* &* +@all). Users saved by ApplyACL are kept as they are.
-func (m *Manager) writeACLFile(name string) error {
-	b, err := os.ReadFile(name)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	var keep []string
-	hasDefault := false
-	for line := range strings.Lines(string(b)) {
-		t := strings.TrimSpace(line)
-		if t == "" {
-			continue
-		}
-		if f := strings.Fields(t); len(f) >= 2 && f[0] == "user" {
-			if IsReservedUserName(f[1]) {
-				continue
-			}
-			hasDefault = hasDefault || f[1] == "default"
-		}
-		keep = append(keep, t)
-	}
+// writeACLFile writes the ACL file a node starts with: keyward's own users
+// and a default user that is off, nothing else. A node therefore always
+// starts closed, whatever it held before (a revoked user, or a line the
+// engine would refuse to load), and gets its users from ApplyACL: the
+// Manager's last desired state, before the node counts as running.
+func (m *Manager) writeACLFile(name, id string) error {
 	// "reset" first, as ApplyACL renders users, so that the loaded users
 	// compare equal to their desired form (reset also sets sanitize-payload).
-	lines := []string{"user " + AdminUser + " reset " + strings.Join(m.adminRules(), " ")}
-	if !hasDefault {
-		lines = append(lines, "user default reset off")
+	lines := []string{
+		"user " + AdminUser + " reset " + strings.Join(m.adminRules(id), " "),
+		"user " + ReplUser + " reset " + strings.Join(m.replRules(id), " "),
+		"user default reset off",
 	}
-	lines = append(lines, keep...)
-	return writeFileAtomic(name, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+	return m.writeNodeFile(name, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
 }
 
-// adminRules are the ACL rules of AdminUser.
-func (m *Manager) adminRules() []string {
-	sum := sha256.Sum256([]byte(m.secret))
-	return []string{"on", "#" + hex.EncodeToString(sum[:]), "~*", "&*", "+@all"}
+// adminRules are the ACL rules of AdminUser on node id.
+func (m *Manager) adminRules(id string) []string {
+	return []string{"on", "#" + sha256Hex(m.adminPass(id)), "~*", "&*", "+@all"}
+}
+
+// replRules are the ACL rules of ReplUser on node id: replicating only.
+func (m *Manager) replRules(id string) []string {
+	return []string{"on", "#" + sha256Hex(m.replPass(id)), "resetchannels", "-@all", "+psync", "+replconf", "+ping"}
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
 
 func readRecord(dir string) (record, error) {
@@ -392,9 +420,6 @@ func writeRecord(dir string, rec record) error {
 // data is to be discarded; the append-only file is flushed otherwise), then
 // signals. Requires n.life.
 func (m *Manager) shutdown(ctx context.Context, n *node, inst *instance, nosave bool) {
-	m.mu.Lock()
-	rec := n.rec
-	m.mu.Unlock()
 	inst.stopping.Store(true)
 	n.admin.drop()
 	args := []string{"SHUTDOWN", "NOW", "FORCE"}
@@ -403,7 +428,7 @@ func (m *Manager) shutdown(ctx context.Context, n *node, inst *instance, nosave 
 	}
 	sctx, cancel := context.WithTimeout(ctx, m.StopTimeout)
 	defer cancel()
-	if c, err := dialAdmin(sctx, addrOf(rec.Port), m.clientTLS(rec.Spec.TLS), AdminUser, m.secret); err == nil {
+	if c, err := m.dialNode(sctx, n, inst.pid); err == nil {
 		// Success shows as the connection closing.
 		if _, err := c.do(sctx, args...); err != nil && errors.As(err, new(respError)) {
 			m.log.Warn("engine: shutdown refused", "node", n.id, "err", err)
@@ -484,4 +509,28 @@ func ownsProcess(pid int, conf string) bool {
 		return false
 	}
 	return bytes.Contains(bytes.ReplaceAll(b, []byte{0}, []byte{' '}), []byte(conf))
+}
+
+// ownProcesses returns the live servers started with configuration conf:
+// pid if it is one, and any other found in /proc.
+func ownProcesses(conf string, pid int) []int {
+	var out []int
+	if pid > 0 && ownsProcess(pid, conf) {
+		out = append(out, pid)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		q, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if err != nil || q == pid || q == os.Getpid() {
+			continue
+		}
+		// Only a server: not, say, an operator's "less server.conf".
+		b, _ := os.ReadFile(p)
+		first, _, _ := bytes.Cut(b, []byte{0})
+		first, _, _ = bytes.Cut(first, []byte{' '})
+		if bytes.HasSuffix(first, []byte("-server")) && ownsProcess(q, conf) {
+			out = append(out, q)
+		}
+	}
+	return out
 }

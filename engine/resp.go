@@ -3,7 +3,6 @@ package engine
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -33,35 +32,16 @@ type respConn struct {
 	bw *bufio.Writer
 
 	// rendered caches, for ApplyACL, the engine's ACL GETUSER rendering of
-	// a user's rules (joined with NUL). Valid as long as the connection,
-	// which ends with the server process.
+	// a user's rules (joined with NUL), or the engine's refusal of them.
+	// The engine's rendering of the same rules is not stable over a
+	// server's life (the order of the commands it lists can change), so a
+	// cached rendering that disagrees with the node is confirmed by a
+	// fresh one before anything is written (see applyACL).
 	rendered map[string]any
 }
 
-// dialAdmin connects to addr (with TLS when tlsConf is non-nil) and
-// authenticates as user.
-func dialAdmin(ctx context.Context, addr string, tlsConf *tls.Config, user, pass string) (*respConn, error) {
-	d := net.Dialer{Timeout: 5 * time.Second}
-	var (
-		nc  net.Conn
-		err error
-	)
-	if tlsConf != nil {
-		td := tls.Dialer{NetDialer: &d, Config: tlsConf}
-		nc, err = td.DialContext(ctx, "tcp", addr)
-	} else {
-		nc, err = d.DialContext(ctx, "tcp", addr)
-	}
-	if err != nil {
-		return nil, err
-	}
-	c := &respConn{nc: nc, br: bufio.NewReader(nc), bw: bufio.NewWriter(nc)}
-	if _, err := c.do(ctx, "AUTH", user, pass); err != nil {
-		c.close()
-		return nil, fmt.Errorf("auth as %s: %w", user, err)
-	}
-	return c, nil
-}
+func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
+func newWriter(c net.Conn) *bufio.Writer { return bufio.NewWriter(c) }
 
 func (c *respConn) close() error { return c.nc.Close() }
 

@@ -3,7 +3,11 @@ package engine
 import (
 	"context"
 	"errors"
+	"net"
+	"os"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -71,7 +75,8 @@ func (m *Manager) watch(n *node, inst *instance) {
 
 // revive restarts n, whose process dead has exited (dead is nil if n
 // never started under this Manager), until it runs again, unless someone
-// else started or stopped it meanwhile or the Manager closes.
+// else started or stopped it meanwhile or the Manager closes. Starts are
+// spaced by restartDelay, which Ensure respects too (n.nextStart).
 func (m *Manager) revive(n *node, dead *instance) {
 	m.mu.Lock()
 	switch {
@@ -82,10 +87,11 @@ func (m *Manager) revive(n *node, dead *instance) {
 	default:
 		n.fails = 0
 	}
+	n.nextStart = time.Now().Add(restartDelay(n.fails))
 	m.mu.Unlock()
 	for {
 		m.mu.Lock()
-		delay := restartDelay(n.fails)
+		delay := time.Until(n.nextStart)
 		m.mu.Unlock()
 		if delay > 0 {
 			t := time.NewTimer(delay)
@@ -99,10 +105,14 @@ func (m *Manager) revive(n *node, dead *instance) {
 		n.life.Lock()
 		m.mu.Lock()
 		current := !n.stopped && n.inst == dead && m.state == stateOpen
+		again := time.Now().Before(n.nextStart) // Ensure tried meanwhile
 		m.mu.Unlock()
-		if !current {
+		if !current || again {
 			n.life.Unlock()
-			return
+			if !current {
+				return
+			}
+			continue
 		}
 		err := m.start(m.ctx, n)
 		n.life.Unlock()
@@ -114,12 +124,19 @@ func (m *Manager) revive(n *node, dead *instance) {
 		if errors.Is(err, ErrClosed) || m.ctx.Err() != nil {
 			return
 		}
-		m.mu.Lock()
-		n.fails++
-		fails := n.fails
-		m.mu.Unlock()
-		m.log.Error("engine: restart node", "node", n.id, "err", err, "retry_in", restartDelay(fails))
+		m.log.Error("engine: restart node", "node", n.id, "err", err, "retry_in", m.startFailed(n))
 	}
+}
+
+// startFailed counts a failed start of n and returns the delay before the
+// next one.
+func (m *Manager) startFailed(n *node) time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n.fails++
+	d := restartDelay(n.fails)
+	n.nextStart = time.Now().Add(d)
+	return d
 }
 
 // adminConn is a node's cached admin connection.
@@ -146,16 +163,18 @@ func (m *Manager) withAdmin(ctx context.Context, n *node, f func(c *respConn) er
 		m.mu.Unlock()
 		return ErrClosed
 	}
-	inst, rec := n.inst, n.rec
+	inst := n.inst
 	m.mu.Unlock()
 	if inst == nil || inst.dead() {
 		return ErrNodeNotRunning
 	}
 	n.admin.mu.Lock()
 	defer n.admin.mu.Unlock()
+	sent := time.Now()
 	if n.admin.c == nil {
-		c, err := dialAdmin(ctx, addrOf(rec.Port), m.clientTLS(rec.Spec.TLS), AdminUser, m.secret)
+		c, err := m.dialNode(ctx, n, inst.pid)
 		if err != nil {
+			m.noteHealth(n, inst, sent, err)
 			return err
 		}
 		n.admin.c = c
@@ -165,7 +184,143 @@ func (m *Manager) withAdmin(ctx context.Context, n *node, f func(c *respConn) er
 		n.admin.c.close()
 		n.admin.c = nil
 	}
+	m.noteHealth(n, inst, sent, err)
 	return err
+}
+
+// minStuck is how long an admin command must have waited for its timeout
+// to count as the node not answering (a shorter deadline says nothing).
+const minStuck = time.Second
+
+// noteHealth records how inst answered an admin command sent at sent: a
+// reply (even an error reply) clears the node's stuck state; a timeout or
+// a BUSY reply starts it, and a recovery.
+func (m *Manager) noteHealth(n *node, inst *instance, sent time.Time, err error) {
+	busy := isBusy(err)
+	timeout := !busy && isTimeout(err)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n.inst != inst {
+		return
+	}
+	switch {
+	case err == nil || !busy && !timeout && errors.As(err, new(respError)):
+		n.stuckSince = time.Time{}
+		return
+	case busy, timeout && time.Since(sent) >= minStuck:
+		if n.stuckSince.IsZero() {
+			n.stuckSince = sent
+		}
+	default:
+		return
+	}
+	if !n.unsticking && m.state == stateOpen {
+		n.unsticking = true
+		m.wg.Go(func() { m.unstick(n, inst) })
+	}
+}
+
+func isBusy(err error) bool {
+	var e respError
+	return errors.As(err, &e) && strings.HasPrefix(string(e), "BUSY ")
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// unstick recovers inst, a node process that leaves admin commands
+// unanswered. A tenant may legitimately pause a node (CLIENT PAUSE) or
+// run a long script, as on ElastiCache, but keyward's own duties
+// (revocation first) must still complete: it ends a busy script (SCRIPT
+// KILL, FUNCTION KILL) and a write pause (CLIENT UNPAUSE) on a fresh
+// connection, and if the node still does not answer StuckTimeout after the
+// first unanswered command, it kills the process. Supervision then starts
+// it again, closed, and restores the last desired users before it counts
+// as running.
+func (m *Manager) unstick(n *node, inst *instance) {
+	defer func() {
+		m.mu.Lock()
+		n.unsticking = false
+		m.mu.Unlock()
+	}()
+	log := m.log.With("node", n.id, "pid", inst.pid)
+	for {
+		ok := m.tryUnstick(n, inst)
+		m.mu.Lock()
+		if n.inst != inst || inst.dead() || n.stopped || m.state != stateOpen {
+			m.mu.Unlock()
+			return
+		}
+		since := n.stuckSince
+		if ok {
+			n.stuckSince = time.Time{}
+		}
+		m.mu.Unlock()
+		if ok {
+			log.Info("engine: node answers again", "after", time.Since(since).Round(time.Millisecond))
+			m.notifyRestart(n.id)
+			return
+		}
+		if since.IsZero() {
+			return
+		}
+		if left := m.StuckTimeout - time.Since(since); left > 0 {
+			t := time.NewTimer(min(left, 250*time.Millisecond))
+			select {
+			case <-t.C:
+			case <-m.ctx.Done():
+				t.Stop()
+				return
+			}
+			continue
+		}
+		log.Warn("engine: node does not answer; restarting it from its desired state", "for", time.Since(since).Round(time.Millisecond))
+		if pgid, err := syscall.Getpgid(inst.pid); err == nil && pgid == inst.pid {
+			syscall.Kill(-inst.pid, syscall.SIGKILL)
+		} else {
+			syscall.Kill(inst.pid, syscall.SIGKILL)
+		}
+		return
+	}
+}
+
+// tryUnstick sends the remedies on a fresh admin connection and reports
+// whether the node then answers PING.
+func (m *Manager) tryUnstick(n *node, inst *instance) bool {
+	ctx, cancel := context.WithTimeout(m.ctx, time.Second)
+	defer cancel()
+	c, err := m.dialNode(ctx, n, inst.pid)
+	if err != nil {
+		return false
+	}
+	defer c.close()
+	r, err := c.pipeline(ctx, [][]string{{"SCRIPT", "KILL"}, {"FUNCTION", "KILL"}, {"CLIENT", "UNPAUSE"}, {"PING"}})
+	if err != nil {
+		return false
+	}
+	return r[3] == "PONG"
+}
+
+// restoreACL applies the last desired users to n's new process (which
+// started closed). Requires n.life.
+func (m *Manager) restoreACL(ctx context.Context, n *node) {
+	m.mu.Lock()
+	want := n.want
+	m.mu.Unlock()
+	if want == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.StartTimeout)
+	defer cancel()
+	err := m.withAdmin(ctx, n, func(c *respConn) error {
+		_, _, err := m.applyState(ctx, n, c, want.desired, want.refused, want.kill)
+		return err
+	})
+	if err != nil {
+		m.log.Warn("engine: restore users after restart", "node", n.id, "err", err)
+	}
 }
 
 // lookup returns the node id, or ErrNodeNotFound.

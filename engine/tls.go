@@ -38,7 +38,11 @@ type CA struct {
 }
 
 // loadOrCreateCA loads the CA from dir/ca.pem and dir/ca.key, creating an
-// ECDSA P-256 CA valid for ten years if neither exists.
+// ECDSA P-256 CA valid for ten years, name-constrained to loopback
+// (127.0.0.0/8 and localhost), if neither exists. A CA created by an older
+// keyward, without the constraints, is kept as it is: clients trust that
+// ca.pem. Remove dir to get a constrained one (nodes get new certificates
+// as they start; clients then need the new ca.pem).
 func loadOrCreateCA(dir string) (*CA, error) {
 	ca := &CA{CertFile: filepath.Join(dir, "ca.pem"), KeyFile: filepath.Join(dir, "ca.key")}
 	certPEM, certErr := os.ReadFile(ca.CertFile)
@@ -78,6 +82,11 @@ func (ca *CA) create(dir string) error {
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		MaxPathLenZero:        true,
+		// Nodes listen on loopback only: a client that trusts ca.pem
+		// (even in a system trust store) trusts nothing else it signs.
+		PermittedDNSDomainsCritical: true,
+		PermittedDNSDomains:         []string{"localhost"},
+		PermittedIPRanges:           []*net.IPNet{{IP: net.IPv4(127, 0, 0, 0).To4(), Mask: net.CIDRMask(8, 32)}},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {

@@ -48,6 +48,8 @@ func New(t testing.TB, opts ...func(*server.Config)) *Server {
 		Listen:  "127.0.0.1:0",
 		DataDir: t.TempDir(),
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// A test binary cannot run "keyward front": fronts run in-process.
+		FrontsInProcess: true,
 	}
 	switch store := os.Getenv(StoreEnv); store {
 	case "", "sqlite":

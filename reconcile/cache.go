@@ -17,6 +17,9 @@ type NodeSpec struct {
 	Engine    keyward.Engine
 	ReplicaOf string // node ID of the primary; "" for the primary
 	TLS       bool
+	// Cache is the node's cache (kind, scope, id), which its front needs:
+	// IAM tokens name the cache. Not to be modified.
+	Cache *keyward.Cache
 	Cluster   bool // a Redis Cluster node: no ReplicaOf, see clustermode.go
 }
 
@@ -56,7 +59,7 @@ const pollConverge = 20 * time.Millisecond
 
 // desired reads a cache's attached group and its effective members and plans
 // the cache's ACLs.
-func desired(ctx context.Context, tx keyward.Tx, c *keyward.Cache) (Desired, error) {
+func (ctl *Controller) desired(ctx context.Context, tx keyward.Tx, c *keyward.Cache) (Desired, error) {
 	if len(c.UserGroupIDs) == 0 {
 		return Plan(c, nil, nil)
 	}
@@ -76,20 +79,27 @@ func desired(ctx context.Context, tx keyward.Tx, c *keyward.Cache) (Desired, err
 			members = append(members, u)
 		}
 	}
-	return Plan(c, g, members)
+	var iam func(string) string
+	if ctl.IAMSecretHash != nil {
+		iam = func(user string) string { return ctl.IAMSecretHash(c, user) }
+	}
+	return PlanIAM(c, g, members, iam)
 }
 
 // groupConverged reports whether every cache that applies the group has
-// applied its desired ACLs on every node; caches that have not are enqueued.
-// That includes caches still detaching from the group: until they have
-// applied their new state, their nodes still hold the group's users.
-func (c *Controller) groupConverged(ctx context.Context, tx keyward.Tx, g *keyward.UserGroup) (bool, error) {
-	ok := true
+// applied its desired ACLs on every node; caches that have not are enqueued
+// (a cache backing off after a failure keeps its backoff). That includes
+// caches still detaching from the group: until they have applied their new
+// state, their nodes still hold the group's users. wait is when to look
+// again: soon, or when the soonest retry of a failing cache is due.
+func (c *Controller) groupConverged(ctx context.Context, tx keyward.Tx, g *keyward.UserGroup) (ok bool, wait time.Duration, err error) {
+	ok = true
+	wait = -1
 	refs := attachedCaches(g)
 	for _, kind := range []keyward.CacheKind{keyward.KindReplicationGroup, keyward.KindServerless} {
 		caches, err := tx.FindCaches(ctx, g.Scope, kind, keyward.CacheFilter{})
 		if err != nil {
-			return false, err
+			return false, 0, err
 		}
 		for _, cache := range caches {
 			if slices.Contains(cache.PendingUserGroupsRemove, g.ID) {
@@ -102,21 +112,26 @@ func (c *Controller) groupConverged(ctx context.Context, tx keyward.Tx, g *keywa
 		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
 			continue
 		} else if err != nil {
-			return false, err
+			return false, 0, err
 		}
 		if cache.Status == keyward.CacheCreateFailed || cache.Status == keyward.CacheDeleting {
 			continue
 		}
-		d, err := desired(ctx, tx, cache)
+		d, err := c.desired(ctx, tx, cache)
 		if err != nil {
-			return false, err
+			return false, 0, err
 		}
 		if cache.AppliedACL != d.Fingerprint {
 			ok = false
-			c.q.add(keyward.Key{Resource: ref.kind.Resource(), Scope: g.Scope, ID: ref.id})
+			k := keyward.Key{Resource: ref.kind.Resource(), Scope: g.Scope, ID: ref.id}
+			c.q.add(k)
+			w := max(c.q.backoff(k), pollConverge)
+			if wait < 0 || w < wait {
+				wait = w
+			}
 		}
 	}
-	return ok, nil
+	return ok, max(wait, pollConverge), nil
 }
 
 type cacheRef struct {
@@ -145,7 +160,7 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 		if cache, err = tx.FindCacheByID(ctx, k.Scope, kind, k.ID); err != nil {
 			return err
 		}
-		want, err = desired(ctx, tx, cache)
+		want, err = c.desired(ctx, tx, cache)
 		return err
 	})
 	if keyward.ErrorCode(err) == keyward.ENOTFOUND {
@@ -159,13 +174,14 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	case keyward.CacheDeleting:
 		return c.deleteCache(ctx, cache)
 	}
+	c.reportRefused(cache, want)
 	if c.Engine == nil {
 		return c.finishCache(ctx, cache, want, nil)
 	}
 	ports, err := c.applyNodes(ctx, cache, want)
 	if err == nil && cache.ClusterMode {
 		var formed bool
-		if formed, err = c.formCluster(ctx, cache); err == nil && !formed {
+		if formed, err = c.formCluster(ctx, cache, ports); err == nil && !formed {
 			return pollConverge, nil
 		}
 	}
@@ -195,8 +211,15 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 		n := cache.Nodes[i]
 		nctx, cancel := context.WithTimeout(ctx, nodeTimeout)
 		defer cancel()
-		spec := NodeSpec{ID: cache.NodeID(n.ClusterID), Engine: cache.Engine, TLS: cache.TransitEncryption, Cluster: cache.ClusterMode}
-		if i > 0 && !cache.ClusterMode {
+		spec := NodeSpec{ID: cache.NodeID(n.ClusterID), Engine: cache.Engine, TLS: cache.TransitEncryption, Cache: cache, Cluster: cache.ClusterMode}
+		if cache.ClusterMode {
+			// No fronts in cluster mode: cluster clients follow the nodes'
+			// own addresses (CLUSTER SLOTS), and the wiring needs them.
+			spec.Cache = nil
+		}
+		if cache.ClusterMode && i != shardPrimary(cache, i) {
+			spec.ReplicaOf = cache.NodeID(cache.Nodes[shardPrimary(cache, i)].ClusterID)
+		} else if i > 0 && !cache.ClusterMode {
 			spec.ReplicaOf = cache.NodeID(cache.Nodes[0].ClusterID)
 		}
 		port, err := c.Engine.EnsureNode(nctx, spec)
@@ -214,7 +237,10 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 	}
 	var wg sync.WaitGroup
 	first := 0
-	if cache.Nodes[0].Port == 0 {
+	if cache.ClusterMode && cache.Nodes[0].Port == 0 {
+		// A new cluster: every shard's primary before the replicas.
+		startPrimaries(cache, node)
+	} else if cache.Nodes[0].Port == 0 {
 		// A new group: replicas need their primary running first.
 		node(0)
 		first = 1
@@ -245,8 +271,9 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 func (c *Controller) finishCache(ctx context.Context, seen *keyward.Cache, want Desired, ports []int) (time.Duration, error) {
 	var after time.Duration
 	var groups []string
+	var applied bool
 	err := c.Store.Update(ctx, func(tx keyward.Tx) error {
-		after, groups = 0, nil
+		after, groups, applied = 0, nil, false
 		cur, err := tx.FindCacheByID(ctx, seen.Scope, seen.Kind, seen.ID)
 		if err != nil {
 			return err
@@ -273,10 +300,16 @@ func (c *Controller) finishCache(ctx context.Context, seen *keyward.Cache, want 
 		if sameCache(cur, next) {
 			return nil
 		}
+		applied = cur.AppliedACL != next.AppliedACL
 		return tx.UpdateCache(ctx, next)
 	})
 	for _, g := range groups {
 		c.q.add(keyward.Key{Resource: keyward.ResourceUserGroup, Scope: seen.Scope, ID: g})
+	}
+	if err == nil && applied {
+		// Users and groups waiting for this cache may finish now, without
+		// waiting for their next poll (which backs off with the cache).
+		c.enqueueUnsettled(ctx, seen.Scope)
 	}
 	return after, err
 }
@@ -333,7 +366,9 @@ func (c *Controller) deleteCache(ctx context.Context, cache *keyward.Cache) (tim
 // resyncData enqueues every cache so drift on the nodes (an ACL changed by
 // hand, a node restarted) is repaired without any API call, and stops nodes
 // that belong to no cache.
-func (c *Controller) resyncData(ctx context.Context) {
+func (c *Controller) resyncData(ctx context.Context) { c.resyncDataWith(ctx, c.q.add) }
+
+func (c *Controller) resyncDataWith(ctx context.Context, enqueue func(keyward.Key)) {
 	// List nodes before reading caches: a cache is stored before its nodes
 	// start and deleted after they stop, so a node listed first that has no
 	// cache afterwards really is an orphan.
@@ -367,7 +402,7 @@ func (c *Controller) resyncData(ctx context.Context) {
 		for _, n := range cache.Nodes {
 			known[cache.NodeID(n.ClusterID)] = true
 		}
-		c.q.add(keyward.Key{Resource: cache.Kind.Resource(), Scope: cache.Scope, ID: cache.ID})
+		enqueue(keyward.Key{Resource: cache.Kind.Resource(), Scope: cache.Scope, ID: cache.ID})
 	}
 	for _, id := range nodes {
 		if !known[id] {
@@ -376,5 +411,17 @@ func (c *Controller) resyncData(ctx context.Context) {
 				c.Logger.Warn("reconcile: stop orphan", "node", id, "err", err)
 			}
 		}
+	}
+}
+
+// reportRefused logs each member of cache that Plan left out, once while
+// its reason stays the same.
+func (c *Controller) reportRefused(cache *keyward.Cache, want Desired) {
+	for id, why := range want.Refused {
+		key := cache.Scope.Account + "/" + cache.Scope.Region + "/" + cache.ID + "/" + id
+		if old, ok := c.refused.Swap(key, why); ok && old == why {
+			continue
+		}
+		c.Logger.Error("reconcile: user left off the cache's nodes: its access string cannot be applied", "cache", cache.ID, "user", id, "reason", why)
 	}
 }

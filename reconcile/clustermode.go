@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"keyward"
 )
@@ -64,9 +65,10 @@ func parseClusterNodes(reply any) (map[string]clusterNode, error) {
 // replica replicates its shard's primary. Every step is checked first and
 // done only if missing, so a pass over a formed cluster changes nothing;
 // a node that Redis Cluster promoted after a failure is left as it is. It
+// ports are the nodes' client ports, as applyNodes returned them. It
 // reports whether the cluster is formed and healthy (cluster_state ok, all
 // slots assigned); false means "look again soon".
-func (c *Controller) formCluster(ctx context.Context, cache *keyward.Cache) (bool, error) {
+func (c *Controller) formCluster(ctx context.Context, cache *keyward.Cache, ports []int) (bool, error) {
 	cmd, ok := c.Engine.(ClusterCommander)
 	if !ok {
 		return false, Terminal(errors.New("reconcile: the engine cannot run cluster-mode nodes"))
@@ -94,7 +96,6 @@ func (c *Controller) formCluster(ctx context.Context, cache *keyward.Cache) (boo
 	// Meet: every node meets every node it does not know yet, so that the
 	// mesh is complete at once instead of after rounds of gossip.
 	met := false
-	ports := make([]int, len(ids))
 	for i := range ids {
 		for j := range ids {
 			if i == j {
@@ -103,12 +104,8 @@ func (c *Controller) formCluster(ctx context.Context, cache *keyward.Cache) (boo
 			if _, known := views[i][myid[j]]; known {
 				continue
 			}
-			if ports[j] == 0 {
-				port, err := c.Engine.EnsureNode(ctx, NodeSpec{ID: ids[j], Engine: cache.Engine, TLS: cache.TransitEncryption, Cluster: true})
-				if err != nil {
-					return false, err
-				}
-				ports[j] = port
+			if j >= len(ports) || ports[j] == 0 {
+				return false, fmt.Errorf("reconcile: node %s has no port yet", ids[j])
 			}
 			if _, err := cmd.Do(ctx, ids[i], "CLUSTER", "MEET", "127.0.0.1", strconv.Itoa(ports[j]), strconv.Itoa(cmd.BusPort(ids[j]))); err != nil {
 				return false, err
@@ -183,4 +180,26 @@ func (c *Controller) formCluster(ctx context.Context, cache *keyward.Cache) (boo
 		}
 	}
 	return true, nil
+}
+
+// shardPrimary returns the index of the primary of node i's shard: the
+// shard's first node.
+func shardPrimary(cache *keyward.Cache, i int) int {
+	for j, n := range cache.Nodes {
+		if n.Shard == cache.Nodes[i].Shard {
+			return j
+		}
+	}
+	return i
+}
+
+// startPrimaries runs node on every shard's primary, in parallel.
+func startPrimaries(cache *keyward.Cache, node func(int)) {
+	var wg sync.WaitGroup
+	for i := range cache.Nodes {
+		if shardPrimary(cache, i) == i {
+			wg.Go(func() { node(i) })
+		}
+	}
+	wg.Wait()
 }

@@ -42,16 +42,23 @@ type Controller struct {
 	// repair drift; default 2s.
 	DataResync time.Duration
 
+	// IAMSecretHash returns the SHA-256 (hex) of IAM user user's internal
+	// secret on cache c, which the cache's authenticating fronts log in
+	// with after verifying the user's IAM token; "" when c has no fronts
+	// (then IAM users cannot log in). nil: IAM users never can.
+	IAMSecretHash func(c *keyward.Cache, user string) string
+
 	// Workers is the number of keys reconciled in parallel; default 4.
 	Workers int
 
 	Logger *slog.Logger
 	Now    func() time.Time
 
-	once   sync.Once
-	q      *queue
-	kick   chan struct{}
-	errors atomic.Uint64
+	once    sync.Once
+	refused sync.Map // users Plan left out, reported (see reportRefused)
+	q       *queue
+	kick    chan struct{}
+	errors  atomic.Uint64
 }
 
 // Kick asks for a resync of every unsettled resource soon, e.g. because
@@ -89,11 +96,12 @@ func (c *Controller) init() {
 	})
 }
 
-// Enqueue asks for k to be reconciled soon. Safe for concurrent use, also
-// before Run.
+// Enqueue asks for k to be reconciled now, even if it is backing off
+// after a failure (an accepted change may fix it). Safe for concurrent
+// use, also before Run.
 func (c *Controller) Enqueue(k keyward.Key) {
 	c.init()
-	c.q.add(k)
+	c.q.kick(k)
 }
 
 // QueueDepth returns the number of keys waiting, for metrics.
@@ -163,7 +171,10 @@ func (c *Controller) work(ctx context.Context) {
 		}
 		switch {
 		case err != nil && IsTerminal(err):
-			c.Logger.Error("reconcile: giving up", "key", k.String(), "err", err)
+			// No retry can fix it, but resyncs and polls look again: let
+			// them, no faster than the backoff.
+			d := c.q.retry(k)
+			c.Logger.Error("reconcile: giving up", "key", k.String(), "err", err, "next_look", d)
 		case err != nil && ctx.Err() == nil:
 			d := c.q.retry(k)
 			c.Logger.Warn("reconcile: will retry", "key", k.String(), "after", d, "err", err)
@@ -201,10 +212,11 @@ func (c *Controller) wait(since time.Time) time.Duration {
 	return since.Add(c.Delay).Sub(c.Now())
 }
 
-// EnqueueAll re-queues every cache, e.g. after a node restarted.
+// EnqueueAll re-queues every cache now, backoff or not, e.g. after a node
+// restarted or recovered.
 func (c *Controller) EnqueueAll(ctx context.Context) {
 	c.init()
-	c.resyncData(ctx)
+	c.resyncDataWith(ctx, c.q.kick)
 }
 
 func (c *Controller) reconcileUser(ctx context.Context, k keyward.Key) (time.Duration, error) {
@@ -233,10 +245,10 @@ func (c *Controller) reconcileUser(ctx context.Context, k keyward.Key) (time.Dur
 			} else if err != nil {
 				return err
 			}
-			if ok, err := c.groupConverged(ctx, tx, g); err != nil {
+			if ok, wait, err := c.groupConverged(ctx, tx, g); err != nil {
 				return err
 			} else if !ok {
-				after = pollConverge
+				after = max(after, wait)
 			}
 		}
 		if after > 0 {
@@ -272,15 +284,15 @@ func (c *Controller) reconcileUserGroup(ctx context.Context, k keyward.Key) (tim
 		}
 		if g.Status == keyward.UserGroupActive || g.Status == keyward.UserGroupCreating {
 			// Caches may still need the group (a member was modified).
-			if ok, err := c.groupConverged(ctx, tx, g); err != nil || !ok || g.Status == keyward.UserGroupActive {
+			if ok, _, err := c.groupConverged(ctx, tx, g); err != nil || !ok || g.Status == keyward.UserGroupActive {
 				return err
 			}
 		}
 		if g.Status == keyward.UserGroupModifying {
-			if ok, err := c.groupConverged(ctx, tx, g); err != nil {
+			if ok, wait, err := c.groupConverged(ctx, tx, g); err != nil {
 				return err
 			} else if !ok {
-				after = pollConverge
+				after = wait
 				return nil
 			}
 		}
@@ -304,12 +316,17 @@ func (c *Controller) reconcileUserGroup(ctx context.Context, k keyward.Key) (tim
 	})
 	if settled {
 		// Users leaving this group may now be able to finish.
-		c.enqueueUnsettledUsers(ctx, k.Scope)
+		c.enqueueUnsettled(ctx, k.Scope, keyward.ResourceUser)
 	}
 	return after, err
 }
 
-func (c *Controller) enqueueUnsettledUsers(ctx context.Context, sc keyward.Scope) {
+// enqueueUnsettled queues the unsettled resources of scope sc (of the given
+// kinds; users and user groups if none).
+func (c *Controller) enqueueUnsettled(ctx context.Context, sc keyward.Scope, kinds ...keyward.Resource) {
+	if len(kinds) == 0 {
+		kinds = []keyward.Resource{keyward.ResourceUser, keyward.ResourceUserGroup}
+	}
 	var keys []keyward.Key
 	err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
 		keys, err = tx.FindUnsettled(ctx)
@@ -319,7 +336,7 @@ func (c *Controller) enqueueUnsettledUsers(ctx context.Context, sc keyward.Scope
 		return
 	}
 	for _, k := range keys {
-		if k.Resource == keyward.ResourceUser && k.Scope == sc {
+		if slices.Contains(kinds, k.Resource) && k.Scope == sc {
 			c.q.add(k)
 		}
 	}

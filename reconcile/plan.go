@@ -28,6 +28,11 @@ type Desired struct {
 	// Fingerprint identifies Users; a cache has converged when the
 	// fingerprint it last applied to every node equals this one.
 	Fingerprint string
+	// Refused names the members left out of Users because their access
+	// string cannot be rendered (e.g. stored by an older keyward whose
+	// grammar was wider), with the reason: they are denied on the nodes,
+	// and the other members still converge.
+	Refused map[string]string
 }
 
 // openDefault is the engine's default user with access control disabled.
@@ -46,14 +51,26 @@ func EffectiveMembers(g *keyward.UserGroup) []string {
 // group's effective members (users being deleted are excluded by the
 // caller). It is pure: the same inputs always give the same Desired.
 func Plan(c *keyward.Cache, group *keyward.UserGroup, members []*keyward.User) (Desired, error) {
+	return PlanIAM(c, group, members, nil)
+}
+
+// PlanIAM is Plan where IAM users can log in through the cache's fronts:
+// iamHash(user) is the SHA-256 of the user's internal secret (see package
+// front), put on the nodes as the user's only password. With iamHash nil,
+// or returning "", IAM users get no password and cannot log in.
+func PlanIAM(c *keyward.Cache, group *keyward.UserGroup, members []*keyward.User, iamHash func(user string) string) (Desired, error) {
 	var d Desired
 	switch {
 	case group != nil:
 		d.DefaultIdentity = "closed"
 		for _, u := range members {
-			rules, err := userRules(u)
+			rules, err := userRules(u, iamHash)
 			if err != nil {
-				return d, err
+				if d.Refused == nil {
+					d.Refused = map[string]string{}
+				}
+				d.Refused[u.ID] = err.Error()
+				continue
 			}
 			d.Users = append(d.Users, ACLUser{Name: u.Name, Rules: rules})
 			if u.Name == keyward.DefaultUserID {
@@ -80,10 +97,11 @@ func Plan(c *keyward.Cache, group *keyward.UserGroup, members []*keyward.User) (
 }
 
 // userRules renders a user as ACL rules: its passwords as "#<sha256>" (the
-// only form keyward has), "nopass" for no-password users, none for IAM users
-// (a plain engine cannot check IAM tokens, so they cannot log in), then the
-// access string's rules.
-func userRules(u *keyward.User) ([]string, error) {
+// only form keyward has), "nopass" for no-password users, for IAM users the
+// hash of their internal secret when iamHash gives one (the fronts verify
+// the IAM token, then log in with the secret; without a front an IAM user
+// has no password and cannot log in), then the access string's rules.
+func userRules(u *keyward.User, iamHash func(string) string) ([]string, error) {
 	as, err := keyward.ParseAccessString(u.AccessString)
 	if err != nil {
 		return nil, err
@@ -96,6 +114,12 @@ func userRules(u *keyward.User) ([]string, error) {
 		}
 	case keyward.AuthNoPassword:
 		rules = append(rules, "nopass")
+	case keyward.AuthIAM:
+		if iamHash != nil {
+			if h := iamHash(u.Name); h != "" {
+				rules = append(rules, "#"+h)
+			}
+		}
 	}
 	return append(rules, as.Rules()...), nil
 }

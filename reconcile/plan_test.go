@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -95,5 +96,46 @@ func TestEffectiveMembers(t *testing.T) {
 	}
 	if !slices.Equal(g.UserIDs, []string{"a", "b", "default"}) {
 		t.Error("EffectiveMembers changed the group")
+	}
+}
+
+// TestPlanIAM: IAM users get the hash of their internal secret only when
+// the cache has fronts (iamHash gives one), never "nopass".
+func TestPlanIAM(t *testing.T) {
+	g := &keyward.UserGroup{ID: "g"}
+	members := []*keyward.User{
+		user("app", "app", keyward.AuthIAM, "on ~app:* +get"),
+		user("pw", "pw", keyward.AuthPassword, "on ~* +@all", "h1"),
+	}
+	rulesOf := func(d Desired, name string) []string {
+		for _, u := range d.Users {
+			if u.Name == name {
+				return u.Rules
+			}
+		}
+		t.Fatalf("no user %s in %+v", name, d.Users)
+		return nil
+	}
+	without, err := Plan(&keyward.Cache{}, g, members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	with, err := PlanIAM(&keyward.Cache{}, g, members, func(u string) string { return "iamhash-" + u })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rulesOf(without, "app") {
+		if strings.HasPrefix(r, "#") || r == "nopass" {
+			t.Errorf("IAM user without fronts has password rule %q", r)
+		}
+	}
+	if rules := rulesOf(with, "app"); !slices.Contains(rules, "#iamhash-app") || slices.Contains(rules, "nopass") {
+		t.Errorf("IAM user with fronts: %v, want #iamhash-app and no nopass", rules)
+	}
+	if !slices.Equal(rulesOf(with, "pw"), rulesOf(without, "pw")) {
+		t.Errorf("password user changed by iamHash: %v vs %v", rulesOf(with, "pw"), rulesOf(without, "pw"))
+	}
+	if with.Fingerprint == without.Fingerprint {
+		t.Error("same fingerprint with and without the IAM secret")
 	}
 }

@@ -22,7 +22,11 @@ type queue struct {
 	timers     map[keyward.Key]*time.Timer
 	deadline   map[keyward.Key]time.Time
 	failures   map[keyward.Key]int
-	shutdown   bool
+	// notBefore is when a failed key may run again: until then add only
+	// leaves it to its retry, so that no poll or resync bypasses the
+	// backoff (kick does, for events that may fix the failure).
+	notBefore map[keyward.Key]time.Time
+	shutdown  bool
 
 	baseBackoff, maxBackoff time.Duration
 }
@@ -35,18 +39,44 @@ func newQueue() *queue {
 		timers:      map[keyward.Key]*time.Timer{},
 		deadline:    map[keyward.Key]time.Time{},
 		failures:    map[keyward.Key]int{},
+		notBefore:   map[keyward.Key]time.Time{},
 		baseBackoff: 5 * time.Millisecond,
-		maxBackoff:  30 * time.Second,
+		// Polls and resyncs respect the backoff now, so it bounds how late
+		// a failure that cleared by itself is noticed: keep it well inside
+		// the convergence bound. Events that may clear it (a node back)
+		// kick the key at once anyway.
+		maxBackoff: 5 * time.Second,
 	}
 	q.cond = sync.NewCond(&q.mu)
 	return q
 }
 
-// add makes k ready now.
+// add makes k ready now, unless k is backing off after a failure: then
+// its pending retry stays its next run.
 func (q *queue) add(k keyward.Key) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if time.Now().Before(q.notBefore[k]) {
+		return
+	}
 	q.addLocked(k)
+}
+
+// kick makes k ready now even while it backs off: for events that may
+// have fixed its failure (an accepted change, a node that came back). Its
+// failure count stays, so a further failure backs off longer.
+func (q *queue) kick(k keyward.Key) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.notBefore, k)
+	q.addLocked(k)
+}
+
+// backoff returns how long k still backs off, 0 if it does not.
+func (q *queue) backoff(k keyward.Key) time.Duration {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return max(time.Until(q.notBefore[k]), 0)
 }
 
 func (q *queue) addLocked(k keyward.Key) {
@@ -90,6 +120,7 @@ func (q *queue) addAfter(k keyward.Key, d time.Duration) {
 		if q.deadline[k].Equal(at) {
 			delete(q.deadline, k)
 			delete(q.timers, k)
+			delete(q.notBefore, k) // the retry itself
 			q.addLocked(k)
 		}
 	})
@@ -105,6 +136,9 @@ func (q *queue) retry(k keyward.Key) time.Duration {
 	if d > q.maxBackoff || d <= 0 {
 		d = q.maxBackoff
 	}
+	q.mu.Lock()
+	q.notBefore[k] = time.Now().Add(d)
+	q.mu.Unlock()
 	q.addAfter(k, d)
 	return d
 }
@@ -113,6 +147,7 @@ func (q *queue) retry(k keyward.Key) time.Duration {
 func (q *queue) forget(k keyward.Key) {
 	q.mu.Lock()
 	delete(q.failures, k)
+	delete(q.notBefore, k)
 	q.mu.Unlock()
 }
 
@@ -140,7 +175,9 @@ func (q *queue) done(k keyward.Key) {
 	delete(q.processing, k)
 	if q.dirty[k] {
 		delete(q.dirty, k)
-		q.addLocked(k)
+		if !time.Now().Before(q.notBefore[k]) {
+			q.addLocked(k)
+		}
 	}
 }
 

@@ -54,3 +54,39 @@ func TestQueue_Backoff(t *testing.T) {
 	}
 	q.close()
 }
+
+// F5 (queue half): converge polls and resyncs re-added a failing key at
+// once, so its backoff never applied.
+func TestReviewF5_PollsRespectBackoff(t *testing.T) {
+	q := newQueue()
+	q.baseBackoff = 200 * time.Millisecond
+	k := keyward.Key{Resource: keyward.ResourceReplicationGroup, ID: "rg"}
+	q.add(k)
+	got, _ := q.get()
+	d := q.retry(got) // the pass failed
+	q.done(got)
+	start := time.Now()
+	stop := time.After(d / 2)
+	for polling := true; polling; {
+		select {
+		case <-stop:
+			polling = false
+		default:
+			q.add(k) // a user or group polling the cache every few ms
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	got, _ = q.get()
+	if waited := time.Since(start); got != k || waited < d*9/10 {
+		t.Errorf("key ran again after %v, want its backoff %v", waited, d)
+	}
+	// An event that may fix the failure still runs it at once.
+	q.retry(k)
+	q.done(k)
+	q.kick(k)
+	start = time.Now()
+	q.get()
+	if waited := time.Since(start); waited > 50*time.Millisecond {
+		t.Errorf("kicked key ran after %v", waited)
+	}
+}

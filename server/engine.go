@@ -5,14 +5,19 @@ import (
 	"errors"
 	"syscall"
 	"time"
+	"slices"
 
 	"keyward/engine"
+	"keyward/fronts"
 	"keyward/reconcile"
 )
 
 // engineAdapter lets the reconciler drive engine.Manager through the small
 // interface it declares, keeping reconcile free of the engine package.
-type engineAdapter struct{ m *engine.Manager }
+type engineAdapter struct {
+	m *engine.Manager
+	f *fronts.Manager // nil: no fronts (see fronts.go)
+}
 
 var _ reconcile.Engine = engineAdapter{}
 
@@ -24,10 +29,19 @@ func (a engineAdapter) EnsureNode(ctx context.Context, spec reconcile.NodeSpec) 
 	if err != nil {
 		return 0, err
 	}
+	if a.f != nil && spec.TLS && spec.Cache != nil {
+		return a.ensureFront(ctx, spec, n)
+	}
 	return n.Port, nil
 }
 
 func (a engineAdapter) StopNode(ctx context.Context, id string) error {
+	if a.f != nil {
+		// The front first: it would only answer "node unavailable".
+		if err := a.f.Stop(ctx, id); err != nil {
+			return err
+		}
+	}
 	err := a.m.Stop(ctx, id)
 	if errors.Is(err, engine.ErrNodeNotFound) {
 		return nil
@@ -41,9 +55,15 @@ func (a engineAdapter) ApplyACL(ctx context.Context, id string, users []reconcil
 		eu[i] = engine.ACLUser{Name: u.Name, Rules: u.Rules}
 	}
 	changed, err := a.m.ApplyACL(ctx, id, eu, kill)
+	var refused *engine.RulesRefusedError
+	if errors.As(err, &refused) {
+		// The engine refused some users' rules (e.g. a module command):
+		// they are left off the node, so denied, and the engine logged
+		// them. Everything else was applied, so the cache has converged
+		// on what the engine can enforce: no user or group waits on them.
+		return changed, nil
+	}
 	if errors.Is(err, engine.ErrInvalidRules) {
-		// The engine refused a user's rules (e.g. an unknown command): no
-		// retry can fix that until the user is changed.
 		err = reconcile.Terminal(err)
 	}
 	return changed, err
@@ -54,6 +74,14 @@ func (a engineAdapter) NodeIDs() []string {
 	ids := make([]string, len(nodes))
 	for i, n := range nodes {
 		ids[i] = n.ID
+	}
+	if a.f != nil {
+		// A front whose node is gone is an orphan too.
+		for _, id := range a.f.IDs() {
+			if !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
 	}
 	return ids
 }
@@ -128,3 +156,16 @@ func (a engineAdapter) Do(ctx context.Context, id string, args ...string) (any, 
 
 // BusPort reports a cluster node's bus port.
 func (a engineAdapter) BusPort(id string) int { return a.m.BusPort(id) }
+
+// NodeUp reports whether node id runs and answers keyward (known is false
+// when this replica runs no engine or does not know the node).
+func NodeUp(m *engine.Manager, id string) (up, known bool) {
+	if m == nil {
+		return false, false
+	}
+	n, ok := m.Node(id)
+	if !ok {
+		return false, false
+	}
+	return n.PID > 0 && !n.Unresponsive, true
+}

@@ -22,6 +22,7 @@ import (
 	"keyward/awsquery"
 	"keyward/ecapi"
 	"keyward/engine"
+	"keyward/fronts"
 	"keyward/metrics"
 	"keyward/postgres"
 	"keyward/reconcile"
@@ -66,6 +67,13 @@ type Config struct {
 	// NoEngine runs without a data plane: caches change status but start
 	// no processes. For control-plane-only tests.
 	NoEngine bool
+
+	// NoFronts serves TLS nodes directly, without their authenticating
+	// fronts (then IAM users cannot log in). FrontsInProcess runs the
+	// fronts inside keyward instead of as processes of their own (tests);
+	// they then stop with keyward.
+	NoFronts        bool
+	FrontsInProcess bool
 
 	// NoLead keeps this replica from ever leading: it serves the API but
 	// never runs the reconciler or any node. With a PostgreSQL store, run
@@ -117,6 +125,7 @@ type Server struct {
 	ctrl      *reconcile.Controller // the reconciler of the current term; nil while not leading
 	eng       *engine.Manager       // the node manager; see Engine
 	mc        *engine.Memcached     // the memcached nodes, opened and closed with eng
+	fronts    *fronts.Manager       // the nodes' fronts, opened and closed with eng
 	stopNodes bool                  // set by CloseAndStopNodes: stop nodes, don't leave them
 
 	listener net.Listener
@@ -234,6 +243,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	// A reservation's payment-pending state is a transition like the others.
 	s.Service.PaymentPending = cfg.TransitionDelay
 	s.Service.Notify = s.notify
+	s.Service.NodeUp = func(id string) (bool, bool) { return NodeUp(s.Engine(), id) }
 	s.ready = newReadiness(s.Store, cfg.ReadyInterval, cfg.Logger)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -427,7 +437,9 @@ func (s *Server) term(ctx context.Context, eng *engine.Manager) {
 		Logger: s.Config.Logger.With("component", "reconcile"),
 	}
 	if eng != nil {
-		ctrl.Engine = engineAdapter{eng}
+		f := s.frontsOf(eng)
+		ctrl.Engine = engineAdapter{eng, f}
+		ctrl.IAMSecretHash = iamSecretHash(f)
 		if mc := s.Memcached(); mc != nil {
 			ctrl.Memcached = memcachedAdapter{mc}
 		}
@@ -451,6 +463,7 @@ func (s *Server) closeEngine(eng *engine.Manager) {
 	s.mu.Lock()
 	stop := s.stopNodes
 	s.mu.Unlock()
+	s.closeFronts(stop)
 	if stop {
 		for _, n := range eng.Nodes() {
 			if err := eng.Stop(context.Background(), n.ID); err != nil {
@@ -490,13 +503,17 @@ func (s *Server) openEngine(ctx context.Context) (*engine.Manager, error) {
 	if err := eng.Open(ctx); err != nil {
 		return nil, fmt.Errorf("server: engine: %w", err)
 	}
+	if err := s.openFronts(ctx, eng); err != nil {
+		eng.Close()
+		return nil, err
+	}
 	mc := &engine.Memcached{
 		DataDir: s.Config.DataDir, Binary: s.Config.Memcached,
 		Logger:    s.Config.Logger.With("component", "memcached"),
 		OnRestart: eng.OnRestart,
 	}
 	if err := mc.Open(ctx); err != nil {
-		eng.Close()
+		s.closeEngine(eng)
 		return nil, fmt.Errorf("server: memcached: %w", err)
 	}
 	s.mu.Lock()

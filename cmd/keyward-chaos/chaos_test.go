@@ -167,7 +167,7 @@ func TestCheckerDetectsFaults(t *testing.T) {
 	m.creds = append(m.creds, cred{user: member.id, name: member.name, pw: "ModelOnlyPassword-01"})
 	m.mu.Unlock()
 	addr := nodeAddrs(s.caches[cache.id])[0]
-	admin := nodeClient(addr, e.tls, "keyward-admin", e.admin)
+	admin := adminNodeClient(e.kw.dataDir, addr, e.tls)
 	defer admin.Close()
 	// keyward repairs drift every 2 s: plant again if a repair came first.
 	var acl aclResult
@@ -175,7 +175,7 @@ func TestCheckerDetectsFaults(t *testing.T) {
 		if err := admin.Do(t.Context(), "ACL", "SETUSER", "planted", "on", ">planted-password-01", "~*", "+@all").Err(); err != nil {
 			t.Fatal(err)
 		}
-		if acl = m.checkACL(t.Context(), s, e.tls, e.admin); acl.staleEntries > 0 {
+		if acl = m.checkACL(t.Context(), s, e.tls, e.kw.dataDir); acl.staleEntries > 0 {
 			break
 		}
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
 	"github.com/redis/go-redis/v9"
+
+	"keyward/engine"
 )
 
 // snapshot is keyward's state as the API shows it.
@@ -352,6 +354,12 @@ func (r aclResult) ok() bool {
 	return r.staleEntries == 0 && r.missingEntries == 0 && r.staleAuths == 0 && r.missingAuths == 0 && r.openWrong == 0 && len(r.probeErrs) == 0
 }
 
+// mismatched reports whether a node was seen to disagree with the model
+// (probe errors aside).
+func (r aclResult) mismatched() bool {
+	return r.staleEntries > 0 || r.missingEntries > 0 || r.staleAuths > 0 || r.missingAuths > 0 || r.openWrong > 0
+}
+
 func (r aclResult) summary() string {
 	return fmt.Sprintf("%d nodes, %d AUTHs: stale entries %d, missing entries %d, stale AUTHs %d, refused valid AUTHs %d, wrong open/closed %d, probe errors %d",
 		r.nodes, r.auths, r.staleEntries, r.missingEntries, r.staleAuths, r.missingAuths, r.openWrong, len(r.probeErrs))
@@ -420,7 +428,7 @@ func (m *model) why(cr cred, cache string) string {
 
 // checkACL probes every node of every live cache: its ACL users (as the
 // admin user) and an AUTH for every credential ever sent.
-func (m *model) checkACL(ctx context.Context, s *snapshot, tlsConf *tls.Config, adminSecret string) aclResult {
+func (m *model) checkACL(ctx context.Context, s *snapshot, tlsConf *tls.Config, dataDir string) aclResult {
 	m.mu.Lock()
 	exps := m.expectations(s)
 	m.mu.Unlock()
@@ -434,7 +442,7 @@ func (m *model) checkACL(ctx context.Context, s *snapshot, tlsConf *tls.Config, 
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			r := probeNode(ctx, e, tlsConf, adminSecret)
+			r := probeNode(ctx, e, tlsConf, dataDir)
 			mu.Lock()
 			defer mu.Unlock()
 			res.nodes++
@@ -475,9 +483,9 @@ func nodeClient(addr string, tlsConf *tls.Config, user, pw string) *redis.Client
 	})
 }
 
-func probeNode(ctx context.Context, e nodeExpect, tlsConf *tls.Config, adminSecret string) nodeProbe {
+func probeNode(ctx context.Context, e nodeExpect, tlsConf *tls.Config, dataDir string) nodeProbe {
 	var p nodeProbe
-	admin := nodeClient(e.addr, tlsConf, "keyward-admin", adminSecret)
+	admin := adminNodeClient(dataDir, e.addr, tlsConf)
 	defer admin.Close()
 	names, err := admin.Do(ctx, "ACL", "USERS").StringSlice()
 	if err != nil {
@@ -485,7 +493,7 @@ func probeNode(ctx context.Context, e nodeExpect, tlsConf *tls.Config, adminSecr
 		return p
 	}
 	for _, n := range names {
-		if n != "keyward-admin" && !e.names[n] {
+		if !engine.IsReservedUserName(n) && !e.names[n] {
 			p.staleEntries++
 			p.details = append(p.details, fmt.Sprintf("%s %s: stale ACL user %s", e.cache, e.addr, n))
 		}
@@ -575,4 +583,23 @@ func authOnce(ctx context.Context, addr string, tlsConf *tls.Config, name, pw st
 		return false, err
 	}
 	return r[0], nil
+}
+
+// adminNodeClient logs in as keyward's admin user on the node at addr with
+// that node's own password (derived from the data directory's master
+// secret; keyward itself uses the node's private socket).
+func adminNodeClient(dataDir, addr string, tlsConf *tls.Config) *redis.Client {
+	_, portStr, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(portStr)
+	// Prefer the record whose server is live: a directory being removed
+	// may still name the same port.
+	id := ""
+	recs, _ := readNodeRecs(dataDir)
+	for _, r := range recs {
+		if r.Port == port && (id == "" || r.PID > 0 && cmdlineContains(r.PID, r.Dir)) {
+			id = r.ID
+		}
+	}
+	pw, _ := engine.NodeAdminPassword(dataDir, id)
+	return nodeClient(addr, tlsConf, engine.AdminUser, pw)
 }

@@ -230,12 +230,17 @@ func (e *env) converge(ctx context.Context, m *model, label string, start time.T
 				final = m.compare(s, true)
 				m.mu.Unlock()
 				if len(final) == 0 {
-					cv.acl = m.checkACL(ctx, s, e.tls, e.admin)
+					cv.acl = m.checkACL(ctx, s, e.tls, e.kw.dataDir)
 					if cv.acl.ok() {
 						cv.took, cv.converged = time.Since(start), true
 						break
 					}
-					cv.early = true
+					// A probe that failed (a node too slow to answer the
+					// checker) proves nothing either way: only a seen
+					// mismatch makes the statuses early.
+					if cv.acl.mismatched() {
+						cv.early = true
+					}
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -391,7 +392,25 @@ func (r *nodesRun) round(ctx context.Context, n int, f nodeFault, op string) err
 		if f.long {
 			pause = 15 * time.Second
 		}
+		// keyward restarts a node that leaves its commands unanswered
+		// for too long (engine.Manager.StuckTimeout, 5 s): from then on the
+		// paused process is gone and the revocation may complete.
+		var replacedAfter time.Duration
 		for end := time.Now().Add(pause); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+			if replacedAfter == 0 && !pidAlive(node.PID) {
+				replacedAfter = time.Since(t0)
+				r.rep.note("round %d: keyward restarted the paused node %s after %.1f s", n, r.describe(addr), replacedAfter.Seconds())
+			}
+			if replacedAfter > 0 {
+				d, st, err := r.done(ctx, op, user)
+				if err == nil {
+					statuses[st+" (node restarted by keyward)"] = true
+				}
+				if d {
+					break
+				}
+				continue
+			}
 			d, st, err := r.done(ctx, op, user)
 			if err != nil {
 				r.rep.violate("round %d: while %s paused: %v", n, addr, err)
@@ -440,10 +459,16 @@ func (r *nodesRun) round(ctx context.Context, n int, f nodeFault, op string) err
 			othersRefusing += " (still accepting: " + strings.Join(accepting, ", ") + ")"
 			r.stale++
 		}
-		if err := r.e.resume(node.PID); err != nil {
+		if err := r.e.resume(node.PID); err != nil && !(replacedAfter > 0 && errors.Is(err, syscall.ESRCH)) {
 			return err
 		}
 		resumedAt = time.Now()
+		if replacedAfter > 0 {
+			resumedAt = t0.Add(replacedAfter)
+			if !f.long {
+				r.rep.violate("round %d: keyward restarted node %s during a %v pause, shorter than its stuck timeout", n, r.describe(addr), pause)
+			}
+		}
 	}
 
 	// Wait for completion; the moment it is reported, every node must
@@ -499,7 +524,7 @@ func (r *nodesRun) round(ctx context.Context, n int, f nodeFault, op string) err
 	}
 	// No trace on any node, and the faulted node runs again.
 	for _, a := range r.nodes {
-		admin := nodeClient(a, r.e.tls, "keyward-admin", r.e.admin)
+		admin := adminNodeClient(r.e.kw.dataDir, a, r.e.tls)
 		names, err := admin.Do(ctx, "ACL", "USERS").StringSlice()
 		admin.Close()
 		if err != nil {

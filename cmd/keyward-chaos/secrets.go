@@ -24,6 +24,8 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
+
+	"keyward/engine"
 )
 
 // recorder keeps every response (status line, headers, body) a client got.
@@ -385,7 +387,7 @@ func (s *secretsRun) escalation(ctx context.Context) {
 	intact := 0
 	all := slices.Concat(nodeAddrs(rbac), nodeAddrs(tok), nodeAddrs(open))
 	for _, a := range all {
-		admin := nodeClient(a, s.e.tls, "keyward-admin", s.e.admin)
+		admin := adminNodeClient(s.e.kw.dataDir, a, s.e.tls)
 		users, err := admin.Do(ctx, "ACL", "USERS").StringSlice()
 		maxmem, err2 := admin.ConfigGet(ctx, "maxmemory").Result()
 		admin.Close()
@@ -517,6 +519,15 @@ func (s *secretsRun) grep(phase string) int {
 		data []byte
 	}
 	var places []where
+	// Each node's own admin password must appear nowhere either (only its
+	// hash, in the node's ACL file): keyward sends it over the node's
+	// private socket only.
+	recs, _ := readNodeRecs(s.e.kw.dataDir)
+	for _, r := range recs {
+		if pw, err := engine.NodeAdminPassword(s.e.kw.dataDir, r.ID); err == nil {
+			s.plain[pw] = "admin password of node " + r.ID
+		}
+	}
 	files, _ := dataFiles(s.e.root)
 	nFiles := 0
 	for _, f := range files {
@@ -548,7 +559,7 @@ func (s *secretsRun) grep(phase string) int {
 	// The nodes' ACLs as the admin sees them hold hashes only.
 	if phase == "running" {
 		for _, n := range s.e.nodeAddrsAll() {
-			admin := nodeClient(n, s.e.tls, "keyward-admin", s.e.admin)
+			admin := adminNodeClient(s.e.kw.dataDir, n, s.e.tls)
 			lines, err := admin.Do(context.Background(), "ACL", "LIST").StringSlice()
 			admin.Close()
 			if err == nil {
@@ -571,15 +582,14 @@ func (s *secretsRun) grep(phase string) int {
 		}
 	}
 	// Positive control: the search does see what is there by design (the
-	// admin secret in admin.secret and in each node's masterauth; user ids
-	// in responses).
+	// master secret in admin.secret; user ids in responses).
 	var control []string
 	for _, w := range places {
 		if bytes.Contains(w.data, []byte(s.e.admin)) || strings.HasPrefix(w.name, "API response") && bytes.Contains(w.data, []byte("s-alice")) {
 			control = append(control, w.name)
 		}
 	}
-	s.row("search positive control ("+phase+"): admin secret in admin.secret and node configs, user ids in responses",
+	s.row("search positive control ("+phase+"): master secret in admin.secret, user ids in responses",
 		fmt.Sprintf("found in %d places", len(control)), len(control) > 2)
 	logSize := 0
 	if st, err := os.Stat(s.e.kw.logPath); err == nil {

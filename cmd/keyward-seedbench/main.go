@@ -109,6 +109,11 @@ func run(trials, groups, nodes, rssGroups int) error {
 		createTimes = append(createTimes, d)
 		nodeAddrs = append(nodeAddrs, addrs...)
 	}
+	// Attaching caches holds the group in modifying until every node has
+	// its users, which may end just after the last group is available.
+	if err := b.waitGroupActive("bench"); err != nil {
+		return err
+	}
 	caPEM, err := os.ReadFile(filepath.Join(dir, "data", "tls", "ca.pem"))
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"keyward"
+	"keyward/fronts"
 	"keyward/server"
 	"keyward/sigv4"
 )
@@ -36,6 +37,8 @@ const usage = `keyward: a self-hosted, ElastiCache-compatible control plane.
 Usage:
   keyward serve [flags]    serve the ElastiCache API
   keyward version          print the version
+  keyward front DIR        run one node's authenticating front (started by
+                           keyward serve itself, one per TLS node)
 
 Run "keyward serve -h" for the flags.
 `
@@ -54,6 +57,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "version":
 		fmt.Fprintln(stdout, "keyward", version)
 		return nil
+	case "front":
+		if len(args) != 2 {
+			return errors.New("usage: keyward front DIR")
+		}
+		return fronts.Run(ctx, args[1], os.Stdin, slog.New(slog.NewTextHandler(stderr, nil)))
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

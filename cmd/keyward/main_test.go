@@ -2,12 +2,15 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -60,6 +63,7 @@ func startKeyward(t *testing.T, addr, dataDir string, env []string, args ...stri
 	}
 	p := &process{cmd: cmd, url: "http://" + addr}
 	t.Cleanup(func() { p.kill() })
+	killFrontsAtEnd(t, dataDir)
 	keywardtest.Eventually(t, 10*time.Second, "keyward to serve", func() bool {
 		resp, err := http.Get(p.url + "/healthz")
 		if err == nil {
@@ -171,4 +175,27 @@ func TestServe_RefusesInsecureListen(t *testing.T) {
 	p := startKeyward(t, freeAddr(t), t.TempDir(), []string{"KEYWARD_SECRET_ACCESS_KEY=s3cr3t"}, "--access-key-id", "AKIDREAL", "--account-id", "123456789012")
 	_, err = p.client().DescribeUsers(t.Context(), &elasticache.DescribeUsersInput{})
 	keywardtest.WantError(t, err, "InvalidClientTokenId", 403)
+}
+
+var frontsReaped sync.Map // data dir -> registered
+
+// killFrontsAtEnd registers (once per data directory) a cleanup that kills
+// the front processes keyward started there: like the nodes they outlive
+// keyward by design, so a failed test would otherwise leave them running.
+func killFrontsAtEnd(t *testing.T, dataDir string) {
+	if _, loaded := frontsReaped.LoadOrStore(dataDir, true); loaded {
+		return
+	}
+	t.Cleanup(func() {
+		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		for _, p := range procs {
+			b, err := os.ReadFile(p)
+			if err != nil || !bytes.Contains(b, []byte(filepath.Join(dataDir, "fronts")+"/")) {
+				continue
+			}
+			if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil && pid != os.Getpid() {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
 }
