@@ -19,8 +19,8 @@ type NodeSpec struct {
 	TLS       bool
 	// Cache is the node's cache (kind, scope, id), which its front needs:
 	// IAM tokens name the cache. Not to be modified.
-	Cache *keyward.Cache
-	Cluster   bool // a Redis Cluster node: no ReplicaOf, see clustermode.go
+	Cache   *keyward.Cache
+	Cluster bool // a Redis Cluster node: no ReplicaOf, see clustermode.go
 }
 
 // Engine runs cache nodes and sets their ACLs. Package engine implements it

@@ -3,9 +3,9 @@ package server
 import (
 	"context"
 	"errors"
+	"slices"
 	"syscall"
 	"time"
-	"slices"
 
 	"keyward/engine"
 	"keyward/fronts"
