@@ -356,26 +356,31 @@ func TestRBAC_ModifyKeepsConnections_RemovalAndSwapClose(t *testing.T) {
 	}
 }
 
-// adminClient logs in as keyward's own admin user, to tamper with a node.
-func adminClient(t *testing.T, ts *keywardtest.Server, n node) *redis.Client {
+// adminClient logs in as keyward's own admin user on a node, to tamper
+// with it: on the node's own address (clients reach TLS nodes through
+// their fronts, which are not the node), with that node's password.
+func adminClient(t *testing.T, ts *keywardtest.Server, clusterID string) *redis.Client {
 	t.Helper()
-	for _, en := range ts.Engine().Nodes() {
-		if en.Addr == n.addr {
-			pw, err := engine.NodeAdminPassword(ts.Config.DataDir, en.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n.client(engine.AdminUser, pw)
-		}
+	id := "000000000000.us-east-1." + clusterID
+	en, ok := ts.Engine().Node(id)
+	if !ok {
+		t.Fatalf("no engine node %s", id)
 	}
-	t.Fatalf("no engine node at %s", n.addr)
-	return nil
+	pw, err := engine.NodeAdminPassword(ts.Config.DataDir, en.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tlsConf *tls.Config
+	if en.TLS {
+		tlsConf = ts.Engine().TLSConfig()
+	}
+	return node{addr: en.Addr, tls: tlsConf}.client(engine.AdminUser, pw)
 }
 
 func TestDrift_Repaired(t *testing.T) {
 	f := newSeedFixture(t, 1, 2)
 	ctx := t.Context()
-	admin := adminClient(t, f.ts, f.nodes[1])
+	admin := adminClient(t, f.ts, "seed-rg0-002")
 	defer admin.Close()
 	if err := admin.Do(ctx, "acl", "setuser", "intruder", "on", ">intruder-password", "~*", "+@all").Err(); err != nil {
 		t.Fatal(err)

@@ -246,7 +246,10 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 		first = 1
 	}
 	for i := first; i < len(cache.Nodes); i++ {
-		if i > 0 && errs[0] != nil && cache.Nodes[i].Port == 0 {
+		// Only a primary started above, before the loop, can hold back a
+		// new replica; otherwise node 0 runs in parallel and errs[0] is
+		// not ours to read.
+		if first == 1 && errs[0] != nil && cache.Nodes[i].Port == 0 {
 			errs[i] = errs[0]
 			continue
 		}

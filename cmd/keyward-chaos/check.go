@@ -596,7 +596,7 @@ func adminNodeClient(dataDir, addr string, tlsConf *tls.Config) *redis.Client {
 	id := ""
 	recs, _ := readNodeRecs(dataDir)
 	for _, r := range recs {
-		if r.Port == port && (id == "" || r.PID > 0 && cmdlineContains(r.PID, r.Dir)) {
+		if r.serves(port) && (id == "" || r.PID > 0 && cmdlineContains(r.PID, r.Dir)) {
 			id = r.ID
 		}
 	}

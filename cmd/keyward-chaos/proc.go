@@ -255,12 +255,20 @@ func tailFile(name string, n int) string {
 	return string(b)
 }
 
-// nodeRec is a node's DATA-DIR/nodes/<id>/node.json.
+// nodeRec is a node's DATA-DIR/nodes/<id>/node.json, with the port of its
+// front (DATA-DIR/fronts/<id>/front.json) when clients reach it through
+// one: the endpoints keyward reports are the fronts'.
 type nodeRec struct {
-	ID   string
-	Dir  string
-	Port int
-	PID  int
+	ID        string
+	Dir       string
+	Port      int
+	FrontPort int
+	PID       int
+}
+
+// serves reports whether clients reach the node on port.
+func (r nodeRec) serves(port int) bool {
+	return r.Port == port || r.FrontPort != 0 && r.FrontPort == port
 }
 
 func readNodeRecs(dataDir string) ([]nodeRec, error) {
@@ -284,7 +292,16 @@ func readNodeRecs(dataDir string) ([]nodeRec, error) {
 		if json.Unmarshal(b, &r) != nil {
 			continue
 		}
-		out = append(out, nodeRec{ID: e.Name(), Dir: dir, Port: r.Port, PID: r.PID})
+		rec := nodeRec{ID: e.Name(), Dir: dir, Port: r.Port, PID: r.PID}
+		if b, err := os.ReadFile(filepath.Join(dataDir, "fronts", e.Name(), "front.json")); err == nil {
+			var f struct {
+				Port int `json:"port"`
+			}
+			if json.Unmarshal(b, &f) == nil {
+				rec.FrontPort = f.Port
+			}
+		}
+		out = append(out, rec)
 	}
 	return out, nil
 }
@@ -298,7 +315,7 @@ func nodeByPort(dataDir string, port int) (nodeRec, error) {
 		return nodeRec{}, err
 	}
 	for _, r := range recs {
-		if r.Port != port {
+		if !r.serves(port) {
 			continue
 		}
 		if r.PID > 0 && cmdlineContains(r.PID, r.Dir) {
