@@ -195,6 +195,12 @@ func TestReplicationGroup_ClusterMode(t *testing.T) {
 		t.Fatalf("get app:7 as other = %q, %v", v, err)
 	}
 
+	// Shards' members are not standalone clusters.
+	_, err = c.CreateCacheCluster(ctx, &elasticache.CreateCacheClusterInput{CacheClusterId: aws.String("cm-extra"), ReplicationGroupId: aws.String("cm1")})
+	keywardtest.WantError(t, err, "InvalidParameterCombination", 400)
+	_, err = c.DeleteCacheCluster(ctx, &elasticache.DeleteCacheClusterInput{CacheClusterId: aws.String("cm1-0001-002")})
+	keywardtest.WantError(t, err, "InvalidCacheClusterState", 400)
+
 	if _, err := c.DeleteReplicationGroup(ctx, &elasticache.DeleteReplicationGroupInput{ReplicationGroupId: aws.String("cm1")}); err != nil {
 		t.Fatal(err)
 	}

@@ -72,6 +72,9 @@ func (s *Service) joinReplicationGroup(ctx context.Context, sc keyward.Scope, id
 		if in.CacheNodeType != nil && *in.CacheNodeType != cur.CacheNodeType {
 			return combination("The node type %s differs from replication group %s's %s.", keyward.Quote(*in.CacheNodeType), rgID, cur.CacheNodeType)
 		}
+		if cur.ClusterMode {
+			return combination("Replication group %s has cluster mode enabled: its shards' replicas cannot be added with CreateCacheCluster.", rgID)
+		}
 		if len(cur.Nodes) >= 6 {
 			return keyward.Errorf(keyward.EQUOTA, keyward.ResourceCacheCluster, "Replication group %s already has the maximum of 6 cache clusters (5 replicas).", rgID)
 		}
@@ -122,6 +125,8 @@ func (s *Service) leaveReplicationGroup(ctx context.Context, tx keyward.Tx, rg *
 	}
 	i := slices.IndexFunc(rg.Nodes, func(n keyward.CacheNode) bool { return n.ClusterID == id })
 	switch {
+	case rg.ClusterMode:
+		return nil, keyward.Errorf(keyward.ESTATE, keyward.ResourceCacheCluster, "Cannot delete cache cluster %s: it is a node of cluster-mode replication group %s.", id, rg.ID)
 	case rg.Status != keyward.CacheAvailable:
 		return nil, keyward.Errorf(keyward.ESTATE, keyward.ResourceCacheCluster, "Cache cluster %s cannot be deleted while replication group %s is %s.", id, rg.ID, rg.Status)
 	case len(rg.Nodes) == 1:

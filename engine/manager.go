@@ -320,6 +320,9 @@ func (m *Manager) Open(ctx context.Context) error {
 		n.rec = rec
 		m.nodes[n.id] = n
 		m.ports[rec.Port] = n.id
+		if rec.BusPort != 0 {
+			m.ports[rec.BusPort] = n.id // a cluster node's bus
+		}
 		found = append(found, n)
 	}
 	m.mu.Unlock()
@@ -700,6 +703,9 @@ func (m *Manager) Stop(ctx context.Context, id string) error {
 	}
 	if m.ports[n.rec.Port] == id {
 		delete(m.ports, n.rec.Port)
+	}
+	if n.rec.BusPort != 0 && m.ports[n.rec.BusPort] == id {
+		delete(m.ports, n.rec.BusPort)
 	}
 	m.mu.Unlock()
 	if err != nil {
