@@ -410,6 +410,26 @@ func TestCacheCluster_Redis(t *testing.T) {
 		t.Fatal("redis node left after delete")
 	}
 
+	// A TLS cluster with an AUTH token: the node's default user needs it.
+	if _, err := c.CreateCacheCluster(ctx, &elasticache.CreateCacheClusterInput{CacheClusterId: aws.String("tok"), Engine: aws.String("redis"),
+		CacheNodeType: aws.String("cache.t4g.micro"), TransitEncryptionEnabled: aws.Bool(true), AuthToken: aws.String("token-0123456789abcdef")}); err != nil {
+		t.Fatal(err)
+	}
+	tc := waitCluster(t, c, "tok")
+	if !aws.ToBool(tc.AuthTokenEnabled) || !aws.ToBool(tc.TransitEncryptionEnabled) {
+		t.Fatalf("token cluster %+v", tc)
+	}
+	tn := node{addr: nodeAddr(tc.CacheNodes[0]), tls: ts.Engine().TLSConfig()}
+	if err := tn.auth("", ""); err == nil {
+		t.Error("the token cluster accepts clients without the token")
+	}
+	if err := tn.auth("default", "token-0123456789abcdef"); err != nil {
+		t.Errorf("the token is refused: %v", err)
+	}
+	_, err := c.CreateCacheCluster(ctx, &elasticache.CreateCacheClusterInput{CacheClusterId: aws.String("tok2"), Engine: aws.String("redis"),
+		CacheNodeType: aws.String("cache.t4g.micro"), AuthToken: aws.String("token-0123456789abcdef")})
+	keywardtest.WantError(t, err, "InvalidParameterCombination", 400)
+
 	// A cluster that joins a replication group is a replica with its data.
 	if _, err := c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("grp"),
 		ReplicationGroupDescription: aws.String("g"), NumCacheClusters: aws.Int32(1)}); err != nil {
@@ -422,7 +442,7 @@ func TestCacheCluster_Redis(t *testing.T) {
 	if err := pc.Set(ctx, "shared", "yes", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	_, err := c.CreateCacheCluster(ctx, &elasticache.CreateCacheClusterInput{CacheClusterId: aws.String("grp-001"), ReplicationGroupId: aws.String("grp")})
+	_, err = c.CreateCacheCluster(ctx, &elasticache.CreateCacheClusterInput{CacheClusterId: aws.String("grp-001"), ReplicationGroupId: aws.String("grp")})
 	keywardtest.WantError(t, err, "CacheClusterAlreadyExists", 400)
 	_, err = c.CreateCacheCluster(ctx, &elasticache.CreateCacheClusterInput{CacheClusterId: aws.String("extra"), ReplicationGroupId: aws.String("grp"), AZMode: types.AZModeSingleAz})
 	keywardtest.WantError(t, err, "InvalidParameterCombination", 400)
@@ -453,7 +473,7 @@ func TestCacheCluster_Redis(t *testing.T) {
 		t.Error("the joined replica accepted a write")
 	}
 	out, err := c.DescribeCacheClusters(ctx, &elasticache.DescribeCacheClustersInput{ShowCacheClustersNotInReplicationGroups: aws.Bool(true)})
-	if err != nil || len(out.CacheClusters) != 0 {
+	if err != nil || len(out.CacheClusters) != 1 || aws.ToString(out.CacheClusters[0].CacheClusterId) != "tok" {
 		t.Fatalf("not in replication groups: %v %v", out, err)
 	}
 	// The primary cannot be deleted; the joined replica leaves the group.
