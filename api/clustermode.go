@@ -40,6 +40,9 @@ func (s *Service) createClusterModeGroup(ctx context.Context, sc keyward.Scope, 
 	if err := checkDurability(in.Durability); err != nil {
 		return nil, err
 	}
+	if in.AutomaticFailoverEnabled != nil && !*in.AutomaticFailoverEnabled {
+		return nil, rg(keyward.ECOMBINATION, "Automatic failover must be enabled for replication groups with cluster mode enabled.")
+	}
 	shards := len(in.NodeGroupConfiguration)
 	if in.NumNodeGroups != nil {
 		if shards > 0 && int(*in.NumNodeGroups) != shards {

@@ -44,6 +44,9 @@ func TestReplicationGroup_ClusterMode(t *testing.T) {
 	_, err = c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("bad"), ReplicationGroupDescription: aws.String("x"),
 		NumNodeGroups: aws.Int32(2), NumCacheClusters: aws.Int32(2)})
 	keywardtest.WantError(t, err, "InvalidParameterCombination", 400)
+	_, err = c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("bad"), ReplicationGroupDescription: aws.String("x"),
+		NumNodeGroups: aws.Int32(2), AutomaticFailoverEnabled: aws.Bool(false)})
+	keywardtest.WantError(t, err, "InvalidParameterCombination", 400)
 
 	start := time.Now()
 	out, err := c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
