@@ -2,7 +2,6 @@ package keyward
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -157,13 +156,11 @@ func (rg *Cache) HasPendingUserGroups() bool {
 // AuthTokenEnabled reports whether the default user requires a token.
 func (rg *Cache) AuthTokenEnabled() bool { return len(rg.AuthTokenHashes) > 0 }
 
-var rgIDPattern = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]*$`)
-
 // NormalizeReplicationGroupID lower-cases id after checking ElastiCache's
 // naming rules: 1-40 characters, a letter first, letters, digits and single
 // hyphens, not ending with a hyphen.
 func NormalizeReplicationGroupID(id string) (string, error) {
-	if !rgIDPattern.MatchString(id) || len(id) > 40 || strings.HasSuffix(id, "-") || strings.Contains(id, "--") {
+	if !isResourceID(id) || len(id) > 40 || strings.HasSuffix(id, "-") || strings.Contains(id, "--") {
 		return "", Errorf(EINVALID, ResourceReplicationGroup, "Invalid replication group id %s: it must be 1 to 40 letters, digits or hyphens, begin with a letter, and contain no two consecutive hyphens or a trailing hyphen.", id)
 	}
 	return strings.ToLower(id), nil

@@ -145,7 +145,7 @@ func (c *CacheCluster) NextNodeIDs(n int) []string {
 // cache cluster ids: 1 to 50 letters, digits or hyphens, a letter first, no
 // two consecutive hyphens and no trailing hyphen.
 func NormalizeClusterID(id string) (string, error) {
-	if !rgIDPattern.MatchString(id) || len(id) > 50 || strings.HasSuffix(id, "-") || strings.Contains(id, "--") {
+	if !isResourceID(id) || len(id) > 50 || strings.HasSuffix(id, "-") || strings.Contains(id, "--") {
 		return "", Errorf(EINVALID, ResourceCacheCluster, "Invalid cache cluster id %s: it must be 1 to 50 letters, digits or hyphens, begin with a letter, and contain no two consecutive hyphens or a trailing hyphen.", Quote(id))
 	}
 	return strings.ToLower(id), nil

@@ -70,6 +70,10 @@ type Doc struct {
 	// only: Kind and ID name the referring document. Ordered by kind, then
 	// id.
 	Referrers []Ref
+	// NoRefs, on a write, says the kind never holds references (its
+	// declaration has no Refs): a backend need not look for old ones to
+	// replace.
+	NoRefs bool
 }
 
 // DocKey names one document.
@@ -104,6 +108,9 @@ type DocQuery struct {
 	AfterID   string  // only ids greater than this (pagination within a scope)
 	Where     []Field // every field must be indexed with exactly this value
 	Limit     int     // at most this many; 0 means no limit
+	// NoRefs says the kind never holds references (its declaration has
+	// no Refs): a backend may skip reading Doc.Refs, which stays nil.
+	NoRefs bool
 }
 
 // The errors backends answer with, so that both speak alike.
@@ -137,6 +144,10 @@ func (r Resource) Noun() string {
 		return "Serverless cache"
 	case ResourceCacheCluster:
 		return "Cache cluster"
+	case ResourceCacheParameterGroup:
+		return "Cache parameter group"
+	case ResourceCacheSubnetGroup:
+		return "Cache subnet group"
 	}
 	if r == "" {
 		return "Resource"

@@ -1,7 +1,6 @@
 package keyward
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -54,7 +53,7 @@ func (s Scope) Partition() string {
 // ARN returns the ARN of a resource of the given type in this scope, e.g.
 // arn:aws:elasticache:us-east-1:123456789012:user:alice.
 func (s Scope) ARN(typ ARNType, id string) string {
-	return fmt.Sprintf("arn:%s:elasticache:%s:%s:%s:%s", s.Partition(), s.Region, s.Account, typ, id)
+	return "arn:" + s.Partition() + ":elasticache:" + s.Region + ":" + s.Account + ":" + string(typ) + ":" + id
 }
 
 // ARNType is the resource-type segment of an ElastiCache ARN.
@@ -140,3 +139,20 @@ func MergeTags(old, add []Tag) []Tag {
 	}
 	return out
 }
+
+// isResourceID reports whether id is a letter followed by letters, digits
+// and hyphens (ASCII), the shape of user, group and cache ids: what
+// ^[a-zA-Z][a-zA-Z0-9-]*$ matches, checked on every call without a regexp.
+func isResourceID(id string) bool {
+	if id == "" || !isLetter(id[0]) {
+		return false
+	}
+	for i := 1; i < len(id); i++ {
+		if c := id[i]; !isLetter(c) && !(c >= '0' && c <= '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }

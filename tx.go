@@ -30,7 +30,8 @@ var (
 		Index: func(u *User) []Field {
 			return []Field{{Name: "engine", Value: string(u.Engine)}, {Name: "name", Value: u.Name}}
 		},
-		Load: func(u *User, d *Doc) { u.GroupIDs = RefIDs(d.Referrers, relMember, string(ResourceUserGroup)) },
+		Load:  func(u *User, d *Doc) { u.GroupIDs = RefIDs(d.Referrers, relMember, string(ResourceUserGroup)) },
+		Clone: (*User).Clone,
 	}
 	UserGroups = &Kind[UserGroup]{
 		Name:    ResourceUserGroup,
@@ -44,6 +45,7 @@ var (
 			g.ReplicationGroups = RefIDs(d.Referrers, relUserGroup, string(KindReplicationGroup))
 			g.ServerlessCaches = RefIDs(d.Referrers, relUserGroup, string(KindServerless))
 		},
+		Clone: (*UserGroup).Clone,
 	}
 	ReplicationGroups = cacheKind(KindReplicationGroup, ARNReplicationGroup)
 	ServerlessCaches  = cacheKind(KindServerless, ARNServerlessCache)
@@ -51,7 +53,7 @@ var (
 	// resource, id "<ARN type>/<resource id>".
 	Tags = &Kind[tagSet]{
 		Name: "tags",
-		Key:  func(t *tagSet) (Scope, string) { return t.Scope, string(t.Ref.Type) + "/" + t.Ref.ID },
+		Key:  func(t *tagSet) (Scope, string) { return t.Scope, tagsID(t.Ref) },
 	}
 )
 
@@ -69,7 +71,9 @@ func cacheKind(kind CacheKind, tagType ARNType) *Kind[Cache] {
 		TagType: tagType,
 		Settled: func(c *Cache) bool { return c.Status == CacheAvailable || c.Status == CacheCreateFailed },
 		// A group cannot be deleted while a cache uses it.
-		Refs: func(c *Cache) []Ref { return refsTo(relUserGroup, string(ResourceUserGroup), true, c.UserGroupIDs) },
+		Refs: func(c *Cache) []Ref {
+			return append(refsTo(relUserGroup, string(ResourceUserGroup), true, c.UserGroupIDs), c.groupRefs()...)
+		},
 		Load: func(c *Cache, d *Doc) { c.UserGroupIDs = RefIDs(d.Refs, relUserGroup, string(ResourceUserGroup)) },
 	}
 }
@@ -81,6 +85,9 @@ func CacheKindOf(kind CacheKind) *Kind[Cache] {
 	}
 	return ReplicationGroups
 }
+
+// tagsID is the id of the tags document of a resource.
+func tagsID(r ResourceRef) string { return string(r.Type) + "/" + r.ID }
 
 // tagSet is the stored form of one resource's tags.
 type tagSet struct {
@@ -167,7 +174,7 @@ func (t Tx) DeleteUserGroup(ctx context.Context, s Scope, id string) error {
 
 // FindTags returns the tags of a resource in the order they were added.
 func (t Tx) FindTags(ctx context.Context, s Scope, r ResourceRef) ([]Tag, error) {
-	ts, err := Tags.Find(ctx, t, DocQuery{Scope: s, ID: string(r.Type) + "/" + r.ID})
+	ts, err := Tags.Find(ctx, t, DocQuery{Scope: s, ID: tagsID(r)})
 	if err != nil || len(ts) == 0 {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package keyward
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"regexp"
 	"strings"
 	"time"
 )
@@ -100,12 +99,10 @@ func NewDefaultUser(s Scope, now time.Time) *User {
 	}
 }
 
-var userIDPattern = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]*$`)
-
 // NormalizeUserID lower-cases id after checking the model's pattern; ids are
 // stored lower-cased, so every lookup goes through here.
 func NormalizeUserID(id string) (string, error) {
-	if !userIDPattern.MatchString(id) || len(id) > 40 {
+	if !isResourceID(id) || len(id) > 40 {
 		return "", Errorf(EINVALID, ResourceUser, "Invalid user id %s. It must begin with a letter, contain only ASCII letters, digits and hyphens, and be at most 40 characters.", id)
 	}
 	return strings.ToLower(id), nil

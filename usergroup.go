@@ -1,7 +1,6 @@
 package keyward
 
 import (
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -83,12 +82,10 @@ func (g *UserGroup) ApplyPending(exists func(id string) bool) {
 	g.UserIDs, g.PendingAdd, g.PendingRemove = ids, nil, nil
 }
 
-var userGroupIDPattern = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]*$`)
-
 // NormalizeUserGroupID lower-cases id after checking it. The model leaves the
 // id unconstrained; CloudFormation documents [a-z][a-z0-9-]*.
 func NormalizeUserGroupID(id string) (string, error) {
-	if !userGroupIDPattern.MatchString(id) || len(id) > 40 {
+	if !isResourceID(id) || len(id) > 40 {
 		return "", Errorf(EINVALID, ResourceUserGroup, "Invalid user group id %s. It must begin with a letter, contain only ASCII letters, digits and hyphens, and be at most 40 characters.", id)
 	}
 	return strings.ToLower(id), nil

@@ -269,6 +269,9 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 	if c.CacheNodeType == "" {
 		c.CacheNodeType = "cache.t4g.micro"
 	}
+	if err := checkNodeType(engine, c.CacheNodeType); err != nil {
+		return nil, err
+	}
 	if in.AuthToken != nil {
 		if !tls {
 			return nil, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "AuthToken requires TransitEncryptionEnabled.")
@@ -296,6 +299,9 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 		if _, err := tx.FindCacheByID(ctx, sc, keyward.KindReplicationGroup, id); err == nil {
 			return keyward.Errorf(keyward.EEXISTS, keyward.ResourceReplicationGroup, "Replication group %s already exists.", id)
 		} else if keyward.ErrorCode(err) != keyward.ENOTFOUND {
+			return err
+		}
+		if err := checkCacheGroups(ctx, tx, sc, c); err != nil {
 			return err
 		}
 		c.UserGroupIDs = nil
@@ -425,11 +431,18 @@ func (s *Service) modifyReplicationGroup(ctx context.Context, in *ecapi.ModifyRe
 		if in.ReplicationGroupDescription != nil && *in.ReplicationGroupDescription != c.Description {
 			c.Description, changed = *in.ReplicationGroupDescription, true
 		}
+		before := c.Settings.CacheParameterGroupName
 		settingsChanged, settingsAsync, err := rgModifySettings(c, in)
 		if err != nil {
 			return err
 		}
 		changed, async = changed || settingsChanged, settingsAsync
+		if err := checkCacheGroups(ctx, tx, sc, c); err != nil {
+			return err
+		}
+		if c.Settings.CacheParameterGroupName != before {
+			async = true // the reconciler applies the new group's parameters
+		}
 		// User groups.
 		remove := slices.Clone(in.UserGroupIdsToRemove)
 		if deref(in.RemoveUserGroups) {
@@ -580,8 +593,12 @@ func (s *Service) describeCacheClusters(ctx context.Context, in *ecapi.DescribeC
 	}
 	var caches []*keyward.Cache
 	var standalone []*keyward.CacheCluster
+	var pending map[string]bool // parameter group → has requires-reboot values
 	err = s.Store.View(ctx, func(tx keyward.Tx) (err error) {
 		if caches, err = tx.FindCaches(ctx, sc, keyward.KindReplicationGroup, keyward.CacheFilter{}); err != nil {
+			return err
+		}
+		if pending, err = pendingReboot(ctx, tx, sc, caches); err != nil {
 			return err
 		}
 		standalone, err = keyward.Clusters.Find(ctx, tx, keyward.DocQuery{Scope: sc})
@@ -606,6 +623,10 @@ func (s *Service) describeCacheClusters(ctx context.Context, in *ecapi.DescribeC
 				continue
 			}
 			cc := memberCluster(c, i, n)
+			if pending[c.Settings.CacheParameterGroupName] {
+				// keyward applies only immediate parameters (reconcile/params.go).
+				cc.CacheParameterGroup.ParameterApplyStatus, cc.CacheParameterGroup.CacheNodeIdsToReboot = ptr("pending-reboot"), []string{"0001"}
+			}
 			cacheNodeStatus := nodeStatus(c)
 			if n.Port == 0 && c.Status == keyward.CacheModifying {
 				cc.CacheClusterStatus, cacheNodeStatus = ptr("creating"), "creating" // a replica joining
@@ -616,7 +637,7 @@ func (s *Service) describeCacheClusters(ctx context.Context, in *ecapi.DescribeC
 				cc.CacheNodes = []ecapi.CacheNode{{
 					CacheNodeId: ptr("0001"), CacheNodeStatus: ptr(cacheNodeStatus), CacheNodeCreateTime: ptr(c.CreatedAt),
 					Endpoint: endpoint(n.Port), CustomerAvailabilityZone: ptr(nodeAZ(c, i)),
-					ParameterGroupStatus: ptr("in-sync"),
+					ParameterGroupStatus: cc.CacheParameterGroup.ParameterApplyStatus,
 				}}
 			}
 			all = append(all, cc)
@@ -657,7 +678,7 @@ func memberCluster(c *keyward.Cache, i int, n keyward.CacheNode) ecapi.CacheClus
 		PreferredMaintenanceWindow: ptr(st.PreferredMaintenanceWindow),
 		NetworkType:                ptr(orDefault(st.NetworkType, "ipv4")), IpDiscovery: ptr(orDefault(st.IPDiscovery, "ipv4")),
 		ReplicationGroupLogDeliveryEnabled: ptr(len(st.LogDelivery) > 0), LogDeliveryConfigurations: logDeliveryToAPI(st.LogDelivery),
-		CacheSubnetGroupName: ptr(orDefault(st.CacheSubnetGroupName, "default")),
+		CacheSubnetGroupName: ptr(orDefault(st.CacheSubnetGroupName, keyward.DefaultSubnetGroup)),
 		CacheParameterGroup: &ecapi.CacheParameterGroupStatus{
 			CacheParameterGroupName: ptr(orDefault(st.CacheParameterGroupName, defaultParameterGroup(c.Engine, c.EngineVersion))),
 			ParameterApplyStatus:    ptr("in-sync"), CacheNodeIdsToReboot: []string{},

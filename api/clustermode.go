@@ -187,6 +187,9 @@ func (s *Service) createClusterModeGroup(ctx context.Context, sc keyward.Scope, 
 			}
 			c.UserGroupIDs = append(c.UserGroupIDs, g.ID)
 		}
+		if err := checkCacheGroups(ctx, tx, sc, c); err != nil {
+			return err
+		}
 		if err := tx.CreateCache(ctx, c); err != nil {
 			return err
 		}

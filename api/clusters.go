@@ -353,13 +353,15 @@ func clusterCreateSettings(id string, cl *keyward.CacheCluster, in *ecapi.Create
 	s.CacheParameterGroupName = clusterParameterGroup(cl.Engine, cl.EngineVersion)
 	if in.CacheParameterGroupName != nil {
 		if *in.CacheParameterGroupName != s.CacheParameterGroupName {
-			return s, keyward.Errorf(keyward.ENOTFOUND, resourceCacheParameterGroup, "CacheParameterGroup %s not found.", *in.CacheParameterGroupName)
+			return s, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceCacheParameterGroup, "CacheParameterGroup %s not found.", *in.CacheParameterGroupName)
 		}
 	}
 	s.CacheSubnetGroupName = "default"
 	if in.CacheSubnetGroupName != nil {
-		if err := validSubnetGroup(*in.CacheSubnetGroupName); err != nil {
-			return s, err
+		if !strings.EqualFold(*in.CacheSubnetGroupName, keyward.DefaultSubnetGroup) {
+			// Cache clusters do not use subnet groups made with
+			// CreateCacheSubnetGroup yet.
+			return s, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceCacheSubnetGroup, "CacheSubnetGroup %s not found.", *in.CacheSubnetGroupName)
 		}
 		s.CacheSubnetGroupName = strings.ToLower(*in.CacheSubnetGroupName)
 	}
@@ -623,7 +625,7 @@ func applyClusterModify(s *Service, cl *keyward.CacheCluster, in *ecapi.ModifyCa
 	}
 	if in.CacheParameterGroupName != nil && *in.CacheParameterGroupName != st.CacheParameterGroupName {
 		if *in.CacheParameterGroupName != clusterParameterGroup(cl.Engine, cl.EngineVersion) {
-			return false, keyward.Errorf(keyward.ENOTFOUND, resourceCacheParameterGroup, "CacheParameterGroup %s not found.", *in.CacheParameterGroupName)
+			return false, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceCacheParameterGroup, "CacheParameterGroup %s not found.", *in.CacheParameterGroupName)
 		}
 		st.CacheParameterGroupName, changed = *in.CacheParameterGroupName, true
 	}

@@ -55,9 +55,22 @@ var faults = map[errKey]func(msg string) awsquery.APIError{
 		return &ecapi.NodeGroupsPerReplicationGroupQuotaExceededFault{Message: m}
 	},
 
-	{keyward.ENOTFOUND, keyward.ResourceReservedCacheNode}: func(m string) awsquery.APIError { return &ecapi.ReservedCacheNodeNotFoundFault{Message: m} },
-	{keyward.EEXISTS, keyward.ResourceReservedCacheNode}:   func(m string) awsquery.APIError { return &ecapi.ReservedCacheNodeAlreadyExistsFault{Message: m} },
-	{keyward.EQUOTA, keyward.ResourceReservedCacheNode}:    func(m string) awsquery.APIError { return &ecapi.ReservedCacheNodeQuotaExceededFault{Message: m} },
+	{keyward.ENOTFOUND, keyward.ResourceCacheParameterGroup}:   func(m string) awsquery.APIError { return &ecapi.CacheParameterGroupNotFoundFault{Message: m} },
+	{keyward.EEXISTS, keyward.ResourceCacheParameterGroup}:     func(m string) awsquery.APIError { return &ecapi.CacheParameterGroupAlreadyExistsFault{Message: m} },
+	{keyward.EREFERENCED, keyward.ResourceCacheParameterGroup}: func(m string) awsquery.APIError { return &ecapi.InvalidCacheParameterGroupStateFault{Message: m} },
+	{keyward.ESTATE, keyward.ResourceCacheParameterGroup}:      func(m string) awsquery.APIError { return &ecapi.InvalidCacheParameterGroupStateFault{Message: m} },
+	{keyward.EQUOTA, keyward.ResourceCacheParameterGroup}:      func(m string) awsquery.APIError { return &ecapi.CacheParameterGroupQuotaExceededFault{Message: m} },
+	{keyward.ENOTFOUND, keyward.ResourceCacheSubnetGroup}:      func(m string) awsquery.APIError { return &ecapi.CacheSubnetGroupNotFoundFault{Message: m} },
+	{keyward.EEXISTS, keyward.ResourceCacheSubnetGroup}:        func(m string) awsquery.APIError { return &ecapi.CacheSubnetGroupAlreadyExistsFault{Message: m} },
+	{keyward.ESTATE, keyward.ResourceCacheSubnetGroup}:         func(m string) awsquery.APIError { return &ecapi.CacheSubnetGroupInUse{Message: m} },
+	{keyward.EREFERENCED, keyward.ResourceCacheSubnetGroup}:    func(m string) awsquery.APIError { return &ecapi.CacheSubnetGroupInUse{Message: m} },
+	{keyward.EQUOTA, keyward.ResourceCacheSubnetGroup}:         func(m string) awsquery.APIError { return &ecapi.CacheSubnetGroupQuotaExceededFault{Message: m} },
+	{keyward.EINVALID, keyward.ResourceSubnet}:                 func(m string) awsquery.APIError { return &ecapi.InvalidSubnet{Message: m} },
+	{keyward.EQUOTA, keyward.ResourceSubnet}:                   func(m string) awsquery.APIError { return &ecapi.CacheSubnetQuotaExceededFault{Message: m} },
+	{keyward.ESTATE, keyward.ResourceSubnet}:                   func(m string) awsquery.APIError { return &ecapi.SubnetInUse{Message: m} },
+	{keyward.ENOTFOUND, keyward.ResourceReservedCacheNode}:     func(m string) awsquery.APIError { return &ecapi.ReservedCacheNodeNotFoundFault{Message: m} },
+	{keyward.EEXISTS, keyward.ResourceReservedCacheNode}:       func(m string) awsquery.APIError { return &ecapi.ReservedCacheNodeAlreadyExistsFault{Message: m} },
+	{keyward.EQUOTA, keyward.ResourceReservedCacheNode}:        func(m string) awsquery.APIError { return &ecapi.ReservedCacheNodeQuotaExceededFault{Message: m} },
 	{keyward.ENOTFOUND, keyward.ResourceReservedCacheNodesOffering}: func(m string) awsquery.APIError {
 		return &ecapi.ReservedCacheNodesOfferingNotFoundFault{Message: m}
 	},

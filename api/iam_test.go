@@ -167,6 +167,9 @@ func TestIAM_LoginAccessStringRevocation(t *testing.T) {
 	}
 	keywardtest.Eventually(t, 10*time.Second, "app2's connection closed", func() bool { return app2.Ping(ctx).Err() != nil })
 	waitGroupStatus(t, c, "iamg", "active")
+	// ModifyUser is done once every cache holds it: only then may the user
+	// be deleted (InvalidUserState while modifying).
+	waitUserStatus(t, c, "app", "active")
 
 	start := time.Now()
 	if _, err := c.DeleteUser(ctx, &elasticache.DeleteUserInput{UserId: aws.String("app")}); err != nil {

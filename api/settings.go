@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"keyward"
-	"keyward/awsquery"
 	"keyward/ecapi"
 )
 
@@ -19,8 +18,12 @@ import (
 const errCacheSecurityGroups = "Use of cache security groups is not permitted in this API version for your account."
 
 // defaultParameterGroup names the built-in parameter group of an engine
-// version, as ElastiCache reports it (default.redis7, default.valkey8).
+// version, as ElastiCache reports it (default.redis7, default.redis6.x,
+// default.valkey8): default.<family> from the catalogue.
 func defaultParameterGroup(e keyward.Engine, version string) string {
+	if f := familyOf(e, version); f != "" {
+		return "default." + f
+	}
 	return "default." + string(e) + majorVersion(version)
 }
 
@@ -96,30 +99,6 @@ func logDeliveryToAPI(ls []keyward.LogDelivery) []ecapi.LogDeliveryConfiguration
 	return out
 }
 
-// validSubnetGroup accepts the subnet groups that exist: the built-in
-// default.
-func validSubnetGroup(name string) error {
-	if strings.EqualFold(name, "default") {
-		return nil
-	}
-	return keyward.Errorf(keyward.ENOTFOUND, resourceCacheSubnetGroup, "CacheSubnetGroup %s not found.", name)
-}
-
-// Resources of the configuration kinds, for their faults.
-const (
-	resourceCacheParameterGroup keyward.Resource = "cacheparametergroup"
-	resourceCacheSubnetGroup    keyward.Resource = "cachesubnetgroup"
-)
-
-func init() {
-	faults[errKey{keyward.ENOTFOUND, resourceCacheParameterGroup}] = func(m string) awsquery.APIError {
-		return &ecapi.CacheParameterGroupNotFoundFault{Message: m}
-	}
-	faults[errKey{keyward.ENOTFOUND, resourceCacheSubnetGroup}] = func(m string) awsquery.APIError {
-		return &ecapi.CacheSubnetGroupNotFoundFault{Message: m}
-	}
-}
-
 // rgCreateSettings reads the settings of a new replication group of n
 // nodes from its request.
 func rgCreateSettings(sc keyward.Scope, id string, c *keyward.Cache, in *ecapi.CreateReplicationGroupMessage) (keyward.CacheSettings, error) {
@@ -172,17 +151,11 @@ func rgCreateSettings(sc keyward.Scope, id string, c *keyward.Cache, in *ecapi.C
 	}
 	s.CacheParameterGroupName = rgParameterGroup(c)
 	if in.CacheParameterGroupName != nil {
-		if *in.CacheParameterGroupName != s.CacheParameterGroupName {
-			return s, keyward.Errorf(keyward.ENOTFOUND, resourceCacheParameterGroup, "CacheParameterGroup %s not found.", *in.CacheParameterGroupName)
-		}
-		s.CacheParameterGroupName = *in.CacheParameterGroupName
+		s.CacheParameterGroupName = *in.CacheParameterGroupName // checked by checkCacheGroups
 	}
 	s.CacheSubnetGroupName = "default"
 	if in.CacheSubnetGroupName != nil {
-		if err := validSubnetGroup(*in.CacheSubnetGroupName); err != nil {
-			return s, err
-		}
-		s.CacheSubnetGroupName = strings.ToLower(*in.CacheSubnetGroupName)
+		s.CacheSubnetGroupName = strings.ToLower(*in.CacheSubnetGroupName) // checked by checkCacheGroups
 	}
 	if len(in.CacheSecurityGroupNames) > 0 {
 		return s, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceNone, errCacheSecurityGroups)
@@ -315,10 +288,7 @@ func rgModifySettings(c *keyward.Cache, in *ecapi.ModifyReplicationGroupMessage)
 		set(&s.NotificationTopicStatus, v)
 	}
 	if in.CacheParameterGroupName != nil {
-		if *in.CacheParameterGroupName != rgParameterGroup(c) {
-			return false, false, keyward.Errorf(keyward.ENOTFOUND, resourceCacheParameterGroup, "CacheParameterGroup %s not found.", *in.CacheParameterGroupName)
-		}
-		set(&s.CacheParameterGroupName, in.CacheParameterGroupName)
+		set(&s.CacheParameterGroupName, in.CacheParameterGroupName) // checked by checkCacheGroups
 	}
 	if in.AutoMinorVersionUpgrade != nil && !*in.AutoMinorVersionUpgrade != s.NoAutoMinorVersionUpgrade {
 		s.NoAutoMinorVersionUpgrade, changed = !*in.AutoMinorVersionUpgrade, true
@@ -365,6 +335,10 @@ func rgModifySettings(c *keyward.Cache, in *ecapi.ModifyReplicationGroupMessage)
 	// PendingModifiedValues, as ElastiCache keeps it for the maintenance
 	// window.
 	if v := deref(in.CacheNodeType); v != "" && v != c.CacheNodeType {
+		// keyward sizes maxmemory from the type: an unknown one is refused.
+		if err := checkNodeType(c.Engine, v); err != nil {
+			return false, false, err
+		}
 		if deref(in.ApplyImmediately) {
 			c.CacheNodeType, s.PendingCacheNodeType, async = v, "", true
 		} else {

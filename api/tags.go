@@ -69,6 +69,18 @@ func taggable(ctx context.Context, tx keyward.Tx, sc keyward.Scope, arn string) 
 			return ref, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceCacheCluster, "CacheCluster %s not found.", ref.ID)
 		}
 		return ref, nil
+	case keyward.ARNParameterGroup:
+		_, err := keyward.CacheParameterGroups.Get(ctx, tx, sc, ref.ID)
+		if err == nil && arnScope != sc || keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			err = paramGroupNotFound(ref.ID)
+		}
+		return ref, err
+	case keyward.ARNSubnetGroup:
+		_, err := keyward.CacheSubnetGroups.Get(ctx, tx, sc, ref.ID)
+		if err == nil && arnScope != sc || keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			err = subnetGroupNotFound(ref.ID)
+		}
+		return ref, err
 	}
 	return ref, keyward.Errorf(keyward.EINVALIDARN, keyward.ResourceNone, "The ARN %s does not refer to a resource that supports tagging.", arn)
 }

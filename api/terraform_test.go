@@ -276,9 +276,10 @@ func TestTerraform_ReplicationGroupPlanEmpty(t *testing.T) {
 	if code, msg := errorMessage(err); code != "InvalidParameterCombination" || !strings.Contains(msg, "No modifications were requested") {
 		t.Errorf("no-op modify = %v", err)
 	}
-	// A node type change without ApplyImmediately is pending on the clusters.
+	// A node type change without ApplyImmediately is pending on the clusters (cache.t4g.large,
+	// which ElastiCache does not offer, is now refused: TestReviewF7_UnknownNodeTypeRefused).
 	if _, err := c.ModifyReplicationGroup(ctx, &elasticache.ModifyReplicationGroupInput{ReplicationGroupId: aws.String("tf-rg"),
-		CacheNodeType: aws.String("cache.t4g.large")}); err != nil {
+		CacheNodeType: aws.String("cache.m7g.large")}); err != nil {
 		t.Fatal(err)
 	}
 	cc, err := c.DescribeCacheClusters(ctx, &elasticache.DescribeCacheClustersInput{CacheClusterId: aws.String("tf-rg-002")})
@@ -286,7 +287,7 @@ func TestTerraform_ReplicationGroupPlanEmpty(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := cc.CacheClusters[0]; aws.ToString(got.CacheNodeType) != "cache.t4g.medium" || got.PendingModifiedValues == nil ||
-		aws.ToString(got.PendingModifiedValues.CacheNodeType) != "cache.t4g.large" {
+		aws.ToString(got.PendingModifiedValues.CacheNodeType) != "cache.m7g.large" {
 		t.Errorf("pending node type: %s, pending %+v", aws.ToString(got.CacheNodeType), got.PendingModifiedValues)
 	}
 

@@ -3,23 +3,41 @@
 package ecapi
 
 import (
-	"regexp"
+	"strings"
 	"unicode/utf8"
 
 	"keyward/awsquery"
 )
 
-// Patterns of the model's string shapes. As in Smithy, a pattern is not
-// anchored: a value is valid when the pattern matches part of it.
-var (
-	patternAccessString       = regexp.MustCompile(`.*\S.*`)
-	patternAllowedNodeGroupId = regexp.MustCompile(`\d+`)
-	patternEngineType         = regexp.MustCompile(`[a-zA-Z]*`)
-	patternFilterName         = regexp.MustCompile(`.*\S.*`)
-	patternFilterValue        = regexp.MustCompile(`.*\S.*`)
-	patternUserGroupId        = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9\-]*`)
-	patternUserId             = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9\-]*`)
-)
+// inPatternAccessString reports whether r is in the class a value of AccessString must hold
+// a rune of: the unanchored pattern `.*\S.*` comes down to that.
+func inPatternAccessString(r rune) bool {
+	return r >= '\x00' && r <= '\b' || r == '\v' || r >= '\x0e' && r <= '\x1f' || r >= '!' && r <= '\U0010ffff'
+}
+
+// inPatternAllowedNodeGroupId reports whether r is in the class a value of AllowedNodeGroupId must hold
+// a rune of: the unanchored pattern `\d+` comes down to that.
+func inPatternAllowedNodeGroupId(r rune) bool { return r >= '0' && r <= '9' }
+
+// inPatternFilterName reports whether r is in the class a value of FilterName must hold
+// a rune of: the unanchored pattern `.*\S.*` comes down to that.
+func inPatternFilterName(r rune) bool {
+	return r >= '\x00' && r <= '\b' || r == '\v' || r >= '\x0e' && r <= '\x1f' || r >= '!' && r <= '\U0010ffff'
+}
+
+// inPatternFilterValue reports whether r is in the class a value of FilterValue must hold
+// a rune of: the unanchored pattern `.*\S.*` comes down to that.
+func inPatternFilterValue(r rune) bool {
+	return r >= '\x00' && r <= '\b' || r == '\v' || r >= '\x0e' && r <= '\x1f' || r >= '!' && r <= '\U0010ffff'
+}
+
+// inPatternUserGroupId reports whether r is in the class a value of UserGroupId must hold
+// a rune of: the unanchored pattern `[a-zA-Z][a-zA-Z0-9\-]*` comes down to that.
+func inPatternUserGroupId(r rune) bool { return r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' }
+
+// inPatternUserId reports whether r is in the class a value of UserId must hold
+// a rune of: the unanchored pattern `[a-zA-Z][a-zA-Z0-9\-]*` comes down to that.
+func inPatternUserId(r rune) bool { return r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' }
 
 // checkAZMode checks a value of the model's string shape AZMode.
 func checkAZMode(name, s string) error {
@@ -33,7 +51,7 @@ func checkAZMode(name, s string) error {
 
 // checkAccessString checks a value of the model's string shape AccessString.
 func checkAccessString(name, s string) error {
-	if !patternAccessString.MatchString(s) {
+	if !strings.ContainsFunc(s, inPatternAccessString) {
 		return awsquery.PatternMismatch(name, s, `.*\S.*`)
 	}
 	return nil
@@ -69,7 +87,7 @@ func checkAllowedNodeGroupId(name, s string) error {
 	if n > 4 {
 		return awsquery.TooLong(name, 4)
 	}
-	if !patternAllowedNodeGroupId.MatchString(s) {
+	if !strings.ContainsFunc(s, inPatternAllowedNodeGroupId) {
 		return awsquery.PatternMismatch(name, s, `\d+`)
 	}
 	return nil
@@ -2199,9 +2217,7 @@ func decodeECPUPerSecond(d *awsquery.Decoder, p string, v *ECPUPerSecond) error 
 
 // checkEngineType checks a value of the model's string shape EngineType.
 func checkEngineType(name, s string) error {
-	if !patternEngineType.MatchString(s) {
-		return awsquery.PatternMismatch(name, s, `[a-zA-Z]*`)
-	}
+	// The unanchored pattern `[a-zA-Z]*` matches every value.
 	return nil
 }
 
@@ -2296,7 +2312,7 @@ func decodeFilterList(d *awsquery.Decoder, key, items string) ([]Filter, error) 
 
 // checkFilterName checks a value of the model's string shape FilterName.
 func checkFilterName(name, s string) error {
-	if !patternFilterName.MatchString(s) {
+	if !strings.ContainsFunc(s, inPatternFilterName) {
 		return awsquery.PatternMismatch(name, s, `.*\S.*`)
 	}
 	return nil
@@ -2304,7 +2320,7 @@ func checkFilterName(name, s string) error {
 
 // checkFilterValue checks a value of the model's string shape FilterValue.
 func checkFilterValue(name, s string) error {
-	if !patternFilterValue.MatchString(s) {
+	if !strings.ContainsFunc(s, inPatternFilterValue) {
 		return awsquery.PatternMismatch(name, s, `.*\S.*`)
 	}
 	return nil
@@ -4217,7 +4233,7 @@ func checkUserGroupId(name, s string) error {
 	if n < 1 {
 		return awsquery.TooShort(name, 1)
 	}
-	if !patternUserGroupId.MatchString(s) {
+	if !strings.ContainsFunc(s, inPatternUserGroupId) {
 		return awsquery.PatternMismatch(name, s, `[a-zA-Z][a-zA-Z0-9\-]*`)
 	}
 	return nil
@@ -4284,7 +4300,7 @@ func checkUserId(name, s string) error {
 	if n < 1 {
 		return awsquery.TooShort(name, 1)
 	}
-	if !patternUserId.MatchString(s) {
+	if !strings.ContainsFunc(s, inPatternUserId) {
 		return awsquery.PatternMismatch(name, s, `[a-zA-Z][a-zA-Z0-9\-]*`)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -77,6 +78,18 @@ type NodeSpec struct {
 	// node, see cluster.go); ReplicaOf must then be empty: replication is
 	// wired with CLUSTER REPLICATE.
 	Cluster bool `json:"cluster,omitempty"`
+
+	// MaxMemory is the node's maxmemory in bytes (0: no limit) and
+	// MaxMemoryPolicy its maxmemory-policy ("": the engine's default,
+	// noeviction). A change is applied with CONFIG SET, without a restart.
+	MaxMemory       int64  `json:"maxMemory,omitempty"`
+	MaxMemoryPolicy string `json:"maxMemoryPolicy,omitempty"`
+
+	// Config holds further configuration directives (name → value) from
+	// the cache's parameter group. A change is applied with CONFIG SET,
+	// without a restart; a directive dropped from Config gets back the
+	// value the node had before keyward first set it (see applyConfig).
+	Config map[string]string `json:"config,omitempty"`
 }
 
 // Node is a snapshot of a managed node.
@@ -201,6 +214,14 @@ type record struct {
 	PrimaryAddr string `json:"primaryAddr,omitempty"`
 	// BusPort is the cluster bus port of a Cluster node.
 	BusPort int `json:"busPort,omitempty"`
+
+	// ConfigOriginals are the values Spec.Config's directives had before
+	// keyward first set them, to restore when a directive is dropped.
+	ConfigOriginals map[string]string `json:"configOriginals,omitempty"`
+	// ConfigLive holds each Config directive as the engine reported it back
+	// once set (engines normalise values: "KEA" reads back as "AKE"), to
+	// tell drift from spelling.
+	ConfigLive map[string]string `json:"configLive,omitempty"`
 }
 
 var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$`)
@@ -230,7 +251,10 @@ func (s NodeSpec) Validate() error {
 			return fmt.Errorf("engine: node %s cannot replicate itself", s.ID)
 		}
 	}
-	return nil
+	if err := s.validateMemory(); err != nil {
+		return err
+	}
+	return s.validateConfig()
 }
 
 func (m *Manager) nodesDir() string         { return filepath.Join(m.DataDir, "nodes") }
@@ -482,9 +506,14 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 	cur, inst := n.rec, n.inst
 	m.mu.Unlock()
 
+	started := true // the process starts with spec's configuration
 	switch {
 	case created:
-		m.setRecord(n, func(r *record) { *r = record{Spec: spec, PrimaryAddr: primaryAddr} })
+		// A new node starts without Config, which is then set live, so
+		// that the values it replaces are known (record.ConfigOriginals).
+		first := spec
+		first.Config = nil
+		m.setRecord(n, func(r *record) { *r = record{Spec: first, PrimaryAddr: primaryAddr} })
 		if err := m.startNew(ctx, n); err != nil {
 			m.forget(n)
 			os.RemoveAll(n.dir)
@@ -519,6 +548,7 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 		m.notifyRestart(n.id)
 
 	case cur.Spec.ReplicaOf != spec.ReplicaOf || cur.PrimaryAddr != primaryAddr:
+		started = false
 		args := []string{"REPLICAOF", "NO", "ONE"}
 		var auth []string
 		if primaryAddr != "" {
@@ -542,6 +572,28 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 			return nil, err
 		}
 		log.Info("engine: changed replication", "replicaof", spec.ReplicaOf)
+	default:
+		started = false
+	}
+	if created && len(spec.Config) > 0 {
+		if err := m.applyConfig(ctx, n, spec); err != nil {
+			return nil, err
+		}
+	} else if !started && !maps.Equal(cur.Spec.Config, spec.Config) {
+		if err := m.applyConfig(ctx, n, spec); err != nil {
+			return nil, err
+		}
+		log.Info("engine: changed configuration", "directives", len(spec.Config))
+	} else if !started && len(spec.Config) > 0 {
+		if err := m.repairConfig(ctx, n, spec); err != nil {
+			return nil, err
+		}
+	}
+	if !started && (cur.Spec.MaxMemory != spec.MaxMemory || cur.Spec.MaxMemoryPolicy != spec.MaxMemoryPolicy) {
+		if err := m.applyMemory(ctx, n, spec); err != nil {
+			return nil, err
+		}
+		log.Info("engine: changed memory limit", "maxmemory", spec.MaxMemory, "policy", spec.MaxMemoryPolicy)
 	}
 	node, _ := m.Node(spec.ID)
 	return node, nil

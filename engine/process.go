@@ -310,6 +310,8 @@ func (m *Manager) renderConfig(n *node, rec record) []byte {
 	p("save", `""`)
 	p("enable-debug-command", "no")
 	p("enable-module-command", "no")
+	writeMemoryConfig(p, rec.Spec)
+	writeExtraConfig(p, rec.Spec)
 	// ElastiCache's default (spec §7.4); keyward's rules state channels
 	// explicitly anyway.
 	p("acl-pubsub-default", "allchannels")

@@ -17,6 +17,13 @@ type NodeSpec struct {
 	Engine    keyward.Engine
 	ReplicaOf string // node ID of the primary; "" for the primary
 	TLS       bool
+	// MaxMemory (bytes, 0: none) and MaxMemoryPolicy come from the
+	// cache's node type (see nodeMemory).
+	MaxMemory       int64
+	MaxMemoryPolicy string
+	// Config holds engine directives from the cache's parameter group
+	// (see nodeConfig).
+	Config map[string]string
 	// Cache is the node's cache (kind, scope, id), which its front needs:
 	// IAM tokens name the cache. Not to be modified.
 	Cache   *keyward.Cache
@@ -156,11 +163,16 @@ func attachedCaches(g *keyward.UserGroup) []cacheRef {
 func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind keyward.CacheKind) (time.Duration, error) {
 	var cache *keyward.Cache
 	var want Desired
+	var config map[string]string
+	var policy string
 	err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
 		if cache, err = tx.FindCacheByID(ctx, k.Scope, kind, k.ID); err != nil {
 			return err
 		}
-		want, err = c.desired(ctx, tx, cache)
+		if want, err = c.desired(ctx, tx, cache); err != nil {
+			return err
+		}
+		config, policy, err = nodeConfig(ctx, tx, cache)
 		return err
 	})
 	if keyward.ErrorCode(err) == keyward.ENOTFOUND {
@@ -178,7 +190,7 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	if c.Engine == nil {
 		return c.finishCache(ctx, cache, want, nil)
 	}
-	ports, err := c.applyNodes(ctx, cache, want)
+	ports, err := c.applyNodes(ctx, cache, want, nodeSettings{config: config, policy: policy})
 	if err == nil && cache.ClusterMode {
 		var formed bool
 		if formed, err = c.formCluster(ctx, cache, ports); err == nil && !formed {
@@ -203,7 +215,7 @@ const nodeTimeout = 5 * time.Second
 // reaches every healthy node even while another node hangs; only a new
 // group's primary is started before its replicas, which follow it. It returns the node ports, or the first
 // error after every node has been tried: the cache then stays unsettled.
-func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want Desired) ([]int, error) {
+func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want Desired, set nodeSettings) ([]int, error) {
 	ports := make([]int, len(cache.Nodes))
 	errs := make([]error, len(cache.Nodes))
 	kill := Kill(cache.AppliedDefaultUser, want)
@@ -212,6 +224,8 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 		nctx, cancel := context.WithTimeout(ctx, nodeTimeout)
 		defer cancel()
 		spec := NodeSpec{ID: cache.NodeID(n.ClusterID), Engine: cache.Engine, TLS: cache.TransitEncryption, Cache: cache, Cluster: cache.ClusterMode}
+		spec.MaxMemory, spec.MaxMemoryPolicy = nodeMemory(cache)
+		set.apply(&spec)
 		if cache.ClusterMode {
 			// No fronts in cluster mode: cluster clients follow the nodes'
 			// own addresses (CLUSTER SLOTS), and the wiring needs them.

@@ -22,7 +22,10 @@ type engineAdapter struct {
 var _ reconcile.Engine = engineAdapter{}
 
 func (a engineAdapter) EnsureNode(ctx context.Context, spec reconcile.NodeSpec) (int, error) {
-	n, err := a.m.Ensure(ctx, engine.NodeSpec{ID: spec.ID, Engine: string(spec.Engine), ReplicaOf: spec.ReplicaOf, TLS: spec.TLS, Cluster: spec.Cluster})
+	n, err := a.m.Ensure(ctx, engine.NodeSpec{
+		ID: spec.ID, Engine: string(spec.Engine), ReplicaOf: spec.ReplicaOf, TLS: spec.TLS, Cluster: spec.Cluster,
+		MaxMemory: spec.MaxMemory, MaxMemoryPolicy: spec.MaxMemoryPolicy, Config: spec.Config,
+	})
 	if errors.Is(err, engine.ErrEngineNotFound) || errors.Is(err, engine.ErrTLSUnsupported) {
 		return 0, reconcile.Terminal(err)
 	}

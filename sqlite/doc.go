@@ -18,15 +18,26 @@
 //     on the same file, the sqlite3 shell, a backup) makes a writer wait
 //     instead of failing at once.
 //
-// Connections. A Store keeps two pools of the same file. The writer pool has
-// exactly one connection and starts its transactions with BEGIN IMMEDIATE
-// (the driver's _txlock=immediate), so concurrent Updates queue in Go for that
-// connection instead of polling SQLite's lock with busy-handler sleeps, and a
-// write transaction never fails half-way when upgrading a read lock. The
-// reader pool has several connections opened with query_only, so Views run in
-// parallel with each other and with the writer on their own WAL snapshot, and
-// cannot write. Every pragma is given in the DSN, so it applies to every
+// Connections. A Store keeps two pools of the same file. The writer has one
+// connection, which the commit loop holds and on which every statement is
+// prepared once at Open; its transactions are prepared BEGIN IMMEDIATE and
+// COMMIT statements, so concurrent Updates queue in Go for that connection
+// instead of polling SQLite's lock with busy-handler sleeps, and a write
+// transaction never fails half-way when upgrading a read lock. The readers
+// are connections opened with query_only, kept by the store (readers.go),
+// each preparing its statements on first use: a View takes one, runs a
+// prepared BEGIN, fn and ROLLBACK on it, so Views run in parallel with each
+// other and with the writer on their own WAL snapshot, and cannot write.
+// database/sql transactions are not used on either path: they cost a
+// goroutine, a context, two parses and a statement binding per
+// transaction. Every pragma is given in the DSN, so it applies to every
 // connection either pool opens.
+//
+// Methods. A document method (InsertDoc, UpdateDoc, DeleteDoc) finds its
+// domain errors (EEXISTS, ENOTFOUND, EREFERENCED) before it writes, so
+// they leave the transaction as it was; if a write itself fails, the whole
+// Update fails, even if fn returns nil, so that nothing half-applied is
+// committed.
 //
 // Group commit. An fsync costs far more than the statements of an Update, so
 // one goroutine owns the write connection and runs the Updates waiting for

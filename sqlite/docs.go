@@ -19,11 +19,12 @@ const (
 	// query (no N+1), the document's references and referrers, each
 	// "relation kind id restrict" joined by commas. Ids, kinds and
 	// relations hold neither spaces nor commas.
-	docColumns = `d.account, d.region, d.id, d.body, d.settled,
-	(SELECT group_concat(r.relation || ' ' || r.to_kind || ' ' || r.to_id || ' ' || r.restrict_delete, ',')
-	 FROM doc_refs r WHERE r.account = d.account AND r.region = d.region AND r.from_kind = d.kind AND r.from_id = d.id),
+	docColumns = `d.account, d.region, d.id, d.body, d.settled, ` + refsColumn + `,
 	(SELECT group_concat(r.relation || ' ' || r.from_kind || ' ' || r.from_id || ' ' || r.restrict_delete, ',')
 	 FROM doc_refs r WHERE r.account = d.account AND r.region = d.region AND r.to_kind = d.kind AND r.to_id = d.id)`
+
+	refsColumn = `(SELECT group_concat(r.relation || ' ' || r.to_kind || ' ' || r.to_id || ' ' || r.restrict_delete, ',')
+	 FROM doc_refs r WHERE r.account = d.account AND r.region = d.region AND r.from_kind = d.kind AND r.from_id = d.id)`
 
 	countDocsSQL = `SELECT COUNT(*) FROM docs WHERE kind = ? AND account = ? AND region = ?`
 
@@ -36,6 +37,17 @@ const (
 	// insertIndexSQL adds every [name, value] pair of a JSON array.
 	insertIndexSQL = `INSERT OR IGNORE INTO doc_index (kind, account, region, field, value, id)
 	SELECT ?1, ?2, ?3, j.value ->> 0, j.value ->> 1, ?4 FROM json_each(?5) j`
+
+	// staleIndexSQL deletes a document's index rows that are not in a JSON
+	// array of [name, value], and staleRefsSQL its references that are not
+	// in one of [relation, kind, id, restrict]: an update rewrites only the
+	// rows that changed, so that pages it does not change are not written
+	// to the log again.
+	staleIndexSQL = `DELETE FROM doc_index WHERE kind = ?1 AND account = ?2 AND region = ?3 AND id = ?4
+	AND (field, value) NOT IN (SELECT j.value ->> 0, j.value ->> 1 FROM json_each(?5) j)`
+	staleRefsSQL = `DELETE FROM doc_refs WHERE account = ?1 AND region = ?2 AND from_kind = ?3 AND from_id = ?4
+	AND (relation, to_kind, to_id, restrict_delete) NOT IN
+	(SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM json_each(?5) j)`
 
 	deleteRefsFromSQL = `DELETE FROM doc_refs WHERE account = ? AND region = ? AND from_kind = ? AND from_id = ?`
 	deleteRefsToSQL   = `DELETE FROM doc_refs WHERE account = ? AND region = ? AND to_kind = ? AND to_id = ?`
@@ -58,10 +70,11 @@ const (
 type docQueryShape struct {
 	allScopes, id, after bool
 	where                int
+	noRefs               bool // the kind holds no references: refs are not read
 }
 
 func shapeOf(q keyward.DocQuery) docQueryShape {
-	return docQueryShape{allScopes: q.AllScopes, id: q.ID != "", after: q.AfterID != "" && !q.AllScopes, where: len(q.Where)}
+	return docQueryShape{allScopes: q.AllScopes, id: q.ID != "", after: q.AfterID != "" && !q.AllScopes, where: len(q.Where), noRefs: q.NoRefs}
 }
 
 // docQueryShapes lists the shapes Open prepares: up to two index fields.
@@ -71,8 +84,10 @@ func docQueryShapes() []docQueryShape {
 		for _, id := range []bool{false, true} {
 			for _, after := range []bool{false, true} {
 				for where := range 3 {
-					if !(all && after) {
-						out = append(out, docQueryShape{all, id, after, where})
+					for _, noRefs := range []bool{false, true} {
+						if !(all && after) {
+							out = append(out, docQueryShape{all, id, after, where, noRefs})
+						}
 					}
 				}
 			}
@@ -85,7 +100,11 @@ func docQueryShapes() []docQueryShape {
 // SQLite can seek the primary key.
 func listDocsSQL(sh docQueryShape) string {
 	var b strings.Builder
-	b.WriteString(`SELECT ` + docColumns + ` FROM docs d WHERE d.kind = ?`)
+	cols := docColumns
+	if sh.noRefs {
+		cols = strings.Replace(cols, refsColumn, "NULL", 1)
+	}
+	b.WriteString(`SELECT ` + cols + ` FROM docs d WHERE d.kind = ?`)
 	if !sh.allScopes {
 		b.WriteString(` AND d.account = ? AND d.region = ?`)
 	}
@@ -212,61 +231,113 @@ func (t *tx) CountDocs(ctx context.Context, kind string, s keyward.Scope) (n int
 }
 
 // InsertDoc stores a new document; EEXISTS, or ENOTFOUND for a reference
-// to nothing, leave the transaction as it was.
+// to nothing, leave the transaction as it was: both are found before
+// anything is written (see tx.failed for the other errors).
 func (t *tx) InsertDoc(ctx context.Context, d *keyward.Doc) (err error) {
 	defer wrap(&err, "insert %s %q", d.Kind, d.ID)
-	return t.savepoint(ctx, func() error {
-		res, err := t.exec(ctx, insertDocSQL, d.Kind, d.Scope.Account, d.Scope.Region, d.ID, d.Body, d.Settled)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return keyward.ErrDocExists(d.Kind, d.ID)
-		}
-		return t.writeDependents(ctx, d)
-	})
+	refs, err := t.checkRefs(ctx, d)
+	if err != nil {
+		return err
+	}
+	res, err := t.exec(ctx, insertDocSQL, d.Kind, d.Scope.Account, d.Scope.Region, d.ID, d.Body, d.Settled)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return keyward.ErrDocExists(d.Kind, d.ID)
+	}
+	return t.writeDependents(ctx, d, refs)
 }
 
 // UpdateDoc replaces a document; ENOTFOUND if it or a referenced document
-// does not exist.
+// does not exist, found before anything is written.
 func (t *tx) UpdateDoc(ctx context.Context, d *keyward.Doc) (err error) {
 	defer wrap(&err, "update %s %q", d.Kind, d.ID)
-	return t.savepoint(ctx, func() error {
-		res, err := t.exec(ctx, updateDocSQL, d.Body, d.Settled, d.Kind, d.Scope.Account, d.Scope.Region, d.ID)
-		if err != nil {
-			return err
+	refs, err := t.checkRefs(ctx, d)
+	if err != nil {
+		return err
+	}
+	res, err := t.exec(ctx, updateDocSQL, d.Body, d.Settled, d.Kind, d.Scope.Account, d.Scope.Region, d.ID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return keyward.ErrDocNotFound(d.Kind, d.ID)
+	}
+	q, args := indexStatement(staleIndexSQL, staleIndexSQLs, d)
+	if _, err := t.exec(ctx, q, args...); err != nil {
+		return err
+	}
+	if !d.NoRefs || refs != "" {
+		staleRefs := refs
+		if staleRefs == "" {
+			staleRefs = "[]"
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return keyward.ErrDocNotFound(d.Kind, d.ID)
-		}
-		if _, err := t.exec(ctx, deleteIndexSQL, d.Kind, d.Scope.Account, d.Scope.Region, d.ID); err != nil {
-			return err
-		}
-		if _, err := t.exec(ctx, deleteRefsFromSQL, d.Scope.Account, d.Scope.Region, d.Kind, d.ID); err != nil {
-			return err
-		}
-		return t.writeDependents(ctx, d)
-	})
-}
-
-// writeDependents writes a document's index fields and references, after
-// checking that every reference has a target.
-func (t *tx) writeDependents(ctx context.Context, d *keyward.Doc) error {
-	if len(d.Index) > 0 {
-		pairs := make([][2]string, len(d.Index))
-		for i, f := range d.Index {
-			pairs[i] = [2]string{f.Name, f.Value}
-		}
-		if _, err := t.exec(ctx, insertIndexSQL, d.Kind, d.Scope.Account, d.Scope.Region, d.ID, mustJSON(pairs)); err != nil {
+		if _, err := t.exec(ctx, staleRefsSQL, d.Scope.Account, d.Scope.Region, d.Kind, d.ID, staleRefs); err != nil {
 			return err
 		}
 	}
+	return t.writeDependents(ctx, d, refs)
+}
+
+// Most kinds index at most a few fields: for up to maxIndexArity fields
+// the index statements take them as parameters, which costs SQLite less
+// than reading a JSON array with json_each, and Go no JSON encoding.
+const maxIndexArity = 3
+
+// insertIndexSQLs[n] and staleIndexSQLs[n] are insertIndexSQL and
+// staleIndexSQL for n fields given as ?5, ?6 (name, value), ?7, ?8...
+var insertIndexSQLs, staleIndexSQLs = func() (ins, stale [maxIndexArity + 1]string) {
+	for n := 1; n <= maxIndexArity; n++ {
+		var rows, pairs []string
+		for i := range n {
+			rows = append(rows, fmt.Sprintf("(?1, ?2, ?3, ?%d, ?%d, ?4)", 5+2*i, 6+2*i))
+			pairs = append(pairs, fmt.Sprintf("(field = ?%d AND value = ?%d)", 5+2*i, 6+2*i))
+		}
+		ins[n] = `INSERT OR IGNORE INTO doc_index (kind, account, region, field, value, id) VALUES ` + strings.Join(rows, ", ")
+		stale[n] = `DELETE FROM doc_index WHERE kind = ?1 AND account = ?2 AND region = ?3 AND id = ?4 AND NOT (` +
+			strings.Join(pairs, " OR ") + `)`
+	}
+	stale[0] = deleteIndexSQL
+	return ins, stale
+}()
+
+// indexStatement returns the statement and arguments that apply jsonSQL
+// (insertIndexSQL or staleIndexSQL) to d's index fields: the fixed-arity
+// form of byArity if d has few enough fields, else jsonSQL.
+func indexStatement(jsonSQL string, byArity [maxIndexArity + 1]string, d *keyward.Doc) (string, []any) {
+	n := len(d.Index)
+	if n > maxIndexArity || byArity[n] == "" {
+		return jsonSQL, []any{d.Kind, d.Scope.Account, d.Scope.Region, d.ID, indexJSON(d)}
+	}
+	args := make([]any, 4, 4+2*n)
+	args[0], args[1], args[2], args[3] = d.Kind, d.Scope.Account, d.Scope.Region, d.ID
+	for _, f := range d.Index {
+		args = append(args, f.Name, f.Value)
+	}
+	return byArity[n], args
+}
+
+// indexJSON is a document's index fields as the JSON array of [name,
+// value] that insertIndexSQL and staleIndexSQL read.
+func indexJSON(d *keyward.Doc) string {
+	pairs := make([][2]string, len(d.Index))
+	for i, f := range d.Index {
+		pairs[i] = [2]string{f.Name, f.Value}
+	}
+	return mustJSON(pairs)
+}
+
+// checkRefs returns a document's references as the JSON insertRefsSQL
+// reads ("" if none), or ENOTFOUND for the first whose target does not
+// exist.
+func (t *tx) checkRefs(ctx context.Context, d *keyward.Doc) (string, error) {
 	if len(d.Refs) == 0 {
-		return nil
+		return "", nil
 	}
 	refs := make([][4]any, len(d.Refs))
 	for i, r := range d.Refs {
@@ -280,51 +351,60 @@ func (t *tx) writeDependents(ctx context.Context, d *keyward.Doc) error {
 	var kind, id string
 	switch err := t.queryRow(ctx, missingRefsSQL, d.Scope.Account, d.Scope.Region, js).Scan(&kind, &id); err {
 	case nil:
-		return keyward.ErrDocNotFound(kind, id)
+		return "", keyward.ErrDocNotFound(kind, id)
 	case sql.ErrNoRows:
+		return js, nil
 	default:
-		return err
+		return "", err
 	}
-	_, err := t.exec(ctx, insertRefsSQL, d.Scope.Account, d.Scope.Region, d.Kind, d.ID, js)
+}
+
+// writeDependents writes a document's index fields and its references
+// (refs, from checkRefs).
+func (t *tx) writeDependents(ctx context.Context, d *keyward.Doc, refs string) error {
+	if len(d.Index) > 0 {
+		q, args := indexStatement(insertIndexSQL, insertIndexSQLs, d)
+		if _, err := t.exec(ctx, q, args...); err != nil {
+			return err
+		}
+	}
+	if refs == "" {
+		return nil
+	}
+	_, err := t.exec(ctx, insertRefsSQL, d.Scope.Account, d.Scope.Region, d.Kind, d.ID, refs)
 	return err
 }
 
 // DeleteDoc removes a document and what depends on it; ENOTFOUND if
-// absent, EREFERENCED if a Restrict reference holds it.
+// absent, EREFERENCED if a Restrict reference holds it, both found before
+// anything is written.
 func (t *tx) DeleteDoc(ctx context.Context, kind string, s keyward.Scope, id string) (err error) {
 	defer wrap(&err, "delete %s %q", kind, id)
-	return t.savepoint(ctx, func() error {
-		var byKind, byID string
-		switch err := t.queryRow(ctx, restrictingRefSQL, s.Account, s.Region, kind, id).Scan(&byKind, &byID); err {
-		case nil:
-			return keyward.ErrDocReferenced(kind, id, byKind, byID)
-		case sql.ErrNoRows:
-		default:
-			return err
-		}
-		res, err := t.exec(ctx, deleteDocSQL, kind, s.Account, s.Region, id)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return keyward.ErrDocNotFound(kind, id)
-		}
-		for _, q := range []struct {
-			sql  string
-			args []any
-		}{
-			{deleteIndexSQL, []any{kind, s.Account, s.Region, id}},
-			{deleteRefsFromSQL, []any{s.Account, s.Region, kind, id}},
-			{deleteRefsToSQL, []any{s.Account, s.Region, kind, id}},
-		} {
-			if _, err := t.exec(ctx, q.sql, q.args...); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	var byKind, byID string
+	switch err := t.queryRow(ctx, restrictingRefSQL, s.Account, s.Region, kind, id).Scan(&byKind, &byID); err {
+	case nil:
+		return keyward.ErrDocReferenced(kind, id, byKind, byID)
+	case sql.ErrNoRows:
+	default:
+		return err
+	}
+	res, err := t.exec(ctx, deleteDocSQL, kind, s.Account, s.Region, id)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return keyward.ErrDocNotFound(kind, id)
+	}
+	if _, err := t.exec(ctx, deleteIndexSQL, kind, s.Account, s.Region, id); err != nil {
+		return err
+	}
+	if _, err := t.exec(ctx, deleteRefsFromSQL, s.Account, s.Region, kind, id); err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, deleteRefsToSQL, s.Account, s.Region, kind, id)
+	return err
 }
 
 // FindUnsettled returns the keys of every unsettled document.

@@ -6,11 +6,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"keyward"
 )
 
 // applicationID marks the database file as keyward's ("KEYW"). The write
 // probe sets it: an idempotent write that still commits a WAL frame.
 const applicationID = 0x4b455957
+
+var probeSQL = fmt.Sprintf("PRAGMA application_id = %d", applicationID)
 
 // Probe shows that the store still durably writes, for readiness: it
 // commits a one-page write through the writer connection (so a WAL or
@@ -25,7 +29,13 @@ func (s *Store) Probe(ctx context.Context) error {
 		return errClosed
 	default:
 	}
-	if _, err := s.writer.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
+	// Through the commit loop, which holds the writer connection: the
+	// probe is a durable Update like any other.
+	err := s.Update(ctx, func(ktx keyward.Tx) error {
+		_, err := ktx.Docs().(*tx).exec(ctx, probeSQL)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("sqlite: write probe: %w", err)
 	}
 	return checkOpenFiles(s.path)

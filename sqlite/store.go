@@ -35,10 +35,12 @@ var _ keyward.Store = (*Store)(nil)
 // concurrent use; open it with Open and release it with Close.
 type Store struct {
 	path   string
-	writer *sql.DB // one connection, BEGIN IMMEDIATE, used by commitLoop only
+	writer *sql.DB // its connection wconn is commitLoop's; a second only for tests
+	wconn  *sql.Conn
 	reader *sql.DB // several query_only connections
 	wstmts map[string]*sql.Stmt
-	rstmts map[string]*sql.Stmt
+
+	readers chan *readConn // the Views' reader connections (readers.go)
 
 	queue     chan *request // Updates waiting for commitLoop
 	closing   chan struct{} // closed by Close
@@ -71,7 +73,9 @@ func Open(ctx context.Context, path string) (_ *Store, err error) {
 	if s.writer, err = sql.Open("sqlite", dsn(path, false)); err != nil {
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
-	s.writer.SetMaxOpenConns(1)
+	// One connection, which commitLoop holds (wconn); the second is only
+	// ever opened by tests that look at the database directly.
+	s.writer.SetMaxOpenConns(2)
 	s.writer.SetMaxIdleConns(1)
 	s.writer.SetConnMaxLifetime(0)
 	s.writer.SetConnMaxIdleTime(0)
@@ -110,16 +114,26 @@ func Open(ctx context.Context, path string) (_ *Store, err error) {
 	s.reader.SetConnMaxLifetime(0)
 	s.reader.SetConnMaxIdleTime(0)
 
-	// Statements are prepared now, while no transaction holds a connection:
-	// preparing one later on the DB would need a second connection, and the
-	// writer has only one. Transactions bind them with Tx.StmtContext, which
-	// prepares once per connection and then reuses.
-	if s.wstmts, err = prepare(ctx, s.writer, allQueries(true)); err != nil {
+	// commitLoop's connection and its statements. Transactions on it are
+	// BEGIN IMMEDIATE and COMMIT statements, prepared like the others: a
+	// database/sql transaction would cost a goroutine, a context and two
+	// parses per Update, and the binding of each statement to it.
+	if s.wconn, err = s.writer.Conn(ctx); err != nil {
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
-	if s.rstmts, err = prepare(ctx, s.reader, allQueries(false)); err != nil {
+	if s.wstmts, err = prepare(ctx, s.wconn, append(allQueries(true), beginWriteSQL, commitSQL, rollbackSQL)); err != nil {
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
+	// Readers prepare theirs on their own connections (readers.go); one
+	// now, so that a bad query fails Open.
+	s.readers = newReaderPool(n)
+	<-s.readers // the empty slot of the connection opened here
+	rc, err := s.openReader(ctx, true)
+	if err != nil {
+		s.readers <- nil
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
+	s.putReader(rc, false)
 	s.loopDone = make(chan struct{})
 	go s.commitLoop()
 	return s, nil
@@ -146,7 +160,9 @@ func dsn(path string, readOnly bool) string {
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
 
-func prepare(ctx context.Context, db *sql.DB, queries []string) (map[string]*sql.Stmt, error) {
+func prepare(ctx context.Context, db interface {
+	PrepareContext(context.Context, string) (*sql.Stmt, error)
+}, queries []string) (map[string]*sql.Stmt, error) {
 	m := make(map[string]*sql.Stmt, len(queries))
 	for _, q := range queries {
 		if m[q] != nil {
@@ -172,10 +188,14 @@ func (s *Store) Close() error {
 			<-s.loopDone // the Updates it took are answered
 		}
 		var errs []error
-		for _, m := range []map[string]*sql.Stmt{s.rstmts, s.wstmts} {
-			for _, st := range m {
-				errs = append(errs, st.Close())
-			}
+		if s.readers != nil {
+			errs = append(errs, s.closeReaders())
+		}
+		for _, st := range s.wstmts {
+			errs = append(errs, st.Close())
+		}
+		if s.wconn != nil {
+			errs = append(errs, s.wconn.Close())
 		}
 		for _, db := range []*sql.DB{s.reader, s.writer} {
 			if db != nil {
@@ -198,14 +218,27 @@ func (s *Store) View(ctx context.Context, fn func(keyward.Tx) error) error {
 		return errClosed
 	default:
 	}
-	stx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sqlite: view: %w", err)
+	}
+	rc, err := s.getReader(ctx)
 	if err != nil {
+		return fmt.Errorf("sqlite: view: %w", err)
+	}
+	// Statements are not cancelled once the View has begun (see
+	// tx.context).
+	bg := context.Background()
+	if _, err := rc.begin.ExecContext(bg); err != nil {
+		s.putReader(rc, true)
 		return fmt.Errorf("sqlite: view: begin: %w", err)
 	}
 	// A read transaction keeps nothing: rolling it back ends it, on every
 	// way out, panics included.
-	defer stx.Rollback()
-	return fn(keyward.NewTx(&tx{tx: stx, stmts: s.rstmts}))
+	defer func() {
+		_, err := rc.rollback.ExecContext(bg)
+		s.putReader(rc, err != nil)
+	}()
+	return fn(keyward.NewTx(&tx{q: rc.conn, stmts: rc.stmts, prepare: rc.prepare}))
 }
 
 // Update runs fn in a read-write transaction and commits it if fn returns
@@ -222,7 +255,7 @@ func (s *Store) View(ctx context.Context, fn func(keyward.Tx) error) error {
 // interrupted, since SQLite answers an interrupted write by rolling back the
 // whole transaction, which other Updates may share.
 func (s *Store) Update(ctx context.Context, fn func(keyward.Tx) error) error {
-	r := &request{ctx: ctx, fn: fn, turn: make(chan *sql.Tx), ran: make(chan ran, 1), done: make(chan error, 1)}
+	r := &request{ctx: ctx, fn: fn, turn: make(chan struct{}), ran: make(chan ran, 1), done: make(chan error, 1)}
 	select {
 	case <-s.closing:
 		return errClosed
@@ -239,20 +272,24 @@ func (s *Store) Update(ctx context.Context, fn func(keyward.Tx) error) error {
 	// the transaction: a panic keeps its stack and t.FailNow works in tests.
 	for {
 		select {
-		case stx := <-r.turn:
-			s.runFn(stx, r)
+		case <-r.turn:
+			s.runFn(r)
 		case err := <-r.done:
 			return err
 		}
 	}
 }
 
-// runFn runs r.fn on stx and reports to commitLoop how it ended, panics
-// and runtime.Goexit included.
-func (s *Store) runFn(stx *sql.Tx, r *request) {
+// runFn runs r.fn in the write transaction and reports to commitLoop how
+// it ended, panics and runtime.Goexit included.
+func (s *Store) runFn(r *request) {
 	out := ran{aborted: true}
 	defer func() { r.ran <- out }()
-	out.err = r.fn(keyward.NewTx(&tx{tx: stx, stmts: s.wstmts, write: true}))
+	t := &tx{q: s.wconn, stmts: s.wstmts, write: true}
+	out.err = r.fn(keyward.NewTx(t))
+	if out.err == nil && t.failed != nil {
+		out.err = fmt.Errorf("sqlite: update: a write failed: %w", t.failed)
+	}
 	out.aborted = false
 }
 
@@ -265,9 +302,9 @@ const maxBatch = 64
 type request struct {
 	ctx  context.Context
 	fn   func(keyward.Tx) error
-	turn chan *sql.Tx // commitLoop hands the transaction to the caller to run fn
-	ran  chan ran     // the caller tells how fn ended
-	done chan error   // the final outcome; buffered, so commitLoop never waits
+	turn chan struct{} // commitLoop hands the transaction to the caller to run fn
+	ran  chan ran      // the caller tells how fn ended
+	done chan error    // the final outcome; buffered, so commitLoop never waits
 }
 
 // ran tells how one run of fn ended.
@@ -316,24 +353,44 @@ func (s *Store) runAlone(r *request) {
 		r.done <- fmt.Errorf("sqlite: update: %w", err)
 		return
 	}
-	stx, err := s.writer.BeginTx(context.Background(), nil)
-	if err != nil {
+	if err := s.wexec(beginWriteSQL); err != nil {
 		r.done <- fmt.Errorf("sqlite: update: begin: %w", err)
 		return
 	}
-	r.turn <- stx
+	r.turn <- struct{}{}
 	out := <-r.ran
 	if out.aborted || out.err != nil {
-		_ = stx.Rollback()
+		s.rollback()
 		r.done <- out.err // nil and unread if aborted
 		return
 	}
-	if err := stx.Commit(); err != nil {
+	if err := s.commit(); err != nil {
 		r.done <- fmt.Errorf("sqlite: update: commit: %w", err)
 		return
 	}
 	r.done <- nil
 }
+
+// wexec runs one of commitLoop's own statements.
+func (s *Store) wexec(q string) error {
+	_, err := s.wstmts[q].ExecContext(context.Background())
+	return err
+}
+
+// commit commits the write transaction. If COMMIT fails the transaction
+// may still be open (SQLite keeps it open on SQLITE_BUSY, for one): it is
+// rolled back, so that the next BEGIN starts clean.
+func (s *Store) commit() error {
+	err := s.wexec(commitSQL)
+	if err != nil {
+		s.rollback()
+	}
+	return err
+}
+
+// rollback ends the write transaction, if one is open: ROLLBACK fails
+// harmlessly when SQLite has already rolled it back.
+func (s *Store) rollback() { _ = s.wexec(rollbackSQL) }
 
 // runBatch runs several Updates in one transaction, each in a savepoint,
 // and answers them once it has committed. If the shared transaction fails
@@ -344,36 +401,32 @@ func (s *Store) runBatch(batch []*request) {
 	s.batched.Add(int64(len(batch)))
 	outs := make([]ran, len(batch))
 	ok := func() bool {
-		stx, err := s.writer.BeginTx(context.Background(), nil)
-		if err != nil {
+		if s.wexec(beginWriteSQL) != nil {
 			return false
 		}
-		exec := func(q string) bool {
-			_, err := stx.Stmt(s.wstmts[q]).Exec()
-			return err == nil
-		}
+		exec := func(q string) bool { return s.wexec(q) == nil }
 		for i, r := range batch {
 			if err := r.ctx.Err(); err != nil {
 				outs[i].err = fmt.Errorf("sqlite: update: %w", err)
 				continue
 			}
 			if !exec(savepointSQL) {
-				_ = stx.Rollback()
+				s.rollback()
 				return false
 			}
-			r.turn <- stx
+			r.turn <- struct{}{}
 			outs[i] = <-r.ran
 			failed := outs[i].aborted || outs[i].err != nil
 			if failed && !exec(rollbackToSQL) || !exec(releaseSQL) {
-				_ = stx.Rollback()
+				s.rollback()
 				return false
 			}
 		}
 		if s.failBatch != nil && s.failBatch() {
-			_ = stx.Rollback()
+			s.rollback()
 			return false
 		}
-		return stx.Commit() == nil
+		return s.commit() == nil
 	}()
 	for i, r := range batch {
 		switch {
@@ -386,6 +439,15 @@ func (s *Store) runBatch(batch []*request) {
 		}
 	}
 }
+
+// Statements of commitLoop's transactions. BEGIN IMMEDIATE takes the write
+// lock at once, so that an Update never fails half-way upgrading a read
+// lock to a write lock.
+const (
+	beginWriteSQL = `BEGIN IMMEDIATE`
+	commitSQL     = `COMMIT`
+	rollbackSQL   = `ROLLBACK`
+)
 
 // Statements that bracket each Update of a batch.
 const (

@@ -13,37 +13,57 @@ var _ keyward.DocTx = (*tx)(nil)
 // tx is a keyward.DocTx over one database/sql transaction. Its methods are not
 // safe for concurrent use, like the transaction itself.
 type tx struct {
-	tx    *sql.Tx
-	stmts map[string]*sql.Stmt
-	write bool // a write transaction, possibly shared by several Updates
+	q     querier              // the connection, in a transaction: commitLoop's or a View's
+	stmts map[string]*sql.Stmt // prepared on that connection
+	// prepare, if set, prepares a statement missing from stmts on the
+	// connection (a View's, see readConn.prepare).
+	prepare func(q string) *sql.Stmt
+	write   bool // a write transaction, possibly shared by several Updates
+
+	// failed is the first write statement that failed. A method finds its
+	// domain errors (EEXISTS, ENOTFOUND, EREFERENCED) before it writes, so
+	// those leave the transaction as it was; any other failure of a write
+	// may leave a method half-applied, so the whole Update fails with it,
+	// even if fn returns nil (see Store.runFn).
+	failed error
 }
 
-// stmt returns the prepared statement for q bound to the transaction, or nil
-// if q was not prepared at Open (the caller then runs q unprepared).
-func (t *tx) stmt(ctx context.Context, q string) *sql.Stmt {
-	if st := t.stmts[q]; st != nil {
-		return t.tx.StmtContext(ctx, st)
+// querier runs the statements that were not prepared (a *sql.Conn).
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// stmt returns the prepared statement for q, or nil if q was not prepared
+// (the caller then runs q unprepared).
+func (t *tx) stmt(_ context.Context, q string) *sql.Stmt {
+	if t.prepare != nil {
+		return t.prepare(q)
 	}
-	return nil
+	return t.stmts[q]
 }
 
-// context returns the context statements run with. In a write transaction
-// it is never cancelled: the driver interrupts a statement whose context
-// ends, and SQLite answers an interrupted write by rolling back the whole
-// transaction, which other Updates share (see Store.Update).
-func (t *tx) context(ctx context.Context) context.Context {
-	if t.write {
-		return context.Background()
-	}
-	return ctx
-}
+// context returns the context statements run with: one that is never
+// cancelled. In a write transaction, the driver interrupts a statement
+// whose context ends, and SQLite answers an interrupted write by rolling
+// back the whole transaction, which other Updates share (see
+// Store.Update). Reads are bounded point and page lookups, and a
+// cancellable context costs the driver a goroutine and a progress handler
+// per statement; View checks the context before it begins.
+func (t *tx) context(context.Context) context.Context { return context.Background() }
 
-func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+func (t *tx) exec(ctx context.Context, q string, args ...any) (res sql.Result, err error) {
 	ctx = t.context(ctx)
 	if st := t.stmt(ctx, q); st != nil {
-		return st.ExecContext(ctx, args...)
+		res, err = st.ExecContext(ctx, args...)
+	} else {
+		res, err = t.q.ExecContext(ctx, q, args...)
 	}
-	return t.tx.ExecContext(ctx, q, args...)
+	if err != nil && t.failed == nil {
+		t.failed = err
+	}
+	return res, err
 }
 
 func (t *tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
@@ -51,7 +71,7 @@ func (t *tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error
 	if st := t.stmt(ctx, q); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
-	return t.tx.QueryContext(ctx, q, args...)
+	return t.q.QueryContext(ctx, q, args...)
 }
 
 func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
@@ -59,35 +79,8 @@ func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	if st := t.stmt(ctx, q); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
-	return t.tx.QueryRowContext(ctx, q, args...)
+	return t.q.QueryRowContext(ctx, q, args...)
 }
-
-// savepoint runs fn so that its writes are undone if it fails: a Tx method
-// that returns an error leaves the transaction as it found it, even if the
-// caller goes on and commits.
-func (t *tx) savepoint(ctx context.Context, fn func() error) error {
-	if _, err := t.exec(ctx, methodSavepointSQL); err != nil {
-		return err
-	}
-	if err := fn(); err != nil {
-		if _, rerr := t.exec(ctx, methodRollbackToSQL); rerr != nil {
-			return rerr
-		}
-		if _, rerr := t.exec(ctx, methodReleaseSQL); rerr != nil {
-			return rerr
-		}
-		return err
-	}
-	_, err := t.exec(ctx, methodReleaseSQL)
-	return err
-}
-
-// Statements of tx.savepoint, nested in those of Store.runBatch.
-const (
-	methodSavepointSQL  = `SAVEPOINT method`
-	methodRollbackToSQL = `ROLLBACK TO method`
-	methodReleaseSQL    = `RELEASE method`
-)
 
 // allQueries lists the statements Open prepares: every one for the writer,
 // the reads for the query_only readers.
@@ -97,11 +90,13 @@ func allQueries(write bool) []string {
 		qs = append(qs, listDocsQueries[sh])
 	}
 	if write {
+		for n := 1; n <= maxIndexArity; n++ {
+			qs = append(qs, insertIndexSQLs[n], staleIndexSQLs[n])
+		}
 		qs = append(qs,
 			insertDocSQL, updateDocSQL, deleteDocSQL,
-			deleteIndexSQL, insertIndexSQL, deleteRefsFromSQL, deleteRefsToSQL, insertRefsSQL,
+			deleteIndexSQL, insertIndexSQL, staleIndexSQL, staleRefsSQL, deleteRefsFromSQL, deleteRefsToSQL, insertRefsSQL,
 			missingRefsSQL, restrictingRefSQL,
-			methodSavepointSQL, methodRollbackToSQL, methodReleaseSQL,
 			savepointSQL, rollbackToSQL, releaseSQL,
 		)
 	}

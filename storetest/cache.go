@@ -54,7 +54,7 @@ func fullCache(s keyward.Scope, kind keyward.CacheKind, id string, groupIDs ...s
 		AutomaticFailover: true, MultiAZ: true, AtRestEncryption: true, KmsKeyID: "alias/k-" + id,
 		TransitEncryptionMode: "required", SnapshotRetentionLimit: 7, SnapshotWindow: "03:00-04:00",
 		SnapshottingClusterID: id + "-002", PreferredMaintenanceWindow: "sun:22:00-sun:23:00",
-		CacheParameterGroupName: "pg-" + id, CacheSubnetGroupName: "sn-" + id,
+		CacheParameterGroupName: "default.redis7", CacheSubnetGroupName: keyward.DefaultSubnetGroup, // built-in: a user's group would be a reference to a document the fixture lacks
 		SecurityGroupIDs: []string{"sg-0123456789abcdef0"}, SubnetIDs: []string{"subnet-0123456789abcdef0"},
 		PreferredAZs: []string{"us-east-1a", "us-east-1b"}, NotificationTopicARN: "arn:aws:sns:us-east-1:111111111111:t",
 		NotificationTopicStatus: "active",

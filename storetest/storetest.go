@@ -75,6 +75,9 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 		{"Tags/PerResource", testTagsPerResource},
 		{"Tags/DeletedWithResource", testTagsDeletedWithResource},
 
+		{"CacheGroups/RoundTrip", testCacheGroupsRoundTrip},
+		{"CacheGroups/HeldByCache", testCacheGroupsHeldByCache},
+
 		{"Scope/Isolation", testScopeIsolation},
 		{"FindUnsettled", testFindUnsettled},
 

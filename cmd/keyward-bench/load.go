@@ -67,13 +67,23 @@ type result struct {
 	serverCPU, benchCPU        float64 // CPU seconds per second of the window
 	otherCPU                   float64 // every other process's, likewise
 
+	workload string
 	// keyward only: time from the end of the load until no benchmark user
 	// is listed any more (drained false: not within drainTimeout).
 	drain   time.Duration
 	drained bool
 }
 
-func (r *result) overall() latency   { return r.all }
+func (r *result) overall() latency { return r.all }
+
+// cpuPerCall is the server's CPU time per successful call, in µs.
+func (r *result) cpuPerCall() float64 {
+	if r.all.n == 0 {
+		return 0
+	}
+	return r.serverCPU * r.window.Seconds() / float64(r.all.n) * 1e6
+}
+
 func (r *result) opsPerSec() float64 { return float64(r.all.n) / r.window.Seconds() }
 func (r *result) lifecyclesPerSec() float64 {
 	return float64(r.lifecycles) / r.window.Seconds()
@@ -83,22 +93,24 @@ const drainTimeout = 60 * time.Second
 
 // runTarget starts target, measures its startup and idle RSS, loads it,
 // and stops it.
-func runTarget(ctx context.Context, cfg *config, target, dir, tag, perfFile string, logf func(string, ...any)) (*result, error) {
+func runTarget(ctx context.Context, cfg *config, target, workload, dir, tag, perfFile string, logf func(string, ...any)) (*result, error) {
 	var (
 		s   *server
 		err error
 	)
-	switch target {
-	case targetKeyward:
-		s, err = startKeyward(ctx, cfg, dir)
-	case targetMoto:
+	switch {
+	case cfg.isKeyward(target):
+		s, err = startKeyward(ctx, cfg, target, cfg.keywardBin(target), dir)
+	case target == targetNoop:
+		s, err = startNoop(ctx, cfg, dir)
+	case target == targetMoto:
 		s, err = startMoto(ctx, cfg, dir)
 	}
 	if err != nil {
 		return nil, err
 	}
 	defer s.stop()
-	res := &result{target: target, startup: s.startup, codes: map[string]int{}}
+	res := &result{target: target, workload: workload, startup: s.startup, codes: map[string]int{}}
 	res.rssStart = rssKiB(s.pid())
 	select {
 	case <-time.After(cfg.idleWait):
@@ -123,6 +135,14 @@ func runTarget(ctx context.Context, cfg *config, target, dir, tag, perfFile stri
 			Retryer:      aws.NopRetryer{},
 			HTTPClient:   httpClient,
 		})
+	}
+
+	// The describe workload reads users created before the load.
+	var ids []string
+	if workload == workloadDescribe {
+		if ids, err = populate(ctx, newClient(), cfg.populate, tag); err != nil {
+			return nil, fmt.Errorf("populate: %w", err)
+		}
 	}
 
 	// The window's CPU figures, and perf, start and stop with the window.
@@ -175,7 +195,7 @@ func runTarget(ctx context.Context, cfg *config, target, dir, tag, perfFile stri
 	var wg sync.WaitGroup
 	for i := range workers {
 		w := &worker{
-			id: i, tag: tag, client: newClient(), errs: errs,
+			id: i, tag: tag, client: newClient(), errs: errs, describe: ids,
 			windowStart: windowStart, windowEnd: windowEnd,
 		}
 		workers[i] = w
@@ -211,7 +231,7 @@ func runTarget(ctx context.Context, cfg *config, target, dir, tag, perfFile stri
 	}
 	res.errors, res.samples = errs.n, errs.samples
 
-	if target == targetKeyward {
+	if cfg.isKeyward(target) && workload == workloadLifecycle {
 		res.drain, res.drained = waitDrain(ctx, newClient(), tag)
 		if !res.drained {
 			logf("  keyward: benchmark users still listed %s after the load", drainTimeout)
@@ -282,11 +302,36 @@ type worker struct {
 	errs                   *errorLog
 	windowStart, windowEnd time.Time
 
+	describe []string // describe workload: the ids to read in turn; nil: lifecycles
+
 	lat        [nOps][]time.Duration
 	lifecycles int
 }
 
+// populate creates n users for the describe workload and returns their ids.
+func populate(ctx context.Context, c *elasticache.Client, n int, tag string) ([]string, error) {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("bench-%s-p%d", tag, i)
+		_, err := c.CreateUser(ctx, &elasticache.CreateUserInput{
+			UserId:       aws.String(ids[i]),
+			UserName:     aws.String(ids[i]),
+			Engine:       aws.String("redis"),
+			AccessString: aws.String("on ~* +@all"),
+			Passwords:    []string{"bench-password-0123456789"},
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
 func (w *worker) loop(ctx context.Context) {
+	if w.describe != nil {
+		w.describeLoop(ctx)
+		return
+	}
 	for n := 0; ctx.Err() == nil && time.Now().Before(w.windowEnd); n++ {
 		id := fmt.Sprintf("bench-%s-w%d-%d", w.tag, w.id, n)
 		ok := w.call(ctx, opCreate, id, func(ctx context.Context) error {
@@ -316,6 +361,21 @@ func (w *worker) loop(ctx context.Context) {
 		if okD && okX && w.inWindow(end) {
 			w.lifecycles++
 		}
+	}
+}
+
+// describeLoop reads the populated users in turn, one DescribeUsers(UserId)
+// per call, each worker starting at its own offset.
+func (w *worker) describeLoop(ctx context.Context) {
+	for n := w.id * 7919; ctx.Err() == nil && time.Now().Before(w.windowEnd); n++ {
+		id := w.describe[n%len(w.describe)]
+		w.call(ctx, opDescribe, id, func(ctx context.Context) error {
+			out, err := w.client.DescribeUsers(ctx, &elasticache.DescribeUsersInput{UserId: aws.String(id)})
+			if err == nil && (len(out.Users) != 1 || aws.ToString(out.Users[0].UserId) != id) {
+				err = fmt.Errorf("DescribeUsers returned %d users, want %s", len(out.Users), id)
+			}
+			return err
+		})
 	}
 }
 

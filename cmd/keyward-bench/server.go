@@ -90,19 +90,32 @@ func startServer(ctx context.Context, name, url, logPath, probe string, ready fu
 	}
 }
 
-func startKeyward(ctx context.Context, cfg *config, dir string) (*server, error) {
+// startKeyward starts the keyward binary bin as target.
+func startKeyward(ctx context.Context, cfg *config, target, bin, dir string) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	dataDir := filepath.Join(dir, "data")
-	argv := []string{cfg.keyward, "serve", "--listen", addr, "--data-dir", dataDir, "--quota-users", strconv.Itoa(cfg.quotaUsers)}
+	argv := []string{bin, "serve", "--listen", addr, "--data-dir", dataDir, "--quota-users", strconv.Itoa(cfg.quotaUsers)}
 	if cfg.store != "" {
 		argv = append(argv, "--store", cfg.store)
 	}
-	return startServer(ctx, targetKeyward, "http://"+addr, filepath.Join(dir, "keyward.log"), "/healthz",
+	return startServer(ctx, target, "http://"+addr, filepath.Join(dir, target+".log"), "/healthz",
 		func(r *http.Response) bool { return r.StatusCode == http.StatusOK }, 30*time.Second, argv...)
+}
+
+// startNoop starts this executable's no-op server.
+func startNoop(ctx context.Context, cfg *config, dir string) (*server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	return startServer(ctx, targetNoop, "http://"+addr, filepath.Join(dir, "noop.log"), "/healthz",
+		func(r *http.Response) bool { return r.StatusCode == http.StatusOK }, 30*time.Second,
+		cfg.noop, "noop", "--listen", addr)
 }
 
 func startMoto(ctx context.Context, cfg *config, dir string) (*server, error) {

@@ -186,9 +186,14 @@ func (g *gen) genDecode(f *file) error {
 	names := g.sortedIn()
 	// Patterns, compiled once. As in Smithy, they are not anchored: a value
 	// is valid when the pattern matches part of it.
-	var pats []string
+	var pats, classes []string
 	for _, n := range names {
-		if g.patterns[n] {
+		if !g.patterns[n] {
+			continue
+		}
+		if always, class, ok := simplePattern(g.m.Shapes[n].Pattern); ok && !always && class != nil {
+			classes = append(classes, n)
+		} else if !ok {
 			pats = append(pats, n)
 		}
 	}
@@ -201,6 +206,14 @@ func (g *gen) genDecode(f *file) error {
 			f.p("pattern%s = regexp.MustCompile(%s)", n, goString(g.m.Shapes[n].Pattern))
 		}
 		f.p(")\n")
+	}
+	// Patterns that come down to "holds a rune of this class" (see
+	// simplePattern in the generator) are checked by a loop.
+	for _, n := range classes {
+		_, class, _ := simplePattern(g.m.Shapes[n].Pattern)
+		f.p("// inPattern%s reports whether r is in the class a value of %s must hold", n, n)
+		f.p("// a rune of: the unanchored pattern %s comes down to that.", goString(g.m.Shapes[n].Pattern))
+		f.p("func inPattern%s(r rune) bool { return %s }\n", n, classExpr(class))
 	}
 	for _, n := range names {
 		s := g.m.Shapes[n]
@@ -279,7 +292,15 @@ func (g *gen) checkScalar(f *file, s *Shape) {
 			}
 		}
 		if g.patterns[s.Name] {
-			f.p("if !pattern%s.MatchString(s) { return awsquery.PatternMismatch(name, s, %s) }", s.Name, goString(s.Pattern))
+			switch always, _, ok := simplePattern(s.Pattern); {
+			case ok && always:
+				f.p("// The unanchored pattern %s matches every value.", goString(s.Pattern))
+			case ok:
+				f.use("strings")
+				f.p("if !strings.ContainsFunc(s, inPattern%s) { return awsquery.PatternMismatch(name, s, %s) }", s.Name, goString(s.Pattern))
+			default:
+				f.p("if !pattern%s.MatchString(s) { return awsquery.PatternMismatch(name, s, %s) }", s.Name, goString(s.Pattern))
+			}
 		}
 		f.p("return nil")
 		f.p("}\n")

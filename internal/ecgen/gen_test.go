@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -303,4 +304,46 @@ func (m *moduleImporter) Import(path string) (*types.Package, error) {
 	}
 	m.pkgs[path] = p
 	return p, nil
+}
+
+// TestSimplePattern checks that a pattern checked without a regexp accepts
+// exactly the values the unanchored regexp accepts.
+func TestSimplePattern(t *testing.T) {
+	values := []string{"", " ", "\t\n", "a", "A", "z9", "-", "9", "--a", "a b", " x ", "é", "日本", "\xff", "a\xff",
+		"on ~* +@all", "1234", "x1", "\u00a0", "\u2003", "_", "\x00", "\x0b"}
+	cases := []struct {
+		pattern string
+		simple  bool
+	}{
+		{`.*\S.*`, true}, {`\d+`, true}, {`[a-zA-Z]*`, true}, {`[a-zA-Z][a-zA-Z0-9\-]*`, true},
+		{`x`, true}, {`(a)+`, true}, {`a?b*`, true},
+		// Not reducible: kept as regexps.
+		{`^a`, false}, {`a$`, false}, {`^$`, false}, {`\ba`, false}, {`ab`, false}, {`(?i)a`, false},
+		{`[a-z][0-9]`, false}, {`a|b1`, false},
+	}
+	for _, c := range cases {
+		re := regexp.MustCompile(c.pattern)
+		always, class, ok := simplePattern(c.pattern)
+		if ok != c.simple {
+			t.Errorf("%q: simple %v, want %v", c.pattern, ok, c.simple)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		in := func(r rune) bool {
+			for i := 0; i+1 < len(class); i += 2 {
+				if r >= class[i] && r <= class[i+1] {
+					return true
+				}
+			}
+			return false
+		}
+		for _, v := range values {
+			got := always || strings.ContainsFunc(v, in)
+			if want := re.MatchString(v); got != want {
+				t.Errorf("%q on %q: %v, regexp %v", c.pattern, v, got, want)
+			}
+		}
+	}
 }

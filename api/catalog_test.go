@@ -1,0 +1,160 @@
+package api_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
+
+	"keyward/catalog"
+	"keyward/internal/redistest"
+	"keyward/keywardtest"
+)
+
+func TestDescribeCacheEngineVersions(t *testing.T) {
+	ts := keywardtest.New(t)
+	c, ctx := ts.Client, t.Context()
+	// Every version, in pages of 20, through the SDK's paginator.
+	var all []types.CacheEngineVersion
+	pages := 0
+	pg := elasticache.NewDescribeCacheEngineVersionsPaginator(c, &elasticache.DescribeCacheEngineVersionsInput{MaxRecords: aws.Int32(20)})
+	for pg.HasMorePages() {
+		out, err := pg.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		all = append(all, out.CacheEngineVersions...)
+	}
+	if len(all) != len(catalog.EngineVersions()) || pages != (len(all)+19)/20 {
+		t.Fatalf("%d versions in %d pages, want %d", len(all), pages, len(catalog.EngineVersions()))
+	}
+	found := false
+	for _, v := range all {
+		if aws.ToString(v.Engine) == "redis" && aws.ToString(v.EngineVersion) == "7.1" {
+			found = aws.ToString(v.CacheParameterGroupFamily) == "redis7" && aws.ToString(v.CacheEngineDescription) == "Redis"
+		}
+	}
+	if !found {
+		t.Error("redis 7.1 (redis7) missing")
+	}
+
+	for _, c2 := range []struct {
+		in   elasticache.DescribeCacheEngineVersionsInput
+		want []string // engine/version
+	}{
+		{elasticache.DescribeCacheEngineVersionsInput{Engine: aws.String("valkey"), DefaultOnly: aws.Bool(true)}, []string{"valkey/8.2"}},
+		{elasticache.DescribeCacheEngineVersionsInput{Engine: aws.String("Redis"), EngineVersion: aws.String("6.2")}, []string{"redis/6.2"}},
+		{elasticache.DescribeCacheEngineVersionsInput{CacheParameterGroupFamily: aws.String("redis6.x")}, []string{"redis/6.0", "redis/6.2"}},
+		{elasticache.DescribeCacheEngineVersionsInput{Engine: aws.String("mysql")}, nil},
+	} {
+		out, err := c.DescribeCacheEngineVersions(ctx, &c2.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, v := range out.CacheEngineVersions {
+			got = append(got, aws.ToString(v.Engine)+"/"+aws.ToString(v.EngineVersion))
+		}
+		if !slices.Equal(got, c2.want) {
+			t.Errorf("%+v: %v, want %v", c2.in, got, c2.want)
+		}
+	}
+	_, err := c.DescribeCacheEngineVersions(ctx, &elasticache.DescribeCacheEngineVersionsInput{MaxRecords: aws.Int32(5)})
+	keywardtest.WantError(t, err, "InvalidParameterCombination", 400)
+	_, err = c.DescribeCacheEngineVersions(ctx, &elasticache.DescribeCacheEngineVersionsInput{Marker: aws.String("bogus")})
+	keywardtest.WantError(t, err, "InvalidParameterCombination", 400)
+}
+
+func TestDescribeEngineDefaultParameters(t *testing.T) {
+	ts := keywardtest.New(t)
+	c, ctx := ts.Client, t.Context()
+	var params []types.Parameter
+	var nodeSpecific []types.CacheNodeTypeSpecificParameter
+	pg := elasticache.NewDescribeEngineDefaultParametersPaginator(c, &elasticache.DescribeEngineDefaultParametersInput{
+		CacheParameterGroupFamily: aws.String("redis7"), MaxRecords: aws.Int32(20),
+	})
+	for pg.HasMorePages() {
+		out, err := pg.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if aws.ToString(out.EngineDefaults.CacheParameterGroupFamily) != "redis7" {
+			t.Errorf("family %s", aws.ToString(out.EngineDefaults.CacheParameterGroupFamily))
+		}
+		params = append(params, out.EngineDefaults.Parameters...)
+		nodeSpecific = append(nodeSpecific, out.EngineDefaults.CacheNodeTypeSpecificParameters...)
+	}
+	f, _ := catalog.LookupFamily("redis7")
+	if len(params) != len(f.Parameters) || len(params) <= 20 {
+		t.Fatalf("%d parameters, want %d over several pages", len(params), len(f.Parameters))
+	}
+	byName := map[string]types.Parameter{}
+	for _, p := range params {
+		byName[aws.ToString(p.ParameterName)] = p
+	}
+	mp := byName["maxmemory-policy"]
+	if aws.ToString(mp.ParameterValue) != "volatile-lru" || aws.ToString(mp.Source) != "system" || !aws.ToBool(mp.IsModifiable) ||
+		mp.ChangeType != types.ChangeTypeImmediate || aws.ToString(mp.DataType) != "string" || aws.ToString(mp.MinimumEngineVersion) != "2.6.13" {
+		t.Errorf("maxmemory-policy: %+v", mp)
+	}
+	if p, ok := byName["hash-max-listpack-entries"]; !ok || aws.ToString(p.AllowedValues) != "0-" || aws.ToString(p.ParameterValue) != "512" {
+		t.Errorf("hash-max-listpack-entries: %+v", p)
+	}
+	if _, ok := byName["hash-max-ziplist-entries"]; ok {
+		t.Error("redis7 lists hash-max-ziplist-entries, which Redis 7 removed")
+	}
+	if len(nodeSpecific) != 1 || aws.ToString(nodeSpecific[0].ParameterName) != "maxmemory" {
+		t.Fatalf("node-type specific: %+v", nodeSpecific)
+	}
+	values := map[string]string{}
+	for _, v := range nodeSpecific[0].CacheNodeTypeSpecificValues {
+		values[aws.ToString(v.CacheNodeType)] = aws.ToString(v.Value)
+	}
+	if values["cache.r7g.large"] != "14037181030" || values["cache.t4g.micro"] != "536870912" {
+		t.Errorf("maxmemory values: r7g.large %s t4g.micro %s", values["cache.r7g.large"], values["cache.t4g.micro"])
+	}
+
+	out, err := c.DescribeEngineDefaultParameters(ctx, &elasticache.DescribeEngineDefaultParametersInput{CacheParameterGroupFamily: aws.String("memcached1.6")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(out.EngineDefaults.CacheNodeTypeSpecificParameters); n != 2 {
+		t.Errorf("memcached1.6: %d node-type specific parameters, want max_cache_memory and num_threads", n)
+	}
+	_, err = c.DescribeEngineDefaultParameters(ctx, &elasticache.DescribeEngineDefaultParametersInput{CacheParameterGroupFamily: aws.String("redis99")})
+	keywardtest.WantError(t, err, "InvalidParameterValue", 400)
+}
+
+func TestListAllowedNodeTypeModifications(t *testing.T) {
+	redistest.Binary(t)
+	ts := keywardtest.New(t, keywardtest.WithDelay(50*time.Millisecond))
+	c, ctx := ts.Client, t.Context()
+	createRG(t, c, "scale", 2, false) // cache.t4g.micro
+	waitRG(t, c, "scale", "available")
+	for _, in := range []*elasticache.ListAllowedNodeTypeModificationsInput{
+		{ReplicationGroupId: aws.String("scale")},
+		{CacheClusterId: aws.String("scale-002")},
+	} {
+		out, err := c.ListAllowedNodeTypeModifications(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		up, down, _ := catalog.ScaleModifications("redis", "cache.t4g.micro")
+		if !slices.Equal(out.ScaleUpModifications, up) || !slices.Equal(out.ScaleDownModifications, down) ||
+			!slices.Contains(out.ScaleUpModifications, "cache.r7g.large") || slices.Contains(out.ScaleUpModifications, "cache.t4g.micro") {
+			t.Errorf("%+v: up %v down %v", in, out.ScaleUpModifications, out.ScaleDownModifications)
+		}
+	}
+	_, err := c.ListAllowedNodeTypeModifications(ctx, &elasticache.ListAllowedNodeTypeModificationsInput{ReplicationGroupId: aws.String("nope")})
+	keywardtest.WantError(t, err, "ReplicationGroupNotFoundFault", 404)
+	_, err = c.ListAllowedNodeTypeModifications(ctx, &elasticache.ListAllowedNodeTypeModificationsInput{CacheClusterId: aws.String("nope-001")})
+	keywardtest.WantError(t, err, "CacheClusterNotFound", 404)
+	_, err = c.ListAllowedNodeTypeModifications(ctx, &elasticache.ListAllowedNodeTypeModificationsInput{})
+	keywardtest.WantError(t, err, "InvalidParameterCombination", 400)
+	_, err = c.ListAllowedNodeTypeModifications(ctx, &elasticache.ListAllowedNodeTypeModificationsInput{ReplicationGroupId: aws.String("scale"), CacheClusterId: aws.String("scale-001")})
+	keywardtest.WantError(t, err, "InvalidParameterCombination", 400)
+}
