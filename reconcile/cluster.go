@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"keyward"
+	"keyward/catalog"
 )
 
 // MemcachedEngine runs memcached nodes (package engine's Memcached, through
@@ -68,7 +69,7 @@ func (c *Controller) reconcileCluster(ctx context.Context, k keyward.Key) (time.
 // applyMemcached makes every node run (or go), in parallel, each with its
 // own timeout. It returns the ports of the live nodes.
 func (c *Controller) applyMemcached(ctx context.Context, cl *keyward.CacheCluster) (map[string]int, error) {
-	mem, err := keyward.MemcachedMemoryMB(cl.CacheNodeType)
+	mem, err := memcachedMemory(cl.CacheNodeType)
 	if err != nil {
 		return nil, Terminal(err)
 	}
@@ -103,6 +104,15 @@ func (c *Controller) applyMemcached(ctx context.Context, cl *keyward.CacheCluste
 	}
 	wg.Wait()
 	return ports, errors.Join(errs...)
+}
+
+// memcachedMemory is a Memcached node's item memory in MB: the node type's
+// max_cache_memory from the catalogue, or keyward's estimate from its size.
+func memcachedMemory(nodeType string) (int, error) {
+	if n, ok := catalog.MaxMemory(catalog.Memcached, nodeType); ok {
+		return int(n >> 20), nil
+	}
+	return keyward.MemcachedMemoryMB(nodeType)
 }
 
 // applyRedisCluster runs a Redis cluster's one node with the ACLs of a
