@@ -79,6 +79,16 @@ type Cache struct {
 	PendingUserGroupsAdd    []string `json:"pending_user_groups_add,omitempty"`
 	PendingUserGroupsRemove []string `json:"pending_user_groups_remove,omitempty"`
 
+	// RestoreSnapshot names the snapshot a new group is created from, and
+	// RestoreFile its RDB; the group holds the snapshot while creating.
+	RestoreSnapshot string `json:"restore_snapshot,omitempty"`
+	RestoreFile     string `json:"restore_file,omitempty"`
+	// FinalSnapshot names the final snapshot being taken of a cache whose
+	// deletion was asked for: it is shown deleting meanwhile (ShownStatus).
+	FinalSnapshot string `json:"final_snapshot,omitempty"`
+	// RestoreServerless: RestoreSnapshot is a serverless cache snapshot.
+	RestoreServerless bool `json:"restore_serverless,omitempty"`
+
 	// Settings are the rest of the configuration, stored and reported.
 	Settings CacheSettings `json:"settings"`
 

@@ -148,6 +148,8 @@ func (r Resource) Noun() string {
 		return "Cache parameter group"
 	case ResourceCacheSubnetGroup:
 		return "Cache subnet group"
+	case ResourceServerlessSnapshot:
+		return "Serverless cache snapshot"
 	}
 	if r == "" {
 		return "Resource"

@@ -32,6 +32,10 @@ type Kind[T any] struct {
 	// Load fills derived fields from a read document's Refs and
 	// Referrers (nil: nothing derived).
 	Load func(*T, *Doc)
+	// Changes returns the events a stored transition reports (old nil on
+	// Create, cur nil on Delete); they are recorded in the same
+	// transaction (nil: the kind reports none). See Event.
+	Changes func(old, cur *T) []*Event
 	// Clone, if set, returns a deep copy of a value, and lets reads skip
 	// decoding a body they decoded before (see decoded).
 	Clone func(*T) *T
@@ -114,7 +118,10 @@ func (k *Kind[T]) Create(ctx context.Context, tx Tx, v *T) error {
 	if err != nil {
 		return err
 	}
-	return tx.docs.InsertDoc(ctx, d)
+	if err := tx.docs.InsertDoc(ctx, d); err != nil || k.Changes == nil {
+		return err
+	}
+	return tx.RecordEvent(ctx, k.Changes(nil, v)...)
 }
 
 // Update replaces a stored value: ENOTFOUND if absent or if a reference
@@ -124,14 +131,36 @@ func (k *Kind[T]) Update(ctx context.Context, tx Tx, v *T) error {
 	if err != nil {
 		return err
 	}
-	return tx.docs.UpdateDoc(ctx, d)
+	var old *T
+	if k.Changes != nil {
+		s, id := k.Key(v)
+		if old, err = k.Get(ctx, tx, s, id); err != nil {
+			return err
+		}
+	}
+	if err := tx.docs.UpdateDoc(ctx, d); err != nil || k.Changes == nil {
+		return err
+	}
+	return tx.RecordEvent(ctx, k.Changes(old, v)...)
 }
 
 // Delete removes a value, the references it holds and its tags:
 // ENOTFOUND if absent, EREFERENCED if something restricts its deletion.
 func (k *Kind[T]) Delete(ctx context.Context, tx Tx, s Scope, id string) error {
+	var old *T
+	if k.Changes != nil {
+		var err error
+		if old, err = k.Get(ctx, tx, s, id); err != nil {
+			return err
+		}
+	}
 	if err := tx.docs.DeleteDoc(ctx, string(k.Name), s, id); err != nil {
 		return err
+	}
+	if old != nil {
+		if err := tx.RecordEvent(ctx, k.Changes(old, nil)...); err != nil {
+			return err
+		}
 	}
 	if k.TagType == "" {
 		return nil

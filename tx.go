@@ -30,8 +30,9 @@ var (
 		Index: func(u *User) []Field {
 			return []Field{{Name: "engine", Value: string(u.Engine)}, {Name: "name", Value: u.Name}}
 		},
-		Load:  func(u *User, d *Doc) { u.GroupIDs = RefIDs(d.Referrers, relMember, string(ResourceUserGroup)) },
-		Clone: (*User).Clone,
+		Load:    func(u *User, d *Doc) { u.GroupIDs = RefIDs(d.Referrers, relMember, string(ResourceUserGroup)) },
+		Changes: userChanges,
+		Clone:   (*User).Clone,
 	}
 	UserGroups = &Kind[UserGroup]{
 		Name:    ResourceUserGroup,
@@ -45,7 +46,8 @@ var (
 			g.ReplicationGroups = RefIDs(d.Referrers, relUserGroup, string(KindReplicationGroup))
 			g.ServerlessCaches = RefIDs(d.Referrers, relUserGroup, string(KindServerless))
 		},
-		Clone: (*UserGroup).Clone,
+		Changes: userGroupChanges,
+		Clone:   (*UserGroup).Clone,
 	}
 	ReplicationGroups = cacheKind(KindReplicationGroup, ARNReplicationGroup)
 	ServerlessCaches  = cacheKind(KindServerless, ARNServerlessCache)
@@ -61,6 +63,8 @@ var (
 const (
 	relMember    = "member"    // user group → user
 	relUserGroup = "usergroup" // cache → attached user group
+	// cache being restored → snapshot, copy being made → its source
+	relRestoresFrom = "restoresfrom"
 )
 
 // cacheKind declares one of the two cache kinds, which share a type.
@@ -70,11 +74,17 @@ func cacheKind(kind CacheKind, tagType ARNType) *Kind[Cache] {
 		Key:     func(c *Cache) (Scope, string) { return c.Scope, c.ID },
 		TagType: tagType,
 		Settled: func(c *Cache) bool { return c.Status == CacheAvailable || c.Status == CacheCreateFailed },
-		// A group cannot be deleted while a cache uses it.
+		// A group cannot be deleted while a cache uses it, nor a snapshot
+		// while a cache is being restored from it.
 		Refs: func(c *Cache) []Ref {
-			return append(refsTo(relUserGroup, string(ResourceUserGroup), true, c.UserGroupIDs), c.groupRefs()...)
+			refs := append(refsTo(relUserGroup, string(ResourceUserGroup), true, c.UserGroupIDs), c.groupRefs()...)
+			if c.Status == CacheCreating && c.RestoreSnapshot != "" {
+				refs = append(refs, Ref{Relation: relRestoresFrom, Kind: string(SnapshotKindOf(c.RestoreServerless).Name), ID: c.RestoreSnapshot, Restrict: true})
+			}
+			return refs
 		},
-		Load: func(c *Cache, d *Doc) { c.UserGroupIDs = RefIDs(d.Refs, relUserGroup, string(ResourceUserGroup)) },
+		Load:    func(c *Cache, d *Doc) { c.UserGroupIDs = RefIDs(d.Refs, relUserGroup, string(ResourceUserGroup)) },
+		Changes: cacheChanges,
 	}
 }
 

@@ -38,11 +38,13 @@ func endpoint(port int) *ecapi.Endpoint {
 }
 
 func nodeStatus(c *keyward.Cache) string {
-	switch c.Status {
+	switch c.ShownStatus() {
 	case keyward.CacheCreating, keyward.CacheDeleting:
-		return string(c.Status)
+		return string(c.ShownStatus())
 	case keyward.CacheCreateFailed:
 		return "create-failed"
+	case keyward.CacheSnapshotting:
+		return "snapshotting"
 	}
 	return "available"
 }
@@ -86,7 +88,7 @@ func replicationGroupToAPI(c *keyward.Cache) *ecapi.ReplicationGroup {
 	out := &ecapi.ReplicationGroup{
 		ReplicationGroupId:         ptr(c.ID),
 		Description:                ptr(c.Description),
-		Status:                     ptr(string(c.Status)),
+		Status:                     ptr(string(c.ShownStatus())),
 		MemberClusters:             []string{},
 		AutomaticFailover:          ptr(enabledString(c.Settings.AutomaticFailover)),
 		MultiAZ:                    ptr(enabledString(c.Settings.MultiAZ)),
@@ -228,8 +230,8 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 		strings.HasSuffix(deref(in.CacheParameterGroupName), ".cluster.on") {
 		return s.createClusterModeGroup(ctx, sc, id, engine, in)
 	}
-	if in.SnapshotArns != nil || in.SnapshotName != nil || in.GlobalReplicationGroupId != nil || in.PrimaryClusterId != nil {
-		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward does not support creating a replication group from snapshots, existing clusters or global replication groups.")
+	if in.SnapshotArns != nil || in.GlobalReplicationGroupId != nil || in.PrimaryClusterId != nil {
+		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward does not support creating a replication group from S3 snapshots, existing clusters or global replication groups.")
 	}
 	if err := checkDurability(in.Durability); err != nil {
 		return nil, err
@@ -263,6 +265,23 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 		Status: keyward.CacheCreating, StatusSince: now, Generation: 1, CreatedAt: now,
 		NumNodes: n, TransitEncryption: tls,
 	}
+	if in.SnapshotName != nil {
+		// The snapshot's settings are the defaults of the restored group.
+		var snap *keyward.Snapshot
+		if err := s.Store.View(ctx, func(tx keyward.Tx) (err error) { snap, err = restorable(ctx, tx, sc, *in.SnapshotName); return err }); err != nil {
+			return nil, err
+		}
+		if in.Engine != nil && snap.Engine != engine {
+			return nil, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "Snapshot %s is of engine %s, not %s.", snap.ID, snap.Engine, engine)
+		}
+		c.Engine, c.RestoreSnapshot, c.RestoreFile = snap.Engine, snap.ID, snap.File
+		if in.EngineVersion == nil {
+			c.EngineVersion = snap.EngineVersion
+		}
+		if in.CacheNodeType == nil {
+			c.CacheNodeType = snap.CacheNodeType
+		}
+	}
 	if c.EngineVersion == "" {
 		c.EngineVersion = defaultEngineVersion(engine)
 	}
@@ -270,6 +289,9 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 		c.CacheNodeType = "cache.t4g.micro"
 	}
 	if err := checkNodeType(engine, c.CacheNodeType); err != nil {
+		return nil, err
+	}
+	if err := checkEngineVersion(engine, c.EngineVersion); err != nil {
 		return nil, err
 	}
 	if in.AuthToken != nil {
@@ -311,6 +333,13 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 				return err
 			}
 			c.UserGroupIDs = append(c.UserGroupIDs, g.ID)
+		}
+		if c.RestoreSnapshot != "" {
+			// Checked again in the transaction: the cache's reference
+			// holds the snapshot from here until the group is available.
+			if _, err := restorable(ctx, tx, sc, c.RestoreSnapshot); err != nil {
+				return err
+			}
 		}
 		if err := s.checkCacheQuotas(ctx, tx, c); err != nil {
 			return err
@@ -537,8 +566,15 @@ func (s *Service) modifyReplicationGroup(ctx context.Context, in *ecapi.ModifyRe
 // DeleteReplicationGroup stops the nodes and deletes the group; its user
 // group and users are untouched.
 func (s *Service) DeleteReplicationGroup(ctx context.Context, in *ecapi.DeleteReplicationGroupMessage) (*ecapi.DeleteReplicationGroupResult, error) {
-	if deref(in.RetainPrimaryCluster) || in.FinalSnapshotIdentifier != nil {
-		return nil, apiError(keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward does not support RetainPrimaryCluster or final snapshots."))
+	if deref(in.RetainPrimaryCluster) {
+		return nil, apiError(keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward does not support RetainPrimaryCluster."))
+	}
+	if in.FinalSnapshotIdentifier != nil {
+		c, err := s.deleteWithFinalSnapshot(ctx, deref(in.ReplicationGroupId), *in.FinalSnapshotIdentifier)
+		if err != nil {
+			return nil, apiError(err)
+		}
+		return &ecapi.DeleteReplicationGroupResult{ReplicationGroup: replicationGroupToAPI(c)}, nil
 	}
 	c, err := s.deleteCache(ctx, keyward.KindReplicationGroup, deref(in.ReplicationGroupId))
 	if err != nil {

@@ -102,6 +102,12 @@ func (s *Service) createClusterModeGroup(ctx context.Context, sc keyward.Scope, 
 	if c.CacheNodeType == "" {
 		c.CacheNodeType = "cache.t4g.micro"
 	}
+	if err := checkNodeType(engine, c.CacheNodeType); err != nil {
+		return nil, err
+	}
+	if err := checkEngineVersion(engine, c.EngineVersion); err != nil {
+		return nil, err
+	}
 	if in.AuthToken != nil {
 		if !tls {
 			return nil, rg(keyward.ECOMBINATION, "AuthToken requires TransitEncryptionEnabled.")

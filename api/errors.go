@@ -46,7 +46,21 @@ var faults = map[errKey]func(msg string) awsquery.APIError{
 	{keyward.ESTATE, keyward.ResourceReplicationGroup}:    func(m string) awsquery.APIError { return &ecapi.InvalidReplicationGroupStateFault{Message: m} },
 	{keyward.EQUOTA, keyward.ResourceUser}:                func(m string) awsquery.APIError { return &ecapi.UserQuotaExceededFault{Message: m} },
 	{keyward.EQUOTA, keyward.ResourceUserGroup}:           func(m string) awsquery.APIError { return &ecapi.UserGroupQuotaExceededFault{Message: m} },
-	{keyward.EQUOTA, keyward.ResourceReplicationGroup}:    func(m string) awsquery.APIError { return &ecapi.ClusterQuotaForCustomerExceededFault{Message: m} },
+	{keyward.ESTATE, keyward.ResourceCacheCluster}:        func(m string) awsquery.APIError { return &ecapi.InvalidCacheClusterStateFault{Message: m} },
+	{keyward.ENOTFOUND, keyward.ResourceSnapshot}:         func(m string) awsquery.APIError { return &ecapi.SnapshotNotFoundFault{Message: m} },
+	{keyward.EEXISTS, keyward.ResourceSnapshot}:           func(m string) awsquery.APIError { return &ecapi.SnapshotAlreadyExistsFault{Message: m} },
+	{keyward.ESTATE, keyward.ResourceSnapshot}:            func(m string) awsquery.APIError { return &ecapi.InvalidSnapshotStateFault{Message: m} },
+	{keyward.EQUOTA, keyward.ResourceSnapshot}:            func(m string) awsquery.APIError { return &ecapi.SnapshotQuotaExceededFault{Message: m} },
+	{keyward.ENOTFOUND, keyward.ResourceServerlessSnapshot}: func(m string) awsquery.APIError {
+		return &ecapi.ServerlessCacheSnapshotNotFoundFault{Message: m}
+	},
+	{keyward.EEXISTS, keyward.ResourceServerlessSnapshot}: func(m string) awsquery.APIError {
+		return &ecapi.ServerlessCacheSnapshotAlreadyExistsFault{Message: m}
+	},
+	{keyward.ESTATE, keyward.ResourceServerlessSnapshot}: func(m string) awsquery.APIError {
+		return &ecapi.InvalidServerlessCacheSnapshotStateFault{Message: m}
+	},
+	{keyward.EQUOTA, keyward.ResourceReplicationGroup}: func(m string) awsquery.APIError { return &ecapi.ClusterQuotaForCustomerExceededFault{Message: m} },
 	{keyward.EQUOTA, keyward.ResourceServerlessCache}: func(m string) awsquery.APIError {
 		return &ecapi.ServerlessCacheQuotaForCustomerExceededFault{Message: m}
 	},

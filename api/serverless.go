@@ -15,7 +15,7 @@ import (
 func serverlessToAPI(c *keyward.Cache) *ecapi.ServerlessCache {
 	out := &ecapi.ServerlessCache{
 		ServerlessCacheName: ptr(c.ID), Description: ptr(c.Description), CreateTime: ptr(c.CreatedAt),
-		Status: ptr(string(c.Status)), Engine: ptr(string(c.Engine)), MajorEngineVersion: ptr(majorVersion(c.EngineVersion)),
+		Status: ptr(string(c.ShownStatus())), Engine: ptr(string(c.Engine)), MajorEngineVersion: ptr(majorVersion(c.EngineVersion)),
 		FullEngineVersion: ptr(c.EngineVersion), ARN: ptr(c.Scope.ARN(keyward.ARNServerlessCache, c.ID)),
 		SecurityGroupIds: nonNil(slices.Clone(c.Settings.SecurityGroupIDs)), SubnetIds: nonNil(slices.Clone(c.Settings.SubnetIDs)),
 		SnapshotRetentionLimit: ptr(int32(c.Settings.SnapshotRetentionLimit)), NetworkType: ptr(orDefault(c.Settings.NetworkType, "ipv4")),
@@ -66,9 +66,6 @@ func (s *Service) createServerlessCache(ctx context.Context, in *ecapi.CreateSer
 		// keyward's endpoints listen on its own host's addresses only.
 		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceServerlessCache, "keyward does not serve public endpoints; ConnectionType must be %s.", ecapi.ConnectionTypeVpc)
 	}
-	if in.SnapshotArnsToRestore != nil {
-		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceServerlessCache, "keyward does not support restoring snapshots.")
-	}
 	tags, err := parseTags(in.Tags)
 	if err != nil {
 		return nil, err
@@ -114,6 +111,18 @@ func (s *Service) createServerlessCache(ctx context.Context, in *ecapi.CreateSer
 			return err
 		}
 		c.UserGroupIDs = nil
+		c.RestoreSnapshot, c.RestoreFile, c.RestoreServerless = "", "", false
+		if in.SnapshotArnsToRestore != nil {
+			// The cache's reference holds the snapshot until it is available.
+			snap, err := restoreSource(ctx, tx, sc, in.SnapshotArnsToRestore)
+			if err != nil {
+				return err
+			}
+			if snap.Engine != engine {
+				return keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceServerlessCache, "Snapshot %s is of engine %s, not %s.", snap.ID, snap.Engine, engine)
+			}
+			c.RestoreSnapshot, c.RestoreFile, c.RestoreServerless = snap.ID, snap.File, snap.Serverless
+		}
 		if in.UserGroupId != nil {
 			g, err := attachableGroup(ctx, tx, sc, *in.UserGroupId, engine)
 			if err != nil {
@@ -235,7 +244,11 @@ func (s *Service) modifyServerlessCache(ctx context.Context, in *ecapi.ModifySer
 // DeleteServerlessCache deletes a serverless cache and stops its node.
 func (s *Service) DeleteServerlessCache(ctx context.Context, in *ecapi.DeleteServerlessCacheRequest) (*ecapi.DeleteServerlessCacheResponse, error) {
 	if in.FinalSnapshotName != nil {
-		return nil, apiError(keyward.Errorf(keyward.EINVALID, keyward.ResourceServerlessCache, "keyward does not support final snapshots."))
+		c, err := s.deleteServerlessWithFinalSnapshot(ctx, deref(in.ServerlessCacheName), *in.FinalSnapshotName)
+		if err != nil {
+			return nil, apiError(err)
+		}
+		return &ecapi.DeleteServerlessCacheResponse{ServerlessCache: serverlessToAPI(c)}, nil
 	}
 	c, err := s.deleteCache(ctx, keyward.KindServerless, deref(in.ServerlessCacheName))
 	if err != nil {

@@ -104,6 +104,12 @@ func logDeliveryToAPI(ls []keyward.LogDelivery) []ecapi.LogDeliveryConfiguration
 func rgCreateSettings(sc keyward.Scope, id string, c *keyward.Cache, in *ecapi.CreateReplicationGroupMessage) (keyward.CacheSettings, error) {
 	var s keyward.CacheSettings
 	n := c.NumNodes
+	if in.Port != nil {
+		// Nodes listen on loopback ports keyward allocates; reporting a
+		// requested port they do not serve would send clients astray.
+		return s, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
+			"Port %d cannot be honoured: keyward's nodes listen on loopback ports it allocates (leave Port unset).", *in.Port)
+	}
 	s.AutomaticFailover = deref(in.AutomaticFailoverEnabled)
 	s.MultiAZ = deref(in.MultiAZEnabled)
 	if s.AutomaticFailover && n < 2 {

@@ -50,6 +50,16 @@ func taggable(ctx context.Context, tx keyward.Tx, sc keyward.Scope, arn string) 
 			err = notFound(kind, ref.ID)
 		}
 		return ref, err
+	case keyward.ARNSnapshot, keyward.ARNServerlessSnapshot:
+		serverless := ref.Type == keyward.ARNServerlessSnapshot
+		snap, err := keyward.SnapshotKindOf(serverless).Get(ctx, tx, sc, ref.ID)
+		if err == nil && (arnScope != sc || snap.Status == keyward.SnapshotDeleting) || keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			err = snapshotNotFound(ref.ID)
+			if serverless {
+				err = serverlessSnapshotNotFound(ref.ID)
+			}
+		}
+		return ref, err
 	case keyward.ARNReservedInstance:
 		_, err := keyward.ReservedCacheNodes.Get(ctx, tx, sc, ref.ID)
 		if err == nil && arnScope != sc {

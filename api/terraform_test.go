@@ -142,7 +142,10 @@ func tagString(tags []types.Tag) string {
 
 // rgOptionalDefaults are the replication group attributes that are
 // Optional without Computed (or default to a value): unset in the
-// configuration, state must hold this.
+// configuration, state must hold this. Not yet here: "port", whose
+// DiffSuppress accepts only 6379 in state when unset; keyward's nodes
+// still report the loopback ports they were given, so the real provider
+// would plan a replacement (issue 10's endpoint work, still open).
 var rgOptionalDefaults = tfState{
 	"automatic_failover_enabled": false,
 	"multi_az_enabled":           false,
@@ -344,6 +347,9 @@ func TestReplicationGroup_SettingsErrors(t *testing.T) {
 		}},
 		{"DataTieringNodeType", "InvalidParameterCombination", 400, func(in *elasticache.CreateReplicationGroupInput) { in.DataTieringEnabled = aws.Bool(true) }},
 		{"IPv6", "InvalidParameterValue", 400, func(in *elasticache.CreateReplicationGroupInput) { in.NetworkType = types.NetworkTypeIpv6 }},
+		{"PortNotHonoured", "InvalidParameterValue", 400, func(in *elasticache.CreateReplicationGroupInput) { in.Port = aws.Int32(6379) }},
+		{"UnknownEngineVersion", "InvalidParameterCombination", 400, func(in *elasticache.CreateReplicationGroupInput) { in.EngineVersion = aws.String("7.5") }},
+		{"EngineVersionNotRun", "InvalidParameterValue", 400, func(in *elasticache.CreateReplicationGroupInput) { in.EngineVersion = aws.String("6.2") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := base()

@@ -236,12 +236,20 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 		} else if i > 0 && !cache.ClusterMode {
 			spec.ReplicaOf = cache.NodeID(cache.Nodes[0].ClusterID)
 		}
+		if err := c.seedNode(nctx, cache, i, spec.ID); err != nil {
+			errs[i] = fmt.Errorf("reconcile: restore %s: %w", spec.ID, err)
+			return
+		}
 		port, err := c.Engine.EnsureNode(nctx, spec)
 		if err != nil {
 			errs[i] = fmt.Errorf("reconcile: node %s: %w", spec.ID, err)
 			return
 		}
 		ports[i] = port
+		if err := c.restored(nctx, cache, i, spec.ID); err != nil {
+			errs[i] = fmt.Errorf("reconcile: restore %s: %w", spec.ID, err)
+			return
+		}
 		if _, err := c.Engine.ApplyACL(nctx, spec.ID, want.Users, kill); err != nil {
 			errs[i] = fmt.Errorf("reconcile: acl on %s: %w", n.ClusterID, err)
 		}
@@ -408,6 +416,7 @@ func (c *Controller) resyncDataWith(ctx context.Context, enqueue func(keyward.Ke
 		}
 		return
 	}
+	c.backups(ctx, caches)
 	known, err := c.clusterNodes(ctx, mcNodes)
 	if err != nil {
 		if ctx.Err() == nil {

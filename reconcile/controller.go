@@ -203,6 +203,8 @@ func (c *Controller) Reconcile(ctx context.Context, k keyward.Key) (time.Duratio
 		return c.reconcileCache(ctx, k, keyward.KindServerless)
 	case keyward.ResourceCacheCluster:
 		return c.reconcileCluster(ctx, k)
+	case keyward.ResourceSnapshot, keyward.ResourceServerlessSnapshot:
+		return c.reconcileSnapshot(ctx, k)
 	}
 	return 0, nil
 }

@@ -110,6 +110,9 @@ type Config struct {
 	ReadyInterval time.Duration
 
 	Logger *slog.Logger
+	// Now is the clock of the API and the reconciler (statuses, events,
+	// automatic snapshot windows); time.Now when nil. Tests drive it.
+	Now func() time.Time
 }
 
 // Server is a running keyward.
@@ -243,6 +246,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	// A reservation's payment-pending state is a transition like the others.
 	s.Service.PaymentPending = cfg.TransitionDelay
 	s.Service.Notify = s.notify
+	if cfg.Now != nil {
+		s.Service.Now = cfg.Now
+	}
 	s.Service.NodeUp = func(id string) (bool, bool) { return NodeUp(s.Engine(), id) }
 	s.ready = newReadiness(s.Store, cfg.ReadyInterval, cfg.Logger)
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -434,7 +440,7 @@ func (s *Server) leadLoop(ctx context.Context) {
 func (s *Server) term(ctx context.Context, eng *engine.Manager) {
 	ctrl := &reconcile.Controller{
 		Store: s.Store, Delay: s.Config.TransitionDelay,
-		Logger: s.Config.Logger.With("component", "reconcile"),
+		Logger: s.Config.Logger.With("component", "reconcile"), Now: s.Config.Now,
 	}
 	if eng != nil {
 		f := s.frontsOf(eng)

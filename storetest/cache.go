@@ -50,6 +50,8 @@ func fullCache(s keyward.Scope, kind keyward.CacheKind, id string, groupIDs ...s
 	c.AuthTokenOptional = true
 	c.PendingUserGroupsAdd, c.PendingUserGroupsRemove = []string{"gnew"}, []string{"gold"}
 	c.FailureMessage = "node " + id + "-001 did not start"
+	c.RestoreSnapshot, c.RestoreFile, c.RestoreServerless = "snap-"+id, "0123456789abcdef.rdb", true // not creating: no reference held
+	c.FinalSnapshot = "final-" + id
 	c.Settings = keyward.CacheSettings{
 		AutomaticFailover: true, MultiAZ: true, AtRestEncryption: true, KmsKeyID: "alias/k-" + id,
 		TransitEncryptionMode: "required", SnapshotRetentionLimit: 7, SnapshotWindow: "03:00-04:00",

@@ -40,6 +40,8 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 		{"Docs/Query", testDocsQuery},
 		{"Docs/Unsettled", testDocsUnsettled},
 		{"Concurrency/References", testConcurrentReferences},
+		{"Events/FromTransitions", testEventsFromTransitions},
+		{"Events/RangeAndRetention", testEventsRangeAndRetention},
 
 		{"CreateUser/OK", testCreateUser},
 		{"CreateUser/ErrExists", testCreateUserErrExists},

@@ -1,0 +1,68 @@
+package api
+
+import (
+	"context"
+	"strings"
+
+	"keyward"
+)
+
+// Restores and final snapshots.
+
+// restorable returns the snapshot a new group may be created from:
+// SnapshotNotFound if absent, InvalidSnapshotState unless available.
+func restorable(ctx context.Context, tx keyward.Tx, sc keyward.Scope, name string) (*keyward.Snapshot, error) {
+	snap, err := keyward.Snapshots.Get(ctx, tx, sc, name)
+	if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+		return nil, snapshotNotFound(name)
+	} else if err != nil {
+		return nil, err
+	}
+	if snap.Status != keyward.SnapshotAvailable {
+		return nil, keyward.Errorf(keyward.ESTATE, keyward.ResourceSnapshot, "Snapshot %s is not in available state (it is %s).", name, snap.Status)
+	}
+	return snap, nil
+}
+
+// deleteWithFinalSnapshot takes a final snapshot of an available group,
+// which the reconciler deletes once the snapshot is taken. The answer shows
+// the group deleting, as ElastiCache's does.
+func (s *Service) deleteWithFinalSnapshot(ctx context.Context, rawID, name string) (*keyward.Cache, error) {
+	sc, err := s.scope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := keyward.ValidateSnapshotName(name); err != nil {
+		return nil, err
+	}
+	id := strings.ToLower(rawID)
+	var c *keyward.Cache
+	err = s.Store.Update(ctx, func(tx keyward.Tx) error {
+		cur, err := tx.FindCacheByID(ctx, sc, keyward.KindReplicationGroup, id)
+		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			return notFound(keyward.KindReplicationGroup, id)
+		} else if err != nil {
+			return err
+		}
+		if cur.Status != keyward.CacheAvailable {
+			return keyward.Errorf(keyward.ESTATE, keyward.ResourceReplicationGroup, "Replication group %s is not in available state (it is %s).", id, cur.Status)
+		}
+		member := cur.Settings.SnapshottingClusterID
+		if member == "" {
+			member = cur.Nodes[0].ClusterID
+		}
+		snap := keyward.NewSnapshot(cur, name, member, keyward.SnapshotManual, s.now())
+		snap.DeleteCacheAfter = true
+		if err := tx.StartSnapshot(ctx, cur, snap); err != nil {
+			return err
+		}
+		c = cur.Clone()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.notify(snapshotKey(sc, name), cacheKey(c))
+	c.Status = keyward.CacheDeleting
+	return c, nil
+}

@@ -1,0 +1,333 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strings"
+
+	"keyward"
+	"keyward/ecapi"
+)
+
+// Manual snapshots of replication groups. Handlers record the snapshot
+// (creating, copying's target, deleting) and the group's snapshotting
+// status; the reconciler takes the RDB from the node and stores the
+// outcome (reconcile/snapshot.go).
+
+func snapshotKey(sc keyward.Scope, id string) keyward.Key {
+	return keyward.Key{Resource: keyward.ResourceSnapshot, Scope: sc, ID: id}
+}
+
+func snapshotNotFound(name string) error {
+	return keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceSnapshot, "Snapshot %s not found.", name)
+}
+
+// snapshotToAPI converts a snapshot; nodeGroups adds each node snapshot's
+// NodeGroupConfiguration (ShowNodeGroupConfig).
+func snapshotToAPI(s *keyward.Snapshot, nodeGroups bool) *ecapi.Snapshot {
+	out := &ecapi.Snapshot{
+		SnapshotName: ptr(s.ID), ReplicationGroupId: ptr(s.ReplicationGroupID),
+		ReplicationGroupDescription: ptr(s.Description), SnapshotStatus: ptr(string(s.Status)),
+		SnapshotSource: ptr(s.Source), CacheNodeType: ptr(s.CacheNodeType), Engine: ptr(string(s.Engine)),
+		EngineVersion: ptr(s.EngineVersion), Port: ptr(int32(6379)), AutoMinorVersionUpgrade: ptr(true),
+		CacheParameterGroupName: ptr("default." + string(s.Engine) + majorVersion(s.EngineVersion)),
+		SnapshotRetentionLimit:  ptr(int32(s.RetentionLimit)), NumNodeGroups: ptr(int32(1)),
+		AutomaticFailover: ptr(enabledString(s.NumNodes > 1)), ARN: ptr(s.Scope.ARN(keyward.ARNSnapshot, s.ID)),
+		DataTiering: ptr("disabled"), PreferredMaintenanceWindow: ptr("sun:05:00-sun:06:00"),
+		NodeSnapshots: []ecapi.NodeSnapshot{},
+	}
+	if s.Window != "" {
+		out.SnapshotWindow = ptr(s.Window)
+	}
+	for _, n := range s.NodeSnapshots {
+		ns := ecapi.NodeSnapshot{
+			CacheClusterId: ptr(n.ClusterID), NodeGroupId: ptr(n.NodeGroupID), CacheNodeId: ptr("0001"),
+			CacheSize: ptr(cacheSize(n.Size)), CacheNodeCreateTime: ptr(s.CacheCreatedAt),
+		}
+		if !n.CreatedAt.IsZero() {
+			ns.SnapshotCreateTime = ptr(n.CreatedAt)
+		}
+		if nodeGroups {
+			ns.NodeGroupConfiguration = &ecapi.NodeGroupConfiguration{
+				NodeGroupId: ptr(n.NodeGroupID), ReplicaCount: ptr(int32(s.NumNodes - 1)),
+				PrimaryAvailabilityZone: ptr(s.Scope.Region + "a"),
+			}
+			if n.Slots != "" {
+				ns.NodeGroupConfiguration.Slots = ptr(n.Slots)
+			}
+			for range s.NumNodes - 1 {
+				ns.NodeGroupConfiguration.ReplicaAvailabilityZones = append(ns.NodeGroupConfiguration.ReplicaAvailabilityZones, s.Scope.Region+"a")
+			}
+		}
+		out.NodeSnapshots = append(out.NodeSnapshots, ns)
+	}
+	return out
+}
+
+// cacheSize renders a size as ElastiCache does ("5 MB"), rounding up so
+// that a snapshot with data never shows 0.
+func cacheSize(n int64) string {
+	const mb = 1 << 20
+	return fmt.Sprintf("%d MB", (n+mb-1)/mb)
+}
+
+// snapshotSource resolves CreateSnapshot's ReplicationGroupId or
+// CacheClusterId to the group and the member the snapshot is taken from.
+func snapshotSource(ctx context.Context, tx keyward.Tx, sc keyward.Scope, rgID, clusterID *string) (*keyward.Cache, string, error) {
+	switch {
+	case rgID != nil && clusterID != nil:
+		return nil, "", keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceSnapshot, "Cannot specify both ReplicationGroupId and CacheClusterId.")
+	case rgID != nil:
+		id := strings.ToLower(*rgID)
+		c, err := tx.FindCacheByID(ctx, sc, keyward.KindReplicationGroup, id)
+		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			return nil, "", notFound(keyward.KindReplicationGroup, id)
+		} else if err != nil {
+			return nil, "", err
+		}
+		member := c.Settings.SnapshottingClusterID
+		if member == "" && len(c.Nodes) > 0 {
+			member = c.Nodes[0].ClusterID
+		}
+		return c, member, nil
+	case clusterID != nil:
+		id := strings.ToLower(*clusterID)
+		caches, err := tx.FindCaches(ctx, sc, keyward.KindReplicationGroup, keyward.CacheFilter{})
+		if err != nil {
+			return nil, "", err
+		}
+		for _, c := range caches {
+			for _, n := range c.Nodes {
+				if n.ClusterID == id {
+					return c, id, nil
+				}
+			}
+		}
+		return nil, "", keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceCacheCluster, "CacheCluster %s not found.", id)
+	}
+	return nil, "", keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceSnapshot, "Either ReplicationGroupId or CacheClusterId must be specified.")
+}
+
+// CreateSnapshot starts a manual snapshot of a replication group (or of
+// one of its member clusters).
+func (s *Service) CreateSnapshot(ctx context.Context, in *ecapi.CreateSnapshotMessage) (*ecapi.CreateSnapshotResult, error) {
+	out, err := s.createSnapshot(ctx, in)
+	return out, apiError(err)
+}
+
+func (s *Service) createSnapshot(ctx context.Context, in *ecapi.CreateSnapshotMessage) (*ecapi.CreateSnapshotResult, error) {
+	sc, err := s.scope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	name := deref(in.SnapshotName)
+	if err := keyward.ValidateSnapshotName(name); err != nil {
+		return nil, err
+	}
+	if strings.HasPrefix(strings.ToLower(name), "automatic.") {
+		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceSnapshot, "Snapshot names beginning with automatic. are reserved for automatic snapshots.")
+	}
+	if in.KmsKeyId != nil {
+		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceSnapshot, "keyward does not encrypt snapshots: KmsKeyId is not supported.")
+	}
+	tags, err := parseTags(in.Tags)
+	if err != nil {
+		return nil, err
+	}
+	var snap *keyward.Snapshot
+	var rg string
+	err = s.Store.Update(ctx, func(tx keyward.Tx) error {
+		c, member, err := snapshotSource(ctx, tx, sc, in.ReplicationGroupId, in.CacheClusterId)
+		if err != nil {
+			return err
+		}
+		if c.Status != keyward.CacheAvailable {
+			if in.CacheClusterId != nil {
+				return keyward.Errorf(keyward.ESTATE, keyward.ResourceCacheCluster, "Cache cluster %s is not in available state (its replication group is %s).", member, c.Status)
+			}
+			return keyward.Errorf(keyward.ESTATE, keyward.ResourceReplicationGroup, "Replication group %s is not in available state (it is %s).", c.ID, c.Status)
+		}
+		rg = c.ID
+		snap = keyward.NewSnapshot(c, name, member, keyward.SnapshotManual, s.now())
+		if err := tx.StartSnapshot(ctx, c, snap); err != nil {
+			return err
+		}
+		return tagNewResource(ctx, tx, sc, keyward.ResourceRef{Type: keyward.ARNSnapshot, ID: name}, tags)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.notify(snapshotKey(sc, name), keyward.Key{Resource: keyward.ResourceReplicationGroup, Scope: sc, ID: rg})
+	return &ecapi.CreateSnapshotResult{Snapshot: snapshotToAPI(snap, false)}, nil
+}
+
+// Snapshot pages: ElastiCache's bounds for DescribeSnapshots are 20–50,
+// default 50.
+const maxSnapshotRecords = 50
+
+// DescribeSnapshots lists snapshots, ordered by name.
+func (s *Service) DescribeSnapshots(ctx context.Context, in *ecapi.DescribeSnapshotsMessage) (*ecapi.DescribeSnapshotsListMessage, error) {
+	out, err := s.describeSnapshots(ctx, in)
+	return out, apiError(err)
+}
+
+func (s *Service) describeSnapshots(ctx context.Context, in *ecapi.DescribeSnapshotsMessage) (*ecapi.DescribeSnapshotsListMessage, error) {
+	sc, err := s.scope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	limit := maxSnapshotRecords
+	if in.MaxRecords != nil {
+		if n := int(*in.MaxRecords); n < minRecords || n > maxSnapshotRecords {
+			return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceNone, "MaxRecords must be between %d and %d.", minRecords, maxSnapshotRecords)
+		} else {
+			limit = n
+		}
+	}
+	var after string
+	if in.Marker != nil && *in.Marker != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(*in.Marker)
+		if err != nil || !strings.HasPrefix(string(raw), markerPrefix) {
+			return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceNone, "Invalid marker %s.", *in.Marker)
+		}
+		after = strings.TrimPrefix(string(raw), markerPrefix)
+	}
+	source := ""
+	switch deref(in.SnapshotSource) {
+	case "":
+	case "user":
+		source = keyward.SnapshotManual
+	case "system":
+		source = keyward.SnapshotAutomated
+	default:
+		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceNone, "Invalid SnapshotSource %s: it must be user or system.", *in.SnapshotSource)
+	}
+	rg := strings.ToLower(deref(in.ReplicationGroupId))
+	cluster := strings.ToLower(deref(in.CacheClusterId))
+	q := keyward.DocQuery{Scope: sc, AfterID: after, ID: deref(in.SnapshotName)}
+	if rg != "" {
+		q.Where = append(q.Where, keyward.Field{Name: "replication_group", Value: rg})
+	}
+	if source != "" {
+		q.Where = append(q.Where, keyward.Field{Name: "source", Value: source})
+	}
+	var snaps []*keyward.Snapshot
+	err = s.Store.View(ctx, func(tx keyward.Tx) (err error) {
+		snaps, err = keyward.Snapshots.Find(ctx, tx, q)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if in.SnapshotName != nil && len(snaps) == 0 && after == "" {
+		return nil, snapshotNotFound(*in.SnapshotName)
+	}
+	out := &ecapi.DescribeSnapshotsListMessage{Snapshots: []ecapi.Snapshot{}}
+	for _, snap := range snaps {
+		if cluster != "" && snap.ClusterID != cluster {
+			continue
+		}
+		if len(out.Snapshots) == limit {
+			out.Marker = ptr(encodeMarker(*out.Snapshots[limit-1].SnapshotName))
+			break
+		}
+		out.Snapshots = append(out.Snapshots, *snapshotToAPI(snap, deref(in.ShowNodeGroupConfig)))
+	}
+	return out, nil
+}
+
+// CopySnapshot makes a manual copy of an available snapshot.
+func (s *Service) CopySnapshot(ctx context.Context, in *ecapi.CopySnapshotMessage) (*ecapi.CopySnapshotResult, error) {
+	out, err := s.copySnapshot(ctx, in)
+	return out, apiError(err)
+}
+
+func (s *Service) copySnapshot(ctx context.Context, in *ecapi.CopySnapshotMessage) (*ecapi.CopySnapshotResult, error) {
+	sc, err := s.scope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	srcName, name := deref(in.SourceSnapshotName), deref(in.TargetSnapshotName)
+	if in.TargetBucket != nil {
+		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceSnapshot, "keyward cannot export snapshots to S3: TargetBucket is not supported.")
+	}
+	if in.KmsKeyId != nil {
+		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceSnapshot, "keyward does not encrypt snapshots: KmsKeyId is not supported.")
+	}
+	if err := keyward.ValidateSnapshotName(name); err != nil {
+		return nil, err
+	}
+	tags, err := parseTags(in.Tags)
+	if err != nil {
+		return nil, err
+	}
+	var snap *keyward.Snapshot
+	err = s.Store.Update(ctx, func(tx keyward.Tx) error {
+		src, err := keyward.Snapshots.Get(ctx, tx, sc, srcName)
+		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			return snapshotNotFound(srcName)
+		} else if err != nil {
+			return err
+		}
+		if src.Status != keyward.SnapshotAvailable {
+			return keyward.Errorf(keyward.ESTATE, keyward.ResourceSnapshot, "Snapshot %s is not in available state (it is %s).", srcName, src.Status)
+		}
+		if _, err := keyward.Snapshots.Get(ctx, tx, sc, name); err == nil {
+			return keyward.Errorf(keyward.EEXISTS, keyward.ResourceSnapshot, "Snapshot %s already exists.", name)
+		} else if keyward.ErrorCode(err) != keyward.ENOTFOUND {
+			return err
+		}
+		now := s.now()
+		snap = src.Clone()
+		snap.ID, snap.Source, snap.Status, snap.StatusSince, snap.CreatedAt = name, keyward.SnapshotManual, keyward.SnapshotCreating, now, now
+		snap.CopyOf, snap.File, snap.DeleteCacheAfter, snap.UsedBy, snap.FailureMessage = srcName, keyward.SnapshotFileName(), false, nil, ""
+		if err := keyward.Snapshots.Create(ctx, tx, snap); err != nil {
+			return err
+		}
+		return tagNewResource(ctx, tx, sc, keyward.ResourceRef{Type: keyward.ARNSnapshot, ID: name}, tags)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.notify(snapshotKey(sc, name))
+	return &ecapi.CopySnapshotResult{Snapshot: snapshotToAPI(snap, false)}, nil
+}
+
+// DeleteSnapshot deletes an available (or failed) snapshot that nothing is
+// being made from.
+func (s *Service) DeleteSnapshot(ctx context.Context, in *ecapi.DeleteSnapshotMessage) (*ecapi.DeleteSnapshotResult, error) {
+	out, err := s.deleteSnapshot(ctx, in)
+	return out, apiError(err)
+}
+
+func (s *Service) deleteSnapshot(ctx context.Context, in *ecapi.DeleteSnapshotMessage) (*ecapi.DeleteSnapshotResult, error) {
+	sc, err := s.scope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	name := deref(in.SnapshotName)
+	var snap *keyward.Snapshot
+	err = s.Store.Update(ctx, func(tx keyward.Tx) error {
+		cur, err := keyward.Snapshots.Get(ctx, tx, sc, name)
+		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			return snapshotNotFound(name)
+		} else if err != nil {
+			return err
+		}
+		if cur.Status != keyward.SnapshotAvailable && cur.Status != keyward.SnapshotFailed {
+			return keyward.Errorf(keyward.ESTATE, keyward.ResourceSnapshot, "Snapshot %s is not in available state (it is %s).", name, cur.Status)
+		}
+		if len(cur.UsedBy) > 0 {
+			return keyward.Errorf(keyward.ESTATE, keyward.ResourceSnapshot, "Snapshot %s is in use (%s).", name, strings.Join(cur.UsedBy, ", "))
+		}
+		snap = cur.Clone()
+		snap.Status, snap.StatusSince = keyward.SnapshotDeleting, s.now()
+		return keyward.Snapshots.Update(ctx, tx, snap)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.notify(snapshotKey(sc, name))
+	return &ecapi.DeleteSnapshotResult{Snapshot: snapshotToAPI(snap, false)}, nil
+}
