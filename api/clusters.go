@@ -116,10 +116,8 @@ func (s *Service) createCacheCluster(ctx context.Context, in *ecapi.CreateCacheC
 	if deref(in.CacheNodeType) == "" {
 		return nil, invalidCluster("The parameter CacheNodeType must be provided and must not be blank.")
 	}
-	if mc {
-		if _, err := keyward.MemcachedMemoryMB(*in.CacheNodeType); err != nil {
-			return nil, err
-		}
+	if err := checkNodeType(engine, *in.CacheNodeType); err != nil {
+		return nil, invalidCluster("%s", keyward.ErrorMessage(err))
 	}
 	n := 1
 	if in.NumCacheNodes != nil {
@@ -161,6 +159,9 @@ func (s *Service) createCacheCluster(ctx context.Context, in *ecapi.CreateCacheC
 			cl.EngineVersion = defaultEngineVersion(engine)
 		}
 	}
+	if err := checkClusterVersion(engine, cl.EngineVersion); err != nil {
+		return nil, err
+	}
 	if in.AuthToken != nil {
 		if !cl.TransitEncryption {
 			return nil, combination("AuthToken requires TransitEncryptionEnabled.")
@@ -201,6 +202,21 @@ func (s *Service) createCacheCluster(ctx context.Context, in *ecapi.CreateCacheC
 	}
 	s.notify(clusterKey(cl))
 	return &ecapi.CreateCacheClusterResult{CacheCluster: clusterToAPI(cl, false)}, nil
+}
+
+// checkClusterVersion accepts the engine version the nodes run, as
+// checkEngineVersion does for replication groups: memcached's is Debian's.
+func checkClusterVersion(e keyward.Engine, version string) error {
+	if e != keyward.EngineMemcached {
+		if err := checkEngineVersion(e, version); err != nil {
+			return keyward.Errorf(keyward.ErrorCode(err), keyward.ResourceCacheCluster, "%s", keyward.ErrorMessage(err))
+		}
+		return nil
+	}
+	if version != memcachedVersion {
+		return invalidCluster("Engine version %s is not available here: keyward's nodes run memcached %s.", version, memcachedVersion)
+	}
+	return nil
 }
 
 func engineTitle(e keyward.Engine) string {
