@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"syscall"
@@ -115,6 +116,7 @@ func (s *Server) NewClient(region, accessKey, secret string) *elasticache.Client
 		Region:       region,
 		Credentials:  credentials.NewStaticCredentialsProvider(accessKey, secret, ""),
 		Retryer:      aws.NopRetryer{},
+		HTTPClient:   &http.Client{Transport: readRetryTransport{next: testTransport()}},
 	})
 }
 
