@@ -3,6 +3,7 @@ package keyward
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -91,8 +92,15 @@ type Cache struct {
 	// Settings are the rest of the configuration, stored and reported.
 	Settings CacheSettings `json:"settings"`
 
-	// Nodes are the member cache clusters, primary first.
+	// Nodes are the member cache clusters, primary first (in cluster mode:
+	// shard by shard, each shard's primary first).
 	Nodes []CacheNode `json:"nodes"`
+
+	// ClusterMode makes the nodes one Redis Cluster of Shards.
+	ClusterMode bool `json:"cluster_mode,omitempty"`
+	// Shards are the node groups of a cluster-mode group, with the slots
+	// each serves.
+	Shards []Shard `json:"shards,omitempty"`
 
 	// FailureMessage says why creation failed (status create-failed).
 	FailureMessage string `json:"failure_message"`
@@ -109,6 +117,14 @@ type CacheNode struct {
 	ClusterID string `json:"cluster_id"` // <group id>-001, -002, ...
 	Role      string `json:"role"`       // "primary" or "replica"
 	Port      int    `json:"port"`       // assigned when the node first started; 0 before
+	// Shard is the index in Cache.Shards of the node's shard (cluster mode).
+	Shard int `json:"shard,omitempty"`
+}
+
+// Shard is one node group of a cluster-mode replication group.
+type Shard struct {
+	ID    string `json:"id"`    // 0001, 0002...
+	Slots string `json:"slots"` // "0-5461" or "0-100,200-300"
 }
 
 // Clone returns a deep copy.
@@ -119,6 +135,7 @@ func (rg *Cache) Clone() *Cache {
 	c.PendingUserGroupsAdd = slices.Clone(rg.PendingUserGroupsAdd)
 	c.PendingUserGroupsRemove = slices.Clone(rg.PendingUserGroupsRemove)
 	c.Nodes = slices.Clone(rg.Nodes)
+	c.Shards = slices.Clone(rg.Shards)
 	c.Settings = rg.Settings.Clone()
 	return &c
 }
@@ -170,6 +187,66 @@ func ValidateAuthToken(tok string) error {
 		if !ok {
 			return Errorf(EINVALID, ResourceReplicationGroup, "Invalid AuthToken provided.")
 		}
+	}
+	return nil
+}
+
+// SlotCount is the number of Redis Cluster hash slots.
+const SlotCount = 16384
+
+// DefaultSlots splits the slots over n shards as ElastiCache does by
+// default: shard i ends at ceil((i+1)·16384/n) − 1 (3 shards: 0-5461,
+// 5462-10922, 10923-16383).
+func DefaultSlots(n int) []string {
+	out := make([]string, n)
+	start := 0
+	for i := range n {
+		end := ((i+1)*SlotCount+n-1)/n - 1
+		out[i] = fmt.Sprintf("%d-%d", start, end)
+		start = end + 1
+	}
+	return out
+}
+
+// ParseSlots parses a shard's slot list, "0-5461" or "0-100,200,300-400".
+func ParseSlots(s string) ([][2]int, error) {
+	var out [][2]int
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, ok := strings.Cut(strings.TrimSpace(part), "-")
+		if !ok {
+			hi = lo
+		}
+		a, err1 := strconv.Atoi(lo)
+		b, err2 := strconv.Atoi(hi)
+		if err1 != nil || err2 != nil || a < 0 || b < a || b >= SlotCount {
+			return nil, Errorf(EINVALID, ResourceReplicationGroup, "Invalid slots %s: give ranges like 0-5461, within 0-16383.", Quote(s))
+		}
+		out = append(out, [2]int{a, b})
+	}
+	return out, nil
+}
+
+// CheckSlots verifies that the shards' slots cover every slot exactly once.
+func CheckSlots(shards []string) error {
+	seen := make([]bool, SlotCount)
+	n := 0
+	for _, s := range shards {
+		ranges, err := ParseSlots(s)
+		if err != nil {
+			return err
+		}
+		for _, r := range ranges {
+			for i := r[0]; i <= r[1]; i++ {
+				if seen[i] {
+					return Errorf(EINVALID, ResourceReplicationGroup, "Slot %d is assigned to more than one node group.", i)
+				}
+				seen[i] = true
+				n++
+			}
+		}
+	}
+	if n != SlotCount {
+		return Errorf(EINVALID, ResourceReplicationGroup, "The node groups' slots must cover all 16384 slots (0-16383); they cover %d.", n)
 	}
 	return nil
 }

@@ -60,8 +60,8 @@ func pendingReboot(ctx context.Context, tx keyward.Tx, sc keyward.Scope, caches 
 
 // useParameterGroup checks that a cache of c's engine and version may use
 // the parameter group called name: it exists, it is of the version's
-// family, and it does not turn cluster mode on (keyward's replication
-// groups are cluster-mode disabled). It returns the lower-cased name.
+// family, and its cluster-enabled matches the group's cluster mode. It
+// returns the lower-cased name.
 func useParameterGroup(ctx context.Context, tx keyward.Tx, sc keyward.Scope, c *keyward.Cache, name string) (string, error) {
 	g, _, err := findParamGroup(ctx, tx, sc, name)
 	if err != nil {
@@ -71,8 +71,11 @@ func useParameterGroup(ctx context.Context, tx keyward.Tx, sc keyward.Scope, c *
 		return "", keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceCacheParameterGroup, "The parameter group %s is of family %s, and %s %s needs family %s.", g.name, g.family, c.Engine, c.EngineVersion, f)
 	}
 	clusterOn := g.clusterOn || g.values["cluster-enabled"] == "yes"
-	if clusterOn {
-		return "", keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceCacheParameterGroup, "Parameter group %s has cluster-enabled yes; keyward supports cluster-mode-disabled replication groups only.", g.name)
+	if clusterOn && !c.ClusterMode {
+		return "", keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceCacheParameterGroup, "Parameter group %s has cluster-enabled yes; it cannot be used by a cluster-mode-disabled replication group.", g.name)
+	}
+	if !clusterOn && c.ClusterMode {
+		return "", keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceCacheParameterGroup, "Parameter group %s has cluster-enabled no; a replication group with cluster mode enabled needs one with cluster-enabled yes.", g.name)
 	}
 	return g.name, nil
 }

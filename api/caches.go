@@ -137,6 +137,15 @@ func replicationGroupToAPI(c *keyward.Cache) *ecapi.ReplicationGroup {
 		}
 	}
 	out.NodeGroups = []ecapi.NodeGroup{group}
+	if c.ClusterMode {
+		out.ClusterEnabled, out.ClusterMode = ptr(true), ptr("enabled")
+		out.NodeGroups = clusterModeNodeGroups(c)
+		if len(c.Nodes) > 0 {
+			// ElastiCache's is a DNS name for every node; keyward reports
+			// the first primary, from which cluster clients learn the rest.
+			out.ConfigurationEndpoint = endpoint(c.Nodes[0].Port)
+		}
+	}
 	if c.HasPendingUserGroups() {
 		out.PendingModifiedValues = &ecapi.ReplicationGroupPendingModifiedValues{UserGroups: &ecapi.UserGroupsUpdateStatus{
 			UserGroupIdsToAdd: nonNil(slices.Clone(c.PendingUserGroupsAdd)), UserGroupIdsToRemove: nonNil(slices.Clone(c.PendingUserGroupsRemove)),
@@ -214,8 +223,12 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 	if err := s.checkNodeGroups(int(deref(in.NumNodeGroups)), len(in.NodeGroupConfiguration)); err != nil {
 		return nil, err
 	}
-	if deref(in.NumNodeGroups) > 1 || len(in.NodeGroupConfiguration) > 1 || strings.EqualFold(deref(in.ClusterMode), "enabled") {
-		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward supports cluster-mode-disabled replication groups only (one node group).")
+	if strings.EqualFold(deref(in.ClusterMode), "compatible") {
+		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward does not support ClusterMode compatible: create the group with cluster mode enabled or disabled.")
+	}
+	if deref(in.NumNodeGroups) > 1 || len(in.NodeGroupConfiguration) > 1 || strings.EqualFold(deref(in.ClusterMode), "enabled") ||
+		strings.HasSuffix(deref(in.CacheParameterGroupName), ".cluster.on") {
+		return s.createClusterModeGroup(ctx, sc, id, engine, in)
 	}
 	if in.SnapshotArns != nil || in.GlobalReplicationGroupId != nil || in.PrimaryClusterId != nil {
 		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward does not support creating a replication group from S3 snapshots, existing clusters or global replication groups.")
@@ -599,7 +612,7 @@ func (s *Service) deleteCache(ctx context.Context, kind keyward.CacheKind, rawID
 }
 
 // DescribeCacheClusters lists the member clusters of replication groups
-// (keyward has no standalone clusters).
+// and the standalone clusters (see clusters.go), by id.
 func (s *Service) DescribeCacheClusters(ctx context.Context, in *ecapi.DescribeCacheClustersMessage) (*ecapi.CacheClusterMessage, error) {
 	out, err := s.describeCacheClusters(ctx, in)
 	return out, apiError(err)
@@ -615,27 +628,35 @@ func (s *Service) describeCacheClusters(ctx context.Context, in *ecapi.DescribeC
 		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceCacheCluster, "%s", keyward.ErrorMessage(err))
 	}
 	var caches []*keyward.Cache
+	var standalone []*keyward.CacheCluster
 	var pending map[string]bool // parameter group → has requires-reboot values
 	err = s.Store.View(ctx, func(tx keyward.Tx) (err error) {
 		if caches, err = tx.FindCaches(ctx, sc, keyward.KindReplicationGroup, keyward.CacheFilter{}); err != nil {
 			return err
 		}
-		pending, err = pendingReboot(ctx, tx, sc, caches)
+		if pending, err = pendingReboot(ctx, tx, sc, caches); err != nil {
+			return err
+		}
+		standalone, err = keyward.Clusters.Find(ctx, tx, keyward.DocQuery{Scope: sc})
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	want := strings.ToLower(deref(in.CacheClusterId))
-	out := &ecapi.CacheClusterMessage{CacheClusters: []ecapi.CacheCluster{}}
+	var all []ecapi.CacheCluster
+	for _, cl := range standalone {
+		if want == "" || cl.ID == want {
+			all = append(all, *clusterToAPI(cl, deref(in.ShowCacheNodeInfo)))
+		}
+	}
 	for _, c := range caches {
+		if deref(in.ShowCacheClustersNotInReplicationGroups) {
+			break
+		}
 		for i, n := range c.Nodes {
-			if (want != "" && n.ClusterID != want) || n.ClusterID <= page.after {
+			if want != "" && n.ClusterID != want {
 				continue
-			}
-			if len(out.CacheClusters) == page.max {
-				out.Marker = ptr(encodeMarker(*out.CacheClusters[page.max-1].CacheClusterId))
-				return out, nil
 			}
 			cc := memberCluster(c, i, n)
 			if pending[c.Settings.CacheParameterGroupName] {
@@ -643,7 +664,9 @@ func (s *Service) describeCacheClusters(ctx context.Context, in *ecapi.DescribeC
 				cc.CacheParameterGroup.ParameterApplyStatus, cc.CacheParameterGroup.CacheNodeIdsToReboot = ptr("pending-reboot"), []string{"0001"}
 			}
 			cacheNodeStatus := nodeStatus(c)
-			if s.nodeDown(c, n) {
+			if n.Port == 0 && c.Status == keyward.CacheModifying {
+				cc.CacheClusterStatus, cacheNodeStatus = ptr("creating"), "creating" // a replica joining
+			} else if s.nodeDown(c, n) {
 				cc.CacheClusterStatus, cacheNodeStatus = ptr(downClusterStatus), downNodeStatus
 			}
 			if deref(in.ShowCacheNodeInfo) {
@@ -653,8 +676,20 @@ func (s *Service) describeCacheClusters(ctx context.Context, in *ecapi.DescribeC
 					ParameterGroupStatus: cc.CacheParameterGroup.ParameterApplyStatus,
 				}}
 			}
-			out.CacheClusters = append(out.CacheClusters, cc)
+			all = append(all, cc)
 		}
+	}
+	slices.SortFunc(all, func(a, b ecapi.CacheCluster) int { return strings.Compare(*a.CacheClusterId, *b.CacheClusterId) })
+	out := &ecapi.CacheClusterMessage{CacheClusters: []ecapi.CacheCluster{}}
+	for _, cc := range all {
+		if *cc.CacheClusterId <= page.after {
+			continue
+		}
+		if len(out.CacheClusters) == page.max {
+			out.Marker = ptr(encodeMarker(*out.CacheClusters[page.max-1].CacheClusterId))
+			return out, nil
+		}
+		out.CacheClusters = append(out.CacheClusters, cc)
 	}
 	if want != "" && len(out.CacheClusters) == 0 && page.after == "" {
 		return nil, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceCacheCluster, "CacheCluster %s not found.", want)

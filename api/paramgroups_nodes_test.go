@@ -166,7 +166,11 @@ func TestReplicationGroup_GroupReferencesChecked(t *testing.T) {
 	keywardtest.WantError(t, create("", "missing"), "CacheSubnetGroupNotFoundFault", 400)
 	keywardtest.WantError(t, create("fam-memca", ""), "InvalidParameterCombination", 400) // redis 7.0 needs redis7
 	keywardtest.WantError(t, create("fam-redis", ""), "InvalidParameterCombination", 400)
-	keywardtest.WantError(t, create("default.redis7.cluster.on", ""), "InvalidParameterCombination", 400)
+	// Cluster mode needs a cluster-enabled group (naming one turns cluster
+	// mode on, see clustermode_test.go).
+	_, err := c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("refs"), ReplicationGroupDescription: aws.String("d"),
+		NumNodeGroups: aws.Int32(2), CacheParameterGroupName: aws.String("default.redis7")})
+	keywardtest.WantError(t, err, "InvalidParameterCombination", 400)
 	if _, err := c.DescribeReplicationGroups(ctx, &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String("refs")}); err == nil {
 		t.Error("a refused create left a replication group")
 	}

@@ -155,7 +155,7 @@ func rgCreateSettings(sc keyward.Scope, id string, c *keyward.Cache, in *ecapi.C
 	if err := checkWindows(&s); err != nil {
 		return s, err
 	}
-	s.CacheParameterGroupName = defaultParameterGroup(c.Engine, c.EngineVersion)
+	s.CacheParameterGroupName = rgParameterGroup(c)
 	if in.CacheParameterGroupName != nil {
 		s.CacheParameterGroupName = *in.CacheParameterGroupName // checked by checkCacheGroups
 	}
@@ -321,7 +321,11 @@ func rgModifySettings(c *keyward.Cache, in *ecapi.ModifyReplicationGroupMessage)
 		return false, false, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
 			"Changing TransitEncryptionEnabled of a running replication group is not supported by keyward; create a new one.")
 	}
-	if v := deref(in.ClusterMode); v != "" && !strings.EqualFold(v, ecapi.ClusterModeDisabled) {
+	mode := ecapi.ClusterModeDisabled
+	if c.ClusterMode {
+		mode = ecapi.ClusterModeEnabled
+	}
+	if v := deref(in.ClusterMode); v != "" && !strings.EqualFold(v, mode) {
 		return false, false, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
 			"Changing ClusterMode is not supported by keyward.")
 	}

@@ -11,7 +11,8 @@ import (
 // fails if docs/settings.md has no row (member → treatment) for one of
 // their members: a member a newer model adds cannot be silently dropped.
 func TestSettingsDoc_CoversModel(t *testing.T) {
-	shapes := []string{"CreateReplicationGroupMessage", "ModifyReplicationGroupMessage", "CreateServerlessCacheRequest", "ModifyServerlessCacheRequest"}
+	shapes := []string{"CreateReplicationGroupMessage", "ModifyReplicationGroupMessage", "CreateServerlessCacheRequest", "ModifyServerlessCacheRequest",
+		"CreateCacheClusterMessage", "ModifyCacheClusterMessage"}
 	type modelFile struct {
 		Shapes map[string]struct {
 			Members map[string]json.RawMessage `json:"members"`

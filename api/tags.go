@@ -70,6 +70,11 @@ func taggable(ctx context.Context, tx keyward.Tx, sc keyward.Scope, arn string) 
 		}
 		return ref, err
 	case keyward.ARNCluster:
+		if cl, err := keyward.Clusters.Get(ctx, tx, sc, ref.ID); err == nil && arnScope == sc && cl.Status != keyward.ClusterDeleting {
+			return ref, nil
+		} else if err != nil && keyward.ErrorCode(err) != keyward.ENOTFOUND {
+			return ref, err
+		}
 		if _, err := memberOf(ctx, tx, sc, ref.ID); err != nil || arnScope != sc {
 			return ref, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceCacheCluster, "CacheCluster %s not found.", ref.ID)
 		}
@@ -91,17 +96,27 @@ func taggable(ctx context.Context, tx keyward.Tx, sc keyward.Scope, arn string) 
 }
 
 // memberOf returns the replication group a member cache cluster belongs
-// to: its id is the group's followed by "-NNN".
+// to: usually the group's id followed by "-NNN", but a cluster that joined
+// with CreateCacheCluster has a name of its own, so the groups are searched.
 func memberOf(ctx context.Context, tx keyward.Tx, sc keyward.Scope, clusterID string) (*keyward.Cache, error) {
-	i := strings.LastIndexByte(clusterID, '-')
-	if i <= 0 {
-		return nil, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceCacheCluster, "CacheCluster %s not found.", clusterID)
+	has := func(c *keyward.Cache) bool {
+		return slices.ContainsFunc(c.Nodes, func(n keyward.CacheNode) bool { return n.ClusterID == clusterID })
 	}
-	c, err := tx.FindCacheByID(ctx, sc, keyward.KindReplicationGroup, clusterID[:i])
-	if err != nil || !slices.ContainsFunc(c.Nodes, func(n keyward.CacheNode) bool { return n.ClusterID == clusterID }) {
-		return nil, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceCacheCluster, "CacheCluster %s not found.", clusterID)
+	if i := strings.LastIndexByte(clusterID, '-'); i > 0 {
+		if c, err := tx.FindCacheByID(ctx, sc, keyward.KindReplicationGroup, clusterID[:i]); err == nil && has(c) {
+			return c, nil
+		}
 	}
-	return c, nil
+	rgs, err := tx.FindCaches(ctx, sc, keyward.KindReplicationGroup, keyward.CacheFilter{})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range rgs {
+		if has(c) {
+			return c, nil
+		}
+	}
+	return nil, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceCacheCluster, "CacheCluster %s not found.", clusterID)
 }
 
 // tagOp runs fn on a resource's tags in one transaction and answers the

@@ -52,6 +52,9 @@ var ErrInvalidRules = errors.New("engine: acl rules rejected by the engine")
 //     user's key patterns.
 //   - BGREWRITEAOF, BGSAVE, SAVE, MIGRATE, MONITOR (MONITOR shows every
 //     client's commands).
+//   - the CLUSTER subcommands that change a Redis Cluster's membership,
+//     slots or replication (MEET, FORGET, ADDSLOTS, SETSLOT, REPLICATE,
+//     FAILOVER, RESET...).
 //   - CLIENT KILL: the engine cannot limit it to the tenant's own
 //     connections, and it would drop keyward's admin connection and the
 //     replication link (ElastiCache keeps its management connections out
@@ -65,6 +68,12 @@ var tenantDenials = []string{
 	"-sync", "-psync",
 	"-bgrewriteaof", "-bgsave", "-save", "-migrate", "-monitor",
 	"-client|kill",
+	// The cluster's shape (slots, membership, replication) is keyward's
+	// in cluster mode too; tenants keep SLOTS, SHARDS, NODES, INFO...
+	"-cluster|addslots", "-cluster|addslotsrange", "-cluster|bumpepoch", "-cluster|delslots",
+	"-cluster|delslotsrange", "-cluster|failover", "-cluster|flushslots", "-cluster|forget",
+	"-cluster|meet", "-cluster|replicate", "-cluster|reset", "-cluster|saveconfig",
+	"-cluster|set-config-epoch", "-cluster|setslot",
 }
 
 // TenantDenials returns (a copy of) the rules appended to every tenant

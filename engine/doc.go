@@ -125,5 +125,13 @@
 //     roughly halves the hop's cost, for when nodes have one. Figures are
 //     in docs/bench.md.
 //
+// # Redis Cluster and memcached
+//
+// A node with NodeSpec.Cluster is a Redis Cluster node (cluster.go): its
+// bus on a port of its own, its cluster state kept in data/nodes.conf; the
+// caller forms the cluster through Do. Memcached (memcached.go) runs
+// memcached nodes under DataDir/memcached/ the same way, process groups,
+// adoption and supervision included, without ACLs or configuration files.
+//
 // All Manager methods are safe for concurrent use.
 package engine

@@ -74,6 +74,11 @@ type NodeSpec struct {
 	// TLS), with a certificate signed by the Manager's CA.
 	TLS bool `json:"tls,omitempty"`
 
+	// Cluster runs the node with cluster-enabled yes (a Redis Cluster
+	// node, see cluster.go); ReplicaOf must then be empty: replication is
+	// wired with CLUSTER REPLICATE.
+	Cluster bool `json:"cluster,omitempty"`
+
 	// MaxMemory is the node's maxmemory in bytes (0: no limit) and
 	// MaxMemoryPolicy its maxmemory-policy ("": the engine's default,
 	// noeviction). A change is applied with CONFIG SET, without a restart.
@@ -207,6 +212,9 @@ type record struct {
 	// PrimaryAddr is the resolved address of Spec.ReplicaOf, kept so that
 	// a replica restarts even when its primary is not known at that time.
 	PrimaryAddr string `json:"primaryAddr,omitempty"`
+	// BusPort is the cluster bus port of a Cluster node.
+	BusPort int `json:"busPort,omitempty"`
+
 	// ConfigOriginals are the values Spec.Config's directives had before
 	// keyward first set them, to restore when a directive is dropped.
 	ConfigOriginals map[string]string `json:"configOriginals,omitempty"`
@@ -336,6 +344,9 @@ func (m *Manager) Open(ctx context.Context) error {
 		n.rec = rec
 		m.nodes[n.id] = n
 		m.ports[rec.Port] = n.id
+		if rec.BusPort != 0 {
+			m.ports[rec.BusPort] = n.id // a cluster node's bus
+		}
 		found = append(found, n)
 	}
 	m.mu.Unlock()
@@ -527,7 +538,7 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 		}
 		m.notifyRestart(n.id)
 
-	case cur.Spec.Engine != spec.Engine || cur.Spec.TLS != spec.TLS:
+	case cur.Spec.Engine != spec.Engine || cur.Spec.TLS != spec.TLS || cur.Spec.Cluster != spec.Cluster:
 		log.Info("engine: restarting node for new spec", "engine", spec.Engine, "tls", spec.TLS)
 		m.shutdown(ctx, n, inst, false)
 		m.setRecord(n, func(r *record) { r.Spec, r.PrimaryAddr = spec, primaryAddr })
@@ -670,6 +681,9 @@ func (m *Manager) startNew(ctx context.Context, n *node) error {
 			return perr
 		}
 		m.setRecord(n, func(r *record) { r.Port = port })
+		if err = m.allocateBusPort(n); err != nil {
+			return err
+		}
 		if err = m.start(ctx, n); err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "in use") {
 			return err
 		}
@@ -741,6 +755,9 @@ func (m *Manager) Stop(ctx context.Context, id string) error {
 	}
 	if m.ports[n.rec.Port] == id {
 		delete(m.ports, n.rec.Port)
+	}
+	if n.rec.BusPort != 0 && m.ports[n.rec.BusPort] == id {
+		delete(m.ports, n.rec.BusPort)
 	}
 	m.mu.Unlock()
 	if err != nil {

@@ -320,12 +320,15 @@ func (m *Manager) renderConfig(n *node, rec record) []byte {
 	p("repl-diskless-sync-delay", "0")
 	// Replicas authenticate to their primary as ReplUser with the
 	// primary's own replication password, which allows nothing but
-	// replicating that primary.
+	// replicating that primary. (A Redis Cluster replica's ReplicaOf is its
+	// shard's primary, which CLUSTER REPLICATE makes it follow.)
 	p("masteruser", ReplUser)
 	if rec.Spec.ReplicaOf != "" {
 		p("masterauth", confQuote(m.replPass(rec.Spec.ReplicaOf)))
 	}
-	if rec.Spec.ReplicaOf != "" && rec.PrimaryAddr != "" {
+	if rec.Spec.Cluster {
+		renderClusterConfig(p, n.dir, rec)
+	} else if rec.Spec.ReplicaOf != "" && rec.PrimaryAddr != "" {
 		host, port, _ := net.SplitHostPort(rec.PrimaryAddr)
 		p("replicaof", host, port)
 	}

@@ -90,7 +90,7 @@ func reapNodes(t testing.TB, dataDir string) *os.File {
 	if err != nil {
 		t.Fatalf("keywardtest: watchdog: %v", err)
 	}
-	cmd := exec.Command("sh", "-c", `read _; pkill -KILL -f -- "$0/nodes/" || true`, dataDir)
+	cmd := exec.Command("sh", "-c", `read _; pkill -KILL -f -- "$0/(nodes|memcached)/" || true`, dataDir)
 	cmd.Stdin = r
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -26,7 +26,8 @@ type NodeSpec struct {
 	Config map[string]string
 	// Cache is the node's cache (kind, scope, id), which its front needs:
 	// IAM tokens name the cache. Not to be modified.
-	Cache *keyward.Cache
+	Cache   *keyward.Cache
+	Cluster bool // a Redis Cluster node: no ReplicaOf, see clustermode.go
 }
 
 // Engine runs cache nodes and sets their ACLs. Package engine implements it
@@ -190,6 +191,12 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 		return c.finishCache(ctx, cache, want, nil)
 	}
 	ports, err := c.applyNodes(ctx, cache, want, nodeSettings{config: config, policy: policy})
+	if err == nil && cache.ClusterMode {
+		var formed bool
+		if formed, err = c.formCluster(ctx, cache, ports); err == nil && !formed {
+			return pollConverge, nil
+		}
+	}
 	if err != nil {
 		if IsTerminal(err) && cache.Status == keyward.CacheCreating {
 			return 0, c.failCache(ctx, cache, err)
@@ -216,10 +223,17 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 		n := cache.Nodes[i]
 		nctx, cancel := context.WithTimeout(ctx, nodeTimeout)
 		defer cancel()
-		spec := NodeSpec{ID: cache.NodeID(n.ClusterID), Engine: cache.Engine, TLS: cache.TransitEncryption, Cache: cache}
+		spec := NodeSpec{ID: cache.NodeID(n.ClusterID), Engine: cache.Engine, TLS: cache.TransitEncryption, Cache: cache, Cluster: cache.ClusterMode}
 		spec.MaxMemory, spec.MaxMemoryPolicy = nodeMemory(cache)
 		set.apply(&spec)
-		if i > 0 {
+		if cache.ClusterMode {
+			// No fronts in cluster mode: cluster clients follow the nodes'
+			// own addresses (CLUSTER SLOTS), and the wiring needs them.
+			spec.Cache = nil
+		}
+		if cache.ClusterMode && i != shardPrimary(cache, i) {
+			spec.ReplicaOf = cache.NodeID(cache.Nodes[shardPrimary(cache, i)].ClusterID)
+		} else if i > 0 && !cache.ClusterMode {
 			spec.ReplicaOf = cache.NodeID(cache.Nodes[0].ClusterID)
 		}
 		if err := c.seedNode(nctx, cache, i, spec.ID); err != nil {
@@ -245,7 +259,10 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 	}
 	var wg sync.WaitGroup
 	first := 0
-	if cache.Nodes[0].Port == 0 {
+	if cache.ClusterMode && cache.Nodes[0].Port == 0 {
+		// A new cluster: every shard's primary before the replicas.
+		startPrimaries(cache, node)
+	} else if cache.Nodes[0].Port == 0 {
 		// A new group: replicas need their primary running first.
 		node(0)
 		first = 1
@@ -384,6 +401,10 @@ func (c *Controller) resyncDataWith(ctx context.Context, enqueue func(keyward.Ke
 	if c.Engine != nil {
 		nodes = c.Engine.NodeIDs()
 	}
+	var mcNodes []string
+	if c.Memcached != nil {
+		mcNodes = c.Memcached.MemcachedIDs()
+	}
 	var caches []*keyward.Cache
 	err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
 		caches, err = tx.FindAllCaches(ctx)
@@ -396,7 +417,13 @@ func (c *Controller) resyncDataWith(ctx context.Context, enqueue func(keyward.Ke
 		return
 	}
 	c.backups(ctx, caches)
-	known := map[string]bool{}
+	known, err := c.clusterNodes(ctx, mcNodes)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.Logger.Error("reconcile: data resync", "err", err)
+		}
+		return
+	}
 	for _, cache := range caches {
 		for _, n := range cache.Nodes {
 			known[cache.NodeID(n.ClusterID)] = true

@@ -35,6 +35,9 @@ type Controller struct {
 	// move, as in a control-plane-only test).
 	Engine Engine
 
+	// Memcached runs the nodes of Memcached cache clusters; nil runs none.
+	Memcached MemcachedEngine
+
 	// DataResync is how often every cache is re-applied to its nodes to
 	// repair drift; default 2s.
 	DataResync time.Duration
@@ -198,6 +201,8 @@ func (c *Controller) Reconcile(ctx context.Context, k keyward.Key) (time.Duratio
 		return c.reconcileCache(ctx, k, keyward.KindReplicationGroup)
 	case keyward.ResourceServerlessCache:
 		return c.reconcileCache(ctx, k, keyward.KindServerless)
+	case keyward.ResourceCacheCluster:
+		return c.reconcileCluster(ctx, k)
 	case keyward.ResourceSnapshot, keyward.ResourceServerlessSnapshot:
 		return c.reconcileSnapshot(ctx, k)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"syscall"
+	"time"
 
 	"keyward/engine"
 	"keyward/fronts"
@@ -21,7 +23,7 @@ var _ reconcile.Engine = engineAdapter{}
 
 func (a engineAdapter) EnsureNode(ctx context.Context, spec reconcile.NodeSpec) (int, error) {
 	n, err := a.m.Ensure(ctx, engine.NodeSpec{
-		ID: spec.ID, Engine: string(spec.Engine), ReplicaOf: spec.ReplicaOf, TLS: spec.TLS,
+		ID: spec.ID, Engine: string(spec.Engine), ReplicaOf: spec.ReplicaOf, TLS: spec.TLS, Cluster: spec.Cluster,
 		MaxMemory: spec.MaxMemory, MaxMemoryPolicy: spec.MaxMemoryPolicy, Config: spec.Config,
 	})
 	if errors.Is(err, engine.ErrEngineNotFound) || errors.Is(err, engine.ErrTLSUnsupported) {
@@ -86,6 +88,77 @@ func (a engineAdapter) NodeIDs() []string {
 	}
 	return ids
 }
+
+// RestartNode restarts a Redis node's process in place for a reboot: the
+// server is sent SIGTERM (it saves its append-only file and exits), and
+// supervision starts it again on its port with its data and ACL file.
+func (a engineAdapter) RestartNode(ctx context.Context, id string) error {
+	n, ok := a.m.Node(id)
+	if !ok {
+		return engine.ErrNodeNotFound
+	}
+	if n.PID > 0 {
+		if err := syscall.Kill(n.PID, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return err
+		}
+	}
+	for {
+		if cur, ok := a.m.Node(id); ok && cur.PID > 0 && cur.PID != n.PID {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// memcachedAdapter lets the reconciler drive engine.Memcached.
+type memcachedAdapter struct{ m *engine.Memcached }
+
+var _ reconcile.MemcachedEngine = memcachedAdapter{}
+
+func (a memcachedAdapter) EnsureMemcached(ctx context.Context, id string, memoryMB int) (int, error) {
+	n, err := a.m.Ensure(ctx, engine.MemcachedSpec{ID: id, MemoryMB: memoryMB})
+	if errors.Is(err, engine.ErrEngineNotFound) {
+		return 0, reconcile.Terminal(err)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return n.Port, nil
+}
+
+func (a memcachedAdapter) RestartMemcached(ctx context.Context, id string) error {
+	_, err := a.m.Restart(ctx, id)
+	return err
+}
+
+func (a memcachedAdapter) StopMemcached(ctx context.Context, id string) error {
+	err := a.m.Stop(ctx, id)
+	if errors.Is(err, engine.ErrNodeNotFound) {
+		return nil
+	}
+	return err
+}
+
+func (a memcachedAdapter) MemcachedIDs() []string {
+	nodes := a.m.Nodes()
+	ids := make([]string, len(nodes))
+	for i, n := range nodes {
+		ids[i] = n.ID
+	}
+	return ids
+}
+
+// Do runs an admin command on a node (cluster wiring).
+func (a engineAdapter) Do(ctx context.Context, id string, args ...string) (any, error) {
+	return a.m.Do(ctx, id, args...)
+}
+
+// BusPort reports a cluster node's bus port.
+func (a engineAdapter) BusPort(id string) int { return a.m.BusPort(id) }
 
 // NodeUp reports whether node id runs and answers keyward (known is false
 // when this replica runs no engine or does not know the node).

@@ -61,6 +61,9 @@ type Config struct {
 	// on PATH); defaults "redis-server" and "valkey-server".
 	RedisServer  string
 	ValkeyServer string
+	// Memcached is the memcached binary for Memcached cache clusters;
+	// default "memcached".
+	Memcached string
 	// NoEngine runs without a data plane: caches change status but start
 	// no processes. For control-plane-only tests.
 	NoEngine bool
@@ -124,6 +127,7 @@ type Server struct {
 	mu        sync.Mutex
 	ctrl      *reconcile.Controller // the reconciler of the current term; nil while not leading
 	eng       *engine.Manager       // the node manager; see Engine
+	mc        *engine.Memcached     // the memcached nodes, opened and closed with eng
 	fronts    *fronts.Manager       // the nodes' fronts, opened and closed with eng
 	stopNodes bool                  // set by CloseAndStopNodes: stop nodes, don't leave them
 
@@ -442,6 +446,9 @@ func (s *Server) term(ctx context.Context, eng *engine.Manager) {
 		f := s.frontsOf(eng)
 		ctrl.Engine = engineAdapter{eng, f}
 		ctrl.IAMSecretHash = iamSecretHash(f)
+		if mc := s.Memcached(); mc != nil {
+			ctrl.Memcached = memcachedAdapter{mc}
+		}
 	}
 	s.mu.Lock()
 	s.ctrl = ctrl
@@ -471,6 +478,20 @@ func (s *Server) closeEngine(eng *engine.Manager) {
 		}
 	}
 	eng.Close()
+	s.mu.Lock()
+	mc := s.mc
+	s.mc = nil
+	s.mu.Unlock()
+	if mc != nil {
+		if stop {
+			for _, n := range mc.Nodes() {
+				if err := mc.Stop(context.Background(), n.ID); err != nil {
+					s.Config.Logger.Warn("server: stop memcached node", "node", n.ID, "err", err)
+				}
+			}
+		}
+		mc.Close()
+	}
 }
 
 // openEngine opens a node manager on the data directory; a node restarted by
@@ -492,6 +513,18 @@ func (s *Server) openEngine(ctx context.Context) (*engine.Manager, error) {
 		eng.Close()
 		return nil, err
 	}
+	mc := &engine.Memcached{
+		DataDir: s.Config.DataDir, Binary: s.Config.Memcached,
+		Logger:    s.Config.Logger.With("component", "memcached"),
+		OnRestart: eng.OnRestart,
+	}
+	if err := mc.Open(ctx); err != nil {
+		s.closeEngine(eng)
+		return nil, fmt.Errorf("server: memcached: %w", err)
+	}
+	s.mu.Lock()
+	s.mc = mc
+	s.mu.Unlock()
 	return eng, nil
 }
 
@@ -508,6 +541,14 @@ func (s *Server) Engine() *engine.Manager {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.eng
+}
+
+// Memcached returns the memcached node manager, opened and closed with
+// Engine; nil when Engine is.
+func (s *Server) Memcached() *engine.Memcached {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mc
 }
 
 // Leading reports whether this replica runs the reconciler now.

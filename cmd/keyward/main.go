@@ -97,6 +97,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.accountID, "account-id", env("KEYWARD_ACCOUNT_ID", keyward.DefaultScope.Account), "account id of --access-key-id and of unsigned requests ($KEYWARD_ACCOUNT_ID)")
 	fs.StringVar(&f.cfg.RedisServer, "redis-server", env("KEYWARD_REDIS_SERVER", "redis-server"), "redis-server binary for engine redis ($KEYWARD_REDIS_SERVER)")
 	fs.StringVar(&f.cfg.ValkeyServer, "valkey-server", env("KEYWARD_VALKEY_SERVER", "valkey-server"), "valkey-server binary for engine valkey ($KEYWARD_VALKEY_SERVER)")
+	fs.StringVar(&f.cfg.Memcached, "memcached", env("KEYWARD_MEMCACHED", "memcached"), "memcached binary for Memcached cache clusters ($KEYWARD_MEMCACHED)")
 	fs.BoolVar(&f.cfg.Insecure, "insecure", false, "allow serving beyond loopback without credentials")
 	fs.StringVar(&f.cfg.Region, "region", env("KEYWARD_REGION", keyward.DefaultScope.Region), "region of unsigned requests ($KEYWARD_REGION)")
 	fs.DurationVar(&f.cfg.TransitionDelay, "transition-delay", envDuration("KEYWARD_TRANSITION_DELAY", 0), "hold creating/modifying/deleting at least this long ($KEYWARD_TRANSITION_DELAY)")

@@ -1,0 +1,149 @@
+package api_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
+
+	"keyward/internal/redistest"
+	"keyward/keywardtest"
+)
+
+// tfReadCluster is resourceClusterRead (terraform-provider.md §3 Read).
+func tfReadCluster(t *testing.T, c *elasticache.Client, id string) tfState {
+	t.Helper()
+	ctx := t.Context()
+	out, err := c.DescribeCacheClusters(ctx, &elasticache.DescribeCacheClustersInput{CacheClusterId: aws.String(id), ShowCacheNodeInfo: aws.Bool(true)})
+	if err != nil || len(out.CacheClusters) != 1 {
+		t.Fatalf("Read: DescribeCacheClusters(%s) = %v, %v", id, out, err)
+	}
+	cl := out.CacheClusters[0]
+	var sgs []string
+	for _, sg := range cl.SecurityGroups {
+		sgs = append(sgs, aws.ToString(sg.SecurityGroupId))
+	}
+	s := tfState{
+		"cluster_id": aws.ToString(cl.CacheClusterId), "node_type": aws.ToString(cl.CacheNodeType), "engine": aws.ToString(cl.Engine),
+		"engine_version": aws.ToString(cl.EngineVersion), "auto_minor_version_upgrade": aws.ToBool(cl.AutoMinorVersionUpgrade),
+		"subnet_group_name": aws.ToString(cl.CacheSubnetGroupName), "security_group_ids": strings.Join(sgs, ","),
+		"parameter_group_name":       aws.ToString(cl.CacheParameterGroup.CacheParameterGroupName),
+		"maintenance_window":         aws.ToString(cl.PreferredMaintenanceWindow),
+		"log_delivery_configuration": len(cl.LogDeliveryConfigurations), "snapshot_window": aws.ToString(cl.SnapshotWindow),
+		"snapshot_retention_limit": aws.ToInt32(cl.SnapshotRetentionLimit), "num_cache_nodes": aws.ToInt32(cl.NumCacheNodes),
+		"replication_group_id": aws.ToString(cl.ReplicationGroupId), "arn": aws.ToString(cl.ARN),
+		"ip_discovery": string(cl.IpDiscovery), "network_type": string(cl.NetworkType),
+		"transit_encryption_enabled": aws.ToBool(cl.TransitEncryptionEnabled),
+	}
+	if ep := cl.ConfigurationEndpoint; ep != nil {
+		s["port"] = aws.ToInt32(ep.Port)
+		s["configuration_endpoint"] = fmt.Sprintf("%s:%d", aws.ToString(ep.Address), aws.ToInt32(ep.Port))
+		s["cluster_address"] = aws.ToString(ep.Address)
+	} else {
+		s["port"] = aws.ToInt32(cl.CacheNodes[0].Endpoint.Port) // no nil check in the provider
+	}
+	if n := cl.NotificationConfiguration; n != nil && aws.ToString(n.TopicStatus) == "active" {
+		s["notification_topic_arn"] = aws.ToString(n.TopicArn)
+	}
+	s["az_mode"] = "single-az"
+	if aws.ToString(cl.PreferredAvailabilityZone) == "Multiple" {
+		s["az_mode"] = "cross-az"
+	}
+	for _, n := range cl.CacheNodes {
+		if n.CacheNodeId == nil || n.Endpoint == nil || n.Endpoint.Address == nil || n.Endpoint.Port == nil || n.CustomerAvailabilityZone == nil {
+			t.Fatalf("Read: Unexpected nil pointer in cache node %+v", n)
+		}
+	}
+	s["cache_nodes"] = len(cl.CacheNodes)
+	tags, err := c.ListTagsForResource(ctx, &elasticache.ListTagsForResourceInput{ResourceName: cl.ARN})
+	if err != nil {
+		t.Fatalf("ListTagsForResource(%s): %v", aws.ToString(cl.ARN), err)
+	}
+	s["tags"] = tagString(tags.TagList)
+	return s
+}
+
+var clusterOptionalDefaults = tfState{
+	"auto_minor_version_upgrade": true, "notification_topic_arn": "", "replication_group_id": "",
+	"log_delivery_configuration": 0, "snapshot_retention_limit": 0, "tags": "", "transit_encryption_enabled": false,
+}
+
+func TestTerraform_MemcachedClusterPlanEmpty(t *testing.T) {
+	redistest.Memcached(t)
+	ts := keywardtest.New(t, keywardtest.WithDelay(50*time.Millisecond))
+	c := ts.Client
+	ctx := t.Context()
+	config := tfState{
+		"cluster_id": "tf-mc", "engine": "memcached", "node_type": "cache.t4g.small", "num_cache_nodes": 2,
+		"az_mode": "cross-az", "parameter_group_name": "default.memcached1.6", "maintenance_window": "sun:05:00-sun:06:00",
+		"security_group_ids": "sg-0123456789abcdef0", "notification_topic_arn": "arn:aws:sns:us-east-1:000000000000:events",
+		"subnet_group_name": "default", "tags": "env=test",
+	}
+	// Create (§3): SecurityGroupIds always, AutoMinorVersionUpgrade=true always.
+	out, err := c.CreateCacheCluster(ctx, &elasticache.CreateCacheClusterInput{
+		CacheClusterId: aws.String("tf-mc"), Tags: []types.Tag{{Key: aws.String("env"), Value: aws.String("test")}},
+		SecurityGroupIds: []string{"sg-0123456789abcdef0"}, CacheNodeType: aws.String("cache.t4g.small"), NumCacheNodes: aws.Int32(2),
+		Engine: aws.String("memcached"), AutoMinorVersionUpgrade: aws.Bool(true), CacheSubnetGroupName: aws.String("default"),
+		CacheParameterGroupName: aws.String("default.memcached1.6"), PreferredMaintenanceWindow: aws.String("sun:05:00-sun:06:00"),
+		NotificationTopicArn: aws.String("arn:aws:sns:us-east-1:000000000000:events"), AZMode: types.AZModeCrossAz,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(out.CacheCluster.CacheClusterId) != "tf-mc" || aws.ToString(out.CacheCluster.ARN) == "" {
+		t.Fatalf("create answered %+v", out.CacheCluster)
+	}
+	waitTF(t, "create", []string{"creating", "modifying", "snapshotting", "rebooting cluster nodes"}, "available", clusterStatus(c, "tf-mc"))
+	st := tfReadCluster(t, c, "tf-mc")
+	if d := tfPlan(config, st, clusterOptionalDefaults); len(d) > 0 {
+		t.Errorf("plan after create is not empty:\n%s", strings.Join(d, "\n"))
+	}
+	if st["cache_nodes"] != 2 || st["configuration_endpoint"] == "" {
+		t.Errorf("state %v", st)
+	}
+
+	// Update: grow to 3 nodes, new node type, window and security groups.
+	if _, err := c.ModifyCacheCluster(ctx, &elasticache.ModifyCacheClusterInput{
+		CacheClusterId: aws.String("tf-mc"), ApplyImmediately: aws.Bool(true), NumCacheNodes: aws.Int32(3),
+		CacheNodeType: aws.String("cache.t4g.medium"), PreferredMaintenanceWindow: aws.String("mon:05:00-mon:06:00"),
+		SecurityGroupIds: []string{"sg-0123456789abcdef0", "sg-00000000aaaaaaaa1"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitTF(t, "update", []string{"creating", "modifying", "snapshotting", "rebooting cluster nodes"}, "available", clusterStatus(c, "tf-mc"))
+	for k, v := range map[string]any{"num_cache_nodes": 3, "node_type": "cache.t4g.medium", "maintenance_window": "mon:05:00-mon:06:00",
+		"security_group_ids": "sg-0123456789abcdef0,sg-00000000aaaaaaaa1"} {
+		config[k] = v
+	}
+	st = tfReadCluster(t, c, "tf-mc")
+	if d := tfPlan(config, st, clusterOptionalDefaults); len(d) > 0 {
+		t.Errorf("plan after update is not empty:\n%s", strings.Join(d, "\n"))
+	}
+	for _, n := range ts.Memcached().Nodes() {
+		if n.MemoryMB != 3164 {
+			t.Errorf("node %s runs with %d MB after the node type change, want 3164 (cache.t4g.medium)", n.ID, n.MemoryMB)
+		}
+	}
+
+	// Shrink: CacheNodeIdsToRemove "%04d" from the top.
+	if _, err := c.ModifyCacheCluster(ctx, &elasticache.ModifyCacheClusterInput{
+		CacheClusterId: aws.String("tf-mc"), ApplyImmediately: aws.Bool(true), NumCacheNodes: aws.Int32(2), CacheNodeIdsToRemove: []string{"0003"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitTF(t, "update", []string{"creating", "modifying", "snapshotting", "rebooting cluster nodes"}, "available", clusterStatus(c, "tf-mc"))
+	config["num_cache_nodes"] = 2
+	if d := tfPlan(config, tfReadCluster(t, c, "tf-mc"), clusterOptionalDefaults); len(d) > 0 {
+		t.Errorf("plan after shrinking is not empty:\n%s", strings.Join(d, "\n"))
+	}
+
+	// Delete, then the deleted waiter.
+	if _, err := c.DeleteCacheCluster(ctx, &elasticache.DeleteCacheClusterInput{CacheClusterId: aws.String("tf-mc")}); err != nil {
+		t.Fatal(err)
+	}
+	waitTF(t, "delete", []string{"creating", "available", "modifying", "deleting", "incompatible-network", "restore-failed", "snapshotting"}, "", clusterStatus(c, "tf-mc"))
+}

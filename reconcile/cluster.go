@@ -1,0 +1,269 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"keyward"
+	"keyward/catalog"
+)
+
+// MemcachedEngine runs memcached nodes (package engine's Memcached, through
+// an adapter in package server). memcached has no ACLs: nothing here
+// applies users to them.
+type MemcachedEngine interface {
+	// EnsureMemcached starts the node if needed and returns its port.
+	EnsureMemcached(ctx context.Context, id string, memoryMB int) (port int, err error)
+	// RestartMemcached restarts the node's process on its port.
+	RestartMemcached(ctx context.Context, id string) error
+	// StopMemcached stops the node and removes it; idempotent.
+	StopMemcached(ctx context.Context, id string) error
+	// MemcachedIDs lists every node the engine runs.
+	MemcachedIDs() []string
+}
+
+// NodeRestarter is implemented by an Engine that can restart a Redis node's
+// process in place (data kept), for RebootCacheCluster.
+type NodeRestarter interface {
+	RestartNode(ctx context.Context, id string) error
+}
+
+// reconcileCluster converges a standalone cache cluster's nodes on its
+// stored state (nodes added, removed, rebooted) and completes its status.
+func (c *Controller) reconcileCluster(ctx context.Context, k keyward.Key) (time.Duration, error) {
+	var cl *keyward.CacheCluster
+	err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
+		cl, err = keyward.Clusters.Get(ctx, tx, k.Scope, k.ID)
+		return err
+	})
+	if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+		return 0, nil
+	} else if err != nil {
+		return 0, err
+	}
+	switch cl.Status {
+	case keyward.ClusterCreateFailed:
+		return 0, nil
+	case keyward.ClusterDeleting:
+		return c.deleteCluster(ctx, cl)
+	}
+	var ports map[string]int
+	var acl string
+	if cl.IsMemcached() && c.Memcached != nil {
+		ports, err = c.applyMemcached(ctx, cl)
+	} else if !cl.IsMemcached() && c.Engine != nil {
+		ports, acl, err = c.applyRedisCluster(ctx, cl)
+	}
+	if err != nil {
+		if IsTerminal(err) && cl.Status == keyward.ClusterCreating {
+			return 0, c.failCluster(ctx, cl, err)
+		}
+		return 0, err
+	}
+	return c.finishCluster(ctx, cl, ports, acl)
+}
+
+// applyMemcached makes every node run (or go), in parallel, each with its
+// own timeout. It returns the ports of the live nodes.
+func (c *Controller) applyMemcached(ctx context.Context, cl *keyward.CacheCluster) (map[string]int, error) {
+	mem, err := memcachedMemory(cl.CacheNodeType)
+	if err != nil {
+		return nil, Terminal(err)
+	}
+	ports := map[string]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make([]error, len(cl.Nodes))
+	for i, n := range cl.Nodes {
+		wg.Go(func() {
+			nctx, cancel := context.WithTimeout(ctx, nodeTimeout)
+			defer cancel()
+			id := cl.NodeID(n.ID)
+			if n.Removing {
+				errs[i] = c.Memcached.StopMemcached(nctx, id)
+				return
+			}
+			if n.Reboot && n.Port != 0 {
+				if err := c.Memcached.RestartMemcached(nctx, id); err != nil {
+					errs[i] = fmt.Errorf("reconcile: reboot %s: %w", id, err)
+					return
+				}
+			}
+			port, err := c.Memcached.EnsureMemcached(nctx, id, mem)
+			if err != nil {
+				errs[i] = fmt.Errorf("reconcile: node %s: %w", id, err)
+				return
+			}
+			mu.Lock()
+			ports[n.ID] = port
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return ports, errors.Join(errs...)
+}
+
+// memcachedMemory is a Memcached node's item memory in MB: the node type's
+// max_cache_memory from the catalogue, or keyward's estimate from its size.
+func memcachedMemory(nodeType string) (int, error) {
+	if n, ok := catalog.MaxMemory(catalog.Memcached, nodeType); ok {
+		return int(n >> 20), nil
+	}
+	return keyward.MemcachedMemoryMB(nodeType)
+}
+
+// applyRedisCluster runs a Redis cluster's one node with the ACLs of a
+// cache without a user group: access control off, or the AUTH token.
+func (c *Controller) applyRedisCluster(ctx context.Context, cl *keyward.CacheCluster) (map[string]int, string, error) {
+	if len(cl.Nodes) == 0 {
+		return nil, "", nil
+	}
+	n := cl.Nodes[0]
+	id := cl.NodeID(n.ID)
+	want, err := Plan(&keyward.Cache{Engine: cl.Engine, TransitEncryption: cl.TransitEncryption, AuthTokenHashes: cl.AuthTokenHashes}, nil, nil)
+	if err != nil {
+		return nil, "", Terminal(err)
+	}
+	nctx, cancel := context.WithTimeout(ctx, nodeTimeout)
+	defer cancel()
+	if n.Reboot && n.Port != 0 {
+		r, ok := c.Engine.(NodeRestarter)
+		if !ok {
+			return nil, "", Terminal(errors.New("reconcile: the engine cannot restart nodes"))
+		}
+		if err := r.RestartNode(nctx, id); err != nil {
+			return nil, "", fmt.Errorf("reconcile: reboot %s: %w", id, err)
+		}
+	}
+	port, err := c.Engine.EnsureNode(nctx, NodeSpec{ID: id, Engine: cl.Engine, TLS: cl.TransitEncryption})
+	if err != nil {
+		return nil, "", fmt.Errorf("reconcile: node %s: %w", id, err)
+	}
+	if _, err := c.Engine.ApplyACL(nctx, id, want.Users, nil); err != nil {
+		return nil, "", fmt.Errorf("reconcile: acl on %s: %w", id, err)
+	}
+	return map[string]int{n.ID: port}, want.Fingerprint, nil
+}
+
+// finishCluster records the ports, drops removed nodes, clears reboots and,
+// once the delay has passed, makes the cluster available. It changes
+// nothing if the cluster changed meanwhile (a new pass follows).
+func (c *Controller) finishCluster(ctx context.Context, seen *keyward.CacheCluster, ports map[string]int, acl string) (time.Duration, error) {
+	var after time.Duration
+	err := c.Store.Update(ctx, func(tx keyward.Tx) error {
+		after = 0
+		cur, err := keyward.Clusters.Get(ctx, tx, seen.Scope, seen.ID)
+		if err != nil {
+			return err
+		}
+		if cur.Generation != seen.Generation {
+			after = time.Millisecond
+			return nil
+		}
+		next := cur.Clone()
+		changed := false
+		if next.AppliedACL != acl {
+			next.AppliedACL, changed = acl, true
+		}
+		for i := range next.Nodes {
+			if p, ok := ports[next.Nodes[i].ID]; ok && next.Nodes[i].Port != p {
+				next.Nodes[i].Port, changed = p, true
+			}
+		}
+		if next.Status != keyward.ClusterAvailable {
+			if after = c.wait(next.StatusSince); after > 0 {
+				if !changed {
+					return nil
+				}
+				return keyward.Clusters.Update(ctx, tx, next)
+			}
+			next.Nodes = next.LiveNodes()
+			for i := range next.Nodes {
+				next.Nodes[i].Reboot, next.Nodes[i].Adding = false, false
+			}
+			next.Status, next.StatusSince, changed = keyward.ClusterAvailable, c.Now(), true
+		}
+		if !changed {
+			return nil
+		}
+		return keyward.Clusters.Update(ctx, tx, next)
+	})
+	return after, err
+}
+
+func (c *Controller) failCluster(ctx context.Context, seen *keyward.CacheCluster, cause error) error {
+	c.Logger.Error("reconcile: cache cluster creation failed", "cluster", seen.ID, "err", cause)
+	return c.Store.Update(ctx, func(tx keyward.Tx) error {
+		cur, err := keyward.Clusters.Get(ctx, tx, seen.Scope, seen.ID)
+		if err != nil || cur.Status != keyward.ClusterCreating {
+			return err
+		}
+		cur.Status, cur.StatusSince, cur.FailureMessage = keyward.ClusterCreateFailed, c.Now(), cause.Error()
+		return keyward.Clusters.Update(ctx, tx, cur)
+	})
+}
+
+// deleteCluster stops every node, then deletes the cluster and its tags.
+func (c *Controller) deleteCluster(ctx context.Context, cl *keyward.CacheCluster) (time.Duration, error) {
+	if after := c.wait(cl.StatusSince); after > 0 {
+		return after, nil
+	}
+	for _, n := range cl.Nodes {
+		id := cl.NodeID(n.ID)
+		var err error
+		switch {
+		case cl.IsMemcached() && c.Memcached != nil:
+			err = c.Memcached.StopMemcached(ctx, id)
+		case !cl.IsMemcached() && c.Engine != nil:
+			err = c.Engine.StopNode(ctx, id)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("reconcile: stop %s: %w", id, err)
+		}
+	}
+	err := c.Store.Update(ctx, func(tx keyward.Tx) error {
+		return keyward.Clusters.Delete(ctx, tx, cl.Scope, cl.ID)
+	})
+	if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+		err = nil
+	}
+	return 0, err
+}
+
+// clusterNodes enqueues every cache cluster (drift repair) and returns the
+// engine ids of their Redis nodes, which the cache resync must not take
+// for orphans. Memcached nodes listed in mcNodes that belong to no cluster
+// are stopped. mcNodes must be listed before the clusters are read.
+func (c *Controller) clusterNodes(ctx context.Context, mcNodes []string) (map[string]bool, error) {
+	var all []*keyward.CacheCluster
+	err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
+		all, err = keyward.Clusters.Find(ctx, tx, keyward.DocQuery{AllScopes: true})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	redis, mc := map[string]bool{}, map[string]bool{}
+	for _, cl := range all {
+		for _, n := range cl.Nodes {
+			if cl.IsMemcached() {
+				mc[cl.NodeID(n.ID)] = true
+			} else {
+				redis[cl.NodeID(n.ID)] = true
+			}
+		}
+		c.q.add(keyward.Key{Resource: keyward.ResourceCacheCluster, Scope: cl.Scope, ID: cl.ID})
+	}
+	for _, id := range mcNodes {
+		if !mc[id] {
+			c.Logger.Info("reconcile: stopping orphan memcached node", "node", id)
+			if err := c.Memcached.StopMemcached(ctx, id); err != nil {
+				c.Logger.Warn("reconcile: stop orphan", "node", id, "err", err)
+			}
+		}
+	}
+	return redis, nil
+}

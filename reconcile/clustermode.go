@@ -1,0 +1,205 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"keyward"
+)
+
+// ClusterCommander is implemented by an Engine that runs Redis Cluster
+// nodes: Do runs an admin command on a node, BusPort reports its cluster
+// bus port.
+type ClusterCommander interface {
+	Do(ctx context.Context, id string, args ...string) (any, error)
+	BusPort(id string) int
+}
+
+// clusterNode is one line of CLUSTER NODES.
+type clusterNode struct {
+	id, master string
+	flags      []string
+	slots      int // how many slots it serves
+}
+
+func (n clusterNode) has(flag string) bool { return slices.Contains(n.flags, flag) }
+
+func parseClusterNodes(reply any) (map[string]clusterNode, error) {
+	text, ok := reply.(string)
+	if !ok {
+		return nil, fmt.Errorf("reconcile: CLUSTER NODES answered %T", reply)
+	}
+	out := map[string]clusterNode{}
+	for line := range strings.Lines(text) {
+		f := strings.Fields(line)
+		if len(f) < 8 {
+			continue
+		}
+		n := clusterNode{id: f[0], flags: strings.Split(f[2], ","), master: f[3]}
+		for _, s := range f[8:] {
+			if strings.HasPrefix(s, "[") {
+				continue // a slot being migrated
+			}
+			lo, hi, _ := strings.Cut(s, "-")
+			a, err1 := strconv.Atoi(lo)
+			b, err2 := strconv.Atoi(hi)
+			if err2 != nil {
+				b = a
+			}
+			if err1 == nil {
+				n.slots += b - a + 1
+			}
+		}
+		out[n.id] = n
+	}
+	return out, nil
+}
+
+// formCluster wires a cluster-mode group's nodes into one Redis Cluster:
+// every node meets the others, each shard's primary gets its slots, each
+// replica replicates its shard's primary. Every step is checked first and
+// done only if missing, so a pass over a formed cluster changes nothing;
+// a node that Redis Cluster promoted after a failure is left as it is. It
+// ports are the nodes' client ports, as applyNodes returned them. It
+// reports whether the cluster is formed and healthy (cluster_state ok, all
+// slots assigned); false means "look again soon".
+func (c *Controller) formCluster(ctx context.Context, cache *keyward.Cache, ports []int) (bool, error) {
+	cmd, ok := c.Engine.(ClusterCommander)
+	if !ok {
+		return false, Terminal(errors.New("reconcile: the engine cannot run cluster-mode nodes"))
+	}
+	ids := make([]string, len(cache.Nodes))
+	myid := make([]string, len(cache.Nodes))
+	for i, n := range cache.Nodes {
+		ids[i] = cache.NodeID(n.ClusterID)
+		r, err := cmd.Do(ctx, ids[i], "CLUSTER", "MYID")
+		if err != nil {
+			return false, err
+		}
+		myid[i], _ = r.(string)
+	}
+	views := make([]map[string]clusterNode, len(ids))
+	for i, id := range ids {
+		r, err := cmd.Do(ctx, id, "CLUSTER", "NODES")
+		if err != nil {
+			return false, err
+		}
+		if views[i], err = parseClusterNodes(r); err != nil {
+			return false, err
+		}
+	}
+	// Meet: every node meets every node it does not know yet, so that the
+	// mesh is complete at once instead of after rounds of gossip.
+	met := false
+	for i := range ids {
+		for j := range ids {
+			if i == j {
+				continue
+			}
+			if _, known := views[i][myid[j]]; known {
+				continue
+			}
+			if j >= len(ports) || ports[j] == 0 {
+				return false, fmt.Errorf("reconcile: node %s has no port yet", ids[j])
+			}
+			if _, err := cmd.Do(ctx, ids[i], "CLUSTER", "MEET", "127.0.0.1", strconv.Itoa(ports[j]), strconv.Itoa(cmd.BusPort(ids[j]))); err != nil {
+				return false, err
+			}
+			met = true
+		}
+	}
+	if met {
+		return false, nil
+	}
+	for i := range ids {
+		for _, other := range myid {
+			if n, ok := views[i][other]; !ok || n.has("handshake") || n.has("noaddr") {
+				return false, nil // still gossiping
+			}
+		}
+	}
+	// Slots, then replication.
+	primary := map[int]int{} // shard -> node index
+	for i, n := range cache.Nodes {
+		if _, ok := primary[n.Shard]; !ok {
+			primary[n.Shard] = i
+		}
+	}
+	assigned := 0
+	for _, n := range views[0] {
+		assigned += n.slots
+	}
+	changed := false
+	for s, i := range primary {
+		if assigned > 0 || s >= len(cache.Shards) {
+			break // slots are assigned once, for the whole cluster
+		}
+		ranges, err := keyward.ParseSlots(cache.Shards[s].Slots)
+		if err != nil {
+			return false, Terminal(err)
+		}
+		args := []string{"CLUSTER", "ADDSLOTSRANGE"}
+		for _, r := range ranges {
+			args = append(args, strconv.Itoa(r[0]), strconv.Itoa(r[1]))
+		}
+		if _, err := cmd.Do(ctx, ids[i], args...); err != nil {
+			return false, err
+		}
+		changed = true
+	}
+	for i, n := range cache.Nodes {
+		p := primary[n.Shard]
+		if p == i {
+			continue
+		}
+		me := views[i][myid[i]]
+		if me.has("slave") || me.slots > 0 {
+			continue // replicating already, or promoted by a failover
+		}
+		if _, err := cmd.Do(ctx, ids[i], "CLUSTER", "REPLICATE", myid[p]); err != nil {
+			return false, err
+		}
+		changed = true
+	}
+	if changed {
+		return false, nil
+	}
+	for _, id := range ids {
+		r, err := cmd.Do(ctx, id, "CLUSTER", "INFO")
+		if err != nil {
+			return false, err
+		}
+		info, _ := r.(string)
+		if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_slots_assigned:16384") {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// shardPrimary returns the index of the primary of node i's shard: the
+// shard's first node.
+func shardPrimary(cache *keyward.Cache, i int) int {
+	for j, n := range cache.Nodes {
+		if n.Shard == cache.Nodes[i].Shard {
+			return j
+		}
+	}
+	return i
+}
+
+// startPrimaries runs node on every shard's primary, in parallel.
+func startPrimaries(cache *keyward.Cache, node func(int)) {
+	var wg sync.WaitGroup
+	for i := range cache.Nodes {
+		if shardPrimary(cache, i) == i {
+			wg.Go(func() { node(i) })
+		}
+	}
+	wg.Wait()
+}
