@@ -67,6 +67,12 @@ func fullCache(s keyward.Scope, kind keyward.CacheKind, id string, groupIDs ...s
 		UsageLimits:          &keyward.CacheUsageLimits{DataStorageMax: 10, DataStorageMin: 1, DataStorageUnit: "GB", ECPUMax: 5000, ECPUMin: 1000},
 		PendingCacheNodeType: "cache.r7g.large",
 	}
+	// Cluster mode: every node in a shard (shard 0 would read as unset).
+	c.ClusterMode = true
+	c.Shards = []keyward.Shard{{ID: "0001", Slots: "0-8191"}, {ID: "0002", Slots: "8192-16383"}}
+	for i := range c.Nodes {
+		c.Nodes[i].Shard = 1
+	}
 	return c
 }
 
