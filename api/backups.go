@@ -24,10 +24,11 @@ func restorable(ctx context.Context, tx keyward.Tx, sc keyward.Scope, name strin
 	return snap, nil
 }
 
-// deleteWithFinalSnapshot takes a final snapshot of an available group,
-// which the reconciler deletes once the snapshot is taken. The answer shows
-// the group deleting, as ElastiCache's does.
-func (s *Service) deleteWithFinalSnapshot(ctx context.Context, rawID, name string) (*keyward.Cache, error) {
+// deleteWithFinalSnapshot takes a final snapshot of an available
+// replication group or serverless cache, which the reconciler deletes once
+// the snapshot is taken. The answer shows the cache deleting, as
+// ElastiCache's does.
+func (s *Service) deleteWithFinalSnapshot(ctx context.Context, kind keyward.CacheKind, rawID, name string) (*keyward.Cache, error) {
 	sc, err := s.scope(ctx)
 	if err != nil {
 		return nil, err
@@ -36,16 +37,17 @@ func (s *Service) deleteWithFinalSnapshot(ctx context.Context, rawID, name strin
 		return nil, err
 	}
 	id := strings.ToLower(rawID)
+	serverless := kind == keyward.KindServerless
 	var c *keyward.Cache
 	err = s.Store.Update(ctx, func(tx keyward.Tx) error {
-		cur, err := tx.FindCacheByID(ctx, sc, keyward.KindReplicationGroup, id)
+		cur, err := tx.FindCacheByID(ctx, sc, kind, id)
 		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
-			return notFound(keyward.KindReplicationGroup, id)
+			return notFound(kind, id)
 		} else if err != nil {
 			return err
 		}
 		if cur.Status != keyward.CacheAvailable {
-			return keyward.Errorf(keyward.ESTATE, keyward.ResourceReplicationGroup, "Replication group %s is not in available state (it is %s).", id, cur.Status)
+			return keyward.Errorf(keyward.ESTATE, kind.Resource(), "%s %s is not in available state (it is %s).", kind.Resource().Noun(), id, cur.Status)
 		}
 		member := cur.Settings.SnapshottingClusterID
 		if member == "" {
@@ -62,7 +64,7 @@ func (s *Service) deleteWithFinalSnapshot(ctx context.Context, rawID, name strin
 	if err != nil {
 		return nil, err
 	}
-	s.notify(snapshotKey(sc, name), cacheKey(c))
+	s.notify(keyward.Key{Resource: keyward.SnapshotKindOf(serverless).Name, Scope: sc, ID: name}, cacheKey(c))
 	c.Status = keyward.CacheDeleting
 	return c, nil
 }

@@ -570,7 +570,7 @@ func (s *Service) DeleteReplicationGroup(ctx context.Context, in *ecapi.DeleteRe
 		return nil, apiError(keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward does not support RetainPrimaryCluster."))
 	}
 	if in.FinalSnapshotIdentifier != nil {
-		c, err := s.deleteWithFinalSnapshot(ctx, deref(in.ReplicationGroupId), *in.FinalSnapshotIdentifier)
+		c, err := s.deleteWithFinalSnapshot(ctx, keyward.KindReplicationGroup, deref(in.ReplicationGroupId), *in.FinalSnapshotIdentifier)
 		if err != nil {
 			return nil, apiError(err)
 		}

@@ -244,7 +244,7 @@ func (s *Service) modifyServerlessCache(ctx context.Context, in *ecapi.ModifySer
 // DeleteServerlessCache deletes a serverless cache and stops its node.
 func (s *Service) DeleteServerlessCache(ctx context.Context, in *ecapi.DeleteServerlessCacheRequest) (*ecapi.DeleteServerlessCacheResponse, error) {
 	if in.FinalSnapshotName != nil {
-		c, err := s.deleteServerlessWithFinalSnapshot(ctx, deref(in.ServerlessCacheName), *in.FinalSnapshotName)
+		c, err := s.deleteWithFinalSnapshot(ctx, keyward.KindServerless, deref(in.ServerlessCacheName), *in.FinalSnapshotName)
 		if err != nil {
 			return nil, apiError(err)
 		}
