@@ -695,7 +695,12 @@ func (m *Manager) startNew(ctx context.Context, n *node) error {
 }
 
 // allocatePort returns a free loopback port not used by any node.
-func (m *Manager) allocatePort(id string) (int, error) {
+func (m *Manager) allocatePort(id string) (int, error) { return allocatePort(&m.mu, m.ports, id) }
+
+// allocatePort returns a free loopback port that ports (guarded by mu)
+// does not hold yet, and records it there for id. Both managers, Redis
+// and Memcached, allocate their nodes' ports with it.
+func allocatePort(mu *sync.Mutex, ports map[int]string, id string) (int, error) {
 	for range 20 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -703,13 +708,13 @@ func (m *Manager) allocatePort(id string) (int, error) {
 		}
 		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
-		m.mu.Lock()
-		if _, used := m.ports[port]; !used {
-			m.ports[port] = id
-			m.mu.Unlock()
+		mu.Lock()
+		if _, used := ports[port]; !used {
+			ports[port] = id
+			mu.Unlock()
 			return port, nil
 		}
-		m.mu.Unlock()
+		mu.Unlock()
 	}
 	return 0, errors.New("engine: allocate port: no free port")
 }

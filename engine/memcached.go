@@ -447,24 +447,7 @@ func (m *Memcached) startNew(ctx context.Context, n *mcNode) error {
 	return err
 }
 
-func (m *Memcached) allocatePort(id string) (int, error) {
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, fmt.Errorf("engine: allocate port: %w", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		m.mu.Lock()
-		if _, used := m.ports[port]; !used {
-			m.ports[port] = id
-			m.mu.Unlock()
-			return port, nil
-		}
-		m.mu.Unlock()
-	}
-	return 0, errors.New("engine: allocate port: no free port")
-}
+func (m *Memcached) allocatePort(id string) (int, error) { return allocatePort(&m.mu, m.ports, id) }
 
 // start starts n's process from its record and waits until it answers
 // "stats" with its pid. Requires n.life.
