@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -124,7 +125,7 @@ func ParseMaintenanceWindow(w string) (string, [2]int, error) {
 	}
 	var span [2]int
 	for i, part := range [][3]string{{m[1], m[2], m[3]}, {m[4], m[5], m[6]}} {
-		d := indexOf(days, strings.ToLower(part[0]))
+		d := slices.Index(days, strings.ToLower(part[0]))
 		min, ok := minuteOfDay(part[1], part[2])
 		if d < 0 || !ok {
 			return "", [2]int{}, bad
@@ -253,13 +254,4 @@ func Quote(s string) string {
 		s = s[:64] + "..."
 	}
 	return fmt.Sprintf("%q", s)
-}
-
-func indexOf(ss []string, s string) int {
-	for i, x := range ss {
-		if x == s {
-			return i
-		}
-	}
-	return -1
 }
