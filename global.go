@@ -60,10 +60,11 @@ type GlobalGroup struct {
 	CreatedAt   time.Time    `json:"created_at"`
 	// Members are the replication groups, the primary first.
 	Members []GlobalMember `json:"members"`
-	// Promoting is set by a failover until the new primary's nodes have
-	// stopped replicating: until then the old primary keeps its role on
-	// its nodes, so the two never replicate from each other.
-	Promoting bool `json:"promoting,omitempty"`
+	// Promoting, set by a failover, is the region of the former primary
+	// until the new primary's nodes have stopped replicating: until then
+	// the former primary's nodes keep taking writes, so that the two never
+	// replicate from each other.
+	Promoting string `json:"promoting,omitempty"`
 }
 
 // GlobalMember is one replication group of a global datastore.

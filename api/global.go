@@ -480,6 +480,7 @@ func (s *Service) FailoverGlobalReplicationGroup(ctx context.Context, in *ecapi.
 		if g.Members[i].Role == keyward.GlobalRolePrimary {
 			return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceGlobalReplicationGroup, "Replication group %s is already the primary of global replication group %s.", rgID, g.ID)
 		}
+		old, _ := g.Primary()
 		var out []*keyward.Cache
 		for j := range g.Members {
 			c, err := memberCache(g, caches, g.Members[j])
@@ -500,7 +501,7 @@ func (s *Service) FailoverGlobalReplicationGroup(ctx context.Context, in *ecapi.
 		// The new primary first, as ElastiCache lists it.
 		m := g.Members[i]
 		g.Members = append([]keyward.GlobalMember{m}, slices.Delete(g.Members, i, i+1)...)
-		g.Promoting = true
+		g.Promoting = old.Region
 		g.Status, g.StatusSince = keyward.GlobalModifying, s.now()
 		return out, nil
 	})
