@@ -471,6 +471,9 @@ func (s *Service) modifyReplicationGroup(ctx context.Context, in *ecapi.ModifyRe
 		if cur.Status != keyward.CacheAvailable {
 			return keyward.Errorf(keyward.ESTATE, keyward.ResourceReplicationGroup, "Replication group %s is not in available state (it is %s).", id, cur.Status)
 		}
+		if err := globalMemberModify(cur, in); err != nil {
+			return err
+		}
 		c = cur.Clone()
 		changed, async := false, false
 		if in.ReplicationGroupDescription != nil && *in.ReplicationGroupDescription != c.Description {

@@ -617,3 +617,17 @@ func notInGlobal(c *keyward.Cache) error {
 	}
 	return keyward.Errorf(keyward.ESTATE, keyward.ResourceReplicationGroup, "Replication group %s is a member of global replication group %s: remove it from the global replication group first.", c.ID, c.Global.ID)
 }
+
+// globalMemberModify refuses what only the global datastore may change on
+// a member: its node type and engine, which every member shares.
+func globalMemberModify(c *keyward.Cache, in *ecapi.ModifyReplicationGroupMessage) error {
+	if c.Global == nil {
+		return nil
+	}
+	if v := deref(in.CacheNodeType); v != "" && v != c.CacheNodeType || in.EngineVersion != nil && *in.EngineVersion != c.EngineVersion ||
+		in.Engine != nil && !strings.EqualFold(*in.Engine, string(c.Engine)) {
+		return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
+			"Replication group %s is a member of global replication group %s: change its node type or engine with ModifyGlobalReplicationGroup.", c.ID, c.Global.ID)
+	}
+	return nil
+}

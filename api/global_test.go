@@ -253,6 +253,11 @@ func TestGlobal_ReplicatesAcrossRegions(t *testing.T) {
 		}
 	}
 
+	// A member's node type changes only through the datastore.
+	_, err = west.ModifyReplicationGroup(ctx, &elasticache.ModifyReplicationGroupInput{ReplicationGroupId: aws.String("sec"),
+		ApplyImmediately: aws.Bool(true), CacheNodeType: aws.String("cache.r6g.2xlarge")})
+	keywardtest.WantError(t, err, "InvalidParameterValue", 400)
+
 	// Node groups: cluster mode only.
 	_, err = east.IncreaseNodeGroupsInGlobalReplicationGroup(ctx, &elasticache.IncreaseNodeGroupsInGlobalReplicationGroupInput{
 		GlobalReplicationGroupId: aws.String(gid), NodeGroupCount: aws.Int32(2), ApplyImmediately: aws.Bool(true)})
