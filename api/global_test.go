@@ -388,8 +388,9 @@ func TestGlobal_SecondaryEnforcesItsACLs(t *testing.T) {
 	}
 }
 
-// TestGlobal_DescribePages: Describe pages by MaxRecords with a marker.
-func TestGlobal_DescribePages(t *testing.T) {
+// TestGlobal_DescribePagesAndRefusals: Describe pages by MaxRecords with a
+// marker; what keyward refuses is refused explicitly.
+func TestGlobal_DescribePagesAndRefusals(t *testing.T) {
 	ts := keywardtest.New(t, func(c *server.Config) { c.NoEngine = true })
 	c := ts.Client
 	ctx := t.Context()
@@ -407,6 +408,32 @@ func TestGlobal_DescribePages(t *testing.T) {
 		}
 	}
 	_, err := c.DescribeGlobalReplicationGroups(ctx, &elasticache.DescribeGlobalReplicationGroupsInput{MaxRecords: aws.Int32(5)})
+	keywardtest.WantError(t, err, "InvalidParameterValue", 400)
+
+	// Refusals: cluster mode (not supported by keyward's global datastores),
+	// tags, an engine version other than the primary's, a region without a
+	// documented prefix.
+	createGlobalRG(t, c, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("cm"), NumNodeGroups: aws.Int32(2),
+		ReplicasPerNodeGroup: aws.Int32(0), CacheNodeType: aws.String("cache.r7g.large"), AutomaticFailoverEnabled: aws.Bool(true)})
+	waitRG(t, c, "cm", "available")
+	_, err = c.CreateGlobalReplicationGroup(ctx, &elasticache.CreateGlobalReplicationGroupInput{
+		GlobalReplicationGroupIdSuffix: aws.String("cm"), PrimaryReplicationGroupId: aws.String("cm")})
+	if code, msg := errorMessage(err); code != "InvalidParameterValue" || !strings.Contains(msg, "cluster mode") {
+		t.Fatalf("cluster-mode primary = %v", err)
+	}
+	_, err = c.CreateGlobalReplicationGroup(ctx, &elasticache.CreateGlobalReplicationGroupInput{
+		GlobalReplicationGroupIdSuffix: aws.String("tagged"), PrimaryReplicationGroupId: aws.String("cm"),
+		Tags: []types.Tag{{Key: aws.String("k"), Value: aws.String("v")}}})
+	keywardtest.WantError(t, err, "InvalidParameterValue", 400)
+	west := ts.NewClient("us-west-2", "AKIDKEYWARDTEST", "keyward-test-secret")
+	_, err = west.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("s"), ReplicationGroupDescription: aws.String("s"),
+		GlobalReplicationGroupId: aws.String("ldgnf-grg00"), EngineVersion: aws.String("6.2")})
+	keywardtest.WantError(t, err, "InvalidParameterValue", 400)
+	south := ts.NewClient("mx-central-1", "AKIDKEYWARDTEST", "keyward-test-secret")
+	createGlobalRG(t, south, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("mx"), NumCacheClusters: aws.Int32(1), CacheNodeType: aws.String("cache.r7g.large")})
+	waitRG(t, south, "mx", "available")
+	_, err = south.CreateGlobalReplicationGroup(ctx, &elasticache.CreateGlobalReplicationGroupInput{
+		GlobalReplicationGroupIdSuffix: aws.String("mx"), PrimaryReplicationGroupId: aws.String("mx")})
 	keywardtest.WantError(t, err, "InvalidParameterValue", 400)
 	var ids []string
 	p := elasticache.NewDescribeGlobalReplicationGroupsPaginator(c, &elasticache.DescribeGlobalReplicationGroupsInput{MaxRecords: aws.Int32(20)})
