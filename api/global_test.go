@@ -394,7 +394,7 @@ func TestGlobal_DescribePagesAndRefusals(t *testing.T) {
 	ts := keywardtest.New(t, func(c *server.Config) { c.NoEngine = true })
 	c := ts.Client
 	ctx := t.Context()
-	const n = 21
+	const n = 22
 	for i := range n {
 		createGlobalRG(t, c, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String(fmt.Sprintf("rg%02d", i)),
 			NumCacheClusters: aws.Int32(1), CacheNodeType: aws.String("cache.r7g.large")})
@@ -429,6 +429,14 @@ func TestGlobal_DescribePagesAndRefusals(t *testing.T) {
 	_, err = west.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("s"), ReplicationGroupDescription: aws.String("s"),
 		GlobalReplicationGroupId: aws.String("ldgnf-grg00"), EngineVersion: aws.String("6.2")})
 	keywardtest.WantError(t, err, "InvalidParameterValue", 400)
+	// Deleting a datastore without keeping its primary deletes the primary.
+	waitGlobal(t, c, "ldgnf-grg01", "primary-only")
+	if _, err := c.DeleteGlobalReplicationGroup(ctx, &elasticache.DeleteGlobalReplicationGroupInput{GlobalReplicationGroupId: aws.String("ldgnf-grg01"),
+		RetainPrimaryReplicationGroup: aws.Bool(false)}); err != nil {
+		t.Fatal(err)
+	}
+	waitGlobal(t, c, "ldgnf-grg01", "gone")
+	waitRG(t, c, "rg01", "gone")
 	south := ts.NewClient("mx-central-1", "AKIDKEYWARDTEST", "keyward-test-secret")
 	createGlobalRG(t, south, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("mx"), NumCacheClusters: aws.Int32(1), CacheNodeType: aws.String("cache.r7g.large")})
 	waitRG(t, south, "mx", "available")
@@ -448,7 +456,7 @@ func TestGlobal_DescribePagesAndRefusals(t *testing.T) {
 			ids = append(ids, aws.ToString(g.GlobalReplicationGroupId))
 		}
 	}
-	if pages != 2 || len(ids) != n || ids[0] != "ldgnf-grg00" || ids[n-1] != "ldgnf-grg20" {
+	if pages != 2 || len(ids) != n-1 || ids[0] != "ldgnf-grg00" || ids[n-2] != "ldgnf-grg21" {
 		t.Fatalf("%d pages: %v", pages, ids)
 	}
 }

@@ -93,7 +93,16 @@ func (c *Controller) reconcileGlobal(ctx context.Context, k keyward.Key) (time.D
 				}
 				continue // detached: its nodes no longer replicate
 			case m.Role == keyward.GlobalRoleSecondary && (gone || cache.Status == keyward.CacheCreateFailed):
-				continue // a secondary that could not be created
+				// A secondary that could not be created leaves, so that
+				// it can be deleted.
+				if !gone && cache.Global != nil {
+					cache = cache.Clone()
+					cache.Global = nil
+					if err := tx.UpdateCache(ctx, cache); err != nil {
+						return err
+					}
+				}
+				continue
 			case gone:
 			case cache.Status != keyward.CacheAvailable:
 				done = false
