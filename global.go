@@ -61,9 +61,10 @@ type GlobalGroup struct {
 	// Members are the replication groups, the primary first.
 	Members []GlobalMember `json:"members"`
 	// Promoting, set by a failover, is the region of the former primary
-	// until the new primary's nodes have stopped replicating: until then
-	// the former primary's nodes keep taking writes, so that the two never
-	// replicate from each other.
+	// until its nodes follow the new primary's: until then the new
+	// primary's nodes keep following the former's (see
+	// reconcile.globalUpstream), so that a demoted primary never takes a
+	// write the new one lacks.
 	Promoting string `json:"promoting,omitempty"`
 }
 

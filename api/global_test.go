@@ -194,6 +194,25 @@ func TestGlobal_ReplicatesAcrossRegions(t *testing.T) {
 	_, err = east.FailoverGlobalReplicationGroup(ctx, &elasticache.FailoverGlobalReplicationGroupInput{GlobalReplicationGroupId: aws.String("ldgnf-nope"),
 		PrimaryRegion: aws.String("us-west-2"), PrimaryReplicationGroupId: aws.String("sec")})
 	keywardtest.WantError(t, err, "GlobalReplicationGroupNotFoundFault", 404)
+	// A writer keeps writing to the old primary through the failover: every
+	// write it acknowledged must be on the new primary afterwards.
+	acked := make(chan []string, 1)
+	go func() {
+		var keys []string
+		deadline := time.Now().Add(20 * time.Second)
+		for i := 0; time.Now().Before(deadline); i++ {
+			k := fmt.Sprintf("w%d", i)
+			if err := pw.Set(context.Background(), k, "v", 0).Err(); err != nil {
+				if strings.HasPrefix(err.Error(), "READONLY") {
+					break
+				}
+				continue
+			}
+			keys = append(keys, k)
+		}
+		acked <- keys
+	}()
+	time.Sleep(20 * time.Millisecond)
 	fo, err := east.FailoverGlobalReplicationGroup(ctx, &elasticache.FailoverGlobalReplicationGroupInput{GlobalReplicationGroupId: aws.String(gid),
 		PrimaryRegion: aws.String("us-west-2"), PrimaryReplicationGroupId: aws.String("sec")})
 	if err != nil {
@@ -208,6 +227,16 @@ func TestGlobal_ReplicatesAcrossRegions(t *testing.T) {
 	waitGlobal(t, east, gid, "available")
 	sw := sn[0].client("default", "")
 	defer sw.Close()
+	keys := <-acked
+	if len(keys) == 0 {
+		t.Fatal("the writer wrote nothing before the failover")
+	}
+	for _, k := range keys {
+		if err := sw.Get(ctx, k).Err(); err != nil {
+			t.Fatalf("%s, acknowledged by the old primary (%d writes), is not on the new one: %v", k, len(keys), err)
+		}
+	}
+	t.Logf("%d writes acknowledged by the old primary during the failover, all on the new primary", len(keys))
 	if err := sw.Set(ctx, "k2", "from-west", 0).Err(); err != nil {
 		t.Fatalf("write to the new primary: %v", err)
 	}

@@ -19,9 +19,13 @@ import (
 
 // globalUpstream returns the node that the primary node of cache must
 // replicate from: the global datastore's primary node if cache is a
-// secondary, "" otherwise.
+// secondary, "" otherwise. During a failover (GlobalGroup.Promoting) the
+// new primary keeps following the former one until the former one follows
+// it: the two then replicate from each other and both refuse writes, for
+// the moment it takes to promote the new one, so that no write is taken by
+// a primary about to be demoted.
 func globalUpstream(ctx context.Context, tx keyward.Tx, cache *keyward.Cache) (string, error) {
-	if cache.Global == nil || cache.Global.Role != keyward.GlobalRoleSecondary || cache.ClusterMode {
+	if cache.Global == nil || cache.ClusterMode {
 		return "", nil
 	}
 	g, err := keyward.GlobalGroups.Get(ctx, tx, keyward.GlobalScope(cache.Scope.Account), cache.Global.ID)
@@ -30,16 +34,20 @@ func globalUpstream(ctx context.Context, tx keyward.Tx, cache *keyward.Cache) (s
 	} else if err != nil {
 		return "", err
 	}
-	if g.Promoting == cache.Scope.Region {
-		// A failover away from this group: its nodes keep their role
-		// until the new primary's have stopped replicating from them.
+	var region, id string
+	switch pm, ok := g.Primary(); {
+	case cache.Global.Role == keyward.GlobalRoleSecondary && ok:
+		region, id = pm.Region, pm.ReplicationGroupID
+	case cache.Global.Role == keyward.GlobalRolePrimary && g.Promoting != "" && g.Promoting != cache.Scope.Region:
+		i := slices.IndexFunc(g.Members, func(m keyward.GlobalMember) bool { return m.Region == g.Promoting })
+		if i < 0 {
+			return "", nil
+		}
+		region, id = g.Promoting, g.Members[i].ReplicationGroupID
+	default:
 		return "", nil
 	}
-	pm, ok := g.Primary()
-	if !ok {
-		return "", nil
-	}
-	p, err := tx.FindCacheByID(ctx, keyward.Scope{Account: g.Scope.Account, Region: pm.Region}, keyward.KindReplicationGroup, pm.ReplicationGroupID)
+	p, err := tx.FindCacheByID(ctx, keyward.Scope{Account: g.Scope.Account, Region: region}, keyward.KindReplicationGroup, id)
 	if keyward.ErrorCode(err) == keyward.ENOTFOUND {
 		return "", nil
 	} else if err != nil || len(p.Nodes) == 0 {
@@ -52,8 +60,8 @@ func globalUpstream(ctx context.Context, tx keyward.Tx, cache *keyward.Cache) (s
 // reconcileGlobal completes a global datastore's transition once its
 // members' caches have: a new secondary is associated once its nodes run
 // and replicate, a disassociated one leaves once its nodes stopped
-// replicating, and a failover lets the former primary follow the new one
-// once the new one's nodes have been promoted.
+// replicating, and a failover promotes the new primary once the former
+// one follows it.
 func (c *Controller) reconcileGlobal(ctx context.Context, k keyward.Key) (time.Duration, error) {
 	var after time.Duration
 	var enqueue []keyward.Key
@@ -115,12 +123,12 @@ func (c *Controller) reconcileGlobal(ctx context.Context, k keyward.Key) (time.D
 			next.Members = append(next.Members, m)
 		}
 		if next.Promoting != "" && done {
-			// The new primary's nodes take writes now: the secondaries,
-			// the former primary among them, may follow them.
+			// The former primary follows the new one: the new one may
+			// stop following it and take the writes.
 			next.Promoting, done = "", false
 			for _, m := range next.Members {
 				cache := caches[m.Region]
-				if m.Role != keyward.GlobalRoleSecondary || cache == nil {
+				if m.Role != keyward.GlobalRolePrimary || cache == nil {
 					continue
 				}
 				cache = cache.Clone()
