@@ -154,6 +154,7 @@ func TestTerraform_GlobalReplicationGroupPlanEmpty(t *testing.T) {
 	for _, in := range []*elasticache.ModifyGlobalReplicationGroupInput{
 		{GlobalReplicationGroupDescription: aws.String("tf global v2")},
 		{CacheNodeType: aws.String("cache.m7g.xlarge")},
+		{AutomaticFailoverEnabled: aws.Bool(false)},
 	} {
 		in.GlobalReplicationGroupId, in.ApplyImmediately = aws.String(id), aws.Bool(true)
 		if _, err := east.ModifyGlobalReplicationGroup(ctx, in); err != nil {
@@ -161,7 +162,7 @@ func TestTerraform_GlobalReplicationGroupPlanEmpty(t *testing.T) {
 		}
 		waitGlobalAvailable(t, east, id)
 	}
-	config["global_replication_group_description"], config["cache_node_type"] = "tf global v2", "cache.m7g.xlarge"
+	config["global_replication_group_description"], config["cache_node_type"], config["automatic_failover_enabled"] = "tf global v2", "cache.m7g.xlarge", false
 	if d := tfPlan(config, tfReadGlobal(t, east, id), nil); len(d) > 0 {
 		t.Errorf("plan after update is not empty:\n%s", strings.Join(d, "\n"))
 	}
