@@ -98,7 +98,7 @@ func globalInfo(c *keyward.Cache) *ecapi.GlobalReplicationGroupInfo {
 	return &ecapi.GlobalReplicationGroupInfo{GlobalReplicationGroupId: ptr(c.Global.ID), GlobalReplicationGroupMemberRole: ptr(c.Global.Role)}
 }
 
-// settled reports whether no change of g is under way.
+// globalSettled reports whether no change of g is under way.
 func globalSettled(g *keyward.GlobalGroup) bool {
 	return g.Status == keyward.GlobalAvailable || g.Status == keyward.GlobalPrimaryOnly
 }
@@ -190,7 +190,7 @@ func globalCapable(c *keyward.Cache) error {
 // joinGlobal completes the input of a CreateReplicationGroup that names a
 // global datastore: the secondary takes its primary's engine, version,
 // node type, encryption and failover settings (a value given must be the
-// same), and must authenticate the same way. It returns the datastore.
+// same), and must authenticate the same way. It returns the completed input.
 func (s *Service) joinGlobal(ctx context.Context, sc keyward.Scope, in *ecapi.CreateReplicationGroupMessage) (*ecapi.CreateReplicationGroupMessage, error) {
 	var g *keyward.GlobalGroup
 	var p *keyward.Cache
