@@ -73,14 +73,14 @@ func newRig(t *testing.T, age time.Duration) *rig {
 		t.Fatal(err)
 	}
 	f := &front.Server{
-		TLS:           &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		TLS:            &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		Backend:        "unix:" + n.Socket,
 		BackendProcess: n.ConfFile,
-		Resource:      res,
-		Verifier:      &iamauth.Verifier{SigV4: sigv4.NewVerifier([]sigv4.Credential{cred, other})},
-		Key:           key,
-		CacheID:       cacheID,
-		MaxIAMConnAge: age,
+		Resource:       res,
+		Verifier:       &iamauth.Verifier{SigV4: sigv4.NewVerifier([]sigv4.Credential{cred, other})},
+		Key:            key,
+		CacheID:        cacheID,
+		MaxIAMConnAge:  age,
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -82,14 +82,14 @@ func server(c config, keyDir string, creds []sigv4.Credential) (*front.Server, e
 		v = &iamauth.Verifier{SigV4: sigv4.NewVerifier(creds)}
 	}
 	return &front.Server{
-		TLS:        &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		TLS:            &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		Backend:        c.Backend,
 		BackendProcess: c.BackendProcess,
 		BackendTLS:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
-		Resource:   c.Resource,
-		Verifier:   v,
-		Key:        key,
-		CacheID:    c.CacheID,
+		Resource:       c.Resource,
+		Verifier:       v,
+		Key:            key,
+		CacheID:        c.CacheID,
 	}, nil
 }
 
