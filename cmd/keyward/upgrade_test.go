@@ -200,16 +200,22 @@ func testUpgrade(t *testing.T, args ...string) {
 	// The adopted nodes were given fronts on their ports (the nodes moved
 	// to new ones, keeping their connections, as conn shows above): an IAM
 	// user added after the upgrade logs in on every endpoint.
-	for i, a := range addrs {
-		b, err := os.ReadFile(filepath.Join(dir, "nodes", fmt.Sprintf("000000000000.us-east-1.web-%03d", i+1), "node.json"))
-		if err != nil {
-			t.Fatal(err)
+	keywardtest.Eventually(t, 15*time.Second, "the adopted nodes hand their ports to fronts", func() bool {
+		for i, a := range addrs {
+			b, err := os.ReadFile(filepath.Join(dir, "nodes", fmt.Sprintf("000000000000.us-east-1.web-%03d", i+1), "node.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rec struct{ Port int }
+			json.Unmarshal(b, &rec)
+			if _, port, _ := net.SplitHostPort(a); port == strconv.Itoa(rec.Port) {
+				return false
+			}
 		}
-		var rec struct{ Port int }
-		json.Unmarshal(b, &rec)
-		if _, port, _ := net.SplitHostPort(a); port == strconv.Itoa(rec.Port) {
-			t.Errorf("node %d still serves its endpoint %s itself: no front", i+1, a)
-		}
+		return true
+	})
+	if err := conn.Get(ctx, "app:k").Err(); err != nil {
+		t.Fatalf("a connection made before the node moved to its new port: %v", err)
 	}
 	if _, err := c.CreateUser(ctx, &elasticache.CreateUserInput{UserId: aws.String("carol"), UserName: aws.String("carol"), Engine: aws.String("redis"),
 		AccessString: aws.String("on ~* +@all"), AuthenticationMode: &types.AuthenticationMode{Type: types.InputAuthenticationTypeIam}}); err != nil {
