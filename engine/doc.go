@@ -140,8 +140,11 @@
 //     port the API reports. Its front takes that port over: MovePort gives
 //     the node a new port with CONFIG SET (tls-port), which closes only its
 //     listening socket, so its open connections stay, and the front binds
-//     the old port at once (a Cluster node keeps announcing it). Endpoints
-//     do not move; IAM users can log in from then on.
+//     the old port right after (a Cluster node keeps announcing it): new
+//     connections are refused only while the front process starts (0.2-0.5
+//     s in cmd/keyward's upgrade test). Endpoints do not move; IAM users
+//     can log in from then on. A node of a release before the private
+//     socket is reached over TLS until its next start.
 //   - Cost: one more hop. Figures are in docs/bench.md.
 //
 // # Redis Cluster and memcached
