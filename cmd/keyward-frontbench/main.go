@@ -4,15 +4,18 @@
 // (TLS handshake + AUTH) with a password directly, with a password through
 // the front and with an IAM token through the front.
 //
-// It starts one redis-server with a TLS port and a private Unix socket
-// (certificate and CA from package engine, as for keyward's nodes) and two
-// fronts as separate processes, as keyward serve runs them (this binary
-// re-executed as "keyward-frontbench front DIR"): one reaching the node over
-// TLS, one over the Unix socket. Targets are benchmarked in interleaved
-// rounds, so that a machine whose load drifts affects them alike; the
-// report gives medians, the median of the per-round ratios, and the CPU
-// time the node and the front spend per request (from /proc), which load
-// on the machine hardly changes.
+// It starts one redis-server from a configuration file, as keyward does,
+// with a TLS port and a private Unix socket (certificate and CA from
+// package engine, as for keyward's nodes) and fronts as separate
+// processes, as keyward serve runs them (this binary re-executed as
+// "keyward-frontbench front DIR"): one reaching the node over TLS, one over
+// the Unix socket (checking who serves it, as keyward's fronts do), and
+// with --baseline one run by another keyward binary ("BIN front DIR"), to
+// compare releases. Targets are benchmarked in interleaved rounds, so that
+// a machine whose load drifts affects them alike; the report gives
+// medians, the median of the per-round ratios, and the CPU time the node
+// and the front spend per request (from /proc), which load on the machine
+// hardly changes.
 //
 //	go run ./cmd/keyward-frontbench --requests 200000 --clients 50 --runs 3
 package main
