@@ -22,7 +22,7 @@ import (
 type waiters struct {
 	mu      sync.Mutex
 	epoch   uint64
-	last    map[keyward.Key]uint64                // cache → epoch of its last report
+	last    map[keyward.Key]uint64               // cache → epoch of its last report
 	pending map[keyward.Key]map[keyward.Key]bool // waiter → caches it waits for
 	by      map[keyward.Key]map[keyward.Key]bool // cache → waiters
 }
