@@ -294,6 +294,19 @@ type refusedRules string
 // applyACL makes the node's users desired. Users the engine refuses are
 // added to refused (name -> reason) and left off the node.
 func applyACL(ctx context.Context, c *respConn, desired []ACLUser, refused map[string]string, kill []string) (bool, error) {
+	if c.list != nil && sameUsers(c.last, desired) {
+		// Nothing changed on keyward's side: the node is as the last
+		// comparison left it unless its ACL LIST says otherwise.
+		lines, err := aclList(ctx, c)
+		if err != nil {
+			return false, err
+		}
+		if slices.Equal(lines, c.list) {
+			maps.Copy(refused, c.lastRefused)
+			return false, nil
+		}
+	}
+	c.list = nil
 	revoked, drops, err := revokeFirst(ctx, c, desired)
 	if err != nil {
 		return false, err
@@ -356,6 +369,19 @@ func revokeFirst(ctx context.Context, c *respConn, desired []ACLUser) (deleted, 
 	return deleted, true, nil
 }
 
+// sameUsers reports whether a and b hold the same users with the same rules.
+func sameUsers(a, b []ACLUser) bool {
+	return slices.EqualFunc(a, b, func(x, y ACLUser) bool { return x.Name == y.Name && slices.Equal(x.Rules, y.Rules) })
+}
+
+func aclList(ctx context.Context, c *respConn) ([]string, error) {
+	r, err := c.do(ctx, "ACL", "LIST")
+	if err != nil {
+		return nil, err
+	}
+	return stringList(r)
+}
+
 // onlyDrops reports whether every user of desired is in last with the
 // same rules (both are sorted by name).
 func onlyDrops(last, desired []ACLUser) bool {
@@ -395,6 +421,7 @@ func reconcileACL(ctx context.Context, c *respConn, desired []ACLUser, refused m
 	if len(render) > 0 {
 		cmds = append(cmds, []string{"ACL", "DELUSER", scratchUser})
 	}
+	cmds = append(cmds, []string{"ACL", "LIST"}) // the state observed, for applyACL's next check
 	replies, err := c.tx(ctx, cmds)
 	if err != nil {
 		return false, err
@@ -490,6 +517,7 @@ func reconcileACL(ctx context.Context, c *respConn, desired []ACLUser, refused m
 		}
 	}
 	if len(set) == 0 && len(del) == 0 {
+		c.list, _ = stringList(replies[len(replies)-1])
 		return false, nil
 	}
 
@@ -507,6 +535,7 @@ func reconcileACL(ctx context.Context, c *respConn, desired []ACLUser, refused m
 	for _, name := range del {
 		cmds = append(cmds, []string{"CLIENT", "KILL", "USER", name}, []string{"ACL", "DELUSER", name})
 	}
+	cmds = append(cmds, []string{"ACL", "LIST"})
 	replies, err = c.tx(ctx, cmds)
 	if err != nil {
 		return false, err
@@ -516,6 +545,9 @@ func reconcileACL(ctx context.Context, c *respConn, desired []ACLUser, refused m
 		if e, ok := r.(respError); ok {
 			errs = append(errs, fmt.Errorf("%s: %w", strings.Join(cmds[i][:min(3, len(cmds[i]))], " "), e))
 		}
+	}
+	if len(errs) == 0 {
+		c.list, _ = stringList(replies[len(replies)-1])
 	}
 	return true, errors.Join(errs...)
 }

@@ -44,6 +44,11 @@ type respConn struct {
 	// before anything else (see applyACL). last is nil before the first.
 	last        []ACLUser
 	lastRefused map[string]string
+	// list is the node's ACL LIST right after the last apply that
+	// compared every user (nil: unknown), so that the next apply of the
+	// same users, the periodic resync's, is one ACL LIST when nothing
+	// drifted.
+	list []string
 }
 
 func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
