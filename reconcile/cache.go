@@ -206,16 +206,21 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	var want Desired
 	var config map[string]string
 	var policy string
-	err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
-		if cache, err = tx.FindCacheByID(ctx, k.Scope, kind, k.ID); err != nil {
+	var err error
+	if p := c.takePrepared(k); p != nil {
+		cache, want, config, policy = p.cache, p.want, p.config, p.policy
+	} else {
+		err = c.Store.View(ctx, func(tx keyward.Tx) (err error) {
+			if cache, err = tx.FindCacheByID(ctx, k.Scope, kind, k.ID); err != nil {
+				return err
+			}
+			if want, err = c.desired(ctx, tx, cache); err != nil {
+				return err
+			}
+			config, policy, err = nodeConfig(ctx, tx, cache)
 			return err
-		}
-		if want, err = c.desired(ctx, tx, cache); err != nil {
-			return err
-		}
-		config, policy, err = nodeConfig(ctx, tx, cache)
-		return err
-	})
+		})
+	}
 	if keyward.ErrorCode(err) == keyward.ENOTFOUND {
 		return 0, nil
 	} else if err != nil {
@@ -351,7 +356,7 @@ func (c *Controller) finishCache(ctx context.Context, seen *keyward.Cache, want 
 	var after time.Duration
 	var groups []string
 	var applied bool
-	err := c.Store.Update(ctx, func(tx keyward.Tx) error {
+	err := c.update(ctx, func(tx keyward.Tx) error {
 		after, groups, applied = 0, nil, false
 		cur, err := tx.FindCacheByID(ctx, seen.Scope, seen.Kind, seen.ID)
 		if err != nil {
@@ -413,7 +418,7 @@ func sameCache(a, b *keyward.Cache) bool {
 
 func (c *Controller) failCache(ctx context.Context, seen *keyward.Cache, cause error) error {
 	c.Logger.Error("reconcile: cache creation failed", "cache", seen.ID, "err", cause)
-	return c.Store.Update(ctx, func(tx keyward.Tx) error {
+	return c.update(ctx, func(tx keyward.Tx) error {
 		cur, err := tx.FindCacheByID(ctx, seen.Scope, seen.Kind, seen.ID)
 		if err != nil || cur.Status != keyward.CacheCreating {
 			return err
@@ -436,7 +441,7 @@ func (c *Controller) deleteCache(ctx context.Context, cache *keyward.Cache) (tim
 			}
 		}
 	}
-	err := c.Store.Update(ctx, func(tx keyward.Tx) error {
+	err := c.update(ctx, func(tx keyward.Tx) error {
 		return tx.DeleteCache(ctx, cache.Scope, cache.Kind, cache.ID)
 	})
 	if keyward.ErrorCode(err) == keyward.ENOTFOUND {
@@ -469,10 +474,39 @@ func (c *Controller) resyncDataWith(ctx context.Context, enqueue func(keyward.Ke
 		mcNodes = c.Memcached.MemcachedIDs()
 	}
 	var caches []*keyward.Cache
+	since := c.epoch.Load()
+	prepared := map[keyward.Key]*preparedPass{}
 	err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
-		caches, err = tx.FindAllCaches(ctx)
-		return err
+		if caches, err = tx.FindAllCaches(ctx); err != nil {
+			return err
+		}
+		// Plan every cache at rest here, reading each group and its
+		// members once, instead of one transaction of point reads per
+		// cache in its pass.
+		memo := map[keyward.Scope]map[string]*planInput{}
+		for _, cache := range caches {
+			if cache.Status != keyward.CacheAvailable {
+				continue
+			}
+			if memo[cache.Scope] == nil {
+				memo[cache.Scope] = map[string]*planInput{}
+			}
+			p := &preparedPass{cache: cache, epoch: since}
+			if p.want, err = c.desiredMemo(ctx, tx, cache, memo[cache.Scope]); err != nil {
+				return err
+			}
+			if p.config, p.policy, err = nodeConfig(ctx, tx, cache); err != nil {
+				return err
+			}
+			prepared[keyward.Key{Resource: cache.Kind.Resource(), Scope: cache.Scope, ID: cache.ID}] = p
+		}
+		return nil
 	})
+	if err == nil {
+		c.prepMu.Lock()
+		c.prepared = prepared
+		c.prepMu.Unlock()
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			c.Logger.Error("reconcile: data resync", "err", err)
@@ -501,6 +535,29 @@ func (c *Controller) resyncDataWith(ctx context.Context, enqueue func(keyward.Ke
 			}
 		}
 	}
+}
+
+// preparedPass is a cache's stored and desired state read by a drift
+// resync for the cache's pass (see Controller.epoch).
+type preparedPass struct {
+	cache  *keyward.Cache
+	want   Desired
+	config map[string]string
+	policy string
+	epoch  uint64
+}
+
+// takePrepared returns k's prepared state if nothing changed since it was
+// read, and forgets it either way.
+func (c *Controller) takePrepared(k keyward.Key) *preparedPass {
+	c.prepMu.Lock()
+	p := c.prepared[k]
+	delete(c.prepared, k)
+	c.prepMu.Unlock()
+	if p == nil || p.epoch != c.epoch.Load() {
+		return nil
+	}
+	return p
 }
 
 // reportRefused logs each member of cache that Plan left out, once while

@@ -60,14 +60,24 @@ type Controller struct {
 	refused sync.Map // users Plan left out, reported (see reportRefused)
 	q       *queue
 	w       *waiters
-	kick    chan struct{}
-	errors  atomic.Uint64
+
+	// epoch counts the changes this controller hears of: notifications
+	// (Enqueue, Kick, EnqueueAll) and its own writes. A drift resync reads
+	// every cache's desired state in one transaction and hands it to the
+	// passes it queues (prepared), which use it only while epoch has not
+	// moved since that read; otherwise they read afresh.
+	epoch    atomic.Uint64
+	prepMu   sync.Mutex
+	prepared map[keyward.Key]*preparedPass
+	kick     chan struct{}
+	errors   atomic.Uint64
 }
 
 // Kick asks for a resync of every unsettled resource soon, e.g. because
 // another replica committed a change. Calls coalesce; safe for concurrent use.
 func (c *Controller) Kick() {
 	c.init()
+	c.epoch.Add(1)
 	select {
 	case c.kick <- struct{}{}:
 	default:
@@ -105,6 +115,7 @@ func (c *Controller) init() {
 // use, also before Run.
 func (c *Controller) Enqueue(k keyward.Key) {
 	c.init()
+	c.epoch.Add(1)
 	c.q.kick(k)
 }
 
@@ -213,6 +224,13 @@ func (c *Controller) Reconcile(ctx context.Context, k keyward.Key) (time.Duratio
 	return 0, nil
 }
 
+// update is Store.Update counting the write in epoch (see prepared).
+func (c *Controller) update(ctx context.Context, fn func(keyward.Tx) error) error {
+	defer c.epoch.Add(1)
+	c.epoch.Add(1)
+	return c.Store.Update(ctx, fn)
+}
+
 // wait returns how long the status entered at since must still be held.
 func (c *Controller) wait(since time.Time) time.Duration {
 	return since.Add(c.Delay).Sub(c.Now())
@@ -222,6 +240,7 @@ func (c *Controller) wait(since time.Time) time.Duration {
 // restarted or recovered.
 func (c *Controller) EnqueueAll(ctx context.Context) {
 	c.init()
+	c.epoch.Add(1)
 	c.resyncDataWith(ctx, c.q.kick)
 }
 
@@ -246,7 +265,7 @@ func (c *Controller) reconcileUser(ctx context.Context, k keyward.Key) (time.Dur
 	}
 	since = c.w.now()
 	var after time.Duration
-	err = c.Store.Update(ctx, func(tx keyward.Tx) error {
+	err = c.update(ctx, func(tx keyward.Tx) error {
 		after = 0
 		ready, pending, wait, err = c.userConverged(ctx, tx, k)
 		if err != nil || !ready {
@@ -369,7 +388,7 @@ func (c *Controller) reconcileUserGroup(ctx context.Context, k keyward.Key) (tim
 	since = c.w.now()
 	var after time.Duration
 	var settled bool
-	err = c.Store.Update(ctx, func(tx keyward.Tx) error {
+	err = c.update(ctx, func(tx keyward.Tx) error {
 		after, settled, pending, wait = 0, false, nil, 0
 		g, err := tx.FindUserGroupByID(ctx, k.Scope, k.ID)
 		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
