@@ -205,16 +205,19 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	var cache *keyward.Cache
 	var want Desired
 	var config map[string]string
-	var policy string
+	var policy, upstream string
 	var err error
 	if p := c.takePrepared(k); p != nil {
-		cache, want, config, policy = p.cache, p.want, p.config, p.policy
+		cache, want, config, policy, upstream = p.cache, p.want, p.config, p.policy, p.upstream
 	} else {
 		err = c.Store.View(ctx, func(tx keyward.Tx) (err error) {
 			if cache, err = tx.FindCacheByID(ctx, k.Scope, kind, k.ID); err != nil {
 				return err
 			}
 			if want, err = c.desired(ctx, tx, cache); err != nil {
+				return err
+			}
+			if upstream, err = globalUpstream(ctx, tx, cache); err != nil {
 				return err
 			}
 			config, policy, err = nodeConfig(ctx, tx, cache)
@@ -237,7 +240,7 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	if c.Engine == nil {
 		return c.finishCache(ctx, cache, want, nil)
 	}
-	ports, err := c.applyNodes(ctx, cache, want, nodeSettings{config: config, policy: policy})
+	ports, err := c.applyNodes(ctx, cache, want, nodeSettings{config: config, policy: policy, upstream: upstream})
 	if err == nil && cache.ClusterMode {
 		var formed bool
 		if formed, err = c.formCluster(ctx, cache, ports); err == nil && !formed {
@@ -277,15 +280,13 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 		spec := NodeSpec{ID: cache.NodeID(n.ClusterID), Engine: cache.Engine, TLS: cache.TransitEncryption, Cache: cache, Cluster: cache.ClusterMode}
 		spec.MaxMemory, spec.MaxMemoryPolicy = nodeMemory(cache)
 		set.apply(&spec)
-		if cache.ClusterMode {
-			// No fronts in cluster mode: cluster clients follow the nodes'
-			// own addresses (CLUSTER SLOTS), and the wiring needs them.
-			spec.Cache = nil
-		}
 		if cache.ClusterMode && i != shardPrimary(cache, i) {
 			spec.ReplicaOf = cache.NodeID(cache.Nodes[shardPrimary(cache, i)].ClusterID)
 		} else if i > 0 && !cache.ClusterMode {
 			spec.ReplicaOf = cache.NodeID(cache.Nodes[0].ClusterID)
+		}
+		if spec.ReplicaOf == "" && !cache.ClusterMode && set.upstream != "" {
+			spec.ReplicaOf = set.upstream // the group's primary follows another region's
 		}
 		if err := c.seedNode(nctx, cache, i, spec.ID); err != nil {
 			errs[i] = fmt.Errorf("reconcile: restore %s: %w", spec.ID, err)
@@ -495,6 +496,9 @@ func (c *Controller) resyncDataWith(ctx context.Context, enqueue func(keyward.Ke
 			if p.want, err = c.desiredMemo(ctx, tx, cache, memo[cache.Scope]); err != nil {
 				return err
 			}
+			if p.upstream, err = globalUpstream(ctx, tx, cache); err != nil {
+				return err
+			}
 			if p.config, p.policy, err = nodeConfig(ctx, tx, cache); err != nil {
 				return err
 			}
@@ -540,11 +544,11 @@ func (c *Controller) resyncDataWith(ctx context.Context, enqueue func(keyward.Ke
 // preparedPass is a cache's stored and desired state read by a drift
 // resync for the cache's pass (see Controller.epoch).
 type preparedPass struct {
-	cache  *keyward.Cache
-	want   Desired
-	config map[string]string
-	policy string
-	epoch  uint64
+	cache            *keyward.Cache
+	want             Desired
+	config           map[string]string
+	policy, upstream string
+	epoch            uint64
 }
 
 // takePrepared returns k's prepared state if nothing changed since it was
