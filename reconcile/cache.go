@@ -197,6 +197,13 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 			return pollConverge, nil
 		}
 	}
+	if err == nil {
+		// A restore key by key, once the nodes run (restore.go).
+		var ready bool
+		if ready, err = c.loadRestore(ctx, cache); err == nil && !ready {
+			return time.Millisecond, nil
+		}
+	}
 	if err != nil {
 		if IsTerminal(err) && cache.Status == keyward.CacheCreating {
 			return 0, c.failCache(ctx, cache, err)
