@@ -227,11 +227,14 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward does not support ClusterMode compatible: create the group with cluster mode enabled or disabled.")
 	}
 	if deref(in.NumNodeGroups) > 1 || len(in.NodeGroupConfiguration) > 1 || strings.EqualFold(deref(in.ClusterMode), "enabled") ||
-		strings.HasSuffix(deref(in.CacheParameterGroupName), ".cluster.on") {
+		strings.HasSuffix(deref(in.CacheParameterGroupName), ".cluster.on") || s.clusterModeSnapshot(ctx, sc, in.SnapshotName) {
 		return s.createClusterModeGroup(ctx, sc, id, engine, in)
 	}
-	if in.SnapshotArns != nil || in.GlobalReplicationGroupId != nil || in.PrimaryClusterId != nil {
-		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward does not support creating a replication group from S3 snapshots, existing clusters or global replication groups.")
+	if in.GlobalReplicationGroupId != nil || in.PrimaryClusterId != nil {
+		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward does not support creating a replication group from existing clusters or global replication groups.")
+	}
+	if len(in.SnapshotArns) > 1 {
+		return nil, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "A replication group with cluster mode disabled is restored from one RDB file: give one SnapshotArn, or enable cluster mode.")
 	}
 	if err := checkDurability(in.Durability); err != nil {
 		return nil, err
@@ -265,12 +268,16 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 		Status: keyward.CacheCreating, StatusSince: now, Generation: 1, CreatedAt: now,
 		NumNodes: n, TransitEncryption: tls,
 	}
-	if in.SnapshotName != nil {
+	rs, err := s.restoreFrom(ctx, sc, keyward.ResourceReplicationGroup, in.SnapshotName, in.SnapshotArns)
+	if err != nil {
+		return nil, err
+	}
+	if rs != nil && rs.snap == nil {
+		c.RestoreFile = rs.sources[0] // an S3 object
+	}
+	if rs != nil && rs.snap != nil {
 		// The snapshot's settings are the defaults of the restored group.
-		var snap *keyward.Snapshot
-		if err := s.Store.View(ctx, func(tx keyward.Tx) (err error) { snap, err = restorable(ctx, tx, sc, *in.SnapshotName); return err }); err != nil {
-			return nil, err
-		}
+		snap := rs.snap
 		if in.Engine != nil && snap.Engine != engine {
 			return nil, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "Snapshot %s is of engine %s, not %s.", snap.ID, snap.Engine, engine)
 		}
