@@ -31,6 +31,8 @@ func bucketFault(err error, bucket, key string) error {
 		msg = "ElastiCache has not been granted WRITE permissions " + bucket + " on the S3 Bucket."
 	case errors.Is(err, s3dir.ErrNoObject):
 		msg = "No such S3 object " + bucket + "/" + key + "."
+	case errors.Is(err, s3dir.ErrNotRDB):
+		msg = "The S3 object " + bucket + "/" + key + " is not a valid RDB file."
 	case errors.Is(err, s3dir.ErrInvalid):
 		msg = "Invalid S3 bucket name or object key: " + bucket + "/" + key + "."
 	}

@@ -34,6 +34,7 @@ var (
 	ErrReadDenied    = errors.New("s3dir: read access denied")
 	ErrWriteDenied   = errors.New("s3dir: write access denied")
 	ErrInvalid       = errors.New("s3dir: invalid bucket name or key")
+	ErrNotRDB        = errors.New("s3dir: object is not an RDB file")
 )
 
 var bucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
@@ -119,6 +120,22 @@ func (d Dir) CheckRead(bucket, key string) error {
 	}
 	if fi.Mode().Perm()&0o400 == 0 {
 		return ErrReadDenied
+	}
+	return checkRDB(p)
+}
+
+// checkRDB reads the file's magic: RDB files begin with REDIS (VALKEY
+// for Valkey's newer format).
+func checkRDB(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return ErrReadDenied
+	}
+	defer f.Close()
+	head := make([]byte, 6)
+	n, _ := f.Read(head)
+	if s := string(head[:n]); !strings.HasPrefix(s, "REDIS") && s != "VALKEY" {
+		return ErrNotRDB
 	}
 	return nil
 }
