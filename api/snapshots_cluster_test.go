@@ -220,4 +220,13 @@ func TestSnapshot_ClusterModeReshard(t *testing.T) {
 		t.Fatalf("restored without NumNodeGroups: %+v", same.NodeGroups)
 	}
 	checkClusterKeys(t, c, same)
+
+	// A serverless cache from the 2-shard snapshot: every key on its node.
+	if _, err := c.CreateServerlessCache(ctx, &elasticache.CreateServerlessCacheInput{
+		ServerlessCacheName: aws.String("sv-from-cm"), Engine: aws.String("redis"), SnapshotArnsToRestore: []string{aws.ToString(snap.ARN)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sv := waitServerless(t, c, "sv-from-cm", "available")
+	checkKeys(t, node{addr: fmt.Sprintf("127.0.0.1:%d", aws.ToInt32(sv.Endpoint.Port)), tls: ts.Engine().TLSConfig()})
 }

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
+	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
 
 	"keyward/internal/redistest"
 	"keyward/keywardtest"
@@ -146,4 +148,52 @@ func TestSnapshot_ExportAndRestoreS3(t *testing.T) {
 	if _, msg := errorMessage(err); msg != "keyward has no S3 directory configured (start it with --s3-dir): S3 buckets cannot be used." {
 		t.Errorf("without --s3-dir: %q", msg)
 	}
+}
+
+// A serverless snapshot exported with ExportServerlessCacheSnapshot
+// restores from its S3 ARN into a new serverless cache.
+func TestServerlessSnapshot_ExportAndRestoreS3(t *testing.T) {
+	redistest.Binary(t)
+	dir, buckets := withBuckets(t, "bkt")
+	ts := keywardtest.New(t, buckets)
+	c, ctx := ts.Client, t.Context()
+	nodeOf := func(sc types.ServerlessCache) node {
+		return node{addr: fmt.Sprintf("127.0.0.1:%d", aws.ToInt32(sc.Endpoint.Port)), tls: ts.Engine().TLSConfig()}
+	}
+	if _, err := c.CreateServerlessCache(ctx, &elasticache.CreateServerlessCacheInput{ServerlessCacheName: aws.String("sv"), Engine: aws.String("redis")}); err != nil {
+		t.Fatal(err)
+	}
+	writeKeys(t, nodeOf(waitServerless(t, c, "sv", "available")))
+	if _, err := c.CreateServerlessCacheSnapshot(ctx, &elasticache.CreateServerlessCacheSnapshotInput{ServerlessCacheName: aws.String("sv"), ServerlessCacheSnapshotName: aws.String("sv-1")}); err != nil {
+		t.Fatal(err)
+	}
+	waitServerlessSnapshot(t, c, "sv-1", "available")
+	out, err := c.ExportServerlessCacheSnapshot(ctx, &elasticache.ExportServerlessCacheSnapshotInput{ServerlessCacheSnapshotName: aws.String("sv-1"), S3BucketName: aws.String("bkt")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(out.ServerlessCacheSnapshot.Status) != "exporting" {
+		t.Errorf("export answered %s", aws.ToString(out.ServerlessCacheSnapshot.Status))
+	}
+	waitServerlessSnapshot(t, c, "sv-1", "available")
+	if fi, err := os.Stat(filepath.Join(dir, "bkt", "sv-1-0001.rdb")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("exported object: %v %v", fi, err)
+	}
+	_, err = c.ExportServerlessCacheSnapshot(ctx, &elasticache.ExportServerlessCacheSnapshotInput{ServerlessCacheSnapshotName: aws.String("sv-1"), S3BucketName: aws.String("bkt")})
+	keywardtest.WantError(t, err, "InvalidParameterValue", 400)
+	_, err = c.ExportServerlessCacheSnapshot(ctx, &elasticache.ExportServerlessCacheSnapshotInput{ServerlessCacheSnapshotName: aws.String("sv-1"), S3BucketName: aws.String("nobucket")})
+	keywardtest.WantError(t, err, "InvalidParameterValue", 400)
+	_, err = c.ExportServerlessCacheSnapshot(ctx, &elasticache.ExportServerlessCacheSnapshotInput{ServerlessCacheSnapshotName: aws.String("nope"), S3BucketName: aws.String("bkt")})
+	keywardtest.WantError(t, err, "ServerlessCacheSnapshotNotFoundFault", 404)
+
+	if _, err := c.CreateServerlessCache(ctx, &elasticache.CreateServerlessCacheInput{
+		ServerlessCacheName: aws.String("sv-s3"), Engine: aws.String("redis"), SnapshotArnsToRestore: []string{"arn:aws:s3:::bkt/sv-1-0001.rdb"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	checkKeys(t, nodeOf(waitServerless(t, c, "sv-s3", "available")))
+	_, err = c.CreateServerlessCache(ctx, &elasticache.CreateServerlessCacheInput{
+		ServerlessCacheName: aws.String("sv-bad"), Engine: aws.String("redis"), SnapshotArnsToRestore: []string{"arn:aws:s3:::bkt/missing.rdb"},
+	})
+	keywardtest.WantError(t, err, "InvalidParameterValue", 400)
 }
