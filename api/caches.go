@@ -574,7 +574,8 @@ func (s *Service) modifyReplicationGroup(ctx context.Context, in *ecapi.ModifyRe
 // group and users are untouched.
 func (s *Service) DeleteReplicationGroup(ctx context.Context, in *ecapi.DeleteReplicationGroupMessage) (*ecapi.DeleteReplicationGroupResult, error) {
 	if deref(in.RetainPrimaryCluster) {
-		return nil, apiError(keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward does not support RetainPrimaryCluster."))
+		out, err := s.retainPrimary(ctx, in)
+		return out, apiError(err)
 	}
 	if in.FinalSnapshotIdentifier != nil {
 		c, err := s.deleteWithFinalSnapshot(ctx, keyward.KindReplicationGroup, deref(in.ReplicationGroupId), *in.FinalSnapshotIdentifier)

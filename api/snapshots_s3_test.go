@@ -61,8 +61,8 @@ func TestSnapshot_ExportAndRestoreS3(t *testing.T) {
 	// Export faults.
 	for _, f := range []struct {
 		what, src, name, bucket, code string
-		status                      int
-		msg                         string
+		status                        int
+		msg                           string
 	}{
 		{"object exists", "s1", "backup", "bkt", "InvalidParameterValue", 400, "The S3 bucket bkt already contains an object with key backup-0001.rdb."},
 		{"no bucket", "s1", "x", "nobucket", "InvalidParameterValue", 400, "The S3 bucket nobucket does not exist."},
