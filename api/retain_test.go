@@ -91,3 +91,57 @@ func TestReplicationGroup_RetainPrimaryCluster(t *testing.T) {
 	_, err = c.DeleteReplicationGroup(ctx, &elasticache.DeleteReplicationGroupInput{ReplicationGroupId: aws.String("busy"), RetainPrimaryCluster: aws.Bool(true), FinalSnapshotIdentifier: aws.String("f")})
 	keywardtest.WantError(t, err, "InvalidParameterCombination", 400)
 }
+
+// CreateCacheCluster (Redis) from a snapshot by name and from an S3 ARN:
+// the node starts with every key.
+func TestCacheCluster_RestoreFromSnapshot(t *testing.T) {
+	redistest.Binary(t)
+	_, buckets := withBuckets(t, "bkt")
+	ts := keywardtest.New(t, keywardtest.WithDelay(200*time.Millisecond), buckets)
+	c, ctx := ts.Client, t.Context()
+	createRG(t, c, "src", 1, false)
+	writeKeys(t, rgNodes(t, ts, waitRG(t, c, "src", "available"))[0])
+	if _, err := c.CreateSnapshot(ctx, &elasticache.CreateSnapshotInput{ReplicationGroupId: aws.String("src"), SnapshotName: aws.String("s1")}); err != nil {
+		t.Fatal(err)
+	}
+	waitSnapshot(t, c, "s1", "available")
+	if _, err := c.CopySnapshot(ctx, &elasticache.CopySnapshotInput{SourceSnapshotName: aws.String("s1"), TargetSnapshotName: aws.String("e"), TargetBucket: aws.String("bkt")}); err != nil {
+		t.Fatal(err)
+	}
+	waitSnapshot(t, c, "s1", "available")
+
+	create := func(id string, name *string, arns ...string) error {
+		_, err := c.CreateCacheCluster(ctx, &elasticache.CreateCacheClusterInput{
+			CacheClusterId: aws.String(id), Engine: aws.String("redis"), CacheNodeType: aws.String("cache.t4g.micro"),
+			SnapshotName: name, SnapshotArns: arns,
+		})
+		return err
+	}
+	if err := create("byname", aws.String("s1")); err != nil {
+		t.Fatal(err)
+	}
+	// The snapshot is held while the cluster is made from it.
+	_, err := c.DeleteSnapshot(ctx, &elasticache.DeleteSnapshotInput{SnapshotName: aws.String("s1")})
+	keywardtest.WantError(t, err, "InvalidSnapshotState", 400)
+	if err := create("bys3", nil, "arn:aws:s3:::bkt/e-0001.rdb"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"byname", "bys3"} {
+		cc := waitClusterStatus(t, c, id, "available")
+		checkKeys(t, node{addr: nodeAddr(cc.CacheNodes[0])})
+	}
+
+	keywardtest.WantError(t, create("x", aws.String("nosuch")), "SnapshotNotFoundFault", 404)
+	keywardtest.WantError(t, create("x", nil, "arn:aws:s3:::bkt/nosuch.rdb"), "InvalidParameterValue", 400)
+	keywardtest.WantError(t, create("x", nil, "arn:aws:s3:::bkt/e-0001.rdb", "arn:aws:s3:::bkt/e-0001.rdb"), "InvalidParameterCombination", 400)
+	_, err = c.CreateCacheCluster(ctx, &elasticache.CreateCacheClusterInput{
+		CacheClusterId: aws.String("mc"), Engine: aws.String("memcached"), CacheNodeType: aws.String("cache.t4g.micro"), SnapshotName: aws.String("s1"),
+	})
+	keywardtest.WantError(t, err, "InvalidParameterCombination", 400)
+	createClusterRG(t, c, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("cm"), NumNodeGroups: aws.Int32(2)})
+	if _, err := c.CreateSnapshot(ctx, &elasticache.CreateSnapshotInput{ReplicationGroupId: aws.String("cm"), SnapshotName: aws.String("cms")}); err != nil {
+		t.Fatal(err)
+	}
+	waitSnapshot(t, c, "cms", "available")
+	keywardtest.WantError(t, create("x", aws.String("cms")), "InvalidParameterCombination", 400)
+}
