@@ -128,6 +128,17 @@ func (s *Snapshot) Files() []string {
 	return out
 }
 
+// RenewFiles gives the snapshot fresh file names, its own, for a copy.
+func (s *Snapshot) RenewFiles() {
+	s.File = SnapshotFileName()
+	for i := range s.NodeSnapshots {
+		s.NodeSnapshots[i].File = SnapshotFileName()
+	}
+	if len(s.NodeSnapshots) > 0 {
+		s.NodeSnapshots[0].File = s.File
+	}
+}
+
 // S3Source returns the restore source naming object key of bucket (a
 // restore source is a snapshot file name, or this form).
 func S3Source(bucket, key string) string { return s3SourcePrefix + bucket + "/" + key }

@@ -33,7 +33,7 @@ func snapshotToAPI(s *keyward.Snapshot, nodeGroups bool) *ecapi.Snapshot {
 		EngineVersion: ptr(s.EngineVersion), Port: ptr(int32(6379)), AutoMinorVersionUpgrade: ptr(true),
 		CacheParameterGroupName: ptr("default." + string(s.Engine) + majorVersion(s.EngineVersion)),
 		SnapshotRetentionLimit:  ptr(int32(s.RetentionLimit)), NumNodeGroups: ptr(int32(max(1, len(s.NodeSnapshots)))),
-		AutomaticFailover: ptr(enabledString(s.NumNodes > 1)), ARN: ptr(s.Scope.ARN(keyward.ARNSnapshot, s.ID)),
+		AutomaticFailover: ptr(enabledString(s.NumNodes > 1 || s.ClusterMode)), ARN: ptr(s.Scope.ARN(keyward.ARNSnapshot, s.ID)),
 		DataTiering: ptr("disabled"), PreferredMaintenanceWindow: ptr("sun:05:00-sun:06:00"),
 		NodeSnapshots: []ecapi.NodeSnapshot{},
 	}
@@ -286,7 +286,8 @@ func (s *Service) copySnapshot(ctx context.Context, in *ecapi.CopySnapshotMessag
 		now := s.now()
 		snap = src.Clone()
 		snap.ID, snap.Source, snap.Status, snap.StatusSince, snap.CreatedAt = name, keyward.SnapshotManual, keyward.SnapshotCreating, now, now
-		snap.CopyOf, snap.File, snap.DeleteCacheAfter, snap.UsedBy, snap.FailureMessage = srcName, keyward.SnapshotFileName(), false, nil, ""
+		snap.CopyOf, snap.DeleteCacheAfter, snap.UsedBy, snap.FailureMessage, snap.Exports = srcName, false, nil, "", nil
+		snap.RenewFiles()
 		if err := keyward.Snapshots.Create(ctx, tx, snap); err != nil {
 			return err
 		}

@@ -221,6 +221,18 @@ func TestSnapshot_ClusterModeReshard(t *testing.T) {
 	}
 	checkClusterKeys(t, c, same)
 
+	// A copy has its own file per shard; deleting the source removes both
+	// of its files and leaves the copy's.
+	if _, err := c.CopySnapshot(ctx, &elasticache.CopySnapshotInput{SourceSnapshotName: aws.String("two"), TargetSnapshotName: aws.String("two-copy")}); err != nil {
+		t.Fatal(err)
+	}
+	if cp := waitSnapshot(t, c, "two-copy", "available"); len(cp.NodeSnapshots) != 2 || aws.ToString(cp.NodeSnapshots[1].CacheSize) == "0 MB" {
+		t.Fatalf("copy: %+v", cp.NodeSnapshots)
+	}
+	if files, _ := filepath.Glob(filepath.Join(ts.Config.DataDir, "snapshots", "*.rdb")); len(files) != 4 {
+		t.Fatalf("snapshot files after the copy: %v", files)
+	}
+
 	// A serverless cache from the 2-shard snapshot: every key on its node.
 	if _, err := c.CreateServerlessCache(ctx, &elasticache.CreateServerlessCacheInput{
 		ServerlessCacheName: aws.String("sv-from-cm"), Engine: aws.String("redis"), SnapshotArnsToRestore: []string{aws.ToString(snap.ARN)},
@@ -229,4 +241,11 @@ func TestSnapshot_ClusterModeReshard(t *testing.T) {
 	}
 	sv := waitServerless(t, c, "sv-from-cm", "available")
 	checkKeys(t, node{addr: fmt.Sprintf("127.0.0.1:%d", aws.ToInt32(sv.Endpoint.Port)), tls: ts.Engine().TLSConfig()})
+	if _, err := c.DeleteSnapshot(ctx, &elasticache.DeleteSnapshotInput{SnapshotName: aws.String("two")}); err != nil {
+		t.Fatal(err)
+	}
+	waitSnapshot(t, c, "two", "gone")
+	if files, _ := filepath.Glob(filepath.Join(ts.Config.DataDir, "snapshots", "*.rdb")); len(files) != 2 {
+		t.Fatalf("snapshot files after DeleteSnapshot: %v", files)
+	}
 }
