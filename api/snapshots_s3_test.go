@@ -23,13 +23,15 @@ func TestSnapshot_ExportAndRestoreS3(t *testing.T) {
 	dir, buckets := withBuckets(t, "bkt", "readonly", "writeonly")
 	os.Chmod(filepath.Join(dir, "readonly"), 0o500)
 	os.Chmod(filepath.Join(dir, "writeonly"), 0o300)
-	ts := keywardtest.New(t, keywardtest.WithDelay(20*time.Millisecond), buckets)
+	ts := keywardtest.New(t, keywardtest.WithDelay(200*time.Millisecond), buckets)
 	c, ctx := ts.Client, t.Context()
 	createRG(t, c, "src", 1, false)
 	writeKeys(t, rgNodes(t, ts, waitRG(t, c, "src", "available"))[0])
 	if _, err := c.CreateSnapshot(ctx, &elasticache.CreateSnapshotInput{ReplicationGroupId: aws.String("src"), SnapshotName: aws.String("s1")}); err != nil {
 		t.Fatal(err)
 	}
+	_, err := c.CopySnapshot(ctx, &elasticache.CopySnapshotInput{SourceSnapshotName: aws.String("s1"), TargetSnapshotName: aws.String("early"), TargetBucket: aws.String("bkt")})
+	keywardtest.WantError(t, err, "InvalidSnapshotState", 400)
 	waitSnapshot(t, c, "s1", "available")
 
 	export := func(src, name, bucket string) error {
@@ -155,7 +157,7 @@ func TestSnapshot_ExportAndRestoreS3(t *testing.T) {
 func TestServerlessSnapshot_ExportAndRestoreS3(t *testing.T) {
 	redistest.Binary(t)
 	dir, buckets := withBuckets(t, "bkt")
-	ts := keywardtest.New(t, buckets)
+	ts := keywardtest.New(t, keywardtest.WithDelay(200*time.Millisecond), buckets)
 	c, ctx := ts.Client, t.Context()
 	nodeOf := func(sc types.ServerlessCache) node {
 		return node{addr: fmt.Sprintf("127.0.0.1:%d", aws.ToInt32(sc.Endpoint.Port)), tls: ts.Engine().TLSConfig()}
@@ -167,6 +169,9 @@ func TestServerlessSnapshot_ExportAndRestoreS3(t *testing.T) {
 	if _, err := c.CreateServerlessCacheSnapshot(ctx, &elasticache.CreateServerlessCacheSnapshotInput{ServerlessCacheName: aws.String("sv"), ServerlessCacheSnapshotName: aws.String("sv-1")}); err != nil {
 		t.Fatal(err)
 	}
+	// Not available yet (the transition delay holds it creating).
+	_, err := c.ExportServerlessCacheSnapshot(ctx, &elasticache.ExportServerlessCacheSnapshotInput{ServerlessCacheSnapshotName: aws.String("sv-1"), S3BucketName: aws.String("bkt")})
+	keywardtest.WantError(t, err, "InvalidServerlessCacheSnapshotStateFault", 400)
 	waitServerlessSnapshot(t, c, "sv-1", "available")
 	out, err := c.ExportServerlessCacheSnapshot(ctx, &elasticache.ExportServerlessCacheSnapshotInput{ServerlessCacheSnapshotName: aws.String("sv-1"), S3BucketName: aws.String("bkt")})
 	if err != nil {
