@@ -138,6 +138,14 @@ func TestSnapshot_ExportAndRestoreS3(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitRG(t, c, "junk", "create-failed")
+	// The same without cluster mode: checked before the primary starts
+	// with it (a node that cannot load its data would never start).
+	if _, err := c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
+		ReplicationGroupId: aws.String("junk2"), ReplicationGroupDescription: aws.String("x"), SnapshotArns: []string{"arn:aws:s3:::bkt/bad.rdb"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitRG(t, c, "junk2", "create-failed")
 
 	// Without --s3-dir there are no buckets.
 	plain := keywardtest.New(t)

@@ -140,6 +140,9 @@ func (c *Controller) applyRedisCluster(ctx context.Context, cl *keyward.CacheClu
 	}
 	if se := c.snapshotEngine(); se != nil && cl.Status == keyward.ClusterCreating && cl.RestoreFile != "" && n.Port == 0 {
 		// Restored: the node's first start loads the snapshot.
+		if err := c.verifySource(ctx, cl.Engine, cl.RestoreFile); err != nil {
+			return nil, "", err
+		}
 		if err := se.SeedNode(nctx, id, cl.RestoreFile); err != nil {
 			return nil, "", fmt.Errorf("reconcile: restore %s: %w", id, err)
 		}

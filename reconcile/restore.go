@@ -188,3 +188,27 @@ func crc16(s string) uint16 {
 	}
 	return crc
 }
+
+// errVerified stops a verification read after the first batch.
+var errVerified = errors.New("reconcile: the RDB loads")
+
+// verifySource makes sure an RDB from a bucket (the caller's file, unlike
+// keyward's own snapshots) loads before a node is seeded with it: a node
+// that cannot load its data would never start, and the cache never leave
+// creating. A file that does not load is a Terminal error (create-failed).
+func (c *Controller) verifySource(ctx context.Context, engine keyward.Engine, src string) error {
+	if _, _, s3 := keyward.ParseS3Source(src); !s3 {
+		return nil
+	}
+	kl, ok := c.Engine.(KeyLoader)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, restoreTimeout)
+	defer cancel()
+	err := kl.ReadKeys(ctx, engine, src, func([]DumpedKey) error { return errVerified })
+	if err == nil || errors.Is(err, errVerified) {
+		return nil
+	}
+	return fmt.Errorf("reconcile: restore from %s: %w", src, err)
+}
