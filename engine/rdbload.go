@@ -69,8 +69,10 @@ func (m *Manager) ReadRDB(ctx context.Context, engine, src string, fn func([]Dum
 			}
 		}
 	}
+	// The socket is named relative to --dir (the server has changed into
+	// it when it binds), so that its path fits in sockaddr_un.
 	sock := filepath.Join(dir, "s.sock")
-	cmd := exec.Command(bin, "--port", "0", "--unixsocket", sock, "--unixsocketperm", "700",
+	cmd := exec.Command(bin, "--port", "0", "--unixsocket", "s.sock", "--unixsocketperm", "700",
 		"--dir", dir, "--dbfilename", "dump.rdb", "--appendonly", "no", "--save", "",
 		"--daemonize", "no", "--logfile", filepath.Join(dir, "server.log"))
 	cmd.Dir, cmd.Env = dir, minimalEnv()
