@@ -109,5 +109,3 @@ func (a engineAdapter) RestoreKeys(ctx context.Context, nodeID string, keys []re
 func (a engineAdapter) KeyCount(ctx context.Context, nodeID string) (int64, error) {
 	return a.m.KeyCount(ctx, nodeID)
 }
-
-
