@@ -164,12 +164,15 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	var cache *keyward.Cache
 	var want Desired
 	var config map[string]string
-	var policy string
+	var policy, upstream string
 	err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
 		if cache, err = tx.FindCacheByID(ctx, k.Scope, kind, k.ID); err != nil {
 			return err
 		}
 		if want, err = c.desired(ctx, tx, cache); err != nil {
+			return err
+		}
+		if upstream, err = globalUpstream(ctx, tx, cache); err != nil {
 			return err
 		}
 		config, policy, err = nodeConfig(ctx, tx, cache)
@@ -195,7 +198,7 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 		err = c.verifySource(ctx, cache.Engine, cache.RestoreFile) // before the primary starts with it
 	}
 	if err == nil {
-		ports, err = c.applyNodes(ctx, cache, want, nodeSettings{config: config, policy: policy})
+		ports, err = c.applyNodes(ctx, cache, want, nodeSettings{config: config, policy: policy, upstream: upstream})
 	}
 	if err == nil && cache.ClusterMode {
 		var formed bool
@@ -239,15 +242,13 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 		spec := NodeSpec{ID: cache.NodeID(n.ClusterID), Engine: cache.Engine, TLS: cache.TransitEncryption, Cache: cache, Cluster: cache.ClusterMode}
 		spec.MaxMemory, spec.MaxMemoryPolicy = nodeMemory(cache)
 		set.apply(&spec)
-		if cache.ClusterMode {
-			// No fronts in cluster mode: cluster clients follow the nodes'
-			// own addresses (CLUSTER SLOTS), and the wiring needs them.
-			spec.Cache = nil
-		}
 		if cache.ClusterMode && i != shardPrimary(cache, i) {
 			spec.ReplicaOf = cache.NodeID(cache.Nodes[shardPrimary(cache, i)].ClusterID)
 		} else if i > 0 && !cache.ClusterMode {
 			spec.ReplicaOf = cache.NodeID(cache.Nodes[0].ClusterID)
+		}
+		if spec.ReplicaOf == "" && !cache.ClusterMode && set.upstream != "" {
+			spec.ReplicaOf = set.upstream // the group's primary follows another region's
 		}
 		if err := c.seedNode(nctx, cache, i, spec.ID); err != nil {
 			errs[i] = fmt.Errorf("reconcile: restore %s: %w", spec.ID, err)
