@@ -275,7 +275,7 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 		Status: keyward.CacheCreating, StatusSince: now, Generation: 1, CreatedAt: now,
 		NumNodes: n, TransitEncryption: tls,
 	}
-	rs, err := s.restoreFrom(ctx, sc, keyward.ResourceReplicationGroup, in.SnapshotName, in.SnapshotArns)
+	rs, err := s.restoreFrom(ctx, sc, keyward.ResourceReplicationGroup, in.SnapshotName, in.SnapshotArns, in.ServerlessCacheSnapshotName)
 	if err != nil {
 		return nil, err
 	}
@@ -288,11 +288,11 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 		if in.Engine != nil && snap.Engine != engine {
 			return nil, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "Snapshot %s is of engine %s, not %s.", snap.ID, snap.Engine, engine)
 		}
-		c.Engine, c.RestoreSnapshot, c.RestoreFile = snap.Engine, snap.ID, snap.File
+		c.Engine, c.RestoreSnapshot, c.RestoreFile, c.RestoreServerless = snap.Engine, snap.ID, snap.File, snap.Serverless
 		if in.EngineVersion == nil {
 			c.EngineVersion = snap.EngineVersion
 		}
-		if in.CacheNodeType == nil {
+		if in.CacheNodeType == nil && !snap.Serverless { // a serverless cache has no node type
 			c.CacheNodeType = snap.CacheNodeType
 		}
 	}
@@ -352,7 +352,7 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 		if c.RestoreSnapshot != "" {
 			// Checked again in the transaction: the cache's reference
 			// holds the snapshot from here until the group is available.
-			if _, err := restorable(ctx, tx, sc, c.RestoreSnapshot); err != nil {
+			if err := stillRestorable(ctx, tx, c); err != nil {
 				return err
 			}
 		}

@@ -37,7 +37,7 @@ func (s *Service) createClusterModeGroup(ctx context.Context, sc keyward.Scope, 
 	if in.GlobalReplicationGroupId != nil || in.PrimaryClusterId != nil {
 		return nil, rg(keyward.EINVALID, "keyward does not support creating a replication group from existing clusters or global replication groups.")
 	}
-	rs, err := s.restoreFrom(ctx, sc, keyward.ResourceReplicationGroup, in.SnapshotName, in.SnapshotArns)
+	rs, err := s.restoreFrom(ctx, sc, keyward.ResourceReplicationGroup, in.SnapshotName, in.SnapshotArns, in.ServerlessCacheSnapshotName)
 	if err != nil {
 		return nil, err
 	}
@@ -201,6 +201,9 @@ func (s *Service) createClusterModeGroup(ctx context.Context, sc keyward.Scope, 
 			c.UserGroupIDs = append(c.UserGroupIDs, g.ID)
 		}
 		if err := checkCacheGroups(ctx, tx, sc, c); err != nil {
+			return err
+		}
+		if err := stillRestorable(ctx, tx, c); err != nil {
 			return err
 		}
 		if err := tx.CreateCache(ctx, c); err != nil {

@@ -17,12 +17,35 @@ type restore struct {
 	sources []string // snapshot files or keyward.S3Source values
 }
 
-// restoreFrom resolves SnapshotName / SnapshotArns; nil when neither is
-// given.
-func (s *Service) restoreFrom(ctx context.Context, sc keyward.Scope, res keyward.Resource, name *string, arns []string) (*restore, error) {
+// restoreFrom resolves SnapshotName / SnapshotArns (and, for
+// CreateReplicationGroup, ServerlessCacheSnapshotName, after them); nil
+// when none is given.
+func (s *Service) restoreFrom(ctx context.Context, sc keyward.Scope, res keyward.Resource, name *string, arns []string, serverless ...*string) (*restore, error) {
+	var sv *string
+	if len(serverless) > 0 {
+		sv = serverless[0]
+	}
+	given := 0
+	for _, set := range []bool{name != nil, len(arns) > 0, sv != nil} {
+		if set {
+			given++
+		}
+	}
 	switch {
-	case name != nil && len(arns) > 0:
-		return nil, keyward.Errorf(keyward.ECOMBINATION, res, "SnapshotName and SnapshotArns cannot be used together.")
+	case given > 1:
+		return nil, keyward.Errorf(keyward.ECOMBINATION, res, "Only one of SnapshotName, SnapshotArns and ServerlessCacheSnapshotName can be given.")
+	case sv != nil:
+		var snap *keyward.Snapshot
+		err := s.Store.View(ctx, func(tx keyward.Tx) (err error) { snap, err = keyward.ServerlessSnapshots.Get(ctx, tx, sc, *sv); return err })
+		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			return nil, serverlessSnapshotNotFound(*sv)
+		} else if err != nil {
+			return nil, err
+		}
+		if snap.Status != keyward.SnapshotAvailable {
+			return nil, keyward.Errorf(keyward.ESTATE, keyward.ResourceServerlessSnapshot, "Serverless cache snapshot %s is not in available state (it is %s).", *sv, snap.Status)
+		}
+		return &restore{snap: snap, sources: snap.Files()}, nil
 	case name != nil:
 		var snap *keyward.Snapshot
 		if err := s.Store.View(ctx, func(tx keyward.Tx) (err error) { snap, err = restorable(ctx, tx, sc, *name); return err }); err != nil {
@@ -83,12 +106,35 @@ func applyRestore(c *keyward.Cache, rs *restore, engineGiven bool) error {
 	if engineGiven && snap.Engine != c.Engine {
 		return keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "Snapshot %s is of engine %s, not %s.", snap.ID, snap.Engine, c.Engine)
 	}
-	c.Engine, c.RestoreSnapshot = snap.Engine, snap.ID
+	c.Engine, c.RestoreSnapshot, c.RestoreServerless = snap.Engine, snap.ID, snap.Serverless
 	if c.EngineVersion == "" {
 		c.EngineVersion = snap.EngineVersion
 	}
-	if c.CacheNodeType == "" {
+	if c.CacheNodeType == "" && !snap.Serverless { // a serverless cache has no node type
 		c.CacheNodeType = snap.CacheNodeType
+	}
+	return nil
+}
+
+// stillRestorable checks, in the creating transaction, that the snapshot a
+// new cache restores is still there and available: from then on the
+// cache's reference holds it.
+func stillRestorable(ctx context.Context, tx keyward.Tx, c *keyward.Cache) error {
+	if c.RestoreSnapshot == "" {
+		return nil
+	}
+	if !c.RestoreServerless {
+		_, err := restorable(ctx, tx, c.Scope, c.RestoreSnapshot)
+		return err
+	}
+	snap, err := keyward.ServerlessSnapshots.Get(ctx, tx, c.Scope, c.RestoreSnapshot)
+	if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+		return serverlessSnapshotNotFound(c.RestoreSnapshot)
+	} else if err != nil {
+		return err
+	}
+	if snap.Status != keyward.SnapshotAvailable {
+		return keyward.Errorf(keyward.ESTATE, keyward.ResourceServerlessSnapshot, "Serverless cache snapshot %s is not in available state (it is %s).", c.RestoreSnapshot, snap.Status)
 	}
 	return nil
 }

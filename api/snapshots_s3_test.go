@@ -209,4 +209,24 @@ func TestServerlessSnapshot_ExportAndRestoreS3(t *testing.T) {
 		ServerlessCacheName: aws.String("sv-bad"), Engine: aws.String("redis"), SnapshotArnsToRestore: []string{"arn:aws:s3:::bkt/missing.rdb"},
 	})
 	keywardtest.WantError(t, err, "InvalidParameterValue", 400)
+
+	// A replication group from the serverless snapshot (ServerlessCacheSnapshotName).
+	if _, err := c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
+		ReplicationGroupId: aws.String("from-sv"), ReplicationGroupDescription: aws.String("x"), NumCacheClusters: aws.Int32(2),
+		ServerlessCacheSnapshotName: aws.String("sv-1"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range rgNodes(t, ts, waitRG(t, c, "from-sv", "available")) {
+		checkKeys(t, n)
+	}
+	_, err = c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
+		ReplicationGroupId: aws.String("x"), ReplicationGroupDescription: aws.String("x"), ServerlessCacheSnapshotName: aws.String("nope"),
+	})
+	keywardtest.WantError(t, err, "ServerlessCacheSnapshotNotFoundFault", 404)
+	_, err = c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
+		ReplicationGroupId: aws.String("x"), ReplicationGroupDescription: aws.String("x"), ServerlessCacheSnapshotName: aws.String("sv-1"),
+		SnapshotArns: []string{"arn:aws:s3:::bkt/sv-1-0001.rdb"},
+	})
+	keywardtest.WantError(t, err, "InvalidParameterCombination", 400)
 }
