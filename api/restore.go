@@ -36,7 +36,10 @@ func (s *Service) restoreFrom(ctx context.Context, sc keyward.Scope, res keyward
 		return nil, keyward.Errorf(keyward.ECOMBINATION, res, "Only one of SnapshotName, SnapshotArns and ServerlessCacheSnapshotName can be given.")
 	case sv != nil:
 		var snap *keyward.Snapshot
-		err := s.Store.View(ctx, func(tx keyward.Tx) (err error) { snap, err = keyward.ServerlessSnapshots.Get(ctx, tx, sc, *sv); return err })
+		err := s.Store.View(ctx, func(tx keyward.Tx) (err error) {
+			snap, err = keyward.ServerlessSnapshots.Get(ctx, tx, sc, *sv)
+			return err
+		})
 		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
 			return nil, serverlessSnapshotNotFound(*sv)
 		} else if err != nil {
