@@ -83,6 +83,11 @@ type Cache struct {
 	// RestoreFile its RDB; the group holds the snapshot while creating.
 	RestoreSnapshot string `json:"restore_snapshot,omitempty"`
 	RestoreFile     string `json:"restore_file,omitempty"`
+	// RestoreFiles are loaded key by key once the nodes run (into the
+	// shards owning the keys' slots, in cluster mode): a cluster-mode
+	// restore, whose node groups need not match the snapshot's. Each is a
+	// snapshot file name or an S3Source. Cleared once loaded.
+	RestoreFiles []string `json:"restore_files,omitempty"`
 	// FinalSnapshot names the final snapshot being taken of a cache whose
 	// deletion was asked for: it is shown deleting meanwhile (ShownStatus).
 	FinalSnapshot string `json:"final_snapshot,omitempty"`
@@ -140,6 +145,7 @@ func (rg *Cache) Clone() *Cache {
 	c.PendingUserGroupsRemove = slices.Clone(rg.PendingUserGroupsRemove)
 	c.Nodes = slices.Clone(rg.Nodes)
 	c.Shards = slices.Clone(rg.Shards)
+	c.RestoreFiles = slices.Clone(rg.RestoreFiles)
 	c.Settings = rg.Settings.Clone()
 	if rg.Global != nil {
 		g := *rg.Global

@@ -64,6 +64,12 @@ type CacheCluster struct {
 
 	Settings CacheSettings `json:"settings"`
 
+	// RestoreSnapshot names the snapshot a new Redis cluster is created
+	// from (held while creating), RestoreFile the RDB its node starts with
+	// (a snapshot file or an S3Source).
+	RestoreSnapshot string `json:"restore_snapshot,omitempty"`
+	RestoreFile     string `json:"restore_file,omitempty"`
+
 	// FailureMessage says why creation failed (status create-failed).
 	FailureMessage string `json:"failure_message,omitempty"`
 	// AppliedACL is the ACL fingerprint last applied to a Redis node.
@@ -93,6 +99,13 @@ var Clusters = &Kind[CacheCluster]{
 	TagType: ARNCluster,
 	Settled: func(c *CacheCluster) bool {
 		return c.Status == ClusterAvailable || c.Status == ClusterCreateFailed
+	},
+	// A cluster being restored holds its snapshot.
+	Refs: func(c *CacheCluster) []Ref {
+		if c.Status == ClusterCreating && c.RestoreSnapshot != "" {
+			return []Ref{{Relation: relRestoresFrom, Kind: string(ResourceSnapshot), ID: c.RestoreSnapshot, Restrict: true}}
+		}
+		return nil
 	},
 }
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -18,6 +20,7 @@ const (
 	SnapshotAvailable SnapshotStatus = "available"
 	SnapshotCopying   SnapshotStatus = "copying"
 	SnapshotDeleting  SnapshotStatus = "deleting"
+	SnapshotExporting SnapshotStatus = "exporting"
 	SnapshotFailed    SnapshotStatus = "failed"
 )
 
@@ -71,7 +74,14 @@ type Snapshot struct {
 	CopyOf             string         `json:"copy_of,omitempty"`  // the source snapshot of a copy
 	NodeSnapshots      []NodeSnapshot `json:"node_snapshots"`
 	FailureMessage     string         `json:"failure_message,omitempty"`
-	File               string         `json:"file"` // the RDB's file name in the snapshot directory
+	File               string         `json:"file"` // the RDB's file name in the snapshot directory (the first node group's)
+
+	// ClusterMode: taken from a cluster-mode group, one RDB per node group.
+	ClusterMode bool `json:"cluster_mode,omitempty"`
+	// Exports are copies to buckets asked for with CopySnapshot's
+	// TargetBucket (or ExportServerlessCacheSnapshot) and not written yet;
+	// the snapshot is exporting meanwhile.
+	Exports []SnapshotExport `json:"exports,omitempty"`
 
 	// Serverless marks a snapshot of a serverless cache.
 	Serverless bool `json:"serverless,omitempty"`
@@ -88,13 +98,68 @@ type NodeSnapshot struct {
 	Slots       string    `json:"slots"`
 	Size        int64     `json:"size"`
 	CreatedAt   time.Time `json:"created_at"`
+	// File is this node group's RDB in the snapshot directory; empty in
+	// snapshots of one node group made before there were several (the
+	// snapshot's File then).
+	File string `json:"file,omitempty"`
 }
+
+// SnapshotExport is one export of a snapshot to a bucket: the objects
+// Name-0001.rdb, Name-0002.rdb, ... one per node group, as ElastiCache
+// names them.
+type SnapshotExport struct {
+	Bucket string `json:"bucket"`
+	Name   string `json:"name"`
+}
+
+// ExportKey returns the object key of node group i (0-based) of an export
+// named name.
+func ExportKey(name string, i int) string { return fmt.Sprintf("%s-%04d.rdb", name, i+1) }
+
+// Files returns the RDB file of each node snapshot, in order.
+func (s *Snapshot) Files() []string {
+	out := make([]string, len(s.NodeSnapshots))
+	for i, n := range s.NodeSnapshots {
+		out[i] = n.File
+		if out[i] == "" {
+			out[i] = s.File
+		}
+	}
+	return out
+}
+
+// RenewFiles gives the snapshot fresh file names, its own, for a copy.
+func (s *Snapshot) RenewFiles() {
+	s.File = SnapshotFileName()
+	for i := range s.NodeSnapshots {
+		s.NodeSnapshots[i].File = SnapshotFileName()
+	}
+	if len(s.NodeSnapshots) > 0 {
+		s.NodeSnapshots[0].File = s.File
+	}
+}
+
+// S3Source returns the restore source naming object key of bucket (a
+// restore source is a snapshot file name, or this form).
+func S3Source(bucket, key string) string { return s3SourcePrefix + bucket + "/" + key }
+
+// ParseS3Source splits a restore source made by S3Source.
+func ParseS3Source(src string) (bucket, key string, ok bool) {
+	rest, ok := strings.CutPrefix(src, s3SourcePrefix)
+	if !ok {
+		return "", "", false
+	}
+	return strings.Cut(rest, "/")
+}
+
+const s3SourcePrefix = "s3:"
 
 // Clone returns a deep copy.
 func (s *Snapshot) Clone() *Snapshot {
 	c := *s
 	c.NodeSnapshots = slices.Clone(s.NodeSnapshots)
 	c.UsedBy = slices.Clone(s.UsedBy)
+	c.Exports = slices.Clone(s.Exports)
 	return &c
 }
 
@@ -188,7 +253,28 @@ func (t Tx) findSnapshots(ctx context.Context, k *Kind[Snapshot], s Scope, cache
 }
 
 // NewSnapshot returns the snapshot of c taken from member, stored creating.
+// A cluster-mode group's is taken from every node group, each from its
+// first node (member is then ignored), one RDB each.
 func NewSnapshot(c *Cache, name, member, source string, now time.Time) *Snapshot {
+	s := newSnapshot(c, name, member, source, now)
+	if c.ClusterMode {
+		s.ClusterMode, s.NodeSnapshots = true, nil
+		for sh, shard := range c.Shards {
+			for _, n := range c.Nodes {
+				if n.Shard == sh {
+					s.NodeSnapshots = append(s.NodeSnapshots, NodeSnapshot{ClusterID: n.ClusterID, NodeGroupID: shard.ID, Slots: shard.Slots, File: SnapshotFileName()})
+					break
+				}
+			}
+		}
+		if len(s.NodeSnapshots) > 0 {
+			s.ClusterID, s.File = s.NodeSnapshots[0].ClusterID, s.NodeSnapshots[0].File
+		}
+	}
+	return s
+}
+
+func newSnapshot(c *Cache, name, member, source string, now time.Time) *Snapshot {
 	return &Snapshot{
 		Scope: c.Scope, ID: name, Source: source, Status: SnapshotCreating, StatusSince: now, CreatedAt: now,
 		ReplicationGroupID: c.ID, Description: c.Description, ClusterID: member, Engine: c.Engine,

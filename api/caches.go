@@ -234,11 +234,14 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward does not support ClusterMode compatible: create the group with cluster mode enabled or disabled.")
 	}
 	if deref(in.NumNodeGroups) > 1 || len(in.NodeGroupConfiguration) > 1 || strings.EqualFold(deref(in.ClusterMode), "enabled") ||
-		strings.HasSuffix(deref(in.CacheParameterGroupName), ".cluster.on") {
+		strings.HasSuffix(deref(in.CacheParameterGroupName), ".cluster.on") || s.clusterModeSnapshot(ctx, sc, in.SnapshotName) {
 		return s.createClusterModeGroup(ctx, sc, id, engine, in)
 	}
-	if in.SnapshotArns != nil || in.PrimaryClusterId != nil {
-		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward does not support creating a replication group from S3 snapshots or existing clusters.")
+	if in.PrimaryClusterId != nil {
+		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward does not support creating a replication group from existing clusters.")
+	}
+	if len(in.SnapshotArns) > 1 {
+		return nil, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "A replication group with cluster mode disabled is restored from one RDB file: give one SnapshotArn, or enable cluster mode.")
 	}
 	if err := checkDurability(in.Durability); err != nil {
 		return nil, err
@@ -272,20 +275,24 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 		Status: keyward.CacheCreating, StatusSince: now, Generation: 1, CreatedAt: now,
 		NumNodes: n, TransitEncryption: tls,
 	}
-	if in.SnapshotName != nil {
+	rs, err := s.restoreFrom(ctx, sc, keyward.ResourceReplicationGroup, in.SnapshotName, in.SnapshotArns, in.ServerlessCacheSnapshotName)
+	if err != nil {
+		return nil, err
+	}
+	if rs != nil && rs.snap == nil {
+		c.RestoreFile = rs.sources[0] // an S3 object
+	}
+	if rs != nil && rs.snap != nil {
 		// The snapshot's settings are the defaults of the restored group.
-		var snap *keyward.Snapshot
-		if err := s.Store.View(ctx, func(tx keyward.Tx) (err error) { snap, err = restorable(ctx, tx, sc, *in.SnapshotName); return err }); err != nil {
-			return nil, err
-		}
+		snap := rs.snap
 		if in.Engine != nil && snap.Engine != engine {
 			return nil, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "Snapshot %s is of engine %s, not %s.", snap.ID, snap.Engine, engine)
 		}
-		c.Engine, c.RestoreSnapshot, c.RestoreFile = snap.Engine, snap.ID, snap.File
+		c.Engine, c.RestoreSnapshot, c.RestoreFile, c.RestoreServerless = snap.Engine, snap.ID, snap.File, snap.Serverless
 		if in.EngineVersion == nil {
 			c.EngineVersion = snap.EngineVersion
 		}
-		if in.CacheNodeType == nil {
+		if in.CacheNodeType == nil && !snap.Serverless { // a serverless cache has no node type
 			c.CacheNodeType = snap.CacheNodeType
 		}
 	}
@@ -345,7 +352,7 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 		if c.RestoreSnapshot != "" {
 			// Checked again in the transaction: the cache's reference
 			// holds the snapshot from here until the group is available.
-			if _, err := restorable(ctx, tx, sc, c.RestoreSnapshot); err != nil {
+			if err := stillRestorable(ctx, tx, c); err != nil {
 				return err
 			}
 		}
@@ -586,7 +593,8 @@ func (s *Service) modifyReplicationGroup(ctx context.Context, in *ecapi.ModifyRe
 // group and users are untouched.
 func (s *Service) DeleteReplicationGroup(ctx context.Context, in *ecapi.DeleteReplicationGroupMessage) (*ecapi.DeleteReplicationGroupResult, error) {
 	if deref(in.RetainPrimaryCluster) {
-		return nil, apiError(keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward does not support RetainPrimaryCluster."))
+		out, err := s.retainPrimary(ctx, in)
+		return out, apiError(err)
 	}
 	if in.FinalSnapshotIdentifier != nil {
 		c, err := s.deleteWithFinalSnapshot(ctx, keyward.KindReplicationGroup, deref(in.ReplicationGroupId), *in.FinalSnapshotIdentifier)

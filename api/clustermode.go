@@ -34,9 +34,14 @@ func (s *Service) createClusterModeGroup(ctx context.Context, sc keyward.Scope, 
 	if in.NumCacheClusters != nil {
 		return nil, rg(keyward.ECOMBINATION, "NumCacheClusters cannot be used with cluster mode enabled: use NumNodeGroups and ReplicasPerNodeGroup.")
 	}
-	if in.SnapshotArns != nil || in.SnapshotName != nil || in.GlobalReplicationGroupId != nil || in.PrimaryClusterId != nil {
-		return nil, rg(keyward.EINVALID, "keyward does not support creating a replication group from snapshots, existing clusters or global replication groups.")
+	if in.GlobalReplicationGroupId != nil || in.PrimaryClusterId != nil {
+		return nil, rg(keyward.EINVALID, "keyward does not support creating a replication group from existing clusters or global replication groups.")
 	}
+	rs, err := s.restoreFrom(ctx, sc, keyward.ResourceReplicationGroup, in.SnapshotName, in.SnapshotArns, in.ServerlessCacheSnapshotName)
+	if err != nil {
+		return nil, err
+	}
+	in = restoreDefaults(in, rs) // the snapshot's shards, unless others are asked for
 	if err := checkDurability(in.Durability); err != nil {
 		return nil, err
 	}
@@ -95,6 +100,9 @@ func (s *Service) createClusterModeGroup(ctx context.Context, sc keyward.Scope, 
 		Engine: engine, EngineVersion: deref(in.EngineVersion), CacheNodeType: deref(in.CacheNodeType),
 		Status: keyward.CacheCreating, StatusSince: now, Generation: 1, CreatedAt: now,
 		TransitEncryption: tls, ClusterMode: true,
+	}
+	if err := applyRestore(c, rs, in.Engine != nil); err != nil {
+		return nil, err
 	}
 	if c.EngineVersion == "" {
 		c.EngineVersion = defaultEngineVersion(engine)
@@ -171,7 +179,6 @@ func (s *Service) createClusterModeGroup(ctx context.Context, sc keyward.Scope, 
 		}
 		single.PreferredCacheClusterAZs = azs
 	}
-	var err error
 	if c.Settings, err = rgCreateSettings(sc, id, c, &single); err != nil {
 		return nil, err
 	}
@@ -194,6 +201,9 @@ func (s *Service) createClusterModeGroup(ctx context.Context, sc keyward.Scope, 
 			c.UserGroupIDs = append(c.UserGroupIDs, g.ID)
 		}
 		if err := checkCacheGroups(ctx, tx, sc, c); err != nil {
+			return err
+		}
+		if err := stillRestorable(ctx, tx, c); err != nil {
 			return err
 		}
 		if err := tx.CreateCache(ctx, c); err != nil {

@@ -141,8 +141,15 @@ func (s *Service) createCacheCluster(ctx context.Context, in *ecapi.CreateCacheC
 	if in.OutpostMode != nil || in.PreferredOutpostArn != nil || len(in.PreferredOutpostArns) > 0 {
 		return nil, invalidCluster("keyward does not run Outposts: OutpostMode and PreferredOutpostArn(s) are not supported.")
 	}
-	if in.SnapshotName != nil || len(in.SnapshotArns) > 0 {
-		return nil, invalidCluster("keyward does not support creating a cluster from a snapshot yet.")
+	rs, err := s.restoreFrom(ctx, sc, keyward.ResourceCacheCluster, in.SnapshotName, in.SnapshotArns)
+	if err != nil {
+		return nil, err
+	}
+	if rs != nil && (len(rs.sources) != 1 || rs.snap != nil && rs.snap.ClusterMode) {
+		return nil, combination("A %s cache cluster is restored from one RDB file: a snapshot of one node group, or one SnapshotArn.", engineTitle(engine))
+	}
+	if rs != nil && rs.snap != nil && rs.snap.Engine != engine {
+		return nil, combination("Snapshot %s is of engine %s, not %s.", rs.snap.ID, rs.snap.Engine, engine)
 	}
 	if err := checkPort(engine, in.Port); err != nil {
 		return nil, err
@@ -152,6 +159,15 @@ func (s *Service) createCacheCluster(ctx context.Context, in *ecapi.CreateCacheC
 		Scope: sc, ID: id, Engine: engine, EngineVersion: deref(in.EngineVersion), CacheNodeType: *in.CacheNodeType,
 		Status: keyward.ClusterCreating, StatusSince: now, Generation: 1, CreatedAt: now,
 		TransitEncryption: deref(in.TransitEncryptionEnabled),
+	}
+	if rs != nil {
+		cl.RestoreFile = rs.sources[0]
+		if rs.snap != nil {
+			cl.RestoreSnapshot = rs.snap.ID
+			if cl.EngineVersion == "" {
+				cl.EngineVersion = rs.snap.EngineVersion
+			}
+		}
 	}
 	if cl.EngineVersion == "" {
 		cl.EngineVersion = memcachedVersion

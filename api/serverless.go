@@ -111,8 +111,15 @@ func (s *Service) createServerlessCache(ctx context.Context, in *ecapi.CreateSer
 			return err
 		}
 		c.UserGroupIDs = nil
-		c.RestoreSnapshot, c.RestoreFile, c.RestoreServerless = "", "", false
-		if in.SnapshotArnsToRestore != nil {
+		c.RestoreSnapshot, c.RestoreFile, c.RestoreServerless, c.RestoreFiles = "", "", false, nil
+		if len(in.SnapshotArnsToRestore) > 0 && strings.HasPrefix(in.SnapshotArnsToRestore[0], "arn:aws:s3:") {
+			// RDB objects in buckets, loaded key by key into the node.
+			src, err := s.s3Sources(in.SnapshotArnsToRestore)
+			if err != nil {
+				return err
+			}
+			c.RestoreFiles = src
+		} else if in.SnapshotArnsToRestore != nil {
 			// The cache's reference holds the snapshot until it is available.
 			snap, err := restoreSource(ctx, tx, sc, in.SnapshotArnsToRestore)
 			if err != nil {
@@ -122,6 +129,10 @@ func (s *Service) createServerlessCache(ctx context.Context, in *ecapi.CreateSer
 				return keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceServerlessCache, "Snapshot %s is of engine %s, not %s.", snap.ID, snap.Engine, engine)
 			}
 			c.RestoreSnapshot, c.RestoreFile, c.RestoreServerless = snap.ID, snap.File, snap.Serverless
+			if len(snap.NodeSnapshots) > 1 {
+				// A cluster-mode snapshot: every node group's keys.
+				c.RestoreFile, c.RestoreFiles = "", snap.Files()
+			}
 		}
 		if in.UserGroupId != nil {
 			g, err := attachableGroup(ctx, tx, sc, *in.UserGroupId, engine)

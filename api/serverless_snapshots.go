@@ -181,7 +181,8 @@ func (s *Service) copyServerlessCacheSnapshot(ctx context.Context, in *ecapi.Cop
 		now := s.now()
 		snap = src.Clone()
 		snap.ID, snap.Source, snap.Status, snap.StatusSince, snap.CreatedAt = name, keyward.SnapshotManual, keyward.SnapshotCreating, now, now
-		snap.CopyOf, snap.File, snap.DeleteCacheAfter, snap.UsedBy, snap.FailureMessage = srcName, keyward.SnapshotFileName(), false, nil, ""
+		snap.CopyOf, snap.DeleteCacheAfter, snap.UsedBy, snap.FailureMessage, snap.Exports = srcName, false, nil, "", nil
+		snap.RenewFiles()
 		if err := k.Create(ctx, tx, snap); err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ package api
 
 import (
 	"context"
+	"keyward/s3dir"
 	"sync"
 	"time"
 
@@ -39,6 +40,10 @@ type Service struct {
 	// Describe calls show a known-down member of an available cache as
 	// being recovered. Optional.
 	NodeUp func(nodeID string) (up, known bool)
+
+	// Buckets are where snapshots are exported to and restored from
+	// (TargetBucket, S3 ARNs); "" when keyward has none (--s3-dir).
+	Buckets s3dir.Dir
 
 	seeded sync.Map // keyward.Scope → true once the scope's default user exists
 }

@@ -32,14 +32,19 @@ func snapshotToAPI(s *keyward.Snapshot, nodeGroups bool) *ecapi.Snapshot {
 		SnapshotSource: ptr(s.Source), CacheNodeType: ptr(s.CacheNodeType), Engine: ptr(string(s.Engine)),
 		EngineVersion: ptr(s.EngineVersion), Port: ptr(int32(6379)), AutoMinorVersionUpgrade: ptr(true),
 		CacheParameterGroupName: ptr("default." + string(s.Engine) + majorVersion(s.EngineVersion)),
-		SnapshotRetentionLimit:  ptr(int32(s.RetentionLimit)), NumNodeGroups: ptr(int32(1)),
-		AutomaticFailover: ptr(enabledString(s.NumNodes > 1)), ARN: ptr(s.Scope.ARN(keyward.ARNSnapshot, s.ID)),
+		SnapshotRetentionLimit:  ptr(int32(s.RetentionLimit)), NumNodeGroups: ptr(int32(max(1, len(s.NodeSnapshots)))),
+		AutomaticFailover: ptr(enabledString(s.NumNodes > 1 || s.ClusterMode)), ARN: ptr(s.Scope.ARN(keyward.ARNSnapshot, s.ID)),
 		DataTiering: ptr("disabled"), PreferredMaintenanceWindow: ptr("sun:05:00-sun:06:00"),
 		NodeSnapshots: []ecapi.NodeSnapshot{},
 	}
 	if s.Window != "" {
 		out.SnapshotWindow = ptr(s.Window)
 	}
+	if s.ClusterMode {
+		out.CacheParameterGroupName = ptr(*out.CacheParameterGroupName + ".cluster.on")
+	}
+	// Nodes per node group: the group's nodes spread evenly over them.
+	perGroup := s.NumNodes / max(1, len(s.NodeSnapshots))
 	for _, n := range s.NodeSnapshots {
 		ns := ecapi.NodeSnapshot{
 			CacheClusterId: ptr(n.ClusterID), NodeGroupId: ptr(n.NodeGroupID), CacheNodeId: ptr("0001"),
@@ -50,13 +55,13 @@ func snapshotToAPI(s *keyward.Snapshot, nodeGroups bool) *ecapi.Snapshot {
 		}
 		if nodeGroups {
 			ns.NodeGroupConfiguration = &ecapi.NodeGroupConfiguration{
-				NodeGroupId: ptr(n.NodeGroupID), ReplicaCount: ptr(int32(s.NumNodes - 1)),
+				NodeGroupId: ptr(n.NodeGroupID), ReplicaCount: ptr(int32(perGroup - 1)),
 				PrimaryAvailabilityZone: ptr(s.Scope.Region + "a"),
 			}
 			if n.Slots != "" {
 				ns.NodeGroupConfiguration.Slots = ptr(n.Slots)
 			}
-			for range s.NumNodes - 1 {
+			for range perGroup - 1 {
 				ns.NodeGroupConfiguration.ReplicaAvailabilityZones = append(ns.NodeGroupConfiguration.ReplicaAvailabilityZones, s.Scope.Region+"a")
 			}
 		}
@@ -250,7 +255,7 @@ func (s *Service) copySnapshot(ctx context.Context, in *ecapi.CopySnapshotMessag
 	}
 	srcName, name := deref(in.SourceSnapshotName), deref(in.TargetSnapshotName)
 	if in.TargetBucket != nil {
-		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceSnapshot, "keyward cannot export snapshots to S3: TargetBucket is not supported.")
+		return s.exportSnapshot(ctx, in)
 	}
 	if in.KmsKeyId != nil {
 		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceSnapshot, "keyward does not encrypt snapshots: KmsKeyId is not supported.")
@@ -281,7 +286,8 @@ func (s *Service) copySnapshot(ctx context.Context, in *ecapi.CopySnapshotMessag
 		now := s.now()
 		snap = src.Clone()
 		snap.ID, snap.Source, snap.Status, snap.StatusSince, snap.CreatedAt = name, keyward.SnapshotManual, keyward.SnapshotCreating, now, now
-		snap.CopyOf, snap.File, snap.DeleteCacheAfter, snap.UsedBy, snap.FailureMessage = srcName, keyward.SnapshotFileName(), false, nil, ""
+		snap.CopyOf, snap.DeleteCacheAfter, snap.UsedBy, snap.FailureMessage, snap.Exports = srcName, false, nil, "", nil
+		snap.RenewFiles()
 		if err := keyward.Snapshots.Create(ctx, tx, snap); err != nil {
 			return err
 		}

@@ -240,11 +240,24 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	if c.Engine == nil {
 		return c.finishCache(ctx, cache, want, nil)
 	}
-	ports, err := c.applyNodes(ctx, cache, want, nodeSettings{config: config, policy: policy, upstream: upstream})
+	var ports []int
+	if cache.Status == keyward.CacheCreating && cache.RestoreFile != "" && len(cache.Nodes) > 0 && cache.Nodes[0].Port == 0 {
+		err = c.verifySource(ctx, cache.Engine, cache.RestoreFile) // before the primary starts with it
+	}
+	if err == nil {
+		ports, err = c.applyNodes(ctx, cache, want, nodeSettings{config: config, policy: policy, upstream: upstream})
+	}
 	if err == nil && cache.ClusterMode {
 		var formed bool
 		if formed, err = c.formCluster(ctx, cache, ports); err == nil && !formed {
 			return pollConverge, nil
+		}
+	}
+	if err == nil {
+		// A restore key by key, once the nodes run (restore.go).
+		var ready bool
+		if ready, err = c.loadRestore(ctx, cache); err == nil && !ready {
+			return time.Millisecond, nil
 		}
 	}
 	if err != nil {

@@ -138,6 +138,15 @@ func (c *Controller) applyRedisCluster(ctx context.Context, cl *keyward.CacheClu
 			return nil, "", fmt.Errorf("reconcile: reboot %s: %w", id, err)
 		}
 	}
+	if se := c.snapshotEngine(); se != nil && cl.Status == keyward.ClusterCreating && cl.RestoreFile != "" && n.Port == 0 {
+		// Restored: the node's first start loads the snapshot.
+		if err := c.verifySource(ctx, cl.Engine, cl.RestoreFile); err != nil {
+			return nil, "", err
+		}
+		if err := se.SeedNode(nctx, id, cl.RestoreFile); err != nil {
+			return nil, "", fmt.Errorf("reconcile: restore %s: %w", id, err)
+		}
+	}
 	port, err := c.Engine.EnsureNode(nctx, NodeSpec{ID: id, Engine: cl.Engine, TLS: cl.TransitEncryption})
 	if err != nil {
 		return nil, "", fmt.Errorf("reconcile: node %s: %w", id, err)

@@ -26,6 +26,9 @@ type SnapshotEngine interface {
 	SeedNode(ctx context.Context, nodeID, file string) error
 	// Synced reports whether a replica holds its primary's data.
 	Synced(ctx context.Context, nodeID string) (bool, error)
+	// ExportSnapshot copies a snapshot file to object key of bucket,
+	// durably.
+	ExportSnapshot(ctx context.Context, file, bucket, key string) error
 }
 
 // snapshotTimeout bounds one RDB save or copy.
@@ -58,8 +61,10 @@ func (c *Controller) reconcileSnapshot(ctx context.Context, k keyward.Key) (time
 	switch snap.Status {
 	case keyward.SnapshotDeleting:
 		if se != nil {
-			if err := se.RemoveSnapshot(snap.File); err != nil {
-				return 0, err
+			for _, f := range snap.Files() {
+				if err := se.RemoveSnapshot(f); err != nil {
+					return 0, err
+				}
 			}
 		}
 		err := c.update(ctx, func(tx keyward.Tx) error { return kind.Delete(ctx, tx, k.Scope, k.ID) })
@@ -67,13 +72,15 @@ func (c *Controller) reconcileSnapshot(ctx context.Context, k keyward.Key) (time
 			err = nil
 		}
 		return 0, err
+	case keyward.SnapshotExporting:
+		return 0, c.exportSnapshot(ctx, kind, snap)
 	case keyward.SnapshotCreating:
 	default:
 		return 0, nil
 	}
 	sctx, cancel := context.WithTimeout(ctx, snapshotTimeout)
 	defer cancel()
-	var size int64
+	sizes := make([]int64, len(snap.NodeSnapshots))
 	var cause error
 	if snap.CopyOf != "" {
 		var src *keyward.Snapshot
@@ -87,9 +94,13 @@ func (c *Controller) reconcileSnapshot(ctx context.Context, k keyward.Key) (time
 		case err != nil:
 			cause = fmt.Errorf("source snapshot %s is gone", snap.CopyOf)
 		case se != nil:
-			if size, err = se.CopySnapshot(sctx, src.File, snap.File); err != nil {
-				if cause = c.giveUp(snap, err); cause == nil {
-					return 0, fmt.Errorf("reconcile: copy snapshot %s: %w", snap.ID, err)
+			from, to := src.Files(), snap.Files()
+			for i := range min(len(from), len(to)) {
+				if sizes[i], err = se.CopySnapshot(sctx, from[i], to[i]); err != nil {
+					if cause = c.giveUp(snap, err); cause == nil {
+						return 0, fmt.Errorf("reconcile: copy snapshot %s: %w", snap.ID, err)
+					}
+					break
 				}
 			}
 		}
@@ -105,9 +116,15 @@ func (c *Controller) reconcileSnapshot(ctx context.Context, k keyward.Key) (time
 		case err != nil:
 			cause = fmt.Errorf("replication group %s is gone", snap.ReplicationGroupID)
 		case se != nil:
-			if size, err = se.SaveSnapshot(sctx, cache.NodeID(snap.ClusterID), snap.File); err != nil {
-				if cause = c.giveUp(snap, err); cause == nil {
-					return 0, fmt.Errorf("reconcile: snapshot %s of %s: %w", snap.ID, snap.ClusterID, err)
+			// One RDB per node group, each from the node snapshot's
+			// cluster, all whole before the snapshot is available.
+			files := snap.Files()
+			for i, ns := range snap.NodeSnapshots {
+				if sizes[i], err = se.SaveSnapshot(sctx, cache.NodeID(ns.ClusterID), files[i]); err != nil {
+					if cause = c.giveUp(snap, err); cause == nil {
+						return 0, fmt.Errorf("reconcile: snapshot %s of %s: %w", snap.ID, ns.ClusterID, err)
+					}
+					break
 				}
 			}
 		}
@@ -127,7 +144,7 @@ func (c *Controller) reconcileSnapshot(ctx context.Context, k keyward.Key) (time
 		} else {
 			next.Status = keyward.SnapshotAvailable
 			for i := range next.NodeSnapshots {
-				next.NodeSnapshots[i].Size, next.NodeSnapshots[i].CreatedAt = size, now
+				next.NodeSnapshots[i].Size, next.NodeSnapshots[i].CreatedAt = sizes[i], now
 			}
 		}
 		if err := kind.Update(ctx, tx, next); err != nil {
@@ -206,4 +223,41 @@ func (c *Controller) restored(ctx context.Context, cache *keyward.Cache, i int, 
 		err = errReplicaSyncing
 	}
 	return err
+}
+
+// exportSnapshot writes an exporting snapshot's files to the buckets asked
+// for (each object whole or absent), then makes it available again. An
+// export that keeps failing is given up after snapshotGiveUp (logged, the
+// objects written so far stay).
+func (c *Controller) exportSnapshot(ctx context.Context, kind *keyward.Kind[keyward.Snapshot], snap *keyward.Snapshot) error {
+	se := c.snapshotEngine()
+	sctx, cancel := context.WithTimeout(ctx, snapshotTimeout)
+	defer cancel()
+	if se != nil {
+		for _, e := range snap.Exports {
+			for i, f := range snap.Files() {
+				if err := se.ExportSnapshot(sctx, f, e.Bucket, keyward.ExportKey(e.Name, i)); err != nil {
+					if c.giveUp(snap, err) == nil {
+						return fmt.Errorf("reconcile: export snapshot %s to %s: %w", snap.ID, e.Bucket, err)
+					}
+					c.Logger.Error("reconcile: export given up", "snapshot", snap.ID, "bucket", e.Bucket, "err", err)
+				}
+			}
+		}
+	}
+	return c.Store.Update(ctx, func(tx keyward.Tx) error {
+		cur, err := kind.Get(ctx, tx, snap.Scope, snap.ID)
+		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			return nil
+		} else if err != nil || cur.Status != keyward.SnapshotExporting {
+			return err
+		}
+		next := cur.Clone()
+		// Exports asked for meanwhile stay for the next pass.
+		next.Exports = next.Exports[min(len(snap.Exports), len(next.Exports)):]
+		if len(next.Exports) == 0 {
+			next.Status, next.StatusSince, next.Exports = keyward.SnapshotAvailable, c.Now().UTC(), nil
+		}
+		return kind.Update(ctx, tx, next)
+	})
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"keyward/s3dir"
 	"slices"
 	"syscall"
 	"time"
@@ -17,6 +18,7 @@ import (
 type engineAdapter struct {
 	m *engine.Manager
 	f *fronts.Manager // nil: no fronts (see fronts.go)
+	b s3dir.Dir       // the buckets of exports and S3 restores
 }
 
 var _ reconcile.Engine = engineAdapter{}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"keyward/s3dir"
 	"log/slog"
 	"net"
 	"net/http"
@@ -67,6 +68,10 @@ type Config struct {
 	// NoEngine runs without a data plane: caches change status but start
 	// no processes. For control-plane-only tests.
 	NoEngine bool
+	// S3Dir stands in for S3 (package s3dir): each bucket is a
+	// subdirectory, for snapshot exports and restores from S3 ARNs.
+	// Empty: no buckets, TargetBucket and S3 ARNs are refused.
+	S3Dir string
 
 	// NoFronts serves TLS nodes directly, without their authenticating
 	// fronts (then IAM users cannot log in). FrontsInProcess runs the
@@ -246,6 +251,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	// A reservation's payment-pending state is a transition like the others.
 	s.Service.PaymentPending = cfg.TransitionDelay
 	s.Service.Notify = s.notify
+	s.Service.Buckets = s3dir.Dir(cfg.S3Dir)
 	if cfg.Now != nil {
 		s.Service.Now = cfg.Now
 	}
@@ -444,7 +450,7 @@ func (s *Server) term(ctx context.Context, eng *engine.Manager) {
 	}
 	if eng != nil {
 		f := s.frontsOf(eng)
-		ctrl.Engine = engineAdapter{eng, f}
+		ctrl.Engine = engineAdapter{eng, f, s3dir.Dir(s.Config.S3Dir)}
 		ctrl.IAMSecretHash = iamSecretHash(f)
 		if mc := s.Memcached(); mc != nil {
 			ctrl.Memcached = memcachedAdapter{mc}

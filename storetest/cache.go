@@ -51,6 +51,7 @@ func fullCache(s keyward.Scope, kind keyward.CacheKind, id string, groupIDs ...s
 	c.PendingUserGroupsAdd, c.PendingUserGroupsRemove = []string{"gnew"}, []string{"gold"}
 	c.FailureMessage = "node " + id + "-001 did not start"
 	c.RestoreSnapshot, c.RestoreFile, c.RestoreServerless = "snap-"+id, "0123456789abcdef.rdb", true // not creating: no reference held
+	c.RestoreFiles = []string{"0123456789abcdef.rdb", "s3:bucket/key-0002.rdb"}
 	c.FinalSnapshot = "final-" + id
 	c.Global = &keyward.CacheGlobal{ID: "ldgnf-g-" + id, Role: "primary"}
 	c.Settings = keyward.CacheSettings{

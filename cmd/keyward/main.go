@@ -98,6 +98,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.cfg.RedisServer, "redis-server", env("KEYWARD_REDIS_SERVER", "redis-server"), "redis-server binary for engine redis ($KEYWARD_REDIS_SERVER)")
 	fs.StringVar(&f.cfg.ValkeyServer, "valkey-server", env("KEYWARD_VALKEY_SERVER", "valkey-server"), "valkey-server binary for engine valkey ($KEYWARD_VALKEY_SERVER)")
 	fs.StringVar(&f.cfg.Memcached, "memcached", env("KEYWARD_MEMCACHED", "memcached"), "memcached binary for Memcached cache clusters ($KEYWARD_MEMCACHED)")
+	fs.StringVar(&f.cfg.S3Dir, "s3-dir", env("KEYWARD_S3_DIR", ""), "directory standing in for S3: each bucket a subdirectory, for snapshot exports and restores from arn:aws:s3::: ARNs ($KEYWARD_S3_DIR)")
 	fs.BoolVar(&f.cfg.Insecure, "insecure", false, "allow serving beyond loopback without credentials")
 	fs.StringVar(&f.cfg.Region, "region", env("KEYWARD_REGION", keyward.DefaultScope.Region), "region of unsigned requests ($KEYWARD_REGION)")
 	fs.DurationVar(&f.cfg.TransitionDelay, "transition-delay", envDuration("KEYWARD_TRANSITION_DELAY", 0), "hold creating/modifying/deleting at least this long ($KEYWARD_TRANSITION_DELAY)")
