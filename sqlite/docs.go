@@ -167,6 +167,10 @@ func (t *tx) GetDoc(ctx context.Context, kind string, s keyward.Scope, id string
 // ListDocs returns the documents q selects, ordered by id.
 func (t *tx) ListDocs(ctx context.Context, q keyward.DocQuery) (_ []*keyward.Doc, err error) {
 	defer wrap(&err, "list %s", q.Kind)
+	point := t.write && isPoint(q)
+	if point && t.last != nil && samePoint(t.last.q, q) {
+		return copyDocs(t.last.docs), nil
+	}
 	query, ok := listDocsQueries[shapeOf(q)]
 	if !ok {
 		query = listDocsSQL(shapeOf(q))
@@ -191,7 +195,13 @@ func (t *tx) ListDocs(ctx context.Context, q keyward.DocQuery) (_ []*keyward.Doc
 		}
 		out = append(out, d)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if point {
+		t.last = &pointRead{q: q, docs: copyDocs(out)}
+	}
+	return out, nil
 }
 
 // parseRefs reads the references group_concat joined, sorted by relation,
