@@ -128,7 +128,7 @@ func allQueries(write bool) []string {
 		qs = append(qs,
 			insertDocSQL, updateDocSQL, deleteDocSQL,
 			deleteIndexSQL, insertIndexSQL, staleIndexSQL, staleRefsSQL, deleteRefsFromSQL, deleteRefsToSQL, insertRefsSQL,
-			missingRefsSQL, restrictingRefSQL,
+			missingRefsSQL, deleteCheckSQL,
 			savepointSQL, rollbackToSQL, releaseSQL,
 		)
 	}
