@@ -120,8 +120,15 @@ func listDocsSQL(sh docQueryShape) string {
 		b.WriteString(` AND d.id > ?`)
 	}
 	for range sh.where {
-		b.WriteString(` AND EXISTS (SELECT 1 FROM doc_index i WHERE i.kind = d.kind AND i.account = d.account
-		AND i.region = d.region AND i.field = ? AND i.value = ? AND i.id = d.id)`)
+		if sh.allScopes {
+			b.WriteString(` AND EXISTS (SELECT 1 FROM doc_index i WHERE i.kind = d.kind AND i.account = d.account
+			AND i.region = d.region AND i.field = ? AND i.value = ? AND i.id = d.id)`)
+		} else {
+			// The ids the index holds for the field drive the search (a
+			// correlated EXISTS would test every document of the scope).
+			b.WriteString(` AND d.id IN (SELECT i.id FROM doc_index i WHERE i.kind = ? AND i.account = ? AND i.region = ?
+			AND i.field = ? AND i.value = ?)`)
+		}
 	}
 	if sh.allScopes {
 		b.WriteString(` ORDER BY d.account, d.region, d.id LIMIT ?`)
@@ -152,6 +159,9 @@ func docQueryArgs(q keyward.DocQuery) []any {
 		args = append(args, q.AfterID)
 	}
 	for _, f := range q.Where {
+		if !q.AllScopes {
+			args = append(args, q.Kind, q.Scope.Account, q.Scope.Region)
+		}
 		args = append(args, f.Name, f.Value)
 	}
 	return append(args, limit(q.Limit))
