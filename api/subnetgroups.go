@@ -248,7 +248,7 @@ func checkSubnetsInUse(ctx context.Context, tx keyward.Tx, g *keyward.CacheSubne
 	}
 	lost := map[string]string{} // zone → a removed subnet in it
 	for _, id := range g.SubnetIDs {
-		if z := subnetAZ(g.Scope, id); !kept[z] && !slices.Contains(ids, id) && lost[z] == "" {
+		if z := subnetAZ(g.Scope, id); !kept[z] && lost[z] == "" {
 			lost[z] = id
 		}
 	}
