@@ -182,9 +182,14 @@ func (t *tx) GetDoc(ctx context.Context, kind string, s keyward.Scope, id string
 // ListDocs returns the documents q selects, ordered by id.
 func (t *tx) ListDocs(ctx context.Context, q keyward.DocQuery) (_ []*keyward.Doc, err error) {
 	defer wrap(&err, "list %s", q.Kind)
-	point := t.write && isPoint(q)
+	point := isPoint(q)
 	if point && t.last != nil && samePoint(t.last.q, q) {
 		return copyDocs(t.last.docs), nil
+	}
+	if point && t.points != nil {
+		if ds, ok := t.points[pointKeyOf(q)]; ok {
+			return copyDocs(ds), nil
+		}
 	}
 	query, ok := listDocsQueries[shapeOf(q)]
 	if !ok {
@@ -213,8 +218,14 @@ func (t *tx) ListDocs(ctx context.Context, q keyward.DocQuery) (_ []*keyward.Doc
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if point {
+	switch {
+	case point && t.write:
 		t.last = &pointRead{q: q, docs: copyDocs(out)}
+	case point && t.points != nil:
+		if len(t.points) >= maxPoints {
+			clear(t.points)
+		}
+		t.points[pointKeyOf(q)] = copyDocs(out)
 	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"slices"
 
 	"keyward"
 )
@@ -31,7 +32,25 @@ type tx struct {
 	// the next statement that writes: Kind.Update and Kind.Delete read the
 	// document again for its events right after fn read it.
 	last *pointRead
+	// points, in a View, are the point reads of the reader connection's
+	// snapshot, kept across Views while it stays the same (see View).
+	points map[pointKey][]*keyward.Doc
 }
+
+// pointKey is what a point read's answer depends on.
+type pointKey struct {
+	kind, account, region, id string
+	noRefs                    bool
+	limit                     int
+}
+
+func pointKeyOf(q keyward.DocQuery) pointKey {
+	return pointKey{q.Kind, q.Scope.Account, q.Scope.Region, q.ID, q.NoRefs, limit(q.Limit)}
+}
+
+// maxPoints bounds a reader connection's point reads; it starts over when
+// full.
+const maxPoints = 512
 
 // pointRead is a ListDocs of one id and what it returned.
 type pointRead struct {
@@ -54,6 +73,10 @@ func copyDocs(ds []*keyward.Doc) []*keyward.Doc {
 	out := make([]*keyward.Doc, len(ds))
 	for i, d := range ds {
 		c := *d
+		c.Body = slices.Clone(d.Body)
+		c.Index = slices.Clone(d.Index)
+		c.Refs = slices.Clone(d.Refs)
+		c.Referrers = slices.Clone(d.Referrers)
 		out[i] = &c
 	}
 	return out
