@@ -52,6 +52,7 @@ func fullCache(s keyward.Scope, kind keyward.CacheKind, id string, groupIDs ...s
 	c.FailureMessage = "node " + id + "-001 did not start"
 	c.RestoreSnapshot, c.RestoreFile, c.RestoreServerless = "snap-"+id, "0123456789abcdef.rdb", true // not creating: no reference held
 	c.FinalSnapshot = "final-" + id
+	c.Global = &keyward.CacheGlobal{ID: "ldgnf-" + id, Role: "primary"} // in another scope: no reference
 	c.Settings = keyward.CacheSettings{
 		AutomaticFailover: true, MultiAZ: true, AtRestEncryption: true, KmsKeyID: "alias/k-" + id,
 		TransitEncryptionMode: "required", SnapshotRetentionLimit: 7, SnapshotWindow: "03:00-04:00",
