@@ -34,8 +34,44 @@ func pageOf[T any](items []T, key func(T) string, p page) (out []T, next *string
 	return out, next, nil
 }
 
+// runningVersions are the entries DefaultOnly answers: for each engine,
+// the one version keyward's nodes run, which is what a create that names
+// no version gets and the only one it accepts (see checkEngineVersion).
+// ElastiCache's own defaults (redis 7.1, valkey 8.2, memcached 1.6.22) are
+// versions keyward cannot run, so a stack that feeds the default into a
+// create would fail; the full list stays ElastiCache's. memcached 1.6.18
+// (Debian's) is not in ElastiCache's list: its entry is keyward's, in the
+// family of its minor version.
+func runningVersions() []catalog.EngineVersion {
+	var out []catalog.EngineVersion
+	for _, ev := range []struct {
+		engine  keyward.Engine
+		version string
+	}{ // the catalogue's order
+		{keyward.EngineRedis, defaultEngineVersion(keyward.EngineRedis)},
+		{keyward.EngineValkey, defaultEngineVersion(keyward.EngineValkey)},
+		{keyward.EngineMemcached, memcachedVersion},
+	} {
+		v, ok := catalog.LookupEngineVersion(string(ev.engine), ev.version)
+		if !ok {
+			minor := ev.version[:strings.LastIndex(ev.version, ".")]
+			for _, c := range catalog.EngineVersions() {
+				if c.Engine == string(ev.engine) && strings.HasPrefix(c.EngineVersion, minor+".") {
+					v = c // the family and engine description of the minor version
+				}
+			}
+			v.Engine, v.EngineVersion = string(ev.engine), ev.version
+			v.CacheEngineVersionDescription = string(ev.engine) + " version " + ev.version
+		}
+		v.Default = true
+		out = append(out, v)
+	}
+	return out
+}
+
 // DescribeCacheEngineVersions lists ElastiCache's engine versions, filtered
-// by Engine, EngineVersion, CacheParameterGroupFamily and DefaultOnly.
+// by Engine, EngineVersion and CacheParameterGroupFamily; with DefaultOnly,
+// the versions keyward's nodes run (runningVersions), filtered the same way.
 func (s *Service) DescribeCacheEngineVersions(ctx context.Context, in *ecapi.DescribeCacheEngineVersionsMessage) (*ecapi.CacheEngineVersionMessage, error) {
 	if _, err := s.scope(ctx); err != nil {
 		return nil, apiError(err)
@@ -44,12 +80,15 @@ func (s *Service) DescribeCacheEngineVersions(ctx context.Context, in *ecapi.Des
 	if err != nil {
 		return nil, apiError(err)
 	}
+	all := catalog.EngineVersions()
+	if deref(in.DefaultOnly) {
+		all = runningVersions()
+	}
 	var match []catalog.EngineVersion
-	for _, v := range catalog.EngineVersions() {
+	for _, v := range all {
 		if (in.Engine != nil && !strings.EqualFold(*in.Engine, v.Engine)) ||
 			(in.EngineVersion != nil && *in.EngineVersion != v.EngineVersion) ||
-			(in.CacheParameterGroupFamily != nil && *in.CacheParameterGroupFamily != v.CacheParameterGroupFamily) ||
-			(deref(in.DefaultOnly) && !v.Default) {
+			(in.CacheParameterGroupFamily != nil && *in.CacheParameterGroupFamily != v.CacheParameterGroupFamily) {
 			continue
 		}
 		match = append(match, v)

@@ -46,7 +46,11 @@ func TestDescribeCacheEngineVersions(t *testing.T) {
 		in   elasticache.DescribeCacheEngineVersionsInput
 		want []string // engine/version
 	}{
-		{elasticache.DescribeCacheEngineVersionsInput{Engine: aws.String("valkey"), DefaultOnly: aws.Bool(true)}, []string{"valkey/8.2"}},
+		{elasticache.DescribeCacheEngineVersionsInput{Engine: aws.String("valkey"), DefaultOnly: aws.Bool(true)}, []string{"valkey/7.2"}},
+		{elasticache.DescribeCacheEngineVersionsInput{DefaultOnly: aws.Bool(true)}, []string{"redis/7.0", "valkey/7.2", "memcached/1.6.18"}},
+		{elasticache.DescribeCacheEngineVersionsInput{CacheParameterGroupFamily: aws.String("redis7"), DefaultOnly: aws.Bool(true)}, []string{"redis/7.0"}},
+		{elasticache.DescribeCacheEngineVersionsInput{CacheParameterGroupFamily: aws.String("redis6.x"), DefaultOnly: aws.Bool(true)}, nil},
+		{elasticache.DescribeCacheEngineVersionsInput{Engine: aws.String("redis"), EngineVersion: aws.String("7.1"), DefaultOnly: aws.Bool(true)}, nil},
 		{elasticache.DescribeCacheEngineVersionsInput{Engine: aws.String("Redis"), EngineVersion: aws.String("6.2")}, []string{"redis/6.2"}},
 		{elasticache.DescribeCacheEngineVersionsInput{CacheParameterGroupFamily: aws.String("redis6.x")}, []string{"redis/6.0", "redis/6.2"}},
 		{elasticache.DescribeCacheEngineVersionsInput{Engine: aws.String("mysql")}, nil},
@@ -67,6 +71,63 @@ func TestDescribeCacheEngineVersions(t *testing.T) {
 	keywardtest.WantError(t, err, "InvalidParameterCombination", 400)
 	_, err = c.DescribeCacheEngineVersions(ctx, &elasticache.DescribeCacheEngineVersionsInput{Marker: aws.String("bogus")})
 	keywardtest.WantError(t, err, "InvalidParameterCombination", 400)
+}
+
+// TestDescribeCacheEngineVersions_DefaultOnlyCreates: the version
+// DefaultOnly answers for each engine is one a create accepts, as a stack
+// that feeds the default into CreateReplicationGroup or CreateCacheCluster
+// does; ElastiCache's own default (redis 7.1) stays listed, and refused.
+func TestDescribeCacheEngineVersions_DefaultOnlyCreates(t *testing.T) {
+	redistest.Binary(t)
+	redistest.Memcached(t)
+	ts := keywardtest.New(t)
+	c, ctx := ts.Client, t.Context()
+	def := func(engine string) types.CacheEngineVersion {
+		t.Helper()
+		out, err := c.DescribeCacheEngineVersions(ctx, &elasticache.DescribeCacheEngineVersionsInput{Engine: aws.String(engine), DefaultOnly: aws.Bool(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.CacheEngineVersions) != 1 {
+			t.Fatalf("%s: %d default versions", engine, len(out.CacheEngineVersions))
+		}
+		return out.CacheEngineVersions[0]
+	}
+	r := def("redis")
+	if aws.ToString(r.EngineVersion) != "7.0" || aws.ToString(r.CacheParameterGroupFamily) != "redis7" || aws.ToString(r.CacheEngineDescription) != "Redis" {
+		t.Errorf("redis default %+v", r)
+	}
+	rg, err := c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
+		ReplicationGroupId: aws.String("from-default"), ReplicationGroupDescription: aws.String("d"),
+		Engine: aws.String("redis"), EngineVersion: r.EngineVersion,
+		CacheParameterGroupName: aws.String("default." + aws.ToString(r.CacheParameterGroupFamily)),
+	})
+	if err != nil {
+		t.Fatalf("CreateReplicationGroup with the default version: %v", err)
+	}
+	if n := rg.ReplicationGroup.MemberClusters; len(n) != 1 {
+		t.Errorf("replication group members %v", n)
+	}
+	m := def("memcached")
+	if aws.ToString(m.EngineVersion) != "1.6.18" || aws.ToString(m.CacheParameterGroupFamily) != "memcached1.6" ||
+		aws.ToString(m.CacheEngineVersionDescription) != "memcached version 1.6.18" {
+		t.Errorf("memcached default %+v", m)
+	}
+	cl, err := c.CreateCacheCluster(ctx, &elasticache.CreateCacheClusterInput{
+		CacheClusterId: aws.String("mc-default"), Engine: aws.String("memcached"), EngineVersion: m.EngineVersion,
+		CacheNodeType: aws.String("cache.t4g.micro"), NumCacheNodes: aws.Int32(1),
+	})
+	if err != nil {
+		t.Fatalf("CreateCacheCluster with the default version: %v", err)
+	}
+	if aws.ToString(cl.CacheCluster.EngineVersion) != "1.6.18" {
+		t.Errorf("cluster version %q", aws.ToString(cl.CacheCluster.EngineVersion))
+	}
+	// ElastiCache's default is still in the full list, and refused.
+	_, err = c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
+		ReplicationGroupId: aws.String("elasticache-default"), ReplicationGroupDescription: aws.String("d"), EngineVersion: aws.String("7.1"),
+	})
+	keywardtest.WantError(t, err, "InvalidParameterValue", 400)
 }
 
 func TestDescribeEngineDefaultParameters(t *testing.T) {

@@ -222,6 +222,9 @@ func (s *Service) modifyCacheSubnetGroup(ctx context.Context, in *ecapi.ModifyCa
 			g.Description = *in.CacheSubnetGroupDescription
 		}
 		if ids != nil {
+			if err := checkSubnetsInUse(ctx, tx, g, ids); err != nil {
+				return err
+			}
 			g.SubnetIDs = ids
 		}
 		return keyward.CacheSubnetGroups.Update(ctx, tx, g)
@@ -230,6 +233,47 @@ func (s *Service) modifyCacheSubnetGroup(ctx context.Context, in *ecapi.ModifyCa
 		return nil, err
 	}
 	return &ecapi.ModifyCacheSubnetGroupResult{CacheSubnetGroup: subnetGroupToAPI(g)}, nil
+}
+
+// checkSubnetsInUse refuses (SubnetInUse) a new subnet list for g that
+// takes away a subnet a node of a cache using g lies in. keyward records a
+// node's zone, not its subnet, so a node lies in any subnet of its zone:
+// a subnet is in use while a node is in its zone and the new list keeps no
+// other subnet there (replacing a zone's subnet by another one of the same
+// zone is allowed, as it would be for a subnet that held no node).
+func checkSubnetsInUse(ctx context.Context, tx keyward.Tx, g *keyward.CacheSubnetGroup, ids []string) error {
+	kept := map[string]bool{}
+	for _, id := range ids {
+		kept[subnetAZ(g.Scope, id)] = true
+	}
+	lost := map[string]string{} // zone → a removed subnet in it
+	for _, id := range g.SubnetIDs {
+		if z := subnetAZ(g.Scope, id); !kept[z] && lost[z] == "" {
+			lost[z] = id
+		}
+	}
+	if len(lost) == 0 {
+		return nil
+	}
+	d, err := tx.Docs().GetDoc(ctx, string(keyward.ResourceCacheSubnetGroup), g.Scope, g.ID)
+	if err != nil {
+		return err
+	}
+	for _, r := range d.Referrers {
+		if r.Kind != string(keyward.KindReplicationGroup) {
+			continue // only replication groups use subnet groups
+		}
+		c, err := tx.FindCacheByID(ctx, g.Scope, keyward.KindReplicationGroup, r.ID)
+		if err != nil {
+			return err
+		}
+		for i := range c.Nodes {
+			if id := lost[nodeAZ(c, i)]; id != "" {
+				return keyward.Errorf(keyward.ESTATE, keyward.ResourceSubnet, "The subnet %s is in use by replication group %s.", id, c.ID)
+			}
+		}
+	}
+	return nil
 }
 
 // DeleteCacheSubnetGroup deletes a group and its tags.

@@ -211,3 +211,75 @@ func TestCacheSubnetGroups_PlaceNodes(t *testing.T) {
 		t.Errorf("nodes in zones %v, want spread over %v", got, want)
 	}
 }
+
+// TestCacheSubnetGroups_SubnetInUse: a subnet list that takes away the
+// only subnet of a zone where a cache of the group has a node is refused
+// with SubnetInUse; replacing it by another subnet of the same zone, or
+// removing a subnet of a zone without nodes, is accepted.
+func TestCacheSubnetGroups_SubnetInUse(t *testing.T) {
+	redistest.Binary(t)
+	ts := keywardtest.New(t)
+	c, ctx := ts.Client, t.Context()
+	// Candidate subnets and their zones, read from a probe group.
+	var candidates []string
+	for i := range 20 {
+		candidates = append(candidates, fmt.Sprintf("subnet-%08x", 0xdd00+i))
+	}
+	probe, err := c.CreateCacheSubnetGroup(ctx, &elasticache.CreateCacheSubnetGroupInput{
+		CacheSubnetGroupName: aws.String("probe"), CacheSubnetGroupDescription: aws.String("p"), SubnetIds: candidates,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byZone := map[string][]string{}
+	for id, z := range subnetAZs(probe.CacheSubnetGroup) {
+		byZone[z] = append(byZone[z], id)
+	}
+	var zones []string
+	for z, ids := range byZone {
+		slices.Sort(ids)
+		zones = append(zones, z)
+	}
+	slices.Sort(zones)
+	if len(zones) != 3 || len(byZone[zones[1]]) < 2 {
+		t.Fatalf("candidate subnets by zone: %v", byZone)
+	}
+	a, b, b2, cz := byZone[zones[0]][0], byZone[zones[1]][0], byZone[zones[1]][1], byZone[zones[2]][0]
+
+	if _, err := c.CreateCacheSubnetGroup(ctx, &elasticache.CreateCacheSubnetGroupInput{
+		CacheSubnetGroupName: aws.String("used"), CacheSubnetGroupDescription: aws.String("u"), SubnetIds: []string{a, b, cz},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Two nodes, in the first two zones.
+	if _, err := c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
+		ReplicationGroupId: aws.String("in-used"), ReplicationGroupDescription: aws.String("u"), NumCacheClusters: aws.Int32(2),
+		CacheSubnetGroupName: aws.String("used"), PreferredCacheClusterAZs: []string{zones[0], zones[1]},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	modify := func(ids ...string) error {
+		_, err := c.ModifyCacheSubnetGroup(ctx, &elasticache.ModifyCacheSubnetGroupInput{CacheSubnetGroupName: aws.String("used"), SubnetIds: ids})
+		return err
+	}
+	keywardtest.WantError(t, modify(a, cz), "SubnetInUse", 400)
+	keywardtest.WantError(t, modify(b, cz), "SubnetInUse", 400)
+	if err := modify(a, b2, cz); err != nil {
+		t.Fatalf("replacing a zone's subnet by another of the zone: %v", err)
+	}
+	if err := modify(a, b2); err != nil {
+		t.Fatalf("removing the subnet of a zone without nodes: %v", err)
+	}
+	g, err := c.DescribeCacheSubnetGroups(ctx, &elasticache.DescribeCacheSubnetGroupsInput{CacheSubnetGroupName: aws.String("used")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := subnetAZs(&g.CacheSubnetGroups[0]); len(got) != 2 || got[a] != zones[0] || got[b2] != zones[1] {
+		t.Errorf("after the accepted changes: %v", got)
+	}
+	keywardtest.WantError(t, modify(b2), "SubnetInUse", 400)
+	// A group no cache uses changes freely.
+	if _, err := c.ModifyCacheSubnetGroup(ctx, &elasticache.ModifyCacheSubnetGroupInput{CacheSubnetGroupName: aws.String("probe"), SubnetIds: []string{a}}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -373,3 +373,24 @@ func TestHandlerKeepsMiddlewareRequestID(t *testing.T) {
 		t.Errorf("%q %s", got, rec.Body)
 	}
 }
+
+// TestParseForm_Body: a body already in memory (Body, as the SigV4
+// middleware passes it) is parsed from its bytes, under the same limit,
+// and stays readable.
+func TestParseForm_Body(t *testing.T) {
+	form := "Action=DescribeUsers&Version=2015-02-02&UserId=u1"
+	r := httptest.NewRequest(http.MethodPost, "/", nil)
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Body = NewBody([]byte(form))
+	v, err := ParseForm(r, 0)
+	if err != nil || v.Get("UserId") != "u1" || v.Get("Action") != "DescribeUsers" {
+		t.Fatalf("ParseForm: %v %v", v, err)
+	}
+	if b, err := io.ReadAll(r.Body); err != nil || string(b) != form {
+		t.Errorf("body after ParseForm: %q %v", b, err)
+	}
+	var e *Error
+	if _, err := ParseForm(r, int64(len(form)-1)); !errors.As(err, &e) || e.Code != "RequestEntityTooLarge" || e.Status != http.StatusRequestEntityTooLarge {
+		t.Errorf("over the limit: %v", err)
+	}
+}

@@ -61,10 +61,34 @@ func ParseForm(r *http.Request, maxBody int64) (url.Values, error) {
 	return values, nil
 }
 
+// Body is a request body already read into memory, as the SigV4
+// middleware passes it on: ParseForm takes its bytes instead of reading
+// and copying them once more.
+type Body struct {
+	bytes.Reader
+	b []byte
+}
+
+// NewBody returns a Body reading b.
+func NewBody(b []byte) *Body {
+	body := &Body{b: b}
+	body.Reset(b)
+	return body
+}
+
+// Close does nothing.
+func (*Body) Close() error { return nil }
+
 // readBody reads r.Body up to limit bytes and puts a fresh reader back.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
+	}
+	if mb, ok := r.Body.(*Body); ok {
+		if int64(len(mb.b)) > limit {
+			return nil, RequestEntityTooLarge(limit)
+		}
+		return mb.b, nil
 	}
 	if r.ContentLength > limit {
 		return nil, RequestEntityTooLarge(limit)
@@ -81,8 +105,8 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if int64(len(body)) > limit {
 		return nil, RequestEntityTooLarge(limit)
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	r.Body = NewBody(body)
+	r.GetBody = func() (io.ReadCloser, error) { return NewBody(body), nil }
 	r.ContentLength = int64(len(body))
 	return body, nil
 }

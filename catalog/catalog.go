@@ -124,7 +124,9 @@ type EngineVersion struct {
 	CacheParameterGroupFamily     string
 	CacheEngineDescription        string
 	CacheEngineVersionDescription string
-	// Default marks the version DefaultOnly returns for the engine.
+	// Default marks ElastiCache's default version of the engine (what its
+	// DefaultOnly returns). keyward's DefaultOnly answers the version its
+	// nodes run instead (package api, runningVersions).
 	Default bool
 }
 

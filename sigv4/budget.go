@@ -12,7 +12,9 @@ type Budget struct {
 	mu   sync.Mutex
 	size int64
 	left int64
-	wake chan struct{} // closed and replaced on every Release
+	wake chan struct{} // closed and replaced by a Release while waiting > 0
+	// waiting counts the Acquires waiting for wake.
+	waiting int
 }
 
 // NewBudget returns a budget of size bytes.
@@ -32,13 +34,33 @@ func (b *Budget) Acquire(ctx context.Context, n int64) bool {
 			return true
 		}
 		wake := b.wake
+		b.waiting++
 		b.mu.Unlock()
 		select {
 		case <-wake:
+			b.mu.Lock()
+			b.waiting--
+			b.mu.Unlock()
 		case <-ctx.Done():
+			b.mu.Lock()
+			b.waiting--
+			b.mu.Unlock()
 			return false
 		}
 	}
+}
+
+// TryAcquire reserves n bytes (at most the budget's size) if they are
+// free now, without waiting; it reports whether they were reserved.
+func (b *Budget) TryAcquire(n int64) bool {
+	n = min(n, b.size)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.left >= n {
+		b.left -= n
+		return true
+	}
+	return false
 }
 
 // Release returns n bytes reserved by Acquire.
@@ -46,8 +68,10 @@ func (b *Budget) Release(n int64) {
 	n = min(n, b.size)
 	b.mu.Lock()
 	b.left += n
-	close(b.wake)
-	b.wake = make(chan struct{})
+	if b.waiting > 0 { // nobody to wake otherwise: spare the channel
+		close(b.wake)
+		b.wake = make(chan struct{})
+	}
 	b.mu.Unlock()
 }
 

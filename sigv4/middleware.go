@@ -1,7 +1,6 @@
 package sigv4
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -100,9 +99,12 @@ func (m *Middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reserve = r.ContentLength
 	}
 	if m.Budget != nil && reserve > 0 {
-		ctx, cancel := context.WithTimeout(r.Context(), m.budgetWait())
-		ok := m.Budget.Acquire(ctx, reserve)
-		cancel()
+		ok := m.Budget.TryAcquire(reserve)
+		if !ok {
+			ctx, cancel := context.WithTimeout(r.Context(), m.budgetWait())
+			ok = m.Budget.Acquire(ctx, reserve)
+			cancel()
+		}
 		if !ok {
 			m.refuse(w, r, newError(CodeServiceUnavailable, http.StatusServiceUnavailable, "The request has failed due to a temporary failure of the server."))
 			return
@@ -131,8 +133,8 @@ func (m *Middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	r2 := r.WithContext(awsquery.WithCaller(r.Context(), caller))
-	r2.Body = io.NopCloser(bytes.NewReader(body))
-	r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	r2.Body = awsquery.NewBody(body)
+	r2.GetBody = func() (io.ReadCloser, error) { return awsquery.NewBody(body), nil }
 	r2.ContentLength = int64(len(body))
 	if m.Next == nil {
 		http.NotFound(w, r2)
@@ -148,12 +150,24 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
 	}
-	var buf bytes.Buffer
+	size := int64(512)
 	if r.ContentLength > 0 && r.ContentLength <= limit {
-		buf.Grow(int(r.ContentLength) + 1) // +1: ReadFrom wants room to see EOF
+		size = r.ContentLength + 1 // +1: room to see EOF without growing
 	}
-	_, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
-	return buf.Bytes(), err
+	buf := make([]byte, 0, size)
+	body := io.LimitReader(r.Body, limit+1)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		} else if err != nil {
+			return buf, err
+		}
+	}
 }
 
 func (m *Middleware) unsignedDefault() string {

@@ -60,6 +60,47 @@ func BenchmarkView_FindUser(b *testing.B) {
 	}
 }
 
+// BenchmarkView_FindUserInGroups is BenchmarkView_FindUser in a scope
+// whose users are members of groups: 400 references, 2 to each user.
+func BenchmarkView_FindUserInGroups(b *testing.B) {
+	s := mustOpen(b, filepath.Join(b.TempDir(), "state.db"))
+	ctx := context.Background()
+	sc := keyward.DefaultScope
+	const n = 200
+	for i := range n {
+		if err := s.Update(ctx, func(tx keyward.Tx) error { return tx.CreateUser(ctx, benchUser(sc, fmt.Sprintf("u%d", i))) }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	now := time.Now().UTC()
+	for g := range n / 2 {
+		var members []string
+		for j := range 4 {
+			members = append(members, fmt.Sprintf("u%d", (4*g+j)%n))
+		}
+		ug := &keyward.UserGroup{Scope: sc, ID: fmt.Sprintf("g%d", g), Engine: keyward.EngineRedis, Status: keyward.UserGroupActive,
+			StatusSince: now, Generation: 1, CreatedAt: now, UserIDs: members}
+		if err := s.Update(ctx, func(tx keyward.Tx) error { return tx.CreateUserGroup(ctx, ug) }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	defer cpuPerOp(b)()
+	for i := 0; b.Loop(); i++ {
+		err := s.View(ctx, func(tx keyward.Tx) error {
+			us, err := tx.FindUsers(ctx, sc, keyward.UserFilter{ID: fmt.Sprintf("u%d", i%n), Limit: 101})
+			if err == nil && (len(us) != 1 || len(us[0].GroupIDs) != 2) {
+				err = fmt.Errorf("%d users", len(us))
+			}
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkUpdate_CreateDeleteUser(b *testing.B) {
 	s := mustOpen(b, filepath.Join(b.TempDir(), "state.db"))
 	ctx := context.Background()

@@ -28,6 +28,11 @@
 // each preparing its statements on first use: a View takes one, runs a
 // prepared BEGIN, fn and ROLLBACK on it, so Views run in parallel with each
 // other and with the writer on their own WAL snapshot, and cannot write.
+// A View's first statement is PRAGMA data_version, which begins its
+// snapshot and changes whenever another connection (the writer, or another
+// process) has committed since the connection's previous snapshot; while
+// it stays the same, the connection answers the point reads (one id) it
+// made before from memory, since they were read from this very state.
 // database/sql transactions are not used on either path: they cost a
 // goroutine, a context, two parses and a statement binding per
 // transaction. Every pragma is given in the DSN, so it applies to every

@@ -21,7 +21,8 @@ const (
 	// relations hold neither spaces nor commas.
 	docColumns = `d.account, d.region, d.id, d.body, d.settled, ` + refsColumn + `,
 	(SELECT group_concat(r.relation || ' ' || r.from_kind || ' ' || r.from_id || ' ' || r.restrict_delete, ',')
-	 FROM doc_refs r WHERE r.account = d.account AND r.region = d.region AND r.to_kind = d.kind AND r.to_id = d.id)`
+	 FROM doc_refs r INDEXED BY doc_refs_to
+	 WHERE r.account = d.account AND r.region = d.region AND r.to_kind = d.kind AND r.to_id = d.id)`
 
 	refsColumn = `(SELECT group_concat(r.relation || ' ' || r.to_kind || ' ' || r.to_id || ' ' || r.restrict_delete, ',')
 	 FROM doc_refs r WHERE r.account = d.account AND r.region = d.region AND r.from_kind = d.kind AND r.from_id = d.id)`
@@ -49,8 +50,6 @@ const (
 	AND (relation, to_kind, to_id, restrict_delete) NOT IN
 	(SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM json_each(?5) j)`
 
-	deleteRefsFromSQL = `DELETE FROM doc_refs WHERE account = ? AND region = ? AND from_kind = ? AND from_id = ?`
-	deleteRefsToSQL   = `DELETE FROM doc_refs WHERE account = ? AND region = ? AND to_kind = ? AND to_id = ?`
 	// insertRefsSQL adds every [relation, kind, id, restrict] of a JSON array.
 	insertRefsSQL = `INSERT OR IGNORE INTO doc_refs (account, region, from_kind, from_id, relation, to_kind, to_id, restrict_delete)
 	SELECT ?1, ?2, ?3, ?4, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM json_each(?5) j`
@@ -59,9 +58,15 @@ const (
 	missingRefsSQL = `SELECT j.value ->> 1, j.value ->> 2 FROM json_each(?3) j
 	WHERE NOT EXISTS (SELECT 1 FROM docs d WHERE d.kind = j.value ->> 1 AND d.account = ?1 AND d.region = ?2 AND d.id = j.value ->> 2)
 	ORDER BY j.key LIMIT 1`
-	restrictingRefSQL = `SELECT from_kind, from_id FROM doc_refs
-	WHERE account = ? AND region = ? AND to_kind = ? AND to_id = ? AND restrict_delete = 1
-	ORDER BY from_kind, from_id LIMIT 1`
+	// deleteCheckSQL tells, before a delete writes anything, whether the
+	// document exists and the first Restrict reference to it ("kind id"),
+	// in one statement.
+	deleteCheckSQL = `SELECT EXISTS (SELECT 1 FROM docs WHERE kind = ?3 AND account = ?1 AND region = ?2 AND id = ?4),
+	(SELECT from_kind || ' ' || from_id FROM doc_refs INDEXED BY doc_refs_to
+	 WHERE account = ?1 AND region = ?2 AND to_kind = ?3 AND to_id = ?4 AND restrict_delete = 1
+	 ORDER BY from_kind, from_id LIMIT 1)`
+	deleteRefsFromSQL = `DELETE FROM doc_refs WHERE account = ? AND region = ? AND from_kind = ? AND from_id = ?`
+	deleteRefsToSQL   = `DELETE FROM doc_refs INDEXED BY doc_refs_to WHERE account = ? AND region = ? AND to_kind = ? AND to_id = ?`
 
 	findUnsettledSQL = `SELECT kind, account, region, id FROM docs WHERE settled = 0 ORDER BY kind, account, region, id`
 )
@@ -115,8 +120,15 @@ func listDocsSQL(sh docQueryShape) string {
 		b.WriteString(` AND d.id > ?`)
 	}
 	for range sh.where {
-		b.WriteString(` AND EXISTS (SELECT 1 FROM doc_index i WHERE i.kind = d.kind AND i.account = d.account
-		AND i.region = d.region AND i.field = ? AND i.value = ? AND i.id = d.id)`)
+		if sh.allScopes {
+			b.WriteString(` AND EXISTS (SELECT 1 FROM doc_index i WHERE i.kind = d.kind AND i.account = d.account
+			AND i.region = d.region AND i.field = ? AND i.value = ? AND i.id = d.id)`)
+		} else {
+			// The ids the index holds for the field drive the search (a
+			// correlated EXISTS would test every document of the scope).
+			b.WriteString(` AND d.id IN (SELECT i.id FROM doc_index i WHERE i.kind = ? AND i.account = ? AND i.region = ?
+			AND i.field = ? AND i.value = ?)`)
+		}
 	}
 	if sh.allScopes {
 		b.WriteString(` ORDER BY d.account, d.region, d.id LIMIT ?`)
@@ -147,6 +159,9 @@ func docQueryArgs(q keyward.DocQuery) []any {
 		args = append(args, q.AfterID)
 	}
 	for _, f := range q.Where {
+		if !q.AllScopes {
+			args = append(args, q.Kind, q.Scope.Account, q.Scope.Region)
+		}
 		args = append(args, f.Name, f.Value)
 	}
 	return append(args, limit(q.Limit))
@@ -167,6 +182,15 @@ func (t *tx) GetDoc(ctx context.Context, kind string, s keyward.Scope, id string
 // ListDocs returns the documents q selects, ordered by id.
 func (t *tx) ListDocs(ctx context.Context, q keyward.DocQuery) (_ []*keyward.Doc, err error) {
 	defer wrap(&err, "list %s", q.Kind)
+	point := isPoint(q)
+	if point && t.last != nil && samePoint(t.last.q, q) {
+		return copyDocs(t.last.docs), nil
+	}
+	if point && t.points != nil {
+		if ds, ok := t.points[pointKeyOf(q)]; ok {
+			return copyDocs(ds), nil
+		}
+	}
 	query, ok := listDocsQueries[shapeOf(q)]
 	if !ok {
 		query = listDocsSQL(shapeOf(q))
@@ -191,7 +215,19 @@ func (t *tx) ListDocs(ctx context.Context, q keyward.DocQuery) (_ []*keyward.Doc
 		}
 		out = append(out, d)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	switch {
+	case point && t.write:
+		t.last = &pointRead{q: q, docs: copyDocs(out)}
+	case point && t.points != nil:
+		if len(t.points) >= maxPoints {
+			clear(t.points)
+		}
+		t.points[pointKeyOf(q)] = copyDocs(out)
+	}
+	return out, nil
 }
 
 // parseRefs reads the references group_concat joined, sorted by relation,
@@ -380,22 +416,20 @@ func (t *tx) writeDependents(ctx context.Context, d *keyward.Doc, refs string) e
 // anything is written.
 func (t *tx) DeleteDoc(ctx context.Context, kind string, s keyward.Scope, id string) (err error) {
 	defer wrap(&err, "delete %s %q", kind, id)
-	var byKind, byID string
-	switch err := t.queryRow(ctx, restrictingRefSQL, s.Account, s.Region, kind, id).Scan(&byKind, &byID); err {
-	case nil:
+	var exists bool
+	var by sql.NullString
+	if err := t.queryRow(ctx, deleteCheckSQL, s.Account, s.Region, kind, id).Scan(&exists, &by); err != nil {
+		return err
+	}
+	if by.Valid {
+		byKind, byID, _ := strings.Cut(by.String, " ")
 		return keyward.ErrDocReferenced(kind, id, byKind, byID)
-	case sql.ErrNoRows:
-	default:
-		return err
 	}
-	res, err := t.exec(ctx, deleteDocSQL, kind, s.Account, s.Region, id)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
+	if !exists {
 		return keyward.ErrDocNotFound(kind, id)
+	}
+	if _, err := t.exec(ctx, deleteDocSQL, kind, s.Account, s.Region, id); err != nil {
+		return err
 	}
 	if _, err := t.exec(ctx, deleteIndexSQL, kind, s.Account, s.Region, id); err != nil {
 		return err

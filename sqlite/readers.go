@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+
+	"keyward"
 )
 
 // A View runs on a reader connection the store keeps for itself (a
@@ -16,14 +18,26 @@ import (
 
 // readConn is one query_only connection and its prepared statements.
 type readConn struct {
-	conn            *sql.Conn
-	stmts           map[string]*sql.Stmt
-	begin, rollback *sql.Stmt
+	conn                         *sql.Conn
+	stmts                        map[string]*sql.Stmt
+	begin, rollback, dataVersion *sql.Stmt
+
+	// points are the point reads (ListDocs of one id) of the connection's
+	// snapshot at data_version version. A View reads its data_version
+	// first, which is what begins its snapshot: it changes whenever another
+	// connection (keyward's writer, or another process) has committed
+	// since the connection's previous snapshot, and then points starts
+	// over; while it stays, the database is the one points were read from,
+	// so a View answers them again without SQL, on one snapshot whatever
+	// else it reads.
+	points  map[pointKey][]*keyward.Doc
+	version int64
 }
 
 const (
 	beginReadSQL    = `BEGIN`
 	rollbackReadSQL = `ROLLBACK`
+	dataVersionSQL  = `PRAGMA data_version`
 )
 
 // The reader pool is a channel of n slots (the reader DB's connection
@@ -68,7 +82,7 @@ func (s *Store) openReader(ctx context.Context, eager bool) (*readConn, error) {
 		return nil, err
 	}
 	rc := &readConn{conn: conn, stmts: map[string]*sql.Stmt{}}
-	qs := []string{beginReadSQL, rollbackReadSQL}
+	qs := []string{beginReadSQL, rollbackReadSQL, dataVersionSQL}
 	if eager {
 		qs = append(qs, allQueries(false)...)
 	}
@@ -83,7 +97,7 @@ func (s *Store) openReader(ctx context.Context, eager bool) (*readConn, error) {
 		}
 		rc.stmts[q] = st
 	}
-	rc.begin, rc.rollback = rc.stmts[beginReadSQL], rc.stmts[rollbackReadSQL]
+	rc.begin, rc.rollback, rc.dataVersion = rc.stmts[beginReadSQL], rc.stmts[rollbackReadSQL], rc.stmts[dataVersionSQL]
 	return rc, nil
 }
 

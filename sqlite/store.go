@@ -238,7 +238,19 @@ func (s *Store) View(ctx context.Context, fn func(keyward.Tx) error) error {
 		_, err := rc.rollback.ExecContext(bg)
 		s.putReader(rc, err != nil)
 	}()
-	return fn(keyward.NewTx(&tx{q: rc.conn, stmts: rc.stmts, prepare: rc.prepare}))
+	// The first statement begins the snapshot (readers.go, readConn.points).
+	var version int64
+	if err := rc.dataVersion.QueryRowContext(bg).Scan(&version); err != nil {
+		return fmt.Errorf("sqlite: view: data_version: %w", err)
+	}
+	if rc.points == nil {
+		rc.points = make(map[pointKey][]*keyward.Doc)
+	}
+	if version != rc.version {
+		clear(rc.points)
+		rc.version = version
+	}
+	return fn(keyward.NewTx(&tx{q: rc.conn, stmts: rc.stmts, prepare: rc.prepare, points: rc.points}))
 }
 
 // Update runs fn in a read-write transaction and commits it if fn returns

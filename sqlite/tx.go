@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"slices"
 
 	"keyward"
 )
@@ -26,6 +27,59 @@ type tx struct {
 	// may leave a method half-applied, so the whole Update fails with it,
 	// even if fn returns nil (see Store.runFn).
 	failed error
+
+	// last is the last point read (one id) of a write transaction, until
+	// the next statement that writes: Kind.Update and Kind.Delete read the
+	// document again for its events right after fn read it.
+	last *pointRead
+	// points, in a View, are the point reads of the reader connection's
+	// snapshot, kept across Views while it stays the same (see View).
+	points map[pointKey][]*keyward.Doc
+}
+
+// pointKey is what a point read's answer depends on.
+type pointKey struct {
+	kind, account, region, id string
+	noRefs                    bool
+	limit                     int
+}
+
+func pointKeyOf(q keyward.DocQuery) pointKey {
+	return pointKey{q.Kind, q.Scope.Account, q.Scope.Region, q.ID, q.NoRefs, limit(q.Limit)}
+}
+
+// maxPoints bounds a reader connection's point reads; it starts over when
+// full.
+const maxPoints = 512
+
+// pointRead is a ListDocs of one id and what it returned.
+type pointRead struct {
+	q    keyward.DocQuery
+	docs []*keyward.Doc
+}
+
+// isPoint reports whether q reads one id, with nothing else to it.
+func isPoint(q keyward.DocQuery) bool {
+	return q.ID != "" && !q.AllScopes && q.AfterID == "" && len(q.Where) == 0
+}
+
+func samePoint(a, b keyward.DocQuery) bool {
+	return a.Kind == b.Kind && a.Scope == b.Scope && a.ID == b.ID && a.NoRefs == b.NoRefs && limit(a.Limit) == limit(b.Limit)
+}
+
+// copyDocs returns copies of the documents, so that what a caller does
+// to the ones it got cannot change what the next read returns.
+func copyDocs(ds []*keyward.Doc) []*keyward.Doc {
+	out := make([]*keyward.Doc, len(ds))
+	for i, d := range ds {
+		c := *d
+		c.Body = slices.Clone(d.Body)
+		c.Index = slices.Clone(d.Index)
+		c.Refs = slices.Clone(d.Refs)
+		c.Referrers = slices.Clone(d.Referrers)
+		out[i] = &c
+	}
+	return out
 }
 
 // querier runs the statements that were not prepared (a *sql.Conn).
@@ -54,6 +108,7 @@ func (t *tx) stmt(_ context.Context, q string) *sql.Stmt {
 func (t *tx) context(context.Context) context.Context { return context.Background() }
 
 func (t *tx) exec(ctx context.Context, q string, args ...any) (res sql.Result, err error) {
+	t.last = nil
 	ctx = t.context(ctx)
 	if st := t.stmt(ctx, q); st != nil {
 		res, err = st.ExecContext(ctx, args...)
@@ -96,7 +151,7 @@ func allQueries(write bool) []string {
 		qs = append(qs,
 			insertDocSQL, updateDocSQL, deleteDocSQL,
 			deleteIndexSQL, insertIndexSQL, staleIndexSQL, staleRefsSQL, deleteRefsFromSQL, deleteRefsToSQL, insertRefsSQL,
-			missingRefsSQL, restrictingRefSQL,
+			missingRefsSQL, deleteCheckSQL,
 			savepointSQL, rollbackToSQL, releaseSQL,
 		)
 	}

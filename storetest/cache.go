@@ -53,7 +53,7 @@ func fullCache(s keyward.Scope, kind keyward.CacheKind, id string, groupIDs ...s
 	c.RestoreSnapshot, c.RestoreFile, c.RestoreServerless = "snap-"+id, "0123456789abcdef.rdb", true // not creating: no reference held
 	c.RestoreFiles = []string{"0123456789abcdef.rdb", "s3:bucket/key-0002.rdb"}
 	c.FinalSnapshot = "final-" + id
-	c.Global = &keyward.CacheGlobal{ID: "ldgnf-g-" + id, Role: "primary"}
+	c.Global = &keyward.CacheGlobal{ID: "ldgnf-" + id, Role: "primary"} // in another scope: no reference
 	c.Settings = keyward.CacheSettings{
 		AutomaticFailover: true, MultiAZ: true, AtRestEncryption: true, KmsKeyID: "alias/k-" + id,
 		TransitEncryptionMode: "required", SnapshotRetentionLimit: 7, SnapshotWindow: "03:00-04:00",

@@ -50,7 +50,7 @@ func TestCLI_GroupsAndCatalog(t *testing.T) {
 		t.Errorf("describe-cache-parameters: %d parameters", len(all))
 	}
 	versions := run("describe-cache-engine-versions", "--engine", "redis", "--default-only")["CacheEngineVersions"].([]any)
-	if len(versions) != 1 || versions[0].(map[string]any)["CacheParameterGroupFamily"] != "redis7" {
+	if len(versions) != 1 || versions[0].(map[string]any)["CacheParameterGroupFamily"] != "redis7" || versions[0].(map[string]any)["EngineVersion"] != "7.0" {
 		t.Errorf("describe-cache-engine-versions --default-only: %v", versions)
 	}
 	if _, err := awsCLI(t, nil, "--endpoint-url", p.url, "elasticache", "delete-cache-parameter-group", "--cache-parameter-group-name", "default.redis7"); err == nil ||
