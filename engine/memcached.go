@@ -53,7 +53,7 @@ type Memcached struct {
 	mu     sync.Mutex
 	state  int
 	nodes  map[string]*mcNode
-	ports  map[int]string
+	ports  map[string]string // 127.0.0.1:port -> node id
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -124,7 +124,7 @@ func (m *Memcached) Open(ctx context.Context) error {
 	if m.StopTimeout <= 0 {
 		m.StopTimeout = 5 * time.Second
 	}
-	m.nodes, m.ports = map[string]*mcNode{}, map[int]string{}
+	m.nodes, m.ports = map[string]*mcNode{}, map[string]string{}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.state = stateOpen
 	m.mu.Unlock()
@@ -148,7 +148,7 @@ func (m *Memcached) Open(ctx context.Context) error {
 			continue
 		}
 		n.rec = rec
-		m.nodes[n.id], m.ports[rec.Port] = n, n.id
+		m.nodes[n.id], m.ports[addrOf(rec.Port)] = n, n.id
 		found = append(found, n)
 	}
 	m.mu.Unlock()
@@ -409,8 +409,8 @@ func (m *Memcached) forget(n *mcNode) {
 	if m.nodes[n.id] == n {
 		delete(m.nodes, n.id)
 	}
-	if n.rec.Port != 0 && m.ports[n.rec.Port] == n.id {
-		delete(m.ports, n.rec.Port)
+	if n.rec.Port != 0 && m.ports[addrOf(n.rec.Port)] == n.id {
+		delete(m.ports, addrOf(n.rec.Port))
 	}
 }
 
@@ -441,7 +441,7 @@ func (m *Memcached) startNew(ctx context.Context, n *mcNode) error {
 			return err
 		}
 		m.mu.Lock()
-		delete(m.ports, port)
+		delete(m.ports, addrOf(port))
 		m.mu.Unlock()
 	}
 	return err

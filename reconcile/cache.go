@@ -28,6 +28,18 @@ type NodeSpec struct {
 	// IAM tokens name the cache. Not to be modified.
 	Cache   *keyward.Cache
 	Cluster bool // a Redis Cluster node: no ReplicaOf, see clustermode.go
+
+	// Port is the client port a new node asks for (the cache's); 0: any.
+	Port int
+	// Binds are the group's endpoint addresses this node serves now (the
+	// primary endpoint's on the primary, the reader endpoint's on one
+	// replica), and CertHosts every endpoint address of the group, which
+	// TLS certificates name (see NodeAddresser).
+	Binds, CertHosts []string
+	// Failover: the node is the primary of a group that fails over
+	// automatically (see autoFailover); the engine leaves it down when it
+	// dies, for the reconciler to promote a replica.
+	Failover bool
 }
 
 // Engine runs cache nodes and sets their ACLs. Package engine implements it
@@ -190,6 +202,9 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	if c.Engine == nil {
 		return c.finishCache(ctx, cache, want, nil)
 	}
+	if cache, err = c.autoFailover(ctx, cache); err != nil {
+		return 0, err
+	}
 	ports, err := c.applyNodes(ctx, cache, want, nodeSettings{config: config, policy: policy})
 	if err == nil && cache.ClusterMode {
 		var formed bool
@@ -219,6 +234,13 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 	ports := make([]int, len(cache.Nodes))
 	errs := make([]error, len(cache.Nodes))
 	kill := Kill(cache.AppliedDefaultUser, want)
+	primary := cache.PrimaryIndex()
+	pAddr, rAddr, err := c.endpointAddrs(cache)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: endpoint addresses of %s: %w", cache.ID, err)
+	}
+	cache.PrimaryAddress, cache.ReaderAddress = pAddr, rAddr // recorded by finishCache
+	reader := c.readerIndex(cache, primary)
 	node := func(i int) {
 		n := cache.Nodes[i]
 		nctx, cancel := context.WithTimeout(ctx, nodeTimeout)
@@ -233,9 +255,20 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 		}
 		if cache.ClusterMode && i != shardPrimary(cache, i) {
 			spec.ReplicaOf = cache.NodeID(cache.Nodes[shardPrimary(cache, i)].ClusterID)
-		} else if i > 0 && !cache.ClusterMode {
-			spec.ReplicaOf = cache.NodeID(cache.Nodes[0].ClusterID)
+		} else if i != primary && !cache.ClusterMode {
+			spec.ReplicaOf = cache.NodeID(cache.Nodes[primary].ClusterID)
 		}
+		spec.Port = cache.ClientPort()
+		if pAddr != "" {
+			spec.CertHosts = []string{pAddr, rAddr}
+			if i == primary {
+				spec.Binds = append(spec.Binds, pAddr)
+			}
+			if i == reader {
+				spec.Binds = append(spec.Binds, rAddr)
+			}
+		}
+		spec.Failover = hasEndpoints(cache) && i == primary && cache.Settings.AutomaticFailover && len(cache.Nodes) > 1
 		if err := c.seedNode(nctx, cache, i, spec.ID); err != nil {
 			errs[i] = fmt.Errorf("reconcile: restore %s: %w", spec.ID, err)
 			return
@@ -246,6 +279,9 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 			return
 		}
 		ports[i] = port
+		if a, ok := c.Engine.(NodeAddresser); ok {
+			cache.Nodes[i].Address = a.NodeHost(spec.ID) // recorded by finishCache
+		}
 		if err := c.restored(nctx, cache, i, spec.ID); err != nil {
 			errs[i] = fmt.Errorf("reconcile: restore %s: %w", spec.ID, err)
 			return
@@ -258,21 +294,25 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 		return ports, nil
 	}
 	var wg sync.WaitGroup
-	first := 0
+	first := false
 	if cache.ClusterMode && cache.Nodes[0].Port == 0 {
 		// A new cluster: every shard's primary before the replicas.
 		startPrimaries(cache, node)
-	} else if cache.Nodes[0].Port == 0 {
-		// A new group: replicas need their primary running first.
-		node(0)
-		first = 1
+	} else if !cache.ClusterMode && (cache.Nodes[primary].Port == 0 || !c.nodeUp(cache.NodeID(cache.Nodes[primary].ClusterID))) {
+		// A new group, or a primary down: replicas need their primary
+		// running first (after a failover, the promoted one).
+		node(primary)
+		first = true
 	}
-	for i := first; i < len(cache.Nodes); i++ {
+	for i := 0; i < len(cache.Nodes); i++ {
+		if first && i == primary {
+			continue
+		}
 		// Only a primary started above, before the loop, can hold back a
-		// new replica; otherwise node 0 runs in parallel and errs[0] is
-		// not ours to read.
-		if first == 1 && errs[0] != nil && cache.Nodes[i].Port == 0 {
-			errs[i] = errs[0]
+		// new replica; otherwise the primary runs in parallel and its
+		// error is not ours to read.
+		if first && errs[primary] != nil && cache.Nodes[i].Port == 0 {
+			errs[i] = errs[primary]
 			continue
 		}
 		wg.Add(1)
@@ -311,7 +351,13 @@ func (c *Controller) finishCache(ctx context.Context, seen *keyward.Cache, want 
 		for i := range next.Nodes {
 			if i < len(ports) {
 				next.Nodes[i].Port = ports[i]
+				if i < len(seen.Nodes) && seen.Nodes[i].ClusterID == next.Nodes[i].ClusterID {
+					next.Nodes[i].Address = seen.Nodes[i].Address
+				}
 			}
+		}
+		if ports != nil {
+			next.PrimaryAddress, next.ReaderAddress = seen.PrimaryAddress, seen.ReaderAddress
 		}
 		next.AppliedACL, next.AppliedDefaultUser = want.Fingerprint, want.DefaultIdentity
 		if next.Status == keyward.CacheCreating || next.Status == keyward.CacheModifying {
@@ -340,7 +386,8 @@ func (c *Controller) finishCache(ctx context.Context, seen *keyward.Cache, want 
 }
 
 func sameCache(a, b *keyward.Cache) bool {
-	if a.Status != b.Status || a.AppliedACL != b.AppliedACL || a.AppliedDefaultUser != b.AppliedDefaultUser || len(a.Nodes) != len(b.Nodes) {
+	if a.Status != b.Status || a.AppliedACL != b.AppliedACL || a.AppliedDefaultUser != b.AppliedDefaultUser || len(a.Nodes) != len(b.Nodes) ||
+		a.PrimaryAddress != b.PrimaryAddress || a.ReaderAddress != b.ReaderAddress {
 		return false
 	}
 	for i := range a.Nodes {
@@ -381,6 +428,9 @@ func (c *Controller) deleteCache(ctx context.Context, cache *keyward.Cache) (tim
 	})
 	if keyward.ErrorCode(err) == keyward.ENOTFOUND {
 		err = nil
+	}
+	if err == nil && c.Engine != nil {
+		err = c.releaseEndpoints(cache)
 	}
 	for _, g := range cache.UserGroupIDs {
 		c.q.add(keyward.Key{Resource: keyward.ResourceUserGroup, Scope: cache.Scope, ID: g})

@@ -22,21 +22,46 @@ type engineAdapter struct {
 var _ reconcile.Engine = engineAdapter{}
 
 func (a engineAdapter) EnsureNode(ctx context.Context, spec reconcile.NodeSpec) (int, error) {
-	n, err := a.m.Ensure(ctx, engine.NodeSpec{
+	es := engine.NodeSpec{
 		ID: spec.ID, Engine: string(spec.Engine), ReplicaOf: spec.ReplicaOf, TLS: spec.TLS, Cluster: spec.Cluster,
 		MaxMemory: spec.MaxMemory, MaxMemoryPolicy: spec.MaxMemoryPolicy, Config: spec.Config,
-	})
+		Port: spec.Port, Binds: spec.Binds, CertHosts: spec.CertHosts, Failover: spec.Failover,
+	}
+	fronted := a.f != nil && spec.TLS && spec.Cache != nil
+	if fronted {
+		// The front owns the client port and the endpoint addresses; the
+		// node listens on a free port of its own address behind it.
+		es.Port, es.FrontPort, es.Binds = 0, spec.Port, nil
+	}
+	n, err := a.m.Ensure(ctx, es)
 	if errors.Is(err, engine.ErrEngineNotFound) || errors.Is(err, engine.ErrTLSUnsupported) {
 		return 0, reconcile.Terminal(err)
 	}
 	if err != nil {
 		return 0, err
 	}
-	if a.f != nil && spec.TLS && spec.Cache != nil {
+	if fronted {
 		return a.ensureFront(ctx, spec, n)
 	}
 	return n.Port, nil
 }
+
+// NodeHost reports the node's address (its own, or 127.0.0.1), which its
+// front shares.
+func (a engineAdapter) NodeHost(id string) string {
+	if n, ok := a.m.Node(id); ok {
+		return n.Host
+	}
+	return ""
+}
+
+// ReserveAddress and ReleaseAddress keep the endpoint addresses of
+// replication groups (see engine.Manager.ReserveAddress).
+func (a engineAdapter) ReserveAddress(owner string) (string, error) { return a.m.ReserveAddress(owner) }
+func (a engineAdapter) ReleaseAddress(owner string) error           { return a.m.ReleaseAddress(owner) }
+
+// NodeUp reports whether the node's process runs and answers keyward.
+func (a engineAdapter) NodeUp(id string) (up, known bool) { return NodeUp(a.m, id) }
 
 func (a engineAdapter) StopNode(ctx context.Context, id string) error {
 	if a.f != nil {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"keyward"
 	"keyward/engine"
@@ -96,6 +97,18 @@ func (a engineAdapter) ensureFront(ctx context.Context, spec reconcile.NodeSpec,
 	}
 	return a.f.Ensure(ctx, fronts.Spec{
 		ID: spec.ID, Backend: n.Addr, CacheID: cacheIdentity(c),
+		// The front listens where clients are sent: the node's address and
+		// the cache's port, plus the endpoint addresses the node serves.
+		Host: n.Host, WantPort: frontPort(spec, n), Binds: strings.Join(spec.Binds, " "),
 		Resource: iamauth.Resource{Name: c.ID, Serverless: c.Kind == keyward.KindServerless, AccountID: c.Scope.Account, Region: c.Scope.Region},
 	})
+}
+
+// frontPort is the port a new front asks for: the cache's, on the node's
+// own address; any free one where nodes share 127.0.0.1.
+func frontPort(spec reconcile.NodeSpec, n *engine.Node) int {
+	if n.Host == "127.0.0.1" {
+		return 0
+	}
+	return spec.Port
 }
