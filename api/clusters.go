@@ -153,6 +153,9 @@ func (s *Service) createCacheCluster(ctx context.Context, in *ecapi.CreateCacheC
 		Status: keyward.ClusterCreating, StatusSince: now, Generation: 1, CreatedAt: now,
 		TransitEncryption: deref(in.TransitEncryptionEnabled),
 	}
+	if in.Port != nil && !mc {
+		cl.Port = int(*in.Port)
+	}
 	if cl.EngineVersion == "" {
 		cl.EngineVersion = memcachedVersion
 		if !mc {
@@ -265,16 +268,26 @@ func checkEngineSpecific(e keyward.Engine, in *ecapi.CreateCacheClusterMessage) 
 	return nil
 }
 
-// checkPort accepts the engine's default port only: keyward's nodes share
-// the loopback address, so each gets a free port of its own, reported in
-// its Endpoint (and the first node's in ConfigurationEndpoint).
+// checkPort validates a requested Port. Redis and Valkey nodes listen on
+// it, each on its own loopback address; memcached nodes share 127.0.0.1 on
+// free ports of their own, so a memcached cluster takes the default only.
 func checkPort(e keyward.Engine, port *int32) error {
-	def := int32(6379)
-	if e == keyward.EngineMemcached {
-		def = 11211
+	if port == nil {
+		return nil
 	}
-	if port != nil && *port != def {
-		return invalidCluster("keyward assigns each node a free loopback port; Port may only be the default %d.", def)
+	if e == keyward.EngineMemcached {
+		if *port != 11211 {
+			return invalidCluster("keyward assigns each memcached node a free loopback port; Port may only be the default 11211.")
+		}
+		return nil
+	}
+	return validPort(*port, keyward.ResourceCacheCluster)
+}
+
+// validPort accepts a node port keyward can bind without privileges.
+func validPort(port int32, r keyward.Resource) error {
+	if port < 1024 || port > 65535 {
+		return keyward.Errorf(keyward.EINVALID, r, "Invalid port %d: keyward's nodes listen on ports 1024 to 65535.", port)
 	}
 	return nil
 }
@@ -494,7 +507,7 @@ func clusterToAPI(cl *keyward.CacheCluster, showNodes bool) *ecapi.CacheCluster 
 		for _, n := range cl.Nodes {
 			out.CacheNodes = append(out.CacheNodes, ecapi.CacheNode{
 				CacheNodeId: ptr(n.ID), CacheNodeStatus: ptr(clusterNodeStatus(cl, n)), CacheNodeCreateTime: ptr(n.CreatedAt),
-				Endpoint: endpoint(n.Port), ParameterGroupStatus: ptr("in-sync"), CustomerAvailabilityZone: ptr(n.AZ),
+				Endpoint: endpointAt(n.Address, n.Port), ParameterGroupStatus: ptr("in-sync"), CustomerAvailabilityZone: ptr(n.AZ),
 			})
 		}
 	}

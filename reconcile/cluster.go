@@ -138,9 +138,16 @@ func (c *Controller) applyRedisCluster(ctx context.Context, cl *keyward.CacheClu
 			return nil, "", fmt.Errorf("reconcile: reboot %s: %w", id, err)
 		}
 	}
-	port, err := c.Engine.EnsureNode(nctx, NodeSpec{ID: id, Engine: cl.Engine, TLS: cl.TransitEncryption})
+	port := cl.Port
+	if port == 0 {
+		port = 6379
+	}
+	port, err = c.Engine.EnsureNode(nctx, NodeSpec{ID: id, Engine: cl.Engine, TLS: cl.TransitEncryption, Port: port})
 	if err != nil {
 		return nil, "", fmt.Errorf("reconcile: node %s: %w", id, err)
+	}
+	if a, ok := c.Engine.(NodeAddresser); ok {
+		cl.Nodes[0].Address = a.NodeHost(id) // recorded by finishCluster
 	}
 	if _, err := c.Engine.ApplyACL(nctx, id, want.Users, nil); err != nil {
 		return nil, "", fmt.Errorf("reconcile: acl on %s: %w", id, err)
@@ -171,6 +178,11 @@ func (c *Controller) finishCluster(ctx context.Context, seen *keyward.CacheClust
 		for i := range next.Nodes {
 			if p, ok := ports[next.Nodes[i].ID]; ok && next.Nodes[i].Port != p {
 				next.Nodes[i].Port, changed = p, true
+			}
+			for _, sn := range seen.Nodes {
+				if sn.ID == next.Nodes[i].ID && sn.Address != "" && sn.Address != next.Nodes[i].Address {
+					next.Nodes[i].Address, changed = sn.Address, true
+				}
 			}
 		}
 		if next.Status != keyward.ClusterAvailable {

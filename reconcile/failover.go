@@ -24,6 +24,14 @@ type NodeHealth interface {
 	NodeUp(id string) (up, known bool)
 }
 
+// nodeHost is the address node n listens on (applyNodes fills Address in).
+func nodeHost(n keyward.CacheNode) string {
+	if n.Address == "" {
+		return "127.0.0.1"
+	}
+	return n.Address
+}
+
 // endpointOwners names a group's endpoint address reservations.
 func endpointOwners(cache *keyward.Cache) (primary, reader string) {
 	base := cache.NodeID(cache.ID)
