@@ -713,8 +713,22 @@ func (m *Manager) applyAddrs(ctx context.Context, n *node, cur, spec NodeSpec) e
 	m.mu.Unlock()
 	return m.withAdmin(ctx, n, func(c *respConn) error {
 		if !slices.Equal(cur.Binds, spec.Binds) {
-			if _, err := c.do(ctx, "CONFIG", "SET", "bind", strings.Join(append([]string{rec.host()}, spec.Binds...), " ")); err != nil {
-				return fmt.Errorf("engine: node %s: CONFIG SET bind: %w", n.id, err)
+			// An endpoint address moving here may still be bound by the
+			// node it leaves, which the caller is changing at the same time.
+			bind := strings.Join(append([]string{rec.host()}, spec.Binds...), " ")
+			for deadline := time.Now().Add(bindWait); ; {
+				_, err := c.do(ctx, "CONFIG", "SET", "bind", bind)
+				if err == nil {
+					break
+				}
+				if !errors.As(err, new(respError)) || time.Now().After(deadline) {
+					return fmt.Errorf("engine: node %s: CONFIG SET bind %s: %w", n.id, bind, err)
+				}
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("engine: node %s: CONFIG SET bind %s: %w (last: %v)", n.id, bind, ctx.Err(), err)
+				case <-time.After(50 * time.Millisecond):
+				}
 			}
 			m.log.Info("engine: changed bind addresses", "node", n.id, "binds", spec.Binds)
 		}
@@ -727,6 +741,10 @@ func (m *Manager) applyAddrs(ctx context.Context, n *node, cur, spec NodeSpec) e
 		return nil
 	})
 }
+
+// bindWait bounds the wait for an endpoint address to be released by the
+// node it moves from.
+const bindWait = 3 * time.Second
 
 // checkBinds verifies that every address spec binds is one reserved with
 // ReserveAddress, so that no node can take another's address.

@@ -85,11 +85,12 @@ func (c *Controller) nodeUp(id string) bool {
 }
 
 // readerIndex picks the node that serves the reader endpoint: the first
-// replica that runs, else the primary (ElastiCache's reader endpoint
-// reaches the primary when no replica can serve).
+// replica that runs (or is about to start), else the primary
+// (ElastiCache's reader endpoint reaches the primary when no replica can
+// serve).
 func (c *Controller) readerIndex(cache *keyward.Cache, primary int) int {
 	for i, n := range cache.Nodes {
-		if i != primary && n.Port != 0 && c.nodeUp(cache.NodeID(n.ClusterID)) {
+		if i != primary && (n.Port == 0 || c.nodeUp(cache.NodeID(n.ClusterID))) {
 			return i
 		}
 	}
