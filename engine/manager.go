@@ -240,11 +240,11 @@ type node struct {
 	// stuckSince is when the oldest admin command the node has left
 	// unanswered (timed out, or answered BUSY) was sent; zero if healthy.
 	stuckSince time.Time
-	unsticking bool      // a recovery is running
+	unsticking bool // a recovery is running
 	// holdUntil keeps supervision from restarting a dead Failover primary
 	// before then (see NodeSpec.Failover); Ensure is not held back.
 	holdUntil time.Time
-	want       *aclState // the last ApplyACL, restored after a restart
+	want      *aclState // the last ApplyACL, restored after a restart
 
 	admin adminConn
 	// reported holds the refusals last logged; guarded by admin.mu.
@@ -704,7 +704,9 @@ func (m *Manager) applyAddrs(ctx context.Context, n *node, cur, spec NodeSpec) e
 	if slices.Equal(cur.Binds, spec.Binds) && slices.Equal(cur.CertHosts, spec.CertHosts) && cur.Failover == spec.Failover {
 		return nil
 	}
-	m.setRecord(n, func(r *record) { r.Spec.Binds, r.Spec.CertHosts, r.Spec.Failover = spec.Binds, spec.CertHosts, spec.Failover })
+	m.setRecord(n, func(r *record) {
+		r.Spec.Binds, r.Spec.CertHosts, r.Spec.Failover = spec.Binds, spec.CertHosts, spec.Failover
+	})
 	if err := m.writeNodeFiles(n); err != nil {
 		return err
 	}

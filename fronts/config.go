@@ -2,17 +2,17 @@ package fronts
 
 import (
 	"context"
-	"net"
-	"strconv"
-	"strings"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"keyward/front"
 	"keyward/iamauth"
