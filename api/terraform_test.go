@@ -142,11 +142,11 @@ func tagString(tags []types.Tag) string {
 
 // rgOptionalDefaults are the replication group attributes that are
 // Optional without Computed (or default to a value): unset in the
-// configuration, state must hold this. Not yet here: "port", whose
-// DiffSuppress accepts only 6379 in state when unset; keyward's nodes
-// still report the loopback ports they were given, so the real provider
-// would plan a replacement (issue 10's endpoint work, still open).
+// configuration, state must hold this. "port" is one: its DiffSuppress
+// accepts only 6379 in state when unset, and every node listens on 6379,
+// each on its own loopback address.
 var rgOptionalDefaults = tfState{
+	"port":                       6379,
 	"automatic_failover_enabled": false,
 	"multi_az_enabled":           false,
 	"snapshot_retention_limit":   0,
