@@ -106,6 +106,9 @@ type Cache struct {
 	// before the first pass.
 	PrimaryAddress string `json:"primary_address,omitempty"`
 	ReaderAddress  string `json:"reader_address,omitempty"`
+	// ReaderNode is the member cluster that serves ReaderAddress; it keeps
+	// it while it runs as a replica.
+	ReaderNode string `json:"reader_node,omitempty"`
 
 	// ClusterMode makes the nodes one Redis Cluster of Shards.
 	ClusterMode bool `json:"cluster_mode,omitempty"`

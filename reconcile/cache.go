@@ -241,6 +241,9 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 	}
 	cache.PrimaryAddress, cache.ReaderAddress = pAddr, rAddr // recorded by finishCache
 	reader := c.readerIndex(cache, primary)
+	if pAddr != "" {
+		cache.ReaderNode = cache.Nodes[reader].ClusterID // recorded by finishCache
+	}
 	node := func(i int) {
 		n := cache.Nodes[i]
 		nctx, cancel := context.WithTimeout(ctx, nodeTimeout)
@@ -357,7 +360,7 @@ func (c *Controller) finishCache(ctx context.Context, seen *keyward.Cache, want 
 			}
 		}
 		if ports != nil {
-			next.PrimaryAddress, next.ReaderAddress = seen.PrimaryAddress, seen.ReaderAddress
+			next.PrimaryAddress, next.ReaderAddress, next.ReaderNode = seen.PrimaryAddress, seen.ReaderAddress, seen.ReaderNode
 		}
 		next.AppliedACL, next.AppliedDefaultUser = want.Fingerprint, want.DefaultIdentity
 		if next.Status == keyward.CacheCreating || next.Status == keyward.CacheModifying {
@@ -387,7 +390,7 @@ func (c *Controller) finishCache(ctx context.Context, seen *keyward.Cache, want 
 
 func sameCache(a, b *keyward.Cache) bool {
 	if a.Status != b.Status || a.AppliedACL != b.AppliedACL || a.AppliedDefaultUser != b.AppliedDefaultUser || len(a.Nodes) != len(b.Nodes) ||
-		a.PrimaryAddress != b.PrimaryAddress || a.ReaderAddress != b.ReaderAddress {
+		a.PrimaryAddress != b.PrimaryAddress || a.ReaderAddress != b.ReaderAddress || a.ReaderNode != b.ReaderNode {
 		return false
 	}
 	for i := range a.Nodes {

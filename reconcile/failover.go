@@ -90,6 +90,12 @@ func (c *Controller) nodeUp(id string) bool {
 // serve).
 func (c *Controller) readerIndex(cache *keyward.Cache, primary int) int {
 	for i, n := range cache.Nodes {
+		// The one serving it keeps it: clients' connections stay.
+		if i != primary && n.ClusterID == cache.ReaderNode && n.Port != 0 && c.nodeUp(cache.NodeID(n.ClusterID)) {
+			return i
+		}
+	}
+	for i, n := range cache.Nodes {
 		if i != primary && (n.Port == 0 || c.nodeUp(cache.NodeID(n.ClusterID))) {
 			return i
 		}
