@@ -67,8 +67,8 @@ func TestEndpoints_OwnAddressesOnTheRequestedPort(t *testing.T) {
 			want = 7000
 		}
 		for _, e := range []*types.Endpoint{g.PrimaryEndpoint, g.ReaderEndpoint} {
-			if aws.ToInt32(e.Port) != want || !strings.HasPrefix(aws.ToString(e.Address), "127.10.") {
-				t.Errorf("%s: endpoint %s, want 127.10.x.y:%d", id, addrOf(e), want)
+			if a := aws.ToString(e.Address); aws.ToInt32(e.Port) != want || !strings.HasPrefix(a, "127.") || a == "127.0.0.1" {
+				t.Errorf("%s: endpoint %s, want an address of its own in 127.0.0.0/8, port %d", id, addrOf(e), want)
 			}
 		}
 		claim(addrOf(g.PrimaryEndpoint), id+" primary endpoint")

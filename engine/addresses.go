@@ -209,11 +209,11 @@ func (m *Manager) registerAddr(n *node) {
 }
 
 // ReserveAddress returns the address reserved for owner (a name of the
-// caller's, e.g. a replication group's primary endpoint), reserving a free
-// one of the range first; the reservation is kept in DataDir/addresses.json
-// until ReleaseAddress. Without addresses of its own (see above) it
-// returns "".
-func (m *Manager) ReserveAddress(owner string) (string, error) {
+// caller's, e.g. a replication group's primary endpoint), reserving one of
+// the range where nothing listens on port first; the reservation is kept
+// in DataDir/addresses.json until ReleaseAddress. Without addresses of its
+// own (see above) it returns "".
+func (m *Manager) ReserveAddress(owner string, port int) (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.state != stateOpen {
@@ -230,7 +230,7 @@ func (m *Manager) ReserveAddress(owner string) (string, error) {
 		if !usable(m.Addresses, a) || m.ownedHost(host) || m.busy[host] {
 			continue
 		}
-		if _, ok := free(host, 0); !ok {
+		if _, ok := free(host, port); !ok {
 			m.busy[host] = true
 			continue
 		}

@@ -14,7 +14,7 @@ import (
 // endpoints, which the nodes holding those roles bind (NodeSpec.Binds).
 type NodeAddresser interface {
 	NodeHost(id string) string
-	ReserveAddress(owner string) (string, error)
+	ReserveAddress(owner string, port int) (string, error)
 	ReleaseAddress(owner string) error
 }
 
@@ -51,11 +51,20 @@ func (c *Controller) endpointAddrs(cache *keyward.Cache) (primary, reader string
 	if !ok || !hasEndpoints(cache) {
 		return "", "", nil
 	}
+	if cache.PrimaryAddress == "" {
+		for _, n := range cache.Nodes {
+			if n.Port != 0 && (n.Address == "" || n.Address == "127.0.0.1") {
+				// Made by an earlier keyward (or where nodes share
+				// 127.0.0.1): its endpoints stay its nodes' own.
+				return "", "", nil
+			}
+		}
+	}
 	po, ro := endpointOwners(cache)
-	if primary, err = a.ReserveAddress(po); err != nil {
+	if primary, err = a.ReserveAddress(po, cache.ClientPort()); err != nil {
 		return "", "", err
 	}
-	if reader, err = a.ReserveAddress(ro); err != nil {
+	if reader, err = a.ReserveAddress(ro, cache.ClientPort()); err != nil {
 		return "", "", err
 	}
 	return primary, reader, nil

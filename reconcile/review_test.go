@@ -45,7 +45,7 @@ func rgStatus(t *testing.T, c *elasticache.Client, id string) (rg, nodeGroup, ad
 	t.Helper()
 	out, err := c.DescribeReplicationGroups(t.Context(), &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String(id)})
 	if err != nil || len(out.ReplicationGroups) != 1 {
-		return "", "", 0
+		return "", "", ""
 	}
 	g := out.ReplicationGroups[0]
 	if len(g.NodeGroups) == 1 && len(g.NodeGroups[0].NodeGroupMembers) > 0 && g.NodeGroups[0].NodeGroupMembers[0].ReadEndpoint != nil {

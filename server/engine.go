@@ -57,8 +57,10 @@ func (a engineAdapter) NodeHost(id string) string {
 
 // ReserveAddress and ReleaseAddress keep the endpoint addresses of
 // replication groups (see engine.Manager.ReserveAddress).
-func (a engineAdapter) ReserveAddress(owner string) (string, error) { return a.m.ReserveAddress(owner) }
-func (a engineAdapter) ReleaseAddress(owner string) error           { return a.m.ReleaseAddress(owner) }
+func (a engineAdapter) ReserveAddress(owner string, port int) (string, error) {
+	return a.m.ReserveAddress(owner, port)
+}
+func (a engineAdapter) ReleaseAddress(owner string) error { return a.m.ReleaseAddress(owner) }
 
 // NodeUp reports whether the node's process runs and answers keyward.
 func (a engineAdapter) NodeUp(id string) (up, known bool) { return NodeUp(a.m, id) }

@@ -99,9 +99,19 @@ func (a engineAdapter) ensureFront(ctx context.Context, spec reconcile.NodeSpec,
 		ID: spec.ID, Backend: n.Addr, CacheID: cacheIdentity(c),
 		// The front listens where clients are sent: the node's address and
 		// the cache's port, plus the endpoint addresses the node serves.
-		Host: n.Host, WantPort: frontPort(spec, n), Binds: strings.Join(spec.Binds, " "),
+		Host: frontHost(n), WantPort: frontPort(spec, n), Binds: strings.Join(spec.Binds, " "),
 		Resource: iamauth.Resource{Name: c.ID, Serverless: c.Kind == keyward.KindServerless, AccountID: c.Scope.Account, Region: c.Scope.Region},
 	})
+}
+
+// frontHost is the address a front listens on: its node's own; "" (the
+// fronts' default, 127.0.0.1) where nodes share 127.0.0.1, so that the
+// fronts of an earlier keyward keep their configuration.
+func frontHost(n *engine.Node) string {
+	if n.Host == "127.0.0.1" {
+		return ""
+	}
+	return n.Host
 }
 
 // frontPort is the port a new front asks for: the cache's, on the node's
