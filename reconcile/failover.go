@@ -19,9 +19,12 @@ type NodeAddresser interface {
 }
 
 // NodeHealth is implemented by an Engine that can tell whether a node's
-// process runs and answers (known is false for a node it does not run).
+// process runs and answers (known is false for a node it does not run),
+// and whether it runs at all (a process that does not answer is restarted
+// by the engine, not failed over: it may still hold its addresses).
 type NodeHealth interface {
 	NodeUp(id string) (up, known bool)
+	NodeRunning(id string) (running, known bool)
 }
 
 // nodeHost is the address node n listens on (applyNodes fills Address in).
@@ -125,7 +128,11 @@ func (c *Controller) autoFailover(ctx context.Context, cache *keyward.Cache) (*k
 		return cache, nil
 	}
 	p := cache.PrimaryIndex()
-	if cache.Nodes[p].Port == 0 || c.nodeUp(cache.NodeID(cache.Nodes[p].ClusterID)) {
+	h, ok := c.Engine.(NodeHealth)
+	if !ok || cache.Nodes[p].Port == 0 {
+		return cache, nil
+	}
+	if running, known := h.NodeRunning(cache.NodeID(cache.Nodes[p].ClusterID)); running || !known {
 		return cache, nil
 	}
 	cmd, ok := c.Engine.(ClusterCommander)

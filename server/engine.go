@@ -65,6 +65,15 @@ func (a engineAdapter) ReleaseAddress(owner string) error { return a.m.ReleaseAd
 // NodeUp reports whether the node's process runs and answers keyward.
 func (a engineAdapter) NodeUp(id string) (up, known bool) { return NodeUp(a.m, id) }
 
+// NodeRunning reports whether the node's process runs, answering or not.
+func (a engineAdapter) NodeRunning(id string) (running, known bool) {
+	n, ok := a.m.Node(id)
+	if !ok {
+		return false, false
+	}
+	return n.PID > 0, true
+}
+
 func (a engineAdapter) StopNode(ctx context.Context, id string) error {
 	if a.f != nil {
 		// The front first: it would only answer "node unavailable".
