@@ -32,8 +32,6 @@ func shownUserGroups(c *keyward.Cache) []string {
 	return nonNil(ids)
 }
 
-func endpoint(port int) *ecapi.Endpoint { return endpointAt("", port) }
-
 // endpointAt is the endpoint addr:port ("" addr: nodeHost); nil before the
 // node has a port.
 func endpointAt(addr string, port int) *ecapi.Endpoint {

@@ -153,7 +153,7 @@ func (s *Service) createCacheCluster(ctx context.Context, in *ecapi.CreateCacheC
 		Status: keyward.ClusterCreating, StatusSince: now, Generation: 1, CreatedAt: now,
 		TransitEncryption: deref(in.TransitEncryptionEnabled),
 	}
-	if in.Port != nil && !mc {
+	if in.Port != nil {
 		cl.Port = int(*in.Port)
 	}
 	if cl.EngineVersion == "" {
@@ -268,17 +268,10 @@ func checkEngineSpecific(e keyward.Engine, in *ecapi.CreateCacheClusterMessage) 
 	return nil
 }
 
-// checkPort validates a requested Port. Redis and Valkey nodes listen on
-// it, each on its own loopback address; memcached nodes share 127.0.0.1 on
-// free ports of their own, so a memcached cluster takes the default only.
-func checkPort(e keyward.Engine, port *int32) error {
+// checkPort validates a requested Port: every node listens on it (default
+// 6379, memcached 11211), each on its own loopback address.
+func checkPort(_ keyward.Engine, port *int32) error {
 	if port == nil {
-		return nil
-	}
-	if e == keyward.EngineMemcached {
-		if *port != 11211 {
-			return invalidCluster("keyward assigns each memcached node a free loopback port; Port may only be the default 11211.")
-		}
 		return nil
 	}
 	return validPort(*port, keyward.ResourceCacheCluster)
@@ -493,11 +486,10 @@ func clusterToAPI(cl *keyward.CacheCluster, showNodes bool) *ecapi.CacheCluster 
 	if cl.IsMemcached() {
 		out.ClientDownloadLandingPage = ptr(memcachedClientPage)
 		// ElastiCache's configuration endpoint is a DNS name listing every
-		// node; keyward's nodes share 127.0.0.1 on ports of their own, so it
-		// reports the first running node's address.
+		// node; keyward reports the first running node's address.
 		for _, n := range cl.Nodes {
 			if n.Port != 0 && !n.Removing {
-				out.ConfigurationEndpoint = endpoint(n.Port)
+				out.ConfigurationEndpoint = endpointAt(n.Address, n.Port)
 				break
 			}
 		}

@@ -145,41 +145,91 @@ func (m *Manager) allocateAddr(n *node) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	host, port, bus, err := m.pickHost(n.id, spec.Port, spec.FrontPort, spec.Cluster)
+	if err != nil {
+		return err
+	}
+	n.rec.Host, n.rec.Port, n.rec.BusPort = host, port, bus
+	m.ports[n.rec.addr()] = n.id
+	if bus != 0 {
+		m.ports[net.JoinHostPort(host, strconv.Itoa(bus))] = n.id
+	}
+	return nil
+}
+
+// pickHost claims for owner the first address of the range that is free
+// where nothing listens on port (0: returns a free port of it), nor on
+// frontPort if set; with bus, it also finds a bus port (port + 10000, or a
+// free one). Requires m.mu and m.ownHosts.
+func (m *Manager) pickHost(owner string, port, frontPort int, bus bool) (string, int, int, error) {
 	skipped := 0
 	for a := m.Addresses.Addr(); m.Addresses.Contains(a); a = a.Next() {
 		host := a.String()
 		if !usable(m.Addresses, a) || m.ownedHost(host) || m.busy[host] {
 			continue
 		}
-		port, ok := free(host, spec.Port)
-		if ok && spec.FrontPort != 0 {
-			_, ok = free(host, spec.FrontPort)
+		got, ok := free(host, port)
+		if ok && frontPort != 0 {
+			_, ok = free(host, frontPort)
 		}
-		bus := 0
-		if ok && spec.Cluster {
+		busPort := 0
+		if ok && bus {
 			// Redis's own convention, port + 10000, when it fits and is free.
-			bus = port + 10000
-			if _, fits := free(host, bus); bus > 65535 || !fits {
-				bus, ok = free(host, 0)
+			busPort = got + 10000
+			if _, fits := free(host, busPort); busPort > 65535 || !fits {
+				busPort, ok = free(host, 0)
 			}
 		}
 		if !ok {
 			// Someone else's server holds it: leave the address alone.
 			m.busy[host] = true
 			if skipped++; skipped == 1 {
-				m.log.Info("engine: node address busy, trying the next one", "node", n.id, "addr", host, "port", spec.Port)
+				m.log.Info("engine: node address busy, trying the next one", "node", owner, "addr", host, "port", port)
 			}
 			continue
 		}
-		m.claimHost(host, n.id)
-		n.rec.Host, n.rec.Port, n.rec.BusPort = host, port, bus
-		m.ports[n.rec.addr()] = n.id
-		if bus != 0 {
-			m.ports[net.JoinHostPort(host, strconv.Itoa(bus))] = n.id
-		}
-		return nil
+		m.claimHost(host, owner)
+		return host, got, busPort, nil
 	}
-	return fmt.Errorf("engine: node %s: no free address left in %s for port %d", n.id, m.Addresses, spec.Port)
+	return "", 0, 0, fmt.Errorf("engine: node %s: no free address left in %s for port %d", owner, m.Addresses, port)
+}
+
+// AllocateHost gives a node of another manager (memcached's) an address
+// of its own where port is free (port 0: a free port of it, returned), so
+// that every node of this host draws from one range. It returns "" when
+// nodes get no addresses of their own (see above).
+func (m *Manager) AllocateHost(owner string, port int) (string, int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.state != stateOpen {
+		return "", 0, ErrClosed
+	}
+	if !m.ownHosts {
+		return "", 0, nil
+	}
+	host, got, _, err := m.pickHost(owner, port, 0, false)
+	return host, got, err
+}
+
+// ClaimHost records an address a node of another manager already has (one
+// found on disk); ReleaseHost returns it, and with busy set never hands it
+// out again (another process took its port).
+func (m *Manager) ClaimHost(owner, host string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.claimHost(host, owner)
+}
+
+// ReleaseHost: see ClaimHost.
+func (m *Manager) ReleaseHost(owner, host string, busy bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.hosts[host] == owner {
+		delete(m.hosts, host)
+	}
+	if busy && host != "" {
+		m.busy[host] = true
+	}
 }
 
 // releaseAddr returns n's address and ports. Requires m.mu.

@@ -15,8 +15,11 @@ import (
 // an adapter in package server). memcached has no ACLs: nothing here
 // applies users to them.
 type MemcachedEngine interface {
-	// EnsureMemcached starts the node if needed and returns its port.
-	EnsureMemcached(ctx context.Context, id string, memoryMB int) (port int, err error)
+	// EnsureMemcached starts the node if needed and returns its port; a
+	// new node asks for port (on an address of its own, MemcachedHost).
+	EnsureMemcached(ctx context.Context, id string, memoryMB, port int) (int, error)
+	// MemcachedHost reports the node's address.
+	MemcachedHost(id string) string
 	// RestartMemcached restarts the node's process on its port.
 	RestartMemcached(ctx context.Context, id string) error
 	// StopMemcached stops the node and removes it; idempotent.
@@ -92,13 +95,19 @@ func (c *Controller) applyMemcached(ctx context.Context, cl *keyward.CacheCluste
 					return
 				}
 			}
-			port, err := c.Memcached.EnsureMemcached(nctx, id, mem)
+			want := cl.Port
+			if want == 0 {
+				want = 11211
+			}
+			port, err := c.Memcached.EnsureMemcached(nctx, id, mem, want)
 			if err != nil {
 				errs[i] = fmt.Errorf("reconcile: node %s: %w", id, err)
 				return
 			}
+			host := c.Memcached.MemcachedHost(id)
 			mu.Lock()
 			ports[n.ID] = port
+			cl.Nodes[i].Address = host // recorded by finishCluster
 			mu.Unlock()
 		})
 	}

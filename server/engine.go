@@ -155,8 +155,8 @@ type memcachedAdapter struct{ m *engine.Memcached }
 
 var _ reconcile.MemcachedEngine = memcachedAdapter{}
 
-func (a memcachedAdapter) EnsureMemcached(ctx context.Context, id string, memoryMB int) (int, error) {
-	n, err := a.m.Ensure(ctx, engine.MemcachedSpec{ID: id, MemoryMB: memoryMB})
+func (a memcachedAdapter) EnsureMemcached(ctx context.Context, id string, memoryMB, port int) (int, error) {
+	n, err := a.m.Ensure(ctx, engine.MemcachedSpec{ID: id, MemoryMB: memoryMB, Port: port})
 	if errors.Is(err, engine.ErrEngineNotFound) {
 		return 0, reconcile.Terminal(err)
 	}
@@ -164,6 +164,15 @@ func (a memcachedAdapter) EnsureMemcached(ctx context.Context, id string, memory
 		return 0, err
 	}
 	return n.Port, nil
+}
+
+func (a memcachedAdapter) MemcachedHost(id string) string {
+	for _, n := range a.m.Nodes() {
+		if n.ID == id {
+			return n.Host
+		}
+	}
+	return ""
 }
 
 func (a memcachedAdapter) RestartMemcached(ctx context.Context, id string) error {

@@ -539,6 +539,7 @@ func (s *Server) openEngine(ctx context.Context) (*engine.Manager, error) {
 		DataDir: s.Config.DataDir, Binary: s.Config.Memcached,
 		Logger:    s.Config.Logger.With("component", "memcached"),
 		OnRestart: eng.OnRestart,
+		Hosts:     eng,
 	}
 	if err := mc.Open(ctx); err != nil {
 		s.closeEngine(eng)
