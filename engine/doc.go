@@ -46,6 +46,8 @@
 // 127.0.0.1 and a free port, as before. Redis Cluster nodes announce their
 // own address (cluster-announce-ip), and their bus listens there on port
 // + 10000 when free; replicas replicate their primary's address.
+// Memcached nodes (Memcached.Hosts) draw their addresses from the same
+// range, through AllocateHost.
 //
 // A replication group's PrimaryEndpoint and ReaderEndpoint are stable
 // addresses of their own, reserved with ReserveAddress (kept in
