@@ -347,7 +347,8 @@ func TestReplicationGroup_SettingsErrors(t *testing.T) {
 		}},
 		{"DataTieringNodeType", "InvalidParameterCombination", 400, func(in *elasticache.CreateReplicationGroupInput) { in.DataTieringEnabled = aws.Bool(true) }},
 		{"IPv6", "InvalidParameterValue", 400, func(in *elasticache.CreateReplicationGroupInput) { in.NetworkType = types.NetworkTypeIpv6 }},
-		{"PortNotHonoured", "InvalidParameterValue", 400, func(in *elasticache.CreateReplicationGroupInput) { in.Port = aws.Int32(6379) }},
+		{"PrivilegedPort", "InvalidParameterValue", 400, func(in *elasticache.CreateReplicationGroupInput) { in.Port = aws.Int32(443) }},
+		{"PortOutOfRange", "InvalidParameterValue", 400, func(in *elasticache.CreateReplicationGroupInput) { in.Port = aws.Int32(70000) }},
 		{"UnknownEngineVersion", "InvalidParameterCombination", 400, func(in *elasticache.CreateReplicationGroupInput) { in.EngineVersion = aws.String("7.5") }},
 		{"EngineVersionNotRun", "InvalidParameterValue", 400, func(in *elasticache.CreateReplicationGroupInput) { in.EngineVersion = aws.String("6.2") }},
 	} {

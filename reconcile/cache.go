@@ -232,6 +232,7 @@ const nodeTimeout = 5 * time.Second
 // error after every node has been tried: the cache then stays unsettled.
 func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want Desired, set nodeSettings) ([]int, error) {
 	ports := make([]int, len(cache.Nodes))
+	hosts := make([]string, len(cache.Nodes)) // into cache.Nodes once all ran
 	errs := make([]error, len(cache.Nodes))
 	kill := Kill(cache.AppliedDefaultUser, want)
 	primary := cache.PrimaryIndex()
@@ -283,7 +284,7 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 		}
 		ports[i] = port
 		if a, ok := c.Engine.(NodeAddresser); ok {
-			cache.Nodes[i].Address = a.NodeHost(spec.ID) // recorded by finishCache
+			hosts[i] = a.NodeHost(spec.ID)
 		}
 		if err := c.restored(nctx, cache, i, spec.ID); err != nil {
 			errs[i] = fmt.Errorf("reconcile: restore %s: %w", spec.ID, err)
@@ -325,6 +326,11 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 		}()
 	}
 	wg.Wait()
+	for i, h := range hosts {
+		if h != "" {
+			cache.Nodes[i].Address = h // recorded by finishCache
+		}
+	}
 	for _, err := range errs {
 		if err != nil {
 			return nil, err

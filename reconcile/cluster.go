@@ -77,6 +77,7 @@ func (c *Controller) applyMemcached(ctx context.Context, cl *keyward.CacheCluste
 		return nil, Terminal(err)
 	}
 	ports := map[string]int{}
+	hosts := map[string]string{} // into cl.Nodes once all ran
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	errs := make([]error, len(cl.Nodes))
@@ -106,12 +107,16 @@ func (c *Controller) applyMemcached(ctx context.Context, cl *keyward.CacheCluste
 			}
 			host := c.Memcached.MemcachedHost(id)
 			mu.Lock()
-			ports[n.ID] = port
-			cl.Nodes[i].Address = host // recorded by finishCluster
+			ports[n.ID], hosts[n.ID] = port, host
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
+	for i := range cl.Nodes {
+		if h, ok := hosts[cl.Nodes[i].ID]; ok {
+			cl.Nodes[i].Address = h // recorded by finishCluster
+		}
+	}
 	return ports, errors.Join(errs...)
 }
 
