@@ -116,6 +116,10 @@ type Cache struct {
 	// each serves.
 	Shards []Shard `json:"shards,omitempty"`
 
+	// Global is the group's membership of a global datastore (see
+	// global.go); nil for none.
+	Global *CacheGlobal `json:"global,omitempty"`
+
 	// FailureMessage says why creation failed (status create-failed).
 	FailureMessage string `json:"failure_message"`
 	// AppliedACL is the fingerprint of the ACL set last applied to every
@@ -154,6 +158,10 @@ func (rg *Cache) Clone() *Cache {
 	c.Nodes = slices.Clone(rg.Nodes)
 	c.Shards = slices.Clone(rg.Shards)
 	c.Settings = rg.Settings.Clone()
+	if rg.Global != nil {
+		g := *rg.Global
+		c.Global = &g
+	}
 	return &c
 }
 

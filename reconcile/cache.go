@@ -176,12 +176,15 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	var cache *keyward.Cache
 	var want Desired
 	var config map[string]string
-	var policy string
+	var policy, upstream string
 	err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
 		if cache, err = tx.FindCacheByID(ctx, k.Scope, kind, k.ID); err != nil {
 			return err
 		}
 		if want, err = c.desired(ctx, tx, cache); err != nil {
+			return err
+		}
+		if upstream, err = globalUpstream(ctx, tx, cache); err != nil {
 			return err
 		}
 		config, policy, err = nodeConfig(ctx, tx, cache)
@@ -205,7 +208,7 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	if cache, err = c.autoFailover(ctx, cache); err != nil {
 		return 0, err
 	}
-	ports, err := c.applyNodes(ctx, cache, want, nodeSettings{config: config, policy: policy})
+	ports, err := c.applyNodes(ctx, cache, want, nodeSettings{config: config, policy: policy, upstream: upstream})
 	if err == nil && cache.ClusterMode {
 		var formed bool
 		if formed, err = c.formCluster(ctx, cache, ports); err == nil && !formed {
@@ -262,6 +265,9 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 		} else if i != primary && !cache.ClusterMode {
 			spec.ReplicaOf = cache.NodeID(cache.Nodes[primary].ClusterID)
 		}
+		if spec.ReplicaOf == "" && !cache.ClusterMode && set.upstream != "" {
+			spec.ReplicaOf = set.upstream // the group's primary follows another region's
+		}
 		spec.Port = cache.ClientPort()
 		if pAddr != "" {
 			spec.CertHosts = []string{pAddr, rAddr}
@@ -272,7 +278,9 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 				spec.Binds = append(spec.Binds, rAddr)
 			}
 		}
-		spec.Failover = hasEndpoints(cache) && i == primary && cache.Settings.AutomaticFailover && len(cache.Nodes) > 1
+		// A global datastore's secondary primary follows another region's:
+		// it is not failed over here.
+		spec.Failover = hasEndpoints(cache) && i == primary && spec.ReplicaOf == "" && cache.Settings.AutomaticFailover && len(cache.Nodes) > 1
 		if err := c.seedNode(nctx, cache, i, spec.ID); err != nil {
 			errs[i] = fmt.Errorf("reconcile: restore %s: %w", spec.ID, err)
 			return
