@@ -177,6 +177,7 @@ func TestFailover_KillPrimaryPromotesReplica(t *testing.T) {
 				defer cl.Close()
 				return cl.Set(context.Background(), "after", "failover", 0).Err() == nil && cl.Get(context.Background(), "k99").Val() == "99"
 			})
+			t.Logf("writable through the primary endpoint %v after kill -9", time.Since(start).Round(time.Millisecond))
 			// The old primary comes back as a replica of the new one, on its
 			// own address and port, with the data.
 			old := node{addr: addrOf(g.NodeGroupMembers[0].ReadEndpoint), tls: nodes[0].tls}
