@@ -347,3 +347,11 @@ func (m *Manager) saveReserved() error {
 	}
 	return nil
 }
+
+// OwnAddresses reports whether new nodes get addresses of their own (see
+// above). Valid after Open.
+func (m *Manager) OwnAddresses() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.ownHosts
+}

@@ -23,18 +23,20 @@ import (
 type Spec struct {
 	// ID is the node's id (engine.NodeSpec.ID).
 	ID string `json:"id"`
-	// Backend is the node's address.
-	Backend string `json:"backend"`
+	// Backend is the node's address: "unix:<path>" for its private Unix
+	// socket (keyward's choice), or host:port (TLS) for a node that has no
+	// socket yet; BackendProcess names the socket's server (see
+	// front.Server.BackendProcess).
+	Backend        string `json:"backend"`
+	BackendProcess string `json:"backendProcess,omitempty"`
 	// Resource is the cache the node belongs to; CacheID identifies it for
 	// front.Secret (keyward uses the cache's ARN).
 	Resource iamauth.Resource `json:"resource"`
 	CacheID  string           `json:"cacheId"`
 
-	// Host is the address the front listens on (the node's own; "":
-	// 127.0.0.1), and WantPort the port a new front asks for there (0: a
-	// free one); a front keeps the port it got.
-	Host     string `json:"host,omitempty"`
-	WantPort int    `json:"wantPort,omitempty"`
+	// Host is the address the front listens on, at its port (see
+	// Manager.Reserve): the node's own; "" for 127.0.0.1.
+	Host string `json:"host,omitempty"`
 	// Binds are further addresses, space-separated, the front listens on
 	// at its port: the group's primary or reader endpoint while its node
 	// holds that role. A change restarts the front.
@@ -122,13 +124,14 @@ func server(c config, keyDir string, creds []sigv4.Credential) (*front.Server, e
 		v = &iamauth.Verifier{SigV4: sigv4.NewVerifier(creds)}
 	}
 	return &front.Server{
-		TLS:        &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		Backend:    c.Backend,
-		BackendTLS: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
-		Resource:   c.Resource,
-		Verifier:   v,
-		Key:        key,
-		CacheID:    c.CacheID,
+		TLS:            &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		Backend:        c.Backend,
+		BackendProcess: c.BackendProcess,
+		BackendTLS:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		Resource:       c.Resource,
+		Verifier:       v,
+		Key:            key,
+		CacheID:        c.CacheID,
 	}, nil
 }
 

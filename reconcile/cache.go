@@ -255,11 +255,6 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 		spec := NodeSpec{ID: cache.NodeID(n.ClusterID), Engine: cache.Engine, TLS: cache.TransitEncryption, Cache: cache, Cluster: cache.ClusterMode}
 		spec.MaxMemory, spec.MaxMemoryPolicy = nodeMemory(cache)
 		set.apply(&spec)
-		if cache.ClusterMode {
-			// No fronts in cluster mode: cluster clients follow the nodes'
-			// own addresses (CLUSTER SLOTS), and the wiring needs them.
-			spec.Cache = nil
-		}
 		if cache.ClusterMode && i != shardPrimary(cache, i) {
 			spec.ReplicaOf = cache.NodeID(cache.Nodes[shardPrimary(cache, i)].ClusterID)
 		} else if i != primary && !cache.ClusterMode {

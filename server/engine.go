@@ -27,11 +27,20 @@ func (a engineAdapter) EnsureNode(ctx context.Context, spec reconcile.NodeSpec) 
 		MaxMemory: spec.MaxMemory, MaxMemoryPolicy: spec.MaxMemoryPolicy, Config: spec.Config,
 		Port: spec.Port, Binds: spec.Binds, CertHosts: spec.CertHosts, Failover: spec.Failover,
 	}
-	fronted := a.f != nil && spec.TLS && spec.Cache != nil
-	if fronted {
+	front := a.f != nil && spec.TLS && spec.Cache != nil
+	if front {
 		// The front owns the client port and the endpoint addresses; the
 		// node listens on a free port of its own address behind it.
 		es.Port, es.FrontPort, es.Binds = 0, spec.Port, nil
+	}
+	if front && spec.Cluster {
+		// A Cluster node announces its front's port (CLUSTER SLOTS, MOVED),
+		// so that cluster clients reach the fronts: it must be known first.
+		port, err := a.frontPort(spec)
+		if err != nil {
+			return 0, err
+		}
+		es.AnnouncePort = port
 	}
 	n, err := a.m.Ensure(ctx, es)
 	if errors.Is(err, engine.ErrEngineNotFound) || errors.Is(err, engine.ErrTLSUnsupported) {
@@ -40,7 +49,7 @@ func (a engineAdapter) EnsureNode(ctx context.Context, spec reconcile.NodeSpec) 
 	if err != nil {
 		return 0, err
 	}
-	if fronted {
+	if front {
 		return a.ensureFront(ctx, spec, n)
 	}
 	return n.Port, nil
