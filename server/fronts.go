@@ -147,4 +147,3 @@ func frontHost(n *engine.Node) string {
 	}
 	return n.Host
 }
-
