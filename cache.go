@@ -97,9 +97,23 @@ type Cache struct {
 	// Settings are the rest of the configuration, stored and reported.
 	Settings CacheSettings `json:"settings"`
 
-	// Nodes are the member cache clusters, primary first (in cluster mode:
-	// shard by shard, each shard's primary first).
+	// Nodes are the member cache clusters, the first created as primary
+	// (in cluster mode: shard by shard, each shard's primary first). After
+	// an automatic failover another node has Role "primary" (PrimaryIndex).
 	Nodes []CacheNode `json:"nodes"`
+
+	// Port is the client port asked for at creation (0: the engine's
+	// default, 6379); every node listens on it, each on its own address.
+	Port int `json:"port,omitempty"`
+	// PrimaryAddress and ReaderAddress are the group's endpoint addresses
+	// (cluster mode disabled), reserved once and served by whichever node
+	// has the role; "" where nodes have no addresses of their own, or
+	// before the first pass.
+	PrimaryAddress string `json:"primary_address,omitempty"`
+	ReaderAddress  string `json:"reader_address,omitempty"`
+	// ReaderNode is the member cluster that serves ReaderAddress; it keeps
+	// it while it runs as a replica.
+	ReaderNode string `json:"reader_node,omitempty"`
 
 	// ClusterMode makes the nodes one Redis Cluster of Shards.
 	ClusterMode bool `json:"cluster_mode,omitempty"`
@@ -126,6 +140,9 @@ type CacheNode struct {
 	ClusterID string `json:"cluster_id"` // <group id>-001, -002, ...
 	Role      string `json:"role"`       // "primary" or "replica"
 	Port      int    `json:"port"`       // assigned when the node first started; 0 before
+	// Address is the node's own loopback address, assigned with Port;
+	// "" for nodes of an earlier keyward, which listen on 127.0.0.1.
+	Address string `json:"address,omitempty"`
 	// Shard is the index in Cache.Shards of the node's shard (cluster mode).
 	Shard int `json:"shard,omitempty"`
 }
@@ -152,6 +169,25 @@ func (rg *Cache) Clone() *Cache {
 		c.Global = &g
 	}
 	return &c
+}
+
+// PrimaryIndex returns the index in Nodes of a cluster-mode-disabled
+// group's primary: the node whose Role is "primary", the first otherwise.
+func (rg *Cache) PrimaryIndex() int {
+	for i, n := range rg.Nodes {
+		if n.Role == "primary" {
+			return i
+		}
+	}
+	return 0
+}
+
+// ClientPort returns the port the nodes listen on: Port, or 6379.
+func (rg *Cache) ClientPort() int {
+	if rg.Port != 0 {
+		return rg.Port
+	}
+	return 6379
 }
 
 // NodeID returns the engine-level identity of a node: unique across scopes

@@ -70,6 +70,9 @@ type CacheCluster struct {
 	RestoreSnapshot string `json:"restore_snapshot,omitempty"`
 	RestoreFile     string `json:"restore_file,omitempty"`
 
+	// Port is the client port asked for at creation (0: the default).
+	Port int `json:"port,omitempty"`
+
 	// FailureMessage says why creation failed (status create-failed).
 	FailureMessage string `json:"failure_message,omitempty"`
 	// AppliedACL is the ACL fingerprint last applied to a Redis node.
@@ -83,6 +86,9 @@ type ClusterNode struct {
 	CreatedAt time.Time `json:"created_at"`
 	// Port is assigned when the node first ran; 0 while it is created.
 	Port int `json:"port,omitempty"`
+	// Address is the node's own loopback address, assigned with Port; ""
+	// for 127.0.0.1 (memcached nodes, nodes of an earlier keyward).
+	Address string `json:"address,omitempty"`
 	// Removing marks a node that CacheNodeIdsToRemove is taking away.
 	Removing bool `json:"removing,omitempty"`
 	// Reboot marks a node that RebootCacheCluster asked to restart.

@@ -9,7 +9,9 @@ import (
 	"keyward/ecapi"
 )
 
-// nodeHost is where every node listens: keyward runs nodes on loopback.
+// nodeHost is where nodes without an address of their own listen (those
+// of an earlier keyward, memcached nodes, platforms that cannot bind other
+// loopback addresses).
 const nodeHost = "127.0.0.1"
 
 func cacheKey(c *keyward.Cache) keyward.Key {
@@ -30,11 +32,39 @@ func shownUserGroups(c *keyward.Cache) []string {
 	return nonNil(ids)
 }
 
-func endpoint(port int) *ecapi.Endpoint {
+// endpointAt is the endpoint addr:port ("" addr: nodeHost); nil before the
+// node has a port.
+func endpointAt(addr string, port int) *ecapi.Endpoint {
 	if port == 0 {
 		return nil
 	}
-	return &ecapi.Endpoint{Address: ptr(nodeHost), Port: ptr(int32(port))}
+	if addr == "" {
+		addr = nodeHost
+	}
+	return &ecapi.Endpoint{Address: ptr(addr), Port: ptr(int32(port))}
+}
+
+// groupEndpoints are a cluster-mode-disabled group's primary and reader
+// endpoints: their own addresses, which follow the roles, at the nodes'
+// port; without those (nodes on 127.0.0.1), the primary's and the first
+// replica's own endpoints.
+func groupEndpoints(c *keyward.Cache) (primary, reader *ecapi.Endpoint) {
+	if len(c.Nodes) == 0 {
+		return nil, nil
+	}
+	p := c.PrimaryIndex()
+	pn := c.Nodes[p]
+	if c.PrimaryAddress != "" && c.ReaderAddress != "" {
+		return endpointAt(c.PrimaryAddress, pn.Port), endpointAt(c.ReaderAddress, pn.Port)
+	}
+	primary, reader = endpointAt(pn.Address, pn.Port), endpointAt(pn.Address, pn.Port)
+	for i, n := range c.Nodes {
+		if i != p && n.Port != 0 {
+			reader = endpointAt(n.Address, n.Port)
+			break
+		}
+	}
+	return primary, reader
 }
 
 func nodeStatus(c *keyward.Cache) string {
@@ -127,16 +157,11 @@ func replicationGroupToAPI(c *keyward.Cache) *ecapi.ReplicationGroup {
 	for i, n := range c.Nodes {
 		out.MemberClusters = append(out.MemberClusters, n.ClusterID)
 		group.NodeGroupMembers = append(group.NodeGroupMembers, ecapi.NodeGroupMember{
-			CacheClusterId: ptr(n.ClusterID), CacheNodeId: ptr("0001"), ReadEndpoint: endpoint(n.Port),
+			CacheClusterId: ptr(n.ClusterID), CacheNodeId: ptr("0001"), ReadEndpoint: endpointAt(n.Address, n.Port),
 			PreferredAvailabilityZone: ptr(nodeAZ(c, i)), CurrentRole: ptr(n.Role),
 		})
-		if i == 0 {
-			group.PrimaryEndpoint = endpoint(n.Port)
-			group.ReaderEndpoint = endpoint(n.Port)
-		} else if i == 1 {
-			group.ReaderEndpoint = endpoint(n.Port)
-		}
 	}
+	group.PrimaryEndpoint, group.ReaderEndpoint = groupEndpoints(c)
 	out.NodeGroups = []ecapi.NodeGroup{group}
 	if c.ClusterMode {
 		out.ClusterEnabled, out.ClusterMode = ptr(true), ptr("enabled")
@@ -144,7 +169,7 @@ func replicationGroupToAPI(c *keyward.Cache) *ecapi.ReplicationGroup {
 		if len(c.Nodes) > 0 {
 			// ElastiCache's is a DNS name for every node; keyward reports
 			// the first primary, from which cluster clients learn the rest.
-			out.ConfigurationEndpoint = endpoint(c.Nodes[0].Port)
+			out.ConfigurationEndpoint = endpointAt(c.Nodes[0].Address, c.Nodes[0].Port)
 		}
 	}
 	if c.HasPendingUserGroups() {
@@ -702,7 +727,7 @@ func (s *Service) describeCacheClusters(ctx context.Context, in *ecapi.DescribeC
 			if deref(in.ShowCacheNodeInfo) {
 				cc.CacheNodes = []ecapi.CacheNode{{
 					CacheNodeId: ptr("0001"), CacheNodeStatus: ptr(cacheNodeStatus), CacheNodeCreateTime: ptr(c.CreatedAt),
-					Endpoint: endpoint(n.Port), CustomerAvailabilityZone: ptr(nodeAZ(c, i)),
+					Endpoint: endpointAt(n.Address, n.Port), CustomerAvailabilityZone: ptr(nodeAZ(c, i)),
 					ParameterGroupStatus: cc.CacheParameterGroup.ParameterApplyStatus,
 				}}
 			}

@@ -169,6 +169,9 @@ func (s *Service) createCacheCluster(ctx context.Context, in *ecapi.CreateCacheC
 			}
 		}
 	}
+	if in.Port != nil {
+		cl.Port = int(*in.Port)
+	}
 	if cl.EngineVersion == "" {
 		cl.EngineVersion = memcachedVersion
 		if !mc {
@@ -281,16 +284,19 @@ func checkEngineSpecific(e keyward.Engine, in *ecapi.CreateCacheClusterMessage) 
 	return nil
 }
 
-// checkPort accepts the engine's default port only: keyward's nodes share
-// the loopback address, so each gets a free port of its own, reported in
-// its Endpoint (and the first node's in ConfigurationEndpoint).
-func checkPort(e keyward.Engine, port *int32) error {
-	def := int32(6379)
-	if e == keyward.EngineMemcached {
-		def = 11211
+// checkPort validates a requested Port: every node listens on it (default
+// 6379, memcached 11211), each on its own loopback address.
+func checkPort(_ keyward.Engine, port *int32) error {
+	if port == nil {
+		return nil
 	}
-	if port != nil && *port != def {
-		return invalidCluster("keyward assigns each node a free loopback port; Port may only be the default %d.", def)
+	return validPort(*port, keyward.ResourceCacheCluster)
+}
+
+// validPort accepts a node port keyward can bind without privileges.
+func validPort(port int32, r keyward.Resource) error {
+	if port < 1024 || port > 65535 {
+		return keyward.Errorf(keyward.EINVALID, r, "Invalid port %d: keyward's nodes listen on ports 1024 to 65535.", port)
 	}
 	return nil
 }
@@ -496,11 +502,10 @@ func clusterToAPI(cl *keyward.CacheCluster, showNodes bool) *ecapi.CacheCluster 
 	if cl.IsMemcached() {
 		out.ClientDownloadLandingPage = ptr(memcachedClientPage)
 		// ElastiCache's configuration endpoint is a DNS name listing every
-		// node; keyward's nodes share 127.0.0.1 on ports of their own, so it
-		// reports the first running node's address.
+		// node; keyward reports the first running node's address.
 		for _, n := range cl.Nodes {
 			if n.Port != 0 && !n.Removing {
-				out.ConfigurationEndpoint = endpoint(n.Port)
+				out.ConfigurationEndpoint = endpointAt(n.Address, n.Port)
 				break
 			}
 		}
@@ -510,7 +515,7 @@ func clusterToAPI(cl *keyward.CacheCluster, showNodes bool) *ecapi.CacheCluster 
 		for _, n := range cl.Nodes {
 			out.CacheNodes = append(out.CacheNodes, ecapi.CacheNode{
 				CacheNodeId: ptr(n.ID), CacheNodeStatus: ptr(clusterNodeStatus(cl, n)), CacheNodeCreateTime: ptr(n.CreatedAt),
-				Endpoint: endpoint(n.Port), ParameterGroupStatus: ptr("in-sync"), CustomerAvailabilityZone: ptr(n.AZ),
+				Endpoint: endpointAt(n.Address, n.Port), ParameterGroupStatus: ptr("in-sync"), CustomerAvailabilityZone: ptr(n.AZ),
 			})
 		}
 	}

@@ -131,7 +131,7 @@ func (s *Service) leaveReplicationGroup(ctx context.Context, tx keyward.Tx, rg *
 		return nil, keyward.Errorf(keyward.ESTATE, keyward.ResourceCacheCluster, "Cache cluster %s cannot be deleted while replication group %s is %s.", id, rg.ID, rg.Status)
 	case len(rg.Nodes) == 1:
 		return nil, keyward.Errorf(keyward.ESTATE, keyward.ResourceCacheCluster, "Cannot delete cache cluster %s: it is the only member of a replication group. Delete replication group %s instead.", id, rg.ID)
-	case i == 0:
+	case i == rg.PrimaryIndex():
 		return nil, keyward.Errorf(keyward.ESTATE, keyward.ResourceCacheCluster, "Cannot delete cache cluster %s: it is serving as primary for replication group %s.", id, rg.ID)
 	case rg.Settings.AutomaticFailover && len(rg.Nodes) <= 2:
 		return nil, keyward.Errorf(keyward.ESTATE, keyward.ResourceCacheCluster, "Cannot delete cache cluster %s: replication group %s has automatic failover enabled and needs at least one replica.", id, rg.ID)

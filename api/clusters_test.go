@@ -129,6 +129,14 @@ func TestCacheCluster_MemcachedLifecycle(t *testing.T) {
 		t.Fatalf("cluster %+v", cc)
 	}
 	checkNodesServe(t, cc)
+	// Each node on memcached's port 11211, each on an address of its own.
+	hosts := map[string]bool{}
+	for _, n := range cc.CacheNodes {
+		if a := aws.ToString(n.Endpoint.Address); aws.ToInt32(n.Endpoint.Port) != 11211 || a == "127.0.0.1" || hosts[a] {
+			t.Errorf("node %s at %s", aws.ToString(n.CacheNodeId), nodeAddr(n))
+		}
+		hosts[aws.ToString(n.Endpoint.Address)] = true
+	}
 	tags, err := c.ListTagsForResource(ctx, &elasticache.ListTagsForResourceInput{ResourceName: cc.ARN})
 	if err != nil || len(tags.TagList) != 1 {
 		t.Fatalf("tags %v %v", tags, err)
@@ -256,7 +264,7 @@ func TestCacheCluster_Faults(t *testing.T) {
 		{"bad node type", mc(func(in *elasticache.CreateCacheClusterInput) { in.CacheNodeType = aws.String("m5.large") }), "InvalidParameterValue", 400},
 		{"no engine", mc(func(in *elasticache.CreateCacheClusterInput) { in.Engine = nil }), "InvalidParameterValue", 400},
 		{"bad id", mc(func(in *elasticache.CreateCacheClusterInput) { in.CacheClusterId = aws.String("1abc") }), "InvalidParameterValue", 400},
-		{"port", mc(func(in *elasticache.CreateCacheClusterInput) { in.Port = aws.Int32(11300) }), "InvalidParameterValue", 400},
+		{"port", mc(func(in *elasticache.CreateCacheClusterInput) { in.Port = aws.Int32(80) }), "InvalidParameterValue", 400},
 		{"parameter group", mc(func(in *elasticache.CreateCacheClusterInput) { in.CacheParameterGroupName = aws.String("custom") }), "CacheParameterGroupNotFound", 404},
 		{"redis 2 nodes", mc(func(in *elasticache.CreateCacheClusterInput) { in.Engine = aws.String("redis") }), "InvalidParameterValue", 400},
 		{"redis az mode", mc(func(in *elasticache.CreateCacheClusterInput) {

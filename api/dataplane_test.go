@@ -499,7 +499,7 @@ func TestServerlessCache(t *testing.T) {
 		sc = d.ServerlessCaches[0]
 		return aws.ToString(sc.Status) == "available"
 	})
-	n := node{addr: fmt.Sprintf("127.0.0.1:%d", aws.ToInt32(sc.Endpoint.Port)), tls: ts.Engine().TLSConfig()}
+	n := node{addr: fmt.Sprintf("%s:%d", aws.ToString(sc.Endpoint.Address), aws.ToInt32(sc.Endpoint.Port)), tls: ts.Engine().TLSConfig()}
 	if n.auth("sl", "serverless-pass-01") != nil {
 		t.Error("sl refused")
 	}

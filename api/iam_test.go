@@ -80,7 +80,7 @@ func TestIAM_LoginAccessStringRevocation(t *testing.T) {
 		if err != nil || len(d.ServerlessCaches) != 1 || aws.ToString(d.ServerlessCaches[0].Status) != "available" {
 			return false
 		}
-		sl = node{addr: fmt.Sprintf("127.0.0.1:%d", aws.ToInt32(d.ServerlessCaches[0].Endpoint.Port)), tls: ts.Engine().TLSConfig()}
+		sl = node{addr: fmt.Sprintf("%s:%d", aws.ToString(d.ServerlessCaches[0].Endpoint.Address), aws.ToInt32(d.ServerlessCaches[0].Endpoint.Port)), tls: ts.Engine().TLSConfig()}
 		return true
 	})
 	rgRes := iamauth.Resource{Name: "orders", AccountID: iamCredA.AccountID, Region: "us-east-1"}
@@ -217,7 +217,7 @@ func TestIAM_Unauthenticated(t *testing.T) {
 		if err != nil || len(d.ServerlessCaches) != 1 || aws.ToString(d.ServerlessCaches[0].Status) != "available" {
 			return false
 		}
-		n = node{addr: fmt.Sprintf("127.0.0.1:%d", aws.ToInt32(d.ServerlessCaches[0].Endpoint.Port)), tls: ts.Engine().TLSConfig()}
+		n = node{addr: fmt.Sprintf("%s:%d", aws.ToString(d.ServerlessCaches[0].Endpoint.Address), aws.ToInt32(d.ServerlessCaches[0].Endpoint.Port)), tls: ts.Engine().TLSConfig()}
 		return true
 	})
 	dummy := sigv4.Credential{AccessKeyID: "AKIDANYTHING", SecretAccessKey: "anything"}

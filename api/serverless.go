@@ -31,7 +31,8 @@ func serverlessToAPI(c *keyward.Cache) *ecapi.ServerlessCache {
 		out.UserGroupId = ptr(ids[0])
 	}
 	if len(c.Nodes) > 0 {
-		out.Endpoint, out.ReaderEndpoint = endpoint(c.Nodes[0].Port), endpoint(c.Nodes[0].Port)
+		n := c.Nodes[0]
+		out.Endpoint, out.ReaderEndpoint = endpointAt(n.Address, n.Port), endpointAt(n.Address, n.Port)
 	}
 	return out
 }

@@ -105,10 +105,11 @@ func rgCreateSettings(sc keyward.Scope, id string, c *keyward.Cache, in *ecapi.C
 	var s keyward.CacheSettings
 	n := c.NumNodes
 	if in.Port != nil {
-		// Nodes listen on loopback ports keyward allocates; reporting a
-		// requested port they do not serve would send clients astray.
-		return s, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
-			"Port %d cannot be honoured: keyward's nodes listen on loopback ports it allocates (leave Port unset).", *in.Port)
+		// Every node listens on it, each on its own loopback address.
+		if err := validPort(*in.Port, keyward.ResourceReplicationGroup); err != nil {
+			return s, err
+		}
+		c.Port = int(*in.Port)
 	}
 	s.AutomaticFailover = deref(in.AutomaticFailoverEnabled)
 	s.MultiAZ = deref(in.MultiAZEnabled)

@@ -142,11 +142,11 @@ func tagString(tags []types.Tag) string {
 
 // rgOptionalDefaults are the replication group attributes that are
 // Optional without Computed (or default to a value): unset in the
-// configuration, state must hold this. Not yet here: "port", whose
-// DiffSuppress accepts only 6379 in state when unset; keyward's nodes
-// still report the loopback ports they were given, so the real provider
-// would plan a replacement (issue 10's endpoint work, still open).
+// configuration, state must hold this. "port" is one: its DiffSuppress
+// accepts only 6379 in state when unset, and every node listens on 6379,
+// each on its own loopback address.
 var rgOptionalDefaults = tfState{
+	"port":                       6379,
 	"automatic_failover_enabled": false,
 	"multi_az_enabled":           false,
 	"snapshot_retention_limit":   0,
@@ -347,7 +347,8 @@ func TestReplicationGroup_SettingsErrors(t *testing.T) {
 		}},
 		{"DataTieringNodeType", "InvalidParameterCombination", 400, func(in *elasticache.CreateReplicationGroupInput) { in.DataTieringEnabled = aws.Bool(true) }},
 		{"IPv6", "InvalidParameterValue", 400, func(in *elasticache.CreateReplicationGroupInput) { in.NetworkType = types.NetworkTypeIpv6 }},
-		{"PortNotHonoured", "InvalidParameterValue", 400, func(in *elasticache.CreateReplicationGroupInput) { in.Port = aws.Int32(6379) }},
+		{"PrivilegedPort", "InvalidParameterValue", 400, func(in *elasticache.CreateReplicationGroupInput) { in.Port = aws.Int32(443) }},
+		{"PortOutOfRange", "InvalidParameterValue", 400, func(in *elasticache.CreateReplicationGroupInput) { in.Port = aws.Int32(70000) }},
 		{"UnknownEngineVersion", "InvalidParameterCombination", 400, func(in *elasticache.CreateReplicationGroupInput) { in.EngineVersion = aws.String("7.5") }},
 		{"EngineVersionNotRun", "InvalidParameterValue", 400, func(in *elasticache.CreateReplicationGroupInput) { in.EngineVersion = aws.String("6.2") }},
 	} {

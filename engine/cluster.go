@@ -29,7 +29,7 @@ func renderClusterConfig(p func(...string), dir string, rec record) {
 	p("cluster-enabled", "yes")
 	p("cluster-config-file", confQuote(filepath.Join(dir, "data", "nodes.conf")))
 	p("cluster-port", strconv.Itoa(rec.BusPort))
-	p("cluster-announce-ip", "127.0.0.1")
+	p("cluster-announce-ip", rec.host())
 	// ElastiCache serves the slots that are covered even while a shard is
 	// down, and fails a shard over after a few seconds.
 	p("cluster-require-full-coverage", "no")

@@ -22,14 +22,68 @@
 //
 // Nodes run in their own process groups and outlive keyward: Close stops
 // supervising but leaves them running, and the next Open adopts every node
-// whose process still answers on its port; the others are restarted on the
-// same port with their data. While open, the Manager restarts a node whose
+// whose process still answers; the others are restarted on the same address
+// and port with their data. While open, the Manager restarts a node whose
 // process died, with a backoff that Ensure respects too, and then calls
 // OnRestart so that the caller re-applies its desired state. A node whose
 // process runs but leaves keyward's commands unanswered (CLIENT PAUSE, a
 // script SCRIPT KILL cannot end, SIGSTOP) gets SCRIPT KILL, FUNCTION KILL
 // and CLIENT UNPAUSE, and is killed and restarted after StuckTimeout. A
-// node's port never changes once assigned.
+// node's address and port never change once assigned.
+//
+// # Addresses and endpoints
+//
+// With Addresses set (keyward's server sets DefaultAddresses,
+// 127.10.0.0/16, or --node-addresses), every new node gets a loopback
+// address of its own and listens there on the port its spec asks for
+// (6379 unless the cache asked otherwise), so that endpoints differ by
+// address, as ElastiCache's do, and not by port. The address is kept in
+// node.json (Host); a node of an earlier keyward has none and keeps
+// 127.0.0.1 and its port. An address whose port another process holds is
+// skipped for good (another keyward on the same range, a server of the
+// operator's). Open probes once whether the platform binds such
+// addresses; if not (macOS, some sandboxes) it logs why and every node gets
+// 127.0.0.1 and a free port, as before. Redis Cluster nodes announce their
+// own address (cluster-announce-ip), and their bus listens there on port
+// + 10000 when free; replicas replicate their primary's address.
+// Memcached nodes (Memcached.Hosts) draw their addresses from the same
+// range, through AllocateHost.
+//
+// A replication group's PrimaryEndpoint and ReaderEndpoint are stable
+// addresses of their own, reserved with ReserveAddress (kept in
+// DataDir/addresses.json until ReleaseAddress) and served at the group's
+// port by whichever node holds the role: NodeSpec.Binds makes the node
+// listen on them too, applied to a running node with CONFIG SET bind
+// (Redis 7.0 rebinds its listeners at runtime, several addresses
+// included), so a failover moves the primary endpoint's address to the
+// promoted node without a restart; a node taking an address waits briefly
+// for the node it leaves to let go of it. For a TLS node the front owns
+// the client side: it listens on the node's address at the group's port
+// and on the endpoint addresses (a change restarts the front), while the
+// node itself listens on a free port of its own address behind it
+// (NodeSpec.FrontPort keeps the group's port free for the front).
+// Certificates name 127.0.0.1, localhost, the node's address and the
+// group's endpoint addresses (NodeSpec.CertHosts), so that clients verify
+// the node, its front and the endpoints alike, whichever node serves them
+// now. The reader endpoint is on one running replica (it stays there while
+// that replica runs), or on the primary when none runs.
+//
+// # Automatic failover
+//
+// The primary of a cluster-mode-disabled group with automatic failover
+// has NodeSpec.Failover. When its process dies (kill -9, a crash),
+// supervision does not restart it at once: it holds it down for
+// FailoverHold and calls OnExit, and the caller (package reconcile)
+// promotes the replica with the highest replication offset: it records
+// the new roles and ElastiCache's failover event, then ensures every node
+// again: REPLICAOF NO ONE on the promoted replica, which also takes the
+// primary endpoint's address; REPLICAOF of it on the other replicas; and
+// the old primary started again at once (Ensure is not held back) as a
+// replica of the new primary, with its address, port and data. If no
+// replica can take over, the caller ensures the old primary as it was;
+// without any caller the hold ends and supervision restarts it. A Failover
+// primary found dead by Open (it died while keyward was down) is held the
+// same way. Without Failover a dead primary is restarted in place.
 //
 // # The admin channel
 //
@@ -73,8 +127,9 @@
 //
 // On Open the Manager creates (or loads) a CA in DataDir/tls, name-
 // constrained to 127.0.0.0/8 and localhost when created; each TLS node gets
-// a server certificate for 127.0.0.1 and localhost signed by it. Clients
-// verify nodes with CAFile or TLSConfig.
+// a server certificate signed by it for 127.0.0.1, localhost, its own
+// address and its group's endpoint addresses (see above). Clients verify
+// nodes with CAFile or TLSConfig.
 //
 // # IAM authentication: an authenticating front per TLS node
 //
@@ -131,9 +186,9 @@
 //   - Each front is its own process ("keyward front DIR", own process
 //     group, minimal environment), so it keeps serving, and keeps verifying
 //     new IAM logins, while keyward is stopped or restarted, like the nodes.
-//     fronts.Manager records each front's port and pid under
+//     fronts.Manager records each front's address, port and pid under
 //     DATA-DIR/fronts/<node>/, adopts running fronts on Open, restarts dead
-//     ones on the same port, and stops them with their node. A front gets
+//     ones on the same address and port, and stops them with their node. A front gets
 //     keyward's SigV4 credentials on its stdin, never on disk; one started
 //     with other credentials is restarted.
 //   - A node made by a keyward without fronts serves its clients on the

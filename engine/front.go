@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strconv"
 )
@@ -31,12 +32,27 @@ func (m *Manager) MovePort(ctx context.Context, id string) (int, error) {
 	n.life.Lock()
 	defer n.life.Unlock()
 	m.mu.Lock()
-	old, tls := n.rec.Port, n.rec.Spec.TLS
+	old, tls, host := n.rec.Port, n.rec.Spec.TLS, n.rec.Host
 	m.mu.Unlock()
-	port, err := m.allocatePort(id)
+	var port int
+	if host == "" {
+		port, err = m.allocatePort(id)
+	} else {
+		// A free port of the node's own address.
+		m.mu.Lock()
+		p, ok := free(host, 0)
+		if ok {
+			m.ports[net.JoinHostPort(host, strconv.Itoa(p))] = id
+		} else {
+			err = fmt.Errorf("engine: node %s: no free port on %s", id, host)
+		}
+		m.mu.Unlock()
+		port = p
+	}
 	if err != nil {
 		return 0, err
 	}
+	hostPort := func(p int) string { return net.JoinHostPort(n.rec.host(), strconv.Itoa(p)) }
 	directive := "port"
 	if tls {
 		directive = "tls-port"
@@ -47,14 +63,14 @@ func (m *Manager) MovePort(ctx context.Context, id string) (int, error) {
 	})
 	if err != nil {
 		m.mu.Lock()
-		delete(m.ports, port)
+		delete(m.ports, hostPort(port))
 		m.mu.Unlock()
 		return 0, fmt.Errorf("engine: node %s: CONFIG SET %s: %w", id, directive, err)
 	}
 	m.setRecord(n, func(r *record) { r.Port = port })
 	m.mu.Lock()
-	if m.ports[old] == id {
-		delete(m.ports, old)
+	if m.ports[hostPort(old)] == id {
+		delete(m.ports, hostPort(old))
 	}
 	m.mu.Unlock()
 	m.log.Info("engine: moved node to a new port", "node", id, "from", old, "to", port)

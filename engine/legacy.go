@@ -34,7 +34,7 @@ func (m *Manager) dialLegacy(ctx context.Context, n *node, rec record, pid int) 
 		return nil, fmt.Errorf("%w: no recorded pid to check the port against", errNotOurs)
 	}
 	d := net.Dialer{Timeout: 5 * time.Second}
-	nc, err := d.DialContext(ctx, "tcp", addrOf(rec.Port))
+	nc, err := d.DialContext(ctx, "tcp", rec.addr())
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -91,6 +92,33 @@ type NodeSpec struct {
 	// value the node had before keyward first set it (see applyConfig).
 	Config map[string]string `json:"config,omitempty"`
 
+	// Port is the client port a new node asks for (0: a free one). With
+	// addresses of its own (Manager.Addresses) the node gets it on its
+	// address; otherwise a free port on 127.0.0.1. A node keeps the port it
+	// got for good: Port is not looked at again.
+	Port int `json:"port,omitempty"`
+	// FrontPort, when set, is kept free on a new node's address for the
+	// node's front (package fronts), which owns the client-facing port of
+	// a TLS node while the node itself listens on Port.
+	FrontPort int `json:"frontPort,omitempty"`
+
+	// Binds are further addresses (reserved with ReserveAddress) the node
+	// listens on, at its port: a replication group's primary endpoint on
+	// its primary, its reader endpoint on one replica. A change is applied
+	// with CONFIG SET bind, without a restart.
+	Binds []string `json:"binds,omitempty"`
+	// CertHosts are further addresses a TLS node's certificate names (its
+	// own address, 127.0.0.1 and localhost always): the group's endpoint
+	// addresses, which may come to this node or its front.
+	CertHosts []string `json:"certHosts,omitempty"`
+
+	// Failover marks a primary whose group fails over automatically: when
+	// its process dies, supervision leaves it down for FailoverHold and
+	// calls OnExit, so that the caller can promote a replica and restart
+	// this node as the new primary's replica (through Ensure, which starts
+	// it at once). Without a new Ensure it is restarted after the hold.
+	Failover bool `json:"failover,omitempty"`
+
 	// AnnouncePort, for a Cluster node, is the client port it announces
 	// instead of its own (see cluster.go): its front's. A change is
 	// applied with CONFIG SET, without a restart.
@@ -99,13 +127,15 @@ type NodeSpec struct {
 
 // Node is a snapshot of a managed node.
 type Node struct {
-	ID     string
-	Engine string
-	Addr   string // "127.0.0.1:<port>"
-	Port   int    // the TLS port for a TLS node
-	PID    int    // 0 while the process is down
-	TLS    bool
-	Role   string // RolePrimary or RoleReplica, from the spec
+	ID      string
+	Engine  string
+	Addr    string // "<host>:<port>"
+	Host    string // the node's address: its own, or 127.0.0.1
+	Port    int    // the TLS port for a TLS node
+	BusPort int    // a Cluster node's bus port
+	PID     int    // 0 while the process is down
+	TLS     bool
+	Role    string // RolePrimary or RoleReplica, from the spec
 	// ReplicaOf is the ID of the node's primary, "" for a primary.
 	ReplicaOf string
 	// Unresponsive reports a running process that leaves keyward's admin
@@ -144,6 +174,18 @@ type Manager struct {
 	// called for the first start of a new node.
 	OnRestart func(id string)
 
+	// OnExit, if set, is called in its own goroutine when the process of a
+	// node with NodeSpec.Failover died and is held down (see Failover).
+	OnExit func(id string)
+
+	// Addresses is the range new nodes get addresses of their own from
+	// (see addresses.go); unset, every node listens on 127.0.0.1.
+	Addresses netip.Prefix
+
+	// FailoverHold is how long a dead Failover primary is left down
+	// before supervision restarts it anyway; default 10s.
+	FailoverHold time.Duration
+
 	// StartTimeout bounds the wait for a started server to answer PING;
 	// default 15s.
 	StartTimeout time.Duration
@@ -163,18 +205,23 @@ type Manager struct {
 	// be). Ignored when keyward does not run as root.
 	RunAs string
 
-	mu      sync.Mutex
-	state   int // stateNew, stateOpen, stateClosed
-	nodes   map[string]*node
-	ports   map[int]string // ports in use by nodes -> node id
-	secret  string
-	ca      *CA
-	tlsOK   map[string]error // binary path -> result of the TLS probe
-	log     *slog.Logger
-	ctx     context.Context // cancelled by Close: ends supervision
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup // supervision and OnRestart goroutines
-	readyFn func()         // test hook, called when a node answered PING
+	mu    sync.Mutex
+	state int // stateNew, stateOpen, stateClosed
+	nodes map[string]*node
+	ports map[string]string // host:port in use by nodes -> node id
+	hosts map[string]string // addresses of the range taken -> node id or "reserved:"+owner
+	busy  map[string]bool   // addresses another process listens on: skipped
+	// reserved maps ReserveAddress owners to their addresses.
+	reserved map[string]string
+	ownHosts bool // nodes get addresses of their own (probed by Open)
+	secret   string
+	ca       *CA
+	tlsOK    map[string]error // binary path -> result of the TLS probe
+	log      *slog.Logger
+	ctx      context.Context // cancelled by Close: ends supervision
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // supervision and OnRestart goroutines
+	readyFn  func()         // test hook, called when a node answered PING
 
 	nodeCred *syscall.Credential // the node user's, when keyward runs as root
 }
@@ -204,8 +251,11 @@ type node struct {
 	// stuckSince is when the oldest admin command the node has left
 	// unanswered (timed out, or answered BUSY) was sent; zero if healthy.
 	stuckSince time.Time
-	unsticking bool      // a recovery is running
-	want       *aclState // the last ApplyACL, restored after a restart
+	unsticking bool // a recovery is running
+	// holdUntil keeps supervision from restarting a dead Failover primary
+	// before then (see NodeSpec.Failover); Ensure is not held back.
+	holdUntil time.Time
+	want      *aclState // the last ApplyACL, restored after a restart
 
 	admin adminConn
 	// reported holds the refusals last logged; guarded by admin.mu.
@@ -216,7 +266,10 @@ type node struct {
 type record struct {
 	Spec NodeSpec `json:"spec"`
 	Port int      `json:"port"`
-	PID  int      `json:"pid,omitempty"`
+	// Host is the node's own address; "" for a node of an earlier keyward
+	// (or without addresses of its own), which listens on 127.0.0.1.
+	Host string `json:"host,omitempty"`
+	PID  int    `json:"pid,omitempty"`
 	// Scheme is the admin-channel scheme the node was started with; 0 for
 	// nodes of a keyward before the private admin socket.
 	Scheme int `json:"scheme,omitempty"`
@@ -265,6 +318,17 @@ func (s NodeSpec) Validate() error {
 	if err := s.validateMemory(); err != nil {
 		return err
 	}
+	if s.Port < 0 || s.Port > 65535 || s.FrontPort < 0 || s.FrontPort > 65535 {
+		return fmt.Errorf("engine: node %s: port out of range", s.ID)
+	}
+	for _, h := range append(slices.Clone(s.Binds), s.CertHosts...) {
+		if a, err := netip.ParseAddr(h); err != nil || !a.Is4() || a.As4()[0] != 127 {
+			return fmt.Errorf("engine: node %s: address %q is not an IPv4 loopback address", s.ID, h)
+		}
+	}
+	if s.Failover && (s.ReplicaOf != "" || s.Cluster) {
+		return fmt.Errorf("engine: node %s: Failover is for the primary of a group without cluster mode", s.ID)
+	}
 	return s.validateConfig()
 }
 
@@ -298,8 +362,13 @@ func (m *Manager) Open(ctx context.Context) error {
 	if m.StuckTimeout <= 0 {
 		m.StuckTimeout = 5 * time.Second
 	}
+	if m.FailoverHold <= 0 {
+		m.FailoverHold = 10 * time.Second
+	}
 	m.nodes = make(map[string]*node)
-	m.ports = make(map[int]string)
+	m.ports = make(map[string]string)
+	m.hosts = make(map[string]string)
+	m.busy = make(map[string]bool)
 	m.tlsOK = make(map[string]error)
 	m.mu.Unlock()
 
@@ -337,7 +406,12 @@ func (m *Manager) Open(ctx context.Context) error {
 		return fmt.Errorf("engine: open: %w", err)
 	}
 
+	m.probeAddresses()
 	m.mu.Lock()
+	if err := m.loadReserved(); err != nil {
+		m.mu.Unlock()
+		return err
+	}
 	m.secret, m.ca, m.nodeCred = secret, ca, cred
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.state = stateOpen
@@ -354,10 +428,7 @@ func (m *Manager) Open(ctx context.Context) error {
 		}
 		n.rec = rec
 		m.nodes[n.id] = n
-		m.ports[rec.Port] = n.id
-		if rec.BusPort != 0 {
-			m.ports[rec.BusPort] = n.id // a cluster node's bus
-		}
+		m.registerAddr(n)
 		found = append(found, n)
 	}
 	m.mu.Unlock()
@@ -391,7 +462,24 @@ func (m *Manager) adoptOrStart(ctx context.Context, n *node) {
 			}
 		}
 		m.goSupervised(func() { m.watch(n, inst) })
-		log.Info("engine: adopted node", "pid", pid, "addr", addrOf(n.rec.Port))
+		log.Info("engine: adopted node", "pid", pid, "addr", n.rec.addr())
+		return
+	}
+	// A process of ours that does not answer would keep the port: end it.
+	if n.rec.Spec.Failover {
+		for _, pid := range ownProcesses(m.confPath(n), n.rec.PID) {
+			terminate(pid, nil, m.StopTimeout)
+		}
+		// A failing-over primary that died while keyward was away: left
+		// down for the caller's failover, as supervision would.
+		log.Info("engine: primary not running, held for failover", "reason", err)
+		m.mu.Lock()
+		n.holdUntil = time.Now().Add(m.FailoverHold)
+		m.mu.Unlock()
+		if m.OnExit != nil {
+			m.goSupervised(func() { m.OnExit(n.id) })
+		}
+		m.goSupervised(func() { m.revive(n, nil) })
 		return
 	}
 	log.Info("engine: node not running, restarting", "reason", err)
@@ -498,6 +586,9 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 			return nil, err
 		}
 	}
+	if err := m.checkBinds(spec); err != nil {
+		return nil, err
+	}
 	n, created, err := m.lockNode(spec.ID)
 	if err != nil {
 		return nil, err
@@ -530,7 +621,7 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 			os.RemoveAll(n.dir)
 			return nil, err
 		}
-		log.Info("engine: started node", "addr", addrOf(n.rec.Port), "pid", n.rec.PID, "replicaof", spec.ReplicaOf)
+		log.Info("engine: started node", "addr", n.rec.addr(), "pid", n.rec.PID, "replicaof", spec.ReplicaOf)
 
 	case inst == nil || inst.dead():
 		m.setRecord(n, func(r *record) { r.Spec, r.PrimaryAddr = spec, primaryAddr })
@@ -538,8 +629,9 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 		// it sooner, but not more often.
 		m.mu.Lock()
 		wait := time.Until(n.nextStart)
+		held := time.Now().Before(n.holdUntil)
 		m.mu.Unlock()
-		if wait > 0 {
+		if wait > 0 && !held {
 			return nil, fmt.Errorf("engine: node %s: %w (next start in %v)", n.id, ErrNodeNotRunning, wait.Round(time.Millisecond))
 		}
 		log.Info("engine: restarting node that is not running")
@@ -612,8 +704,78 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 		}
 		log.Info("engine: changed memory limit", "maxmemory", spec.MaxMemory, "policy", spec.MaxMemoryPolicy)
 	}
+	if !started {
+		if err := m.applyAddrs(ctx, n, cur.Spec, spec); err != nil {
+			return nil, err
+		}
+	}
 	node, _ := m.Node(spec.ID)
 	return node, nil
+}
+
+// applyAddrs applies a change of Binds, CertHosts or Failover to a running
+// node: the record first (so a restart gets it), then CONFIG SET bind and,
+// for a TLS node whose certificate changed, tls-cert-file (which makes the
+// server load the new certificate).
+func (m *Manager) applyAddrs(ctx context.Context, n *node, cur, spec NodeSpec) error {
+	if slices.Equal(cur.Binds, spec.Binds) && slices.Equal(cur.CertHosts, spec.CertHosts) && cur.Failover == spec.Failover {
+		return nil
+	}
+	m.setRecord(n, func(r *record) {
+		r.Spec.Binds, r.Spec.CertHosts, r.Spec.Failover = spec.Binds, spec.CertHosts, spec.Failover
+	})
+	if err := m.writeNodeFiles(n); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	rec := n.rec
+	m.mu.Unlock()
+	return m.withAdmin(ctx, n, func(c *respConn) error {
+		if !slices.Equal(cur.Binds, spec.Binds) {
+			// An endpoint address moving here may still be bound by the
+			// node it leaves, which the caller is changing at the same time.
+			bind := strings.Join(append([]string{rec.host()}, spec.Binds...), " ")
+			for deadline := time.Now().Add(bindWait); ; {
+				_, err := c.do(ctx, "CONFIG", "SET", "bind", bind)
+				if err == nil {
+					break
+				}
+				if !errors.As(err, new(respError)) || time.Now().After(deadline) {
+					return fmt.Errorf("engine: node %s: CONFIG SET bind %s: %w", n.id, bind, err)
+				}
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("engine: node %s: CONFIG SET bind %s: %w (last: %v)", n.id, bind, ctx.Err(), err)
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+			m.log.Info("engine: changed bind addresses", "node", n.id, "binds", spec.Binds)
+		}
+		if spec.TLS && !slices.Equal(cur.CertHosts, spec.CertHosts) {
+			cert, _ := m.NodeCertFiles(n.id)
+			if _, err := c.do(ctx, "CONFIG", "SET", "tls-cert-file", cert); err != nil {
+				return fmt.Errorf("engine: node %s: reload certificate: %w", n.id, err)
+			}
+		}
+		return nil
+	})
+}
+
+// bindWait bounds the wait for an endpoint address to be released by the
+// node it moves from.
+const bindWait = 3 * time.Second
+
+// checkBinds verifies that every address spec binds is one reserved with
+// ReserveAddress, so that no node can take another's address.
+func (m *Manager) checkBinds(spec NodeSpec) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, b := range spec.Binds {
+		if !m.reservedHost(b) {
+			return fmt.Errorf("engine: node %s: bind address %s is not reserved", spec.ID, b)
+		}
+	}
+	return nil
 }
 
 // lockNode returns the node for id with its life lock held, creating the
@@ -651,9 +813,7 @@ func (m *Manager) forget(n *node) {
 	if m.nodes[n.id] == n {
 		delete(m.nodes, n.id)
 	}
-	if n.rec.Port != 0 && m.ports[n.rec.Port] == n.id {
-		delete(m.ports, n.rec.Port)
-	}
+	m.releaseAddr(n)
 }
 
 // primaryAddr resolves spec.ReplicaOf to an address.
@@ -670,7 +830,7 @@ func (m *Manager) primaryAddr(spec NodeSpec) (string, error) {
 	if p.rec.Spec.TLS != spec.TLS {
 		return "", fmt.Errorf("engine: node %s: TLS %v differs from its primary %s (TLS %v)", spec.ID, spec.TLS, spec.ReplicaOf, p.rec.Spec.TLS)
 	}
-	return addrOf(p.rec.Port), nil
+	return p.rec.addr(), nil
 }
 
 func (m *Manager) setRecord(n *node, f func(*record)) {
@@ -685,39 +845,40 @@ func (m *Manager) setInstance(n *node, inst *instance) {
 	n.inst = inst
 	if inst != nil {
 		n.rec.PID = inst.pid
+		n.holdUntil = time.Time{}
 	}
 }
 
-// startNew starts a node for the first time, on a fresh port; if the port
-// was taken meanwhile (the server then fails to bind), it tries another.
+// startNew starts a node for the first time, on a fresh address or port;
+// if that was taken meanwhile (the server then fails to bind), it tries
+// another.
 func (m *Manager) startNew(ctx context.Context, n *node) error {
 	var err error
 	for range 3 {
-		port, perr := m.allocatePort(n.id)
-		if perr != nil {
-			return perr
-		}
-		m.setRecord(n, func(r *record) { r.Port = port })
-		if err = m.allocateBusPort(n); err != nil {
+		if err = m.allocateAddr(n); err != nil {
 			return err
 		}
 		if err = m.start(ctx, n); err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "in use") {
 			return err
 		}
 		m.mu.Lock()
-		delete(m.ports, port)
+		m.releaseAddr(n)
+		if n.rec.Host != "" {
+			m.busy[n.rec.Host] = true
+		}
+		n.rec.Host, n.rec.Port, n.rec.BusPort = "", 0, 0
 		m.mu.Unlock()
 	}
 	return err
 }
 
-// allocatePort returns a free loopback port not used by any node.
+// allocatePort returns a free port on 127.0.0.1 not used by any node.
 func (m *Manager) allocatePort(id string) (int, error) { return allocatePort(&m.mu, m.ports, id) }
 
-// allocatePort returns a free loopback port that ports (guarded by mu)
-// does not hold yet, and records it there for id. Both managers, Redis
-// and Memcached, allocate their nodes' ports with it.
-func allocatePort(mu *sync.Mutex, ports map[int]string, id string) (int, error) {
+// allocatePort returns a free port on 127.0.0.1 that ports (host:port,
+// guarded by mu) does not hold yet, and records it there for id. Both
+// managers, Redis and Memcached, allocate 127.0.0.1 ports with it.
+func allocatePort(mu *sync.Mutex, ports map[string]string, id string) (int, error) {
 	for range 20 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -725,9 +886,10 @@ func allocatePort(mu *sync.Mutex, ports map[int]string, id string) (int, error) 
 		}
 		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
+		key := addrOf(port)
 		mu.Lock()
-		if _, used := ports[port]; !used {
-			ports[port] = id
+		if _, used := ports[key]; !used {
+			ports[key] = id
 			mu.Unlock()
 			return port, nil
 		}
@@ -775,12 +937,7 @@ func (m *Manager) Stop(ctx context.Context, id string) error {
 	if m.nodes[id] == n {
 		delete(m.nodes, id)
 	}
-	if m.ports[n.rec.Port] == id {
-		delete(m.ports, n.rec.Port)
-	}
-	if n.rec.BusPort != 0 && m.ports[n.rec.BusPort] == id {
-		delete(m.ports, n.rec.BusPort)
-	}
+	m.releaseAddr(n)
 	m.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("engine: stop %s: %w", id, err)
@@ -834,7 +991,7 @@ func (m *Manager) Nodes() []*Node {
 func (n *node) snapshot() *Node {
 	s := n.rec.Spec
 	nd := &Node{
-		ID: n.id, Engine: s.Engine, Addr: addrOf(n.rec.Port), Port: n.rec.Port,
+		ID: n.id, Engine: s.Engine, Addr: n.rec.addr(), Host: n.rec.host(), Port: n.rec.Port, BusPort: n.rec.BusPort,
 		TLS: s.TLS, Role: RolePrimary, ReplicaOf: s.ReplicaOf,
 		ConfFile: filepath.Join(n.dir, "server.conf"),
 	}

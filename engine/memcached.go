@@ -49,11 +49,16 @@ type Memcached struct {
 	// StopTimeout bounds each step of stopping a node (SIGTERM, then
 	// SIGKILL); default 5s.
 	StopTimeout time.Duration
+	// Hosts, if set (and giving addresses of their own), gives every new
+	// node a loopback address of its own from the Redis nodes' range, on
+	// which it listens on the spec's Port; otherwise nodes listen on
+	// 127.0.0.1 on free ports.
+	Hosts *Manager
 
 	mu     sync.Mutex
 	state  int
 	nodes  map[string]*mcNode
-	ports  map[int]string
+	ports  map[string]string // 127.0.0.1:port -> node id
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -66,12 +71,16 @@ type MemcachedSpec struct {
 	ID string `json:"id"`
 	// MemoryMB is the item memory (memcached -m), in megabytes.
 	MemoryMB int `json:"memoryMB"`
+	// Port is the port a new node asks for (with an address of its own;
+	// 0: any); a node keeps the port it got.
+	Port int `json:"port,omitempty"`
 }
 
 // MemcachedNode is a snapshot of a memcached node.
 type MemcachedNode struct {
 	ID       string
-	Addr     string // "127.0.0.1:<port>"
+	Addr     string // "<host>:<port>"
+	Host     string // the node's own address, or 127.0.0.1
 	Port     int
 	PID      int // 0 while the process is down
 	MemoryMB int
@@ -80,8 +89,19 @@ type MemcachedNode struct {
 type mcRecord struct {
 	Spec MemcachedSpec `json:"spec"`
 	Port int           `json:"port"`
-	PID  int           `json:"pid,omitempty"`
+	// Host is the node's own address; "" for 127.0.0.1.
+	Host string `json:"host,omitempty"`
+	PID  int    `json:"pid,omitempty"`
 }
+
+func (r mcRecord) host() string {
+	if r.Host == "" {
+		return legacyHost
+	}
+	return r.Host
+}
+
+func (r mcRecord) addr() string { return net.JoinHostPort(r.host(), strconv.Itoa(r.Port)) }
 
 type mcNode struct {
 	id, dir string
@@ -124,7 +144,7 @@ func (m *Memcached) Open(ctx context.Context) error {
 	if m.StopTimeout <= 0 {
 		m.StopTimeout = 5 * time.Second
 	}
-	m.nodes, m.ports = map[string]*mcNode{}, map[int]string{}
+	m.nodes, m.ports = map[string]*mcNode{}, map[string]string{}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.state = stateOpen
 	m.mu.Unlock()
@@ -148,7 +168,10 @@ func (m *Memcached) Open(ctx context.Context) error {
 			continue
 		}
 		n.rec = rec
-		m.nodes[n.id], m.ports[rec.Port] = n, n.id
+		m.nodes[n.id], m.ports[rec.addr()] = n, n.id
+		if rec.Host != "" && m.Hosts != nil {
+			m.Hosts.ClaimHost(n.id, rec.Host)
+		}
 		found = append(found, n)
 	}
 	m.mu.Unlock()
@@ -164,12 +187,12 @@ func (m *Memcached) adoptOrStart(ctx context.Context, n *mcNode) {
 	n.life.Lock()
 	defer n.life.Unlock()
 	log := m.log.With("node", n.id)
-	if pid, err := memcachedPID(ctx, addrOf(n.rec.Port)); err == nil && pid == n.rec.PID && m.owns(n, pid) {
+	if pid, err := memcachedPID(ctx, n.rec.addr()); err == nil && pid == n.rec.PID && m.owns(n, pid) {
 		inst := &instance{pid: pid, started: time.Now(), exited: make(chan struct{})}
 		go pollExit(inst, m.ctx.Done())
 		m.setInst(n, inst)
 		m.goSupervised(func() { m.watch(n, inst) })
-		log.Info("engine: adopted memcached node", "pid", pid, "addr", addrOf(n.rec.Port))
+		log.Info("engine: adopted memcached node", "pid", pid, "addr", n.rec.addr())
 		return
 	}
 	if n.rec.PID > 0 && m.owns(n, n.rec.PID) {
@@ -189,8 +212,9 @@ func (m *Memcached) owns(n *mcNode, pid int) bool { return ownsProcess(pid, m.ar
 
 func (m *Memcached) argv0(n *mcNode) string { return filepath.Join(n.dir, "memcached") }
 
-// Ensure makes the node exist and run, and returns it. A new node gets a
-// free loopback port that it keeps; a node whose process is down is
+// Ensure makes the node exist and run, and returns it. A new node gets an
+// address of its own and spec's Port there (see Hosts), or a free port on
+// 127.0.0.1, which it keeps; a node whose process is down is
 // started again; a change of MemoryMB restarts it (memcached cannot change
 // its memory limit at run time; the data is lost, as on a reboot).
 func (m *Memcached) Ensure(ctx context.Context, spec MemcachedSpec) (*MemcachedNode, error) {
@@ -211,6 +235,9 @@ func (m *Memcached) Ensure(ctx context.Context, spec MemcachedSpec) (*MemcachedN
 	m.mu.Lock()
 	cur, inst := n.rec, n.inst
 	m.mu.Unlock()
+	if !created {
+		spec.Port = cur.Spec.Port // a node keeps its port
+	}
 	switch {
 	case created:
 		m.setRec(n, func(r *mcRecord) { *r = mcRecord{Spec: spec} })
@@ -219,7 +246,7 @@ func (m *Memcached) Ensure(ctx context.Context, spec MemcachedSpec) (*MemcachedN
 			os.RemoveAll(n.dir)
 			return nil, err
 		}
-		m.log.Info("engine: started memcached node", "node", n.id, "addr", addrOf(n.rec.Port))
+		m.log.Info("engine: started memcached node", "node", n.id, "addr", n.rec.addr())
 	case inst == nil || inst.dead():
 		m.setRec(n, func(r *mcRecord) { r.Spec = spec })
 		if err := m.start(ctx, n); err != nil {
@@ -329,7 +356,7 @@ func (m *Memcached) Nodes() []*MemcachedNode {
 }
 
 func (n *mcNode) snapshot() *MemcachedNode {
-	s := &MemcachedNode{ID: n.id, Addr: addrOf(n.rec.Port), Port: n.rec.Port, MemoryMB: n.rec.Spec.MemoryMB}
+	s := &MemcachedNode{ID: n.id, Addr: n.rec.addr(), Host: n.rec.host(), Port: n.rec.Port, MemoryMB: n.rec.Spec.MemoryMB}
 	if n.inst != nil && !n.inst.dead() {
 		s.PID = n.inst.pid
 	}
@@ -409,8 +436,11 @@ func (m *Memcached) forget(n *mcNode) {
 	if m.nodes[n.id] == n {
 		delete(m.nodes, n.id)
 	}
-	if n.rec.Port != 0 && m.ports[n.rec.Port] == n.id {
-		delete(m.ports, n.rec.Port)
+	if n.rec.Port != 0 && m.ports[n.rec.addr()] == n.id {
+		delete(m.ports, n.rec.addr())
+	}
+	if n.rec.Host != "" && m.Hosts != nil {
+		m.Hosts.ReleaseHost(n.id, n.rec.Host, false)
 	}
 }
 
@@ -432,17 +462,34 @@ func (m *Memcached) setInst(n *mcNode, inst *instance) {
 func (m *Memcached) startNew(ctx context.Context, n *mcNode) error {
 	var err error
 	for range 3 {
-		port, perr := m.allocatePort(n.id)
-		if perr != nil {
-			return perr
+		host, port := "", 0
+		if m.Hosts != nil {
+			m.mu.Lock()
+			want := n.rec.Spec.Port
+			m.mu.Unlock()
+			if host, port, err = m.Hosts.AllocateHost(n.id, want); err != nil {
+				return err
+			}
 		}
-		m.setRec(n, func(r *mcRecord) { r.Port = port })
+		if host == "" {
+			var perr error
+			if port, perr = m.allocatePort(n.id); perr != nil {
+				return perr
+			}
+		}
+		m.setRec(n, func(r *mcRecord) { r.Host, r.Port = host, port })
+		m.mu.Lock()
+		m.ports[n.rec.addr()] = n.id
+		m.mu.Unlock()
 		if err = m.start(ctx, n); err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "in use") {
 			return err
 		}
 		m.mu.Lock()
-		delete(m.ports, port)
+		delete(m.ports, n.rec.addr())
 		m.mu.Unlock()
+		if host != "" {
+			m.Hosts.ReleaseHost(n.id, host, true)
+		}
 	}
 	return err
 }
@@ -472,7 +519,7 @@ func (m *Memcached) start(ctx context.Context, n *mcNode) error {
 	}
 	// Loopback TCP only, no UDP (its amplification is why ElastiCache
 	// turned it off too).
-	args := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(rec.Port), "-U", "0", "-m", strconv.Itoa(rec.Spec.MemoryMB)}
+	args := []string{"-l", rec.host(), "-p", strconv.Itoa(rec.Port), "-U", "0", "-m", strconv.Itoa(rec.Spec.MemoryMB)}
 	if os.Geteuid() == 0 {
 		// memcached refuses to run as root.
 		args = append(args, "-u", "nobody")
@@ -494,7 +541,7 @@ func (m *Memcached) start(ctx context.Context, n *mcNode) error {
 		inst.exitErr = cmd.Wait()
 		close(inst.exited)
 	}()
-	if err := m.waitReady(ctx, rec.Port, inst); err != nil {
+	if err := m.waitReady(ctx, rec.addr(), inst); err != nil {
 		terminate(inst.pid, inst, m.StopTimeout)
 		b, _ := os.ReadFile(logName)
 		return fmt.Errorf("engine: start %s: %w\nstdout.log:\n%s", n.id, err, tail(b, 600))
@@ -512,7 +559,7 @@ func (m *Memcached) start(ctx context.Context, n *mcNode) error {
 	return nil
 }
 
-func (m *Memcached) waitReady(ctx context.Context, port int, inst *instance) error {
+func (m *Memcached) waitReady(ctx context.Context, addr string, inst *instance) error {
 	ctx, cancel := context.WithTimeout(ctx, m.StartTimeout)
 	defer cancel()
 	delay := 2 * time.Millisecond
@@ -523,11 +570,11 @@ func (m *Memcached) waitReady(ctx context.Context, port int, inst *instance) err
 			return fmt.Errorf("memcached exited during start (%v)", inst.exitErr)
 		default:
 		}
-		pid, err := memcachedPID(ctx, addrOf(port))
+		pid, err := memcachedPID(ctx, addr)
 		if err == nil && pid == inst.pid {
 			return nil
 		} else if err == nil {
-			err = fmt.Errorf("port %d answered by pid %d, not %d", port, pid, inst.pid)
+			err = fmt.Errorf("%s answered by pid %d, not %d", addr, pid, inst.pid)
 		}
 		last = err
 		select {

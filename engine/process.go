@@ -240,7 +240,7 @@ func (m *Manager) writeNodeFiles(n *node) error {
 			return fmt.Errorf("engine: node %s: %w", n.id, err)
 		}
 		cert, key := filepath.Join(n.dir, "tls", "server.pem"), filepath.Join(n.dir, "tls", "server.key")
-		if err := m.ca.ensureServerCert(cert, key, n.id); err != nil {
+		if err := m.ca.ensureServerCert(cert, key, n.id, certHosts(rec)); err != nil {
 			return fmt.Errorf("engine: node %s: certificate: %w", n.id, err)
 		}
 		// The node reads the CA certificate from its own directory: the
@@ -286,7 +286,7 @@ func (m *Manager) renderConfig(n *node, rec record) []byte {
 	var b bytes.Buffer
 	p := func(args ...string) { b.WriteString(strings.Join(args, " ") + "\n") }
 	b.WriteString("# Written by keyward each time the node starts; edits are lost.\n")
-	p("bind", "127.0.0.1")
+	p(append([]string{"bind", rec.host()}, rec.Spec.Binds...)...)
 	if rec.Spec.TLS {
 		p("port", "0")
 		p("tls-port", strconv.Itoa(rec.Port))

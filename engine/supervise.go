@@ -88,7 +88,20 @@ func (m *Manager) revive(n *node, dead *instance) {
 		n.fails = 0
 	}
 	n.nextStart = time.Now().Add(restartDelay(n.fails))
+	held := dead != nil && !dead.stopping.Load() && n.rec.Spec.Failover && !n.stopped
+	if held {
+		// A failing-over primary: the caller promotes a replica and
+		// restarts this node as its replica; if it does not, the node
+		// comes back after the hold as it was.
+		n.holdUntil = time.Now().Add(m.FailoverHold)
+	}
+	if n.holdUntil.After(n.nextStart) {
+		n.nextStart = n.holdUntil
+	}
 	m.mu.Unlock()
+	if held && m.OnExit != nil {
+		m.goSupervised(func() { m.OnExit(n.id) })
+	}
 	for {
 		m.mu.Lock()
 		delay := time.Until(n.nextStart)

@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -139,8 +140,14 @@ func (ca *CA) parse(certPEM, keyPEM []byte) error {
 // 127.0.0.1 and localhost signed by ca, unless a usable one is there. The
 // certificate also allows client authentication because replicas present
 // it to their primary with tls-replication.
-func (ca *CA) ensureServerCert(certFile, keyFile, name string) error {
-	if ca.certUsable(certFile, keyFile) {
+func (ca *CA) ensureServerCert(certFile, keyFile, name string, hosts []string) error {
+	ips := []net.IP{net.IPv4(127, 0, 0, 1)}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil && !ip.Equal(ips[0]) {
+			ips = append(ips, ip)
+		}
+	}
+	if ca.certUsable(certFile, keyFile, ips) {
 		return nil
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -159,7 +166,7 @@ func (ca *CA) ensureServerCert(certFile, keyFile, name string) error {
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		IPAddresses:  ips,
 		DNSNames:     []string{"localhost"},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
@@ -176,7 +183,7 @@ func (ca *CA) ensureServerCert(certFile, keyFile, name string) error {
 	return writeFileAtomic(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 }
 
-func (ca *CA) certUsable(certFile, keyFile string) bool {
+func (ca *CA) certUsable(certFile, keyFile string, ips []net.IP) bool {
 	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return false
@@ -190,7 +197,15 @@ func (ca *CA) certUsable(certFile, keyFile string) bool {
 		DNSName:   "127.0.0.1",
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	})
-	return err == nil
+	// Exactly the addresses wanted: one the node no longer may serve (an
+	// endpoint of a group it left) is dropped too.
+	return err == nil && slices.EqualFunc(cert.IPAddresses, ips, func(a, b net.IP) bool { return a.Equal(b) })
+}
+
+// certHosts are the addresses a TLS node's certificate names besides
+// 127.0.0.1: its own, and the endpoint addresses it may serve.
+func certHosts(rec record) []string {
+	return append([]string{rec.host()}, rec.Spec.CertHosts...)
 }
 
 // TLSConfig returns a client configuration that verifies nodes against ca.

@@ -1,14 +1,18 @@
 package fronts
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"keyward/front"
 	"keyward/iamauth"
@@ -29,6 +33,14 @@ type Spec struct {
 	// front.Secret (keyward uses the cache's ARN).
 	Resource iamauth.Resource `json:"resource"`
 	CacheID  string           `json:"cacheId"`
+
+	// Host is the address the front listens on, at its port (see
+	// Manager.Reserve): the node's own; "" for 127.0.0.1.
+	Host string `json:"host,omitempty"`
+	// Binds are further addresses, space-separated, the front listens on
+	// at its port: the group's primary or reader endpoint while its node
+	// holds that role. A change restarts the front.
+	Binds string `json:"binds,omitempty"`
 }
 
 // config is front.json: a Spec plus what the Manager fills in.
@@ -41,6 +53,36 @@ type config struct {
 	CertFile    string `json:"certFile"`
 	KeyFile     string `json:"keyFile"`
 	CAFile      string `json:"caFile"`
+}
+
+// addrs returns the addresses the front listens on, its own first.
+func (c config) addrs() []string {
+	host := c.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	port := strconv.Itoa(c.Port)
+	out := []string{net.JoinHostPort(host, port)}
+	for _, b := range strings.Fields(c.Binds) {
+		out = append(out, net.JoinHostPort(b, port))
+	}
+	return out
+}
+
+// listenAll binds every address of c (retrying, see listenRetry).
+func listenAll(ctx context.Context, c config) ([]net.Listener, error) {
+	var ls []net.Listener
+	for _, a := range c.addrs() {
+		l, err := listenRetry(ctx, a)
+		if err != nil {
+			for _, l := range ls {
+				l.Close()
+			}
+			return nil, err
+		}
+		ls = append(ls, l)
+	}
+	return ls, nil
 }
 
 func readConfig(dir string) (config, error) {

@@ -303,19 +303,21 @@ func (m *Manager) halt(h *handle) {
 
 // start runs h's front and waits until it accepts connections.
 func (m *Manager) start(ctx context.Context, h *handle) error {
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(h.cfg.Port))
+	addr := h.cfg.addrs()[0]
 	if m.InProcess {
 		srv, err := server(h.cfg, m.root(), m.Credentials)
 		if err != nil {
 			return err
 		}
 		srv.Logger = m.log()
-		l, err := listenRetry(ctx, addr)
+		ls, err := listenAll(ctx, h.cfg)
 		if err != nil {
 			return err
 		}
 		h.srv = srv
-		go srv.Serve(l)
+		for _, l := range ls {
+			go srv.Serve(l)
+		}
 		return nil
 	}
 	cmd := m.command(h.dir)

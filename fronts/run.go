@@ -2,11 +2,12 @@ package fronts
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
-	"strconv"
+
+	"keyward/front"
 )
 
 // Run serves the front configured in dir (a Manager's DataDir/fronts/<id>)
@@ -30,17 +31,24 @@ func Run(ctx context.Context, dir string, stdin io.Reader, logger *slog.Logger) 
 		return err
 	}
 	srv.Logger = logger
-	l, err := listenRetry(ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)))
+	ls, err := listenAll(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	logger.Info("front: serving", "node", cfg.ID, "port", cfg.Port, "backend", cfg.Backend)
+	logger.Info("front: serving", "node", cfg.ID, "addrs", cfg.addrs(), "backend", cfg.Backend)
 	go func() {
 		<-ctx.Done()
 		srv.Close()
 	}()
-	if err := srv.Serve(l); err != nil && ctx.Err() == nil {
-		return err
+	errs := make(chan error, len(ls))
+	for _, l := range ls {
+		go func() { errs <- srv.Serve(l) }()
+	}
+	for range ls {
+		if err := <-errs; err != nil && ctx.Err() == nil && !errors.Is(err, front.ErrClosed) {
+			srv.Close()
+			return err
+		}
 	}
 	return nil
 }

@@ -7,6 +7,8 @@ package keywardtest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"net/http"
@@ -41,6 +43,17 @@ type Server struct {
 // same API suites run against both stores.
 const StoreEnv = "KEYWARD_TEST_STORE"
 
+// NodeAddresses returns a loopback range of 252 addresses chosen from
+// dataDir, for a keyward under test: tests running at the same time (other
+// packages, other checkouts) then rarely meet on an address, and a
+// keyward restarted on the same directory gets the same range.
+func NodeAddresses(dataDir string) string {
+	h := fnv.New32a()
+	h.Write([]byte(dataDir))
+	v := h.Sum32()
+	return fmt.Sprintf("127.%d.%d.0/24", 20+v%200, (v>>8)%256)
+}
+
 // New starts a keyward on a free loopback port with state in t.TempDir()
 // (or PostgreSQL, see StoreEnv). Each option may adjust the configuration.
 func New(t testing.TB, opts ...func(*server.Config)) *Server {
@@ -60,6 +73,7 @@ func New(t testing.TB, opts ...func(*server.Config)) *Server {
 	default:
 		t.Fatalf("keywardtest: %s=%q: want sqlite or postgres", StoreEnv, store)
 	}
+	cfg.NodeAddresses = NodeAddresses(cfg.DataDir)
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -28,6 +28,18 @@ type NodeSpec struct {
 	// IAM tokens name the cache. Not to be modified.
 	Cache   *keyward.Cache
 	Cluster bool // a Redis Cluster node: no ReplicaOf, see clustermode.go
+
+	// Port is the client port a new node asks for (the cache's); 0: any.
+	Port int
+	// Binds are the group's endpoint addresses this node serves now (the
+	// primary endpoint's on the primary, the reader endpoint's on one
+	// replica), and CertHosts every endpoint address of the group, which
+	// TLS certificates name (see NodeAddresser).
+	Binds, CertHosts []string
+	// Failover: the node is the primary of a group that fails over
+	// automatically (see autoFailover); the engine leaves it down when it
+	// dies, for the reconciler to promote a replica.
+	Failover bool
 }
 
 // Engine runs cache nodes and sets their ACLs. Package engine implements it
@@ -240,6 +252,9 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	if c.Engine == nil {
 		return c.finishCache(ctx, cache, want, nil)
 	}
+	if cache, err = c.autoFailover(ctx, cache); err != nil {
+		return 0, err
+	}
 	var ports []int
 	if cache.Status == keyward.CacheCreating && cache.RestoreFile != "" && len(cache.Nodes) > 0 && cache.Nodes[0].Port == 0 {
 		err = c.verifySource(ctx, cache.Engine, cache.RestoreFile) // before the primary starts with it
@@ -284,8 +299,19 @@ const nodeTimeout = 5 * time.Second
 // error after every node has been tried: the cache then stays unsettled.
 func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want Desired, set nodeSettings) ([]int, error) {
 	ports := make([]int, len(cache.Nodes))
+	hosts := make([]string, len(cache.Nodes)) // into cache.Nodes once all ran
 	errs := make([]error, len(cache.Nodes))
 	kill := Kill(cache.AppliedDefaultUser, want)
+	primary := cache.PrimaryIndex()
+	pAddr, rAddr, err := c.endpointAddrs(cache)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: endpoint addresses of %s: %w", cache.ID, err)
+	}
+	cache.PrimaryAddress, cache.ReaderAddress = pAddr, rAddr // recorded by finishCache
+	reader := c.readerIndex(cache, primary)
+	if pAddr != "" {
+		cache.ReaderNode = cache.Nodes[reader].ClusterID // recorded by finishCache
+	}
 	node := func(i int) {
 		n := cache.Nodes[i]
 		nctx, cancel := context.WithTimeout(ctx, nodeTimeout)
@@ -295,12 +321,25 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 		set.apply(&spec)
 		if cache.ClusterMode && i != shardPrimary(cache, i) {
 			spec.ReplicaOf = cache.NodeID(cache.Nodes[shardPrimary(cache, i)].ClusterID)
-		} else if i > 0 && !cache.ClusterMode {
-			spec.ReplicaOf = cache.NodeID(cache.Nodes[0].ClusterID)
+		} else if i != primary && !cache.ClusterMode {
+			spec.ReplicaOf = cache.NodeID(cache.Nodes[primary].ClusterID)
 		}
 		if spec.ReplicaOf == "" && !cache.ClusterMode && set.upstream != "" {
 			spec.ReplicaOf = set.upstream // the group's primary follows another region's
 		}
+		spec.Port = cache.ClientPort()
+		if pAddr != "" {
+			spec.CertHosts = []string{pAddr, rAddr}
+			if i == primary {
+				spec.Binds = append(spec.Binds, pAddr)
+			}
+			if i == reader {
+				spec.Binds = append(spec.Binds, rAddr)
+			}
+		}
+		// A global datastore's secondary primary follows another region's:
+		// it is not failed over here.
+		spec.Failover = hasEndpoints(cache) && i == primary && spec.ReplicaOf == "" && cache.Settings.AutomaticFailover && len(cache.Nodes) > 1
 		if err := c.seedNode(nctx, cache, i, spec.ID); err != nil {
 			errs[i] = fmt.Errorf("reconcile: restore %s: %w", spec.ID, err)
 			return
@@ -311,6 +350,9 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 			return
 		}
 		ports[i] = port
+		if a, ok := c.Engine.(NodeAddresser); ok {
+			hosts[i] = a.NodeHost(spec.ID)
+		}
 		if err := c.restored(nctx, cache, i, spec.ID); err != nil {
 			errs[i] = fmt.Errorf("reconcile: restore %s: %w", spec.ID, err)
 			return
@@ -323,21 +365,25 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 		return ports, nil
 	}
 	var wg sync.WaitGroup
-	first := 0
+	first := false
 	if cache.ClusterMode && cache.Nodes[0].Port == 0 {
 		// A new cluster: every shard's primary before the replicas.
 		startPrimaries(cache, node)
-	} else if cache.Nodes[0].Port == 0 {
-		// A new group: replicas need their primary running first.
-		node(0)
-		first = 1
+	} else if !cache.ClusterMode && (cache.Nodes[primary].Port == 0 || !c.nodeUp(cache.NodeID(cache.Nodes[primary].ClusterID))) {
+		// A new group, or a primary down: replicas need their primary
+		// running first (after a failover, the promoted one).
+		node(primary)
+		first = true
 	}
-	for i := first; i < len(cache.Nodes); i++ {
+	for i := 0; i < len(cache.Nodes); i++ {
+		if first && i == primary {
+			continue
+		}
 		// Only a primary started above, before the loop, can hold back a
-		// new replica; otherwise node 0 runs in parallel and errs[0] is
-		// not ours to read.
-		if first == 1 && errs[0] != nil && cache.Nodes[i].Port == 0 {
-			errs[i] = errs[0]
+		// new replica; otherwise the primary runs in parallel and its
+		// error is not ours to read.
+		if first && errs[primary] != nil && cache.Nodes[i].Port == 0 {
+			errs[i] = errs[primary]
 			continue
 		}
 		wg.Add(1)
@@ -347,6 +393,11 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 		}()
 	}
 	wg.Wait()
+	for i, h := range hosts {
+		if h != "" {
+			cache.Nodes[i].Address = h // recorded by finishCache
+		}
+	}
 	for _, err := range errs {
 		if err != nil {
 			return nil, err
@@ -360,7 +411,7 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 // meanwhile (another pass follows that change).
 func (c *Controller) finishCache(ctx context.Context, seen *keyward.Cache, want Desired, ports []int) (time.Duration, error) {
 	key := keyward.Key{Resource: seen.Kind.Resource(), Scope: seen.Scope, ID: seen.ID}
-	if next := recorded(seen, want, ports); sameCache(seen, next) && seen.Status != keyward.CacheCreating && seen.Status != keyward.CacheModifying {
+	if next := recorded(seen, seen, want, ports); sameCache(seen, next) && seen.Status != keyward.CacheCreating && seen.Status != keyward.CacheModifying {
 		// Nothing to record (the periodic resync of a cache at rest): no
 		// write transaction. Had the cache changed since it was read, that
 		// change's own pass follows.
@@ -380,7 +431,7 @@ func (c *Controller) finishCache(ctx context.Context, seen *keyward.Cache, want 
 			after = time.Millisecond // look again at the new generation
 			return nil
 		}
-		next := recorded(cur, want, ports)
+		next := recorded(cur, seen, want, ports)
 		if next.Status == keyward.CacheCreating || next.Status == keyward.CacheModifying {
 			if after = c.wait(next.StatusSince); after <= 0 {
 				groups = append(groups, next.PendingUserGroupsAdd...)
@@ -405,21 +456,29 @@ func (c *Controller) finishCache(ctx context.Context, seen *keyward.Cache, want 
 	return after, err
 }
 
-// recorded returns a copy of cur recording what a pass applied: the node
-// ports and the ACLs' fingerprint and default identity.
-func recorded(cur *keyward.Cache, want Desired, ports []int) *keyward.Cache {
+// recorded returns a copy of cur recording what a pass over seen applied:
+// the node ports and addresses, the endpoint addresses, and the ACLs'
+// fingerprint and default identity.
+func recorded(cur, seen *keyward.Cache, want Desired, ports []int) *keyward.Cache {
 	next := cur.Clone()
 	for i := range next.Nodes {
 		if i < len(ports) {
 			next.Nodes[i].Port = ports[i]
+			if i < len(seen.Nodes) && seen.Nodes[i].ClusterID == next.Nodes[i].ClusterID {
+				next.Nodes[i].Address = seen.Nodes[i].Address
+			}
 		}
+	}
+	if ports != nil {
+		next.PrimaryAddress, next.ReaderAddress, next.ReaderNode = seen.PrimaryAddress, seen.ReaderAddress, seen.ReaderNode
 	}
 	next.AppliedACL, next.AppliedDefaultUser = want.Fingerprint, want.DefaultIdentity
 	return next
 }
 
 func sameCache(a, b *keyward.Cache) bool {
-	if a.Status != b.Status || a.AppliedACL != b.AppliedACL || a.AppliedDefaultUser != b.AppliedDefaultUser || len(a.Nodes) != len(b.Nodes) {
+	if a.Status != b.Status || a.AppliedACL != b.AppliedACL || a.AppliedDefaultUser != b.AppliedDefaultUser || len(a.Nodes) != len(b.Nodes) ||
+		a.PrimaryAddress != b.PrimaryAddress || a.ReaderAddress != b.ReaderAddress || a.ReaderNode != b.ReaderNode {
 		return false
 	}
 	for i := range a.Nodes {
@@ -460,6 +519,9 @@ func (c *Controller) deleteCache(ctx context.Context, cache *keyward.Cache) (tim
 	})
 	if keyward.ErrorCode(err) == keyward.ENOTFOUND {
 		err = nil
+	}
+	if err == nil && c.Engine != nil {
+		err = c.releaseEndpoints(cache)
 	}
 	for _, g := range cache.UserGroupIDs {
 		c.q.add(keyward.Key{Resource: keyward.ResourceUserGroup, Scope: cache.Scope, ID: g})

@@ -15,8 +15,11 @@ import (
 // an adapter in package server). memcached has no ACLs: nothing here
 // applies users to them.
 type MemcachedEngine interface {
-	// EnsureMemcached starts the node if needed and returns its port.
-	EnsureMemcached(ctx context.Context, id string, memoryMB int) (port int, err error)
+	// EnsureMemcached starts the node if needed and returns its port; a
+	// new node asks for port (on an address of its own, MemcachedHost).
+	EnsureMemcached(ctx context.Context, id string, memoryMB, port int) (int, error)
+	// MemcachedHost reports the node's address.
+	MemcachedHost(id string) string
 	// RestartMemcached restarts the node's process on its port.
 	RestartMemcached(ctx context.Context, id string) error
 	// StopMemcached stops the node and removes it; idempotent.
@@ -74,6 +77,7 @@ func (c *Controller) applyMemcached(ctx context.Context, cl *keyward.CacheCluste
 		return nil, Terminal(err)
 	}
 	ports := map[string]int{}
+	hosts := map[string]string{} // into cl.Nodes once all ran
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	errs := make([]error, len(cl.Nodes))
@@ -92,17 +96,27 @@ func (c *Controller) applyMemcached(ctx context.Context, cl *keyward.CacheCluste
 					return
 				}
 			}
-			port, err := c.Memcached.EnsureMemcached(nctx, id, mem)
+			want := cl.Port
+			if want == 0 {
+				want = 11211
+			}
+			port, err := c.Memcached.EnsureMemcached(nctx, id, mem, want)
 			if err != nil {
 				errs[i] = fmt.Errorf("reconcile: node %s: %w", id, err)
 				return
 			}
+			host := c.Memcached.MemcachedHost(id)
 			mu.Lock()
-			ports[n.ID] = port
+			ports[n.ID], hosts[n.ID] = port, host
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
+	for i := range cl.Nodes {
+		if h, ok := hosts[cl.Nodes[i].ID]; ok {
+			cl.Nodes[i].Address = h // recorded by finishCluster
+		}
+	}
 	return ports, errors.Join(errs...)
 }
 
@@ -147,9 +161,16 @@ func (c *Controller) applyRedisCluster(ctx context.Context, cl *keyward.CacheClu
 			return nil, "", fmt.Errorf("reconcile: restore %s: %w", id, err)
 		}
 	}
-	port, err := c.Engine.EnsureNode(nctx, NodeSpec{ID: id, Engine: cl.Engine, TLS: cl.TransitEncryption})
+	port := cl.Port
+	if port == 0 {
+		port = 6379
+	}
+	port, err = c.Engine.EnsureNode(nctx, NodeSpec{ID: id, Engine: cl.Engine, TLS: cl.TransitEncryption, Port: port})
 	if err != nil {
 		return nil, "", fmt.Errorf("reconcile: node %s: %w", id, err)
+	}
+	if a, ok := c.Engine.(NodeAddresser); ok {
+		cl.Nodes[0].Address = a.NodeHost(id) // recorded by finishCluster
 	}
 	if _, err := c.Engine.ApplyACL(nctx, id, want.Users, nil); err != nil {
 		return nil, "", fmt.Errorf("reconcile: acl on %s: %w", id, err)
@@ -180,6 +201,11 @@ func (c *Controller) finishCluster(ctx context.Context, seen *keyward.CacheClust
 		for i := range next.Nodes {
 			if p, ok := ports[next.Nodes[i].ID]; ok && next.Nodes[i].Port != p {
 				next.Nodes[i].Port, changed = p, true
+			}
+			for _, sn := range seen.Nodes {
+				if sn.ID == next.Nodes[i].ID && sn.Address != "" && sn.Address != next.Nodes[i].Address {
+					next.Nodes[i].Address, changed = sn.Address, true
+				}
 			}
 		}
 		if next.Status != keyward.ClusterAvailable {

@@ -107,7 +107,7 @@ func (c *Controller) formCluster(ctx context.Context, cache *keyward.Cache, port
 			if j >= len(ports) || ports[j] == 0 {
 				return false, fmt.Errorf("reconcile: node %s has no port yet", ids[j])
 			}
-			if _, err := cmd.Do(ctx, ids[i], "CLUSTER", "MEET", "127.0.0.1", strconv.Itoa(ports[j]), strconv.Itoa(cmd.BusPort(ids[j]))); err != nil {
+			if _, err := cmd.Do(ctx, ids[i], "CLUSTER", "MEET", nodeHost(cache.Nodes[j]), strconv.Itoa(ports[j]), strconv.Itoa(cmd.BusPort(ids[j]))); err != nil {
 				return false, err
 			}
 			met = true

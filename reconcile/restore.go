@@ -110,7 +110,7 @@ func (c *Controller) loadRestore(ctx context.Context, cache *keyward.Cache) (boo
 		}
 	}
 	c.Logger.Info("reconcile: restored keys", "cache", cache.ID, "keys", total, "files", len(cache.RestoreFiles), "took", time.Since(start))
-	err = c.Store.Update(ctx, func(tx keyward.Tx) error {
+	err = c.update(ctx, func(tx keyward.Tx) error {
 		cur, err := tx.FindCacheByID(ctx, cache.Scope, cache.Kind, cache.ID)
 		if err != nil || cur.Generation != cache.Generation || cur.Status != keyward.CacheCreating {
 			return err

@@ -41,17 +41,18 @@ func mustOK(t *testing.T, err error) {
 	}
 }
 
-func rgStatus(t *testing.T, c *elasticache.Client, id string) (rg, nodeGroup string, port int) {
+func rgStatus(t *testing.T, c *elasticache.Client, id string) (rg, nodeGroup, addr string) {
 	t.Helper()
 	out, err := c.DescribeReplicationGroups(t.Context(), &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String(id)})
 	if err != nil || len(out.ReplicationGroups) != 1 {
-		return "", "", 0
+		return "", "", ""
 	}
 	g := out.ReplicationGroups[0]
 	if len(g.NodeGroups) == 1 && len(g.NodeGroups[0].NodeGroupMembers) > 0 && g.NodeGroups[0].NodeGroupMembers[0].ReadEndpoint != nil {
-		port = int(aws.ToInt32(g.NodeGroups[0].NodeGroupMembers[0].ReadEndpoint.Port))
+		e := g.NodeGroups[0].NodeGroupMembers[0].ReadEndpoint
+		addr = net.JoinHostPort(aws.ToString(e.Address), strconv.Itoa(int(aws.ToInt32(e.Port))))
 	}
-	return aws.ToString(g.Status), aws.ToString(g.NodeGroups[0].Status), port
+	return aws.ToString(g.Status), aws.ToString(g.NodeGroups[0].Status), addr
 }
 
 func userStatus(c *elasticache.Client, id string) string {
@@ -119,13 +120,12 @@ func TestReviewF2_RefusedMemberDoesNotHoldBackOthers(t *testing.T) {
 		NumCacheClusters: aws.Int32(1), UserGroupIds: []string{"gb"}, TransitEncryptionEnabled: aws.Bool(true),
 	})
 	mustOK(t, err)
-	var port int
+	var addr string
 	keywardtest.Eventually(t, 20*time.Second, "rgb available", func() bool {
-		st, _, p := rgStatus(t, c, "rgb")
-		port = p
+		st, _, a := rgStatus(t, c, "rgb")
+		addr = a
 		return st == "available"
 	})
-	addr := "127.0.0.1:" + strconv.Itoa(port)
 	if err := auth(ts, addr, "victim", "victim-password-00001"); err != nil {
 		t.Fatalf("victim before: %v", err)
 	}

@@ -245,7 +245,7 @@ func (c *Controller) exportSnapshot(ctx context.Context, kind *keyward.Kind[keyw
 			}
 		}
 	}
-	return c.Store.Update(ctx, func(tx keyward.Tx) error {
+	return c.update(ctx, func(tx keyward.Tx) error {
 		cur, err := kind.Get(ctx, tx, snap.Scope, snap.ID)
 		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
 			return nil

@@ -27,8 +27,14 @@ func (a engineAdapter) EnsureNode(ctx context.Context, spec reconcile.NodeSpec) 
 	es := engine.NodeSpec{
 		ID: spec.ID, Engine: string(spec.Engine), ReplicaOf: spec.ReplicaOf, TLS: spec.TLS, Cluster: spec.Cluster,
 		MaxMemory: spec.MaxMemory, MaxMemoryPolicy: spec.MaxMemoryPolicy, Config: spec.Config,
+		Port: spec.Port, Binds: spec.Binds, CertHosts: spec.CertHosts, Failover: spec.Failover,
 	}
 	front := a.f != nil && spec.TLS && spec.Cache != nil
+	if front {
+		// The front owns the client port and the endpoint addresses; the
+		// node listens on a free port of its own address behind it.
+		es.Port, es.FrontPort, es.Binds = 0, spec.Port, nil
+	}
 	if front && spec.Cluster {
 		// A Cluster node announces its front's port (CLUSTER SLOTS, MOVED),
 		// so that cluster clients reach the fronts: it must be known first.
@@ -49,6 +55,34 @@ func (a engineAdapter) EnsureNode(ctx context.Context, spec reconcile.NodeSpec) 
 		return a.ensureFront(ctx, spec, n)
 	}
 	return n.Port, nil
+}
+
+// NodeHost reports the node's address (its own, or 127.0.0.1), which its
+// front shares.
+func (a engineAdapter) NodeHost(id string) string {
+	if n, ok := a.m.Node(id); ok {
+		return n.Host
+	}
+	return ""
+}
+
+// ReserveAddress and ReleaseAddress keep the endpoint addresses of
+// replication groups (see engine.Manager.ReserveAddress).
+func (a engineAdapter) ReserveAddress(owner string, port int) (string, error) {
+	return a.m.ReserveAddress(owner, port)
+}
+func (a engineAdapter) ReleaseAddress(owner string) error { return a.m.ReleaseAddress(owner) }
+
+// NodeUp reports whether the node's process runs and answers keyward.
+func (a engineAdapter) NodeUp(id string) (up, known bool) { return NodeUp(a.m, id) }
+
+// NodeRunning reports whether the node's process runs, answering or not.
+func (a engineAdapter) NodeRunning(id string) (running, known bool) {
+	n, ok := a.m.Node(id)
+	if !ok {
+		return false, false
+	}
+	return n.PID > 0, true
 }
 
 func (a engineAdapter) StopNode(ctx context.Context, id string) error {
@@ -132,8 +166,8 @@ type memcachedAdapter struct{ m *engine.Memcached }
 
 var _ reconcile.MemcachedEngine = memcachedAdapter{}
 
-func (a memcachedAdapter) EnsureMemcached(ctx context.Context, id string, memoryMB int) (int, error) {
-	n, err := a.m.Ensure(ctx, engine.MemcachedSpec{ID: id, MemoryMB: memoryMB})
+func (a memcachedAdapter) EnsureMemcached(ctx context.Context, id string, memoryMB, port int) (int, error) {
+	n, err := a.m.Ensure(ctx, engine.MemcachedSpec{ID: id, MemoryMB: memoryMB, Port: port})
 	if errors.Is(err, engine.ErrEngineNotFound) {
 		return 0, reconcile.Terminal(err)
 	}
@@ -141,6 +175,15 @@ func (a memcachedAdapter) EnsureMemcached(ctx context.Context, id string, memory
 		return 0, err
 	}
 	return n.Port, nil
+}
+
+func (a memcachedAdapter) MemcachedHost(id string) string {
+	for _, n := range a.m.Nodes() {
+		if n.ID == id {
+			return n.Host
+		}
+	}
+	return ""
 }
 
 func (a memcachedAdapter) RestartMemcached(ctx context.Context, id string) error {

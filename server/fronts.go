@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"keyward"
 	"keyward/engine"
@@ -93,6 +94,11 @@ func (a engineAdapter) frontPort(spec reconcile.NodeSpec) (int, error) {
 			recorded = cn.Port
 		}
 	}
+	if recorded == 0 && a.m.OwnAddresses() {
+		// A new node on an address of its own: its front takes the
+		// cache's port there (engine.NodeSpec.FrontPort keeps it free).
+		recorded = spec.Port
+	}
 	return a.f.Reserve(spec.ID, recorded)
 }
 
@@ -125,6 +131,19 @@ func (a engineAdapter) ensureFront(ctx context.Context, spec reconcile.NodeSpec,
 	c := spec.Cache
 	return a.f.Ensure(ctx, fronts.Spec{
 		ID: spec.ID, Backend: backend, BackendProcess: process, CacheID: cacheIdentity(c),
+		// The front listens where clients are sent: the node's address at
+		// the cache's port, and the endpoint addresses the node serves.
+		Host: frontHost(n), Binds: strings.Join(spec.Binds, " "),
 		Resource: iamauth.Resource{Name: c.ID, Serverless: c.Kind == keyward.KindServerless, AccountID: c.Scope.Account, Region: c.Scope.Region},
 	})
+}
+
+// frontHost is the address a front listens on: its node's own; "" (the
+// fronts' default, 127.0.0.1) where nodes share 127.0.0.1, so that the
+// fronts of an earlier keyward keep their configuration.
+func frontHost(n *engine.Node) string {
+	if n.Host == "127.0.0.1" {
+		return ""
+	}
+	return n.Host
 }

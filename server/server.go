@@ -80,6 +80,11 @@ type Config struct {
 	NoFronts        bool
 	FrontsInProcess bool
 
+	// NodeAddresses is the range nodes get loopback addresses of their own
+	// from (engine.DefaultAddresses when empty); "none" puts every node on
+	// 127.0.0.1 with a free port of its own.
+	NodeAddresses string
+
 	// NoLead keeps this replica from ever leading: it serves the API but
 	// never runs the reconciler or any node. With a PostgreSQL store, run
 	// replicas on other hosts than the nodes' host this way (see README,
@@ -511,6 +516,23 @@ func (s *Server) openEngine(ctx context.Context) (*engine.Manager, error) {
 				c.EnqueueAll(context.Background())
 			}
 		},
+		// A failing-over primary died: the reconciler promotes a replica.
+		OnExit: func(string) {
+			if c := s.controller(); c != nil {
+				c.EnqueueAll(context.Background())
+			}
+		},
+	}
+	if s.Config.NodeAddresses != "none" {
+		r := s.Config.NodeAddresses
+		if r == "" {
+			r = engine.DefaultAddresses
+		}
+		p, err := engine.ParseAddresses(r)
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		eng.Addresses = p
 	}
 	if err := eng.Open(ctx); err != nil {
 		return nil, fmt.Errorf("server: engine: %w", err)
@@ -523,6 +545,7 @@ func (s *Server) openEngine(ctx context.Context) (*engine.Manager, error) {
 		DataDir: s.Config.DataDir, Binary: s.Config.Memcached,
 		Logger:    s.Config.Logger.With("component", "memcached"),
 		OnRestart: eng.OnRestart,
+		Hosts:     eng,
 	}
 	if err := mc.Open(ctx); err != nil {
 		s.closeEngine(eng)

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"reflect"
 	"slices"
 	"strconv"
@@ -74,7 +75,9 @@ func fullCache(s keyward.Scope, kind keyward.CacheKind, id string, groupIDs ...s
 	c.Shards = []keyward.Shard{{ID: "0001", Slots: "0-8191"}, {ID: "0002", Slots: "8192-16383"}}
 	for i := range c.Nodes {
 		c.Nodes[i].Shard = 1
+		c.Nodes[i].Address = fmt.Sprintf("127.10.0.%d", 10+i)
 	}
+	c.Port, c.PrimaryAddress, c.ReaderAddress, c.ReaderNode = 7000, "127.10.0.1", "127.10.0.2", id+"-002"
 	return c
 }
 

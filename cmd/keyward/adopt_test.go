@@ -52,7 +52,7 @@ func TestRestart_AdoptsNodes(t *testing.T) {
 		}
 		addrs = nil
 		for _, m := range out.ReplicationGroups[0].NodeGroups[0].NodeGroupMembers {
-			addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", aws.ToInt32(m.ReadEndpoint.Port)))
+			addrs = append(addrs, fmt.Sprintf("%s:%d", aws.ToString(m.ReadEndpoint.Address), aws.ToInt32(m.ReadEndpoint.Port)))
 		}
 		return true
 	})

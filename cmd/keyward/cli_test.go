@@ -148,7 +148,8 @@ func TestCLI_ReplicationGroup(t *testing.T) {
 		return v
 	}
 	rg := run("elasticache", "create-replication-group", "--replication-group-id", "cli-rg",
-		"--replication-group-description", "from the CLI", "--num-cache-clusters", "2")["ReplicationGroup"].(map[string]any)
+		"--replication-group-description", "from the CLI", "--num-cache-clusters", "2", "--port", "6390",
+		"--automatic-failover-enabled")["ReplicationGroup"].(map[string]any)
 	if rg["Status"] != "creating" || len(rg["MemberClusters"].([]any)) != 2 {
 		t.Errorf("create-replication-group: %v", rg)
 	}
@@ -165,6 +166,19 @@ func TestCLI_ReplicationGroup(t *testing.T) {
 	members := ng["NodeGroupMembers"].([]any)
 	if len(members) != 2 || members[0].(map[string]any)["CurrentRole"] != "primary" || ng["PrimaryEndpoint"].(map[string]any)["Port"] == nil {
 		t.Errorf("node group as botocore parses it: %v", ng)
+	}
+	// The requested port on addresses of their own: the endpoints' and
+	// each node's.
+	addrs := map[any]bool{}
+	for _, e := range []any{ng["PrimaryEndpoint"], ng["ReaderEndpoint"], members[0].(map[string]any)["ReadEndpoint"], members[1].(map[string]any)["ReadEndpoint"]} {
+		ep := e.(map[string]any)
+		if ep["Port"] != float64(6390) || ep["Address"] == "127.0.0.1" {
+			t.Errorf("endpoint %v, want port 6390 on an address of its own", ep)
+		}
+		addrs[ep["Address"]] = true
+	}
+	if len(addrs) != 4 || got["AutomaticFailover"] != "enabled" {
+		t.Errorf("addresses %v, AutomaticFailover %v", addrs, got["AutomaticFailover"])
 	}
 	cc := run("elasticache", "describe-cache-clusters", "--show-cache-node-info")["CacheClusters"].([]any)
 	if len(cc) != 2 || cc[0].(map[string]any)["ReplicationGroupId"] != "cli-rg" {

@@ -46,7 +46,7 @@ func TestRestart_AdoptsMemcachedAndClusterNodes(t *testing.T) {
 		}
 		mcAddrs = nil
 		for _, n := range out.CacheClusters[0].CacheNodes {
-			mcAddrs = append(mcAddrs, fmt.Sprintf("127.0.0.1:%d", aws.ToInt32(n.Endpoint.Port)))
+			mcAddrs = append(mcAddrs, fmt.Sprintf("%s:%d", aws.ToString(n.Endpoint.Address), aws.ToInt32(n.Endpoint.Port)))
 		}
 		return true
 	})

@@ -94,7 +94,7 @@ func TestIAM_FrontProcessesOutliveKeyward(t *testing.T) {
 		}
 		addrs = nil
 		for _, m := range out.ReplicationGroups[0].NodeGroups[0].NodeGroupMembers {
-			addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", aws.ToInt32(m.ReadEndpoint.Port)))
+			addrs = append(addrs, fmt.Sprintf("%s:%d", aws.ToString(m.ReadEndpoint.Address), aws.ToInt32(m.ReadEndpoint.Port)))
 		}
 		return true
 	})

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"keyward"
+	"keyward/engine"
 	"keyward/fronts"
 	"keyward/server"
 	"keyward/sigv4"
@@ -100,6 +101,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.cfg.Memcached, "memcached", env("KEYWARD_MEMCACHED", "memcached"), "memcached binary for Memcached cache clusters ($KEYWARD_MEMCACHED)")
 	fs.StringVar(&f.cfg.S3Dir, "s3-dir", env("KEYWARD_S3_DIR", ""), "directory standing in for S3: each bucket a subdirectory, for snapshot exports and restores from arn:aws:s3::: ARNs ($KEYWARD_S3_DIR)")
 	fs.BoolVar(&f.cfg.Insecure, "insecure", false, "allow serving beyond loopback without credentials")
+	fs.StringVar(&f.cfg.NodeAddresses, "node-addresses", env("KEYWARD_NODE_ADDRESSES", engine.DefaultAddresses), "loopback range nodes and endpoints get addresses of their own from, or \"none\" for 127.0.0.1 with a free port per node ($KEYWARD_NODE_ADDRESSES)")
 	fs.StringVar(&f.cfg.Region, "region", env("KEYWARD_REGION", keyward.DefaultScope.Region), "region of unsigned requests ($KEYWARD_REGION)")
 	fs.DurationVar(&f.cfg.TransitionDelay, "transition-delay", envDuration("KEYWARD_TRANSITION_DELAY", 0), "hold creating/modifying/deleting at least this long ($KEYWARD_TRANSITION_DELAY)")
 	fs.IntVar(&f.cfg.Quotas.Users, "quota-users", q.Users, "users per account and region")

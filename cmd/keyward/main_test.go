@@ -56,7 +56,7 @@ func freeAddr(t *testing.T) string {
 func startKeyward(t *testing.T, addr, dataDir string, env []string, args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"serve", "--listen", addr, "--data-dir", dataDir}, args...)...)
-	cmd.Env = append(append(os.Environ(), "KEYWARD_RUN_MAIN=1"), env...)
+	cmd.Env = append(append(os.Environ(), "KEYWARD_RUN_MAIN=1", "KEYWARD_NODE_ADDRESSES="+keywardtest.NodeAddresses(dataDir)), env...)
 	cmd.Stderr = &logWriter{t: t}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
