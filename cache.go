@@ -110,6 +110,13 @@ type Cache struct {
 	// AppliedDefaultUser is the user id that defined the engine's "default"
 	// user when ACLs were last applied, to detect a default-user swap.
 	AppliedDefaultUser string `json:"applied_default_user"`
+
+	// Migration is the online migration into the cache, if any
+	// (migration.go).
+	Migration *CacheMigration `json:"migration,omitempty"`
+	// Updates are the service updates applied or being applied
+	// (BatchApplyUpdateAction).
+	Updates []CacheUpdate `json:"updates,omitempty"`
 }
 
 // CacheNode is one member cache cluster of a replication group.
@@ -119,6 +126,12 @@ type CacheNode struct {
 	Port      int    `json:"port"`       // assigned when the node first started; 0 before
 	// Shard is the index in Cache.Shards of the node's shard (cluster mode).
 	Shard int `json:"shard,omitempty"`
+	// Reboot marks a node that RebootCacheCluster asked to restart.
+	Reboot bool `json:"reboot,omitempty"`
+	// BootParams fingerprints the requires-reboot parameters the node's
+	// process last started with (see catalog.BootFingerprint): when it
+	// differs from the parameter group's, the node is pending-reboot.
+	BootParams string `json:"boot_params,omitempty"`
 }
 
 // Shard is one node group of a cluster-mode replication group.
@@ -137,6 +150,8 @@ func (rg *Cache) Clone() *Cache {
 	c.Nodes = slices.Clone(rg.Nodes)
 	c.Shards = slices.Clone(rg.Shards)
 	c.Settings = rg.Settings.Clone()
+	c.Migration = cloneMigration(rg.Migration)
+	c.Updates = cloneUpdates(rg.Updates)
 	return &c
 }
 

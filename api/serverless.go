@@ -33,6 +33,7 @@ func serverlessToAPI(c *keyward.Cache) *ecapi.ServerlessCache {
 	if len(c.Nodes) > 0 {
 		out.Endpoint, out.ReaderEndpoint = endpoint(c.Nodes[0].Port), endpoint(c.Nodes[0].Port)
 	}
+	out.Migration = migrationSummary(c)
 	return out
 }
 

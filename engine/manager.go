@@ -90,6 +90,12 @@ type NodeSpec struct {
 	// without a restart; a directive dropped from Config gets back the
 	// value the node had before keyward first set it (see applyConfig).
 	Config map[string]string `json:"config,omitempty"`
+
+	// BootConfig holds directives that take effect only when the process
+	// starts (a parameter group's requires-reboot parameters): they are
+	// written to the configuration file and never set live, so a change
+	// waits for the node's next start (a reboot).
+	BootConfig map[string]string `json:"bootConfig,omitempty"`
 }
 
 // Node is a snapshot of a managed node.
@@ -586,6 +592,13 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 		log.Info("engine: changed configuration", "directives", len(spec.Config))
 	} else if !started && len(spec.Config) > 0 {
 		if err := m.repairConfig(ctx, n, spec); err != nil {
+			return nil, err
+		}
+	}
+	if !started && !maps.Equal(cur.Spec.BootConfig, spec.BootConfig) {
+		// Recorded for the next start only (see NodeSpec.BootConfig).
+		m.setRecord(n, func(r *record) { r.Spec.BootConfig = maps.Clone(spec.BootConfig) })
+		if err := m.writeNodeFiles(n); err != nil {
 			return nil, err
 		}
 	}

@@ -22,8 +22,10 @@ type NodeSpec struct {
 	MaxMemory       int64
 	MaxMemoryPolicy string
 	// Config holds engine directives from the cache's parameter group
-	// (see nodeConfig).
-	Config map[string]string
+	// (see nodeConfig), and BootConfig those that apply when the node's
+	// process starts.
+	Config     map[string]string
+	BootConfig map[string]string
 	// Cache is the node's cache (kind, scope, id), which its front needs:
 	// IAM tokens name the cache. Not to be modified.
 	Cache   *keyward.Cache
@@ -163,8 +165,7 @@ func attachedCaches(g *keyward.UserGroup) []cacheRef {
 func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind keyward.CacheKind) (time.Duration, error) {
 	var cache *keyward.Cache
 	var want Desired
-	var config map[string]string
-	var policy string
+	var set nodeSettings
 	err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
 		if cache, err = tx.FindCacheByID(ctx, k.Scope, kind, k.ID); err != nil {
 			return err
@@ -172,7 +173,7 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 		if want, err = c.desired(ctx, tx, cache); err != nil {
 			return err
 		}
-		config, policy, err = nodeConfig(ctx, tx, cache)
+		set, err = nodeConfig(ctx, tx, cache)
 		return err
 	})
 	if keyward.ErrorCode(err) == keyward.ENOTFOUND {
@@ -190,7 +191,7 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	if c.Engine == nil {
 		return c.finishCache(ctx, cache, want, nil)
 	}
-	ports, err := c.applyNodes(ctx, cache, want, nodeSettings{config: config, policy: policy})
+	ports, err := c.applyNodes(ctx, cache, want, set)
 	if err == nil && cache.ClusterMode {
 		var formed bool
 		if formed, err = c.formCluster(ctx, cache, ports); err == nil && !formed {
@@ -203,7 +204,20 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 		}
 		return 0, err
 	}
-	return c.finishCache(ctx, cache, want, ports)
+	// Migrations (migration.go) and restarts (restarts.go) act on the
+	// running nodes; each stores its own progress.
+	again, err := c.followSource(ctx, cache)
+	if err == nil && !again {
+		again, err = c.restartStep(ctx, cache, want, set)
+	}
+	if err != nil {
+		return 0, err
+	}
+	after, err := c.finishCache(ctx, cache, want, ports)
+	if again && err == nil && (after <= 0 || after > pollConverge) {
+		after = pollConverge
+	}
+	return after, err
 }
 
 // nodeTimeout bounds the work on one node in one pass, so that a hung node

@@ -24,7 +24,7 @@ var _ reconcile.Engine = engineAdapter{}
 func (a engineAdapter) EnsureNode(ctx context.Context, spec reconcile.NodeSpec) (int, error) {
 	n, err := a.m.Ensure(ctx, engine.NodeSpec{
 		ID: spec.ID, Engine: string(spec.Engine), ReplicaOf: spec.ReplicaOf, TLS: spec.TLS, Cluster: spec.Cluster,
-		MaxMemory: spec.MaxMemory, MaxMemoryPolicy: spec.MaxMemoryPolicy, Config: spec.Config,
+		MaxMemory: spec.MaxMemory, MaxMemoryPolicy: spec.MaxMemoryPolicy, Config: spec.Config, BootConfig: spec.BootConfig,
 	})
 	if errors.Is(err, engine.ErrEngineNotFound) || errors.Is(err, engine.ErrTLSUnsupported) {
 		return 0, reconcile.Terminal(err)
@@ -172,3 +172,11 @@ func NodeUp(m *engine.Manager, id string) (up, known bool) {
 	}
 	return n.PID > 0 && !n.Unresponsive, true
 }
+
+// Follow makes a primary replicate from an outside source (online
+// migration), or stop (addr "").
+func (a engineAdapter) Follow(ctx context.Context, id, addr string) (bool, error) {
+	return a.m.Follow(ctx, id, addr)
+}
+
+var _ reconcile.SourceFollower = engineAdapter{}
