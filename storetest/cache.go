@@ -72,7 +72,14 @@ func fullCache(s keyward.Scope, kind keyward.CacheKind, id string, groupIDs ...s
 	c.Shards = []keyward.Shard{{ID: "0001", Slots: "0-8191"}, {ID: "0002", Slots: "8192-16383"}}
 	for i := range c.Nodes {
 		c.Nodes[i].Shard = 1
+		c.Nodes[i].Reboot, c.Nodes[i].BootParams = true, `databases="32";`
 	}
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	c.Migration = &keyward.CacheMigration{Source: "127.0.0.1:6390", Status: keyward.MigrationCompleting, Since: at, AutoCutover: true, Force: true, Started: true}
+	c.Updates = []keyward.CacheUpdate{{
+		Name: "elasticache-20261110-001", Status: keyward.UpdateComplete, Since: at, Applied: at, Complete: at,
+		Nodes: []keyward.NodeUpdate{{ClusterID: c.Nodes[0].ClusterID, Status: keyward.UpdateComplete, Since: at, Started: at, Ended: at}},
+	}}
 	return c
 }
 
