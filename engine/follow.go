@@ -25,18 +25,28 @@ import (
 func (m *Manager) Follow(ctx context.Context, id, addr string) (linked bool, err error) {
 	n, err := m.lookup(id)
 	if err != nil {
+		if addr == "" && err == ErrNodeNotFound {
+			return false, nil // gone: it follows nothing
+		}
 		return false, err
 	}
 	n.life.Lock()
 	defer n.life.Unlock()
 	m.mu.Lock()
-	spec := n.rec.Spec
+	spec, following := n.rec.Spec, n.rec.Following
 	m.mu.Unlock()
-	if spec.ReplicaOf != "" || spec.Cluster {
-		if addr == "" {
-			return false, nil // a replica of ours: not Follow's business
-		}
+	if addr == "" && following == "" {
+		return false, nil // Follow made it follow nothing: not its business
+	}
+	if addr != "" && (spec.ReplicaOf != "" || spec.Cluster) {
 		return false, fmt.Errorf("engine: node %s is not a standalone primary; only a primary can follow an outside source", id)
+	}
+	if addr != "" && addr != following {
+		// Recorded first: a keyward that dies between the REPLICAOF and
+		// the record still knows to undo it.
+		if err := m.recordFollowing(n, addr, following); err != nil {
+			return false, err
+		}
 	}
 	var host, port string
 	if addr != "" {
@@ -50,10 +60,10 @@ func (m *Manager) Follow(ctx context.Context, id, addr string) (linked bool, err
 			return err
 		}
 		info := infoFields(r)
-		following := info["role"] == "slave"
+		replicating := info["role"] == "slave"
 		if addr == "" {
-			if !following {
-				return nil
+			if !replicating || spec.ReplicaOf != "" || spec.Cluster {
+				return nil // restarted meanwhile, or now a replica of ours
 			}
 			if _, err := c.do(ctx, "REPLICAOF", "NO", "ONE"); err != nil {
 				return err
@@ -64,7 +74,7 @@ func (m *Manager) Follow(ctx context.Context, id, addr string) (linked bool, err
 			m.log.Info("engine: node stopped following its outside source", "node", id)
 			return err
 		}
-		if following && info["master_host"] == host && info["master_port"] == port {
+		if replicating && info["master_host"] == host && info["master_port"] == port {
 			linked = info["master_link_status"] == "up" && info["master_sync_in_progress"] == "0"
 			return nil
 		}
@@ -84,7 +94,26 @@ func (m *Manager) Follow(ctx context.Context, id, addr string) (linked bool, err
 	if err != nil {
 		return false, fmt.Errorf("engine: node %s: follow %q: %w", id, addr, err)
 	}
+	if addr == "" {
+		if err := m.recordFollowing(n, "", following); err != nil {
+			return false, err
+		}
+	}
 	return linked, nil
+}
+
+// recordFollowing stores the node's outside source ("" for none) in its
+// record: a new source before the REPLICAOF, "" only once REPLICAOF NO ONE
+// succeeded.
+func (m *Manager) recordFollowing(n *node, addr, old string) error {
+	if addr == "" && old == "" {
+		return nil
+	}
+	m.setRecord(n, func(r *record) { r.Following = addr })
+	m.mu.Lock()
+	rec := n.rec
+	m.mu.Unlock()
+	return writeRecord(n.dir, rec)
 }
 
 // infoFields parses an INFO reply into its fields.

@@ -220,6 +220,9 @@ type record struct {
 	PrimaryAddr string `json:"primaryAddr,omitempty"`
 	// BusPort is the cluster bus port of a Cluster node.
 	BusPort int `json:"busPort,omitempty"`
+	// Following is the outside source Follow made the node replicate
+	// from, so that only Follow's own replication is ever undone.
+	Following string `json:"following,omitempty"`
 
 	// ConfigOriginals are the values Spec.Config's directives had before
 	// keyward first set them, to restore when a directive is dropped.
