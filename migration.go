@@ -118,3 +118,33 @@ func cloneMigration(m *CacheMigration) *CacheMigration {
 	c := *m
 	return &c
 }
+
+// restartEvents reports the member nodes a reboot or a service update
+// restarted, as ElastiCache does ("Cache node 0001 restarted").
+func restartEvents(old, cur *Cache) []*Event {
+	if old == nil || cur == nil || cur.Kind != KindReplicationGroup {
+		return nil
+	}
+	var es []*Event
+	restarted := func(clusterID string) {
+		es = append(es, event(cur.Scope, SourceCacheCluster, clusterID, now(), "Cache node 0001 restarted"))
+	}
+	for _, n := range cur.Nodes {
+		i := slices.IndexFunc(old.Nodes, func(o CacheNode) bool { return o.ClusterID == n.ClusterID })
+		if i >= 0 && old.Nodes[i].Reboot && !n.Reboot {
+			restarted(n.ClusterID)
+		}
+	}
+	for _, u := range cur.Updates {
+		ou := old.Update(u.Name)
+		for _, nu := range u.Nodes {
+			if nu.Status != UpdateComplete || ou == nil {
+				continue
+			}
+			if j := slices.IndexFunc(ou.Nodes, func(o NodeUpdate) bool { return o.ClusterID == nu.ClusterID }); j >= 0 && ou.Nodes[j].Status == UpdateInProgress {
+				restarted(nu.ClusterID)
+			}
+		}
+	}
+	return es
+}

@@ -119,6 +119,10 @@ func TestReboot_MemberAppliesRequiresRebootParameters(t *testing.T) {
 	if _, apply := memberParamStatus(t, c, "rb-001"); apply != "pending-reboot" {
 		t.Errorf("rb-001 (not rebooted): %s", apply)
 	}
+	ev, err := c.DescribeEvents(ctx, &elasticache.DescribeEventsInput{SourceType: types.SourceTypeCacheCluster, SourceIdentifier: aws.String("rb-002")})
+	if err != nil || len(ev.Events) == 0 || aws.ToString(ev.Events[0].Message) != "Cache node 0001 restarted" {
+		t.Errorf("events of rb-002: %+v %v", ev, err)
+	}
 	if runID(t, a1) != run1 || a1.ConfigGet(ctx, "databases").Val()["databases"] != "16" {
 		t.Error("rb-001 changed without a reboot")
 	}
