@@ -62,8 +62,9 @@ const (
 	UpdateComplete   = "complete"
 )
 
-// CacheUpdate is a service update applied to a cache (BatchApplyUpdateAction):
-// a rolling restart of its nodes, replicas first.
+// CacheUpdate is a service update applied to a replication group or a
+// cache cluster (BatchApplyUpdateAction): a rolling restart of its nodes,
+// replicas first.
 type CacheUpdate struct {
 	Name     string       `json:"name"`
 	Status   string       `json:"status"`
@@ -75,6 +76,8 @@ type CacheUpdate struct {
 
 // NodeUpdate is one node's progress in a CacheUpdate.
 type NodeUpdate struct {
+	// ClusterID names the node: a replication group's member cluster, or
+	// a cache cluster's node id (0001...).
 	ClusterID string    `json:"cluster_id"`
 	Status    string    `json:"status"`
 	Since     time.Time `json:"since"`
@@ -83,21 +86,42 @@ type NodeUpdate struct {
 }
 
 // Update returns the cache's record of the named service update, or nil.
-func (rg *Cache) Update(name string) *CacheUpdate {
-	for i := range rg.Updates {
-		if rg.Updates[i].Name == name {
-			return &rg.Updates[i]
+func (rg *Cache) Update(name string) *CacheUpdate { return findUpdate(rg.Updates, name) }
+
+// ActiveUpdate returns the update being applied (in progress or stopping),
+// or nil: a cache applies one update at a time.
+func (rg *Cache) ActiveUpdate() *CacheUpdate { return activeUpdate(rg.Updates) }
+
+// Update returns the cluster's record of the named service update, or nil.
+func (c *CacheCluster) Update(name string) *CacheUpdate { return findUpdate(c.Updates, name) }
+
+// ActiveUpdate returns the update the cluster is applying, or nil.
+func (c *CacheCluster) ActiveUpdate() *CacheUpdate { return activeUpdate(c.Updates) }
+
+func findUpdate(us []CacheUpdate, name string) *CacheUpdate {
+	for i := range us {
+		if us[i].Name == name {
+			return &us[i]
 		}
 	}
 	return nil
 }
 
-// ActiveUpdate returns the update being applied (in progress or stopping),
-// or nil: a cache applies one update at a time.
-func (rg *Cache) ActiveUpdate() *CacheUpdate {
-	for i := range rg.Updates {
-		if s := rg.Updates[i].Status; s == UpdateInProgress || s == UpdateStopping || s == UpdateWaiting {
-			return &rg.Updates[i]
+func activeUpdate(us []CacheUpdate) *CacheUpdate {
+	for i := range us {
+		if s := us[i].Status; s == UpdateInProgress || s == UpdateStopping || s == UpdateWaiting {
+			return &us[i]
+		}
+	}
+	return nil
+}
+
+// NodeUpdate returns the update's record of the node (a replication
+// group's member cluster id, or a cache cluster's node id), or nil.
+func (u *CacheUpdate) NodeUpdate(id string) *NodeUpdate {
+	for i := range u.Nodes {
+		if u.Nodes[i].ClusterID == id {
+			return &u.Nodes[i]
 		}
 	}
 	return nil

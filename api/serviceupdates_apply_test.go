@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
 
+	"keyward/internal/redistest"
 	"keyward/keywardtest"
 )
 
@@ -180,4 +181,58 @@ func TestBatchApplyUpdateAction_RollingRestart(t *testing.T) {
 	if cur := updateActionOf(t, c, rg, first); cur.UpdateActionStatus != types.UpdateActionStatusComplete {
 		t.Errorf("the first update is now %s", cur.UpdateActionStatus)
 	}
+}
+
+// TestBatchApplyUpdateAction_MemcachedCluster: a cache cluster's update
+// action (CacheClusterIds) restarts its nodes one at a time (new
+// processes), shown in CacheNodeUpdateStatus.
+func TestBatchApplyUpdateAction_MemcachedCluster(t *testing.T) {
+	redistest.Memcached(t)
+	ts := keywardtest.New(t, keywardtest.WithDelay(50*time.Millisecond))
+	c, ctx := ts.Client, t.Context()
+	if _, err := c.CreateCacheCluster(ctx, &elasticache.CreateCacheClusterInput{
+		CacheClusterId: aws.String("mcu"), Engine: aws.String("memcached"), NumCacheNodes: aws.Int32(2), CacheNodeType: aws.String("cache.t3.micro"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitCluster(t, c, "mcu")
+	pid := func(nodeID string) int {
+		n, ok := ts.Memcached().Node("000000000000.us-east-1.mcu." + nodeID)
+		if !ok {
+			t.Fatalf("engine has no node %s", nodeID)
+		}
+		return n.PID
+	}
+	before1, before2 := pid("0001"), pid("0002")
+	acts, err := c.DescribeUpdateActions(ctx, &elasticache.DescribeUpdateActionsInput{CacheClusterIds: []string{"mcu"}, ShowNodeLevelUpdateStatus: aws.Bool(true),
+		ServiceUpdateStatus: []types.ServiceUpdateStatus{types.ServiceUpdateStatusAvailable}})
+	if err != nil || len(acts.UpdateActions) == 0 {
+		t.Fatalf("update actions of mcu: %+v %v", acts, err)
+	}
+	a := acts.UpdateActions[0]
+	name := aws.ToString(a.ServiceUpdateName)
+	if aws.ToString(a.CacheClusterId) != "mcu" || a.ReplicationGroupId != nil || len(a.CacheNodeUpdateStatus) != 2 || aws.ToString(a.NodesUpdated) != "0/2" {
+		t.Fatalf("action before: %+v", a)
+	}
+	out, err := c.BatchApplyUpdateAction(ctx, &elasticache.BatchApplyUpdateActionInput{ServiceUpdateName: aws.String(name), CacheClusterIds: []string{"mcu", "nope"}})
+	if err != nil || len(out.ProcessedUpdateActions) != 1 || len(out.UnprocessedUpdateActions) != 1 ||
+		aws.ToString(out.UnprocessedUpdateActions[0].ErrorType) != "CacheClusterNotFoundFault" {
+		t.Fatalf("BatchApplyUpdateAction: %+v %v", out, err)
+	}
+	keywardtest.Eventually(t, 60*time.Second, "cluster update complete", func() bool {
+		out, err := c.DescribeUpdateActions(context.Background(), &elasticache.DescribeUpdateActionsInput{CacheClusterIds: []string{"mcu"},
+			ServiceUpdateName: aws.String(name), ShowNodeLevelUpdateStatus: aws.Bool(true)})
+		if err != nil || len(out.UpdateActions) != 1 {
+			return false
+		}
+		a = out.UpdateActions[0]
+		return a.UpdateActionStatus == types.UpdateActionStatusComplete
+	})
+	n1, n2 := a.CacheNodeUpdateStatus[0], a.CacheNodeUpdateStatus[1]
+	if n1.NodeUpdateStatus != types.NodeUpdateStatusComplete || n2.NodeUpdateStatus != types.NodeUpdateStatusComplete ||
+		n2.NodeUpdateStartDate.Before(*n1.NodeUpdateEndDate) || aws.ToString(a.NodesUpdated) != "2/2" {
+		t.Errorf("nodes after: %+v %+v (%s)", n1, n2, aws.ToString(a.NodesUpdated))
+	}
+	waitCluster(t, c, "mcu")
+	keywardtest.Eventually(t, 10*time.Second, "new processes", func() bool { return pid("0001") != before1 && pid("0002") != before2 && pid("0001") > 0 && pid("0002") > 0 })
 }

@@ -89,16 +89,7 @@ func (c *Controller) updateStep(ctx context.Context, cache *keyward.Cache, want 
 			if cu == nil || cu.Status != u.Status {
 				return false
 			}
-			if next == nil {
-				cu.Status, cu.Since, cu.Complete = keyward.UpdateComplete, now, now
-				return true
-			}
-			for j := range cu.Nodes {
-				if s := cu.Nodes[j].Status; s != keyward.UpdateComplete {
-					cu.Nodes[j].Status, cu.Nodes[j].Since = keyward.UpdateStopped, now
-				}
-			}
-			cu.Status, cu.Since = keyward.UpdateStopped, now
+			finishUpdate(cu, next == nil, now)
 			return true
 		})
 	}
@@ -232,4 +223,100 @@ func infoField(info, name string) string {
 		}
 	}
 	return ""
+}
+
+// clusterUpdateStep moves a cache cluster's active service update on by
+// one node: its nodes restart one at a time, in node order (a Memcached
+// node comes back empty, as on ElastiCache; a Redis node keeps its data).
+func (c *Controller) clusterUpdateStep(ctx context.Context, cl *keyward.CacheCluster) (bool, error) {
+	u := cl.ActiveUpdate()
+	if u == nil || cl.Status != keyward.ClusterAvailable {
+		return false, nil
+	}
+	name := u.Name
+	var next *keyward.NodeUpdate
+	for _, n := range cl.LiveNodes() {
+		if nu := u.NodeUpdate(n.ID); nu != nil && nu.Status != keyward.UpdateComplete && nu.Status != keyward.UpdateStopped {
+			next = nu
+			break
+		}
+	}
+	now := c.Now().UTC()
+	change := func(f func(cu *keyward.CacheUpdate) bool) error {
+		return c.Store.Update(ctx, func(tx keyward.Tx) error {
+			cur, err := keyward.Clusters.Get(ctx, tx, cl.Scope, cl.ID)
+			if err != nil {
+				return err
+			}
+			cur = cur.Clone()
+			if cu := cur.Update(name); cu == nil || !f(cu) {
+				return nil
+			}
+			return keyward.Clusters.Update(ctx, tx, cur)
+		})
+	}
+	if next == nil || u.Status == keyward.UpdateStopping {
+		return false, change(func(cu *keyward.CacheUpdate) bool {
+			if cu.Status != u.Status {
+				return false
+			}
+			finishUpdate(cu, next == nil, now)
+			return true
+		})
+	}
+	id := next.ClusterID
+	if err := change(func(cu *keyward.CacheUpdate) bool {
+		if cu.Status != u.Status {
+			return false
+		}
+		nu := cu.NodeUpdate(id)
+		nu.Status, nu.Since, nu.Started = keyward.UpdateInProgress, now, now
+		cu.Status, cu.Since = keyward.UpdateInProgress, now
+		return true
+	}); err != nil {
+		return false, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, restartTimeout)
+	defer cancel()
+	nodeID := cl.NodeID(id)
+	var err error
+	if cl.IsMemcached() {
+		if c.Memcached == nil {
+			return false, Terminal(errors.New("reconcile: no memcached engine"))
+		}
+		err = c.Memcached.RestartMemcached(rctx, nodeID)
+	} else {
+		r, ok := c.Engine.(NodeRestarter)
+		if !ok {
+			return false, Terminal(errors.New("reconcile: the engine cannot restart nodes"))
+		}
+		if err = r.RestartNode(rctx, nodeID); err == nil {
+			_, _, err = c.applyRedisCluster(rctx, cl) // its ACLs, before it counts as done
+		}
+	}
+	if err != nil {
+		return false, fmt.Errorf("reconcile: service update of %s: %w", nodeID, err)
+	}
+	c.Logger.Info("reconcile: service update restarted node", "cluster", cl.ID, "update", name, "node", id)
+	end := c.Now().UTC()
+	return true, change(func(cu *keyward.CacheUpdate) bool {
+		nu := cu.NodeUpdate(id)
+		nu.Status, nu.Since, nu.Ended = keyward.UpdateComplete, end, end
+		return true
+	})
+}
+
+// finishUpdate ends an update: complete, or stopped (the nodes it did not
+// reach stay so).
+func finishUpdate(cu *keyward.CacheUpdate, complete bool, now time.Time) {
+	if complete {
+		cu.Status, cu.Since, cu.Complete = keyward.UpdateComplete, now, now
+		return
+	}
+	for j := range cu.Nodes {
+		if cu.Nodes[j].Status != keyward.UpdateComplete {
+			cu.Nodes[j].Status, cu.Nodes[j].Since = keyward.UpdateStopped, now
+		}
+	}
+	cu.Status, cu.Since = keyward.UpdateStopped, now
 }
