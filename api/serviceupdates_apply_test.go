@@ -234,5 +234,7 @@ func TestBatchApplyUpdateAction_MemcachedCluster(t *testing.T) {
 		t.Errorf("nodes after: %+v %+v (%s)", n1, n2, aws.ToString(a.NodesUpdated))
 	}
 	waitCluster(t, c, "mcu")
-	keywardtest.Eventually(t, 10*time.Second, "new processes", func() bool { return pid("0001") != before1 && pid("0002") != before2 && pid("0001") > 0 && pid("0002") > 0 })
+	keywardtest.Eventually(t, 10*time.Second, "new processes", func() bool {
+		return pid("0001") != before1 && pid("0002") != before2 && pid("0001") > 0 && pid("0002") > 0
+	})
 }
