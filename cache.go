@@ -102,6 +102,10 @@ type Cache struct {
 	// each serves.
 	Shards []Shard `json:"shards,omitempty"`
 
+	// Global is the group's membership of a global datastore (see
+	// global.go); nil for none.
+	Global *CacheGlobal `json:"global,omitempty"`
+
 	// FailureMessage says why creation failed (status create-failed).
 	FailureMessage string `json:"failure_message"`
 	// AppliedACL is the fingerprint of the ACL set last applied to every
@@ -152,6 +156,10 @@ func (rg *Cache) Clone() *Cache {
 	c.Settings = rg.Settings.Clone()
 	c.Migration = cloneMigration(rg.Migration)
 	c.Updates = cloneUpdates(rg.Updates)
+	if rg.Global != nil {
+		g := *rg.Global
+		c.Global = &g
+	}
 	return &c
 }
 

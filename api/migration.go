@@ -272,6 +272,10 @@ func checkMigrationTarget(c *keyward.Cache) error {
 	if c.ClusterMode {
 		return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "Replication group %s has cluster mode enabled; keyward migrates into cluster-mode-disabled replication groups only.", c.ID)
 	}
+	if c.Global != nil {
+		// Its primary replicates from (or to) another region already.
+		return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "Replication group %s is a member of a global datastore; data cannot be migrated into it.", c.ID)
+	}
 	return nil
 }
 

@@ -173,7 +173,10 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 		if want, err = c.desired(ctx, tx, cache); err != nil {
 			return err
 		}
-		set, err = nodeConfig(ctx, tx, cache)
+		if set, err = nodeConfig(ctx, tx, cache); err != nil {
+			return err
+		}
+		set.upstream, err = globalUpstream(ctx, tx, cache)
 		return err
 	})
 	if keyward.ErrorCode(err) == keyward.ENOTFOUND {
@@ -249,6 +252,9 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 			spec.ReplicaOf = cache.NodeID(cache.Nodes[shardPrimary(cache, i)].ClusterID)
 		} else if i > 0 && !cache.ClusterMode {
 			spec.ReplicaOf = cache.NodeID(cache.Nodes[0].ClusterID)
+		}
+		if spec.ReplicaOf == "" && !cache.ClusterMode && set.upstream != "" {
+			spec.ReplicaOf = set.upstream // the group's primary follows another region's
 		}
 		if err := c.seedNode(nctx, cache, i, spec.ID); err != nil {
 			errs[i] = fmt.Errorf("reconcile: restore %s: %w", spec.ID, err)

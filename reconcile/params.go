@@ -74,6 +74,9 @@ type nodeSettings struct {
 	config map[string]string
 	policy string
 	boot   map[string]string
+	// upstream is the node the cache's primary node replicates from, in
+	// another region (a global datastore's secondary, see global.go).
+	upstream string
 }
 
 func (s nodeSettings) apply(spec *NodeSpec) {
