@@ -165,7 +165,7 @@ func TestBatchApplyUpdateAction_RollingRestart(t *testing.T) {
 	if err != nil || len(stop.ProcessedUpdateActions) != 1 || stop.ProcessedUpdateActions[0].UpdateActionStatus != types.UpdateActionStatusStopping {
 		t.Fatalf("BatchStopUpdateAction: %+v %v", stop, err)
 	}
-	keywardtest.Eventually(t, 30*time.Second, "update stopped", func() bool {
+	keywardtest.Eventually(t, 60*time.Second, "update stopped", func() bool {
 		a = updateActionOf(t, c, rg, second)
 		return a.UpdateActionStatus == types.UpdateActionStatusStopped
 	})

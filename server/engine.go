@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"syscall"
-	"time"
 
 	"keyward/engine"
 	"keyward/fronts"
@@ -89,29 +87,11 @@ func (a engineAdapter) NodeIDs() []string {
 	return ids
 }
 
-// RestartNode restarts a Redis node's process in place for a reboot: the
-// server is sent SIGTERM (it saves its append-only file and exits), and
-// supervision starts it again on its port with its data and ACL file.
+// RestartNode restarts a Redis node's process in place for a reboot or a
+// service update (engine.Manager.Restart: data, port and ACLs kept).
 func (a engineAdapter) RestartNode(ctx context.Context, id string) error {
-	n, ok := a.m.Node(id)
-	if !ok {
-		return engine.ErrNodeNotFound
-	}
-	if n.PID > 0 {
-		if err := syscall.Kill(n.PID, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
-			return err
-		}
-	}
-	for {
-		if cur, ok := a.m.Node(id); ok && cur.PID > 0 && cur.PID != n.PID {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	_, err := a.m.Restart(ctx, id)
+	return err
 }
 
 // memcachedAdapter lets the reconciler drive engine.Memcached.
