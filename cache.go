@@ -133,6 +133,13 @@ type Cache struct {
 	// AppliedDefaultUser is the user id that defined the engine's "default"
 	// user when ACLs were last applied, to detect a default-user swap.
 	AppliedDefaultUser string `json:"applied_default_user"`
+
+	// Migration is the online migration into the cache, if any
+	// (migration.go).
+	Migration *CacheMigration `json:"migration,omitempty"`
+	// Updates are the service updates applied or being applied
+	// (BatchApplyUpdateAction).
+	Updates []CacheUpdate `json:"updates,omitempty"`
 }
 
 // CacheNode is one member cache cluster of a replication group.
@@ -145,6 +152,12 @@ type CacheNode struct {
 	Address string `json:"address,omitempty"`
 	// Shard is the index in Cache.Shards of the node's shard (cluster mode).
 	Shard int `json:"shard,omitempty"`
+	// Reboot marks a node that RebootCacheCluster asked to restart.
+	Reboot bool `json:"reboot,omitempty"`
+	// BootParams fingerprints the requires-reboot parameters the node's
+	// process last started with (see catalog.BootFingerprint): when it
+	// differs from the parameter group's, the node is pending-reboot.
+	BootParams string `json:"boot_params,omitempty"`
 }
 
 // Shard is one node group of a cluster-mode replication group.
@@ -164,6 +177,8 @@ func (rg *Cache) Clone() *Cache {
 	c.Shards = slices.Clone(rg.Shards)
 	c.RestoreFiles = slices.Clone(rg.RestoreFiles)
 	c.Settings = rg.Settings.Clone()
+	c.Migration = cloneMigration(rg.Migration)
+	c.Updates = cloneUpdates(rg.Updates)
 	if rg.Global != nil {
 		g := *rg.Global
 		c.Global = &g

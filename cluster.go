@@ -77,6 +77,9 @@ type CacheCluster struct {
 	FailureMessage string `json:"failure_message,omitempty"`
 	// AppliedACL is the ACL fingerprint last applied to a Redis node.
 	AppliedACL string `json:"applied_acl,omitempty"`
+	// Updates are the service updates applied or being applied
+	// (BatchApplyUpdateAction with CacheClusterIds).
+	Updates []CacheUpdate `json:"updates,omitempty"`
 }
 
 // ClusterNode is one cache node of a cluster.
@@ -123,6 +126,7 @@ func (c *CacheCluster) Clone() *CacheCluster {
 	d.PendingRemove = slices.Clone(c.PendingRemove)
 	d.PendingAZs = slices.Clone(c.PendingAZs)
 	d.Settings = c.Settings.Clone()
+	d.Updates = cloneUpdates(c.Updates)
 	return &d
 }
 

@@ -24,6 +24,8 @@ const (
 	EDUPLICATEUSERNAME     = "duplicate_user_name"     // DuplicateUserName
 	EDEFAULTUSERASSOCIATED = "default_user_associated" // DefaultUserAssociatedToUserGroup
 	EREFERENCED            = "referenced"              // a Restrict reference holds the target (store backstop)
+	EMIGRATING             = "migrating"               // <Resource>AlreadyUnderMigration
+	ENOTMIGRATING          = "not_migrating"           // <Resource>NotUnderMigration
 	ECONFLICT              = "conflict"                // a concurrent transaction won; retry
 	EINTERNAL              = "internal"                // anything else; never shown in detail
 )

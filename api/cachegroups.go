@@ -34,10 +34,11 @@ func familyOf(engine keyward.Engine, version string) string {
 	return ""
 }
 
-// pendingReboot tells, for each user parameter group the caches use,
-// whether it sets a requires-reboot parameter to other than its default.
-func pendingReboot(ctx context.Context, tx keyward.Tx, sc keyward.Scope, caches []*keyward.Cache) (map[string]bool, error) {
-	out := map[string]bool{}
+// bootFingerprints returns, for each parameter group the caches use, the
+// fingerprint of its values applied at boot (catalog.BootFingerprint): a
+// node whose BootParams differ is pending-reboot.
+func bootFingerprints(ctx context.Context, tx keyward.Tx, sc keyward.Scope, caches []*keyward.Cache) (map[string]string, error) {
+	out := map[string]string{}
 	for _, c := range caches {
 		name := c.Settings.CacheParameterGroupName
 		if _, seen := out[name]; seen || name == "" || keyward.IsBuiltInParameterGroup(name) {
@@ -48,14 +49,18 @@ func pendingReboot(ctx context.Context, tx keyward.Tx, sc keyward.Scope, caches 
 			return nil, err
 		}
 		f, _ := catalog.LookupFamily(g.Family)
-		out[name] = false
-		for _, p := range f.Parameters {
-			if v, ok := g.Values[p.Name]; ok && p.ChangeType == "requires-reboot" && v != p.Default {
-				out[name] = true
-			}
-		}
+		out[name] = catalog.BootFingerprint(f.BootValues(g.Values))
 	}
 	return out, nil
+}
+
+// pendingReboot reports whether node n of c has not yet started with its
+// parameter group's requires-reboot values.
+func pendingReboot(c *keyward.Cache, n keyward.CacheNode, boot map[string]string) bool {
+	if c.ClusterMode || n.Port == 0 {
+		return false
+	}
+	return n.BootParams != boot[c.Settings.CacheParameterGroupName]
 }
 
 // useParameterGroup checks that a cache of c's engine and version may use

@@ -684,12 +684,12 @@ func (s *Service) describeCacheClusters(ctx context.Context, in *ecapi.DescribeC
 	}
 	var caches []*keyward.Cache
 	var standalone []*keyward.CacheCluster
-	var pending map[string]bool // parameter group → has requires-reboot values
+	var boot map[string]string // parameter group → its boot values' fingerprint
 	err = s.Store.View(ctx, func(tx keyward.Tx) (err error) {
 		if caches, err = tx.FindCaches(ctx, sc, keyward.KindReplicationGroup, keyward.CacheFilter{}); err != nil {
 			return err
 		}
-		if pending, err = pendingReboot(ctx, tx, sc, caches); err != nil {
+		if boot, err = bootFingerprints(ctx, tx, sc, caches); err != nil {
 			return err
 		}
 		standalone, err = keyward.Clusters.Find(ctx, tx, keyward.DocQuery{Scope: sc})
@@ -714,12 +714,15 @@ func (s *Service) describeCacheClusters(ctx context.Context, in *ecapi.DescribeC
 				continue
 			}
 			cc := memberCluster(c, i, n)
-			if pending[c.Settings.CacheParameterGroupName] {
-				// keyward applies only immediate parameters (reconcile/params.go).
+			if pendingReboot(c, n, boot) {
+				// Requires-reboot values apply when the node restarts
+				// (reconcile/restarts.go).
 				cc.CacheParameterGroup.ParameterApplyStatus, cc.CacheParameterGroup.CacheNodeIdsToReboot = ptr("pending-reboot"), []string{"0001"}
 			}
 			cacheNodeStatus := nodeStatus(c)
-			if n.Port == 0 && c.Status == keyward.CacheModifying {
+			if n.Reboot {
+				cc.CacheClusterStatus, cacheNodeStatus = ptr(string(keyward.ClusterRebooting)), "rebooting"
+			} else if n.Port == 0 && c.Status == keyward.CacheModifying {
 				cc.CacheClusterStatus, cacheNodeStatus = ptr("creating"), "creating" // a replica joining
 			} else if s.nodeDown(c, n) {
 				cc.CacheClusterStatus, cacheNodeStatus = ptr(downClusterStatus), downNodeStatus

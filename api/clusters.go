@@ -884,11 +884,13 @@ func (s *Service) rebootCacheCluster(ctx context.Context, in *ecapi.RebootCacheC
 		return nil, invalidCluster("The parameter CacheNodeIdsToReboot must contain at least one cache node id.")
 	}
 	var cl *keyward.CacheCluster
+	var member *ecapi.CacheCluster
 	err = s.Store.Update(ctx, func(tx keyward.Tx) error {
+		member = nil
 		cur, err := getCluster(ctx, tx, sc, id)
 		if err != nil {
-			if _, merr := memberOf(ctx, tx, sc, id); merr == nil {
-				return invalidCluster("keyward does not reboot the member clusters of replication groups yet.")
+			if rg, merr := memberOf(ctx, tx, sc, id); merr == nil {
+				member, err = rebootMember(ctx, tx, rg, id, in.CacheNodeIdsToReboot, s.now())
 			}
 			return err
 		}
@@ -909,6 +911,35 @@ func (s *Service) rebootCacheCluster(ctx context.Context, in *ecapi.RebootCacheC
 	if err != nil {
 		return nil, err
 	}
+	if member != nil {
+		s.notify(keyward.Key{Resource: keyward.ResourceReplicationGroup, Scope: sc, ID: deref(member.ReplicationGroupId)})
+		return &ecapi.RebootCacheClusterResult{CacheCluster: member}, nil
+	}
 	s.notify(clusterKey(cl))
 	return &ecapi.RebootCacheClusterResult{CacheCluster: clusterToAPI(cl, false)}, nil
+}
+
+// rebootMember marks the node of a replication group's member cluster for
+// a restart, which the reconciler performs (reconcile/restarts.go): the
+// node's process restarts with its data, its ACLs and the parameter
+// group's requires-reboot values.
+func rebootMember(ctx context.Context, tx keyward.Tx, rg *keyward.Cache, clusterID string, nodeIDs []string, now time.Time) (*ecapi.CacheCluster, error) {
+	for _, nid := range nodeIDs {
+		if nid != "0001" {
+			return nil, invalidCluster("Cache node %s does not exist in cache cluster %s.", nid, clusterID)
+		}
+	}
+	i := slices.IndexFunc(rg.Nodes, func(n keyward.CacheNode) bool { return n.ClusterID == clusterID })
+	if rg.Status != keyward.CacheAvailable || rg.Nodes[i].Port == 0 || rg.Nodes[i].Reboot || rg.ActiveUpdate() != nil {
+		return nil, keyward.Errorf(keyward.ESTATE, keyward.ResourceCacheCluster, "Cache cluster %s is not in available state.", clusterID)
+	}
+	next := rg.Clone()
+	next.Nodes[i].Reboot = true
+	next.Generation++
+	if err := tx.UpdateCache(ctx, next); err != nil {
+		return nil, err
+	}
+	cc := memberCluster(next, i, next.Nodes[i])
+	cc.CacheClusterStatus = ptr(string(keyward.ClusterRebooting))
+	return &cc, nil
 }

@@ -88,6 +88,18 @@ var faults = map[errKey]func(msg string) awsquery.APIError{
 	{keyward.ENOTFOUND, keyward.ResourceReservedCacheNodesOffering}: func(m string) awsquery.APIError {
 		return &ecapi.ReservedCacheNodesOfferingNotFoundFault{Message: m}
 	},
+	{keyward.EMIGRATING, keyward.ResourceReplicationGroup}: func(m string) awsquery.APIError {
+		return &ecapi.ReplicationGroupAlreadyUnderMigrationFault{Message: m}
+	},
+	{keyward.ENOTMIGRATING, keyward.ResourceReplicationGroup}: func(m string) awsquery.APIError {
+		return &ecapi.ReplicationGroupNotUnderMigrationFault{Message: m}
+	},
+	{keyward.EMIGRATING, keyward.ResourceServerlessCache}: func(m string) awsquery.APIError {
+		return &ecapi.ServerlessCacheAlreadyUnderMigrationFault{Message: m}
+	},
+	{keyward.ENOTMIGRATING, keyward.ResourceServerlessCache}: func(m string) awsquery.APIError {
+		return &ecapi.ServerlessCacheNotUnderMigrationFault{Message: m}
+	},
 	{keyward.ENOTFOUND, keyward.ResourceGlobalReplicationGroup}: func(m string) awsquery.APIError {
 		return &ecapi.GlobalReplicationGroupNotFoundFault{Message: m}
 	},

@@ -12,8 +12,8 @@ import (
 )
 
 // TestLiveMigrationOperationsAnswer checks that the two operations the
-// aws-sdk-go-v2 overlay added reach the service and answer NotImplemented
-// (501), not an unknown-action error.
+// aws-sdk-go-v2 overlay added reach the service (migration_test.go tests
+// what they do), not an unknown-action error.
 func TestLiveMigrationOperationsAnswer(t *testing.T) {
 	ts := keywardtest.New(t)
 	ctx := context.Background()
@@ -22,9 +22,9 @@ func TestLiveMigrationOperationsAnswer(t *testing.T) {
 		CustomerNodeEndpointList: []types.CustomerNodeEndpoint{{Address: aws.String("127.0.0.1"), Port: aws.Int32(6379)}},
 		SourceTlsConfiguration:   &types.SourceTlsConfiguration{SourceTlsMode: types.TlsModeNone},
 	})
-	keywardtest.WantError(t, err, "NotImplemented", 501)
+	keywardtest.WantError(t, err, "ServerlessCacheNotFoundFault", 404)
 	_, err = ts.Client.StopMigration(ctx, &elasticache.StopMigrationInput{ServerlessCacheName: aws.String("sc1")})
-	keywardtest.WantError(t, err, "NotImplemented", 501)
+	keywardtest.WantError(t, err, "ServerlessCacheNotFoundFault", 404)
 }
 
 // TestNewerSDKMembersAreNotDropped: members the overlay added to existing

@@ -34,6 +34,7 @@ func serverlessToAPI(c *keyward.Cache) *ecapi.ServerlessCache {
 		n := c.Nodes[0]
 		out.Endpoint, out.ReaderEndpoint = endpointAt(n.Address, n.Port), endpointAt(n.Address, n.Port)
 	}
+	out.Migration = migrationSummary(c)
 	return out
 }
 

@@ -262,3 +262,43 @@ func splitRange(tok string) (lo, hi float64, ok bool) {
 	hi, err = strconv.ParseFloat(tok[i+1:], 64)
 	return lo, hi, err == nil
 }
+
+// AppliedAtBoot reports whether a parameter group's value of p reaches a
+// Redis node only when the node's process starts: a modifiable
+// requires-reboot parameter (databases, acl-pubsub-default). Cluster
+// settings are not: keyward decides them when the cache is created.
+func (p Parameter) AppliedAtBoot() bool {
+	return p.IsModifiable && p.ChangeType == "requires-reboot" && !strings.HasPrefix(p.Name, "cluster-")
+}
+
+// BootValues returns the values, among a parameter group's values (name →
+// value), of the family's parameters applied at boot (AppliedAtBoot); nil
+// when there are none.
+func (f Family) BootValues(values map[string]string) map[string]string {
+	var out map[string]string
+	for _, p := range f.Parameters {
+		if v, ok := values[p.Name]; ok && p.AppliedAtBoot() {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[p.Name] = v
+		}
+	}
+	return out
+}
+
+// BootFingerprint is a stable text for a set of boot values, "" for none:
+// a node records the one it started with, and is pending-reboot while its
+// parameter group's differs.
+func BootFingerprint(values map[string]string) string {
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k + "=" + strconv.Quote(values[k]) + ";")
+	}
+	return b.String()
+}

@@ -34,7 +34,25 @@ func (s NodeSpec) validateConfig() error {
 			return fmt.Errorf("engine: node %s: value of %s too long", s.ID, k)
 		}
 	}
+	for k, v := range s.BootConfig {
+		// acl-pubsub-default is keyward's default unless the parameter
+		// group sets it; keyward's ACL rules state channels anyway.
+		if !configNamePattern.MatchString(k) || slices.Contains(reservedConfig, k) && k != "acl-pubsub-default" {
+			return fmt.Errorf("engine: node %s: start-time directive %q cannot be set", s.ID, k)
+		}
+		if len(v) > 1024 {
+			return fmt.Errorf("engine: node %s: value of %s too long", s.ID, k)
+		}
+	}
 	return nil
+}
+
+// writeBootConfig renders spec.BootConfig, sorted by name; it comes after
+// keyward's own defaults, which it may override.
+func writeBootConfig(p func(args ...string), spec NodeSpec) {
+	for _, k := range slices.Sorted(maps.Keys(spec.BootConfig)) {
+		p(k, confQuote(spec.BootConfig[k]))
+	}
 }
 
 // writeExtraConfig renders spec.Config, sorted by name.

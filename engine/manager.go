@@ -119,6 +119,12 @@ type NodeSpec struct {
 	// it at once). Without a new Ensure it is restarted after the hold.
 	Failover bool `json:"failover,omitempty"`
 
+	// BootConfig holds directives that take effect only when the process
+	// starts (a parameter group's requires-reboot parameters): they are
+	// written to the configuration file and never set live, so a change
+	// waits for the node's next start (a reboot).
+	BootConfig map[string]string `json:"bootConfig,omitempty"`
+
 	// AnnouncePort, for a Cluster node, is the client port it announces
 	// instead of its own (see cluster.go): its front's. A change is
 	// applied with CONFIG SET, without a restart.
@@ -278,6 +284,9 @@ type record struct {
 	PrimaryAddr string `json:"primaryAddr,omitempty"`
 	// BusPort is the cluster bus port of a Cluster node.
 	BusPort int `json:"busPort,omitempty"`
+	// Following is the outside source Follow made the node replicate
+	// from, so that only Follow's own replication is ever undone.
+	Following string `json:"following,omitempty"`
 
 	// ConfigOriginals are the values Spec.Config's directives had before
 	// keyward first set them, to restore when a directive is dropped.
@@ -689,6 +698,13 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 		log.Info("engine: changed configuration", "directives", len(spec.Config))
 	} else if !started && len(spec.Config) > 0 {
 		if err := m.repairConfig(ctx, n, spec); err != nil {
+			return nil, err
+		}
+	}
+	if !started && !maps.Equal(cur.Spec.BootConfig, spec.BootConfig) {
+		// Recorded for the next start only (see NodeSpec.BootConfig).
+		m.setRecord(n, func(r *record) { r.Spec.BootConfig = maps.Clone(spec.BootConfig) })
+		if err := m.writeNodeFiles(n); err != nil {
 			return nil, err
 		}
 	}

@@ -318,6 +318,7 @@ func (m *Manager) renderConfig(n *node, rec record) []byte {
 	// Start a full sync at once instead of waiting 5s for more replicas:
 	// nodes are local, and replicas are ensured one by one.
 	p("repl-diskless-sync-delay", "0")
+	writeBootConfig(p, rec.Spec)
 	// Replicas authenticate to their primary as ReplUser with the
 	// primary's own replication password, which allows nothing but
 	// replicating that primary. (A Redis Cluster replica's ReplicaOf is its

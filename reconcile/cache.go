@@ -22,8 +22,10 @@ type NodeSpec struct {
 	MaxMemory       int64
 	MaxMemoryPolicy string
 	// Config holds engine directives from the cache's parameter group
-	// (see nodeConfig).
-	Config map[string]string
+	// (see nodeConfig), and BootConfig those that apply when the node's
+	// process starts.
+	Config     map[string]string
+	BootConfig map[string]string
 	// Cache is the node's cache (kind, scope, id), which its front needs:
 	// IAM tokens name the cache. Not to be modified.
 	Cache   *keyward.Cache
@@ -216,11 +218,10 @@ func attachedCaches(g *keyward.UserGroup) []cacheRef {
 func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind keyward.CacheKind) (time.Duration, error) {
 	var cache *keyward.Cache
 	var want Desired
-	var config map[string]string
-	var policy, upstream string
+	var set nodeSettings
 	var err error
 	if p := c.takePrepared(k); p != nil {
-		cache, want, config, policy, upstream = p.cache, p.want, p.config, p.policy, p.upstream
+		cache, want, set = p.cache, p.want, p.set
 	} else {
 		err = c.Store.View(ctx, func(tx keyward.Tx) (err error) {
 			if cache, err = tx.FindCacheByID(ctx, k.Scope, kind, k.ID); err != nil {
@@ -229,10 +230,10 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 			if want, err = c.desired(ctx, tx, cache); err != nil {
 				return err
 			}
-			if upstream, err = globalUpstream(ctx, tx, cache); err != nil {
+			if set, err = nodeConfig(ctx, tx, cache); err != nil {
 				return err
 			}
-			config, policy, err = nodeConfig(ctx, tx, cache)
+			set.upstream, err = globalUpstream(ctx, tx, cache)
 			return err
 		})
 	}
@@ -260,7 +261,7 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 		err = c.verifySource(ctx, cache.Engine, cache.RestoreFile) // before the primary starts with it
 	}
 	if err == nil {
-		ports, err = c.applyNodes(ctx, cache, want, nodeSettings{config: config, policy: policy, upstream: upstream})
+		ports, err = c.applyNodes(ctx, cache, want, set)
 	}
 	if err == nil && cache.ClusterMode {
 		var formed bool
@@ -285,7 +286,20 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 		}
 		return 0, err
 	}
-	return c.finishCache(ctx, cache, want, ports)
+	// Migrations (migration.go) and restarts (restarts.go) act on the
+	// running nodes; each stores its own progress.
+	again, err := c.followSource(ctx, cache)
+	if err == nil && !again {
+		again, err = c.restartStep(ctx, cache, want, set)
+	}
+	if err != nil {
+		return 0, err
+	}
+	after, err := c.finishCache(ctx, cache, want, ports)
+	if again && err == nil && (after <= 0 || after > pollConverge) {
+		after = pollConverge
+	}
+	return after, err
 }
 
 // nodeTimeout bounds the work on one node in one pass, so that a hung node
@@ -571,10 +585,10 @@ func (c *Controller) resyncDataWith(ctx context.Context, enqueue func(keyward.Ke
 			if p.want, err = c.desiredMemo(ctx, tx, cache, memo[cache.Scope]); err != nil {
 				return err
 			}
-			if p.upstream, err = globalUpstream(ctx, tx, cache); err != nil {
+			if p.set, err = nodeConfig(ctx, tx, cache); err != nil {
 				return err
 			}
-			if p.config, p.policy, err = nodeConfig(ctx, tx, cache); err != nil {
+			if p.set.upstream, err = globalUpstream(ctx, tx, cache); err != nil {
 				return err
 			}
 			prepared[keyward.Key{Resource: cache.Kind.Resource(), Scope: cache.Scope, ID: cache.ID}] = p
@@ -619,11 +633,10 @@ func (c *Controller) resyncDataWith(ctx context.Context, enqueue func(keyward.Ke
 // preparedPass is a cache's stored and desired state read by a drift
 // resync for the cache's pass (see Controller.epoch).
 type preparedPass struct {
-	cache            *keyward.Cache
-	want             Desired
-	config           map[string]string
-	policy, upstream string
-	epoch            uint64
+	cache *keyward.Cache
+	want  Desired
+	set   nodeSettings
+	epoch uint64
 }
 
 // takePrepared returns k's prepared state if nothing changed since it was

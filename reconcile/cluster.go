@@ -66,7 +66,15 @@ func (c *Controller) reconcileCluster(ctx context.Context, k keyward.Key) (time.
 		}
 		return 0, err
 	}
-	return c.finishCluster(ctx, cl, ports, acl)
+	again, err := c.clusterUpdateStep(ctx, cl)
+	if err != nil {
+		return 0, err
+	}
+	after, err := c.finishCluster(ctx, cl, ports, acl)
+	if again && err == nil && (after <= 0 || after > pollConverge) {
+		after = pollConverge
+	}
+	return after, err
 }
 
 // applyMemcached makes every node run (or go), in parallel, each with its

@@ -11,8 +11,8 @@ import (
 
 // Parameters of a cache's parameter group that reach its nodes. Only the
 // values the user set are applied, and only those that change immediately
-// on ElastiCache: requires-reboot parameters wait for a reboot, which
-// keyward does not offer yet. Parameters that configure ElastiCache itself
+// on ElastiCache: requires-reboot parameters wait for a reboot (BootConfig,
+// see restarts.go). Parameters that configure ElastiCache itself
 // rather than the engine, or that keyward manages, are not engine
 // directives and are never passed on.
 var notDirectives = []string{
@@ -33,43 +33,47 @@ func isDirective(p catalog.Parameter) bool {
 	return !slices.ContainsFunc(notDirectivePrefixes, func(pre string) bool { return strings.HasPrefix(p.Name, pre) })
 }
 
-// nodeConfig returns the engine directives of c's parameter group and the
-// maxmemory-policy it sets ("" when it sets none).
-func nodeConfig(ctx context.Context, tx keyward.Tx, c *keyward.Cache) (map[string]string, string, error) {
+// nodeConfig returns what c's parameter group sets on each node: the
+// engine directives applied live, the maxmemory-policy ("" when it sets
+// none) and the directives applied at boot (catalog's AppliedAtBoot).
+func nodeConfig(ctx context.Context, tx keyward.Tx, c *keyward.Cache) (nodeSettings, error) {
 	name := c.Settings.CacheParameterGroupName
 	if name == "" || keyward.IsBuiltInParameterGroup(name) {
-		return nil, "", nil
+		return nodeSettings{}, nil
 	}
 	g, err := keyward.CacheParameterGroups.Get(ctx, tx, c.Scope, name)
 	if err != nil {
-		return nil, "", err
+		return nodeSettings{}, err
 	}
 	f, ok := catalog.LookupFamily(g.Family)
 	if !ok {
-		return nil, "", nil
+		return nodeSettings{}, nil
 	}
-	var cfg map[string]string
-	policy := ""
+	var set nodeSettings
 	for _, p := range f.Parameters {
-		v, set := g.Values[p.Name]
+		v, ok := g.Values[p.Name]
 		switch {
-		case !set:
+		case !ok:
 		case p.Name == "maxmemory-policy":
-			policy = v
+			set.policy = v
 		case isDirective(p):
-			if cfg == nil {
-				cfg = map[string]string{}
+			if set.config == nil {
+				set.config = map[string]string{}
 			}
-			cfg[p.Name] = v
+			set.config[p.Name] = v
 		}
 	}
-	return cfg, policy, nil
+	if !c.ClusterMode {
+		set.boot = f.BootValues(g.Values)
+	}
+	return set, nil
 }
 
 // nodeSettings are what a cache's parameter group sets on each node.
 type nodeSettings struct {
 	config map[string]string
 	policy string
+	boot   map[string]string
 	// upstream is the node the cache's primary node replicates from, in
 	// another region (a global datastore's secondary, see global.go).
 	upstream string
@@ -77,6 +81,7 @@ type nodeSettings struct {
 
 func (s nodeSettings) apply(spec *NodeSpec) {
 	spec.Config = s.config
+	spec.BootConfig = s.boot
 	if s.policy != "" && spec.MaxMemory > 0 {
 		spec.MaxMemoryPolicy = s.policy
 	}

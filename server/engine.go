@@ -5,8 +5,6 @@ import (
 	"errors"
 	"keyward/s3dir"
 	"slices"
-	"syscall"
-	"time"
 
 	"keyward/engine"
 	"keyward/fronts"
@@ -26,7 +24,7 @@ var _ reconcile.Engine = engineAdapter{}
 func (a engineAdapter) EnsureNode(ctx context.Context, spec reconcile.NodeSpec) (int, error) {
 	es := engine.NodeSpec{
 		ID: spec.ID, Engine: string(spec.Engine), ReplicaOf: spec.ReplicaOf, TLS: spec.TLS, Cluster: spec.Cluster,
-		MaxMemory: spec.MaxMemory, MaxMemoryPolicy: spec.MaxMemoryPolicy, Config: spec.Config,
+		MaxMemory: spec.MaxMemory, MaxMemoryPolicy: spec.MaxMemoryPolicy, Config: spec.Config, BootConfig: spec.BootConfig,
 		Port: spec.Port, Binds: spec.Binds, CertHosts: spec.CertHosts, Failover: spec.Failover,
 	}
 	front := a.f != nil && spec.TLS && spec.Cache != nil
@@ -136,29 +134,11 @@ func (a engineAdapter) NodeIDs() []string {
 	return ids
 }
 
-// RestartNode restarts a Redis node's process in place for a reboot: the
-// server is sent SIGTERM (it saves its append-only file and exits), and
-// supervision starts it again on its port with its data and ACL file.
+// RestartNode restarts a Redis node's process in place for a reboot or a
+// service update (engine.Manager.Restart: data, port and ACLs kept).
 func (a engineAdapter) RestartNode(ctx context.Context, id string) error {
-	n, ok := a.m.Node(id)
-	if !ok {
-		return engine.ErrNodeNotFound
-	}
-	if n.PID > 0 {
-		if err := syscall.Kill(n.PID, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
-			return err
-		}
-	}
-	for {
-		if cur, ok := a.m.Node(id); ok && cur.PID > 0 && cur.PID != n.PID {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	_, err := a.m.Restart(ctx, id)
+	return err
 }
 
 // memcachedAdapter lets the reconciler drive engine.Memcached.
@@ -228,3 +208,11 @@ func NodeUp(m *engine.Manager, id string) (up, known bool) {
 	}
 	return n.PID > 0 && !n.Unresponsive, true
 }
+
+// Follow makes a primary replicate from an outside source (online
+// migration), or stop (addr "").
+func (a engineAdapter) Follow(ctx context.Context, id, addr string) (bool, error) {
+	return a.m.Follow(ctx, id, addr)
+}
+
+var _ reconcile.SourceFollower = engineAdapter{}

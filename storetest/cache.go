@@ -76,8 +76,15 @@ func fullCache(s keyward.Scope, kind keyward.CacheKind, id string, groupIDs ...s
 	for i := range c.Nodes {
 		c.Nodes[i].Shard = 1
 		c.Nodes[i].Address = fmt.Sprintf("127.10.0.%d", 10+i)
+		c.Nodes[i].Reboot, c.Nodes[i].BootParams = true, `databases="32";`
 	}
 	c.Port, c.PrimaryAddress, c.ReaderAddress, c.ReaderNode = 7000, "127.10.0.1", "127.10.0.2", id+"-002"
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	c.Migration = &keyward.CacheMigration{Source: "127.0.0.1:6390", Status: keyward.MigrationCompleting, Since: at, AutoCutover: true, Force: true, Started: true}
+	c.Updates = []keyward.CacheUpdate{{
+		Name: "elasticache-20261110-001", Status: keyward.UpdateComplete, Since: at, Applied: at, Complete: at,
+		Nodes: []keyward.NodeUpdate{{ClusterID: c.Nodes[0].ClusterID, Status: keyward.UpdateComplete, Since: at, Started: at, Ended: at}},
+	}}
 	return c
 }
 
