@@ -75,7 +75,7 @@ func (c *Controller) followSource(ctx context.Context, cache *keyward.Cache) (ag
 // updateMigration applies change to the stored cache if its migration is
 // still in status: an API call may have moved it meanwhile.
 func (c *Controller) updateMigration(ctx context.Context, seen *keyward.Cache, status string, change func(next *keyward.Cache)) error {
-	return c.Store.Update(ctx, func(tx keyward.Tx) error {
+	return c.update(ctx, func(tx keyward.Tx) error {
 		cur, err := tx.FindCacheByID(ctx, seen.Scope, seen.Kind, seen.ID)
 		if err != nil {
 			return err

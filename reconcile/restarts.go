@@ -202,7 +202,7 @@ func (c *Controller) restartNode(ctx context.Context, cache *keyward.Cache, i in
 // it changed anything). Generation is left alone: these are the
 // reconciler's own records, not accepted changes.
 func (c *Controller) updateNodes(ctx context.Context, seen *keyward.Cache, change func(next *keyward.Cache) bool) error {
-	return c.Store.Update(ctx, func(tx keyward.Tx) error {
+	return c.update(ctx, func(tx keyward.Tx) error {
 		cur, err := tx.FindCacheByID(ctx, seen.Scope, seen.Kind, seen.ID)
 		if err != nil {
 			return err
@@ -243,7 +243,7 @@ func (c *Controller) clusterUpdateStep(ctx context.Context, cl *keyward.CacheClu
 	}
 	now := c.Now().UTC()
 	change := func(f func(cu *keyward.CacheUpdate) bool) error {
-		return c.Store.Update(ctx, func(tx keyward.Tx) error {
+		return c.update(ctx, func(tx keyward.Tx) error {
 			cur, err := keyward.Clusters.Get(ctx, tx, cl.Scope, cl.ID)
 			if err != nil {
 				return err
