@@ -271,7 +271,7 @@ func cacheChanges(old, cur *Cache) []*Event {
 		}
 		return append(es, own("%s %s created"))
 	}
-	return statusEvents(created, func() []*Event { return []*Event{own("%s %s modified")} },
+	return append(failoverEvents(old, cur), statusEvents(created, func() []*Event { return []*Event{own("%s %s modified")} },
 		old == nil, old != nil && old.Status == CacheCreating, old != nil && old.Status == CacheModifying,
-		cur.Status == CacheAvailable, old != nil && old.Generation != cur.Generation)
+		cur.Status == CacheAvailable, old != nil && old.Generation != cur.Generation)...)
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strconv"
 )
@@ -25,6 +26,9 @@ func renderClusterConfig(p func(...string), dir string, rec record) {
 	// down, and fails a shard over after a few seconds.
 	p("cluster-require-full-coverage", "no")
 	p("cluster-node-timeout", "5000")
+	// A replica stays in its shard (ElastiCache moves none between
+	// shards): keyward's record of the shards is the truth.
+	p("cluster-migration-barrier", "999")
 	if rec.Spec.TLS {
 		p("tls-cluster", "yes")
 	}
@@ -75,4 +79,65 @@ func (m *Manager) Do(ctx context.Context, id string, args ...string) (any, error
 		return nil, fmt.Errorf("engine: node %s: %s: %w", id, args[0], err)
 	}
 	return reply, nil
+}
+
+// specOf returns node id's spec (only its ID if the node is unknown).
+func (m *Manager) specOf(id string) NodeSpec {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n := m.nodes[id]; n != nil && n.rec.Spec.ID != "" {
+		return n.rec.Spec
+	}
+	return NodeSpec{ID: id}
+}
+
+// MigrateSlotKeys moves up to batch keys of hash slot slot from Cluster
+// node src to Cluster node dst, and returns how many it moved: 0 means
+// the slot holds no more keys on src. It is one MIGRATE on src (atomic
+// there: a key is on one node or the other, never lost or on both),
+// which authenticates to dst as ReplUser with the nodes' shared
+// replication password (NodeSpec.ReplGroup), over TLS if the cluster bus
+// is. The slot must be MIGRATING on src and IMPORTING on dst (CLUSTER
+// SETSLOT): the caller owns the slot's state, see reconcile.MoveSlots.
+func (m *Manager) MigrateSlotKeys(ctx context.Context, src, dst string, slot, batch int) (int, error) {
+	from, err := m.lookup(src)
+	if err != nil {
+		return 0, err
+	}
+	to, err := m.lookup(dst)
+	if err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	toSpec, toPort, fromSpec := to.rec.Spec, to.rec.Port, from.rec.Spec
+	m.mu.Unlock()
+	if !toSpec.Cluster || !fromSpec.Cluster || toSpec.ReplGroup == "" || toSpec.ReplGroup != fromSpec.ReplGroup {
+		return 0, fmt.Errorf("engine: migrate %s -> %s: both must be Cluster nodes of one ReplGroup", src, dst)
+	}
+	host, port, _ := net.SplitHostPort(addrOf(toPort))
+	moved := 0
+	err = m.withAdmin(ctx, from, func(c *respConn) error {
+		r, err := c.do(ctx, "CLUSTER", "GETKEYSINSLOT", strconv.Itoa(slot), strconv.Itoa(batch))
+		if err != nil {
+			return err
+		}
+		keys, _ := r.([]any)
+		if len(keys) == 0 {
+			return nil
+		}
+		args := []string{"MIGRATE", host, port, "", "0", "10000", "REPLACE", "AUTH2", ReplUser, m.ownReplPass(toSpec), "KEYS"}
+		for _, k := range keys {
+			s, _ := k.(string)
+			args = append(args, s)
+		}
+		if _, err := c.do(ctx, args...); err != nil {
+			return err
+		}
+		moved = len(keys)
+		return nil
+	})
+	if err != nil {
+		return moved, fmt.Errorf("engine: migrate slot %d %s -> %s: %w", slot, src, dst, err)
+	}
+	return moved, nil
 }

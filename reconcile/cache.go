@@ -28,6 +28,9 @@ type NodeSpec struct {
 	// IAM tokens name the cache. Not to be modified.
 	Cache   *keyward.Cache
 	Cluster bool // a Redis Cluster node: no ReplicaOf, see clustermode.go
+	// ReplGroup: nodes that share it share one replication password
+	// (every node of a Redis Cluster, whose failovers are its own).
+	ReplGroup string
 }
 
 // Engine runs cache nodes and sets their ACLs. Package engine implements it
@@ -188,12 +191,18 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	}
 	c.reportRefused(cache, want)
 	if c.Engine == nil {
-		return c.finishCache(ctx, cache, want, nil)
+		return c.finishCache(ctx, cache, want, nil, nil)
+	}
+	if err := c.dropLeaving(ctx, cache); err != nil {
+		return 0, err
 	}
 	ports, err := c.applyNodes(ctx, cache, want, nodeSettings{config: config, policy: policy})
-	if err == nil && cache.ClusterMode {
-		var formed bool
-		if formed, err = c.formCluster(ctx, cache, ports); err == nil && !formed {
+	var roles []keyward.CacheNode
+	if err == nil {
+		// Cluster mode: form the cluster, learn the roles, then move slots
+		// and fail over as asked (clusterscale.go).
+		var again bool
+		if roles, again, err = c.scale(ctx, cache, ports); err == nil && again {
 			return pollConverge, nil
 		}
 	}
@@ -203,7 +212,7 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 		}
 		return 0, err
 	}
-	return c.finishCache(ctx, cache, want, ports)
+	return c.finishCache(ctx, cache, want, ports, roles)
 }
 
 // nodeTimeout bounds the work on one node in one pass, so that a hung node
@@ -231,9 +240,11 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 			// own addresses (CLUSTER SLOTS), and the wiring needs them.
 			spec.Cache = nil
 		}
-		if cache.ClusterMode && i != shardPrimary(cache, i) {
-			spec.ReplicaOf = cache.NodeID(cache.Nodes[shardPrimary(cache, i)].ClusterID)
-		} else if i > 0 && !cache.ClusterMode {
+		if cache.ClusterMode {
+			// The cluster decides who replicates whom (failovers are its
+			// own): every node shares the group's replication password.
+			spec.ReplGroup = cache.NodeID(cache.ID) + ".cluster"
+		} else if i > 0 {
 			spec.ReplicaOf = cache.NodeID(cache.Nodes[0].ClusterID)
 		}
 		if err := c.seedNode(nctx, cache, i, spec.ID); err != nil {
@@ -293,7 +304,7 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 // finishCache records what was applied and, once the delay has passed,
 // completes creating/modifying. It changes nothing if the cache was changed
 // meanwhile (another pass follows that change).
-func (c *Controller) finishCache(ctx context.Context, seen *keyward.Cache, want Desired, ports []int) (time.Duration, error) {
+func (c *Controller) finishCache(ctx context.Context, seen *keyward.Cache, want Desired, ports []int, roles []keyward.CacheNode) (time.Duration, error) {
 	var after time.Duration
 	var groups []string
 	var applied bool
@@ -311,6 +322,9 @@ func (c *Controller) finishCache(ctx context.Context, seen *keyward.Cache, want 
 		for i := range next.Nodes {
 			if i < len(ports) {
 				next.Nodes[i].Port = ports[i]
+			}
+			if i < len(roles) {
+				next.Nodes[i].Role, next.Nodes[i].Recovering = roles[i].Role, roles[i].Recovering
 			}
 		}
 		next.AppliedACL, next.AppliedDefaultUser = want.Fingerprint, want.DefaultIdentity

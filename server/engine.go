@@ -24,7 +24,7 @@ var _ reconcile.Engine = engineAdapter{}
 func (a engineAdapter) EnsureNode(ctx context.Context, spec reconcile.NodeSpec) (int, error) {
 	n, err := a.m.Ensure(ctx, engine.NodeSpec{
 		ID: spec.ID, Engine: string(spec.Engine), ReplicaOf: spec.ReplicaOf, TLS: spec.TLS, Cluster: spec.Cluster,
-		MaxMemory: spec.MaxMemory, MaxMemoryPolicy: spec.MaxMemoryPolicy, Config: spec.Config,
+		ReplGroup: spec.ReplGroup, MaxMemory: spec.MaxMemory, MaxMemoryPolicy: spec.MaxMemoryPolicy, Config: spec.Config,
 	})
 	if errors.Is(err, engine.ErrEngineNotFound) || errors.Is(err, engine.ErrTLSUnsupported) {
 		return 0, reconcile.Terminal(err)
@@ -159,6 +159,12 @@ func (a engineAdapter) Do(ctx context.Context, id string, args ...string) (any, 
 
 // BusPort reports a cluster node's bus port.
 func (a engineAdapter) BusPort(id string) int { return a.m.BusPort(id) }
+
+// MigrateSlotKeys moves a batch of a hash slot's keys between cluster
+// nodes (resharding).
+func (a engineAdapter) MigrateSlotKeys(ctx context.Context, src, dst string, slot, batch int) (int, error) {
+	return a.m.MigrateSlotKeys(ctx, src, dst, slot, batch)
+}
 
 // NodeUp reports whether node id runs and answers keyward (known is false
 // when this replica runs no engine or does not know the node).

@@ -505,6 +505,11 @@ func (s *Server) openEngine(ctx context.Context) (*engine.Manager, error) {
 				c.EnqueueAll(context.Background())
 			}
 		},
+		OnExit: func(id string) {
+			if c := s.controller(); c != nil {
+				c.NodeExited(id)
+			}
+		},
 	}
 	if err := eng.Open(ctx); err != nil {
 		return nil, fmt.Errorf("server: engine: %w", err)
