@@ -91,15 +91,41 @@ func (m *Manager) specOf(id string) NodeSpec {
 	return NodeSpec{ID: id}
 }
 
-// MigrateSlotKeys moves up to batch keys of hash slot slot from Cluster
-// node src to Cluster node dst, and returns how many it moved: 0 means
-// the slot holds no more keys on src. It is one MIGRATE on src (atomic
-// there: a key is on one node or the other, never lost or on both),
-// which authenticates to dst as ReplUser with the nodes' shared
-// replication password (NodeSpec.ReplGroup), over TLS if the cluster bus
-// is. The slot must be MIGRATING on src and IMPORTING on dst (CLUSTER
-// SETSLOT): the caller owns the slot's state, see reconcile.MoveSlots.
-func (m *Manager) MigrateSlotKeys(ctx context.Context, src, dst string, slot, batch int) (int, error) {
+// DoPipeline runs commands on the node as the admin user in one round
+// trip and returns their replies; an error reply is returned in its place
+// as an error value, not as the call's error. Like Do, it is for the
+// cluster wiring and must not be given tenant input.
+func (m *Manager) DoPipeline(ctx context.Context, id string, cmds [][]string) ([]any, error) {
+	n, err := m.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	var replies []any
+	err = m.withAdmin(ctx, n, func(c *respConn) error {
+		r, err := c.pipeline(ctx, cmds)
+		replies = r
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: node %s: pipeline: %w", id, err)
+	}
+	for i, r := range replies {
+		if e, ok := r.(respError); ok {
+			replies[i] = error(e)
+		}
+	}
+	return replies, nil
+}
+
+// MigrateSlotKeys moves the keys of hash slots slots from Cluster node src
+// to Cluster node dst, up to batch keys per MIGRATE, and returns how many
+// it moved. Each MIGRATE is atomic on src (a key is on one node or the
+// other, never lost or on both) and authenticates to dst as ReplUser
+// with the nodes' shared replication password (NodeSpec.ReplGroup), over
+// TLS if the cluster bus is. The slots must be MIGRATING on src and
+// IMPORTING on dst (CLUSTER SETSLOT): the caller owns their state, see
+// reconcile.MoveSlots.
+func (m *Manager) MigrateSlotKeys(ctx context.Context, src, dst string, slots []int, batch int) (int, error) {
 	from, err := m.lookup(src)
 	if err != nil {
 		return 0, err
@@ -117,27 +143,44 @@ func (m *Manager) MigrateSlotKeys(ctx context.Context, src, dst string, slot, ba
 	host, port, _ := net.SplitHostPort(addrOf(toPort))
 	moved := 0
 	err = m.withAdmin(ctx, from, func(c *respConn) error {
-		r, err := c.do(ctx, "CLUSTER", "GETKEYSINSLOT", strconv.Itoa(slot), strconv.Itoa(batch))
-		if err != nil {
-			return err
+		for left := slots; len(left) > 0; {
+			// Which keys each slot still holds, in one round trip.
+			cmds := make([][]string, len(left))
+			for i, slot := range left {
+				cmds[i] = []string{"CLUSTER", "GETKEYSINSLOT", strconv.Itoa(slot), strconv.Itoa(batch)}
+			}
+			replies, err := c.pipeline(ctx, cmds)
+			if err != nil {
+				return err
+			}
+			var again []int
+			for i, r := range replies {
+				if e, ok := r.(respError); ok {
+					return e
+				}
+				keys, _ := r.([]any)
+				if len(keys) == 0 {
+					continue
+				}
+				args := []string{"MIGRATE", host, port, "", "0", "10000", "REPLACE", "AUTH2", ReplUser, m.ownReplPass(toSpec), "KEYS"}
+				for _, k := range keys {
+					s, _ := k.(string)
+					args = append(args, s)
+				}
+				if _, err := c.do(ctx, args...); err != nil {
+					return err
+				}
+				moved += len(keys)
+				if len(keys) == batch {
+					again = append(again, left[i])
+				}
+			}
+			left = again
 		}
-		keys, _ := r.([]any)
-		if len(keys) == 0 {
-			return nil
-		}
-		args := []string{"MIGRATE", host, port, "", "0", "10000", "REPLACE", "AUTH2", ReplUser, m.ownReplPass(toSpec), "KEYS"}
-		for _, k := range keys {
-			s, _ := k.(string)
-			args = append(args, s)
-		}
-		if _, err := c.do(ctx, args...); err != nil {
-			return err
-		}
-		moved = len(keys)
 		return nil
 	})
 	if err != nil {
-		return moved, fmt.Errorf("engine: migrate slot %d %s -> %s: %w", slot, src, dst, err)
+		return moved, fmt.Errorf("engine: migrate slots %s -> %s: %w", src, dst, err)
 	}
 	return moved, nil
 }

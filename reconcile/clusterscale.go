@@ -19,73 +19,97 @@ import (
 // failover of a shard whose primary died, and the roles keyward learns
 // from the nodes.
 
-// SlotMover is implemented by an Engine that moves a hash slot's keys
-// between Redis Cluster nodes (engine.Manager.MigrateSlotKeys): up to
-// batch keys per call, atomically on src; 0 when none is left.
+// SlotMover is implemented by an Engine that moves hash slots' keys
+// between Redis Cluster nodes (engine.Manager.MigrateSlotKeys: every key
+// of the slots, up to batch per MIGRATE, atomically on src) and runs
+// admin commands in one round trip (DoPipeline: error replies in place).
 type SlotMover interface {
-	MigrateSlotKeys(ctx context.Context, src, dst string, slot, batch int) (int, error)
+	MigrateSlotKeys(ctx context.Context, src, dst string, slots []int, batch int) (int, error)
+	DoPipeline(ctx context.Context, id string, cmds [][]string) ([]any, error)
 }
 
-// migrateBatch is how many keys one MIGRATE moves.
-const migrateBatch = 200
+// migrateBatch is how many keys one MIGRATE moves; slotBatch how many
+// slots move together.
+const (
+	migrateBatch = 200
+	slotBatch    = 256
+)
 
 // MoveSlots moves slots from node src to node dst (engine node ids, both
-// primaries of one Redis Cluster), one slot at a time as redis-cli
-// --cluster reshard does: dst IMPORTING and src MIGRATING the slot, its
-// keys in batches of MIGRATE (atomic on src, so no key is lost or doubled;
-// clients are sent to dst with ASK meanwhile), then the slot assigned to
-// dst on dst, src and every node of others (the other primaries; gossip
-// would tell them too, later). Every step may be repeated, so a move a
-// crash interrupted resumes by calling MoveSlots again. done, if set, is
-// called after each slot with the keys it moved. It returns the keys
-// moved. Snapshot restores to another shard count can use it as it is.
-func MoveSlots(ctx context.Context, cmd ClusterCommander, mover SlotMover, src, dst string, slots []int, others []string, done func(slot, keys int)) (int, error) {
-	do := func(id string, args ...string) (any, error) {
+// primaries of one Redis Cluster), as redis-cli --cluster reshard does
+// but slotBatch slots at a time: dst IMPORTING and src MIGRATING the
+// slots, their keys moved with MIGRATE (atomic on src, so no key is lost
+// or doubled; clients are sent to dst with ASK meanwhile), then the slots
+// assigned to dst on dst, src and every node of others (the other
+// primaries; gossip would tell them too, later). Every step may be
+// repeated, so a move a crash interrupted resumes by calling MoveSlots
+// again. done, if set, is called after each batch with the slots and keys
+// it moved. It returns the keys moved. Snapshot restores to another shard
+// count can use it as it is.
+func MoveSlots(ctx context.Context, cmd ClusterCommander, mover SlotMover, src, dst string, slots []int, others []string, done func(slots, keys int)) (int, error) {
+	pipe := func(id string, cmds [][]string) error {
+		pctx, cancel := context.WithTimeout(ctx, nodeTimeout)
+		defer cancel()
+		replies, err := mover.DoPipeline(pctx, id, cmds)
+		if err != nil {
+			return err
+		}
+		for _, r := range replies {
+			if e, ok := r.(error); ok {
+				return fmt.Errorf("reconcile: %s on %s: %w", strings.Join(cmds[0][:3], " "), id, e)
+			}
+		}
+		return nil
+	}
+	myid := func(id string) (string, error) {
 		dctx, cancel := context.WithTimeout(ctx, nodeTimeout)
 		defer cancel()
-		return cmd.Do(dctx, id, args...)
+		r, err := cmd.Do(dctx, id, "CLUSTER", "MYID")
+		s, _ := r.(string)
+		return s, err
 	}
-	r, err := do(src, "CLUSTER", "MYID")
+	srcID, err := myid(src)
 	if err != nil {
 		return 0, err
 	}
-	srcID, _ := r.(string)
-	if r, err = do(dst, "CLUSTER", "MYID"); err != nil {
+	dstID, err := myid(dst)
+	if err != nil {
 		return 0, err
 	}
-	dstID, _ := r.(string)
+	setslot := func(batch []int, args ...string) [][]string {
+		cmds := make([][]string, len(batch))
+		for i, slot := range batch {
+			cmds[i] = append([]string{"CLUSTER", "SETSLOT", strconv.Itoa(slot)}, args...)
+		}
+		return cmds
+	}
 	total := 0
-	for _, slot := range slots {
-		sl := strconv.Itoa(slot)
-		if _, err := do(dst, "CLUSTER", "SETSLOT", sl, "IMPORTING", srcID); err != nil {
+	for len(slots) > 0 {
+		batch := slots[:min(slotBatch, len(slots))]
+		slots = slots[len(batch):]
+		if err := pipe(dst, setslot(batch, "IMPORTING", srcID)); err != nil {
 			return total, err
 		}
-		if _, err := do(src, "CLUSTER", "SETSLOT", sl, "MIGRATING", dstID); err != nil {
+		if err := pipe(src, setslot(batch, "MIGRATING", dstID)); err != nil {
 			return total, err
 		}
-		keys := 0
-		for {
-			mctx, cancel := context.WithTimeout(ctx, 2*nodeTimeout)
-			n, err := mover.MigrateSlotKeys(mctx, src, dst, slot, migrateBatch)
-			cancel()
-			if err != nil {
-				return total + keys, err
-			}
-			if n == 0 {
-				break
-			}
-			keys += n
-		}
-		// The importing side first: it then owns the slot under a new
-		// epoch, which the others learn from it.
-		for _, id := range append([]string{dst, src}, others...) {
-			if _, err := do(id, "CLUSTER", "SETSLOT", sl, "NODE", dstID); err != nil && (id == dst || id == src) {
-				return total + keys, err
-			}
-		}
+		mctx, cancel := context.WithTimeout(ctx, 6*nodeTimeout)
+		keys, err := mover.MigrateSlotKeys(mctx, src, dst, batch, migrateBatch)
+		cancel()
 		total += keys
+		if err != nil {
+			return total, err
+		}
+		// The importing side first: it then owns the slots under a new
+		// epoch, which the others learn from it.
+		node := setslot(batch, "NODE", dstID)
+		for _, id := range append([]string{dst, src}, others...) {
+			if err := pipe(id, node); err != nil && (id == dst || id == src) {
+				return total, err
+			}
+		}
 		if done != nil {
-			done(slot, keys)
+			done(len(batch), keys)
 		}
 	}
 	return total, nil
@@ -220,8 +244,8 @@ func (c *Controller) reshard(ctx context.Context, cache *keyward.Cache, st *clus
 	start, keys := time.Now(), 0
 	for p, slots := range moves {
 		others := slices.DeleteFunc(slices.Clone(primaries), func(id string) bool { return id == st.ids[p.src] || id == st.ids[p.dst] })
-		n, err := MoveSlots(ctx, cmd, mover, st.ids[p.src], st.ids[p.dst], slots, others, func(int, int) {
-			moved++
+		n, err := MoveSlots(ctx, cmd, mover, st.ids[p.src], st.ids[p.dst], slots, others, func(n, _ int) {
+			moved += n
 			if time.Since(last) > 200*time.Millisecond {
 				save()
 			}

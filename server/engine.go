@@ -160,10 +160,15 @@ func (a engineAdapter) Do(ctx context.Context, id string, args ...string) (any, 
 // BusPort reports a cluster node's bus port.
 func (a engineAdapter) BusPort(id string) int { return a.m.BusPort(id) }
 
-// MigrateSlotKeys moves a batch of a hash slot's keys between cluster
-// nodes (resharding).
-func (a engineAdapter) MigrateSlotKeys(ctx context.Context, src, dst string, slot, batch int) (int, error) {
-	return a.m.MigrateSlotKeys(ctx, src, dst, slot, batch)
+// MigrateSlotKeys moves hash slots' keys between cluster nodes
+// (resharding).
+func (a engineAdapter) MigrateSlotKeys(ctx context.Context, src, dst string, slots []int, batch int) (int, error) {
+	return a.m.MigrateSlotKeys(ctx, src, dst, slots, batch)
+}
+
+// DoPipeline runs admin commands on a node in one round trip.
+func (a engineAdapter) DoPipeline(ctx context.Context, id string, cmds [][]string) ([]any, error) {
+	return a.m.DoPipeline(ctx, id, cmds)
 }
 
 // NodeUp reports whether node id runs and answers keyward (known is false
