@@ -153,7 +153,11 @@ func (m *Manager) MigrateSlotKeys(ctx context.Context, src, dst string, slots []
 			if err != nil {
 				return err
 			}
+			// One MIGRATE per slot (its keys must share a slot), all sent
+			// at once: src runs them one after the other.
 			var again []int
+			var migrates [][]string
+			count := 0
 			for i, r := range replies {
 				if e, ok := r.(respError); ok {
 					return e
@@ -167,13 +171,23 @@ func (m *Manager) MigrateSlotKeys(ctx context.Context, src, dst string, slots []
 					s, _ := k.(string)
 					args = append(args, s)
 				}
-				if _, err := c.do(ctx, args...); err != nil {
-					return err
-				}
-				moved += len(keys)
+				migrates = append(migrates, args)
+				count += len(keys)
 				if len(keys) == batch {
 					again = append(again, left[i])
 				}
+			}
+			if len(migrates) > 0 {
+				replies, err := c.pipeline(ctx, migrates)
+				if err != nil {
+					return err
+				}
+				for _, r := range replies {
+					if e, ok := r.(respError); ok {
+						return e
+					}
+				}
+				moved += count
 			}
 			left = again
 		}
