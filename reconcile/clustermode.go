@@ -238,7 +238,7 @@ func forgetStrangers(ctx context.Context, cmd ClusterCommander, st *clusterState
 			if ours[id] || n.has("handshake") || n.slots > 0 {
 				continue
 			}
-			if _, err := cmd.Do(ctx, st.ids[i], "CLUSTER", "FORGET", id); err != nil && !strings.Contains(err.Error(), "Unknown node") {
+			if _, err := cmd.Do(ctx, st.ids[i], "CLUSTER", "FORGET", id); err != nil && !strings.Contains(err.Error(), "Unknown node") && !strings.Contains(err.Error(), "my master") {
 				return err
 			}
 		}
