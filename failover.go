@@ -14,7 +14,7 @@ func failoverEvents(old, cur *Cache) []*Event {
 		was[n.ClusterID] = n
 	}
 	sameGroup := func(a, b CacheNode) bool { return !cur.ClusterMode || a.Shard == b.Shard }
-	var es []*Event
+	es := memberEvents(old, cur, was)
 	for _, n := range cur.Nodes {
 		o, ok := was[n.ClusterID]
 		if !ok || o.Role != "replica" || n.Role != "primary" {
@@ -43,6 +43,35 @@ func failoverEvents(old, cur *Cache) []*Event {
 		}
 		if !n.Recovering && (o.Recovering || demoted) {
 			es = append(es, event(cur.Scope, SourceCacheCluster, n.ClusterID, at, "Finished recovery for cache nodes 0001"))
+		}
+	}
+	return es
+}
+
+// memberEvents are the events of member clusters that a running group
+// gained (once their node first ran) or lost, outside the group's own
+// creation, which reports its members itself.
+func memberEvents(old, cur *Cache, was map[string]CacheNode) []*Event {
+	if old.Status == CacheCreating || cur.Status == CacheCreating {
+		return nil
+	}
+	at := now()
+	var es []*Event
+	is := map[string]bool{}
+	for i, n := range cur.Nodes {
+		is[n.ClusterID] = true
+		if o, ok := was[n.ClusterID]; (!ok || o.Port == 0) && n.Port != 0 {
+			az := cur.Scope.Region + string(rune('a'+i%3))
+			if i < len(cur.Settings.PreferredAZs) {
+				az = cur.Settings.PreferredAZs[i]
+			}
+			es = append(es, event(cur.Scope, SourceCacheCluster, n.ClusterID, at, "Cache cluster created"),
+				event(cur.Scope, SourceCacheCluster, n.ClusterID, at, "Added cache node 0001 in availability zone %s", az))
+		}
+	}
+	for _, n := range old.Nodes {
+		if !is[n.ClusterID] {
+			es = append(es, event(cur.Scope, SourceCacheCluster, n.ClusterID, at, "Cache cluster deleted"))
 		}
 	}
 	return es

@@ -373,6 +373,7 @@ func TestClusterScale_ReplicaCountDisabled(t *testing.T) {
 		t.Fatalf("members %v", rg.MemberClusters)
 	}
 	keywardtest.Eventually(t, 10*time.Second, "two nodes left", func() bool { return len(ts.Engine().Nodes()) == 2 })
+	wantEvents(t, c, "cmd-004", "Cache cluster created", "Cache cluster deleted")
 
 	// TestFailover: the replica becomes the primary, the data stays.
 	if _, err := c.TestFailover(ctx, &elasticache.TestFailoverInput{ReplicationGroupId: aws.String("cmd"), NodeGroupId: aws.String("0001")}); err != nil {
