@@ -118,6 +118,10 @@ type Cache struct {
 	// last 24 hours (ElastiCache's per-account limit counts them).
 	Failovers []time.Time `json:"failovers,omitempty"`
 
+	// Global is the group's membership of a global datastore (see
+	// global.go); nil for none.
+	Global *CacheGlobal `json:"global,omitempty"`
+
 	// FailureMessage says why creation failed (status create-failed).
 	FailureMessage string `json:"failure_message"`
 	// AppliedACL is the fingerprint of the ACL set last applied to every
@@ -183,6 +187,10 @@ func (rg *Cache) Clone() *Cache {
 		c.Resharding = &r
 	}
 	c.Settings = rg.Settings.Clone()
+	if rg.Global != nil {
+		g := *rg.Global
+		c.Global = &g
+	}
 	return &c
 }
 

@@ -150,6 +150,8 @@ func (r Resource) Noun() string {
 		return "Cache subnet group"
 	case ResourceServerlessSnapshot:
 		return "Serverless cache snapshot"
+	case ResourceGlobalReplicationGroup:
+		return "Global replication group"
 	}
 	if r == "" {
 		return "Resource"

@@ -49,6 +49,9 @@ func (s *Service) deleteWithFinalSnapshot(ctx context.Context, kind keyward.Cach
 		if cur.Status != keyward.CacheAvailable {
 			return keyward.Errorf(keyward.ESTATE, kind.Resource(), "%s %s is not in available state (it is %s).", kind.Resource().Noun(), id, cur.Status)
 		}
+		if err := notInGlobal(cur); err != nil {
+			return err
+		}
 		member := cur.Settings.SnapshottingClusterID
 		if member == "" {
 			member = cur.Nodes[0].ClusterID

@@ -113,6 +113,7 @@ func replicationGroupToAPI(c *keyward.Cache) *ecapi.ReplicationGroup {
 	if c.TransitEncryption {
 		out.TransitEncryptionMode = ptr("required")
 	}
+	out.GlobalReplicationGroupInfo = globalInfo(c)
 	if c.Settings.KmsKeyID != "" {
 		out.KmsKeyId = ptr(c.Settings.KmsKeyID)
 	}
@@ -217,6 +218,12 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 	if err != nil {
 		return nil, err
 	}
+	if in.GlobalReplicationGroupId != nil {
+		// A secondary: the global datastore's settings complete the input.
+		if in, err = s.joinGlobal(ctx, sc, in); err != nil {
+			return nil, err
+		}
+	}
 	engine := keyward.EngineRedis
 	if in.Engine != nil {
 		if engine, err = keyward.ParseEngine(*in.Engine); err != nil {
@@ -233,8 +240,8 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 		strings.HasSuffix(deref(in.CacheParameterGroupName), ".cluster.on") {
 		return s.createClusterModeGroup(ctx, sc, id, engine, in)
 	}
-	if in.SnapshotArns != nil || in.GlobalReplicationGroupId != nil || in.PrimaryClusterId != nil {
-		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward does not support creating a replication group from S3 snapshots, existing clusters or global replication groups.")
+	if in.SnapshotArns != nil || in.PrimaryClusterId != nil {
+		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward does not support creating a replication group from S3 snapshots or existing clusters.")
 	}
 	if err := checkDurability(in.Durability); err != nil {
 		return nil, err
@@ -320,6 +327,7 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 	if err != nil {
 		return nil, err
 	}
+	var globalKey keyward.Key
 	err = s.Store.Update(ctx, func(tx keyward.Tx) error {
 		if _, err := tx.FindCacheByID(ctx, sc, keyward.KindReplicationGroup, id); err == nil {
 			return keyward.Errorf(keyward.EEXISTS, keyward.ResourceReplicationGroup, "Replication group %s already exists.", id)
@@ -347,6 +355,11 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 		if err := s.checkCacheQuotas(ctx, tx, c); err != nil {
 			return err
 		}
+		if in.GlobalReplicationGroupId != nil {
+			if globalKey, err = s.addSecondary(ctx, tx, c, *in.GlobalReplicationGroupId); err != nil {
+				return err
+			}
+		}
 		if err := tx.CreateCache(ctx, c); err != nil {
 			return err
 		}
@@ -356,6 +369,9 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 		return nil, err
 	}
 	s.notify(cacheKey(c))
+	if globalKey.ID != "" {
+		s.notify(globalKey)
+	}
 	return &ecapi.CreateReplicationGroupResult{ReplicationGroup: replicationGroupToAPI(c)}, nil
 }
 
@@ -457,6 +473,9 @@ func (s *Service) modifyReplicationGroup(ctx context.Context, in *ecapi.ModifyRe
 		}
 		if cur.Status != keyward.CacheAvailable {
 			return keyward.Errorf(keyward.ESTATE, keyward.ResourceReplicationGroup, "Replication group %s is not in available state (it is %s).", id, cur.Status)
+		}
+		if err := globalMemberModify(cur, in); err != nil {
+			return err
 		}
 		c = cur.Clone()
 		changed, async := false, false
@@ -602,6 +621,9 @@ func (s *Service) deleteCache(ctx context.Context, kind keyward.CacheKind, rawID
 		}
 		if cur.Status != keyward.CacheAvailable && cur.Status != keyward.CacheCreateFailed {
 			return keyward.Errorf(keyward.ESTATE, kind.Resource(), "Cache %s is in %s state; it can be deleted only when available.", id, cur.Status)
+		}
+		if err := notInGlobal(cur); err != nil {
+			return err
 		}
 		c = cur.Clone()
 		c.Status, c.StatusSince, c.Generation = keyward.CacheDeleting, s.now(), c.Generation+1

@@ -88,6 +88,15 @@ var faults = map[errKey]func(msg string) awsquery.APIError{
 	{keyward.ENOTFOUND, keyward.ResourceReservedCacheNodesOffering}: func(m string) awsquery.APIError {
 		return &ecapi.ReservedCacheNodesOfferingNotFoundFault{Message: m}
 	},
+	{keyward.ENOTFOUND, keyward.ResourceGlobalReplicationGroup}: func(m string) awsquery.APIError {
+		return &ecapi.GlobalReplicationGroupNotFoundFault{Message: m}
+	},
+	{keyward.EEXISTS, keyward.ResourceGlobalReplicationGroup}: func(m string) awsquery.APIError {
+		return &ecapi.GlobalReplicationGroupAlreadyExistsFault{Message: m}
+	},
+	{keyward.ESTATE, keyward.ResourceGlobalReplicationGroup}: func(m string) awsquery.APIError {
+		return &ecapi.InvalidGlobalReplicationGroupStateFault{Message: m}
+	},
 	{keyward.ENOTFOUND, keyward.ResourceServiceUpdate}: func(m string) awsquery.APIError { return &ecapi.ServiceUpdateNotFoundFault{Message: m} },
 }
 

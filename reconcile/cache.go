@@ -167,12 +167,15 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	var cache *keyward.Cache
 	var want Desired
 	var config map[string]string
-	var policy string
+	var policy, upstream string
 	err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
 		if cache, err = tx.FindCacheByID(ctx, k.Scope, kind, k.ID); err != nil {
 			return err
 		}
 		if want, err = c.desired(ctx, tx, cache); err != nil {
+			return err
+		}
+		if upstream, err = globalUpstream(ctx, tx, cache); err != nil {
 			return err
 		}
 		config, policy, err = nodeConfig(ctx, tx, cache)
@@ -196,7 +199,7 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	if err := c.dropLeaving(ctx, cache); err != nil {
 		return 0, err
 	}
-	ports, err := c.applyNodes(ctx, cache, want, nodeSettings{config: config, policy: policy})
+	ports, err := c.applyNodes(ctx, cache, want, nodeSettings{config: config, policy: policy, upstream: upstream})
 	var roles []keyward.CacheNode
 	if err == nil {
 		// Cluster mode: form the cluster, learn the roles, then move slots
@@ -246,6 +249,9 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 			spec.ReplGroup = cache.NodeID(cache.ID) + ".cluster"
 		} else if i > 0 {
 			spec.ReplicaOf = cache.NodeID(cache.Nodes[0].ClusterID)
+		}
+		if spec.ReplicaOf == "" && !cache.ClusterMode && set.upstream != "" {
+			spec.ReplicaOf = set.upstream // the group's primary follows another region's
 		}
 		if err := c.seedNode(nctx, cache, i, spec.ID); err != nil {
 			errs[i] = fmt.Errorf("reconcile: restore %s: %w", spec.ID, err)

@@ -205,6 +205,8 @@ func (c *Controller) Reconcile(ctx context.Context, k keyward.Key) (time.Duratio
 		return c.reconcileCluster(ctx, k)
 	case keyward.ResourceSnapshot, keyward.ResourceServerlessSnapshot:
 		return c.reconcileSnapshot(ctx, k)
+	case keyward.ResourceGlobalReplicationGroup:
+		return c.reconcileGlobal(ctx, k)
 	}
 	return 0, nil
 }

@@ -70,6 +70,9 @@ func nodeConfig(ctx context.Context, tx keyward.Tx, c *keyward.Cache) (map[strin
 type nodeSettings struct {
 	config map[string]string
 	policy string
+	// upstream is the node the cache's primary node replicates from, in
+	// another region (a global datastore's secondary, see global.go).
+	upstream string
 }
 
 func (s nodeSettings) apply(spec *NodeSpec) {

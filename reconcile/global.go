@@ -1,0 +1,160 @@
+package reconcile
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"keyward"
+)
+
+// Global datastores (keyward.GlobalGroup): the primary node of each
+// secondary replication group replicates from the primary node of the
+// datastore's primary group, in another region (scope) but run by the same
+// engine, so replication is the engine's ordinary REPLICAOF with its
+// internal replication user; the secondary's replicas follow its primary
+// node, and every node gets its own group's ACLs from keyward, as ACLs are
+// not replicated. A replica is read-only, so writes to a secondary are
+// refused (READONLY) as on ElastiCache.
+
+// globalUpstream returns the node that the primary node of cache must
+// replicate from: the global datastore's primary node if cache is a
+// secondary, "" otherwise. During a failover (GlobalGroup.Promoting) the
+// new primary keeps following the former one until the former one follows
+// it: the two then replicate from each other and both refuse writes, for
+// the moment it takes to promote the new one, so that no write is taken by
+// a primary about to be demoted.
+func globalUpstream(ctx context.Context, tx keyward.Tx, cache *keyward.Cache) (string, error) {
+	if cache.Global == nil || cache.ClusterMode {
+		return "", nil
+	}
+	g, err := keyward.GlobalGroups.Get(ctx, tx, keyward.GlobalScope(cache.Scope.Account), cache.Global.ID)
+	if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+		return "", nil
+	} else if err != nil {
+		return "", err
+	}
+	var region, id string
+	switch pm, ok := g.Primary(); {
+	case cache.Global.Role == keyward.GlobalRoleSecondary && ok:
+		region, id = pm.Region, pm.ReplicationGroupID
+	case cache.Global.Role == keyward.GlobalRolePrimary && g.Promoting != "" && g.Promoting != cache.Scope.Region:
+		i := slices.IndexFunc(g.Members, func(m keyward.GlobalMember) bool { return m.Region == g.Promoting })
+		if i < 0 {
+			return "", nil
+		}
+		region, id = g.Promoting, g.Members[i].ReplicationGroupID
+	default:
+		return "", nil
+	}
+	p, err := tx.FindCacheByID(ctx, keyward.Scope{Account: g.Scope.Account, Region: region}, keyward.KindReplicationGroup, id)
+	if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+		return "", nil
+	} else if err != nil || len(p.Nodes) == 0 {
+		return "", err
+	}
+	i := max(slices.IndexFunc(p.Nodes, func(n keyward.CacheNode) bool { return n.Role == "primary" }), 0)
+	return p.NodeID(p.Nodes[i].ClusterID), nil
+}
+
+// reconcileGlobal completes a global datastore's transition once its
+// members' caches have: a new secondary is associated once its nodes run
+// and replicate, a disassociated one leaves once its nodes stopped
+// replicating, and a failover promotes the new primary once the former
+// one follows it.
+func (c *Controller) reconcileGlobal(ctx context.Context, k keyward.Key) (time.Duration, error) {
+	var after time.Duration
+	var enqueue []keyward.Key
+	err := c.Store.Update(ctx, func(tx keyward.Tx) error {
+		after, enqueue = 0, nil
+		g, err := keyward.GlobalGroups.Get(ctx, tx, k.Scope, k.ID)
+		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		switch g.Status {
+		case keyward.GlobalAvailable, keyward.GlobalPrimaryOnly:
+			return nil
+		case keyward.GlobalDeleting:
+			if after = c.wait(g.StatusSince); after > 0 {
+				return nil
+			}
+			return keyward.GlobalGroups.Delete(ctx, tx, g.Scope, g.ID)
+		}
+		next := g.Clone()
+		done := true
+		scope := func(region string) keyward.Scope { return keyward.Scope{Account: g.Scope.Account, Region: region} }
+		caches := map[string]*keyward.Cache{}
+		next.Members = next.Members[:0]
+		for _, m := range g.Members {
+			cache, err := tx.FindCacheByID(ctx, scope(m.Region), keyward.KindReplicationGroup, m.ReplicationGroupID)
+			gone := keyward.ErrorCode(err) == keyward.ENOTFOUND
+			if err != nil && !gone {
+				return err
+			}
+			switch {
+			case m.Status == keyward.MemberDisassociating:
+				if !gone && cache.Status != keyward.CacheAvailable && cache.Status != keyward.CacheCreateFailed {
+					done = false
+					next.Members = append(next.Members, m)
+				}
+				continue // detached: its nodes no longer replicate
+			case m.Role == keyward.GlobalRoleSecondary && (gone || cache.Status == keyward.CacheCreateFailed):
+				// A secondary that could not be created leaves, so that
+				// it can be deleted.
+				if !gone && cache.Global != nil {
+					cache = cache.Clone()
+					cache.Global = nil
+					if err := tx.UpdateCache(ctx, cache); err != nil {
+						return err
+					}
+				}
+				continue
+			case gone:
+			case cache.Status != keyward.CacheAvailable:
+				done = false
+			case m.Status == keyward.MemberAssociating:
+				m.Status = keyward.MemberAssociated
+			}
+			if !gone {
+				caches[m.Region] = cache
+			}
+			next.Members = append(next.Members, m)
+		}
+		if next.Promoting != "" && done {
+			// The former primary follows the new one: the new one may
+			// stop following it and take the writes.
+			next.Promoting, done = "", false
+			for _, m := range next.Members {
+				cache := caches[m.Region]
+				if m.Role != keyward.GlobalRolePrimary || cache == nil {
+					continue
+				}
+				cache = cache.Clone()
+				cache.Status, cache.StatusSince, cache.Generation = keyward.CacheModifying, c.Now(), cache.Generation+1
+				if err := tx.UpdateCache(ctx, cache); err != nil {
+					return err
+				}
+				enqueue = append(enqueue, keyward.Key{Resource: keyward.ResourceReplicationGroup, Scope: cache.Scope, ID: cache.ID})
+			}
+		}
+		switch {
+		case !done:
+			after = pollConverge
+		case c.wait(g.StatusSince) > 0:
+			after = c.wait(g.StatusSince)
+		default:
+			next.Status, next.StatusSince = next.RestingStatus(), c.Now()
+		}
+		if slices.Equal(next.Members, g.Members) && next.Status == g.Status && next.Promoting == g.Promoting {
+			return nil
+		}
+		next.Generation++
+		return keyward.GlobalGroups.Update(ctx, tx, next)
+	})
+	for _, k := range enqueue {
+		c.q.add(k)
+	}
+	return after, err
+}
