@@ -14,6 +14,15 @@ import (
 // a port of its own (record.BusPort, allocated once like the client port).
 // The Manager only runs such nodes; forming the cluster (CLUSTER MEET,
 // ADDSLOTSRANGE, REPLICATE) is the caller's, through Do.
+//
+// A node with a front (package fronts) announces the front's port
+// (NodeSpec.AnnouncePort, as cluster-announce-tls-port): CLUSTER SLOTS,
+// SHARDS and NODES, and MOVED and ASK redirections, then name the fronts,
+// so cluster clients reach every node through its front. (A TLS node
+// answers its front, a Unix-socket client, with the TLS port as long as no
+// plain-text port is announced: see addNodeToNodeReply in cluster.c.)
+// Replicas replicate from the port their primary announces, so they do
+// through its front, which relays the replication stream like any other.
 
 // renderClusterConfig adds the cluster directives to a node's
 // configuration.
@@ -32,6 +41,39 @@ func renderClusterConfig(p func(...string), dir string, rec record) {
 	if rec.Spec.TLS {
 		p("tls-cluster", "yes")
 	}
+	if d, ok := announceDirective(rec.Spec); ok {
+		p(d, strconv.Itoa(rec.Spec.AnnouncePort))
+	}
+}
+
+// announceDirective is the directive that sets the port a Cluster node
+// announces for its clients.
+func announceDirective(s NodeSpec) (string, bool) {
+	if !s.Cluster || s.AnnouncePort == 0 {
+		return "", false
+	}
+	if s.TLS {
+		return "cluster-announce-tls-port", true
+	}
+	return "cluster-announce-port", true
+}
+
+// applyAnnounce sets a running node's announced port (0: its own).
+func (m *Manager) applyAnnounce(ctx context.Context, n *node, spec NodeSpec) error {
+	if spec.Cluster {
+		d := "cluster-announce-port"
+		if spec.TLS {
+			d = "cluster-announce-tls-port"
+		}
+		if err := m.withAdmin(ctx, n, func(c *respConn) error {
+			_, err := c.do(ctx, "CONFIG", "SET", d, strconv.Itoa(spec.AnnouncePort))
+			return err
+		}); err != nil {
+			return fmt.Errorf("engine: node %s: CONFIG SET %s: %w", n.id, d, err)
+		}
+	}
+	m.setRecord(n, func(r *record) { r.Spec.AnnouncePort = spec.AnnouncePort })
+	return m.writeNodeFiles(n)
 }
 
 // allocateBusPort gives a new Cluster node its bus port.

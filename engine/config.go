@@ -22,6 +22,7 @@ var reservedConfig = []string{
 	"maxmemory", "maxmemory-policy", "requirepass", "rename-command", "include", "loadmodule",
 	"tls-cert-file", "tls-key-file", "tls-ca-cert-file", "tls-auth-clients", "tls-replication",
 	"cluster-enabled", "cluster-config-file", "unixsocket", "pidfile",
+	"cluster-announce-tls-port", "cluster-announce-port", "cluster-announce-ip", "cluster-port",
 }
 
 func (s NodeSpec) validateConfig() error {

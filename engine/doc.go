@@ -87,19 +87,30 @@
 // server wires both into the reconciler. The choices:
 //
 //   - Every TLS node gets a front (serverless caches always, replication
-//     groups with in-transit encryption), so endpoints never change when an
-//     IAM user joins later; nodes without TLS have none, since ElastiCache
-//     accepts IAM only over TLS. The front presents the node's certificate,
-//     so clients verify it with the same CA.
-//   - The front parses only AUTH and HELLO ... AUTH; every other byte is
-//     relayed unchanged both ways, so password users, default and AUTH-token
-//     mode behave exactly as on the node. A password with the shape of an
-//     IAM token is verified by package iamauth against keyward's SigV4
-//     credentials (service elasticache, the cache's name as host,
-//     Action=connect, User, ResourceType for serverless, X-Amz-Expires at
-//     most 900 s, clock skew, the key's account owning the cache, its
-//     region). A valid token is replaced by the user's internal secret; an
-//     invalid one is relayed as sent, and the node answers WRONGPASS.
+//     groups with in-transit encryption, cluster mode included), so
+//     endpoints never change when an IAM user joins later; nodes without
+//     TLS have none, since ElastiCache accepts IAM only over TLS. The front
+//     presents the node's certificate, so clients verify it with the same
+//     CA.
+//   - The front reaches its node over the node's private Unix socket (the
+//     admin channel's, mode 0700 in the node's private data directory; no
+//     TLS on that hop), after checking with SO_PEERCRED that the node's
+//     own server serves it (Node.Socket, Node.ConfFile), as keyward does.
+//     A node of an older keyward has no socket until its next start; its
+//     front reaches it over TLS meanwhile.
+//   - The front finds command boundaries only, to see AUTH and HELLO ...
+//     AUTH wherever they come (a client re-authenticates with a fresh
+//     token to extend its connection, as ElastiCache documents); every
+//     read is written to the node in one write, unchanged but for a
+//     verified token, and replies are copied back as they come. Password
+//     users, default and AUTH-token mode behave exactly as on the node. A
+//     password with the shape of an IAM token is verified by package
+//     iamauth against keyward's SigV4 credentials (service elasticache,
+//     the cache's name as host, Action=connect, User, ResourceType for
+//     serverless, X-Amz-Expires at most 900 s, clock skew, the key's
+//     account owning the cache, its region). A valid token is replaced by
+//     the user's internal secret; an invalid one is relayed as sent, and
+//     the node answers WRONGPASS.
 //   - Authorization stays on the node: an IAM user's ACL entry holds only
 //     the SHA-256 of its internal secret (front.Secret, an HMAC of the
 //     cache's ARN and the user name under a key in DATA-DIR/fronts/key that
@@ -112,6 +123,11 @@
 //   - The 12-hour limit of IAM connections is the front's (counted from the
 //     last successful IAM AUTH, as re-authenticating extends it on
 //     ElastiCache).
+//   - Cluster mode: a Cluster node announces its front's port
+//     (NodeSpec.AnnouncePort, cluster-announce-tls-port), so CLUSTER SLOTS,
+//     SHARDS and NODES and MOVED/ASK redirections name the fronts and
+//     cluster clients reach every node through its front; replicas
+//     replicate through their primary's front too (cluster.go).
 //   - Each front is its own process ("keyward front DIR", own process
 //     group, minimal environment), so it keeps serving, and keeps verifying
 //     new IAM logins, while keyward is stopped or restarted, like the nodes.
@@ -120,10 +136,16 @@
 //     ones on the same port, and stops them with their node. A front gets
 //     keyward's SigV4 credentials on its stdin, never on disk; one started
 //     with other credentials is restarted.
-//   - Cost: one more hop. The front reaches the node over TLS today; it
-//     also supports the node's private Unix socket ("unix:<path>"), which
-//     roughly halves the hop's cost, for when nodes have one. Figures are
-//     in docs/bench.md.
+//   - A node made by a keyward without fronts serves its clients on the
+//     port the API reports. Its front takes that port over: MovePort gives
+//     the node a new port with CONFIG SET (tls-port), which closes only its
+//     listening socket, so its open connections stay, and the front binds
+//     the old port right after (a Cluster node keeps announcing it): new
+//     connections are refused only while the front process starts (0.2-0.5
+//     s in cmd/keyward's upgrade test). Endpoints do not move; IAM users
+//     can log in from then on. A node of a release before the private
+//     socket is reached over TLS until its next start.
+//   - Cost: one more hop. Figures are in docs/bench.md.
 //
 // # Redis Cluster and memcached
 //

@@ -99,6 +99,11 @@ type NodeSpec struct {
 	// without a restart; a directive dropped from Config gets back the
 	// value the node had before keyward first set it (see applyConfig).
 	Config map[string]string `json:"config,omitempty"`
+
+	// AnnouncePort, for a Cluster node, is the client port it announces
+	// instead of its own (see cluster.go): its front's. A change is
+	// applied with CONFIG SET, without a restart.
+	AnnouncePort int `json:"announcePort,omitempty"`
 }
 
 // Node is a snapshot of a managed node.
@@ -116,6 +121,12 @@ type Node struct {
 	// commands unanswered (paused, stopped or busy); the Manager restarts
 	// it after StuckTimeout.
 	Unresponsive bool
+	// Socket is the node's private Unix socket (the admin channel), ""
+	// for a node of an older keyward, which has none until its next
+	// start; ConfFile is its configuration file, which the command line
+	// of the socket's server process names (a front checks it before it
+	// uses the socket, see front.Server.BackendProcess).
+	Socket, ConfFile string
 }
 
 // Manager starts, supervises, adopts and stops nodes. Set the fields, then
@@ -619,6 +630,12 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 			return nil, err
 		}
 	}
+	if !started && cur.Spec.AnnouncePort != spec.AnnouncePort {
+		if err := m.applyAnnounce(ctx, n, spec); err != nil {
+			return nil, err
+		}
+		log.Info("engine: changed announced port", "port", spec.AnnouncePort)
+	}
 	if !started && (cur.Spec.MaxMemory != spec.MaxMemory || cur.Spec.MaxMemoryPolicy != spec.MaxMemoryPolicy) {
 		if err := m.applyMemory(ctx, n, spec); err != nil {
 			return nil, err
@@ -849,6 +866,10 @@ func (n *node) snapshot() *Node {
 	nd := &Node{
 		ID: n.id, Engine: s.Engine, Addr: addrOf(n.rec.Port), Port: n.rec.Port,
 		TLS: s.TLS, Role: RolePrimary, ReplicaOf: s.ReplicaOf,
+		ConfFile: filepath.Join(n.dir, "server.conf"),
+	}
+	if n.rec.Scheme >= scheme {
+		nd.Socket = filepath.Join(n.dir, "data", adminSocket)
 	}
 	if s.ReplicaOf != "" {
 		nd.Role = RoleReplica

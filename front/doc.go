@@ -6,12 +6,17 @@
 // # What it does
 //
 // For each client connection the front completes the TLS handshake, opens
-// one backend connection to the node (TLS, verified against keyward's CA)
-// and then relays: node to client as raw bytes, client to node command by
-// command. It parses the client's commands only far enough to find AUTH and
-// HELLO ... AUTH (RESP arrays and inline commands); every other command is
-// forwarded byte for byte, and buffered writes are flushed when the client
-// has nothing more pipelined, so pipelines stay pipelines.
+// one backend connection to the node (its private Unix socket, checked to
+// be served by the node's own server; or TLS, verified against keyward's
+// CA, for a node without one) and then relays both ways in large reads:
+// each read from the client is written to the node in one write, and the
+// node's replies are copied back as they come. From the client's bytes the
+// front only finds where commands begin (RESP array and bulk headers, and
+// inline commands), without copying them, so that it sees AUTH and HELLO
+// ... AUTH wherever they come: a client may log in at any point, and
+// re-authenticate with a fresh token to extend its connection's 12 hours,
+// as ElastiCache documents. Input redis-server refuses (a malformed header)
+// is relayed as it is from then on: the node closes such a connection.
 //
 // When AUTH <user> <password> or HELLO <ver> AUTH <user> <password> carries
 // a password that has the shape of an IAM token, the front verifies it with

@@ -73,14 +73,14 @@ func newRig(t *testing.T, age time.Duration) *rig {
 		t.Fatal(err)
 	}
 	f := &front.Server{
-		TLS:           &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		Backend:       n.Addr,
-		BackendTLS:    m.TLSConfig(),
-		Resource:      res,
-		Verifier:      &iamauth.Verifier{SigV4: sigv4.NewVerifier([]sigv4.Credential{cred, other})},
-		Key:           key,
-		CacheID:       cacheID,
-		MaxIAMConnAge: age,
+		TLS:            &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		Backend:        "unix:" + n.Socket,
+		BackendProcess: n.ConfFile,
+		Resource:       res,
+		Verifier:       &iamauth.Verifier{SigV4: sigv4.NewVerifier([]sigv4.Credential{cred, other})},
+		Key:            key,
+		CacheID:        cacheID,
+		MaxIAMConnAge:  age,
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -377,5 +377,74 @@ func TestUnixBackend(t *testing.T) {
 	}
 	if err := ic.Set(t.Context(), "x", "1", 0).Err(); !isNoPerm(err) {
 		t.Errorf("SET outside the access string: %v, want NOPERM", err)
+	}
+}
+
+// TestTLSBackend: a front reaches a node that has no socket yet (one of an
+// older keyward) over TLS, verified against keyward's CA.
+func TestTLSBackend(t *testing.T) {
+	r := newRig(t, 0)
+	f := &front.Server{TLS: r.front.TLS, Backend: r.node.Addr, BackendTLS: r.m.TLSConfig(), Resource: res, Key: key, CacheID: cacheID,
+		Verifier: r.front.Verifier}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go f.Serve(l)
+	t.Cleanup(func() { f.Close() })
+	r.addr = l.Addr().String()
+	c := r.iamClient(t, "alice", 3)
+	if err := c.Set(t.Context(), "app:tls", "1", 0).Err(); err != nil {
+		t.Fatalf("IAM login over TLS to the node: %v", err)
+	}
+	if err := c.Set(t.Context(), "x", "1", 0).Err(); !isNoPerm(err) {
+		t.Errorf("SET outside the access string: %v, want NOPERM", err)
+	}
+}
+
+// TestSocketServedByAnotherProcess: a front whose node socket is served by
+// a process that is not the node's server sends it nothing.
+func TestSocketServedByAnotherProcess(t *testing.T) {
+	r := newRig(t, 0)
+	sock := filepath.Join(t.TempDir(), "impostor.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		b := make([]byte, 4096)
+		n, _ := c.Read(b)
+		got <- b[:n]
+	}()
+	f := &front.Server{TLS: r.front.TLS, Backend: "unix:" + sock, BackendProcess: r.node.ConfFile, Resource: res, Key: key, CacheID: cacheID,
+		Verifier: r.front.Verifier}
+	fl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go f.Serve(fl)
+	t.Cleanup(func() { f.Close() })
+	conn, err := tls.Dial("tcp", fl.Addr().String(), r.tls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if line, err := bufio.NewReader(conn).ReadString('\n'); !strings.HasPrefix(line, "-ERR node unavailable") {
+		t.Fatalf("front with a socket served by another process answered %q (%v), want -ERR node unavailable", line, err)
+	}
+	select {
+	case b := <-got:
+		if len(b) > 0 {
+			t.Fatalf("the impostor received %q", b)
+		}
+	case <-time.After(4 * time.Second):
 	}
 }

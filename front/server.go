@@ -1,7 +1,6 @@
 package front
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -15,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"keyward/iamauth"
@@ -27,7 +27,6 @@ const MaxIAMConnAge = 12 * time.Hour
 const (
 	handshakeTimeout = 10 * time.Second
 	dialTimeout      = 5 * time.Second
-	bufSize          = 32 << 10
 	// maxAuthArg bounds an argument of AUTH or HELLO that the front reads
 	// in full; longer ones are not tokens and are streamed like any other.
 	maxAuthArg  = 16 << 10
@@ -44,6 +43,13 @@ type Server struct {
 	// TCP address (nil for a plain-text node; never used on a socket).
 	Backend    string
 	BackendTLS *tls.Config
+	// BackendProcess, for a socket Backend, is a string the command line
+	// of the process serving the socket must contain (the node's
+	// configuration file): the front checks it (SO_PEERCRED) before it
+	// sends anything, as keyward does on its admin channel, so that no
+	// login reaches a process that took the socket's place. Empty: not
+	// checked.
+	BackendProcess string
 
 	// Resource is the cache the node belongs to; Verifier checks tokens
 	// against keyward's credentials. A nil Verifier verifies nothing: every
@@ -219,20 +225,15 @@ func (s *Server) handle(raw net.Conn) {
 			braw.Close()
 		})
 	}
-	r := &relay{
-		s:  s,
-		br: bufio.NewReaderSize(client, bufSize),
-		bw: bufio.NewWriterSize(backend, bufSize),
-		expire: func() {
-			s.logger().Info("front: closing IAM connection at its age limit", "cache", s.Resource.Name)
-			stop()
-		},
-	}
+	r := newRelay(s, client, backend, func() {
+		s.logger().Info("front: closing IAM connection at its age limit", "cache", s.Resource.Name)
+		stop()
+	})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		buf := make([]byte, bufSize)
-		io.CopyBuffer(client, backend, buf)
+		// The node's replies go back as they come, in large reads.
+		io.CopyBuffer(client, backend, make([]byte, relayBuf))
 		stop()
 	}()
 	r.run()
@@ -260,7 +261,40 @@ func (s *Server) dialBackend(ctx context.Context) (net.Conn, error) {
 		defer dir.Close()
 		path = fmt.Sprintf("/proc/self/fd/%d/%s", dir.Fd(), filepath.Base(path))
 	}
-	return d.DialContext(ctx, "unix", path)
+	c, err := d.DialContext(ctx, "unix", path)
+	if err != nil || s.BackendProcess == "" {
+		return c, err
+	}
+	if err := servedBy(c.(*net.UnixConn), s.BackendProcess); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// servedBy checks that the process that bound the socket c is connected to
+// (as the kernel reports it, SO_PEERCRED: the peer cannot forge it) runs
+// with want on its command line.
+func servedBy(c *net.UnixConn, want string) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var cred *syscall.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	}); err != nil {
+		return err
+	}
+	if cerr != nil {
+		return cerr
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(int(cred.Pid)) + "/cmdline")
+	if err != nil || !bytes.Contains(bytes.ReplaceAll(b, []byte{0}, []byte{' '}), []byte(want)) {
+		return fmt.Errorf("node socket served by another process (pid %d)", cred.Pid)
+	}
+	return nil
 }
 
 // sunPathMax is the longest socket path sockaddr_un holds on Linux.
@@ -282,266 +316,4 @@ func (s *Server) backendTLS() *tls.Config {
 		}
 	})
 	return s.beTLS
-}
-
-// relay is the client-to-node direction of one connection.
-type relay struct {
-	s      *Server
-	br     *bufio.Reader
-	bw     *bufio.Writer
-	hdr    []byte   // the array header of the command being read
-	args   [][]byte // AUTH/HELLO arguments read in full
-	timer  *time.Timer
-	expire func()
-}
-
-func (r *relay) run() error {
-	for {
-		if err := r.command(); err != nil {
-			return err
-		}
-		if r.br.Buffered() == 0 {
-			if err := r.bw.Flush(); err != nil {
-				return err
-			}
-		}
-	}
-}
-
-// command relays one command. Anything that is not a well-formed AUTH or
-// HELLO is forwarded as read, malformed input included: the node answers
-// it as it would without the front.
-func (r *relay) command() error {
-	b, err := r.br.Peek(1)
-	if err != nil {
-		return err
-	}
-	if b[0] != '*' {
-		return r.inline()
-	}
-	line, err := r.br.ReadSlice('\n')
-	if err != nil {
-		r.bw.Write(line)
-		return err
-	}
-	n, ok := parseLen(line)
-	if !ok || n <= 0 {
-		_, err := r.bw.Write(line)
-		return err
-	}
-	r.hdr = append(r.hdr[:0], line...)
-	line, err = r.br.ReadSlice('\n')
-	if err != nil {
-		r.bw.Write(r.hdr)
-		r.bw.Write(line)
-		return err
-	}
-	l, ok := parseLen(line)
-	if !ok || line[0] != '$' || l < 0 || (l != 4 && l != 5) || n > maxAuthArgs {
-		// Not AUTH or HELLO: stream the command through.
-		r.bw.Write(r.hdr)
-		r.bw.Write(line)
-		if ok && line[0] == '$' && l >= 0 {
-			if err := r.copyN(l + 2); err != nil {
-				return err
-			}
-		}
-		return r.copyBulks(n - 1)
-	}
-	name, err := r.br.Peek(l + 2)
-	if err != nil {
-		return err
-	}
-	if !bytes.EqualFold(name[:l], []byte("AUTH")) && !bytes.EqualFold(name[:l], []byte("HELLO")) {
-		r.bw.Write(r.hdr)
-		r.bw.Write(line)
-		if err := r.copyN(l + 2); err != nil {
-			return err
-		}
-		return r.copyBulks(n - 1)
-	}
-	// AUTH or HELLO: read every argument, then rewrite a verified token.
-	r.args = append(r.args[:0], append([]byte(nil), name[:l]...))
-	r.br.Discard(l + 2)
-	for i := 1; i < n; i++ {
-		line, err := r.br.ReadSlice('\n')
-		if err != nil {
-			return err
-		}
-		al, ok := parseLen(line)
-		if !ok || line[0] != '$' || al < 0 || al > maxAuthArg {
-			// Not something a client would send; forward what was read
-			// and stream the rest.
-			r.writeArgs(n)
-			r.bw.Write(line)
-			if ok && line[0] == '$' && al >= 0 {
-				if err := r.copyN(al + 2); err != nil {
-					return err
-				}
-			}
-			return r.copyBulks(n - 1 - i)
-		}
-		arg := make([]byte, al+2)
-		if _, err := io.ReadFull(r.br, arg); err != nil {
-			return err
-		}
-		r.args = append(r.args, arg[:al])
-	}
-	r.login()
-	r.writeArgs(len(r.args))
-	return nil
-}
-
-// copyBulks forwards n bulk strings as they are.
-func (r *relay) copyBulks(n int) error {
-	for ; n > 0; n-- {
-		line, err := r.br.ReadSlice('\n')
-		r.bw.Write(line)
-		if err != nil {
-			return err
-		}
-		l, ok := parseLen(line)
-		if !ok || line[0] != '$' || l < 0 {
-			return nil // malformed: the node will say so and close
-		}
-		if err := r.copyN(l + 2); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// copyN forwards n bytes from the client to the node.
-func (r *relay) copyN(n int) error {
-	for n > 0 {
-		if r.br.Buffered() == 0 {
-			if _, err := r.br.Peek(1); err != nil {
-				return err
-			}
-		}
-		k := min(n, r.br.Buffered())
-		b, _ := r.br.Peek(k)
-		if _, err := r.bw.Write(b); err != nil {
-			return err
-		}
-		r.br.Discard(k)
-		n -= k
-	}
-	return nil
-}
-
-// inline relays an inline command (a line of words, as typed in telnet),
-// rewriting AUTH and HELLO like their array forms.
-func (r *relay) inline() error {
-	line, err := r.br.ReadSlice('\n')
-	if err != nil {
-		r.bw.Write(line)
-		if err == bufio.ErrBufferFull {
-			// Longer than any login; forward it whole.
-			for err == bufio.ErrBufferFull {
-				line, err = r.br.ReadSlice('\n')
-				r.bw.Write(line)
-			}
-			return err
-		}
-		return err
-	}
-	fields := bytes.Fields(line)
-	if len(fields) == 0 || len(fields) > maxAuthArgs ||
-		!(bytes.EqualFold(fields[0], []byte("AUTH")) || bytes.EqualFold(fields[0], []byte("HELLO"))) {
-		_, err := r.bw.Write(line)
-		return err
-	}
-	r.args = r.args[:0]
-	for _, f := range fields {
-		r.args = append(r.args, append([]byte(nil), f...))
-	}
-	r.login()
-	r.writeArgs(len(r.args))
-	return nil
-}
-
-// login replaces a valid IAM token among r.args (AUTH user token, or HELLO
-// ver ... AUTH user token ...) with the user's internal secret.
-func (r *relay) login() {
-	user, pass := -1, -1
-	switch {
-	case bytes.EqualFold(r.args[0], []byte("AUTH")):
-		if len(r.args) == 3 {
-			user, pass = 1, 2
-		}
-	default: // HELLO protover [AUTH user pass] [SETNAME name]
-		for i := 2; i < len(r.args); {
-			switch {
-			case bytes.EqualFold(r.args[i], []byte("AUTH")) && i+2 < len(r.args):
-				user, pass = i+1, i+2
-				i += 3
-			case bytes.EqualFold(r.args[i], []byte("SETNAME")) && i+1 < len(r.args):
-				i += 2
-			default:
-				i = len(r.args)
-			}
-		}
-	}
-	if pass < 0 || !iamauth.LooksLikeToken(string(r.args[pass])) {
-		return
-	}
-	v := r.s.Verifier
-	if v == nil {
-		return
-	}
-	name := string(r.args[user])
-	caller, err := v.Verify(name, string(r.args[pass]), r.s.Resource)
-	if err != nil {
-		// Relayed as sent: the node refuses it with its usual WRONGPASS.
-		r.s.logger().Info("front: IAM token refused", "cache", r.s.Resource.Name, "user", name, "reason", err.Error())
-		return
-	}
-	r.args[pass] = []byte(Secret(r.s.Key, r.s.CacheID, name))
-	r.s.logger().Debug("front: IAM login", "cache", r.s.Resource.Name, "user", name, "key", caller.AccessKeyID)
-	if r.timer == nil {
-		r.timer = time.AfterFunc(r.s.maxAge(), r.expire)
-	} else {
-		r.timer.Reset(r.s.maxAge())
-	}
-}
-
-// writeArgs writes the first n of r.args as a RESP array.
-func (r *relay) writeArgs(n int) {
-	r.bw.WriteByte('*')
-	r.bw.WriteString(strconv.Itoa(n))
-	r.bw.WriteString("\r\n")
-	for _, a := range r.args[:min(n, len(r.args))] {
-		r.bw.WriteByte('$')
-		r.bw.WriteString(strconv.Itoa(len(a)))
-		r.bw.WriteString("\r\n")
-		r.bw.Write(a)
-		r.bw.WriteString("\r\n")
-	}
-}
-
-// parseLen parses the length in a "*<n>\r\n" or "$<n>\r\n" line.
-func parseLen(line []byte) (int, bool) {
-	if len(line) < 4 || line[len(line)-2] != '\r' {
-		return 0, false
-	}
-	digits := line[1 : len(line)-2]
-	neg := false
-	if len(digits) > 0 && digits[0] == '-' {
-		neg, digits = true, digits[1:]
-	}
-	if len(digits) == 0 || len(digits) > 10 {
-		return 0, false
-	}
-	n := 0
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	if neg {
-		n = -n
-	}
-	return n, true
 }

@@ -19,8 +19,12 @@ import (
 type Spec struct {
 	// ID is the node's id (engine.NodeSpec.ID).
 	ID string `json:"id"`
-	// Backend is the node's address.
-	Backend string `json:"backend"`
+	// Backend is the node's address: "unix:<path>" for its private Unix
+	// socket (keyward's choice), or host:port (TLS) for a node that has no
+	// socket yet; BackendProcess names the socket's server (see
+	// front.Server.BackendProcess).
+	Backend        string `json:"backend"`
+	BackendProcess string `json:"backendProcess,omitempty"`
 	// Resource is the cache the node belongs to; CacheID identifies it for
 	// front.Secret (keyward uses the cache's ARN).
 	Resource iamauth.Resource `json:"resource"`
@@ -78,13 +82,14 @@ func server(c config, keyDir string, creds []sigv4.Credential) (*front.Server, e
 		v = &iamauth.Verifier{SigV4: sigv4.NewVerifier(creds)}
 	}
 	return &front.Server{
-		TLS:        &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		Backend:    c.Backend,
-		BackendTLS: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
-		Resource:   c.Resource,
-		Verifier:   v,
-		Key:        key,
-		CacheID:    c.CacheID,
+		TLS:            &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		Backend:        c.Backend,
+		BackendProcess: c.BackendProcess,
+		BackendTLS:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		Resource:       c.Resource,
+		Verifier:       v,
+		Key:            key,
+		CacheID:        c.CacheID,
 	}, nil
 }
 

@@ -9,6 +9,7 @@
 //   - key (0600): the 32-byte key IAM users' internal secrets are derived
 //     from (front.Secret), generated once;
 //   - <node-id>/front.json: the front's configuration (its port, the node's
+//     socket and the configuration file its server names, or its TLS
 //     address, the node's certificate, the cache it serves);
 //   - <node-id>/front.pid: the pid of the front process.
 //
@@ -20,7 +21,10 @@
 // process still runs (its command line names its directory) and restarts
 // the others on their recorded ports; while open, the Manager restarts a
 // front whose process died. Close leaves fronts running; Stop ends one and
-// removes its directory. A front's port never changes once assigned.
+// removes its directory. A front's port never changes once assigned;
+// Reserve assigns it before the front starts, when the node must know it
+// (a Cluster node announces it) or when the front takes over its node's
+// port.
 //
 // A front process gets keyward's SigV4 credentials on its standard input
 // at start, so they are never written to disk (the key file is the only

@@ -115,7 +115,7 @@ func TestProcessFrontsOutliveTheManager(t *testing.T) {
 	if _, err := eng.ApplyACL(t.Context(), nodeID, []engine.ACLUser{alice}, nil); err != nil {
 		t.Fatal(err)
 	}
-	spec := fronts.Spec{ID: nodeID, Backend: n.Addr, Resource: res, CacheID: cacheID}
+	spec := fronts.Spec{ID: nodeID, Backend: "unix:" + n.Socket, BackendProcess: n.ConfFile, Resource: res, CacheID: cacheID}
 	port, err := m.Ensure(t.Context(), spec)
 	if err != nil {
 		t.Fatal(err)
@@ -192,5 +192,19 @@ func TestProcessFrontsOutliveTheManager(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Dir(pidFile)); !os.IsNotExist(err) {
 		t.Errorf("front directory left: %v", err)
+	}
+	// Reserve fixes a new front's port before it runs (here the one the
+	// stopped front left free, as a front taking over its node's port).
+	if p, err := m.Reserve(nodeID, port); err != nil || p != port {
+		t.Fatalf("Reserve(%d) = %d, %v", port, p, err)
+	}
+	if p, err := m.Reserve(nodeID, 0); err != nil || p != port {
+		t.Fatalf("Reserve again = %d, %v, want %d", p, err, port)
+	}
+	if p, err := m.Ensure(t.Context(), spec); err != nil || p != port {
+		t.Fatalf("Ensure after Reserve = %d, %v, want %d", p, err, port)
+	}
+	if err := iamPingAs(t.Context(), port, eng, cred2); err != nil {
+		t.Errorf("front on its reserved port: %v", err)
 	}
 }

@@ -132,25 +132,10 @@ func (m *Manager) Key() []byte { return m.key }
 
 // Ensure runs the front for spec and returns its port.
 func (m *Manager) Ensure(ctx context.Context, spec Spec) (int, error) {
-	if strings.ContainsAny(spec.ID, "/\\") || spec.ID == "" || spec.ID[0] == '.' {
-		return 0, fmt.Errorf("fronts: bad node id %q", spec.ID)
+	h, err := m.handle(spec.ID, 0)
+	if err != nil {
+		return 0, err
 	}
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return 0, errors.New("fronts: closed")
-	}
-	h := m.fronts[spec.ID]
-	if h == nil {
-		port, err := freePort()
-		if err != nil {
-			m.mu.Unlock()
-			return 0, err
-		}
-		h = &handle{dir: filepath.Join(m.root(), spec.ID), cfg: config{Port: port}}
-		m.fronts[spec.ID] = h
-	}
-	m.mu.Unlock()
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -174,6 +159,44 @@ func (m *Manager) Ensure(ctx context.Context, spec Spec) (int, error) {
 		return 0, err
 	}
 	return h.cfg.Port, nil
+}
+
+// Reserve returns the port node id's front has or will have, without
+// starting it: port if the front is new and port is not 0 (a port the
+// front takes over from its node, see engine.Manager.MovePort), else a
+// free one. A Cluster node announces it before its front runs (see
+// engine.NodeSpec.AnnouncePort). A reservation is not kept across Open.
+func (m *Manager) Reserve(id string, port int) (int, error) {
+	h, err := m.handle(id, port)
+	if err != nil {
+		return 0, err
+	}
+	return h.cfg.Port, nil
+}
+
+// handle returns node id's front, making a new one (not started) on port,
+// or on a free port if port is 0.
+func (m *Manager) handle(id string, port int) (*handle, error) {
+	if strings.ContainsAny(id, "/\\") || id == "" || id[0] == '.' {
+		return nil, fmt.Errorf("fronts: bad node id %q", id)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, errors.New("fronts: closed")
+	}
+	h := m.fronts[id]
+	if h == nil {
+		if port == 0 {
+			var err error
+			if port, err = freePort(); err != nil {
+				return nil, err
+			}
+		}
+		h = &handle{dir: filepath.Join(m.root(), id), cfg: config{Port: port}}
+		m.fronts[id] = h
+	}
+	return h, nil
 }
 
 // writeConfig writes h's front.json.

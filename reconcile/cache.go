@@ -239,11 +239,6 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 		spec.MaxMemory, spec.MaxMemoryPolicy = nodeMemory(cache)
 		set.apply(&spec)
 		if cache.ClusterMode {
-			// No fronts in cluster mode: cluster clients follow the nodes'
-			// own addresses (CLUSTER SLOTS), and the wiring needs them.
-			spec.Cache = nil
-		}
-		if cache.ClusterMode {
 			// The cluster decides who replicates whom (failovers are its
 			// own): every node shares the group's replication password.
 			spec.ReplGroup = cache.NodeID(cache.ID) + ".cluster"

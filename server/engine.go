@@ -22,17 +22,28 @@ type engineAdapter struct {
 var _ reconcile.Engine = engineAdapter{}
 
 func (a engineAdapter) EnsureNode(ctx context.Context, spec reconcile.NodeSpec) (int, error) {
-	n, err := a.m.Ensure(ctx, engine.NodeSpec{
+	es := engine.NodeSpec{
 		ID: spec.ID, Engine: string(spec.Engine), ReplicaOf: spec.ReplicaOf, TLS: spec.TLS, Cluster: spec.Cluster,
 		ReplGroup: spec.ReplGroup, MaxMemory: spec.MaxMemory, MaxMemoryPolicy: spec.MaxMemoryPolicy, Config: spec.Config,
-	})
+	}
+	front := a.f != nil && spec.TLS && spec.Cache != nil
+	if front && spec.Cluster {
+		// A Cluster node announces its front's port (CLUSTER SLOTS, MOVED),
+		// so that cluster clients reach the fronts: it must be known first.
+		port, err := a.frontPort(spec)
+		if err != nil {
+			return 0, err
+		}
+		es.AnnouncePort = port
+	}
+	n, err := a.m.Ensure(ctx, es)
 	if errors.Is(err, engine.ErrEngineNotFound) || errors.Is(err, engine.ErrTLSUnsupported) {
 		return 0, reconcile.Terminal(err)
 	}
 	if err != nil {
 		return 0, err
 	}
-	if a.f != nil && spec.TLS && spec.Cache != nil {
+	if front {
 		return a.ensureFront(ctx, spec, n)
 	}
 	return n.Port, nil

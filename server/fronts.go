@@ -82,20 +82,49 @@ func iamSecretHash(f *fronts.Manager) func(*keyward.Cache, string) string {
 	}
 }
 
-// ensureFront runs the front of node n and returns its port, the one
-// clients are given. A node that already serves clients on its own port
-// (made by a keyward without fronts) keeps it: an upgrade never moves an
-// endpoint, and such a cache's IAM users cannot log in until it is made
-// anew.
-func (a engineAdapter) ensureFront(ctx context.Context, spec reconcile.NodeSpec, n *engine.Node) (int, error) {
-	c := spec.Cache
-	for _, cn := range c.Nodes {
-		if c.NodeID(cn.ClusterID) == spec.ID && cn.Port != 0 && cn.Port == n.Port && !a.f.Has(spec.ID) {
-			return n.Port, nil
+// frontPort is the port node spec.ID's front has or will have: the port
+// the API already reports for the node, if any, so that an endpoint never
+// moves (also when the node itself serves it, being made by a keyward
+// without fronts: ensureFront hands it over), else a new one.
+func (a engineAdapter) frontPort(spec reconcile.NodeSpec) (int, error) {
+	recorded := 0
+	for _, cn := range spec.Cache.Nodes {
+		if spec.Cache.NodeID(cn.ClusterID) == spec.ID {
+			recorded = cn.Port
 		}
 	}
+	return a.f.Reserve(spec.ID, recorded)
+}
+
+// ensureFront runs the front of node n and returns its port, the one
+// clients are given. A node that holds that port itself (made by a keyward
+// without fronts) is first moved to a new port, without a restart: its
+// open connections stay, new ones reach the front.
+func (a engineAdapter) ensureFront(ctx context.Context, spec reconcile.NodeSpec, n *engine.Node) (int, error) {
+	port, err := a.frontPort(spec)
+	if err != nil {
+		return 0, err
+	}
+	if n.Port == port {
+		if _, err := a.m.MovePort(ctx, spec.ID); err != nil {
+			return 0, err
+		}
+		moved, ok := a.m.Node(spec.ID)
+		if !ok {
+			return 0, engine.ErrNodeNotFound
+		}
+		n = moved
+	}
+	// The node's private socket: no TLS on that hop, and the front checks
+	// who serves it. A node of an older keyward has none until it restarts:
+	// its front reaches it over TLS meanwhile.
+	backend, process := n.Addr, ""
+	if n.Socket != "" {
+		backend, process = "unix:"+n.Socket, n.ConfFile
+	}
+	c := spec.Cache
 	return a.f.Ensure(ctx, fronts.Spec{
-		ID: spec.ID, Backend: n.Addr, CacheID: cacheIdentity(c),
+		ID: spec.ID, Backend: backend, BackendProcess: process, CacheID: cacheIdentity(c),
 		Resource: iamauth.Resource{Name: c.ID, Serverless: c.Kind == keyward.KindServerless, AccountID: c.Scope.Account, Region: c.Scope.Region},
 	})
 }

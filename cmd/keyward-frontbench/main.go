@@ -4,15 +4,18 @@
 // (TLS handshake + AUTH) with a password directly, with a password through
 // the front and with an IAM token through the front.
 //
-// It starts one redis-server with a TLS port and a private Unix socket
-// (certificate and CA from package engine, as for keyward's nodes) and two
-// fronts as separate processes, as keyward serve runs them (this binary
-// re-executed as "keyward-frontbench front DIR"): one reaching the node over
-// TLS, one over the Unix socket. Targets are benchmarked in interleaved
-// rounds, so that a machine whose load drifts affects them alike; the
-// report gives medians, the median of the per-round ratios, and the CPU
-// time the node and the front spend per request (from /proc), which load
-// on the machine hardly changes.
+// It starts one redis-server from a configuration file, as keyward does,
+// with a TLS port and a private Unix socket (certificate and CA from
+// package engine, as for keyward's nodes) and fronts as separate
+// processes, as keyward serve runs them (this binary re-executed as
+// "keyward-frontbench front DIR"): one reaching the node over TLS, one over
+// the Unix socket (checking who serves it, as keyward's fronts do), and
+// with --baseline one run by another keyward binary ("BIN front DIR"), to
+// compare releases. Targets are benchmarked in interleaved rounds, so that
+// a machine whose load drifts affects them alike; the report gives
+// medians, the median of the per-round ratios, and the CPU time the node
+// and the front spend per request (from /proc), which load on the machine
+// hardly changes.
 //
 //	go run ./cmd/keyward-frontbench --requests 200000 --clients 50 --runs 3
 package main
@@ -72,6 +75,7 @@ var (
 	redisBin   = flag.String("redis-server", "redis-server", "redis-server binary")
 	benchBin   = flag.String("redis-benchmark", "redis-benchmark", "redis-benchmark binary")
 	frontProcs = flag.Int("front-procs", 0, "GOMAXPROCS of the front processes; 0: Go's default")
+	baseline   = flag.String("baseline", "", "also benchmark a front (Unix socket to the node) run by this keyward binary, as \"BIN front DIR\" (e.g. the previous commit's)")
 	outFile    = flag.String("out", "", "also write the report to this file")
 	benchUser  = "bench"
 	benchPass  = "bench-password-0001"
@@ -133,7 +137,11 @@ func run() error {
 		DataDir: dir, Credentials: []sigv4.Credential{cred}, CAFile: eng.CAFile(),
 		CertFiles: func(string) (string, string) { return certCopy, keyCopy },
 		Command: func(d string) *exec.Cmd {
-			c := exec.Command(os.Args[0], "front", d)
+			bin := os.Args[0]
+			if filepath.Base(d) == "bench-baseline" {
+				bin = *baseline
+			}
+			c := exec.Command(bin, "front", d)
 			if *frontProcs > 0 {
 				c.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(*frontProcs))
 			}
@@ -151,10 +159,16 @@ func run() error {
 	if err := os.WriteFile(aclFile, []byte(acl), 0o600); err != nil {
 		return err
 	}
-	node := exec.CommandContext(ctx, *redisBin, "--port", "0", "--tls-port", strconv.Itoa(nodePort), "--bind", "127.0.0.1",
-		"--tls-cert-file", certCopy, "--tls-key-file", keyCopy, "--tls-ca-cert-file", eng.CAFile(), "--tls-auth-clients", "no",
-		"--unixsocket", "node.sock", "--unixsocketperm", "700", "--dir", sockDir, "--aclfile", aclFile,
-		"--save", "", "--appendonly", "yes")
+	// A configuration file, as keyward writes them: the front checks that
+	// the socket's server names it on its command line.
+	conf := filepath.Join(sockDir, "server.conf")
+	confText := fmt.Sprintf("port 0\ntls-port %d\nbind 127.0.0.1\ntls-cert-file %q\ntls-key-file %q\ntls-ca-cert-file %q\ntls-auth-clients no\n"+
+		"unixsocket node.sock\nunixsocketperm 700\ndir %q\naclfile %q\nsave \"\"\nappendonly yes\nproc-title-template \"{title} {listen-addr} {config-file}\"\n",
+		nodePort, certCopy, keyCopy, eng.CAFile(), sockDir, aclFile)
+	if err := os.WriteFile(conf, []byte(confText), 0o600); err != nil {
+		return err
+	}
+	node := exec.CommandContext(ctx, *redisBin, conf)
 	node.Dir = sockDir
 	if err := node.Start(); err != nil {
 		return err
@@ -164,20 +178,26 @@ func run() error {
 		return err
 	}
 	targets := []target{{name: "node directly", port: nodePort, pids: []int{node.Process.Pid}}}
-	for _, f := range []struct{ id, backend string }{
-		{"bench-tls", "127.0.0.1:" + strconv.Itoa(nodePort)},
-		{"bench-unix", "unix:" + filepath.Join(sockDir, "node.sock")},
-	} {
-		port, err := fm.Ensure(ctx, fronts.Spec{ID: f.id, Backend: f.backend, Resource: res, CacheID: cacheID})
+	sock := "unix:" + filepath.Join(sockDir, "node.sock")
+	frontTargets := []struct{ id, backend, name string }{
+		{"bench-tls", "127.0.0.1:" + strconv.Itoa(nodePort), "front, TLS to the node"},
+		{"bench-unix", sock, "front, Unix socket to the node"},
+	}
+	if *baseline != "" {
+		frontTargets = append(frontTargets, struct{ id, backend, name string }{"bench-baseline", sock, "baseline front, Unix socket"})
+	}
+	for _, f := range frontTargets {
+		spec := fronts.Spec{ID: f.id, Backend: f.backend, Resource: res, CacheID: cacheID}
+		if f.id == "bench-unix" {
+			spec.BackendProcess = conf
+		}
+		port, err := fm.Ensure(ctx, spec)
 		if err != nil {
 			return err
 		}
 		defer fm.Stop(context.Background(), f.id)
 		pid := readPid(filepath.Join(dir, "fronts", f.id, "front.pid"))
-		name := "front, TLS to the node"
-		if strings.HasPrefix(f.backend, "unix:") {
-			name = "front, Unix socket to the node"
-		}
+		name := f.name
 		targets = append(targets, target{name: name, port: port, pids: []int{node.Process.Pid, pid}})
 	}
 

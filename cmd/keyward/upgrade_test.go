@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/redis/go-redis/v9"
 
+	"keyward/iamauth"
 	"keyward/internal/pgtest"
 	"keyward/internal/redistest"
 	"keyward/keywardtest"
@@ -191,6 +195,48 @@ func testUpgrade(t *testing.T, args ...string) {
 	}
 	if err := auth(tokAddrs[0], "default", "token-token-token-0001"); err != nil {
 		t.Errorf("AUTH token refused after the upgrade: %v", err)
+	}
+
+	// The adopted nodes were given fronts on their ports (the nodes moved
+	// to new ones, keeping their connections, as conn shows above): an IAM
+	// user added after the upgrade logs in on every endpoint.
+	keywardtest.Eventually(t, 15*time.Second, "the adopted nodes hand their ports to fronts", func() bool {
+		for i, a := range addrs {
+			b, err := os.ReadFile(filepath.Join(dir, "nodes", fmt.Sprintf("000000000000.us-east-1.web-%03d", i+1), "node.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rec struct{ Port int }
+			json.Unmarshal(b, &rec)
+			if _, port, _ := net.SplitHostPort(a); port == strconv.Itoa(rec.Port) {
+				return false
+			}
+		}
+		return true
+	})
+	if err := conn.Get(ctx, "app:k").Err(); err != nil {
+		t.Fatalf("a connection made before the node moved to its new port: %v", err)
+	}
+	if _, err := c.CreateUser(ctx, &elasticache.CreateUserInput{UserId: aws.String("carol"), UserName: aws.String("carol"), Engine: aws.String("redis"),
+		AccessString: aws.String("on ~* +@all"), AuthenticationMode: &types.AuthenticationMode{Type: types.InputAuthenticationTypeIam}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ModifyUserGroup(ctx, &elasticache.ModifyUserGroupInput{UserGroupId: aws.String("app"), UserIdsToAdd: []string{"carol"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitGroupsActive(t, c, "app")
+	for _, a := range addrs {
+		cl := redis.NewClient(&redis.Options{Addr: a, TLSConfig: tlsConf, Protocol: 2, MaxRetries: -1, DisableIdentity: true,
+			CredentialsProviderContext: func(ctx context.Context) (string, string, error) {
+				// keyward runs unauthenticated here: any key signs.
+				tok, err := iamauth.Presign(ctx, aws.Credentials{AccessKeyID: "AKIDANY", SecretAccessKey: "any"},
+					iamauth.Resource{Name: "web", Region: "us-east-1"}, "carol", 15*time.Minute, time.Now())
+				return "carol", tok, err
+			}})
+		if err := cl.Ping(ctx).Err(); err != nil {
+			t.Errorf("IAM login on adopted node %s: %v", a, err)
+		}
+		cl.Close()
 	}
 
 	// Changes after the upgrade reach the adopted nodes.
