@@ -65,7 +65,9 @@ func userGroupIDs(t *testing.T, c *elasticache.Client, id string) []string {
 }
 
 func TestCreateUserGroup(t *testing.T) {
-	ts := keywardtest.New(t, keywardtest.WithDelay(300*time.Millisecond))
+	// The group must still be creating after the five calls below: a delay
+	// a loaded machine's slow calls cannot outlast.
+	ts := keywardtest.New(t, keywardtest.WithDelay(2*time.Second))
 	c := ts.Client
 	createUser(t, c, "app", "app")
 	createUser(t, c, "iamer", "iamer", func(in *elasticache.CreateUserInput) {

@@ -166,7 +166,16 @@ func (e *RulesRefusedError) Unwrap() error { return ErrInvalidRules }
 //     call leaves as it was is not killed, so retrying an ApplyACL that
 //     already succeeded does not disconnect clients that connected since.
 //   - The writes and kills run in one MULTI/EXEC, so clients never see a
-//     half-applied state.
+//     half-applied state; except that users the previous call on the same
+//     admin connection left on the node and users no longer names are
+//     deleted first, in a transaction of their own, so that a revocation
+//     is one round trip and does not wait for the comparison of every
+//     other user. A client may then briefly see a user gone before
+//     another's change lands: access only ever narrows early. When the
+//     call only removes users (every other user as that previous call
+//     applied it), nothing more is sent: drift made by someone else since
+//     is repaired by the next call that changes nothing, the periodic
+//     resync's.
 //
 // The Manager remembers the users of the last call: a node that restarts
 // starts closed and gets them back before it is reported running.
@@ -184,7 +193,7 @@ func (m *Manager) ApplyACL(ctx context.Context, id string, users []ACLUser, kill
 	n.want = &aclState{desired: desired, refused: refused, kill: slices.Clone(kill)}
 	m.mu.Unlock()
 	var rerr *RulesRefusedError
-	err = m.withAdmin(ctx, n, func(c *respConn) error {
+	err = m.withAdminRetry(ctx, n, func(c *respConn) error {
 		changed, rerr, err = m.applyState(ctx, n, c, desired, refused, kill)
 		return err
 	})
@@ -285,6 +294,111 @@ type refusedRules string
 // applyACL makes the node's users desired. Users the engine refuses are
 // added to refused (name -> reason) and left off the node.
 func applyACL(ctx context.Context, c *respConn, desired []ACLUser, refused map[string]string, kill []string) (bool, error) {
+	if c.list != nil && sameUsers(c.last, desired) {
+		// Nothing changed on keyward's side: the node is as the last
+		// comparison left it unless its ACL LIST says otherwise.
+		lines, err := aclList(ctx, c)
+		if err != nil {
+			return false, err
+		}
+		if slices.Equal(lines, c.list) {
+			maps.Copy(refused, c.lastRefused)
+			return false, nil
+		}
+	}
+	c.list = nil
+	revoked, drops, err := revokeFirst(ctx, c, desired)
+	if err != nil {
+		return false, err
+	}
+	if drops && onlyDrops(c.last, desired) {
+		// The change was only removals, now done, and every other user is
+		// as the last apply on this connection left it: nothing to
+		// compare. Drift made meanwhile by someone else is the periodic
+		// resync's to repair (its applies change nothing, so they compare).
+		c.last = desired
+		for name, why := range c.lastRefused {
+			if slices.ContainsFunc(desired, func(d ACLUser) bool { return d.Name == name }) {
+				refused[name] = why
+			} else {
+				delete(c.lastRefused, name)
+			}
+		}
+		return revoked, nil
+	}
+	before := maps.Clone(refused)
+	changed, err := reconcileACL(ctx, c, desired, refused, kill)
+	if err == nil {
+		c.last, c.lastRefused = desired, map[string]string{}
+		for name, why := range refused {
+			if _, ok := before[name]; !ok {
+				c.lastRefused[name] = why
+			}
+		}
+	}
+	return changed || revoked, err
+}
+
+// revokeFirst deletes, in a transaction of their own, the users that the
+// last apply on c left on the node and desired no longer has: a revocation
+// (DeleteUser, a user leaving a group) then takes one round trip and almost
+// no work on the node, instead of waiting behind the comparison of every
+// user that reconcileACL makes. drops reports that there were such users,
+// deleted whether or not they were still there.
+func revokeFirst(ctx context.Context, c *respConn, desired []ACLUser) (deleted, drops bool, err error) {
+	var cmds [][]string
+	for _, u := range c.last {
+		if u.Name == "default" || IsReservedUserName(u.Name) || slices.ContainsFunc(desired, func(d ACLUser) bool { return d.Name == u.Name }) {
+			continue
+		}
+		cmds = append(cmds, []string{"CLIENT", "KILL", "USER", u.Name}, []string{"ACL", "DELUSER", u.Name})
+	}
+	if len(cmds) == 0 {
+		return false, false, nil
+	}
+	replies, err := c.tx(ctx, cmds)
+	if err != nil {
+		return false, false, err
+	}
+	// CLIENT KILL USER fails for a user already gone; DELUSER counts.
+	for i := 1; i < len(replies); i += 2 {
+		if n, ok := replies[i].(int64); ok && n > 0 {
+			deleted = true
+		}
+	}
+	return deleted, true, nil
+}
+
+// sameUsers reports whether a and b hold the same users with the same rules.
+func sameUsers(a, b []ACLUser) bool {
+	return slices.EqualFunc(a, b, func(x, y ACLUser) bool { return x.Name == y.Name && slices.Equal(x.Rules, y.Rules) })
+}
+
+func aclList(ctx context.Context, c *respConn) ([]string, error) {
+	r, err := c.do(ctx, "ACL", "LIST")
+	if err != nil {
+		return nil, err
+	}
+	return stringList(r)
+}
+
+// onlyDrops reports whether every user of desired is in last with the
+// same rules (both are sorted by name).
+func onlyDrops(last, desired []ACLUser) bool {
+	i := 0
+	for _, d := range desired {
+		for i < len(last) && last[i].Name < d.Name {
+			i++
+		}
+		if i == len(last) || last[i].Name != d.Name || !slices.Equal(last[i].Rules, d.Rules) {
+			return false
+		}
+	}
+	return true
+}
+
+// reconcileACL makes the node's users desired (see applyACL).
+func reconcileACL(ctx context.Context, c *respConn, desired []ACLUser, refused map[string]string, kill []string) (bool, error) {
 	// 1. Observe, in one transaction: the user list, each desired user as
 	// the node has it, and the engine's rendering of each desired user not
 	// rendered before on this connection (through the scratch user, which
@@ -307,6 +421,7 @@ func applyACL(ctx context.Context, c *respConn, desired []ACLUser, refused map[s
 	if len(render) > 0 {
 		cmds = append(cmds, []string{"ACL", "DELUSER", scratchUser})
 	}
+	cmds = append(cmds, []string{"ACL", "LIST"}) // the state observed, for applyACL's next check
 	replies, err := c.tx(ctx, cmds)
 	if err != nil {
 		return false, err
@@ -379,7 +494,7 @@ func applyACL(ctx context.Context, c *respConn, desired []ACLUser, refused map[s
 			refused[u.Name] = string(why)
 			next := slices.Clone(desired)
 			next[i] = ACLUser{"default", []string{"reset", "off"}}
-			return applyACL(ctx, c, next, refused, kill)
+			return reconcileACL(ctx, c, next, refused, kill)
 		}
 	}
 
@@ -402,6 +517,7 @@ func applyACL(ctx context.Context, c *respConn, desired []ACLUser, refused map[s
 		}
 	}
 	if len(set) == 0 && len(del) == 0 {
+		c.list, _ = stringList(replies[len(replies)-1])
 		return false, nil
 	}
 
@@ -419,6 +535,7 @@ func applyACL(ctx context.Context, c *respConn, desired []ACLUser, refused map[s
 	for _, name := range del {
 		cmds = append(cmds, []string{"CLIENT", "KILL", "USER", name}, []string{"ACL", "DELUSER", name})
 	}
+	cmds = append(cmds, []string{"ACL", "LIST"})
 	replies, err = c.tx(ctx, cmds)
 	if err != nil {
 		return false, err
@@ -428,6 +545,9 @@ func applyACL(ctx context.Context, c *respConn, desired []ACLUser, refused map[s
 		if e, ok := r.(respError); ok {
 			errs = append(errs, fmt.Errorf("%s: %w", strings.Join(cmds[i][:min(3, len(cmds[i]))], " "), e))
 		}
+	}
+	if len(errs) == 0 {
+		c.list, _ = stringList(replies[len(replies)-1])
 	}
 	return true, errors.Join(errs...)
 }
@@ -460,7 +580,7 @@ func (m *Manager) ACLList(ctx context.Context, id string) ([]string, error) {
 		return nil, fmt.Errorf("engine: acl list on %s: %w", id, err)
 	}
 	var lines []string
-	err = m.withAdmin(ctx, n, func(c *respConn) error {
+	err = m.withAdminRetry(ctx, n, func(c *respConn) error {
 		r, err := c.do(ctx, "ACL", "LIST")
 		if err != nil {
 			return err

@@ -465,3 +465,66 @@ func BenchmarkApplyACL(b *testing.B) {
 		}
 	})
 }
+
+// A revocation on a node whose users keyward applied before is one
+// transaction of deletions; what drifted meanwhile is repaired by the next
+// apply of the same users (the periodic resync's), which otherwise sends
+// one ACL LIST.
+func TestApplyACL_RevocationFirst(t *testing.T) {
+	t.Parallel()
+	m, n, dir := oneNode(t)
+	ctx := t.Context()
+	carolPW := "carol-password-000000001"
+	carol := accessUser(t, "carol", "on ~* +@all", keyward.HashPassword(carolPW))
+	users := appUsers()
+	applyAll(t, m, append(slices.Clone(users), carol), nil, n.ID)
+	conn := client(t, n.Addr, "carol", carolPW, nil).Conn()
+	defer conn.Close()
+	if err := conn.Ping(ctx).Err(); err != nil {
+		t.Fatalf("carol: %v", err)
+	}
+	admin := adminClient(t, dir, n, nil)
+	if err := admin.Do(ctx, "ACL", "SETUSER", "alice", "~*").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := m.ApplyACL(ctx, n.ID, users, nil); err != nil || !changed {
+		t.Fatalf("revoking carol: ApplyACL = %v, %v; want changed", changed, err)
+	}
+	checkClosed(t, "carol's connection", conn)
+	if err := client(t, n.Addr, "carol", carolPW, nil).Ping(ctx).Err(); err == nil {
+		t.Fatal("carol still logs in")
+	}
+	if changed, err := m.ApplyACL(ctx, n.ID, users, nil); err != nil || !changed {
+		t.Fatalf("after drift: ApplyACL = %v, %v; want changed (drift repaired)", changed, err)
+	}
+	if changed, err := m.ApplyACL(ctx, n.ID, users, nil); err != nil || changed {
+		t.Fatalf("at rest: ApplyACL = %v, %v; want no change", changed, err)
+	}
+	alice := client(t, n.Addr, "alice", alicePW, nil)
+	if err := alice.Set(ctx, "other:k", "v", 0).Err(); !isNoPerm(err) {
+		t.Errorf("alice SET other:k after the repair: %v; want NOPERM (her keys are app:* again)", err)
+	}
+	if err := alice.Set(ctx, "app:k", "v", 0).Err(); err != nil {
+		t.Errorf("alice SET app:k: %v", err)
+	}
+}
+
+// A kept admin connection that the node closed is replaced within the same
+// ApplyACL: the call succeeds.
+func TestApplyACL_StaleAdminConnection(t *testing.T) {
+	t.Parallel()
+	m, n, dir := oneNode(t)
+	ctx := t.Context()
+	users := appUsers()
+	applyAll(t, m, users, nil, n.ID)
+	admin := adminClient(t, dir, n, nil)
+	// Closes keyward's admin connection (and this client's, which
+	// reconnects).
+	admin.Do(ctx, "CLIENT", "KILL", "USER", engine.AdminUser)
+	if _, err := m.ApplyACL(ctx, n.ID, users[:len(users)-1], nil); err != nil {
+		t.Fatalf("ApplyACL on a closed admin connection: %v", err)
+	}
+	if _, err := m.ACLList(ctx, n.ID); err != nil {
+		t.Fatalf("ACLList: %v", err)
+	}
+}

@@ -38,6 +38,17 @@ type respConn struct {
 	// cached rendering that disagrees with the node is confirmed by a
 	// fresh one before anything is written (see applyACL).
 	rendered map[string]any
+	// last is what the last ApplyACL on this connection applied: the
+	// desired users, and those among them that the engine refused (left
+	// off the node), so that the next one can revoke the users it drops
+	// before anything else (see applyACL). last is nil before the first.
+	last        []ACLUser
+	lastRefused map[string]string
+	// list is the node's ACL LIST right after the last apply that
+	// compared every user (nil: unknown), so that the next apply of the
+	// same users, the periodic resync's, is one ACL LIST when nothing
+	// drifted.
+	list []string
 }
 
 func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }

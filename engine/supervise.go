@@ -142,25 +142,46 @@ func (m *Manager) startFailed(n *node) time.Duration {
 	return d
 }
 
-// adminConn is a node's cached admin connection.
+// adminConn is a node's persistent admin connection: dialled once per node
+// process and kept (a pool of one, since calls for one node are
+// serialised anyway), so that an ApplyACL is one or two round trips on an
+// open Unix socket, not a dial, a peer check and an AUTH.
 type adminConn struct {
-	mu sync.Mutex
-	c  *respConn
+	mu   sync.Mutex
+	c    *respConn
+	inst *instance // the process c was dialled to
 }
 
 func (a *adminConn) drop() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.dropLocked()
+}
+
+func (a *adminConn) dropLocked() {
 	if a.c != nil {
 		a.c.close()
-		a.c = nil
+		a.c, a.inst = nil, nil
 	}
 }
 
 // withAdmin runs f on the node's admin connection, dialling it if needed.
 // Calls for one node are serialised. The connection is dropped after an
-// I/O or protocol error (but kept after an error reply).
+// I/O or protocol error (but kept after an error reply), and when the node's
+// process is no longer the one it was dialled to (a restart).
 func (m *Manager) withAdmin(ctx context.Context, n *node, f func(c *respConn) error) error {
+	return m.admin(ctx, n, false, f)
+}
+
+// withAdminRetry is withAdmin for idempotent f (ApplyACL, reads): if f fails
+// on a kept connection with an I/O error other than a timeout (the
+// connection went stale: the node closed it), f runs once more on a fresh
+// one, so a stale connection costs a redial, not a failed pass.
+func (m *Manager) withAdminRetry(ctx context.Context, n *node, f func(c *respConn) error) error {
+	return m.admin(ctx, n, true, f)
+}
+
+func (m *Manager) admin(ctx context.Context, n *node, retry bool, f func(c *respConn) error) error {
 	m.mu.Lock()
 	if m.state != stateOpen {
 		m.mu.Unlock()
@@ -173,22 +194,31 @@ func (m *Manager) withAdmin(ctx context.Context, n *node, f func(c *respConn) er
 	}
 	n.admin.mu.Lock()
 	defer n.admin.mu.Unlock()
-	sent := time.Now()
-	if n.admin.c == nil {
-		c, err := m.dialNode(ctx, n, inst.pid)
-		if err != nil {
-			m.noteHealth(n, inst, sent, err)
-			return err
+	if n.admin.c != nil && n.admin.inst != inst {
+		n.admin.dropLocked()
+	}
+	for {
+		sent := time.Now()
+		kept := n.admin.c != nil
+		if !kept {
+			c, err := m.dialNode(ctx, n, inst.pid)
+			if err != nil {
+				m.noteHealth(n, inst, sent, err)
+				return err
+			}
+			n.admin.c, n.admin.inst = c, inst
 		}
-		n.admin.c = c
+		err := f(n.admin.c)
+		if err != nil && !errors.As(err, new(respError)) {
+			n.admin.dropLocked()
+			if retry && kept && !isTimeout(err) && ctx.Err() == nil {
+				retry = false
+				continue
+			}
+		}
+		m.noteHealth(n, inst, sent, err)
+		return err
 	}
-	err := f(n.admin.c)
-	if err != nil && !errors.As(err, new(respError)) {
-		n.admin.c.close()
-		n.admin.c = nil
-	}
-	m.noteHealth(n, inst, sent, err)
-	return err
 }
 
 // minStuck is how long an admin command must have waited for its timeout

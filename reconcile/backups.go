@@ -120,7 +120,7 @@ func (c *Controller) backups(ctx context.Context, caches []*keyward.Cache) {
 // was begun in this window already.
 func (c *Controller) startAutomatic(ctx context.Context, seen *keyward.Cache, windowStart, now time.Time) error {
 	var started *keyward.Snapshot
-	err := c.Store.Update(ctx, func(tx keyward.Tx) error {
+	err := c.update(ctx, func(tx keyward.Tx) error {
 		started = nil
 		cache, err := tx.FindCacheByID(ctx, seen.Scope, seen.Kind, seen.ID)
 		if err != nil || cache.Status != keyward.CacheAvailable || cache.Settings.SnapshotRetentionLimit <= 0 {
@@ -160,7 +160,7 @@ func (c *Controller) startAutomatic(ctx context.Context, seen *keyward.Cache, wi
 // cluster).
 func (c *Controller) expireAutomatic(ctx context.Context, seen *keyward.Snapshot, now time.Time) error {
 	done := false
-	err := c.Store.Update(ctx, func(tx keyward.Tx) error {
+	err := c.update(ctx, func(tx keyward.Tx) error {
 		done = false
 		k := keyward.SnapshotKindOf(seen.Serverless)
 		s, err := k.Get(ctx, tx, seen.Scope, seen.ID)
@@ -215,7 +215,7 @@ func (c *Controller) pruneEvents(ctx context.Context, now time.Time) {
 		}); err != nil || len(expired) == 0 {
 			continue
 		}
-		err = c.Store.Update(ctx, func(tx keyward.Tx) error {
+		err = c.update(ctx, func(tx keyward.Tx) error {
 			_, err := tx.PruneEvents(ctx, sc, cutoff, eventPruneBatch)
 			return err
 		})

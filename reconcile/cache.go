@@ -63,58 +63,90 @@ func IsTerminal(err error) bool {
 	return errors.As(err, &t)
 }
 
-// pollConverge is how often a user or group waiting for caches to converge
-// looks again; caches normally converge within milliseconds.
+// pollConverge is how often a cluster-mode cache whose cluster is still
+// forming looks again.
 const pollConverge = 20 * time.Millisecond
+
+// planInput is what a cache's ACLs are planned from besides the cache: its
+// attached group and the group's effective members.
+type planInput struct {
+	g       *keyward.UserGroup
+	members []*keyward.User
+}
 
 // desired reads a cache's attached group and its effective members and plans
 // the cache's ACLs.
 func (ctl *Controller) desired(ctx context.Context, tx keyward.Tx, c *keyward.Cache) (Desired, error) {
+	return ctl.desiredMemo(ctx, tx, c, nil)
+}
+
+// desiredMemo is desired reading each group (and its members) once per memo,
+// for callers that plan many caches of the same groups in one transaction.
+func (ctl *Controller) desiredMemo(ctx context.Context, tx keyward.Tx, c *keyward.Cache, memo map[string]*planInput) (Desired, error) {
 	if len(c.UserGroupIDs) == 0 {
 		return Plan(c, nil, nil)
 	}
-	g, err := tx.FindUserGroupByID(ctx, c.Scope, c.UserGroupIDs[0])
-	if err != nil {
-		return Desired{}, err
-	}
-	var members []*keyward.User
-	for _, id := range EffectiveMembers(g) {
-		u, err := tx.FindUserByID(ctx, c.Scope, id)
-		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
-			continue
-		} else if err != nil {
+	in := memo[c.UserGroupIDs[0]]
+	if in == nil {
+		g, err := tx.FindUserGroupByID(ctx, c.Scope, c.UserGroupIDs[0])
+		if err != nil {
 			return Desired{}, err
 		}
-		if u.Status != keyward.UserDeleting {
-			members = append(members, u)
+		in = &planInput{g: g}
+		for _, id := range EffectiveMembers(g) {
+			u, err := tx.FindUserByID(ctx, c.Scope, id)
+			if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+				continue
+			} else if err != nil {
+				return Desired{}, err
+			}
+			if u.Status != keyward.UserDeleting {
+				in.members = append(in.members, u)
+			}
+		}
+		if memo != nil {
+			memo[g.ID] = in
 		}
 	}
 	var iam func(string) string
 	if ctl.IAMSecretHash != nil {
 		iam = func(user string) string { return ctl.IAMSecretHash(c, user) }
 	}
-	return PlanIAM(c, g, members, iam)
+	return PlanIAM(c, in.g, in.members, iam)
 }
 
-// groupConverged reports whether every cache that applies the group has
-// applied its desired ACLs on every node; caches that have not are enqueued
-// (a cache backing off after a failure keeps its backoff). That includes
-// caches still detaching from the group: until they have applied their new
-// state, their nodes still hold the group's users. wait is when to look
-// again: soon, or when the soonest retry of a failing cache is due.
-func (c *Controller) groupConverged(ctx context.Context, tx keyward.Tx, g *keyward.UserGroup) (ok bool, wait time.Duration, err error) {
-	ok = true
-	wait = -1
+// groupConverged returns the caches that apply the group but have not
+// applied their desired ACLs on every node yet, and enqueues them (a cache
+// backing off after a failure keeps its backoff). That includes caches
+// still detaching from the group: until they have applied their new state,
+// their nodes still hold the group's users. wait is when the soonest retry
+// of a failing one among them is due (0: none is backing off); the caller
+// waits for their reports (see waiters), not for a poll.
+//
+// It reads the group's caches and the caches in transition, never every
+// cache of the scope, and each group's members once (memo, shared by the
+// calls of one transaction).
+func (c *Controller) groupConverged(ctx context.Context, tx keyward.Tx, g *keyward.UserGroup, memo map[string]*planInput) (pending []keyward.Key, wait time.Duration, err error) {
 	refs := attachedCaches(g)
-	for _, kind := range []keyward.CacheKind{keyward.KindReplicationGroup, keyward.KindServerless} {
-		caches, err := tx.FindCaches(ctx, g.Scope, kind, keyward.CacheFilter{})
-		if err != nil {
-			return false, 0, err
+	// A detaching cache is modifying, so unsettled: the unsettled keys
+	// (an index) find them all.
+	keys, err := tx.FindUnsettled(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, k := range keys {
+		kind, ok := cacheKindOf(k.Resource)
+		if !ok || k.Scope != g.Scope || slices.ContainsFunc(refs, func(r cacheRef) bool { return r.kind == kind && r.id == k.ID }) {
+			continue
 		}
-		for _, cache := range caches {
-			if slices.Contains(cache.PendingUserGroupsRemove, g.ID) {
-				refs = append(refs, cacheRef{kind, cache.ID})
-			}
+		cache, err := tx.FindCacheByID(ctx, g.Scope, kind, k.ID)
+		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			continue
+		} else if err != nil {
+			return nil, 0, err
+		}
+		if slices.Contains(cache.PendingUserGroupsRemove, g.ID) {
+			refs = append(refs, cacheRef{kind, k.ID})
 		}
 	}
 	for _, ref := range refs {
@@ -122,26 +154,35 @@ func (c *Controller) groupConverged(ctx context.Context, tx keyward.Tx, g *keywa
 		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
 			continue
 		} else if err != nil {
-			return false, 0, err
+			return nil, 0, err
 		}
 		if cache.Status == keyward.CacheCreateFailed || cache.Status == keyward.CacheDeleting {
 			continue
 		}
-		d, err := c.desired(ctx, tx, cache)
+		d, err := c.desiredMemo(ctx, tx, cache, memo)
 		if err != nil {
-			return false, 0, err
+			return nil, 0, err
 		}
 		if cache.AppliedACL != d.Fingerprint {
-			ok = false
 			k := keyward.Key{Resource: ref.kind.Resource(), Scope: g.Scope, ID: ref.id}
+			pending = append(pending, k)
 			c.q.add(k)
-			w := max(c.q.backoff(k), pollConverge)
-			if wait < 0 || w < wait {
-				wait = w
+			if b := c.q.backoff(k); b > 0 && (wait == 0 || b < wait) {
+				wait = b
 			}
 		}
 	}
-	return ok, max(wait, pollConverge), nil
+	return pending, wait, nil
+}
+
+func cacheKindOf(r keyward.Resource) (keyward.CacheKind, bool) {
+	switch r {
+	case keyward.ResourceReplicationGroup:
+		return keyward.KindReplicationGroup, true
+	case keyward.ResourceServerlessCache:
+		return keyward.KindServerless, true
+	}
+	return "", false
 }
 
 type cacheRef struct {
@@ -168,19 +209,24 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	var want Desired
 	var config map[string]string
 	var policy, upstream string
-	err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
-		if cache, err = tx.FindCacheByID(ctx, k.Scope, kind, k.ID); err != nil {
+	var err error
+	if p := c.takePrepared(k); p != nil {
+		cache, want, config, policy, upstream = p.cache, p.want, p.config, p.policy, p.upstream
+	} else {
+		err = c.Store.View(ctx, func(tx keyward.Tx) (err error) {
+			if cache, err = tx.FindCacheByID(ctx, k.Scope, kind, k.ID); err != nil {
+				return err
+			}
+			if want, err = c.desired(ctx, tx, cache); err != nil {
+				return err
+			}
+			if upstream, err = globalUpstream(ctx, tx, cache); err != nil {
+				return err
+			}
+			config, policy, err = nodeConfig(ctx, tx, cache)
 			return err
-		}
-		if want, err = c.desired(ctx, tx, cache); err != nil {
-			return err
-		}
-		if upstream, err = globalUpstream(ctx, tx, cache); err != nil {
-			return err
-		}
-		config, policy, err = nodeConfig(ctx, tx, cache)
-		return err
-	})
+		})
+	}
 	if keyward.ErrorCode(err) == keyward.ENOTFOUND {
 		return 0, nil
 	} else if err != nil {
@@ -188,6 +234,7 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	}
 	switch cache.Status {
 	case keyward.CacheCreateFailed:
+		c.cacheDone(k)
 		return 0, nil
 	case keyward.CacheDeleting:
 		return c.deleteCache(ctx, cache)
@@ -211,7 +258,11 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	}
 	if err != nil {
 		if IsTerminal(err) && cache.Status == keyward.CacheCreating {
-			return 0, c.failCache(ctx, cache, err)
+			err = c.failCache(ctx, cache, err)
+			if err == nil {
+				c.cacheDone(k)
+			}
+			return 0, err
 		}
 		return 0, err
 	}
@@ -306,10 +357,18 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 // completes creating/modifying. It changes nothing if the cache was changed
 // meanwhile (another pass follows that change).
 func (c *Controller) finishCache(ctx context.Context, seen *keyward.Cache, want Desired, ports []int, roles []keyward.CacheNode) (time.Duration, error) {
+	key := keyward.Key{Resource: seen.Kind.Resource(), Scope: seen.Scope, ID: seen.ID}
+	if next := recorded(seen, want, ports, roles); sameCache(seen, next) && seen.Status != keyward.CacheCreating && seen.Status != keyward.CacheModifying {
+		// Nothing to record (the periodic resync of a cache at rest): no
+		// write transaction. Had the cache changed since it was read, that
+		// change's own pass follows.
+		c.cacheDone(key)
+		return 0, nil
+	}
 	var after time.Duration
 	var groups []string
 	var applied bool
-	err := c.Store.Update(ctx, func(tx keyward.Tx) error {
+	err := c.update(ctx, func(tx keyward.Tx) error {
 		after, groups, applied = 0, nil, false
 		cur, err := tx.FindCacheByID(ctx, seen.Scope, seen.Kind, seen.ID)
 		if err != nil {
@@ -319,16 +378,7 @@ func (c *Controller) finishCache(ctx context.Context, seen *keyward.Cache, want 
 			after = time.Millisecond // look again at the new generation
 			return nil
 		}
-		next := cur.Clone()
-		for i := range next.Nodes {
-			if i < len(ports) {
-				next.Nodes[i].Port = ports[i]
-			}
-			if i < len(roles) {
-				next.Nodes[i].Role, next.Nodes[i].Recovering = roles[i].Role, roles[i].Recovering
-			}
-		}
-		next.AppliedACL, next.AppliedDefaultUser = want.Fingerprint, want.DefaultIdentity
+		next := recorded(cur, want, ports, roles)
 		if next.Status == keyward.CacheCreating || next.Status == keyward.CacheModifying {
 			if after = c.wait(next.StatusSince); after <= 0 {
 				groups = append(groups, next.PendingUserGroupsAdd...)
@@ -346,12 +396,28 @@ func (c *Controller) finishCache(ctx context.Context, seen *keyward.Cache, want 
 	for _, g := range groups {
 		c.q.add(keyward.Key{Resource: keyward.ResourceUserGroup, Scope: seen.Scope, ID: g})
 	}
-	if err == nil && applied {
-		// Users and groups waiting for this cache may finish now, without
-		// waiting for their next poll (which backs off with the cache).
-		c.enqueueUnsettled(ctx, seen.Scope)
+	if err == nil && (applied || after == 0) {
+		// Users and groups waiting for this cache may finish now.
+		c.cacheDone(key)
 	}
 	return after, err
+}
+
+// recorded returns a copy of cur recording what a pass applied: the node
+// ports, the roles learned from the nodes (nil: kept) and the ACLs'
+// fingerprint and default identity.
+func recorded(cur *keyward.Cache, want Desired, ports []int, roles []keyward.CacheNode) *keyward.Cache {
+	next := cur.Clone()
+	for i := range next.Nodes {
+		if i < len(ports) {
+			next.Nodes[i].Port = ports[i]
+		}
+		if i < len(roles) {
+			next.Nodes[i].Role, next.Nodes[i].Recovering = roles[i].Role, roles[i].Recovering
+		}
+	}
+	next.AppliedACL, next.AppliedDefaultUser = want.Fingerprint, want.DefaultIdentity
+	return next
 }
 
 func sameCache(a, b *keyward.Cache) bool {
@@ -368,7 +434,7 @@ func sameCache(a, b *keyward.Cache) bool {
 
 func (c *Controller) failCache(ctx context.Context, seen *keyward.Cache, cause error) error {
 	c.Logger.Error("reconcile: cache creation failed", "cache", seen.ID, "err", cause)
-	return c.Store.Update(ctx, func(tx keyward.Tx) error {
+	return c.update(ctx, func(tx keyward.Tx) error {
 		cur, err := tx.FindCacheByID(ctx, seen.Scope, seen.Kind, seen.ID)
 		if err != nil || cur.Status != keyward.CacheCreating {
 			return err
@@ -391,7 +457,7 @@ func (c *Controller) deleteCache(ctx context.Context, cache *keyward.Cache) (tim
 			}
 		}
 	}
-	err := c.Store.Update(ctx, func(tx keyward.Tx) error {
+	err := c.update(ctx, func(tx keyward.Tx) error {
 		return tx.DeleteCache(ctx, cache.Scope, cache.Kind, cache.ID)
 	})
 	if keyward.ErrorCode(err) == keyward.ENOTFOUND {
@@ -399,6 +465,9 @@ func (c *Controller) deleteCache(ctx context.Context, cache *keyward.Cache) (tim
 	}
 	for _, g := range cache.UserGroupIDs {
 		c.q.add(keyward.Key{Resource: keyward.ResourceUserGroup, Scope: cache.Scope, ID: g})
+	}
+	if err == nil {
+		c.cacheDone(keyward.Key{Resource: cache.Kind.Resource(), Scope: cache.Scope, ID: cache.ID})
 	}
 	return 0, err
 }
@@ -421,10 +490,42 @@ func (c *Controller) resyncDataWith(ctx context.Context, enqueue func(keyward.Ke
 		mcNodes = c.Memcached.MemcachedIDs()
 	}
 	var caches []*keyward.Cache
+	since := c.epoch.Load()
+	prepared := map[keyward.Key]*preparedPass{}
 	err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
-		caches, err = tx.FindAllCaches(ctx)
-		return err
+		if caches, err = tx.FindAllCaches(ctx); err != nil {
+			return err
+		}
+		// Plan every cache at rest here, reading each group and its
+		// members once, instead of one transaction of point reads per
+		// cache in its pass.
+		memo := map[keyward.Scope]map[string]*planInput{}
+		for _, cache := range caches {
+			if cache.Status != keyward.CacheAvailable {
+				continue
+			}
+			if memo[cache.Scope] == nil {
+				memo[cache.Scope] = map[string]*planInput{}
+			}
+			p := &preparedPass{cache: cache, epoch: since}
+			if p.want, err = c.desiredMemo(ctx, tx, cache, memo[cache.Scope]); err != nil {
+				return err
+			}
+			if p.upstream, err = globalUpstream(ctx, tx, cache); err != nil {
+				return err
+			}
+			if p.config, p.policy, err = nodeConfig(ctx, tx, cache); err != nil {
+				return err
+			}
+			prepared[keyward.Key{Resource: cache.Kind.Resource(), Scope: cache.Scope, ID: cache.ID}] = p
+		}
+		return nil
 	})
+	if err == nil {
+		c.prepMu.Lock()
+		c.prepared = prepared
+		c.prepMu.Unlock()
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			c.Logger.Error("reconcile: data resync", "err", err)
@@ -453,6 +554,29 @@ func (c *Controller) resyncDataWith(ctx context.Context, enqueue func(keyward.Ke
 			}
 		}
 	}
+}
+
+// preparedPass is a cache's stored and desired state read by a drift
+// resync for the cache's pass (see Controller.epoch).
+type preparedPass struct {
+	cache            *keyward.Cache
+	want             Desired
+	config           map[string]string
+	policy, upstream string
+	epoch            uint64
+}
+
+// takePrepared returns k's prepared state if nothing changed since it was
+// read, and forgets it either way.
+func (c *Controller) takePrepared(k keyward.Key) *preparedPass {
+	c.prepMu.Lock()
+	p := c.prepared[k]
+	delete(c.prepared, k)
+	c.prepMu.Unlock()
+	if p == nil || p.epoch != c.epoch.Load() {
+		return nil
+	}
+	return p
 }
 
 // reportRefused logs each member of cache that Plan left out, once while

@@ -153,7 +153,7 @@ func (c *Controller) applyRedisCluster(ctx context.Context, cl *keyward.CacheClu
 // nothing if the cluster changed meanwhile (a new pass follows).
 func (c *Controller) finishCluster(ctx context.Context, seen *keyward.CacheCluster, ports map[string]int, acl string) (time.Duration, error) {
 	var after time.Duration
-	err := c.Store.Update(ctx, func(tx keyward.Tx) error {
+	err := c.update(ctx, func(tx keyward.Tx) error {
 		after = 0
 		cur, err := keyward.Clusters.Get(ctx, tx, seen.Scope, seen.ID)
 		if err != nil {
@@ -196,7 +196,7 @@ func (c *Controller) finishCluster(ctx context.Context, seen *keyward.CacheClust
 
 func (c *Controller) failCluster(ctx context.Context, seen *keyward.CacheCluster, cause error) error {
 	c.Logger.Error("reconcile: cache cluster creation failed", "cluster", seen.ID, "err", cause)
-	return c.Store.Update(ctx, func(tx keyward.Tx) error {
+	return c.update(ctx, func(tx keyward.Tx) error {
 		cur, err := keyward.Clusters.Get(ctx, tx, seen.Scope, seen.ID)
 		if err != nil || cur.Status != keyward.ClusterCreating {
 			return err
@@ -224,7 +224,7 @@ func (c *Controller) deleteCluster(ctx context.Context, cl *keyward.CacheCluster
 			return 0, fmt.Errorf("reconcile: stop %s: %w", id, err)
 		}
 	}
-	err := c.Store.Update(ctx, func(tx keyward.Tx) error {
+	err := c.update(ctx, func(tx keyward.Tx) error {
 		return keyward.Clusters.Delete(ctx, tx, cl.Scope, cl.ID)
 	})
 	if keyward.ErrorCode(err) == keyward.ENOTFOUND {

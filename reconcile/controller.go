@@ -48,7 +48,9 @@ type Controller struct {
 	// (then IAM users cannot log in). nil: IAM users never can.
 	IAMSecretHash func(c *keyward.Cache, user string) string
 
-	// Workers is the number of keys reconciled in parallel; default 4.
+	// Workers is the number of keys reconciled in parallel; default 32.
+	// A revocation reaches every cache of its groups at once, up to this
+	// many caches (each cache's nodes in parallel).
 	Workers int
 
 	Logger *slog.Logger
@@ -57,14 +59,25 @@ type Controller struct {
 	once    sync.Once
 	refused sync.Map // users Plan left out, reported (see reportRefused)
 	q       *queue
-	kick    chan struct{}
-	errors  atomic.Uint64
+	w       *waiters
+
+	// epoch counts the changes this controller hears of: notifications
+	// (Enqueue, Kick, EnqueueAll) and its own writes. A drift resync reads
+	// every cache's desired state in one transaction and hands it to the
+	// passes it queues (prepared), which use it only while epoch has not
+	// moved since that read; otherwise they read afresh.
+	epoch    atomic.Uint64
+	prepMu   sync.Mutex
+	prepared map[keyward.Key]*preparedPass
+	kick     chan struct{}
+	errors   atomic.Uint64
 }
 
 // Kick asks for a resync of every unsettled resource soon, e.g. because
 // another replica committed a change. Calls coalesce; safe for concurrent use.
 func (c *Controller) Kick() {
 	c.init()
+	c.epoch.Add(1)
 	select {
 	case c.kick <- struct{}{}:
 	default:
@@ -77,6 +90,7 @@ func (c *Controller) Errors() uint64 { return c.errors.Load() }
 func (c *Controller) init() {
 	c.once.Do(func() {
 		c.q = newQueue()
+		c.w = newWaiters()
 		c.kick = make(chan struct{}, 1)
 		if c.Now == nil {
 			c.Now = time.Now
@@ -88,7 +102,7 @@ func (c *Controller) init() {
 			c.Resync = 5 * time.Second
 		}
 		if c.Workers <= 0 {
-			c.Workers = 8
+			c.Workers = 32
 		}
 		if c.DataResync <= 0 {
 			c.DataResync = 2 * time.Second
@@ -101,6 +115,7 @@ func (c *Controller) init() {
 // use, also before Run.
 func (c *Controller) Enqueue(k keyward.Key) {
 	c.init()
+	c.epoch.Add(1)
 	c.q.kick(k)
 }
 
@@ -211,6 +226,13 @@ func (c *Controller) Reconcile(ctx context.Context, k keyward.Key) (time.Duratio
 	return 0, nil
 }
 
+// update is Store.Update counting the write in epoch (see prepared).
+func (c *Controller) update(ctx context.Context, fn func(keyward.Tx) error) error {
+	defer c.epoch.Add(1)
+	c.epoch.Add(1)
+	return c.Store.Update(ctx, fn)
+}
+
 // wait returns how long the status entered at since must still be held.
 func (c *Controller) wait(since time.Time) time.Duration {
 	return since.Add(c.Delay).Sub(c.Now())
@@ -220,43 +242,40 @@ func (c *Controller) wait(since time.Time) time.Duration {
 // restarted or recovered.
 func (c *Controller) EnqueueAll(ctx context.Context) {
 	c.init()
+	c.epoch.Add(1)
 	c.resyncDataWith(ctx, c.q.kick)
 }
 
+// reconcileUser completes a user's modifying or deleting once the change
+// has reached every node of every cache of the groups it is in (modifying)
+// or left (deleting). The check runs first in a read transaction; a user
+// still waiting registers the caches it waits for and is queued again when
+// the last of them has reported (see waiters), so nothing polls. Only a
+// user whose caches have all converged takes the write transaction, which
+// checks again before it completes the change.
 func (c *Controller) reconcileUser(ctx context.Context, k keyward.Key) (time.Duration, error) {
+	since := c.w.now()
+	var pending []keyward.Key
+	var wait time.Duration
+	var ready bool
+	err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
+		ready, pending, wait, err = c.userConverged(ctx, tx, k)
+		return err
+	})
+	if err != nil || !ready {
+		return c.await(k, since, pending, wait), err
+	}
+	since = c.w.now()
 	var after time.Duration
-	err := c.Store.Update(ctx, func(tx keyward.Tx) error {
+	err = c.update(ctx, func(tx keyward.Tx) error {
 		after = 0
-		u, err := tx.FindUserByID(ctx, k.Scope, k.ID)
-		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
-			return nil
-		} else if err != nil {
+		ready, pending, wait, err = c.userConverged(ctx, tx, k)
+		if err != nil || !ready {
 			return err
 		}
-		if u.Status == keyward.UserActive {
-			return nil
-		}
-		// The user's change must have reached every node of every cache
-		// of the groups it is in (modifying) or left (deleting).
-		groups := u.GroupIDs
-		if u.Status == keyward.UserDeleting {
-			groups = u.LeavingGroups
-		}
-		for _, gid := range groups {
-			g, err := tx.FindUserGroupByID(ctx, k.Scope, gid)
-			if keyward.ErrorCode(err) == keyward.ENOTFOUND {
-				continue
-			} else if err != nil {
-				return err
-			}
-			if ok, wait, err := c.groupConverged(ctx, tx, g); err != nil {
-				return err
-			} else if !ok {
-				after = max(after, wait)
-			}
-		}
-		if after > 0 {
-			return nil
+		u, err := tx.FindUserByID(ctx, k.Scope, k.ID)
+		if err != nil {
+			return err
 		}
 		if after = c.wait(u.StatusSince); after > 0 {
 			return nil
@@ -272,32 +291,116 @@ func (c *Controller) reconcileUser(ctx context.Context, k keyward.Key) (time.Dur
 		}
 		return nil
 	})
+	if err == nil && !ready {
+		after = c.await(k, since, pending, wait)
+	} else if err == nil {
+		c.w.drop(k)
+	}
 	return after, err
 }
 
+// userConverged reports whether user k is unsettled and its change has
+// reached every cache it concerns (ready), or else which caches it waits
+// for (pending, with the soonest retry among them, see groupConverged).
+func (c *Controller) userConverged(ctx context.Context, tx keyward.Tx, k keyward.Key) (ready bool, pending []keyward.Key, wait time.Duration, err error) {
+	u, err := tx.FindUserByID(ctx, k.Scope, k.ID)
+	if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+		return false, nil, 0, nil
+	} else if err != nil {
+		return false, nil, 0, err
+	}
+	if u.Status == keyward.UserActive {
+		return false, nil, 0, nil
+	}
+	groups := u.GroupIDs
+	if u.Status == keyward.UserDeleting {
+		groups = u.LeavingGroups
+	}
+	memo := map[string]*planInput{}
+	for _, gid := range groups {
+		g, err := tx.FindUserGroupByID(ctx, k.Scope, gid)
+		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			continue
+		} else if err != nil {
+			return false, nil, 0, err
+		}
+		p, w, err := c.groupConverged(ctx, tx, g, memo)
+		if err != nil {
+			return false, nil, 0, err
+		}
+		pending = append(pending, p...)
+		if w > 0 && (wait == 0 || w < wait) {
+			wait = w
+		}
+	}
+	return len(pending) == 0, pending, wait, nil
+}
+
+// await makes waiter wait for the reports of pending caches and returns
+// when to look again regardless: when the soonest retry of a failing cache
+// among them is due (wait), else never (0: the reports, or the periodic
+// resync, queue it). A report that came in meanwhile queues it at once.
+func (c *Controller) await(waiter keyward.Key, since uint64, pending []keyward.Key, wait time.Duration) time.Duration {
+	if !c.w.wait(waiter, since, pending) {
+		c.q.add(waiter) // being processed: queued again when done
+		return 0
+	}
+	return wait
+}
+
+// cacheDone reports the end of a pass over cache k: the users and groups
+// that waited only for it are queued.
+func (c *Controller) cacheDone(k keyward.Key) {
+	for _, w := range c.w.report(k) {
+		c.q.add(w)
+	}
+}
+
 func (c *Controller) reconcileUserGroup(ctx context.Context, k keyward.Key) (time.Duration, error) {
+	// First, without the writer: is the group waiting for caches?
+	since := c.w.now()
+	var pending []keyward.Key
+	var wait time.Duration
+	var idle bool
+	err := c.Store.View(ctx, func(tx keyward.Tx) error {
+		pending, wait, idle = nil, 0, false
+		g, err := tx.FindUserGroupByID(ctx, k.Scope, k.ID)
+		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			idle = true
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if g.Status == keyward.UserGroupDeleting {
+			return nil
+		}
+		// Caches may still need the group (a member was modified): this
+		// enqueues them.
+		pending, wait, err = c.groupConverged(ctx, tx, g, map[string]*planInput{})
+		idle = g.Status == keyward.UserGroupActive
+		return err
+	})
+	if err != nil || idle || len(pending) > 0 {
+		if idle {
+			c.w.drop(k)
+			return 0, err
+		}
+		return c.await(k, since, pending, wait), err
+	}
+	since = c.w.now()
 	var after time.Duration
 	var settled bool
-	err := c.Store.Update(ctx, func(tx keyward.Tx) error {
-		after, settled = 0, false
+	err = c.update(ctx, func(tx keyward.Tx) error {
+		after, settled, pending, wait = 0, false, nil, 0
 		g, err := tx.FindUserGroupByID(ctx, k.Scope, k.ID)
 		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
 			return nil
 		} else if err != nil {
 			return err
 		}
-		if g.Status == keyward.UserGroupActive || g.Status == keyward.UserGroupCreating {
-			// Caches may still need the group (a member was modified).
-			if ok, _, err := c.groupConverged(ctx, tx, g); err != nil || !ok || g.Status == keyward.UserGroupActive {
+		if g.Status == keyward.UserGroupActive || g.Status == keyward.UserGroupCreating || g.Status == keyward.UserGroupModifying {
+			if pending, wait, err = c.groupConverged(ctx, tx, g, map[string]*planInput{}); err != nil || len(pending) > 0 || g.Status == keyward.UserGroupActive {
 				return err
-			}
-		}
-		if g.Status == keyward.UserGroupModifying {
-			if ok, wait, err := c.groupConverged(ctx, tx, g); err != nil {
-				return err
-			} else if !ok {
-				after = wait
-				return nil
 			}
 		}
 		if after = c.wait(g.StatusSince); after > 0 {
@@ -318,6 +421,9 @@ func (c *Controller) reconcileUserGroup(ctx context.Context, k keyward.Key) (tim
 		}
 		return nil
 	})
+	if err == nil && len(pending) > 0 {
+		after = c.await(k, since, pending, wait)
+	}
 	if settled {
 		// Users leaving this group may now be able to finish.
 		c.enqueueUnsettled(ctx, k.Scope, keyward.ResourceUser)

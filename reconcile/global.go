@@ -65,7 +65,7 @@ func globalUpstream(ctx context.Context, tx keyward.Tx, cache *keyward.Cache) (s
 func (c *Controller) reconcileGlobal(ctx context.Context, k keyward.Key) (time.Duration, error) {
 	var after time.Duration
 	var enqueue []keyward.Key
-	err := c.Store.Update(ctx, func(tx keyward.Tx) error {
+	err := c.update(ctx, func(tx keyward.Tx) error {
 		after, enqueue = 0, nil
 		g, err := keyward.GlobalGroups.Get(ctx, tx, k.Scope, k.ID)
 		if keyward.ErrorCode(err) == keyward.ENOTFOUND {

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -13,15 +14,21 @@ import (
 // workers at once: a key added while it is being processed is queued again
 // when the worker calls done.
 type queue struct {
-	mu         sync.Mutex
-	cond       *sync.Cond
-	ready      []keyward.Key
-	queued     map[keyward.Key]bool // in ready
+	mu    sync.Mutex
+	cond  *sync.Cond
+	ready []keyward.Key
+	// urgent keys are handed out before ready ones: kicked keys (accepted
+	// changes, revocations first among them) do not wait behind a resync
+	// of every cache.
+	urgent     []keyward.Key
+	queued     map[keyward.Key]bool // in ready or urgent
 	processing map[keyward.Key]bool
 	dirty      map[keyward.Key]bool // added while processing
-	timers     map[keyward.Key]*time.Timer
-	deadline   map[keyward.Key]time.Time
-	failures   map[keyward.Key]int
+	// urgentDirty marks dirty keys that were kicked: urgent when re-queued.
+	urgentDirty map[keyward.Key]bool
+	timers      map[keyward.Key]*time.Timer
+	deadline    map[keyward.Key]time.Time
+	failures    map[keyward.Key]int
 	// notBefore is when a failed key may run again: until then add only
 	// leaves it to its retry, so that no poll or resync bypasses the
 	// backoff (kick does, for events that may fix the failure).
@@ -36,6 +43,7 @@ func newQueue() *queue {
 		queued:      map[keyward.Key]bool{},
 		processing:  map[keyward.Key]bool{},
 		dirty:       map[keyward.Key]bool{},
+		urgentDirty: map[keyward.Key]bool{},
 		timers:      map[keyward.Key]*time.Timer{},
 		deadline:    map[keyward.Key]time.Time{},
 		failures:    map[keyward.Key]int{},
@@ -69,7 +77,24 @@ func (q *queue) kick(k keyward.Key) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	delete(q.notBefore, k)
-	q.addLocked(k)
+	if q.shutdown {
+		return
+	}
+	if q.processing[k] {
+		q.dirty[k] = true
+		q.urgentDirty[k] = true
+		return
+	}
+	if q.queued[k] {
+		i := slices.Index(q.ready, k)
+		if i < 0 {
+			return // already urgent
+		}
+		q.ready = slices.Delete(q.ready, i, i+1)
+	}
+	q.queued[k] = true
+	q.urgent = append(q.urgent, k)
+	q.cond.Signal()
 }
 
 // backoff returns how long k still backs off, 0 if it does not.
@@ -155,14 +180,18 @@ func (q *queue) forget(k keyward.Key) {
 func (q *queue) get() (keyward.Key, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for len(q.ready) == 0 && !q.shutdown {
+	for len(q.ready) == 0 && len(q.urgent) == 0 && !q.shutdown {
 		q.cond.Wait()
 	}
 	if q.shutdown {
 		return keyward.Key{}, false
 	}
-	k := q.ready[0]
-	q.ready = q.ready[1:]
+	var k keyward.Key
+	if len(q.urgent) > 0 {
+		k, q.urgent = q.urgent[0], q.urgent[1:]
+	} else {
+		k, q.ready = q.ready[0], q.ready[1:]
+	}
 	delete(q.queued, k)
 	q.processing[k] = true
 	return k, true
@@ -173,10 +202,18 @@ func (q *queue) done(k keyward.Key) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	delete(q.processing, k)
+	urgent := q.urgentDirty[k]
+	delete(q.urgentDirty, k)
 	if q.dirty[k] {
 		delete(q.dirty, k)
 		if !time.Now().Before(q.notBefore[k]) {
 			q.addLocked(k)
+			if urgent && q.queued[k] {
+				if i := slices.Index(q.ready, k); i >= 0 {
+					q.ready = slices.Delete(q.ready, i, i+1)
+					q.urgent = append(q.urgent, k)
+				}
+			}
 		}
 	}
 }
@@ -185,7 +222,7 @@ func (q *queue) done(k keyward.Key) {
 func (q *queue) len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.ready) + len(q.deadline)
+	return len(q.ready) + len(q.urgent) + len(q.deadline)
 }
 
 func (q *queue) close() {

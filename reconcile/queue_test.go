@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -88,5 +89,29 @@ func TestReviewF5_PollsRespectBackoff(t *testing.T) {
 	q.get()
 	if waited := time.Since(start); waited > 50*time.Millisecond {
 		t.Errorf("kicked key ran after %v", waited)
+	}
+}
+
+// Kicked keys (accepted changes) are handed out before keys a resync
+// queued, also when they were queued by that resync already.
+func TestQueue_KickedFirst(t *testing.T) {
+	q := newQueue()
+	key := func(id string) keyward.Key { return keyward.Key{Resource: keyward.ResourceReplicationGroup, ID: id} }
+	for _, id := range []string{"a", "b", "c"} {
+		q.add(key(id))
+	}
+	q.kick(key("c"))
+	q.kick(key("d"))
+	var got []string
+	for range 4 {
+		k, _ := q.get()
+		got = append(got, k.ID)
+		q.done(k)
+	}
+	if want := "c d a b"; fmt.Sprint(got) != "["+want+"]" {
+		t.Errorf("order %v, want [%s]", got, want)
+	}
+	if q.len() != 0 {
+		t.Errorf("len %d after draining", q.len())
 	}
 }

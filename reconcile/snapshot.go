@@ -62,7 +62,7 @@ func (c *Controller) reconcileSnapshot(ctx context.Context, k keyward.Key) (time
 				return 0, err
 			}
 		}
-		err := c.Store.Update(ctx, func(tx keyward.Tx) error { return kind.Delete(ctx, tx, k.Scope, k.ID) })
+		err := c.update(ctx, func(tx keyward.Tx) error { return kind.Delete(ctx, tx, k.Scope, k.ID) })
 		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
 			err = nil
 		}
@@ -113,7 +113,7 @@ func (c *Controller) reconcileSnapshot(ctx context.Context, k keyward.Key) (time
 		}
 	}
 	var cacheKey *keyward.Key
-	err = c.Store.Update(ctx, func(tx keyward.Tx) error {
+	err = c.update(ctx, func(tx keyward.Tx) error {
 		cacheKey = nil
 		cur, err := kind.Get(ctx, tx, k.Scope, k.ID)
 		if err != nil || cur.Status != keyward.SnapshotCreating {

@@ -1,15 +1,17 @@
 // Command keyward-seedbench measures the data plane of the seed page on real
 // redis-server nodes: how long after DeleteUser returns the user is refused
 // by every node of every replication group its user group is attached to,
-// how long CreateReplicationGroup takes to reach "available", and how much
-// memory keyward uses while supervising many nodes.
+// as the fleet grows, how long CreateReplicationGroup takes to reach
+// "available", and what keyward costs (CPU, memory) while it supervises the
+// fleet and nothing changes.
 //
-// It builds keyward, runs it as a child process on a temporary data
-// directory, drives it with aws-sdk-go-v2, probes the nodes with go-redis
-// over TLS (verified against keyward's CA), and prints a Markdown report.
-// Everything it creates is deleted before it exits.
+// It builds keyward (or takes -keyward), runs it as a child process on a
+// temporary data directory, drives it with aws-sdk-go-v2, probes the nodes
+// over TLS through their fronts (verified against keyward's CA), and prints
+// a Markdown report. Everything it creates is deleted before it exits.
 //
-//	go run ./cmd/keyward-seedbench -trials 50
+//	go run ./cmd/keyward-seedbench -trials 50                      # 3 groups × 3 nodes
+//	go run ./cmd/keyward-seedbench -curve 1,3,10,30,100 -trials 20 # 3 … 300 nodes
 package main
 
 import (
@@ -34,18 +36,40 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
-	"github.com/redis/go-redis/v9"
 )
 
 func main() {
-	trials := flag.Int("trials", 50, "DeleteUser trials")
-	groups := flag.Int("groups", 3, "replication groups attached to the user group")
+	trials := flag.Int("trials", 50, "DeleteUser trials per fleet size")
+	groups := flag.Int("groups", 3, "replication groups attached to the user group (without -curve)")
 	nodes := flag.Int("nodes", 3, "nodes per replication group")
-	rssGroups := flag.Int("rss-groups", 10, "replication groups of -nodes nodes to create for the memory figure")
+	curve := flag.String("curve", "", "comma-separated numbers of replication groups to measure in turn, growing one fleet (e.g. 1,3,10,30,100); overrides -groups")
+	bin := flag.String("keyward", "", "keyward binary (default: build ./cmd/keyward)")
+	idle := flag.Duration("idle", 20*time.Second, "after the last size, how long to measure keyward's CPU while nothing changes (0: skip)")
+	parallel := flag.Int("create-parallel", 8, "replication groups created at once while the fleet grows")
+	settle := flag.Duration("settle", 200*time.Millisecond, "pause between a trial's setup and its DeleteUser")
 	flag.Parse()
-	if err := run(*trials, *groups, *nodes, *rssGroups); err != nil {
+	sizes := []int{*groups}
+	if *curve != "" {
+		sizes = nil
+		for _, f := range strings.Split(*curve, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 || len(sizes) > 0 && n <= sizes[len(sizes)-1] {
+				log.Fatalf("-curve %q: want growing positive numbers", *curve)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	o := opts{trials: *trials, nodes: *nodes, sizes: sizes, bin: *bin, idle: *idle, parallel: max(*parallel, 1), settle: *settle}
+	if err := run(o); err != nil {
 		log.Fatal(err)
 	}
+}
+
+type opts struct {
+	trials, nodes, parallel int
+	sizes                   []int
+	bin                     string
+	idle, settle            time.Duration
 }
 
 type bench struct {
@@ -53,18 +77,34 @@ type bench struct {
 	tls     *tls.Config
 	cmd     *exec.Cmd
 	ctx     context.Context
+	mu      sync.Mutex
 	created []string
 }
 
-func run(trials, groups, nodes, rssGroups int) error {
+// sizeResult is what one fleet size measured.
+type sizeResult struct {
+	groups, nodes int
+	revoke        []time.Duration
+	load          [2]float64 // load average (1 min) before and after the trials
+	busy          float64    // machine CPU busy during the trials, in cores
+	kwCPU         float64    // keyward's CPU during the trials, in cores
+	// CPU time spent between DeleteUser and the last node's refusal, per
+	// trial: by keyward, and by the fleet (nodes and fronts).
+	kwRevoke, fleetRevoke []time.Duration
+}
+
+func run(o opts) error {
 	dir, err := os.MkdirTemp("", "keyward-seedbench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "keyward")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/keyward").CombinedOutput(); err != nil {
-		return fmt.Errorf("build: %v\n%s", err, out)
+	bin := o.bin
+	if bin == "" {
+		bin = filepath.Join(dir, "keyward")
+		if out, err := exec.Command("go", "build", "-o", bin, "./cmd/keyward").CombinedOutput(); err != nil {
+			return fmt.Errorf("build: %v\n%s", err, out)
+		}
 	}
 	addr, err := freeAddr()
 	if err != nil {
@@ -96,86 +136,299 @@ func run(trials, groups, nodes, rssGroups int) error {
 	if err := b.waitGroupActive("bench"); err != nil {
 		return err
 	}
-
-	// CreateReplicationGroup → available, for the groups under test.
-	var createTimes []time.Duration
-	var nodeAddrs []string
-	for i := range groups {
-		id := fmt.Sprintf("bench-rg%d", i)
-		d, addrs, err := b.createRG(id, nodes, "bench")
-		if err != nil {
-			return err
-		}
-		createTimes = append(createTimes, d)
-		nodeAddrs = append(nodeAddrs, addrs...)
-	}
-	// Attaching caches holds the group in modifying until every node has
-	// its users, which may end just after the last group is available.
-	if err := b.waitGroupActive("bench"); err != nil {
-		return err
-	}
 	caPEM, err := os.ReadFile(filepath.Join(dir, "data", "tls", "ca.pem"))
 	if err != nil {
 		return err
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
-	b.tls = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+	b.tls = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", ClientSessionCache: tls.NewLRUClientSessionCache(4096)}
 
-	// DeleteUser → AUTH refused on every node.
-	var revoke []time.Duration
-	for i := range trials {
-		user := fmt.Sprintf("victim-%03d", i)
-		pw := fmt.Sprintf("victim-password-%03d", i)
-		if err := b.createUser(user, user, pw, "on ~* +@all"); err != nil {
+	var createTimes []time.Duration
+	var nodeAddrs []string
+	var results []sizeResult
+	victim := 0
+	for _, size := range o.sizes {
+		// Grow the fleet: CreateReplicationGroup → available, a few at once.
+		fmt.Fprintf(os.Stderr, "seedbench: growing to %d groups × %d nodes\n", size, o.nodes)
+		ids := make([]string, 0, size)
+		for i := len(nodeAddrs) / o.nodes; i < size; i++ {
+			ids = append(ids, fmt.Sprintf("bench-rg%03d", i))
+		}
+		times, addrs, err := b.createRGs(ids, o.nodes, "bench", o.parallel)
+		if err != nil {
 			return err
 		}
-		if _, err := b.c.ModifyUserGroup(b.ctx, &elasticache.ModifyUserGroupInput{UserGroupId: aws.String("bench"), UserIdsToAdd: []string{user}}); err != nil {
-			return err
-		}
+		createTimes = append(createTimes, times...)
+		nodeAddrs = append(nodeAddrs, addrs...)
+		// Attaching caches holds the group in modifying until every node
+		// has its users, which may end just after the last is available.
 		if err := b.waitGroupActive("bench"); err != nil {
 			return err
 		}
-		if err := b.waitAuth(nodeAddrs, user, pw, true); err != nil {
-			return err
+		time.Sleep(time.Second) // let the creations' after-work settle
+
+		res := sizeResult{groups: size, nodes: len(nodeAddrs), load: [2]float64{loadAvg(), 0}}
+		busy0, kw0, t0 := machineBusy(), procCPU(b.cmd.Process.Pid), time.Now()
+		fleet := fleetPIDs(dir)
+		fmt.Fprintf(os.Stderr, "seedbench: %d node and front processes\n", len(fleet))
+		for range o.trials {
+			t, err := b.trial(nodeAddrs, victim, o.settle, fleet)
+			victim++
+			if err != nil {
+				return err
+			}
+			res.revoke = append(res.revoke, t.d)
+			res.kwRevoke = append(res.kwRevoke, t.kw)
+			res.fleetRevoke = append(res.fleetRevoke, t.fleet)
 		}
-		start := time.Now()
-		if _, err := b.c.DeleteUser(b.ctx, &elasticache.DeleteUserInput{UserId: aws.String(user)}); err != nil {
-			return err
-		}
-		if err := b.waitAuth(nodeAddrs, user, pw, false); err != nil {
-			return err
-		}
-		revoke = append(revoke, time.Since(start))
-		if err := b.waitUserGone(user); err != nil {
-			return err
-		}
+		el := time.Since(t0).Seconds()
+		res.busy = (machineBusy() - busy0) / el
+		res.kwCPU = (procCPU(b.cmd.Process.Pid) - kw0) / el
+		res.load[1] = loadAvg()
+		results = append(results, res)
+		fmt.Fprintf(os.Stderr, "seedbench: %d nodes: p50 %v p99 %v\n", res.nodes, quantile(res.revoke, 0.5), quantile(res.revoke, 0.99))
 	}
 
-	// Memory while supervising many nodes.
-	rssIdle := rss(b.cmd.Process.Pid)
-	for i := range rssGroups - groups {
-		if _, _, err := b.createRG(fmt.Sprintf("bench-extra%d", i), nodes, ""); err != nil {
-			return err
-		}
+	// keyward at rest, supervising the whole fleet.
+	var idleCPU float64
+	var idleRSS int
+	if o.idle > 0 {
+		fmt.Fprintf(os.Stderr, "seedbench: measuring keyward at rest for %v\n", o.idle)
+		time.Sleep(3 * time.Second)
+		kw0, t0 := procCPU(b.cmd.Process.Pid), time.Now()
+		time.Sleep(o.idle)
+		idleCPU = (procCPU(b.cmd.Process.Pid) - kw0) / time.Since(t0).Seconds()
+		idleRSS = rss(b.cmd.Process.Pid)
 	}
-	time.Sleep(3 * time.Second) // a few data resyncs
-	rssMany := rss(b.cmd.Process.Pid)
 
-	fmt.Printf("## Seed data plane (keyward, SQLite, redis-server %s, TLS)\n\n", redisVersion())
-	fmt.Printf("| measure | n | p50 | p99 | max |\n|---|---|---|---|---|\n")
-	row("DeleteUser → AUTH refused on all %d nodes (%d groups × %d)", revoke, len(nodeAddrs), groups, nodes)
-	row("CreateReplicationGroup (%d nodes, TLS, user group) → available", createTimes, nodes)
-	fmt.Printf("\nkeyward RSS: %.1f MiB supervising %d nodes, %.1f MiB supervising %d nodes.\n",
-		float64(rssIdle)/1024, groups*nodes, float64(rssMany)/1024, rssGroups*nodes)
+	fmt.Printf("## Seed data plane (keyward, SQLite, redis-server %s, TLS through the fronts)\n\n", redisVersion())
+	fmt.Printf("DeleteUser → every node refuses the user (%d trials per size; %d nodes per group):\n\n", o.trials, o.nodes)
+	fmt.Printf("| nodes (groups × %d) | n | p50 | p99 | max | keyward CPU per revocation (median) | nodes' + fronts' CPU per revocation (median) | keyward CPU during trials (cores) | machine busy (cores) | load avg before → after |\n|---|---|---|---|---|---|---|---|---|---|\n", o.nodes)
+	for _, r := range results {
+		fmt.Printf("| %d (%d) | %d | %v | %v | %v | %v | %v | %.2f | %.2f | %.1f → %.1f |\n", r.nodes, r.groups, len(r.revoke),
+			quantile(r.revoke, 0.5).Round(100*time.Microsecond), quantile(r.revoke, 0.99).Round(100*time.Microsecond),
+			slices.Max(r.revoke).Round(100*time.Microsecond), quantile(r.kwRevoke, 0.5).Round(10*time.Microsecond),
+			quantile(r.fleetRevoke, 0.5).Round(10*time.Microsecond), r.kwCPU, r.busy, r.load[0], r.load[1])
+	}
+	fmt.Printf("\nCreateReplicationGroup (%d nodes, TLS, user group) → available, %d at once: n %d, p50 %v, p99 %v, max %v\n",
+		o.nodes, o.parallel, len(createTimes), quantile(createTimes, 0.5).Round(time.Millisecond),
+		quantile(createTimes, 0.99).Round(time.Millisecond), slices.Max(createTimes).Round(time.Millisecond))
+	if o.idle > 0 {
+		fmt.Printf("\nkeyward at rest supervising %d nodes (%d groups) for %v: CPU %.2f %% of one core, RSS %.1f MiB (load average %.1f).\n",
+			len(nodeAddrs), len(nodeAddrs)/o.nodes, o.idle, 100*idleCPU, float64(idleRSS)/1024, loadAvg())
+	}
 	return nil
 }
 
-func row(format string, ds []time.Duration, args ...any) {
-	slices.Sort(ds)
-	q := func(p float64) time.Duration { return ds[min(len(ds)-1, int(p*float64(len(ds))))] }
-	fmt.Printf("| %s | %d | %v | %v | %v |\n", fmt.Sprintf(format, args...), len(ds),
-		q(0.5).Round(100*time.Microsecond), q(0.99).Round(100*time.Microsecond), ds[len(ds)-1].Round(100*time.Microsecond))
+// trial adds a fresh user to the group, waits until it is logged in on every
+// node, then deletes it and returns how long after DeleteUser was sent every
+// node refused it.
+//
+// Each node gets one connection logged in as the user, through the node's
+// front. When the node drops the user (ACL DELUSER, in the same MULTI/EXEC
+// as CLIENT KILL USER), it closes that connection and the front closes the
+// client side: the probe sees EOF at once, without polling. That moment is
+// the node's; to be sure it is a refusal, the probe then logs in afresh and
+// must get WRONGPASS (if not, it retries until it does, and that counts).
+func (b *bench) trial(addrs []string, i int, settle time.Duration, fleet []int) (trialResult, error) {
+	var r trialResult
+	user := fmt.Sprintf("victim-%04d", i)
+	pw := fmt.Sprintf("victim-password-%04d", i)
+	if err := b.createUser(user, user, pw, "on ~* +@all"); err != nil {
+		return r, err
+	}
+	// The previous trial's DeleteUser left the group modifying until
+	// every node had dropped that user.
+	if err := b.waitGroupActive("bench"); err != nil {
+		return r, err
+	}
+	if _, err := b.c.ModifyUserGroup(b.ctx, &elasticache.ModifyUserGroupInput{UserGroupId: aws.String("bench"), UserIdsToAdd: []string{user}}); err != nil {
+		return r, err
+	}
+	if err := b.waitGroupActive("bench"); err != nil {
+		return r, err
+	}
+	conns := make([]net.Conn, len(addrs))
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	if err := parallel(len(addrs), 32, func(j int) error {
+		var err error
+		for start := time.Now(); time.Since(start) < 30*time.Second; time.Sleep(2 * time.Millisecond) {
+			var ok bool
+			if conns[j], ok, err = b.login(addrs[j], user, pw); ok {
+				return nil
+			}
+		}
+		return fmt.Errorf("node %s: %s cannot log in after 30s: %v", addrs[j], user, err)
+	}); err != nil {
+		return r, err
+	}
+	time.Sleep(settle)
+
+	kw0, fleet0 := onCPU(b.cmd.Process.Pid), onCPU(fleet...)
+	done := make([]time.Time, len(addrs))
+	var wg sync.WaitGroup
+	for j, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.SetReadDeadline(time.Now().Add(time.Minute))
+			var buf [64]byte
+			c.Read(buf[:]) // blocks until the node closes it
+			done[j] = time.Now()
+		}()
+	}
+	start := time.Now()
+	if _, err := b.c.DeleteUser(b.ctx, &elasticache.DeleteUserInput{UserId: aws.String(user)}); err != nil {
+		return r, err
+	}
+	wg.Wait()
+	r.kw, r.fleet = onCPU(b.cmd.Process.Pid)-kw0, onCPU(fleet...)-fleet0
+	if err := parallel(len(addrs), 32, func(j int) error {
+		retried := false
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			c, ok, err := b.login(addrs[j], user, pw)
+			if c != nil {
+				c.Close()
+			}
+			if err == nil && !ok {
+				if retried { // not refused at EOF: its refusal is now
+					done[j] = time.Now()
+				}
+				return nil
+			}
+			retried = true
+		}
+		return fmt.Errorf("node %s: %s not refused after 30s", addrs[j], user)
+	}); err != nil {
+		return r, err
+	}
+	var last time.Time
+	for _, t := range done {
+		if t.After(last) {
+			last = t
+		}
+	}
+	if err := b.waitUserGone(user); err != nil {
+		return r, err
+	}
+	r.d = last.Sub(start)
+	return r, nil
+}
+
+type trialResult struct {
+	d         time.Duration // DeleteUser sent → every node refused
+	kw, fleet time.Duration // CPU time of keyward, of the nodes and fronts, meanwhile
+}
+
+// fleetPIDs returns the processes (nodes, fronts) started from dir, keyward
+// excluded.
+func fleetPIDs(dir string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		// Nodes rewrite their command line (redis-server's process
+		// title) but run in their data directory.
+		cmd, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		cwd, _ := os.Readlink("/proc/" + e.Name() + "/cwd")
+		if err != nil || !strings.Contains(string(cmd), dir) && !strings.HasPrefix(cwd, dir) || strings.Contains(string(cmd), "serve\x00--listen") {
+			continue
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// onCPU returns the time the threads of pids have run, from
+// /proc/PID/task/TID/schedstat (nanoseconds, unlike /proc/PID/stat's ticks).
+func onCPU(pids ...int) time.Duration {
+	var sum time.Duration
+	for _, pid := range pids {
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		for _, t := range tasks {
+			data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+			if err != nil {
+				continue
+			}
+			f := strings.Fields(string(data))
+			if len(f) > 0 {
+				ns, _ := strconv.ParseInt(f[0], 10, 64)
+				sum += time.Duration(ns)
+			}
+		}
+	}
+	return sum
+}
+
+// login opens a TLS connection to addr and sends AUTH user pw; ok reports
+// +OK (then the connection is returned open), !ok with a nil error a
+// refusal (WRONGPASS).
+func (b *bench) login(addr, user, pw string) (net.Conn, bool, error) {
+	d := &tls.Dialer{Config: b.tls, NetDialer: &net.Dialer{Timeout: 5 * time.Second}}
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, false, err
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "*3\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", len(user), user, len(pw), pw)
+	var buf [256]byte
+	n, err := c.Read(buf[:])
+	if err != nil {
+		c.Close()
+		return nil, false, err
+	}
+	reply := string(buf[:n])
+	switch {
+	case strings.HasPrefix(reply, "+OK"):
+		c.SetDeadline(time.Time{})
+		return c, true, nil
+	case strings.HasPrefix(reply, "-WRONGPASS"):
+		c.Close()
+		return nil, false, nil
+	}
+	c.Close()
+	return nil, false, fmt.Errorf("AUTH: %q", reply)
+}
+
+// parallel runs f(0..n-1), at most limit at once, and returns the first error.
+func parallel(n, limit int, f func(int) error) error {
+	sem := make(chan struct{}, limit)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = f(i)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func quantile(ds []time.Duration, p float64) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(p*float64(len(s))))]
 }
 
 func (b *bench) createUser(id, name, pw, access string) error {
@@ -184,6 +437,18 @@ func (b *bench) createUser(id, name, pw, access string) error {
 		AccessString: aws.String(access), Passwords: []string{pw},
 	})
 	return err
+}
+
+// createRGs creates the replication groups ids, limit at once, and returns
+// how long each took to become available and every node's address.
+func (b *bench) createRGs(ids []string, nodes int, group string, limit int) ([]time.Duration, []string, error) {
+	times := make([]time.Duration, len(ids))
+	addrs := make([][]string, len(ids))
+	err := parallel(len(ids), limit, func(i int) (err error) {
+		times[i], addrs[i], err = b.createRG(ids[i], nodes, group)
+		return err
+	})
+	return times, slices.Concat(addrs...), err
 }
 
 func (b *bench) createRG(id string, nodes int, group string) (time.Duration, []string, error) {
@@ -198,7 +463,9 @@ func (b *bench) createRG(id string, nodes int, group string) (time.Duration, []s
 	if _, err := b.c.CreateReplicationGroup(b.ctx, in); err != nil {
 		return 0, nil, err
 	}
+	b.mu.Lock()
 	b.created = append(b.created, id)
+	b.mu.Unlock()
 	for {
 		out, err := b.c.DescribeReplicationGroups(b.ctx, &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String(id)})
 		if err != nil {
@@ -213,41 +480,15 @@ func (b *bench) createRG(id string, nodes int, group string) (time.Duration, []s
 			}
 			return d, addrs, nil
 		}
-		if time.Since(start) > time.Minute {
-			return 0, nil, fmt.Errorf("%s not available after a minute (%s)", id, aws.ToString(rg.Status))
+		if time.Since(start) > 2*time.Minute {
+			return 0, nil, fmt.Errorf("%s not available after 2 minutes (%s)", id, aws.ToString(rg.Status))
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-// waitAuth polls every node in parallel until AUTH as user succeeds (want)
-// or is refused (!want) on all of them.
-func (b *bench) waitAuth(addrs []string, user, pw string, want bool) error {
-	var wg sync.WaitGroup
-	errs := make(chan error, len(addrs))
-	for _, a := range addrs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			deadline := time.Now().Add(30 * time.Second)
-			for time.Now().Before(deadline) {
-				c := redis.NewClient(&redis.Options{Addr: a, Username: user, Password: pw, TLSConfig: b.tls, Protocol: 2, MaxRetries: -1, DisableIdentity: true, PoolSize: 1})
-				err := c.Ping(b.ctx).Err()
-				c.Close()
-				if (err == nil) == want {
-					return
-				}
-			}
-			errs <- fmt.Errorf("node %s: AUTH %s still %v after 30s", a, user, !want)
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	return <-errs
 }
 
 func (b *bench) waitGroupActive(id string) error {
-	for start := time.Now(); time.Since(start) < time.Minute; time.Sleep(time.Millisecond) {
+	for start := time.Now(); time.Since(start) < 2*time.Minute; time.Sleep(time.Millisecond) {
 		out, err := b.c.DescribeUserGroups(b.ctx, &elasticache.DescribeUserGroupsInput{UserGroupId: aws.String(id)})
 		if err != nil {
 			return err
@@ -256,7 +497,7 @@ func (b *bench) waitGroupActive(id string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("group %s not active after a minute", id)
+	return fmt.Errorf("group %s not active after 2 minutes", id)
 }
 
 func (b *bench) waitUserGone(id string) error {
@@ -275,7 +516,7 @@ func (b *bench) cleanup() {
 		b.c.DeleteReplicationGroup(b.ctx, &elasticache.DeleteReplicationGroupInput{ReplicationGroupId: aws.String(id)})
 	}
 	for _, id := range b.created {
-		for start := time.Now(); time.Since(start) < 30*time.Second; time.Sleep(20 * time.Millisecond) {
+		for start := time.Now(); time.Since(start) < time.Minute; time.Sleep(20 * time.Millisecond) {
 			if _, err := b.c.DescribeReplicationGroups(b.ctx, &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String(id)}); err != nil {
 				break
 			}
@@ -294,6 +535,53 @@ func rss(pid int) int {
 		}
 	}
 	return 0
+}
+
+// clockTicks is USER_HZ, the unit of /proc's CPU times (100 on Linux).
+const clockTicks = 100
+
+// procCPU returns the user+system CPU seconds process pid has used.
+func procCPU(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	k, _ := strconv.ParseFloat(f[12], 64)
+	return (u + k) / clockTicks
+}
+
+// machineBusy returns the CPU seconds every core has spent not idle.
+func machineBusy() float64 {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line)
+	var busy float64
+	for i, v := range f[1:] {
+		x, _ := strconv.ParseFloat(v, 64)
+		if i != 3 && i != 4 { // idle, iowait
+			busy += x
+		}
+	}
+	return busy / clockTicks
+}
+
+func loadAvg() float64 {
+	data, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
 }
 
 func redisVersion() string {

@@ -180,8 +180,9 @@ func TestServe_RefusesInsecureListen(t *testing.T) {
 var frontsReaped sync.Map // data dir -> registered
 
 // killFrontsAtEnd registers (once per data directory) a cleanup that kills
-// the front processes keyward started there: like the nodes they outlive
-// keyward by design, so a failed test would otherwise leave them running.
+// the node and front processes keyward started there: they outlive keyward
+// by design, so a test that does not delete its caches (or fails) would
+// otherwise leave them running.
 func killFrontsAtEnd(t *testing.T, dataDir string) {
 	if _, loaded := frontsReaped.LoadOrStore(dataDir, true); loaded {
 		return
@@ -190,7 +191,7 @@ func killFrontsAtEnd(t *testing.T, dataDir string) {
 		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 		for _, p := range procs {
 			b, err := os.ReadFile(p)
-			if err != nil || !bytes.Contains(b, []byte(filepath.Join(dataDir, "fronts")+"/")) {
+			if err != nil || !bytes.Contains(b, []byte(dataDir+"/")) {
 				continue
 			}
 			if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil && pid != os.Getpid() {
