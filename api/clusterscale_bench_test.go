@@ -73,7 +73,7 @@ func BenchmarkReshard(b *testing.B) {
 		})
 	}
 	waitAvailable()
-	cc := clusterClient(ts, rg)
+	cc := scaleClient(ts, rg)
 	defer cc.Close()
 	const keys = 100_000
 	value := strings.Repeat("v", 100)
@@ -162,7 +162,7 @@ func BenchmarkClusterFailover(b *testing.B) {
 		})
 	}
 	waitAvailable()
-	cc := clusterClient(ts, rg)
+	cc := scaleClient(ts, rg)
 	defer cc.Close()
 	var testAcked, testLost, killAcked, killLost int
 	var writable time.Duration

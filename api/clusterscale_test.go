@@ -21,9 +21,9 @@ import (
 	"keyward/keywardtest"
 )
 
-// createClusterRG creates a cluster-mode group of shards × (1+replicas)
+// createScaleRG creates a cluster-mode group of shards × (1+replicas)
 // nodes over TLS and waits for it.
-func createClusterRG(t *testing.T, c *elasticache.Client, id string, shards, replicas int32) types.ReplicationGroup {
+func createScaleRG(t *testing.T, c *elasticache.Client, id string, shards, replicas int32) types.ReplicationGroup {
 	t.Helper()
 	if _, err := c.CreateReplicationGroup(t.Context(), &elasticache.CreateReplicationGroupInput{
 		ReplicationGroupId: aws.String(id), ReplicationGroupDescription: aws.String("scale " + id),
@@ -35,7 +35,7 @@ func createClusterRG(t *testing.T, c *elasticache.Client, id string, shards, rep
 	return waitRG(t, c, id, "available")
 }
 
-func clusterClient(ts *keywardtest.Server, rg types.ReplicationGroup) *redis.ClusterClient {
+func scaleClient(ts *keywardtest.Server, rg types.ReplicationGroup) *redis.ClusterClient {
 	return redis.NewClusterClient(&redis.ClusterOptions{
 		Addrs:     []string{fmt.Sprintf("%s:%d", aws.ToString(rg.ConfigurationEndpoint.Address), aws.ToInt32(rg.ConfigurationEndpoint.Port))},
 		TLSConfig: ts.Engine().TLSConfig(), MaxRetries: 8, MinRetryBackoff: 20 * time.Millisecond, MaxRetryBackoff: 200 * time.Millisecond,
@@ -95,8 +95,8 @@ func TestClusterScale_ReshardKeepsEveryKey(t *testing.T) {
 	ts := keywardtest.New(t)
 	c := ts.Client
 	ctx := t.Context()
-	rg := createClusterRG(t, c, "rs", 2, 1)
-	cc := clusterClient(ts, rg)
+	rg := createScaleRG(t, c, "rs", 2, 1)
+	cc := scaleClient(ts, rg)
 	defer cc.Close()
 	const keys = 5000
 	pipe := cc.Pipeline()
@@ -205,7 +205,7 @@ func TestClusterScale_ReshardKeepsEveryKey(t *testing.T) {
 	if len(rg.NodeGroups) != 2 || total != keyward.SlotCount || slots["0001"] != "" || len(rg.MemberClusters) != 4 || slices.Contains(rg.MemberClusters, "rs-0001-001") {
 		t.Fatalf("after 3 -> 2: slots %v (%d), members %v", slots, total, rg.MemberClusters)
 	}
-	cc2 := clusterClient(ts, rg)
+	cc2 := scaleClient(ts, rg)
 	defer cc2.Close()
 	cc = cc2
 	everyKey("after 3 -> 2")
@@ -225,8 +225,8 @@ func TestClusterScale_ReplicaCount(t *testing.T) {
 	ts := keywardtest.New(t)
 	c := ts.Client
 	ctx := t.Context()
-	rg := createClusterRG(t, c, "rc", 2, 0)
-	cc := clusterClient(ts, rg)
+	rg := createScaleRG(t, c, "rc", 2, 0)
+	cc := scaleClient(ts, rg)
 	defer cc.Close()
 	pipe := cc.Pipeline()
 	for i := range 2000 {
@@ -424,8 +424,8 @@ func TestClusterScale_Failover(t *testing.T) {
 	ts := keywardtest.New(t)
 	c := ts.Client
 	ctx := t.Context()
-	rg := createClusterRG(t, c, "fo", 3, 1)
-	cc := clusterClient(ts, rg)
+	rg := createScaleRG(t, c, "fo", 3, 1)
+	cc := scaleClient(ts, rg)
 	defer cc.Close()
 
 	_, err := c.TestFailover(ctx, &elasticache.TestFailoverInput{ReplicationGroupId: aws.String("fo"), NodeGroupId: aws.String("0009")})
