@@ -120,6 +120,22 @@ type Cache struct {
 	// Shards are the node groups of a cluster-mode group, with the slots
 	// each serves.
 	Shards []Shard `json:"shards,omitempty"`
+	// Resharding is the slot migration of a shard count change under way.
+	Resharding *Resharding `json:"resharding,omitempty"`
+	// TestFailover names the node group (cluster mode: the shard id;
+	// otherwise "0001") whose primary a TestFailover asked to hand over
+	// to a replica; cleared once done.
+	TestFailover string `json:"test_failover,omitempty"`
+	// TestFailoverFrom is the member cluster that was the node group's
+	// primary when TestFailover was called.
+	TestFailoverFrom string `json:"test_failover_from,omitempty"`
+	// Leaving are member clusters taken out of the group (replicas
+	// removed, shards removed) whose nodes the reconciler still has to
+	// stop and make the cluster forget.
+	Leaving []string `json:"leaving,omitempty"`
+	// Failovers are the times of this group's TestFailover calls in the
+	// last 24 hours (ElastiCache's per-account limit counts them).
+	Failovers []time.Time `json:"failovers,omitempty"`
 
 	// Global is the group's membership of a global datastore (see
 	// global.go); nil for none.
@@ -158,12 +174,36 @@ type CacheNode struct {
 	// process last started with (see catalog.BootFingerprint): when it
 	// differs from the parameter group's, the node is pending-reboot.
 	BootParams string `json:"boot_params,omitempty"`
+	// Recovering marks a former primary that a failover demoted, until it
+	// replicates from the new primary (the "Recovering cache nodes" and
+	// "Finished recovery" events).
+	Recovering bool `json:"recovering,omitempty"`
 }
 
 // Shard is one node group of a cluster-mode replication group.
 type Shard struct {
 	ID    string `json:"id"`    // 0001, 0002...
-	Slots string `json:"slots"` // "0-5461" or "0-100,200-300"
+	Slots string `json:"slots"` // "0-5461" or "0-100,200-300"; "" for a shard being removed
+	// Removing marks a shard that ModifyReplicationGroupShardConfiguration
+	// takes away: its slots move to the others, then its nodes go.
+	Removing bool `json:"removing,omitempty"`
+}
+
+// Resharding is a slot migration in progress (cluster mode): the Shards'
+// Slots are its target, Total the slots it had to move when it began,
+// Moved how many have moved since.
+type Resharding struct {
+	Total int `json:"total"`
+	Moved int `json:"moved"`
+}
+
+// Progress is the percentage of slots moved, as ElastiCache reports it in
+// PendingModifiedValues.Resharding.SlotMigration.ProgressPercentage.
+func (r *Resharding) Progress() float64 {
+	if r == nil || r.Total == 0 {
+		return 0
+	}
+	return float64(r.Moved) * 100 / float64(r.Total)
 }
 
 // Clone returns a deep copy.
@@ -176,6 +216,12 @@ func (rg *Cache) Clone() *Cache {
 	c.Nodes = slices.Clone(rg.Nodes)
 	c.Shards = slices.Clone(rg.Shards)
 	c.RestoreFiles = slices.Clone(rg.RestoreFiles)
+	c.Failovers = slices.Clone(rg.Failovers)
+	c.Leaving = slices.Clone(rg.Leaving)
+	if rg.Resharding != nil {
+		r := *rg.Resharding
+		c.Resharding = &r
+	}
 	c.Settings = rg.Settings.Clone()
 	c.Migration = cloneMigration(rg.Migration)
 	c.Updates = cloneUpdates(rg.Updates)
@@ -314,4 +360,99 @@ func CheckSlots(shards []string) error {
 		return Errorf(EINVALID, ResourceReplicationGroup, "The node groups' slots must cover all 16384 slots (0-16383); they cover %d.", n)
 	}
 	return nil
+}
+
+// SlotList expands a shard's slot list into its slots, in order.
+func SlotList(s string) ([]int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	ranges, err := ParseSlots(s)
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, r := range ranges {
+		for i := r[0]; i <= r[1]; i++ {
+			out = append(out, i)
+		}
+	}
+	return out, nil
+}
+
+// FormatSlots writes sorted slots as ranges: "0-5461,8192-10922".
+func FormatSlots(slots []int) string {
+	var b strings.Builder
+	for i := 0; i < len(slots); {
+		j := i
+		for j+1 < len(slots) && slots[j+1] == slots[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		if i == j {
+			fmt.Fprintf(&b, "%d", slots[i])
+		} else {
+			fmt.Fprintf(&b, "%d-%d", slots[i], slots[j])
+		}
+		i = j + 1
+	}
+	return b.String()
+}
+
+// ReshardSlots plans a shard count change with as few slots moved as
+// possible: current holds each shard's slots ("" for a new shard), keep
+// whether the shard stays. Every shard that stays ends with an even share
+// (16384/n, the first ones one more), keeping the lowest of the slots it
+// has; the rest, and every slot of the shards that go, fill the shards
+// below their share, lowest first. The shards that go get "".
+func ReshardSlots(current []string, keep []bool) ([]string, error) {
+	n := 0
+	for _, k := range keep {
+		if k {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil, Errorf(EINVALID, ResourceReplicationGroup, "At least one node group must remain.")
+	}
+	have := make([][]int, len(current))
+	for i, s := range current {
+		var err error
+		if have[i], err = SlotList(s); err != nil {
+			return nil, err
+		}
+	}
+	share := make([]int, len(current))
+	rank := 0
+	for i := range current {
+		if keep[i] {
+			share[i] = SlotCount / n
+			if rank < SlotCount%n {
+				share[i]++
+			}
+			rank++
+		}
+	}
+	var pool []int
+	for i := range current {
+		if len(have[i]) > share[i] {
+			pool = append(pool, have[i][share[i]:]...)
+			have[i] = have[i][:share[i]]
+		}
+	}
+	slices.Sort(pool)
+	for i := range current {
+		if need := share[i] - len(have[i]); need > 0 {
+			have[i] = append(have[i], pool[:need]...)
+			pool = pool[need:]
+			slices.Sort(have[i])
+		}
+	}
+	out := make([]string, len(current))
+	for i := range current {
+		out[i] = FormatSlots(have[i])
+	}
+	return out, nil
 }

@@ -271,7 +271,7 @@ func cacheChanges(old, cur *Cache) []*Event {
 		}
 		return append(es, own("%s %s created"))
 	}
-	return append(statusEvents(created, func() []*Event { return []*Event{own("%s %s modified")} },
+	return append(append(failoverEvents(old, cur), statusEvents(created, func() []*Event { return []*Event{own("%s %s modified")} },
 		old == nil, old != nil && old.Status == CacheCreating, old != nil && old.Status == CacheModifying,
-		cur.Status == CacheAvailable, old != nil && old.Generation != cur.Generation), restartEvents(old, cur)...)
+		cur.Status == CacheAvailable, old != nil && old.Generation != cur.Generation)...), restartEvents(old, cur)...)
 }

@@ -179,6 +179,9 @@ func replicationGroupToAPI(c *keyward.Cache) *ecapi.ReplicationGroup {
 	} else {
 		out.PendingModifiedValues = &ecapi.ReplicationGroupPendingModifiedValues{}
 	}
+	if c.Resharding != nil {
+		out.PendingModifiedValues.Resharding = &ecapi.ReshardingStatus{SlotMigration: &ecapi.SlotMigration{ProgressPercentage: ptr(c.Resharding.Progress())}}
+	}
 	return out
 }
 

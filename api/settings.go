@@ -327,8 +327,15 @@ func rgModifySettings(c *keyward.Cache, in *ecapi.ModifyReplicationGroupMessage)
 		mode = ecapi.ClusterModeEnabled
 	}
 	if v := deref(in.ClusterMode); v != "" && !strings.EqualFold(v, mode) {
+		if c.ClusterMode {
+			// ElastiCache moves only towards cluster mode, never back.
+			return false, false, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
+				"Cluster mode cannot be changed from enabled to %s.", strings.ToLower(v))
+		}
+		// The online move (disabled -> compatible -> enabled) is not made
+		// real here: docs/settings.md says so.
 		return false, false, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
-			"Changing ClusterMode is not supported by keyward.")
+			"keyward does not support the online move to cluster mode (ClusterMode %s): create a cluster-mode-enabled replication group and move the data there.", strings.ToLower(v))
 	}
 	if in.Engine != nil && !strings.EqualFold(*in.Engine, string(c.Engine)) {
 		return false, false, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,

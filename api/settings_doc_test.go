@@ -12,7 +12,8 @@ import (
 // their members: a member a newer model adds cannot be silently dropped.
 func TestSettingsDoc_CoversModel(t *testing.T) {
 	shapes := []string{"CreateReplicationGroupMessage", "ModifyReplicationGroupMessage", "CreateServerlessCacheRequest", "ModifyServerlessCacheRequest",
-		"CreateCacheClusterMessage", "ModifyCacheClusterMessage"}
+		"CreateCacheClusterMessage", "ModifyCacheClusterMessage",
+		"ModifyReplicationGroupShardConfigurationMessage", "IncreaseReplicaCountMessage", "DecreaseReplicaCountMessage", "TestFailoverMessage"}
 	type modelFile struct {
 		Shapes map[string]struct {
 			Members map[string]json.RawMessage `json:"members"`

@@ -240,7 +240,7 @@ func TestSnapshot_ClusterModeReshard(t *testing.T) {
 		t.Fatal(err)
 	}
 	sv := waitServerless(t, c, "sv-from-cm", "available")
-	checkKeys(t, node{addr: fmt.Sprintf("127.0.0.1:%d", aws.ToInt32(sv.Endpoint.Port)), tls: ts.Engine().TLSConfig()})
+	checkKeys(t, node{addr: fmt.Sprintf("%s:%d", aws.ToString(sv.Endpoint.Address), aws.ToInt32(sv.Endpoint.Port)), tls: ts.Engine().TLSConfig()})
 	if _, err := c.DeleteSnapshot(ctx, &elasticache.DeleteSnapshotInput{SnapshotName: aws.String("two")}); err != nil {
 		t.Fatal(err)
 	}

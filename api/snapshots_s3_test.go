@@ -168,7 +168,7 @@ func TestServerlessSnapshot_ExportAndRestoreS3(t *testing.T) {
 	ts := keywardtest.New(t, keywardtest.WithDelay(200*time.Millisecond), buckets)
 	c, ctx := ts.Client, t.Context()
 	nodeOf := func(sc types.ServerlessCache) node {
-		return node{addr: fmt.Sprintf("127.0.0.1:%d", aws.ToInt32(sc.Endpoint.Port)), tls: ts.Engine().TLSConfig()}
+		return node{addr: fmt.Sprintf("%s:%d", aws.ToString(sc.Endpoint.Address), aws.ToInt32(sc.Endpoint.Port)), tls: ts.Engine().TLSConfig()}
 	}
 	if _, err := c.CreateServerlessCache(ctx, &elasticache.CreateServerlessCacheInput{ServerlessCacheName: aws.String("sv"), Engine: aws.String("redis")}); err != nil {
 		t.Fatal(err)

@@ -283,7 +283,7 @@ func (m *Manager) desiredUsers(id string, users []ACLUser) ([]ACLUser, map[strin
 	}
 	out = append(out,
 		ACLUser{AdminUser, append([]string{"reset"}, m.adminRules(id)...)},
-		ACLUser{ReplUser, append([]string{"reset"}, m.replRules(id)...)})
+		ACLUser{ReplUser, append([]string{"reset"}, m.replRules(m.specOf(id))...)})
 	slices.SortFunc(out, func(a, b ACLUser) int { return strings.Compare(a.Name, b.Name) })
 	return out, refused
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strconv"
 )
@@ -34,6 +35,9 @@ func renderClusterConfig(p func(...string), dir string, rec record) {
 	// down, and fails a shard over after a few seconds.
 	p("cluster-require-full-coverage", "no")
 	p("cluster-node-timeout", "5000")
+	// A replica stays in its shard (ElastiCache moves none between
+	// shards): keyward's record of the shards is the truth.
+	p("cluster-migration-barrier", "999")
 	if rec.Spec.TLS {
 		p("tls-cluster", "yes")
 	}
@@ -117,4 +121,122 @@ func (m *Manager) Do(ctx context.Context, id string, args ...string) (any, error
 		return nil, fmt.Errorf("engine: node %s: %s: %w", id, args[0], err)
 	}
 	return reply, nil
+}
+
+// specOf returns node id's spec (only its ID if the node is unknown).
+func (m *Manager) specOf(id string) NodeSpec {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n := m.nodes[id]; n != nil && n.rec.Spec.ID != "" {
+		return n.rec.Spec
+	}
+	return NodeSpec{ID: id}
+}
+
+// DoPipeline runs commands on the node as the admin user in one round
+// trip and returns their replies; an error reply is returned in its place
+// as an error value, not as the call's error. Like Do, it is for the
+// cluster wiring and must not be given tenant input.
+func (m *Manager) DoPipeline(ctx context.Context, id string, cmds [][]string) ([]any, error) {
+	n, err := m.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	var replies []any
+	err = m.withAdmin(ctx, n, func(c *respConn) error {
+		r, err := c.pipeline(ctx, cmds)
+		replies = r
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: node %s: pipeline: %w", id, err)
+	}
+	for i, r := range replies {
+		if e, ok := r.(respError); ok {
+			replies[i] = error(e)
+		}
+	}
+	return replies, nil
+}
+
+// MigrateSlotKeys moves the keys of hash slots slots from Cluster node src
+// to Cluster node dst, up to batch keys per MIGRATE, and returns how many
+// it moved. Each MIGRATE is atomic on src (a key is on one node or the
+// other, never lost or on both) and authenticates to dst as ReplUser
+// with the nodes' shared replication password (NodeSpec.ReplGroup), over
+// TLS if the cluster bus is. The slots must be MIGRATING on src and
+// IMPORTING on dst (CLUSTER SETSLOT): the caller owns their state, see
+// reconcile.MoveSlots.
+func (m *Manager) MigrateSlotKeys(ctx context.Context, src, dst string, slots []int, batch int) (int, error) {
+	from, err := m.lookup(src)
+	if err != nil {
+		return 0, err
+	}
+	to, err := m.lookup(dst)
+	if err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	toSpec, toPort, fromSpec := to.rec.Spec, to.rec.Port, from.rec.Spec
+	m.mu.Unlock()
+	if !toSpec.Cluster || !fromSpec.Cluster || toSpec.ReplGroup == "" || toSpec.ReplGroup != fromSpec.ReplGroup {
+		return 0, fmt.Errorf("engine: migrate %s -> %s: both must be Cluster nodes of one ReplGroup", src, dst)
+	}
+	host, port, _ := net.SplitHostPort(addrOf(toPort))
+	moved := 0
+	err = m.withAdmin(ctx, from, func(c *respConn) error {
+		for left := slots; len(left) > 0; {
+			// Which keys each slot still holds, in one round trip.
+			cmds := make([][]string, len(left))
+			for i, slot := range left {
+				cmds[i] = []string{"CLUSTER", "GETKEYSINSLOT", strconv.Itoa(slot), strconv.Itoa(batch)}
+			}
+			replies, err := c.pipeline(ctx, cmds)
+			if err != nil {
+				return err
+			}
+			// One MIGRATE per slot (its keys must share a slot), all sent
+			// at once: src runs them one after the other.
+			var again []int
+			var migrates [][]string
+			count := 0
+			for i, r := range replies {
+				if e, ok := r.(respError); ok {
+					return e
+				}
+				keys, _ := r.([]any)
+				if len(keys) == 0 {
+					continue
+				}
+				args := []string{"MIGRATE", host, port, "", "0", "10000", "REPLACE", "AUTH2", ReplUser, m.ownReplPass(toSpec), "KEYS"}
+				for _, k := range keys {
+					s, _ := k.(string)
+					args = append(args, s)
+				}
+				migrates = append(migrates, args)
+				count += len(keys)
+				if len(keys) == batch {
+					again = append(again, left[i])
+				}
+			}
+			if len(migrates) > 0 {
+				replies, err := c.pipeline(ctx, migrates)
+				if err != nil {
+					return err
+				}
+				for _, r := range replies {
+					if e, ok := r.(respError); ok {
+						return e
+					}
+				}
+				moved += count
+			}
+			left = again
+		}
+		return nil
+	})
+	if err != nil {
+		return moved, fmt.Errorf("engine: migrate slots %s -> %s: %w", src, dst, err)
+	}
+	return moved, nil
 }

@@ -206,7 +206,15 @@
 //
 // A node with NodeSpec.Cluster is a Redis Cluster node (cluster.go): its
 // bus on a port of its own, its cluster state kept in data/nodes.conf; the
-// caller forms the cluster through Do. Memcached (memcached.go) runs
+// caller forms the cluster through Do and DoPipeline. Redis Cluster fails
+// shards over by itself, so every node of a cluster shares one replication
+// password (NodeSpec.ReplGroup): whichever node is primary, the others can
+// replicate from it. On cluster nodes ReplUser may also RESTORE-ASKING:
+// MigrateSlotKeys moves a slot's keys with MIGRATE, which logs in to the
+// target node as ReplUser (AUTH2) over TCP, TLS when the cluster bus is;
+// that credential could read every key with PSYNC already. OnExit tells
+// the caller of a node's death before it is restarted, so that a replica
+// can take over first. Memcached (memcached.go) runs
 // memcached nodes under DataDir/memcached/ the same way, process groups,
 // adoption and supervision included, without ACLs or configuration files.
 //

@@ -132,7 +132,7 @@ func (m *Manager) migrate(ctx context.Context, n *node, c *respConn) error {
 	rec := n.rec
 	m.mu.Unlock()
 	cmds := [][]string{
-		append([]string{"ACL", "SETUSER", ReplUser, "reset"}, m.replRules(n.id)...),
+		append([]string{"ACL", "SETUSER", ReplUser, "reset"}, m.replRules(rec.Spec)...),
 		append([]string{"ACL", "SETUSER", AdminUser, "reset"}, m.adminRules(n.id)...),
 		{"CONFIG", "SET", "masteruser", ReplUser},
 	}

@@ -76,9 +76,18 @@ type NodeSpec struct {
 	TLS bool `json:"tls,omitempty"`
 
 	// Cluster runs the node with cluster-enabled yes (a Redis Cluster
-	// node, see cluster.go); ReplicaOf must then be empty: replication is
-	// wired with CLUSTER REPLICATE.
+	// node, see cluster.go). Replication is then wired with CLUSTER
+	// REPLICATE: a change of ReplicaOf is only recorded (it names the
+	// primary the node was given, for its role), never applied with
+	// REPLICAOF, which cluster nodes refuse.
 	Cluster bool `json:"cluster,omitempty"`
+
+	// ReplGroup, if set, names the replication group the node belongs to:
+	// all its members share one replication password (masterauth and
+	// ReplUser), so that a member can replicate from whichever member is
+	// primary after a failover that keyward did not make (Redis Cluster's
+	// own). Unset, a replica authenticates with its primary's password.
+	ReplGroup string `json:"replGroup,omitempty"`
 
 	// MaxMemory is the node's maxmemory in bytes (0: no limit) and
 	// MaxMemoryPolicy its maxmemory-policy ("": the engine's default,
@@ -191,6 +200,12 @@ type Manager struct {
 	// FailoverHold is how long a dead Failover primary is left down
 	// before supervision restarts it anyway; default 10s.
 	FailoverHold time.Duration
+
+	// OnCrash, if set, is called when a node's process died unexpectedly,
+	// before supervision restarts it (which waits for the call): the
+	// caller may fail a cluster-mode node's role over to another node
+	// first. It must return quickly.
+	OnCrash func(id string)
 
 	// StartTimeout bounds the wait for a started server to answer PING;
 	// default 15s.
@@ -659,6 +674,21 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 		}
 		m.notifyRestart(n.id)
 
+	case spec.Cluster && (cur.Spec.ReplicaOf != spec.ReplicaOf || cur.PrimaryAddr != primaryAddr || cur.Spec.ReplGroup != spec.ReplGroup):
+		// The cluster decides who replicates whom; only the credentials
+		// follow the spec.
+		started = false
+		if err := m.withAdmin(ctx, n, func(c *respConn) error {
+			_, err := c.do(ctx, "CONFIG", "SET", "masteruser", ReplUser, "masterauth", m.primaryReplPass(spec))
+			return err
+		}); err != nil {
+			return nil, fmt.Errorf("engine: node %s: set masterauth: %w", n.id, err)
+		}
+		m.setRecord(n, func(r *record) { r.Spec, r.PrimaryAddr = spec, primaryAddr })
+		if err := m.writeNodeFiles(n); err != nil {
+			return nil, err
+		}
+
 	case cur.Spec.ReplicaOf != spec.ReplicaOf || cur.PrimaryAddr != primaryAddr:
 		started = false
 		args := []string{"REPLICAOF", "NO", "ONE"}
@@ -666,7 +696,7 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 		if primaryAddr != "" {
 			host, port, _ := net.SplitHostPort(primaryAddr)
 			args = []string{"REPLICAOF", host, port}
-			auth = []string{"CONFIG", "SET", "masteruser", ReplUser, "masterauth", m.replPass(spec.ReplicaOf)}
+			auth = []string{"CONFIG", "SET", "masteruser", ReplUser, "masterauth", m.primaryReplPass(spec)}
 		}
 		if err := m.withAdmin(ctx, n, func(c *respConn) error {
 			if auth != nil {

@@ -269,7 +269,7 @@ func (m *Manager) writeNodeFiles(n *node) error {
 	if err := m.ownNodeDir(n.dir); err != nil {
 		return fmt.Errorf("engine: node %s: %w", n.id, err)
 	}
-	if err := m.writeACLFile(filepath.Join(n.dir, "users.acl"), n.id); err != nil {
+	if err := m.writeACLFile(filepath.Join(n.dir, "users.acl"), rec.Spec); err != nil {
 		return fmt.Errorf("engine: node %s: acl file: %w", n.id, err)
 	}
 	if err := m.writeNodeFile(m.confPath(n), m.renderConfig(n, rec), 0o600); err != nil {
@@ -324,8 +324,8 @@ func (m *Manager) renderConfig(n *node, rec record) []byte {
 	// replicating that primary. (A Redis Cluster replica's ReplicaOf is its
 	// shard's primary, which CLUSTER REPLICATE makes it follow.)
 	p("masteruser", ReplUser)
-	if rec.Spec.ReplicaOf != "" {
-		p("masterauth", confQuote(m.replPass(rec.Spec.ReplicaOf)))
+	if pass := m.primaryReplPass(rec.Spec); pass != "" {
+		p("masterauth", confQuote(pass))
 	}
 	if rec.Spec.Cluster {
 		renderClusterConfig(p, n.dir, rec)
@@ -367,12 +367,13 @@ func confQuote(s string) string {
 // starts closed, whatever it held before (a revoked user, or a line the
 // engine would refuse to load), and gets its users from ApplyACL: the
 // Manager's last desired state, before the node counts as running.
-func (m *Manager) writeACLFile(name, id string) error {
+func (m *Manager) writeACLFile(name string, spec NodeSpec) error {
+	id := spec.ID
 	// "reset" first, as ApplyACL renders users, so that the loaded users
 	// compare equal to their desired form (reset also sets sanitize-payload).
 	lines := []string{
 		"user " + AdminUser + " reset " + strings.Join(m.adminRules(id), " "),
-		"user " + ReplUser + " reset " + strings.Join(m.replRules(id), " "),
+		"user " + ReplUser + " reset " + strings.Join(m.replRules(spec), " "),
 		"user default reset off",
 	}
 	return m.writeNodeFile(name, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
@@ -383,9 +384,16 @@ func (m *Manager) adminRules(id string) []string {
 	return []string{"on", "#" + sha256Hex(m.adminPass(id)), "~*", "&*", "+@all"}
 }
 
-// replRules are the ACL rules of ReplUser on node id: replicating only.
-func (m *Manager) replRules(id string) []string {
-	return []string{"on", "#" + sha256Hex(m.replPass(id)), "resetchannels", "-@all", "+psync", "+replconf", "+ping"}
+// replRules are the ACL rules of ReplUser on the node: replicating only.
+// On a Redis Cluster node it may also take in keys that a slot migration
+// moves to it (MIGRATE authenticates with AUTH2 as ReplUser and sends
+// RESTORE-ASKING): it could read them all with PSYNC anyway.
+func (m *Manager) replRules(spec NodeSpec) []string {
+	rules := []string{"on", "#" + sha256Hex(m.ownReplPass(spec)), "resetchannels", "-@all", "+psync", "+replconf", "+ping"}
+	if spec.Cluster {
+		rules = append(rules, "~*", "+restore-asking", "+asking", "+select")
+	}
+	return rules
 }
 
 func sha256Hex(s string) string {

@@ -42,6 +42,28 @@ func nodeSecret(master, purpose, id string) string {
 func (m *Manager) adminPass(id string) string { return nodeSecret(m.secret, "admin", id) }
 func (m *Manager) replPass(id string) string  { return nodeSecret(m.secret, "repl", id) }
 
+// ownReplPass is the password of the node's own ReplUser: the node's, or
+// its replication group's (NodeSpec.ReplGroup), which every member shares
+// so that any of them can replicate from whichever is primary.
+func (m *Manager) ownReplPass(s NodeSpec) string {
+	if s.ReplGroup != "" {
+		return nodeSecret(m.secret, "repl-group", s.ReplGroup)
+	}
+	return m.replPass(s.ID)
+}
+
+// primaryReplPass is the node's masterauth: its group's password, or its
+// primary's own; "" for a primary outside a group.
+func (m *Manager) primaryReplPass(s NodeSpec) string {
+	switch {
+	case s.ReplGroup != "":
+		return nodeSecret(m.secret, "repl-group", s.ReplGroup)
+	case s.ReplicaOf != "":
+		return m.replPass(s.ReplicaOf)
+	}
+	return ""
+}
+
 // NodeAdminPassword returns the password of AdminUser on node id of the
 // Manager whose DataDir is dataDir, for operators and tests. keyward
 // itself only uses it over the node's private socket (NodeAdminSocket).

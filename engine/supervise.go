@@ -69,6 +69,9 @@ func (m *Manager) watch(n *node, inst *instance) {
 	if !inst.stopping.Load() {
 		m.log.Warn("engine: node process exited", "node", n.id, "pid", inst.pid, "status", inst.exitErr,
 			"uptime", time.Since(inst.started).Round(time.Millisecond))
+		if m.OnCrash != nil {
+			m.OnCrash(n.id) // before the restart: a failover comes first
+		}
 	}
 	m.revive(n, inst)
 }

@@ -42,6 +42,9 @@ type NodeSpec struct {
 	// automatically (see autoFailover); the engine leaves it down when it
 	// dies, for the reconciler to promote a replica.
 	Failover bool
+	// ReplGroup: nodes that share it share one replication password
+	// (every node of a Redis Cluster, whose failovers are its own).
+	ReplGroup string
 }
 
 // Engine runs cache nodes and sets their ACLs. Package engine implements it
@@ -251,7 +254,10 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	}
 	c.reportRefused(cache, want)
 	if c.Engine == nil {
-		return c.finishCache(ctx, cache, want, nil)
+		return c.finishCache(ctx, cache, want, nil, nil)
+	}
+	if err := c.dropLeaving(ctx, cache); err != nil {
+		return 0, err
 	}
 	if cache, err = c.autoFailover(ctx, cache); err != nil {
 		return 0, err
@@ -263,9 +269,12 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	if err == nil {
 		ports, err = c.applyNodes(ctx, cache, want, set)
 	}
-	if err == nil && cache.ClusterMode {
-		var formed bool
-		if formed, err = c.formCluster(ctx, cache, ports); err == nil && !formed {
+	var roles []keyward.CacheNode
+	if err == nil {
+		// Cluster mode: form the cluster, learn the roles, then move slots
+		// and fail over as asked (clusterscale.go).
+		var again bool
+		if roles, again, err = c.scale(ctx, cache, ports); err == nil && again {
 			return pollConverge, nil
 		}
 	}
@@ -295,7 +304,7 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	if err != nil {
 		return 0, err
 	}
-	after, err := c.finishCache(ctx, cache, want, ports)
+	after, err := c.finishCache(ctx, cache, want, ports, roles)
 	if again && err == nil && (after <= 0 || after > pollConverge) {
 		after = pollConverge
 	}
@@ -333,9 +342,11 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 		spec := NodeSpec{ID: cache.NodeID(n.ClusterID), Engine: cache.Engine, TLS: cache.TransitEncryption, Cache: cache, Cluster: cache.ClusterMode}
 		spec.MaxMemory, spec.MaxMemoryPolicy = nodeMemory(cache)
 		set.apply(&spec)
-		if cache.ClusterMode && i != shardPrimary(cache, i) {
-			spec.ReplicaOf = cache.NodeID(cache.Nodes[shardPrimary(cache, i)].ClusterID)
-		} else if i != primary && !cache.ClusterMode {
+		if cache.ClusterMode {
+			// The cluster decides who replicates whom (failovers are its
+			// own): every node shares the group's replication password.
+			spec.ReplGroup = cache.NodeID(cache.ID) + ".cluster"
+		} else if i != primary {
 			spec.ReplicaOf = cache.NodeID(cache.Nodes[primary].ClusterID)
 		}
 		if spec.ReplicaOf == "" && !cache.ClusterMode && set.upstream != "" {
@@ -423,9 +434,9 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 // finishCache records what was applied and, once the delay has passed,
 // completes creating/modifying. It changes nothing if the cache was changed
 // meanwhile (another pass follows that change).
-func (c *Controller) finishCache(ctx context.Context, seen *keyward.Cache, want Desired, ports []int) (time.Duration, error) {
+func (c *Controller) finishCache(ctx context.Context, seen *keyward.Cache, want Desired, ports []int, roles []keyward.CacheNode) (time.Duration, error) {
 	key := keyward.Key{Resource: seen.Kind.Resource(), Scope: seen.Scope, ID: seen.ID}
-	if next := recorded(seen, seen, want, ports); sameCache(seen, next) && seen.Status != keyward.CacheCreating && seen.Status != keyward.CacheModifying {
+	if next := recorded(seen, seen, want, ports, roles); sameCache(seen, next) && seen.Status != keyward.CacheCreating && seen.Status != keyward.CacheModifying {
 		// Nothing to record (the periodic resync of a cache at rest): no
 		// write transaction. Had the cache changed since it was read, that
 		// change's own pass follows.
@@ -445,7 +456,7 @@ func (c *Controller) finishCache(ctx context.Context, seen *keyward.Cache, want 
 			after = time.Millisecond // look again at the new generation
 			return nil
 		}
-		next := recorded(cur, seen, want, ports)
+		next := recorded(cur, seen, want, ports, roles)
 		if next.Status == keyward.CacheCreating || next.Status == keyward.CacheModifying {
 			if after = c.wait(next.StatusSince); after <= 0 {
 				groups = append(groups, next.PendingUserGroupsAdd...)
@@ -471,9 +482,10 @@ func (c *Controller) finishCache(ctx context.Context, seen *keyward.Cache, want 
 }
 
 // recorded returns a copy of cur recording what a pass over seen applied:
-// the node ports and addresses, the endpoint addresses, and the ACLs'
-// fingerprint and default identity.
-func recorded(cur, seen *keyward.Cache, want Desired, ports []int) *keyward.Cache {
+// the node ports and addresses, the endpoint addresses, the roles learned
+// from the nodes (nil: kept), and the ACLs' fingerprint and default
+// identity.
+func recorded(cur, seen *keyward.Cache, want Desired, ports []int, roles []keyward.CacheNode) *keyward.Cache {
 	next := cur.Clone()
 	for i := range next.Nodes {
 		if i < len(ports) {
@@ -481,6 +493,9 @@ func recorded(cur, seen *keyward.Cache, want Desired, ports []int) *keyward.Cach
 			if i < len(seen.Nodes) && seen.Nodes[i].ClusterID == next.Nodes[i].ClusterID {
 				next.Nodes[i].Address = seen.Nodes[i].Address
 			}
+		}
+		if i < len(roles) {
+			next.Nodes[i].Role, next.Nodes[i].Recovering = roles[i].Role, roles[i].Recovering
 		}
 	}
 	if ports != nil {

@@ -24,7 +24,8 @@ type ClusterCommander interface {
 type clusterNode struct {
 	id, master string
 	flags      []string
-	slots      int // how many slots it serves
+	slots      int      // how many slots it serves
+	ranges     [][2]int // the slots it serves
 }
 
 func (n clusterNode) has(flag string) bool { return slices.Contains(n.flags, flag) }
@@ -53,11 +54,29 @@ func parseClusterNodes(reply any) (map[string]clusterNode, error) {
 			}
 			if err1 == nil {
 				n.slots += b - a + 1
+				n.ranges = append(n.ranges, [2]int{a, b})
 			}
 		}
 		out[n.id] = n
 	}
 	return out, nil
+}
+
+// clusterState is what formCluster saw of a formed cluster: per node (in
+// cache.Nodes order) its engine id, cluster id and its own view (CLUSTER
+// NODES), and the index of each shard's current primary.
+type clusterState struct {
+	ids, myid []string
+	views     []map[string]clusterNode
+	primary   map[int]int // shard -> node index
+}
+
+// role is node i's role as the node itself reports it.
+func (st *clusterState) role(i int) string {
+	if st.views[i][st.myid[i]].has("slave") {
+		return "replica"
+	}
+	return "primary"
 }
 
 // formCluster wires a cluster-mode group's nodes into one Redis Cluster:
@@ -67,30 +86,32 @@ func parseClusterNodes(reply any) (map[string]clusterNode, error) {
 // a node that Redis Cluster promoted after a failure is left as it is. It
 // ports are the nodes' client ports, as applyNodes returned them. It
 // reports whether the cluster is formed and healthy (cluster_state ok, all
-// slots assigned); false means "look again soon".
-func (c *Controller) formCluster(ctx context.Context, cache *keyward.Cache, ports []int) (bool, error) {
+// slots assigned, every replica in sync with its primary); false means
+// "look again soon".
+func (c *Controller) formCluster(ctx context.Context, cache *keyward.Cache, ports []int) (bool, *clusterState, error) {
 	cmd, ok := c.Engine.(ClusterCommander)
 	if !ok {
-		return false, Terminal(errors.New("reconcile: the engine cannot run cluster-mode nodes"))
+		return false, nil, Terminal(errors.New("reconcile: the engine cannot run cluster-mode nodes"))
 	}
-	ids := make([]string, len(cache.Nodes))
-	myid := make([]string, len(cache.Nodes))
+	st := &clusterState{ids: make([]string, len(cache.Nodes)), myid: make([]string, len(cache.Nodes))}
+	ids, myid := st.ids, st.myid
 	for i, n := range cache.Nodes {
 		ids[i] = cache.NodeID(n.ClusterID)
 		r, err := cmd.Do(ctx, ids[i], "CLUSTER", "MYID")
 		if err != nil {
-			return false, err
+			return false, nil, err
 		}
 		myid[i], _ = r.(string)
 	}
 	views := make([]map[string]clusterNode, len(ids))
+	st.views = views
 	for i, id := range ids {
 		r, err := cmd.Do(ctx, id, "CLUSTER", "NODES")
 		if err != nil {
-			return false, err
+			return false, nil, err
 		}
 		if views[i], err = parseClusterNodes(r); err != nil {
-			return false, err
+			return false, nil, err
 		}
 	}
 	// Meet: every node meets every node it does not know yet, so that the
@@ -105,31 +126,33 @@ func (c *Controller) formCluster(ctx context.Context, cache *keyward.Cache, port
 				continue
 			}
 			if j >= len(ports) || ports[j] == 0 {
-				return false, fmt.Errorf("reconcile: node %s has no port yet", ids[j])
+				return false, nil, fmt.Errorf("reconcile: node %s has no port yet", ids[j])
 			}
 			if _, err := cmd.Do(ctx, ids[i], "CLUSTER", "MEET", nodeHost(cache.Nodes[j]), strconv.Itoa(ports[j]), strconv.Itoa(cmd.BusPort(ids[j]))); err != nil {
-				return false, err
+				return false, nil, err
 			}
 			met = true
 		}
 	}
 	if met {
-		return false, nil
+		return false, nil, nil
 	}
 	for i := range ids {
 		for _, other := range myid {
 			if n, ok := views[i][other]; !ok || n.has("handshake") || n.has("noaddr") {
-				return false, nil // still gossiping
+				return false, nil, nil // still gossiping
 			}
 		}
 	}
-	// Slots, then replication.
-	primary := map[int]int{} // shard -> node index
-	for i, n := range cache.Nodes {
-		if _, ok := primary[n.Shard]; !ok {
-			primary[n.Shard] = i
-		}
+	// Nodes that left the group (removed replicas and shards) are
+	// forgotten, once they serve nothing.
+	if err := forgetStrangers(ctx, cmd, st); err != nil {
+		return false, nil, err
 	}
+	// Each shard's primary: the master that serves its slots (after a
+	// failover, not necessarily its first node), else its first master.
+	st.primary = shardPrimaries(cache, st)
+	primary := st.primary
 	assigned := 0
 	for _, n := range views[0] {
 		assigned += n.slots
@@ -141,14 +164,14 @@ func (c *Controller) formCluster(ctx context.Context, cache *keyward.Cache, port
 		}
 		ranges, err := keyward.ParseSlots(cache.Shards[s].Slots)
 		if err != nil {
-			return false, Terminal(err)
+			return false, nil, Terminal(err)
 		}
 		args := []string{"CLUSTER", "ADDSLOTSRANGE"}
 		for _, r := range ranges {
 			args = append(args, strconv.Itoa(r[0]), strconv.Itoa(r[1]))
 		}
 		if _, err := cmd.Do(ctx, ids[i], args...); err != nil {
-			return false, err
+			return false, nil, err
 		}
 		changed = true
 	}
@@ -162,24 +185,76 @@ func (c *Controller) formCluster(ctx context.Context, cache *keyward.Cache, port
 			continue // replicating already, or promoted by a failover
 		}
 		if _, err := cmd.Do(ctx, ids[i], "CLUSTER", "REPLICATE", myid[p]); err != nil {
-			return false, err
+			return false, nil, err
 		}
 		changed = true
 	}
 	if changed {
-		return false, nil
+		return false, nil, nil
 	}
-	for _, id := range ids {
+	for i, id := range ids {
 		r, err := cmd.Do(ctx, id, "CLUSTER", "INFO")
 		if err != nil {
-			return false, err
+			return false, nil, err
 		}
 		info, _ := r.(string)
 		if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_slots_assigned:16384") {
-			return false, nil
+			return false, nil, nil
+		}
+		if st.role(i) == "replica" {
+			if ok, err := inSync(ctx, cmd, id); err != nil || !ok {
+				return false, nil, err
+			}
 		}
 	}
-	return true, nil
+	return true, st, nil
+}
+
+// shardPrimaries finds each shard's current primary.
+func shardPrimaries(cache *keyward.Cache, st *clusterState) map[int]int {
+	primary := map[int]int{}
+	for i, n := range cache.Nodes {
+		if _, ok := primary[n.Shard]; !ok && st.role(i) == "primary" && st.views[i][st.myid[i]].slots > 0 {
+			primary[n.Shard] = i
+		}
+	}
+	for i, n := range cache.Nodes {
+		if _, ok := primary[n.Shard]; !ok && st.role(i) == "primary" {
+			primary[n.Shard] = i
+		}
+	}
+	return primary
+}
+
+// forgetStrangers makes every node forget the cluster members that are
+// not the group's nodes any more and serve no slots.
+func forgetStrangers(ctx context.Context, cmd ClusterCommander, st *clusterState) error {
+	ours := map[string]bool{}
+	for _, id := range st.myid {
+		ours[id] = true
+	}
+	for i, view := range st.views {
+		for id, n := range view {
+			if ours[id] || n.has("handshake") || n.slots > 0 {
+				continue
+			}
+			if _, err := cmd.Do(ctx, st.ids[i], "CLUSTER", "FORGET", id); err != nil && !strings.Contains(err.Error(), "Unknown node") && !strings.Contains(err.Error(), "my master") {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// inSync reports whether replica id has its primary's data: linked, and
+// not in the middle of a full sync.
+func inSync(ctx context.Context, cmd ClusterCommander, id string) (bool, error) {
+	r, err := cmd.Do(ctx, id, "INFO", "replication")
+	if err != nil {
+		return false, err
+	}
+	info, _ := r.(string)
+	return strings.Contains(info, "master_link_status:up") && strings.Contains(info, "master_sync_in_progress:0"), nil
 }
 
 // shardPrimary returns the index of the primary of node i's shard: the

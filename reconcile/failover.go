@@ -151,7 +151,7 @@ func (c *Controller) autoFailover(ctx context.Context, cache *keyward.Cache) (*k
 		if err != nil {
 			continue
 		}
-		if off := replOffset(r); off > bestOffset {
+		if off := parseReplOffset(r); off > bestOffset {
 			best, bestOffset = i, off
 		}
 	}
@@ -197,10 +197,10 @@ func (c *Controller) autoFailover(ctx context.Context, cache *keyward.Cache) (*k
 	return stored, nil
 }
 
-// replOffset reads a replica's replication offset from INFO replication:
+// parseReplOffset reads a replica's replication offset from INFO replication:
 // slave_repl_offset (how much of its primary's stream it applied), else
 // master_repl_offset; -1 if neither is there.
-func replOffset(reply any) int64 {
+func parseReplOffset(reply any) int64 {
 	text, _ := reply.(string)
 	off := int64(-1)
 	for line := range strings.Lines(text) {

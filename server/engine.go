@@ -24,7 +24,7 @@ var _ reconcile.Engine = engineAdapter{}
 func (a engineAdapter) EnsureNode(ctx context.Context, spec reconcile.NodeSpec) (int, error) {
 	es := engine.NodeSpec{
 		ID: spec.ID, Engine: string(spec.Engine), ReplicaOf: spec.ReplicaOf, TLS: spec.TLS, Cluster: spec.Cluster,
-		MaxMemory: spec.MaxMemory, MaxMemoryPolicy: spec.MaxMemoryPolicy, Config: spec.Config, BootConfig: spec.BootConfig,
+		ReplGroup: spec.ReplGroup, MaxMemory: spec.MaxMemory, MaxMemoryPolicy: spec.MaxMemoryPolicy, Config: spec.Config, BootConfig: spec.BootConfig,
 		Port: spec.Port, Binds: spec.Binds, CertHosts: spec.CertHosts, Failover: spec.Failover,
 	}
 	front := a.f != nil && spec.TLS && spec.Cache != nil
@@ -195,6 +195,17 @@ func (a engineAdapter) Do(ctx context.Context, id string, args ...string) (any, 
 
 // BusPort reports a cluster node's bus port.
 func (a engineAdapter) BusPort(id string) int { return a.m.BusPort(id) }
+
+// MigrateSlotKeys moves hash slots' keys between cluster nodes
+// (resharding).
+func (a engineAdapter) MigrateSlotKeys(ctx context.Context, src, dst string, slots []int, batch int) (int, error) {
+	return a.m.MigrateSlotKeys(ctx, src, dst, slots, batch)
+}
+
+// DoPipeline runs admin commands on a node in one round trip.
+func (a engineAdapter) DoPipeline(ctx context.Context, id string, cmds [][]string) ([]any, error) {
+	return a.m.DoPipeline(ctx, id, cmds)
+}
 
 // NodeUp reports whether node id runs and answers keyward (known is false
 // when this replica runs no engine or does not know the node).

@@ -522,6 +522,12 @@ func (s *Server) openEngine(ctx context.Context) (*engine.Manager, error) {
 				c.EnqueueAll(context.Background())
 			}
 		},
+		// A node died: a cluster-mode shard's replica takes over at once.
+		OnCrash: func(id string) {
+			if c := s.controller(); c != nil {
+				c.NodeExited(id)
+			}
+		},
 	}
 	if s.Config.NodeAddresses != "none" {
 		r := s.Config.NodeAddresses

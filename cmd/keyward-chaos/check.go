@@ -589,14 +589,12 @@ func authOnce(ctx context.Context, addr string, tlsConf *tls.Config, name, pw st
 // that node's own password (derived from the data directory's master
 // secret; keyward itself uses the node's private socket).
 func adminNodeClient(dataDir, addr string, tlsConf *tls.Config) *redis.Client {
-	_, portStr, _ := net.SplitHostPort(addr)
-	port, _ := strconv.Atoi(portStr)
 	// Prefer the record whose server is live: a directory being removed
 	// may still name the same port.
 	id := ""
 	recs, _ := readNodeRecs(dataDir)
 	for _, r := range recs {
-		if r.serves(port) && (id == "" || r.PID > 0 && cmdlineContains(r.PID, r.Dir)) {
+		if r.serves(addr) && (id == "" || r.PID > 0 && cmdlineContains(r.PID, r.Dir)) {
 			id = r.ID
 		}
 	}

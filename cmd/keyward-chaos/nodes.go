@@ -332,9 +332,7 @@ func (r *nodesRun) round(ctx context.Context, n int, f nodeFault, op string) err
 		}
 		conns = append(conns, conn)
 	}
-	_, portStr, _ := net.SplitHostPort(addr)
-	port, _ := strconv.Atoi(portStr)
-	node, err := nodeByPort(r.e.kw.dataDir, port)
+	node, err := nodeByAddr(r.e.kw.dataDir, addr)
 	if err != nil {
 		return err
 	}
@@ -537,7 +535,7 @@ func (r *nodesRun) round(ctx context.Context, n int, f nodeFault, op string) err
 	// redis-server may take a few seconds to exit).
 	if f.sig != syscall.SIGSTOP {
 		err := waitFor(ctx, 20*time.Second, "node "+addr+" restarted after "+f.name, func() (bool, error) {
-			nn, err := nodeByPort(r.e.kw.dataDir, port)
+			nn, err := nodeByAddr(r.e.kw.dataDir, addr)
 			return err == nil && nn.PID != node.PID && !pidAlive(node.PID), nil
 		})
 		if err != nil {

@@ -261,14 +261,22 @@ func tailFile(name string, n int) string {
 type nodeRec struct {
 	ID        string
 	Dir       string
+	Host      string // the node's own address ("": 127.0.0.1)
 	Port      int
 	FrontPort int
 	PID       int
 }
 
-// serves reports whether clients reach the node on port.
-func (r nodeRec) serves(port int) bool {
-	return r.Port == port || r.FrontPort != 0 && r.FrontPort == port
+// serves reports whether clients reach the node at addr (host:port):
+// nodes share a port on addresses of their own.
+func (r nodeRec) serves(addr string) bool {
+	host, portStr, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(portStr)
+	own := r.Host
+	if own == "" {
+		own = "127.0.0.1"
+	}
+	return host == own && (r.Port == port || r.FrontPort != 0 && r.FrontPort == port)
 }
 
 func readNodeRecs(dataDir string) ([]nodeRec, error) {
@@ -286,13 +294,14 @@ func readNodeRecs(dataDir string) ([]nodeRec, error) {
 			continue
 		}
 		var r struct {
-			Port int `json:"port"`
-			PID  int `json:"pid"`
+			Host string `json:"host"`
+			Port int    `json:"port"`
+			PID  int    `json:"pid"`
 		}
 		if json.Unmarshal(b, &r) != nil {
 			continue
 		}
-		rec := nodeRec{ID: e.Name(), Dir: dir, Port: r.Port, PID: r.PID}
+		rec := nodeRec{ID: e.Name(), Dir: dir, Host: r.Host, Port: r.Port, PID: r.PID}
 		if b, err := os.ReadFile(filepath.Join(dataDir, "fronts", e.Name(), "front.json")); err == nil {
 			var f struct {
 				Port int `json:"port"`
@@ -306,24 +315,24 @@ func readNodeRecs(dataDir string) ([]nodeRec, error) {
 	return out, nil
 }
 
-// nodeByPort finds the node serving port and its live pid, checked against
+// nodeByAddr finds the node serving addr and its live pid, checked against
 // the process's command line (which names the node's config file), so a
 // reused pid is never signalled.
-func nodeByPort(dataDir string, port int) (nodeRec, error) {
+func nodeByAddr(dataDir, addr string) (nodeRec, error) {
 	recs, err := readNodeRecs(dataDir)
 	if err != nil {
 		return nodeRec{}, err
 	}
 	for _, r := range recs {
-		if !r.serves(port) {
+		if !r.serves(addr) {
 			continue
 		}
 		if r.PID > 0 && cmdlineContains(r.PID, r.Dir) {
 			return r, nil
 		}
-		return r, fmt.Errorf("node %s (port %d): recorded pid %d is not its server", r.ID, port, r.PID)
+		return r, fmt.Errorf("node %s (%s): recorded pid %d is not its server", r.ID, addr, r.PID)
 	}
-	return nodeRec{}, fmt.Errorf("no node on port %d", port)
+	return nodeRec{}, fmt.Errorf("no node at %s", addr)
 }
 
 func cmdlineContains(pid int, s string) bool {
