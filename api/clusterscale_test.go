@@ -392,7 +392,19 @@ func TestClusterScale_ReplicaCountDisabled(t *testing.T) {
 	if n, err := np.DBSize(ctx).Result(); err != nil || n != 501 {
 		t.Fatalf("new primary holds %d keys (%v)", n, err)
 	}
-	if err := primary.Set(ctx, "old", 1, 0).Err(); err == nil || !strings.Contains(err.Error(), "READONLY") {
+	// The primary endpoint's address moved with the role: the former
+	// primary is reached on its own address.
+	var former *redis.Client
+	for _, m := range members {
+		if aws.ToString(m.CacheClusterId) == "cmd-001" {
+			former = redis.NewClient(&redis.Options{Addr: fmt.Sprintf("%s:%d", aws.ToString(m.ReadEndpoint.Address), aws.ToInt32(m.ReadEndpoint.Port))})
+			defer former.Close()
+		}
+	}
+	if former == nil {
+		t.Fatalf("cmd-001 not a member: %+v", members)
+	}
+	if err := former.Set(ctx, "old", 1, 0).Err(); err == nil || !strings.Contains(err.Error(), "READONLY") {
 		t.Fatalf("write to the former primary = %v, want READONLY", err)
 	}
 	wantEvents(t, c, "cmd", "Test Failover API called for node group 0001", "Failover from primary node cmd-001 to replica node cmd-002 completed")

@@ -86,7 +86,10 @@ func tfReadReplicationGroup(t *testing.T, c *elasticache.Client, id string) tfSt
 	case types.MultiAZStatusDisabled:
 		s["multi_az_enabled"] = false
 	}
-	if ng := rg.NodeGroups[0]; ng.PrimaryEndpoint != nil {
+	if ep := rg.ConfigurationEndpoint; ep != nil { // cluster mode (spec: Read)
+		s["port"] = aws.ToInt32(ep.Port)
+		s["configuration_endpoint_address"] = aws.ToString(ep.Address)
+	} else if ng := rg.NodeGroups[0]; ng.PrimaryEndpoint != nil {
 		s["port"] = aws.ToInt32(ng.PrimaryEndpoint.Port)
 		s["primary_endpoint_address"] = aws.ToString(ng.PrimaryEndpoint.Address)
 		s["reader_endpoint_address"] = aws.ToString(ng.ReaderEndpoint.Address)

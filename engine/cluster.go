@@ -177,12 +177,12 @@ func (m *Manager) MigrateSlotKeys(ctx context.Context, src, dst string, slots []
 		return 0, err
 	}
 	m.mu.Lock()
-	toSpec, toPort, fromSpec := to.rec.Spec, to.rec.Port, from.rec.Spec
+	toSpec, toAddr, fromSpec := to.rec.Spec, to.rec.addr(), from.rec.Spec
 	m.mu.Unlock()
 	if !toSpec.Cluster || !fromSpec.Cluster || toSpec.ReplGroup == "" || toSpec.ReplGroup != fromSpec.ReplGroup {
 		return 0, fmt.Errorf("engine: migrate %s -> %s: both must be Cluster nodes of one ReplGroup", src, dst)
 	}
-	host, port, _ := net.SplitHostPort(addrOf(toPort))
+	host, port, _ := net.SplitHostPort(toAddr)
 	moved := 0
 	err = m.withAdmin(ctx, from, func(c *respConn) error {
 		for left := slots; len(left) > 0; {

@@ -77,7 +77,15 @@ func fullCache(s keyward.Scope, kind keyward.CacheKind, id string, groupIDs ...s
 		c.Nodes[i].Shard = 1
 		c.Nodes[i].Address = fmt.Sprintf("127.10.0.%d", 10+i)
 		c.Nodes[i].Reboot, c.Nodes[i].BootParams = true, `databases="32";`
+		c.Nodes[i].Recovering = true
 	}
+	for i := range c.Shards {
+		c.Shards[i].Removing = true
+	}
+	c.Resharding = &keyward.Resharding{Total: 8192, Moved: 256}
+	c.TestFailover, c.TestFailoverFrom = "0001", id+"-001"
+	c.Leaving = []string{id + "-009"}
+	c.Failovers = []time.Time{time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
 	c.Port, c.PrimaryAddress, c.ReaderAddress, c.ReaderNode = 7000, "127.10.0.1", "127.10.0.2", id+"-002"
 	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	c.Migration = &keyward.CacheMigration{Source: "127.0.0.1:6390", Status: keyward.MigrationCompleting, Since: at, AutoCutover: true, Force: true, Started: true}
