@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"keyward"
@@ -9,16 +10,23 @@ import (
 
 // Restores and final snapshots.
 
-// restorable returns the snapshot a new group may be created from:
-// SnapshotNotFound if absent, InvalidSnapshotState unless available.
+// restorable returns the snapshot a new group may be created from (or a
+// copy made of): SnapshotNotFound if absent, InvalidSnapshotState unless
+// available.
 func restorable(ctx context.Context, tx keyward.Tx, sc keyward.Scope, name string) (*keyward.Snapshot, error) {
+	return snapshotIn(ctx, tx, sc, name, keyward.SnapshotAvailable)
+}
+
+// snapshotIn returns the snapshot name if it is in one of the statuses ok:
+// SnapshotNotFound if absent, InvalidSnapshotState otherwise.
+func snapshotIn(ctx context.Context, tx keyward.Tx, sc keyward.Scope, name string, ok ...keyward.SnapshotStatus) (*keyward.Snapshot, error) {
 	snap, err := keyward.Snapshots.Get(ctx, tx, sc, name)
 	if keyward.ErrorCode(err) == keyward.ENOTFOUND {
 		return nil, snapshotNotFound(name)
 	} else if err != nil {
 		return nil, err
 	}
-	if snap.Status != keyward.SnapshotAvailable {
+	if !slices.Contains(ok, snap.Status) {
 		return nil, keyward.Errorf(keyward.ESTATE, keyward.ResourceSnapshot, "Snapshot %s is not in available state (it is %s).", name, snap.Status)
 	}
 	return snap, nil

@@ -98,14 +98,9 @@ func (s *Service) exportSnapshot(ctx context.Context, in *ecapi.CopySnapshotMess
 	}
 	var snap *keyward.Snapshot
 	err = s.Store.Update(ctx, func(tx keyward.Tx) error {
-		src, err := keyward.Snapshots.Get(ctx, tx, sc, srcName)
-		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
-			return snapshotNotFound(srcName)
-		} else if err != nil {
+		src, err := snapshotIn(ctx, tx, sc, srcName, keyward.SnapshotAvailable, keyward.SnapshotExporting)
+		if err != nil {
 			return err
-		}
-		if src.Status != keyward.SnapshotAvailable && src.Status != keyward.SnapshotExporting {
-			return keyward.Errorf(keyward.ESTATE, keyward.ResourceSnapshot, "Snapshot %s is not in available state (it is %s).", srcName, src.Status)
 		}
 		snap, err = s.startExport(ctx, tx, keyward.Snapshots, src, bucket, name)
 		return err

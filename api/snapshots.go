@@ -269,14 +269,9 @@ func (s *Service) copySnapshot(ctx context.Context, in *ecapi.CopySnapshotMessag
 	}
 	var snap *keyward.Snapshot
 	err = s.Store.Update(ctx, func(tx keyward.Tx) error {
-		src, err := keyward.Snapshots.Get(ctx, tx, sc, srcName)
-		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
-			return snapshotNotFound(srcName)
-		} else if err != nil {
+		src, err := restorable(ctx, tx, sc, srcName)
+		if err != nil {
 			return err
-		}
-		if src.Status != keyward.SnapshotAvailable {
-			return keyward.Errorf(keyward.ESTATE, keyward.ResourceSnapshot, "Snapshot %s is not in available state (it is %s).", srcName, src.Status)
 		}
 		if _, err := keyward.Snapshots.Get(ctx, tx, sc, name); err == nil {
 			return keyward.Errorf(keyward.EEXISTS, keyward.ResourceSnapshot, "Snapshot %s already exists.", name)
@@ -315,14 +310,9 @@ func (s *Service) deleteSnapshot(ctx context.Context, in *ecapi.DeleteSnapshotMe
 	name := deref(in.SnapshotName)
 	var snap *keyward.Snapshot
 	err = s.Store.Update(ctx, func(tx keyward.Tx) error {
-		cur, err := keyward.Snapshots.Get(ctx, tx, sc, name)
-		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
-			return snapshotNotFound(name)
-		} else if err != nil {
+		cur, err := snapshotIn(ctx, tx, sc, name, keyward.SnapshotAvailable, keyward.SnapshotFailed)
+		if err != nil {
 			return err
-		}
-		if cur.Status != keyward.SnapshotAvailable && cur.Status != keyward.SnapshotFailed {
-			return keyward.Errorf(keyward.ESTATE, keyward.ResourceSnapshot, "Snapshot %s is not in available state (it is %s).", name, cur.Status)
 		}
 		if len(cur.UsedBy) > 0 {
 			return keyward.Errorf(keyward.ESTATE, keyward.ResourceSnapshot, "Snapshot %s is in use (%s).", name, strings.Join(cur.UsedBy, ", "))
