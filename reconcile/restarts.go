@@ -126,15 +126,12 @@ func (c *Controller) updateStep(ctx context.Context, cache *keyward.Cache, want 
 }
 
 // rollingOrder lists the node indices replicas first, then the primaries,
-// each in node order.
+// each in node order. Roles are the stored ones, which follow failovers
+// (a node's place in Nodes does not).
 func rollingOrder(cache *keyward.Cache) []int {
 	var replicas, primaries []int
-	for i := range cache.Nodes {
-		primary := i == 0
-		if cache.ClusterMode {
-			primary = shardPrimary(cache, i) == i
-		}
-		if primary {
+	for i, n := range cache.Nodes {
+		if n.Role == "primary" {
 			primaries = append(primaries, i)
 		} else {
 			replicas = append(replicas, i)
@@ -180,7 +177,7 @@ func (c *Controller) restartNode(ctx context.Context, cache *keyward.Cache, i in
 		}
 		time.Sleep(pollConverge)
 	}
-	replica := i > 0 && !cache.ClusterMode || cache.ClusterMode && shardPrimary(cache, i) != i
+	replica := cache.Nodes[i].Role != "primary"
 	cmd, ok := c.Engine.(ClusterCommander)
 	if !replica || !ok {
 		return nil
