@@ -596,7 +596,9 @@ func (c *Controller) resyncDataWith(ctx context.Context, enqueue func(keyward.Ke
 			if memo[cache.Scope] == nil {
 				memo[cache.Scope] = map[string]*planInput{}
 			}
-			p := &preparedPass{cache: cache, epoch: since}
+			// The pass gets its own copy: it records node addresses on
+			// it while this resync still reads caches below.
+			p := &preparedPass{cache: cache.Clone(), epoch: since}
 			if p.want, err = c.desiredMemo(ctx, tx, cache, memo[cache.Scope]); err != nil {
 				return err
 			}
