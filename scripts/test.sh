@@ -39,8 +39,8 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go vet ./...
-go test -race -count=1 -timeout 15m ./... "$@"
+go test -race -count=1 -timeout 25m ./... "$@"
 
 # The API suites again with PostgreSQL as the store (a throwaway server that
 # the tests start themselves): both stores must behave the same.
-KEYWARD_TEST_STORE=postgres go test -race -count=1 -timeout 10m ./api/ ./server/ "$@"
+KEYWARD_TEST_STORE=postgres go test -race -count=1 -timeout 25m ./api/ ./server/ "$@"
