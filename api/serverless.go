@@ -11,6 +11,13 @@ import (
 
 // Serverless caches are realised as one TLS node: ElastiCache Serverless
 // always encrypts in transit, and RBAC is its only access control (spec §12.1).
+//
+// For cluster-aware clients the node is what ElastiCache Serverless shows
+// them (docs/serverless.md): a Redis Cluster node holding all 16384 slots as
+// one shard ("0001"), announced at the cache's Endpoint through its front,
+// so CLUSTER SLOTS/SHARDS name the Endpoint and multi-key commands across
+// slots answer CROSSSLOT. The ReaderEndpoint is ElastiCache's: the same
+// address on the next port (6380 beside 6379), served by the same front.
 
 func serverlessToAPI(c *keyward.Cache) *ecapi.ServerlessCache {
 	out := &ecapi.ServerlessCache{
@@ -32,10 +39,24 @@ func serverlessToAPI(c *keyward.Cache) *ecapi.ServerlessCache {
 	}
 	if len(c.Nodes) > 0 {
 		n := c.Nodes[0]
-		out.Endpoint, out.ReaderEndpoint = endpointAt(n.Address, n.Port), endpointAt(n.Address, n.Port)
+		out.Endpoint, out.ReaderEndpoint = endpointAt(n.Address, n.Port), endpointAt(n.Address, serverlessReaderPort(c))
 	}
 	out.Migration = migrationSummary(c)
 	return out
+}
+
+// serverlessReaderPort is the port of a serverless cache's ReaderEndpoint:
+// ElastiCache's, the Endpoint's port plus one (6380), on the Endpoint's
+// address, where the node's front also listens (server/fronts.go). Where
+// nodes share 127.0.0.1 (no addresses of their own) that port is not the
+// cache's to take, and the reader endpoint is the Endpoint itself, as
+// before; so is a node of an earlier release not converted yet.
+func serverlessReaderPort(c *keyward.Cache) int {
+	n := c.Nodes[0]
+	if n.Port == 0 || !keyward.ServerlessReaderPortServed(c) {
+		return n.Port
+	}
+	return n.Port + 1
 }
 
 func majorVersion(v string) string {
@@ -79,6 +100,8 @@ func (s *Service) createServerlessCache(ctx context.Context, in *ecapi.CreateSer
 		Status: keyward.CacheCreating, StatusSince: now, Generation: 1, CreatedAt: now,
 		NumNodes: 1, TransitEncryption: true,
 		Nodes: []keyward.CacheNode{{ClusterID: id + "-001", Role: "primary"}},
+		// One Redis Cluster shard holding every slot (see above).
+		ClusterMode: true, Shards: []keyward.Shard{keyward.ServerlessShard()},
 	}
 	if v := deref(in.MajorEngineVersion); v != "" {
 		if v != majorVersion(c.EngineVersion) {

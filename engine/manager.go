@@ -649,6 +649,9 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 
 	case inst == nil || inst.dead():
 		m.setRecord(n, func(r *record) { r.Spec, r.PrimaryAddr = spec, primaryAddr })
+		if err := m.clusterBusPort(n); err != nil { // now a Cluster node (serverless.go)
+			return nil, err
+		}
 		// Supervision restarts the node with a backoff; Ensure may start
 		// it sooner, but not more often.
 		m.mu.Lock()
@@ -669,6 +672,9 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 		log.Info("engine: restarting node for new spec", "engine", spec.Engine, "tls", spec.TLS)
 		m.shutdown(ctx, n, inst, false)
 		m.setRecord(n, func(r *record) { r.Spec, r.PrimaryAddr = spec, primaryAddr })
+		if err := m.clusterBusPort(n); err != nil { // now a Cluster node (serverless.go)
+			return nil, err
+		}
 		if err := m.start(ctx, n); err != nil {
 			return nil, err // the watcher of the old process keeps trying
 		}

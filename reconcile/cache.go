@@ -259,6 +259,9 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	if err := c.dropLeaving(ctx, cache); err != nil {
 		return 0, err
 	}
+	if cache, err = c.serverlessMode(ctx, cache); err != nil { // serverless.go
+		return 0, err
+	}
 	if cache, err = c.autoFailover(ctx, cache); err != nil {
 		return 0, err
 	}
@@ -339,7 +342,7 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 		n := cache.Nodes[i]
 		nctx, cancel := context.WithTimeout(ctx, nodeTimeout)
 		defer cancel()
-		spec := NodeSpec{ID: cache.NodeID(n.ClusterID), Engine: cache.Engine, TLS: cache.TransitEncryption, Cache: cache, Cluster: cache.ClusterMode}
+		spec := NodeSpec{ID: cache.NodeID(n.ClusterID), Engine: cache.Engine, TLS: cache.TransitEncryption, Cache: cache, Cluster: runsCluster(cache)}
 		spec.MaxMemory, spec.MaxMemoryPolicy = nodeMemory(cache)
 		set.apply(&spec)
 		if cache.ClusterMode {

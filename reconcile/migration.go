@@ -23,7 +23,7 @@ type SourceFollower interface {
 // once the primary is in sync (or at once when forced). again asks for a
 // pass soon.
 func (c *Controller) followSource(ctx context.Context, cache *keyward.Cache) (again bool, err error) {
-	if cache.ClusterMode || len(cache.Nodes) == 0 || cache.Nodes[0].Port == 0 {
+	if runsCluster(cache) || len(cache.Nodes) == 0 || cache.Nodes[0].Port == 0 {
 		return false, nil
 	}
 	f, ok := c.Engine.(SourceFollower)

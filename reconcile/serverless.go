@@ -1,0 +1,182 @@
+package reconcile
+
+import (
+	"context"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"keyward"
+)
+
+// Serverless caches (docs/serverless.md). ElastiCache Serverless shows
+// cluster-aware clients one virtual shard holding all 16384 slots at the
+// cache's endpoint; keyward runs the cache's node as a Redis Cluster node of
+// that one shard (keyward.ServerlessShard), announced at the endpoint
+// through its front like any cluster-mode node, so that CLUSTER SLOTS,
+// SHARDS and NODES name the endpoint, and multi-key commands across slots
+// get CROSSSLOT from the engine itself.
+//
+// Two things make a serverless node run standalone for a while, each ended
+// by a restart with its data (engine: Ensure on a change of Cluster):
+//
+//   - An online migration that follows its source (syncing, completing)
+//     makes the node a replica of the source with REPLICAOF, which Redis
+//     Cluster nodes refuse: the node runs standalone until the migration
+//     ends, then returns to cluster mode (runsCluster).
+//   - A serverless cache of an earlier release ran standalone (stored
+//     without ClusterMode): serverlessMode converts it once it is at rest,
+//     and the restarted node claims the slots of its keys, formCluster
+//     assigning it the others (assignMissingSlots).
+//
+// Redis Cluster nodes keep every key in database 0 and refuse to start with
+// keys in another one. A standalone node holding such keys (SELECT 1 on an
+// old node, or a migration source's) is therefore not converted: the cache
+// is stored standalone again, and logged, and keeps serving as before.
+
+// runsCluster reports whether a cache's nodes run as Redis Cluster nodes
+// now: a cluster-mode cache's do, but for a serverless cache whose
+// migration follows its source.
+func runsCluster(c *keyward.Cache) bool {
+	if !c.ClusterMode {
+		return false
+	}
+	return c.Kind != keyward.KindServerless || !c.Migration.Following()
+}
+
+// otherDB matches the INFO keyspace line of a database other than 0.
+var otherDB = regexp.MustCompile(`(?m)^db([1-9][0-9]*):keys=([0-9]+)`)
+
+// serverlessMode converts a serverless cache of an earlier release to a
+// cluster-mode one (stored), and keeps standalone one whose node cannot run
+// cluster-enabled (keys outside database 0). It returns the cache to pass
+// on: the stored one if it changed it.
+func (c *Controller) serverlessMode(ctx context.Context, cache *keyward.Cache) (*keyward.Cache, error) {
+	if cache.Kind != keyward.KindServerless || len(cache.Nodes) != 1 || cache.Nodes[0].Port == 0 ||
+		cache.Status == keyward.CacheCreating || cache.Status == keyward.CacheDeleting || cache.Migration.Following() {
+		return cache, nil
+	}
+	if cache.ClusterMode && len(cache.Shards) == 1 {
+		// Cluster mode already, or about to return to it after a
+		// migration: only keys outside database 0 hold it back.
+		return c.keepStandalone(ctx, cache)
+	}
+	if cache.ClusterMode || cache.Migration != nil {
+		return cache, nil // a migration prepared or stopped: converted after it
+	}
+	standalone, err := c.otherDatabases(ctx, cache)
+	if err != nil || standalone {
+		return cache, err
+	}
+	return c.setServerlessMode(ctx, cache, true)
+}
+
+// keepStandalone stores cache standalone if its node runs standalone with
+// keys outside database 0.
+func (c *Controller) keepStandalone(ctx context.Context, cache *keyward.Cache) (*keyward.Cache, error) {
+	standalone, err := c.otherDatabases(ctx, cache)
+	if err != nil || !standalone {
+		return cache, err
+	}
+	return c.setServerlessMode(ctx, cache, false)
+}
+
+// otherDatabases reports whether the cache's node runs standalone and holds
+// keys in a database other than 0 (so cannot run cluster-enabled).
+func (c *Controller) otherDatabases(ctx context.Context, cache *keyward.Cache) (bool, error) {
+	cmd, ok := c.Engine.(ClusterCommander)
+	id := cache.NodeID(cache.Nodes[0].ClusterID)
+	if !ok || !c.nodeUp(id) {
+		return false, nil
+	}
+	nctx, cancel := context.WithTimeout(ctx, nodeTimeout)
+	defer cancel()
+	r, err := cmd.Do(nctx, id, "INFO", "cluster")
+	if err != nil {
+		return false, nil // not answering now: the pass reports it
+	}
+	if info, _ := r.(string); strings.Contains(info, "cluster_enabled:1") {
+		return false, nil
+	}
+	if r, err = cmd.Do(nctx, id, "INFO", "keyspace"); err != nil {
+		return false, nil
+	}
+	info, _ := r.(string)
+	for _, m := range otherDB.FindAllStringSubmatch(info, -1) {
+		if n, _ := strconv.Atoi(m[2]); n > 0 {
+			c.Logger.Warn("reconcile: serverless cache kept standalone: its node holds keys outside database 0, which a Redis Cluster node refuses", "cache", cache.ID, "db", m[1], "keys", n)
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// setServerlessMode stores the cache as one cluster shard (on) or
+// standalone, and returns the stored cache.
+func (c *Controller) setServerlessMode(ctx context.Context, seen *keyward.Cache, on bool) (*keyward.Cache, error) {
+	var next *keyward.Cache
+	err := c.update(ctx, func(tx keyward.Tx) error {
+		next = nil
+		cur, err := tx.FindCacheByID(ctx, seen.Scope, seen.Kind, seen.ID)
+		if err != nil {
+			return err
+		}
+		if cur.Generation != seen.Generation || cur.ClusterMode == on {
+			return nil // changed meanwhile: the next pass decides
+		}
+		next = cur.Clone()
+		next.ClusterMode, next.Shards = on, nil
+		if on {
+			next.Shards = []keyward.Shard{keyward.ServerlessShard()}
+		}
+		for i := range next.Nodes {
+			next.Nodes[i].Shard = 0
+		}
+		return tx.UpdateCache(ctx, next)
+	})
+	if err != nil || next == nil {
+		return seen, err
+	}
+	c.Logger.Info("reconcile: serverless cache node mode", "cache", seen.ID, "cluster", on)
+	// The pass goes on with what was stored, node addresses as seen.
+	for i := range next.Nodes {
+		if i < len(seen.Nodes) && next.Nodes[i].Address == "" {
+			next.Nodes[i].Address = seen.Nodes[i].Address
+		}
+	}
+	return next, nil
+}
+
+// assignMissingSlots gives a one-shard cluster's primary the slots nobody
+// serves: a node that was standalone (see above) restarts claiming only the
+// slots of its keys. It reports whether it assigned any.
+func assignMissingSlots(ctx context.Context, cmd ClusterCommander, cache *keyward.Cache, st *clusterState, primary int) (bool, error) {
+	if len(cache.Shards) != 1 {
+		return false, nil
+	}
+	var served [16384]bool
+	for _, n := range st.views[primary] {
+		for _, r := range n.ranges {
+			for s := r[0]; s <= r[1] && s < len(served); s++ {
+				served[s] = true
+			}
+		}
+	}
+	args := []string{"CLUSTER", "ADDSLOTSRANGE"}
+	for s := 0; s < len(served); s++ {
+		if served[s] {
+			continue
+		}
+		e := s
+		for e+1 < len(served) && !served[e+1] {
+			e++
+		}
+		args = append(args, strconv.Itoa(s), strconv.Itoa(e))
+		s = e
+	}
+	if len(args) == 2 {
+		return false, nil
+	}
+	_, err := cmd.Do(ctx, st.ids[primary], args...)
+	return err == nil, err
+}
