@@ -23,7 +23,9 @@ import (
 //   - An online migration that follows its source (syncing, completing)
 //     makes the node a replica of the source with REPLICAOF, which Redis
 //     Cluster nodes refuse: the node runs standalone until the migration
-//     ends, then returns to cluster mode (runsCluster).
+//     is stopped or cuts over, then returns to cluster mode (runsCluster);
+//     a cut-over ends the migration only once the node serves as a
+//     cluster again (serverlessCutover).
 //   - A serverless cache of an earlier release ran standalone (stored
 //     without ClusterMode): serverlessMode converts it once it is at rest,
 //     and the restarted node claims the slots of its keys, formCluster
@@ -42,6 +44,25 @@ func runsCluster(c *keyward.Cache) bool {
 		return false
 	}
 	return c.Kind != keyward.KindServerless || !c.Migration.Following()
+}
+
+// serverlessCutover ends a serverless cache's migration that cut over
+// (completing, no longer following: forced, or in sync and unlinked) once
+// its node serves as a cluster again; the caller has formed it. Ending it
+// only then keeps the node's restart inside the cut-over, so that the
+// cache is available again with its cluster ok.
+func (c *Controller) serverlessCutover(ctx context.Context, cache *keyward.Cache) error {
+	m := cache.Migration
+	if cache.Kind != keyward.KindServerless || m == nil || m.Status != keyward.MigrationCompleting {
+		return nil
+	}
+	c.Logger.Info("reconcile: migration completed", "cache", cache.ID, "source", m.Source)
+	return c.updateMigration(ctx, cache, m.Status, func(next *keyward.Cache) {
+		next.Migration = nil
+		if next.Status == keyward.CacheMigrating {
+			next.Status, next.StatusSince = keyward.CacheAvailable, c.Now()
+		}
+	})
 }
 
 // otherDB matches the INFO keyspace line of a database other than 0.
