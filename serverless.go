@@ -8,16 +8,3 @@ package keyward
 
 // ServerlessShard is a serverless cache's one shard: every slot.
 func ServerlessShard() Shard { return Shard{ID: "0001", Slots: "0-16383"} }
-
-// ServerlessReaderPortServed reports whether c, a serverless cache, has a
-// reader endpoint of its own on the port after its endpoint's (ElastiCache's
-// 6380 beside 6379): only a cluster-mode one (an earlier release's node is
-// converted first) whose node has an address of its own, where that port is
-// the cache's to take.
-func ServerlessReaderPortServed(c *Cache) bool {
-	if c.Kind != KindServerless || !c.ClusterMode || len(c.Nodes) == 0 {
-		return false
-	}
-	a := c.Nodes[0].Address
-	return a != "" && a != "127.0.0.1"
-}

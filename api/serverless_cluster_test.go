@@ -22,7 +22,8 @@ import (
 
 // Serverless caches as cluster-aware clients see them (docs/serverless.md):
 // one shard of all 16384 slots at the Endpoint, CROSSSLOT across slots, the
-// ReaderEndpoint on the Endpoint's address at port 6380.
+// ReaderEndpoint on the Endpoint's address at port 6380: the shard's
+// replica, as ElastiCache's CLUSTER SLOTS shows it.
 
 // serverlessEndpoints creates serverless cache id (user group ug, "" for
 // none), waits for it to be available and returns its Endpoint and
@@ -33,9 +34,11 @@ func serverlessEndpoints(t *testing.T, c *elasticache.Client, id, ug string) (en
 	if ug != "" {
 		in.UserGroupId = aws.String(ug)
 	}
+	start := time.Now()
 	if _, err := c.CreateServerlessCache(t.Context(), in); err != nil {
 		t.Fatal(err)
 	}
+	defer func() { t.Logf("serverless cache %s available after %v", id, time.Since(start)) }()
 	var sc types.ServerlessCache
 	keywardtest.Eventually(t, 30*time.Second, "serverless cache "+id+" available", func() bool {
 		d, err := c.DescribeServerlessCaches(t.Context(), &elasticache.DescribeServerlessCachesInput{ServerlessCacheName: aws.String(id)})
@@ -54,10 +57,12 @@ func serverlessEndpoints(t *testing.T, c *elasticache.Client, id, ug string) (en
 
 // TestServerless_ClusterTopology: CLUSTER SLOTS, SHARDS, NODES, INFO,
 // KEYSLOT and MYID answer as ElastiCache Serverless's single virtual shard
-// does, at the Endpoint; a go-redis ClusterClient over TLS writes and reads
-// many keys through it; MSET across slots gets CROSSSLOT, with a hash tag
-// it passes; the ReaderEndpoint (port 6380 on the same address) serves
-// reads, to plain clients after READONLY and to a ClusterClient given it.
+// does: slots 0-16383, the primary at the Endpoint (6379), a replica at the
+// same address on 6380 (the ReaderEndpoint); a go-redis ClusterClient over
+// TLS writes and reads many keys through the Endpoint; MSET across slots
+// gets CROSSSLOT, with a hash tag it passes; the reader serves reads after
+// READONLY (plain and cluster clients) and redirects writes to the
+// Endpoint (MOVED).
 func TestServerless_ClusterTopology(t *testing.T) {
 	redistest.Binary(t)
 	ts := keywardtest.New(t)
@@ -76,8 +81,8 @@ func TestServerless_ClusterTopology(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(slots) != 1 || slots[0].Start != 0 || slots[0].End != 16383 || len(slots[0].Nodes) != 1 || slots[0].Nodes[0].Addr != endpoint {
-		t.Fatalf("CLUSTER SLOTS = %+v, want one range 0-16383 at %s", slots, endpoint)
+	if len(slots) != 1 || slots[0].Start != 0 || slots[0].End != 16383 || len(slots[0].Nodes) != 2 || slots[0].Nodes[0].Addr != endpoint || slots[0].Nodes[1].Addr != reader {
+		t.Fatalf("CLUSTER SLOTS = %+v, want one range 0-16383, primary %s, replica %s", slots, endpoint, reader)
 	}
 	myid, err := plain.ClusterMyID(ctx).Result()
 	if err != nil || slots[0].Nodes[0].ID != myid || len(myid) != 40 {
@@ -87,18 +92,26 @@ func TestServerless_ClusterTopology(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(shards) != 1 || len(shards[0].Slots) != 1 || shards[0].Slots[0].Start != 0 || shards[0].Slots[0].End != 16383 || len(shards[0].Nodes) != 1 {
-		t.Fatalf("CLUSTER SHARDS = %+v, want one shard of every slot", shards)
+	if len(shards) != 1 || len(shards[0].Slots) != 1 || shards[0].Slots[0].Start != 0 || shards[0].Slots[0].End != 16383 || len(shards[0].Nodes) != 2 {
+		t.Fatalf("CLUSTER SHARDS = %+v, want one shard of every slot, two nodes", shards)
 	}
-	if n := shards[0].Nodes[0]; n.Endpoint != host || n.TLSPort != 6379 || n.Role != "master" || n.Health != "online" {
-		t.Errorf("CLUSTER SHARDS node = %+v, want endpoint %s tls-port 6379, an online master", n, host)
+	for i, want := range []struct {
+		port int64
+		role string
+	}{{6379, "master"}, {6380, "replica"}} {
+		if n := shards[0].Nodes[i]; n.Endpoint != host || n.TLSPort != want.port || n.Role != want.role || n.Health != "online" {
+			t.Errorf("CLUSTER SHARDS node %d = %+v, want endpoint %s tls-port %d, an online %s", i, n, host, want.port, want.role)
+		}
 	}
 	nodes, err := plain.ClusterNodes(ctx).Result()
-	if err != nil || !strings.Contains(nodes, endpoint+"@") || !strings.Contains(nodes, "myself,master") || !strings.Contains(nodes, " 0-16383") {
+	if err != nil || !strings.Contains(nodes, endpoint+"@") || !strings.Contains(nodes, reader+"@") || !strings.Contains(nodes, "myself,master") || !strings.Contains(nodes, " 0-16383") {
 		t.Errorf("CLUSTER NODES = %q %v", nodes, err)
 	}
+	if r, err := plain.Do(ctx, "CLUSTER", "REPLICAS", myid).StringSlice(); err != nil || len(r) != 1 || !strings.Contains(r[0], reader+"@") {
+		t.Errorf("CLUSTER REPLICAS = %q %v", r, err)
+	}
 	info, err := plain.ClusterInfo(ctx).Result()
-	if err != nil || !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_slots_assigned:16384") || !strings.Contains(info, "cluster_known_nodes:1") {
+	if err != nil || !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_slots_assigned:16384") || !strings.Contains(info, "cluster_known_nodes:2") || !strings.Contains(info, "cluster_size:1") {
 		t.Errorf("CLUSTER INFO = %q %v", info, err)
 	}
 	if s, err := plain.ClusterKeySlot(ctx, "myset").Result(); err != nil || s != 560 {
@@ -146,16 +159,26 @@ func TestServerless_ClusterTopology(t *testing.T) {
 		return cn.ReadOnly(ctx).Err()
 	}})
 	defer rc.Close()
+	keywardtest.Eventually(t, 5*time.Second, "key:499 on the replica", func() bool { return rc.Get(ctx, "key:499").Val() == "499" })
 	if v, err := rc.Get(ctx, "key:7").Result(); err != nil || v != "7" {
 		t.Errorf("GET through the reader endpoint = %q %v", v, err)
 	}
-	if s, err := rc.ClusterSlots(ctx).Result(); err != nil || len(s) != 1 || s[0].Nodes[0].Addr != endpoint {
+	if s, err := rc.ClusterSlots(ctx).Result(); err != nil || len(s) != 1 || len(s[0].Nodes) != 2 || s[0].Nodes[0].Addr != endpoint {
 		t.Errorf("CLUSTER SLOTS through the reader endpoint = %+v %v", s, err)
+	}
+	if role, err := rc.Do(ctx, "ROLE").Slice(); err != nil || len(role) == 0 || role[0] != "slave" {
+		t.Errorf("ROLE on the reader endpoint = %v %v, want a replica", role, err)
+	}
+	if err := rc.Set(ctx, "key:7", "w", 0).Err(); err == nil || err.Error() != fmt.Sprintf("MOVED %d %s", plain.ClusterKeySlot(ctx, "key:7").Val(), endpoint) {
+		t.Errorf("SET through the reader endpoint = %v, want MOVED to %s", err, endpoint)
 	}
 	rcc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{reader}, TLSConfig: ts.Engine().TLSConfig(), ReadOnly: true})
 	defer rcc.Close()
 	if v, err := rcc.Get(ctx, "key:9").Result(); err != nil || v != "9" {
 		t.Errorf("ClusterClient (ReadOnly) seeded with the reader endpoint: GET = %q %v", v, err)
+	}
+	if err := rcc.Set(ctx, "key:9", "nine", 0).Err(); err != nil || cc.Get(ctx, "key:9").Val() != "nine" {
+		t.Errorf("ClusterClient (ReadOnly): SET = %v; the write must reach the primary", err)
 	}
 }
 
@@ -310,11 +333,16 @@ func TestServerless_ConvertsEarlierNode(t *testing.T) {
 		err := pc.ClusterInfo(ctx).Err()
 		return err != nil && strings.Contains(err.Error(), "cluster support disabled")
 	}
+	stored := storedServerless(t, ts, "conv")
+	readerID := stored.NodeID("conv-002")
 	storeServerless(t, ts, "conv", func(c *keyward.Cache) {
-		c.ClusterMode, c.Shards = false, nil
+		c.ClusterMode, c.Shards, c.Nodes = false, nil, c.Nodes[:1]
 		c.Migration = &keyward.CacheMigration{Source: "127.0.0.1:9", Status: keyward.MigrationPrepared}
 	})
-	keywardtest.Eventually(t, 20*time.Second, "the node running standalone", standalone)
+	keywardtest.Eventually(t, 20*time.Second, "the node running standalone, alone", func() bool {
+		_, reader := ts.Engine().Node(readerID)
+		return standalone() && !reader
+	})
 	// What an earlier release's node has: keys in database 1 too, and no
 	// cluster state of its own.
 	db1 := redis.NewClient(&redis.Options{Addr: endpoint, TLSConfig: tlsc, DB: 1})
@@ -349,12 +377,12 @@ func TestServerless_ConvertsEarlierNode(t *testing.T) {
 		// A restarted cluster primary turns ok some 2 s after its start
 		// (Redis's rejoin delay): until then commands get CLUSTERDOWN.
 		info, _ := pc.ClusterInfo(ctx).Result()
-		return err == nil && len(s) == 1 && s[0].Start == 0 && s[0].End == 16383 && s[0].Nodes[0].Addr == endpoint &&
+		return err == nil && len(s) == 1 && s[0].Start == 0 && s[0].End == 16383 && len(s[0].Nodes) == 2 && s[0].Nodes[0].Addr == endpoint &&
 			strings.Contains(info, "cluster_state:ok")
 	})
 	t.Logf("converted %v after the keys outside database 0 went", time.Since(start))
-	if sc := storedServerless(t, ts, "conv"); !sc.ClusterMode || len(sc.Shards) != 1 || sc.Shards[0].Slots != "0-16383" {
-		t.Errorf("stored after conversion: cluster %v shards %+v", sc.ClusterMode, sc.Shards)
+	if sc := storedServerless(t, ts, "conv"); !sc.ClusterMode || len(sc.Shards) != 1 || sc.Shards[0].Slots != "0-16383" || len(sc.Nodes) != 2 {
+		t.Errorf("stored after conversion: cluster %v shards %+v nodes %+v", sc.ClusterMode, sc.Shards, sc.Nodes)
 	}
 	cc = redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{endpoint}, TLSConfig: tlsc})
 	defer cc.Close()
@@ -366,11 +394,20 @@ func TestServerless_ConvertsEarlierNode(t *testing.T) {
 	if err := cc.MSet(ctx, "old:1", "a", "old:2", "b").Err(); err == nil || !strings.HasPrefix(err.Error(), "CROSSSLOT") {
 		t.Errorf("MSET across slots after conversion = %v, want CROSSSLOT", err)
 	}
+	var reader string
 	keywardtest.Eventually(t, 10*time.Second, "ReaderEndpoint at 6380", func() bool {
 		e, r := describeServerlessEndpoints(t, c, "conv")
 		host, _, _ := strings.Cut(e, ":")
+		reader = r
 		return e == endpoint && r == host+":6380"
 	})
+	// The new replica holds the converted node's keys.
+	rc := redis.NewClient(&redis.Options{Addr: reader, TLSConfig: tlsc, OnConnect: func(ctx context.Context, cn *redis.Conn) error { return cn.ReadOnly(ctx).Err() }})
+	defer rc.Close()
+	keywardtest.Eventually(t, 10*time.Second, "the reader holding every key", func() bool { return rc.DBSize(ctx).Val() == 200 })
+	if v, err := rc.Get(ctx, "old:42").Result(); err != nil || v != "42" {
+		t.Errorf("old:42 on the reader = %q %v", v, err)
+	}
 }
 
 func describeServerlessEndpoints(t *testing.T, c *elasticache.Client, id string) (endpoint, reader string) {

@@ -138,6 +138,12 @@ type NodeSpec struct {
 	// instead of its own (see cluster.go): its front's. A change is
 	// applied with CONFIG SET, without a restart.
 	AnnouncePort int `json:"announcePort,omitempty"`
+
+	// ShareHost, for a new node, names a node whose address this one
+	// shares instead of getting its own: a serverless cache's reader,
+	// served at the next port of the cache's endpoint (serverless.go).
+	// Port (or FrontPort) must be free there.
+	ShareHost string `json:"shareHost,omitempty"`
 }
 
 // Node is a snapshot of a managed node.

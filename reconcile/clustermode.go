@@ -214,6 +214,9 @@ func (c *Controller) formCluster(ctx context.Context, cache *keyward.Cache, port
 			}
 		}
 	}
+	if ok, err := serverlessTopology(ctx, cmd, cache, st); err != nil || !ok { // serverless.go
+		return false, nil, err
+	}
 	return true, st, nil
 }
 

@@ -36,6 +36,43 @@ import (
 // old node, or a migration source's) is therefore not converted: the cache
 // is stored standalone again, and logged, and keeps serving as before.
 
+// The shard has two nodes, as ElastiCache's CLUSTER SLOTS shows: the
+// primary at the endpoint's port (6379) and a replica at the next port
+// (6380) of the same address, the reader endpoint (NodeSpec.ShareHost). The
+// replica never fails over by itself (cluster-replica-no-failover): the
+// endpoint stays the primary's, which supervision restarts with its data,
+// as ElastiCache's endpoint stays its primary's. Reads on the reader are
+// eventually consistent, as ElastiCache documents for port 6380.
+
+// serverlessSpec completes the spec of node i of a serverless cache.
+func serverlessSpec(cache *keyward.Cache, i int, spec *NodeSpec) {
+	if cache.Kind != keyward.KindServerless || !cache.ClusterMode {
+		return
+	}
+	if i > 0 {
+		spec.Port = cache.ClientPort() + 1
+		spec.ShareHost = cache.NodeID(cache.Nodes[0].ClusterID)
+	}
+	if spec.Cluster {
+		cfg := make(map[string]string, len(spec.Config)+1)
+		for k, v := range spec.Config {
+			cfg[k] = v
+		}
+		cfg["cluster-replica-no-failover"] = "yes"
+		// The primary pings its replica every second on the replication
+		// stream (not every 10): Redis Cluster lists a replica in CLUSTER
+		// SLOTS only once its replication offset is not 0, which an idle
+		// new shard reaches only with such a ping (serverlessTopology).
+		cfg["repl-ping-replica-period"] = "1"
+		spec.Config = cfg
+	}
+}
+
+// ServerlessReader is the member cluster id of a serverless cache's reader.
+func serverlessReader(id string) keyward.CacheNode {
+	return keyward.CacheNode{ClusterID: id + "-002", Role: "replica"}
+}
+
 // runsCluster reports whether a cache's nodes run as Redis Cluster nodes
 // now: a cluster-mode cache's do, but for a serverless cache whose
 // migration follows its source.
@@ -73,7 +110,7 @@ var otherDB = regexp.MustCompile(`(?m)^db([1-9][0-9]*):keys=([0-9]+)`)
 // cluster-enabled (keys outside database 0). It returns the cache to pass
 // on: the stored one if it changed it.
 func (c *Controller) serverlessMode(ctx context.Context, cache *keyward.Cache) (*keyward.Cache, error) {
-	if cache.Kind != keyward.KindServerless || len(cache.Nodes) != 1 || cache.Nodes[0].Port == 0 ||
+	if cache.Kind != keyward.KindServerless || len(cache.Nodes) == 0 || cache.Nodes[0].Port == 0 ||
 		cache.Status == keyward.CacheCreating || cache.Status == keyward.CacheDeleting || cache.Migration.Following() {
 		return cache, nil
 	}
@@ -149,6 +186,10 @@ func (c *Controller) setServerlessMode(ctx context.Context, seen *keyward.Cache,
 		next.ClusterMode, next.Shards = on, nil
 		if on {
 			next.Shards = []keyward.Shard{keyward.ServerlessShard()}
+			if len(next.Nodes) == 1 {
+				// The reader joins the shard as its replica.
+				next.Nodes = append(next.Nodes, serverlessReader(next.ID))
+			}
 		}
 		for i := range next.Nodes {
 			next.Nodes[i].Shard = 0
@@ -200,4 +241,29 @@ func assignMissingSlots(ctx context.Context, cmd ClusterCommander, cache *keywar
 	}
 	_, err := cmd.Do(ctx, st.ids[primary], args...)
 	return err == nil, err
+}
+
+// serverlessTopology reports whether a serverless cache's primary shows
+// its reader in CLUSTER SLOTS, as clients are to find it: Redis lists a
+// replica there only once gossip brought the primary its replication
+// offset, a moment after the replica synced.
+func serverlessTopology(ctx context.Context, cmd ClusterCommander, cache *keyward.Cache, st *clusterState) (bool, error) {
+	if cache.Kind != keyward.KindServerless || len(cache.Nodes) < 2 {
+		return true, nil
+	}
+	p, ok := st.primary[0]
+	if !ok {
+		return false, nil
+	}
+	r, err := cmd.Do(ctx, st.ids[p], "CLUSTER", "SLOTS")
+	if err != nil {
+		return false, err
+	}
+	ranges, _ := r.([]any)
+	for _, x := range ranges {
+		if e, _ := x.([]any); len(e) < 2+len(cache.Nodes) {
+			return false, nil
+		}
+	}
+	return len(ranges) > 0, nil
 }

@@ -129,19 +129,13 @@ func (a engineAdapter) ensureFront(ctx context.Context, spec reconcile.NodeSpec,
 		backend, process = "unix:"+n.Socket, n.ConfFile
 	}
 	c := spec.Cache
-	fs := fronts.Spec{
+	return a.f.Ensure(ctx, fronts.Spec{
 		ID: spec.ID, Backend: backend, BackendProcess: process, CacheID: cacheIdentity(c),
 		// The front listens where clients are sent: the node's address at
 		// the cache's port, and the endpoint addresses the node serves.
 		Host: frontHost(n), Binds: strings.Join(spec.Binds, " "),
 		Resource: iamauth.Resource{Name: c.ID, Serverless: c.Kind == keyward.KindServerless, AccountID: c.Scope.Account, Region: c.Scope.Region},
-	}
-	if c.Kind == keyward.KindServerless && c.ClusterMode && fs.Host != "" {
-		// A serverless cache's reader endpoint: the same address at the
-		// next port (api/serverless.go, keyward.ServerlessReaderPortServed).
-		fs.ReaderPort = port + 1
-	}
-	return a.f.Ensure(ctx, fs)
+	})
 }
 
 // frontHost is the address a front listens on: its node's own; "" (the
