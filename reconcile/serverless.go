@@ -68,7 +68,7 @@ func serverlessSpec(cache *keyward.Cache, i int, spec *NodeSpec) {
 	}
 }
 
-// ServerlessReader is the member cluster id of a serverless cache's reader.
+// serverlessReader is the member cluster of a serverless cache's reader.
 func serverlessReader(id string) keyward.CacheNode {
 	return keyward.CacheNode{ClusterID: id + "-002", Role: "replica"}
 }
