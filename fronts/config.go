@@ -41,10 +41,6 @@ type Spec struct {
 	// at its port: the group's primary or reader endpoint while its node
 	// holds that role. A change restarts the front.
 	Binds string `json:"binds,omitempty"`
-	// ReaderPort, if set, is one more port the front listens on at Host:
-	// a serverless cache's reader endpoint, which ElastiCache serves on
-	// the endpoint's address at the next port (6380).
-	ReaderPort int `json:"readerPort,omitempty"`
 }
 
 // config is front.json: a Spec plus what the Manager fills in.
@@ -69,9 +65,6 @@ func (c config) addrs() []string {
 	out := []string{net.JoinHostPort(host, port)}
 	for _, b := range strings.Fields(c.Binds) {
 		out = append(out, net.JoinHostPort(b, port))
-	}
-	if c.ReaderPort != 0 {
-		out = append(out, net.JoinHostPort(host, strconv.Itoa(c.ReaderPort)))
 	}
 	return out
 }
