@@ -257,7 +257,9 @@ func (t Tx) findSnapshots(ctx context.Context, k *Kind[Snapshot], s Scope, cache
 // first node (member is then ignored), one RDB each.
 func NewSnapshot(c *Cache, name, member, source string, now time.Time) *Snapshot {
 	s := newSnapshot(c, name, member, source, now)
-	if c.ClusterMode {
+	// A serverless cache's one shard is one node: its snapshot stays a
+	// single RDB, restorable into either cluster mode.
+	if c.ClusterMode && c.Kind != KindServerless {
 		s.ClusterMode, s.NodeSnapshots = true, nil
 		for sh, shard := range c.Shards {
 			for _, n := range c.Nodes {

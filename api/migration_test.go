@@ -237,6 +237,9 @@ func TestMigration_Serverless(t *testing.T) {
 		sc := waitServerless(t, c, "live", "available")
 		return sc.Migration == nil
 	})
+	// The cut-over restarts the node in cluster mode (reconcile/serverless.go),
+	// closing the connections it had: the first command may meet a closed one.
+	keywardtest.Eventually(t, 5*time.Second, "the node answering after the cutover", func() bool { return admin.Ping(context.Background()).Err() == nil })
 	if admin.Get(ctx, "c").Val() != "3" || admin.Exists(ctx, "own").Val() != 0 {
 		t.Errorf("after the cutover: c=%q own=%d", admin.Get(ctx, "c").Val(), admin.Exists(ctx, "own").Val())
 	}

@@ -11,6 +11,15 @@ import (
 
 // Serverless caches are realised as one TLS node: ElastiCache Serverless
 // always encrypts in transit, and RBAC is its only access control (spec §12.1).
+//
+// For cluster-aware clients the node is what ElastiCache Serverless shows
+// them (docs/serverless.md): a Redis Cluster node holding all 16384 slots as
+// one shard ("0001"), announced at the cache's Endpoint through its front,
+// so CLUSTER SLOTS/SHARDS name the Endpoint and multi-key commands across
+// slots answer CROSSSLOT. The shard has a replica on the same address at
+// the next port (6380 beside 6379), the ReaderEndpoint, as ElastiCache's
+// CLUSTER SLOTS shows (reconcile/serverless.go). The cache counts as one
+// node in the node quotas, as ElastiCache counts none for it.
 
 func serverlessToAPI(c *keyward.Cache) *ecapi.ServerlessCache {
 	out := &ecapi.ServerlessCache{
@@ -33,6 +42,10 @@ func serverlessToAPI(c *keyward.Cache) *ecapi.ServerlessCache {
 	if len(c.Nodes) > 0 {
 		n := c.Nodes[0]
 		out.Endpoint, out.ReaderEndpoint = endpointAt(n.Address, n.Port), endpointAt(n.Address, n.Port)
+		if len(c.Nodes) > 1 && c.Nodes[1].Port != 0 {
+			r := c.Nodes[1]
+			out.ReaderEndpoint = endpointAt(r.Address, r.Port)
+		}
 	}
 	out.Migration = migrationSummary(c)
 	return out
@@ -78,7 +91,9 @@ func (s *Service) createServerlessCache(ctx context.Context, in *ecapi.CreateSer
 		EngineVersion: defaultEngineVersion(engine), CacheNodeType: "serverless",
 		Status: keyward.CacheCreating, StatusSince: now, Generation: 1, CreatedAt: now,
 		NumNodes: 1, TransitEncryption: true,
-		Nodes: []keyward.CacheNode{{ClusterID: id + "-001", Role: "primary"}},
+		Nodes: []keyward.CacheNode{{ClusterID: id + "-001", Role: "primary"}, {ClusterID: id + "-002", Role: "replica"}},
+		// One Redis Cluster shard holding every slot (see above).
+		ClusterMode: true, Shards: []keyward.Shard{keyward.ServerlessShard()},
 	}
 	if v := deref(in.MajorEngineVersion); v != "" {
 		if v != majorVersion(c.EngineVersion) {
@@ -130,11 +145,9 @@ func (s *Service) createServerlessCache(ctx context.Context, in *ecapi.CreateSer
 			if snap.Engine != engine {
 				return keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceServerlessCache, "Snapshot %s is of engine %s, not %s.", snap.ID, snap.Engine, engine)
 			}
-			c.RestoreSnapshot, c.RestoreFile, c.RestoreServerless = snap.ID, snap.File, snap.Serverless
-			if len(snap.NodeSnapshots) > 1 {
-				// A cluster-mode snapshot: every node group's keys.
-				c.RestoreFile, c.RestoreFiles = "", snap.Files()
-			}
+			// Loaded key by key once the shard's nodes run (the shard
+			// owning every slot takes every node group's keys).
+			c.RestoreSnapshot, c.RestoreServerless, c.RestoreFiles = snap.ID, snap.Serverless, snap.Files()
 		}
 		if in.UserGroupId != nil {
 			g, err := attachableGroup(ctx, tx, sc, *in.UserGroupId, engine)

@@ -143,6 +143,9 @@ func (m *Manager) allocateAddr(n *node) error {
 		m.setRecord(n, func(r *record) { r.Host, r.Port = "", port })
 		return m.allocateBusPort(n)
 	}
+	if shared, err := m.sharedAddr(n); shared || err != nil { // serverless.go
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	host, port, bus, err := m.pickHost(n.id, spec.Port, spec.FrontPort, spec.Cluster)

@@ -178,6 +178,10 @@
 //   - The 12-hour limit of IAM connections is the front's (counted from the
 //     last successful IAM AUTH, as re-authenticating extends it on
 //     ElastiCache).
+//   - Serverless caches: their shard's replica shares the primary's
+//     address (NodeSpec.ShareHost, serverless.go) and its front listens
+//     at the next port (6380), so CLUSTER SLOTS names both at the cache's
+//     endpoint, as ElastiCache Serverless's does.
 //   - Cluster mode: a Cluster node announces its front's port
 //     (NodeSpec.AnnouncePort, cluster-announce-tls-port), so CLUSTER SLOTS,
 //     SHARDS and NODES and MOVED/ASK redirections name the fronts and

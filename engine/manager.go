@@ -138,6 +138,12 @@ type NodeSpec struct {
 	// instead of its own (see cluster.go): its front's. A change is
 	// applied with CONFIG SET, without a restart.
 	AnnouncePort int `json:"announcePort,omitempty"`
+
+	// ShareHost, for a new node, names a node whose address this one
+	// shares instead of getting its own: a serverless cache's reader,
+	// served at the next port of the cache's endpoint (serverless.go).
+	// Port (or FrontPort) must be free there.
+	ShareHost string `json:"shareHost,omitempty"`
 }
 
 // Node is a snapshot of a managed node.
@@ -649,6 +655,9 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 
 	case inst == nil || inst.dead():
 		m.setRecord(n, func(r *record) { r.Spec, r.PrimaryAddr = spec, primaryAddr })
+		if err := m.clusterBusPort(n); err != nil { // now a Cluster node (serverless.go)
+			return nil, err
+		}
 		// Supervision restarts the node with a backoff; Ensure may start
 		// it sooner, but not more often.
 		m.mu.Lock()
@@ -669,6 +678,9 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 		log.Info("engine: restarting node for new spec", "engine", spec.Engine, "tls", spec.TLS)
 		m.shutdown(ctx, n, inst, false)
 		m.setRecord(n, func(r *record) { r.Spec, r.PrimaryAddr = spec, primaryAddr })
+		if err := m.clusterBusPort(n); err != nil { // now a Cluster node (serverless.go)
+			return nil, err
+		}
 		if err := m.start(ctx, n); err != nil {
 			return nil, err // the watcher of the old process keeps trying
 		}

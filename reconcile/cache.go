@@ -45,6 +45,10 @@ type NodeSpec struct {
 	// ReplGroup: nodes that share it share one replication password
 	// (every node of a Redis Cluster, whose failovers are its own).
 	ReplGroup string
+	// ShareHost: a new node gets the address of this node (an engine
+	// id) instead of one of its own: a serverless cache's reader, at the
+	// next port of the cache's endpoint (serverless.go).
+	ShareHost string
 }
 
 // Engine runs cache nodes and sets their ACLs. Package engine implements it
@@ -259,6 +263,9 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	if err := c.dropLeaving(ctx, cache); err != nil {
 		return 0, err
 	}
+	if cache, err = c.serverlessMode(ctx, cache); err != nil { // serverless.go
+		return 0, err
+	}
 	if cache, err = c.autoFailover(ctx, cache); err != nil {
 		return 0, err
 	}
@@ -339,10 +346,10 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 		n := cache.Nodes[i]
 		nctx, cancel := context.WithTimeout(ctx, nodeTimeout)
 		defer cancel()
-		spec := NodeSpec{ID: cache.NodeID(n.ClusterID), Engine: cache.Engine, TLS: cache.TransitEncryption, Cache: cache, Cluster: cache.ClusterMode}
+		spec := NodeSpec{ID: cache.NodeID(n.ClusterID), Engine: cache.Engine, TLS: cache.TransitEncryption, Cache: cache, Cluster: runsCluster(cache)}
 		spec.MaxMemory, spec.MaxMemoryPolicy = nodeMemory(cache)
 		set.apply(&spec)
-		if cache.ClusterMode {
+		if runsCluster(cache) {
 			// The cluster decides who replicates whom (failovers are its
 			// own): every node shares the group's replication password.
 			spec.ReplGroup = cache.NodeID(cache.ID) + ".cluster"
@@ -353,6 +360,7 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 			spec.ReplicaOf = set.upstream // the group's primary follows another region's
 		}
 		spec.Port = cache.ClientPort()
+		serverlessSpec(cache, i, &spec) // serverless.go
 		if pAddr != "" {
 			spec.CertHosts = []string{pAddr, rAddr}
 			if i == primary {

@@ -158,6 +158,13 @@ func (c *Controller) formCluster(ctx context.Context, cache *keyward.Cache, port
 		assigned += n.slots
 	}
 	changed := false
+	if p, ok := primary[0]; ok && assigned > 0 {
+		// A one-shard cluster whose node claimed only its keys' slots.
+		var err error
+		if changed, err = assignMissingSlots(ctx, cmd, cache, st, p); err != nil {
+			return false, nil, err
+		}
+	}
 	for s, i := range primary {
 		if assigned > 0 || s >= len(cache.Shards) {
 			break // slots are assigned once, for the whole cluster
@@ -206,6 +213,9 @@ func (c *Controller) formCluster(ctx context.Context, cache *keyward.Cache, port
 				return false, nil, err
 			}
 		}
+	}
+	if ok, err := serverlessTopology(ctx, cmd, cache, st); err != nil || !ok { // serverless.go
+		return false, nil, err
 	}
 	return true, st, nil
 }

@@ -121,7 +121,7 @@ func MoveSlots(ctx context.Context, cmd ClusterCommander, mover SlotMover, src, 
 // replicas to hold the data. It returns the roles to record (nil: keep
 // them) and whether the cache must be looked at again before it settles.
 func (c *Controller) scale(ctx context.Context, cache *keyward.Cache, ports []int) ([]keyward.CacheNode, bool, error) {
-	if !cache.ClusterMode {
+	if !runsCluster(cache) {
 		return c.scaleDisabled(ctx, cache)
 	}
 	formed, st, err := c.formCluster(ctx, cache, ports)

@@ -23,7 +23,12 @@ type SourceFollower interface {
 // once the primary is in sync (or at once when forced). again asks for a
 // pass soon.
 func (c *Controller) followSource(ctx context.Context, cache *keyward.Cache) (again bool, err error) {
-	if cache.ClusterMode || len(cache.Nodes) == 0 || cache.Nodes[0].Port == 0 {
+	if runsCluster(cache) {
+		// A serverless cache's node back in cluster mode after its
+		// cut-over, its cluster formed: the migration ends (serverless.go).
+		return false, c.serverlessCutover(ctx, cache)
+	}
+	if len(cache.Nodes) == 0 || cache.Nodes[0].Port == 0 {
 		return false, nil
 	}
 	f, ok := c.Engine.(SourceFollower)
@@ -60,6 +65,11 @@ func (c *Controller) followSource(ctx context.Context, cache *keyward.Cache) (ag
 			if _, err := f.Follow(nctx, id, ""); err != nil {
 				return false, fmt.Errorf("reconcile: migration of %s: %w", cache.ID, err)
 			}
+		}
+		if cache.ClusterMode {
+			// A serverless node returns to cluster mode first (a restart):
+			// the migration ends once it serves as a cluster again.
+			return true, c.updateMigration(ctx, cache, m.Status, func(next *keyward.Cache) { next.Migration.Force = true })
 		}
 		c.Logger.Info("reconcile: migration completed", "cache", cache.ID, "source", m.Source, "forced", m.Force)
 		return false, c.updateMigration(ctx, cache, m.Status, func(next *keyward.Cache) {

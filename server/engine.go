@@ -25,7 +25,7 @@ func (a engineAdapter) EnsureNode(ctx context.Context, spec reconcile.NodeSpec) 
 	es := engine.NodeSpec{
 		ID: spec.ID, Engine: string(spec.Engine), ReplicaOf: spec.ReplicaOf, TLS: spec.TLS, Cluster: spec.Cluster,
 		ReplGroup: spec.ReplGroup, MaxMemory: spec.MaxMemory, MaxMemoryPolicy: spec.MaxMemoryPolicy, Config: spec.Config, BootConfig: spec.BootConfig,
-		Port: spec.Port, Binds: spec.Binds, CertHosts: spec.CertHosts, Failover: spec.Failover,
+		Port: spec.Port, Binds: spec.Binds, CertHosts: spec.CertHosts, Failover: spec.Failover, ShareHost: spec.ShareHost,
 	}
 	front := a.f != nil && spec.TLS && spec.Cache != nil
 	if front {
