@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,27 +21,6 @@ import (
 // newest model's CreateGlobalReplicationGroup Tags and tagging support),
 // the events their member replication groups report, and secondaries that
 // follow a failover inside the primary group at once.
-
-// eventMessages returns the messages of the replication group's events in
-// the client's region.
-func eventMessages(t *testing.T, c *elasticache.Client, rgID string) []string {
-	t.Helper()
-	out, err := c.DescribeEvents(t.Context(), &elasticache.DescribeEventsInput{
-		SourceType: types.SourceTypeReplicationGroup, SourceIdentifier: aws.String(rgID)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var msgs []string
-	for _, e := range out.Events {
-		msgs = append(msgs, aws.ToString(e.Message))
-	}
-	return msgs
-}
-
-func wantEvent(t *testing.T, c *elasticache.Client, rgID, msg string) {
-	t.Helper()
-	keywardtest.Eventually(t, 15*time.Second, "event "+msg, func() bool { return slices.Contains(eventMessages(t, c, rgID), msg) })
-}
 
 func listTags(t *testing.T, c *elasticache.Client, arn string) map[string]string {
 	t.Helper()
@@ -132,13 +110,15 @@ func TestGlobal_TagsAndMemberEvents(t *testing.T) {
 	keywardtest.WantError(t, err, "GlobalReplicationGroupNotFoundFault", 404) // no member in us-west-2 yet
 
 	// Member events: association (primary, then a secondary), in each
-	// member's region; DescribeEvents has no source type for datastores.
+	// member's region, recorded with the change they report (so there by
+	// the time the status shows it); DescribeEvents has no source type for
+	// datastores.
 	waitGlobal(t, east, gid, "primary-only")
-	wantEvent(t, east, "tp", "Replication group tp associated with global replication group "+gid+" as its primary member")
+	wantEvents(t, east, "tp", "Replication group tp associated with global replication group "+gid+" as its primary member")
 	createGlobalRG(t, west, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("ts"), GlobalReplicationGroupId: aws.String(gid),
 		NumCacheClusters: aws.Int32(1), AutomaticFailoverEnabled: aws.Bool(false)})
 	waitGlobal(t, west, gid, "available")
-	wantEvent(t, west, "ts", "Replication group ts associated with global replication group "+gid+" as its secondary member")
+	wantEvents(t, west, "ts", "Replication group ts associated with global replication group "+gid+" as its secondary member")
 	if tags := listTags(t, west, arn); len(tags) != 1 || tags["team"] != "a" {
 		t.Fatalf("tags seen from the secondary's region: %v", tags)
 	}
@@ -150,7 +130,7 @@ func TestGlobal_TagsAndMemberEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitGlobal(t, east, gid, "primary-only")
-	wantEvent(t, west, "ts", "Replication group ts disassociated from global replication group "+gid)
+	wantEvents(t, west, "ts", "Replication group ts disassociated from global replication group "+gid)
 
 	// Deleting the datastore deletes its tags: one made again with the
 	// same id has none.
@@ -161,7 +141,7 @@ func TestGlobal_TagsAndMemberEvents(t *testing.T) {
 	_, err = east.AddTagsToResource(ctx, &elasticache.AddTagsToResourceInput{ResourceName: aws.String(arn), Tags: many[:1]})
 	keywardtest.WantError(t, err, "GlobalReplicationGroupNotFoundFault", 404) // deleting
 	waitGlobal(t, east, gid, "gone")
-	wantEvent(t, east, "tp", "Replication group tp disassociated from global replication group "+gid+", which was deleted")
+	wantEvents(t, east, "tp", "Replication group tp disassociated from global replication group "+gid+", which was deleted")
 	waitRG(t, east, "tp", "available")
 	if _, err := east.CreateGlobalReplicationGroup(ctx, &elasticache.CreateGlobalReplicationGroupInput{
 		GlobalReplicationGroupIdSuffix: aws.String("tg"), PrimaryReplicationGroupId: aws.String("tp")}); err != nil {
@@ -260,6 +240,6 @@ func TestGlobal_SecondaryFollowsInternalFailover(t *testing.T) {
 	}
 	waitGlobal(t, west, gid, "available")
 	msg := "Failover of global replication group " + gid + " to replication group fs in region us-west-2 completed"
-	wantEvent(t, east, "fp", msg)
-	wantEvent(t, west, "fs", msg)
+	wantEvents(t, east, "fp", msg)
+	wantEvents(t, west, "fs", msg)
 }
