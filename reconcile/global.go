@@ -19,10 +19,6 @@ import (
 // not replicated. A replica is read-only, so writes to a secondary are
 // refused (READONLY) as on ElastiCache.
 
-func scopeOf(g *keyward.GlobalGroup, region string) keyward.Scope {
-	return keyward.Scope{Account: g.Scope.Account, Region: region}
-}
-
 // globalUpstream returns the node that the primary node of cache must
 // replicate from: the global datastore's primary node if cache is a
 // secondary, "" otherwise. During a failover (GlobalGroup.Promoting) the
@@ -119,6 +115,24 @@ func globalEvent(sc keyward.Scope, rgID string, at time.Time, format string, arg
 	return &keyward.Event{Scope: sc, SourceType: keyward.SourceReplicationGroup, SourceID: rgID, Date: at.UTC(), Message: fmt.Sprintf(format, args...)}
 }
 
+func scopeOf(g *keyward.GlobalGroup, region string) keyward.Scope {
+	return keyward.Scope{Account: g.Scope.Account, Region: region}
+}
+
+// failedOver returns the events of a completed failover of g, one per
+// member that still exists (caches, by region).
+func failedOver(g *keyward.GlobalGroup, caches map[string]*keyward.Cache, at time.Time) []*keyward.Event {
+	pm, _ := g.Primary()
+	var es []*keyward.Event
+	for _, m := range g.Members {
+		if cache := caches[m.Region]; cache != nil {
+			es = append(es, globalEvent(cache.Scope, cache.ID, at,
+				"Failover of global replication group %s to replication group %s in region %s completed", g.ID, pm.ReplicationGroupID, pm.Region))
+		}
+	}
+	return es
+}
+
 // reconcileGlobal completes a global datastore's transition once its
 // members' caches have: a new secondary is associated once its nodes run
 // and replicate, a disassociated one leaves once its nodes stopped
@@ -155,7 +169,7 @@ func (c *Controller) reconcileGlobal(ctx context.Context, k keyward.Key) (time.D
 		var events []*keyward.Event
 		next := g.Clone()
 		done := true
-		scope := func(region string) keyward.Scope { return scopeOf(g, region) }
+		scope := func(region string) keyward.Scope { return keyward.Scope{Account: g.Scope.Account, Region: region} }
 		caches := map[string]*keyward.Cache{}
 		next.Members = next.Members[:0]
 		for _, m := range g.Members {
@@ -202,15 +216,10 @@ func (c *Controller) reconcileGlobal(ctx context.Context, k keyward.Key) (time.D
 			// The former primary follows the new one: the new one may
 			// stop following it and take the writes.
 			next.Promoting, done = "", false
-			pm, _ := next.Primary()
+			events = append(events, failedOver(next, caches, c.Now())...)
 			for _, m := range next.Members {
 				cache := caches[m.Region]
-				if cache == nil {
-					continue
-				}
-				events = append(events, globalEvent(cache.Scope, cache.ID, c.Now(),
-					"Failover of global replication group %s to replication group %s in region %s completed", g.ID, pm.ReplicationGroupID, pm.Region))
-				if m.Role != keyward.GlobalRolePrimary {
+				if m.Role != keyward.GlobalRolePrimary || cache == nil {
 					continue
 				}
 				cache = cache.Clone()
