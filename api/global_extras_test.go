@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -232,6 +233,37 @@ func TestGlobal_SecondaryFollowsInternalFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventuallyGet(t, sn, "after", "failover")
+
+	// The automatic failover of a dead primary (kill -9) too.
+	out, err := east.DescribeReplicationGroups(ctx, &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String("fp")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var victim string
+	for _, m := range out.ReplicationGroups[0].NodeGroups[0].NodeGroupMembers {
+		if aws.ToString(m.CurrentRole) == "primary" {
+			victim = "000000000000.us-east-1." + aws.ToString(m.CacheClusterId)
+		}
+	}
+	n, ok := ts.Engine().Node(victim)
+	if !ok || n.PID == 0 {
+		t.Fatalf("no running primary %q", victim)
+	}
+	if err := syscall.Kill(n.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	dead := now
+	keywardtest.Eventually(t, 30*time.Second, "fp fails over by itself", func() bool {
+		out, err := east.DescribeReplicationGroups(ctx, &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String("fp")})
+		if err != nil {
+			return false
+		}
+		now = primaryNode(t, out.ReplicationGroups[0])
+		return now != dead
+	})
+	keywardtest.Eventually(t, 15*time.Second, "secondary follows the promoted replica "+now, func() bool { return masterOf(sn) == now })
+	waitRG(t, east, "fp", "available")
+	waitGlobal(t, east, gid, "available")
 
 	// A failover of the datastore itself: every member reports it.
 	if _, err := east.FailoverGlobalReplicationGroup(ctx, &elasticache.FailoverGlobalReplicationGroupInput{GlobalReplicationGroupId: aws.String(gid),
