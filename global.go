@@ -92,6 +92,21 @@ func (g *GlobalGroup) ARN() string {
 	return "arn:" + g.Partition + ":elasticache::" + g.Scope.Account + ":" + string(ARNGlobalReplicationGroup) + ":" + g.ID
 }
 
+// ParseGlobalARN splits the ARN of a global datastore (regionless, see
+// ARN); ok is false when arn is not one. A global datastore's ARN with a
+// region is not valid (EINVALIDARN).
+func ParseGlobalARN(arn string) (partition, account, id string, ok bool, err error) {
+	parts := strings.SplitN(arn, ":", 7)
+	if len(parts) != 7 || parts[0] != "arn" || parts[2] != "elasticache" || parts[5] != string(ARNGlobalReplicationGroup) {
+		return "", "", "", false, nil
+	}
+	switch {
+	case parts[3] != "" || parts[4] == "" || parts[6] == "" || !slices.Contains([]string{"aws", "aws-cn", "aws-us-gov"}, parts[1]):
+		return "", "", "", true, Errorf(EINVALIDARN, ResourceNone, "The ARN %s is not valid.", arn)
+	}
+	return parts[1], parts[4], parts[6], true, nil
+}
+
 // Clone returns a deep copy.
 func (g *GlobalGroup) Clone() *GlobalGroup {
 	c := *g
@@ -198,5 +213,6 @@ var GlobalGroups = &Kind[GlobalGroup]{
 	Settled: func(g *GlobalGroup) bool {
 		return g.Status == GlobalAvailable || g.Status == GlobalPrimaryOnly
 	},
-	Clone: (*GlobalGroup).Clone,
+	Clone:   (*GlobalGroup).Clone,
+	TagType: ARNGlobalReplicationGroup,
 }

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"slices"
-	"strings"
 
 	"keyward"
 )
@@ -44,29 +43,20 @@ func (s *Service) deleteWithFinalSnapshot(ctx context.Context, kind keyward.Cach
 	if err := keyward.ValidateSnapshotName(name); err != nil {
 		return nil, err
 	}
-	id := strings.ToLower(rawID)
 	serverless := kind == keyward.KindServerless
 	var c *keyward.Cache
 	err = s.Store.Update(ctx, func(tx keyward.Tx) error {
-		cur, err := tx.FindCacheByID(ctx, sc, kind, id)
-		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
-			return notFound(kind, id)
-		} else if err != nil {
+		cur, err := findCache(ctx, tx, sc, kind, rawID)
+		if err != nil {
 			return err
 		}
 		if cur.Status != keyward.CacheAvailable {
-			return keyward.Errorf(keyward.ESTATE, kind.Resource(), "%s %s is not in available state (it is %s).", kind.Resource().Noun(), id, cur.Status)
+			return cacheNotAvailable(cur)
 		}
 		if err := notInGlobal(cur); err != nil {
 			return err
 		}
-		member := cur.Settings.SnapshottingClusterID
-		if member == "" {
-			member = cur.Nodes[0].ClusterID
-		}
-		snap := keyward.NewSnapshot(cur, name, member, keyward.SnapshotManual, s.now())
-		snap.DeleteCacheAfter = true
-		if err := tx.StartSnapshot(ctx, cur, snap); err != nil {
+		if _, err := s.startSnapshot(ctx, tx, cur, name, snapshotMember(cur), nil, true); err != nil {
 			return err
 		}
 		c = cur.Clone()

@@ -462,6 +462,24 @@ func (s *Service) findCaches(ctx context.Context, kind keyward.CacheKind, id *st
 	return caches, next, nil
 }
 
+// findCache loads the cache rawID of a kind (ids are lower-cased), or
+// answers ElastiCache's not-found fault for the kind.
+func findCache(ctx context.Context, tx keyward.Tx, sc keyward.Scope, kind keyward.CacheKind, rawID string) (*keyward.Cache, error) {
+	id := strings.ToLower(rawID)
+	c, err := tx.FindCacheByID(ctx, sc, kind, id)
+	if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+		return nil, notFound(kind, id)
+	}
+	return c, err
+}
+
+// cacheNotAvailable is the fault for a cache that must be available: "<kind>
+// <id> is not in available state (it is <status>)."
+func cacheNotAvailable(c *keyward.Cache) error {
+	r := c.Kind.Resource()
+	return keyward.Errorf(keyward.ESTATE, r, "%s %s is not in available state (it is %s).", r.Noun(), c.ID, c.Status)
+}
+
 func notFound(kind keyward.CacheKind, id string) error {
 	if kind == keyward.KindServerless {
 		return keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceServerlessCache, "Serverless cache %s not found.", id)
@@ -646,10 +664,8 @@ func (s *Service) deleteCache(ctx context.Context, kind keyward.CacheKind, rawID
 	id := strings.ToLower(rawID)
 	var c *keyward.Cache
 	err = s.Store.Update(ctx, func(tx keyward.Tx) error {
-		cur, err := tx.FindCacheByID(ctx, sc, kind, id)
-		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
-			return notFound(kind, id)
-		} else if err != nil {
+		cur, err := findCache(ctx, tx, sc, kind, id)
+		if err != nil {
 			return err
 		}
 		if cur.Status != keyward.CacheAvailable && cur.Status != keyward.CacheCreateFailed {

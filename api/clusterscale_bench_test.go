@@ -55,24 +55,8 @@ func BenchmarkReshard(b *testing.B) {
 	ts := keywardtest.New(b)
 	c := ts.Client
 	ctx := b.Context()
-	if _, err := c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
-		ReplicationGroupId: aws.String("rb"), ReplicationGroupDescription: aws.String("bench"),
-		NumNodeGroups: aws.Int32(2), ReplicasPerNodeGroup: aws.Int32(1), TransitEncryptionEnabled: aws.Bool(true),
-	}); err != nil {
-		b.Fatal(err)
-	}
-	var rg types.ReplicationGroup
-	waitAvailable := func() {
-		keywardtest.Eventually(b, 300*time.Second, "rb available", func() bool {
-			out, err := c.DescribeReplicationGroups(ctx, &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String("rb")})
-			if err != nil {
-				return false
-			}
-			rg = out.ReplicationGroups[0]
-			return aws.ToString(rg.Status) == "available"
-		})
-	}
-	waitAvailable()
+	rg := createScaleRG(b, c, "rb", 2, 1)
+	waitAvailable := func() { rg = waitRGWithin(b, c, "rb", "available", 300*time.Second) }
 	cc := scaleClient(ts, rg)
 	defer cc.Close()
 	const keys = 100_000
@@ -144,24 +128,8 @@ func BenchmarkClusterFailover(b *testing.B) {
 	ts := keywardtest.New(b)
 	c := ts.Client
 	ctx := b.Context()
-	if _, err := c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
-		ReplicationGroupId: aws.String("fb"), ReplicationGroupDescription: aws.String("bench"),
-		NumNodeGroups: aws.Int32(3), ReplicasPerNodeGroup: aws.Int32(1), TransitEncryptionEnabled: aws.Bool(true),
-	}); err != nil {
-		b.Fatal(err)
-	}
-	var rg types.ReplicationGroup
-	waitAvailable := func() {
-		keywardtest.Eventually(b, 60*time.Second, "fb available", func() bool {
-			out, err := c.DescribeReplicationGroups(ctx, &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String("fb")})
-			if err != nil {
-				return false
-			}
-			rg = out.ReplicationGroups[0]
-			return aws.ToString(rg.Status) == "available"
-		})
-	}
-	waitAvailable()
+	rg := createScaleRG(b, c, "fb", 3, 1)
+	waitAvailable := func() { rg = waitRGWithin(b, c, "fb", "available", 60*time.Second) }
 	cc := scaleClient(ts, rg)
 	defer cc.Close()
 	var testAcked, testLost, killAcked, killLost int

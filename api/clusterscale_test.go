@@ -23,7 +23,7 @@ import (
 
 // createScaleRG creates a cluster-mode group of shards × (1+replicas)
 // nodes over TLS and waits for it.
-func createScaleRG(t *testing.T, c *elasticache.Client, id string, shards, replicas int32) types.ReplicationGroup {
+func createScaleRG(t testing.TB, c *elasticache.Client, id string, shards, replicas int32) types.ReplicationGroup {
 	t.Helper()
 	if _, err := c.CreateReplicationGroup(t.Context(), &elasticache.CreateReplicationGroupInput{
 		ReplicationGroupId: aws.String(id), ReplicationGroupDescription: aws.String("scale " + id),
@@ -32,7 +32,7 @@ func createScaleRG(t *testing.T, c *elasticache.Client, id string, shards, repli
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return waitRG(t, c, id, "available")
+	return waitRGWithin(t, c, id, "available", 20*time.Second)
 }
 
 func scaleClient(ts *keywardtest.Server, rg types.ReplicationGroup) *redis.ClusterClient {

@@ -44,8 +44,15 @@ func (n node) auth(user, pass string) error {
 
 func waitRG(t *testing.T, c *elasticache.Client, id, status string) types.ReplicationGroup {
 	t.Helper()
+	return waitRGWithin(t, c, id, status, 20*time.Second)
+}
+
+// waitRGWithin waits up to timeout for the group's status ("gone": its
+// deletion) and returns the group as last described.
+func waitRGWithin(t testing.TB, c *elasticache.Client, id, status string, timeout time.Duration) types.ReplicationGroup {
+	t.Helper()
 	var rg types.ReplicationGroup
-	keywardtest.Eventually(t, 20*time.Second, "replication group "+id+" "+status, func() bool {
+	keywardtest.Eventually(t, timeout, "replication group "+id+" "+status, func() bool {
 		out, err := c.DescribeReplicationGroups(context.Background(), &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String(id)})
 		if status == "gone" {
 			code, _ := keywardtest.APIError(err)

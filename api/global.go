@@ -126,8 +126,9 @@ func (s *Service) createGlobal(ctx context.Context, in *ecapi.CreateGlobalReplic
 	if err != nil {
 		return nil, err
 	}
-	if len(in.Tags) > 0 {
-		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceGlobalReplicationGroup, "keyward does not support tags on global replication groups.")
+	tags, err := parseTags(in.Tags)
+	if err != nil {
+		return nil, err
 	}
 	id, err := keyward.GlobalID(sc.Region, deref(in.GlobalReplicationGroupIdSuffix))
 	if err != nil {
@@ -163,7 +164,10 @@ func (s *Service) createGlobal(ctx context.Context, in *ecapi.CreateGlobalReplic
 			return err
 		}
 		caches = map[string]*keyward.Cache{sc.Region: c}
-		return keyward.GlobalGroups.Create(ctx, tx, g)
+		if err := keyward.GlobalGroups.Create(ctx, tx, g); err != nil {
+			return err
+		}
+		return tagNewResource(ctx, tx, g.Scope, keyward.ResourceRef{Type: keyward.ARNGlobalReplicationGroup, ID: id}, tags)
 	})
 	if err != nil {
 		return nil, err

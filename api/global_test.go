@@ -446,7 +446,7 @@ func TestGlobal_DescribePagesAndRefusals(t *testing.T) {
 	keywardtest.WantError(t, err, "InvalidParameterValue", 400)
 
 	// Refusals: cluster mode (not supported by keyward's global datastores),
-	// tags, an engine version other than the primary's, a region without a
+	// an engine version other than the primary's, a region without a
 	// documented prefix.
 	createGlobalRG(t, c, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("cm"), NumNodeGroups: aws.Int32(2),
 		ReplicasPerNodeGroup: aws.Int32(0), CacheNodeType: aws.String("cache.r7g.large"), AutomaticFailoverEnabled: aws.Bool(true)})
@@ -456,10 +456,6 @@ func TestGlobal_DescribePagesAndRefusals(t *testing.T) {
 	if code, msg := errorMessage(err); code != "InvalidParameterValue" || !strings.Contains(msg, "cluster mode") {
 		t.Fatalf("cluster-mode primary = %v", err)
 	}
-	_, err = c.CreateGlobalReplicationGroup(ctx, &elasticache.CreateGlobalReplicationGroupInput{
-		GlobalReplicationGroupIdSuffix: aws.String("tagged"), PrimaryReplicationGroupId: aws.String("cm"),
-		Tags: []types.Tag{{Key: aws.String("k"), Value: aws.String("v")}}})
-	keywardtest.WantError(t, err, "InvalidParameterValue", 400)
 	west := ts.NewClient("us-west-2", "AKIDKEYWARDTEST", "keyward-test-secret")
 	_, err = west.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("s"), ReplicationGroupDescription: aws.String("s"),
 		GlobalReplicationGroupId: aws.String("ldgnf-grg00"), EngineVersion: aws.String("6.2")})

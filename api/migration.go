@@ -33,9 +33,19 @@ import (
 // migration endpoint to the source until cutover; keyward does not proxy:
 // the cache's endpoint serves the replicated data read-only meanwhile.
 //
-// Sources are reached on loopback only, without AUTH or TLS (keyward has
-// no Secrets Manager to hold source credentials), and must not run in
-// cluster mode.
+// What a source and a target must be (docs/migration.md lists each rule
+// with its origin). ElastiCache's, from its user guide ("Preparing your
+// source and target nodes for migration"): into a replication group, the
+// source has no Redis AUTH and is replicated over a plain connection (no
+// TLS: StartMigration has no TLS setting), runs Redis OSS 2.8.21 or later,
+// has the target's number of logical databases, and is cluster mode
+// disabled for a cluster-mode-disabled target; the target runs Redis OSS
+// 5.0.6 or later (any Valkey), has no in-transit encryption, has Multi-AZ,
+// no data tiering, and is in no global datastore. keyward's own: sources
+// on loopback only (127.0.0.0/8, ::1: it reaches no other host), targets
+// cluster mode disabled only, and, into serverless caches, sources without
+// AUTH or TLS (ElastiCache takes SourceAuthenticationConfiguration and
+// SourceTlsConfiguration there; keyward has no Secrets Manager).
 
 // sourceDialTimeout bounds the reachability check of a source.
 const sourceDialTimeout = 2 * time.Second
@@ -63,51 +73,156 @@ func migrationSource(list []ecapi.CustomerNodeEndpoint, res keyward.Resource) (s
 	return net.JoinHostPort(host, strconv.Itoa(int(port))), nil
 }
 
-// probeSource checks that a Redis server answers at addr without
-// credentials and does not run in cluster mode.
-func probeSource(ctx context.Context, addr string, res keyward.Resource) error {
+// sourceInfo is what probeSource learned of a source.
+type sourceInfo struct {
+	version   string // redis_version of INFO server
+	databases int    // CONFIG GET databases; 0 when the source does not say
+}
+
+// Online migration's requirements, from ElastiCache's "Preparing your
+// source and target nodes for migration": a cluster-mode-disabled source
+// runs Redis OSS 2.8.21 or later, a target 5.0.6 or later (any Valkey).
+const (
+	minSourceVersion = "2.8.21"
+	minTargetVersion = "5.0.6"
+)
+
+// probeSource checks that a Redis server answers at addr as ElastiCache's
+// online migration needs its source to: without AUTH, over an unencrypted
+// connection (replication from the source does not use TLS), not in
+// cluster mode, and a version it replicates from. It returns what it
+// learned for the checks against the target (checkSourceFits).
+func probeSource(ctx context.Context, addr string, res keyward.Resource) (sourceInfo, error) {
+	var si sourceInfo
 	d := net.Dialer{Timeout: sourceDialTimeout}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return keyward.Errorf(keyward.EINVALID, res, "The source endpoint %s is not reachable: connection failed.", addr)
+		return si, keyward.Errorf(keyward.EINVALID, res, "The source endpoint %s is not reachable: connection failed.", addr)
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(sourceDialTimeout))
 	r := bufio.NewReader(conn)
-	if _, err := conn.Write([]byte("*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nINFO\r\n$7\r\ncluster\r\n")); err != nil {
-		return keyward.Errorf(keyward.EINVALID, res, "The source endpoint %s is not reachable: %v.", addr, err)
+	if _, err := conn.Write([]byte("*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n*2\r\n$4\r\nINFO\r\n$7\r\ncluster\r\n" +
+		"*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$9\r\ndatabases\r\n")); err != nil {
+		return si, keyward.Errorf(keyward.EINVALID, res, "The source endpoint %s is not reachable: %v.", addr, err)
+	}
+	notRedis := keyward.Errorf(keyward.EINVALID, res, "The source endpoint %s does not answer as a Redis server over an unencrypted connection; online migration replicates from a source without TLS.", addr)
+	if b, err := r.Peek(1); err == nil && (b[0] == 0x15 || b[0] == 0x16) {
+		return si, notRedis // a TLS record: an alert or a handshake
 	}
 	pong, err := readRESP(r)
 	switch {
 	case err != nil:
-		return keyward.Errorf(keyward.EINVALID, res, "The source endpoint %s does not answer as a Redis server.", addr)
+		return si, notRedis
 	case strings.HasPrefix(pong, "-NOAUTH") || strings.HasPrefix(pong, "-WRONGPASS"):
-		return keyward.Errorf(keyward.EINVALID, res, "The source endpoint %s requires authentication; keyward migrates only from sources without AUTH.", addr)
+		return si, keyward.Errorf(keyward.EINVALID, res, "The source endpoint %s requires authentication: online migration replicates only from a source without Redis AUTH.", addr)
 	case pong != "+PONG":
-		return keyward.Errorf(keyward.EINVALID, res, "The source endpoint %s does not answer as a Redis server.", addr)
+		return si, notRedis
 	}
-	info, err := readRESP(r)
+	server, err := readRESP(r)
 	if err != nil {
-		return keyward.Errorf(keyward.EINVALID, res, "The source endpoint %s does not answer as a Redis server.", addr)
+		return si, notRedis
 	}
-	if strings.Contains(info, "cluster_enabled:1") {
-		return keyward.Errorf(keyward.EINVALID, res, "The source endpoint %s runs in cluster mode; the target is cluster-mode disabled.", addr)
+	cluster, err := readRESP(r)
+	if err != nil {
+		return si, notRedis
+	}
+	if dbs, err := readRESP(r); err == nil {
+		// An array (name, value) as one string per element; an error when
+		// CONFIG is renamed or refused: the count is then not known.
+		if name, v, ok := strings.Cut(dbs, "\n"); ok && name == "databases" {
+			si.databases, _ = strconv.Atoi(v)
+		}
+	}
+	si.version = infoField(server, "redis_version")
+	if si.version == "" {
+		return si, notRedis
+	}
+	if keyward.MaxEngineVersion(si.version, minSourceVersion) != si.version {
+		return si, keyward.Errorf(keyward.EINVALID, res, "The source endpoint %s runs Redis %s: online migration replicates from Redis OSS %s or later.", addr, si.version, minSourceVersion)
+	}
+	if infoField(cluster, "cluster_enabled") == "1" {
+		return si, keyward.Errorf(keyward.EINVALID, res, "The source endpoint %s runs in cluster mode; keyward migrates into cluster-mode-disabled targets only, which take a cluster-mode-disabled source.", addr)
+	}
+	return si, nil
+}
+
+// infoField returns a field of an INFO reply ("" when absent).
+func infoField(info, name string) string {
+	for line := range strings.Lines(info) {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok && k == name {
+			return v
+		}
+	}
+	return ""
+}
+
+// checkSourceFits checks the source against the target replication group:
+// the same number of logical databases (ElastiCache's requirement; checked
+// when the source answers CONFIG GET databases).
+func checkSourceFits(ctx context.Context, tx keyward.Tx, c *keyward.Cache, addr string, si sourceInfo) error {
+	if si.databases == 0 {
+		return nil
+	}
+	want, err := targetDatabases(ctx, tx, c)
+	if err != nil {
+		return err
+	}
+	if si.databases != want {
+		return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "The source endpoint %s has %d logical databases and replication group %s has %d: online migration needs the same number (the databases parameter).", addr, si.databases, c.ID, want)
 	}
 	return nil
 }
 
-// readRESP reads one simple reply: a status or error line as is ("+PONG",
-// "-NOAUTH ..."), a bulk string as its content.
+// targetDatabases is the number of logical databases of a replication
+// group's nodes: its parameter group's databases, else the default 16.
+func targetDatabases(ctx context.Context, tx keyward.Tx, c *keyward.Cache) (int, error) {
+	name := c.Settings.CacheParameterGroupName
+	if name != "" && !keyward.IsBuiltInParameterGroup(name) {
+		g, err := keyward.CacheParameterGroups.Get(ctx, tx, c.Scope, name)
+		if err != nil && keyward.ErrorCode(err) != keyward.ENOTFOUND {
+			return 0, err
+		}
+		if err == nil {
+			if n, err := strconv.Atoi(g.Values["databases"]); err == nil {
+				return n, nil
+			}
+		}
+	}
+	return 16, nil
+}
+
+// readRESP reads one reply: a status or error line as is ("+PONG",
+// "-NOAUTH ..."), a bulk string as its content, an array of bulk strings
+// as its elements joined by newlines.
 func readRESP(r *bufio.Reader) (string, error) {
 	line, err := r.ReadString('\n')
 	if err != nil {
 		return "", err
 	}
 	line = strings.TrimRight(line, "\r\n")
+	if strings.HasPrefix(line, "*") {
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n > 64 {
+			return "", fmt.Errorf("bad array length %q", line)
+		}
+		elems := make([]string, 0, max(n, 0))
+		for range n {
+			e, err := readRESP(r)
+			if err != nil {
+				return "", err
+			}
+			elems = append(elems, e)
+		}
+		return strings.Join(elems, "\n"), nil
+	}
 	if !strings.HasPrefix(line, "$") {
 		return line, nil
 	}
 	n, err := strconv.Atoi(line[1:])
+	if n == -1 && err == nil {
+		return "", nil // a null bulk string
+	}
 	if err != nil || n < 0 || n > 1<<20 {
 		return "", fmt.Errorf("bad bulk length %q", line)
 	}
@@ -232,17 +347,8 @@ func (s *Service) startMigration(ctx context.Context, in *ecapi.StartMigrationMe
 	if err != nil {
 		return nil, err
 	}
-	if err := checkMigrationTarget(cur); err != nil {
-		return nil, err
-	}
-	addr, err := migrationSource(in.CustomerNodeEndpointList, res)
+	addr, err := s.groupSource(ctx, cur, in.CustomerNodeEndpointList)
 	if err != nil {
-		return nil, err
-	}
-	if err := ownEndpoint(cur, addr, res); err != nil {
-		return nil, err
-	}
-	if err := probeSource(ctx, addr, res); err != nil {
 		return nil, err
 	}
 	c, err := s.migrate(ctx, kind, id, func(c *keyward.Cache) (bool, error) {
@@ -260,21 +366,57 @@ func (s *Service) startMigration(ctx context.Context, in *ecapi.StartMigrationMe
 	return &ecapi.StartMigrationResponse{ReplicationGroup: replicationGroupToAPI(c)}, nil
 }
 
+// groupSource checks a StartMigration or TestMigration into replication
+// group cur: the target, then the source (CustomerNodeEndpointList), which
+// must answer as online migration needs and fit the target. It returns the
+// source's address.
+func (s *Service) groupSource(ctx context.Context, cur *keyward.Cache, list []ecapi.CustomerNodeEndpoint) (string, error) {
+	const res = keyward.ResourceReplicationGroup
+	if err := checkMigrationTarget(cur); err != nil {
+		return "", err
+	}
+	addr, err := migrationSource(list, res)
+	if err != nil {
+		return "", err
+	}
+	if err := ownEndpoint(cur, addr, res); err != nil {
+		return "", err
+	}
+	si, err := probeSource(ctx, addr, res)
+	if err != nil {
+		return "", err
+	}
+	return addr, s.Store.View(ctx, func(tx keyward.Tx) error { return checkSourceFits(ctx, tx, cur, addr, si) })
+}
+
 // checkMigrationTarget checks that a replication group can start (or test)
-// a migration.
+// a migration: ElastiCache's requirements of a target (engine version,
+// no in-transit encryption, Multi-AZ, no data tiering, not in a global
+// datastore), and keyward's own: cluster mode disabled.
 func checkMigrationTarget(c *keyward.Cache) error {
+	const res = keyward.ResourceReplicationGroup
 	if c.Migration != nil {
 		return underMigration(c)
 	}
 	if c.Status != keyward.CacheAvailable {
 		return notAvailableCache(c)
 	}
-	if c.ClusterMode {
-		return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "Replication group %s has cluster mode enabled; keyward migrates into cluster-mode-disabled replication groups only.", c.ID)
-	}
-	if c.Global != nil {
+	switch {
+	case c.ClusterMode:
+		// ElastiCache migrates into cluster mode too (one endpoint, a
+		// source with the same number of shards); keyward does not.
+		return keyward.Errorf(keyward.EINVALID, res, "Replication group %s has cluster mode enabled; keyward migrates into cluster-mode-disabled replication groups only.", c.ID)
+	case c.Global != nil:
 		// Its primary replicates from (or to) another region already.
-		return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "Replication group %s is a member of a global datastore; data cannot be migrated into it.", c.ID)
+		return keyward.Errorf(keyward.EINVALID, res, "Replication group %s is a member of a global datastore; data cannot be migrated into it.", c.ID)
+	case c.Engine == keyward.EngineRedis && keyward.MaxEngineVersion(c.EngineVersion, minTargetVersion) != c.EngineVersion:
+		return keyward.Errorf(keyward.EINVALID, res, "Replication group %s runs Redis %s: online migration needs Redis OSS %s or later.", c.ID, c.EngineVersion, minTargetVersion)
+	case strings.HasPrefix(c.CacheNodeType, "cache.r6gd."):
+		return keyward.Errorf(keyward.EINVALID, res, "Replication group %s uses node type %s, which has data tiering: online migration is not supported on it.", c.ID, c.CacheNodeType)
+	case c.TransitEncryption:
+		return keyward.Errorf(keyward.EINVALID, res, "Replication group %s has in-transit encryption enabled: online migration needs a target without it.", c.ID)
+	case !c.Settings.MultiAZ:
+		return keyward.Errorf(keyward.EINVALID, res, "Replication group %s does not have Multi-AZ enabled: online migration needs it.", c.ID)
 	}
 	return nil
 }
@@ -311,7 +453,7 @@ func (s *Service) startServerlessMigration(ctx context.Context, id string, in *e
 	if err := check(cur); err != nil {
 		return nil, err
 	}
-	if err := probeSource(ctx, cur.Migration.Source, keyward.ResourceServerlessCache); err != nil {
+	if _, err := probeSource(ctx, cur.Migration.Source, keyward.ResourceServerlessCache); err != nil {
 		return nil, err
 	}
 	c, err := s.migrate(ctx, keyward.KindServerless, id, func(c *keyward.Cache) (bool, error) {
@@ -344,17 +486,7 @@ func (s *Service) testMigration(ctx context.Context, in *ecapi.TestMigrationMess
 	if err != nil {
 		return nil, err
 	}
-	if err := checkMigrationTarget(cur); err != nil {
-		return nil, err
-	}
-	addr, err := migrationSource(in.CustomerNodeEndpointList, keyward.ResourceReplicationGroup)
-	if err != nil {
-		return nil, err
-	}
-	if err := ownEndpoint(cur, addr, keyward.ResourceReplicationGroup); err != nil {
-		return nil, err
-	}
-	if err := probeSource(ctx, addr, keyward.ResourceReplicationGroup); err != nil {
+	if _, err := s.groupSource(ctx, cur, in.CustomerNodeEndpointList); err != nil {
 		return nil, err
 	}
 	return &ecapi.TestMigrationResponse{ReplicationGroup: replicationGroupToAPI(cur)}, nil
@@ -437,7 +569,7 @@ func (s *Service) prepareMigration(ctx context.Context, in *ecapi.PrepareMigrati
 	if err := check(cur); err != nil {
 		return nil, err
 	}
-	if err := probeSource(ctx, addr, res); err != nil {
+	if _, err := probeSource(ctx, addr, res); err != nil {
 		return nil, err
 	}
 	c, err := s.migrate(ctx, keyward.KindServerless, id, func(c *keyward.Cache) (bool, error) {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,10 +38,25 @@ func startSource(t *testing.T, args ...string) (int, *redis.Client) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), Protocol: 2, DisableIdentity: true})
+	pass := ""
+	if i := slices.Index(args, "--requirepass"); i >= 0 && i+1 < len(args) {
+		pass = args[i+1]
+	}
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), Password: pass, Protocol: 2, DisableIdentity: true})
 	t.Cleanup(func() { c.Close() })
 	keywardtest.Eventually(t, 10*time.Second, "source up", func() bool { return c.Ping(context.Background()).Err() == nil })
 	return port, c
+}
+
+// createMigrationTarget creates a replication group that meets online
+// migration's requirements: two nodes, Multi-AZ, no in-transit encryption.
+func createMigrationTarget(t *testing.T, c *elasticache.Client, id string) {
+	t.Helper()
+	if _, err := c.CreateReplicationGroup(t.Context(), &elasticache.CreateReplicationGroupInput{
+		ReplicationGroupId: aws.String(id), ReplicationGroupDescription: aws.String("migration target"), NumCacheClusters: aws.Int32(2),
+		AutomaticFailoverEnabled: aws.Bool(true), MultiAZEnabled: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func endpointList(port int) []types.CustomerNodeEndpoint {
@@ -59,7 +77,7 @@ func TestMigration_ReplicationGroup(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	createRG(t, c, "mig", 2, false)
+	createMigrationTarget(t, c, "mig")
 	rg := waitRG(t, c, "mig", "available")
 	nodes := rgNodes(t, ts, rg)
 	primary, replica := nodes[0].client("", ""), nodes[1].client("", "")
@@ -246,4 +264,58 @@ func TestMigration_Serverless(t *testing.T) {
 	keywardtest.Eventually(t, 10*time.Second, "writable after the cutover", func() bool { return admin.Set(context.Background(), "own", "2", 0).Err() == nil })
 	_, err = c.CompleteMigration(ctx, &elasticache.CompleteMigrationInput{ServerlessCacheName: aws.String("live")})
 	keywardtest.WantError(t, err, "ServerlessCacheNotUnderMigrationFault", 400)
+}
+
+// wantRefused expects InvalidParameterValue with a message naming why.
+func wantRefused(t *testing.T, err error, why string) {
+	t.Helper()
+	if code, msg := errorMessage(err); code != "InvalidParameterValue" || !strings.Contains(msg, why) {
+		t.Errorf("got %v, want InvalidParameterValue saying %q", err, why)
+	}
+}
+
+// TestMigration_Requirements: what ElastiCache's online migration asks of
+// a target (Multi-AZ, no in-transit encryption, no data tiering) and of a
+// source (no AUTH, no TLS, cluster mode disabled, the target's number of
+// logical databases), each refused by StartMigration and TestMigration.
+func TestMigration_Requirements(t *testing.T) {
+	redistest.Binary(t)
+	ts := keywardtest.New(t)
+	c, ctx := ts.Client, t.Context()
+	srcPort, _ := startSource(t)
+	createMigrationTarget(t, c, "ok")
+	createRG(t, c, "nomaz", 1, false)
+	createRG(t, c, "tls", 1, true)
+	if _, err := c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("tiered"),
+		ReplicationGroupDescription: aws.String("r6gd"), NumCacheClusters: aws.Int32(1), CacheNodeType: aws.String("cache.r6gd.xlarge")}); err != nil {
+		t.Fatal(err)
+	}
+	for id, why := range map[string]string{"nomaz": "Multi-AZ", "tls": "in-transit encryption", "tiered": "data tiering"} {
+		waitRG(t, c, id, "available")
+		_, err := c.TestMigration(ctx, &elasticache.TestMigrationInput{ReplicationGroupId: aws.String(id), CustomerNodeEndpointList: endpointList(srcPort)})
+		wantRefused(t, err, why)
+		_, err = c.StartMigration(ctx, &elasticache.StartMigrationInput{ReplicationGroupId: aws.String(id), CustomerNodeEndpointList: endpointList(srcPort)})
+		wantRefused(t, err, why)
+	}
+	waitRG(t, c, "ok", "available")
+
+	authPort, _ := startSource(t, "--requirepass", "source-secret")
+	clusterPort, _ := startSource(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+	dbsPort, _ := startSource(t, "--databases", "32")
+	tlsSrv := httptest.NewTLSServer(http.NotFoundHandler()) // a TLS listener on loopback
+	defer tlsSrv.Close()
+	tlsPort := tlsSrv.Listener.Addr().(*net.TCPAddr).Port
+	for port, why := range map[int]string{authPort: "Redis AUTH", clusterPort: "cluster mode", dbsPort: "logical databases", tlsPort: "without TLS"} {
+		_, err := c.TestMigration(ctx, &elasticache.TestMigrationInput{ReplicationGroupId: aws.String("ok"), CustomerNodeEndpointList: endpointList(port)})
+		wantRefused(t, err, why)
+		_, err = c.StartMigration(ctx, &elasticache.StartMigrationInput{ReplicationGroupId: aws.String("ok"), CustomerNodeEndpointList: endpointList(port)})
+		wantRefused(t, err, why)
+	}
+	// Nothing was started: the group takes a fitting source.
+	if rg := waitRG(t, c, "ok", "available"); rg.Status == nil {
+		t.Fatal("no status")
+	}
+	if _, err := c.TestMigration(ctx, &elasticache.TestMigrationInput{ReplicationGroupId: aws.String("ok"), CustomerNodeEndpointList: endpointList(srcPort)}); err != nil {
+		t.Fatal(err)
+	}
 }

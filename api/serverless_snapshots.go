@@ -47,33 +47,21 @@ func (s *Service) createServerlessCacheSnapshot(ctx context.Context, in *ecapi.C
 		return nil, err
 	}
 	name := deref(in.ServerlessCacheSnapshotName)
-	if err := keyward.ValidateSnapshotName(name); err != nil {
-		return nil, err
-	}
-	if in.KmsKeyId != nil {
-		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceServerlessSnapshot, "keyward does not encrypt snapshots: KmsKeyId is not supported.")
-	}
-	tags, err := parseTags(in.Tags)
+	tags, err := snapshotArgs(keyward.ResourceServerlessSnapshot, name, false, in.KmsKeyId, in.Tags)
 	if err != nil {
 		return nil, err
 	}
-	id := strings.ToLower(deref(in.ServerlessCacheName))
 	var snap *keyward.Snapshot
 	err = s.Store.Update(ctx, func(tx keyward.Tx) error {
-		c, err := tx.FindCacheByID(ctx, sc, keyward.KindServerless, id)
-		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
-			return notFound(keyward.KindServerless, id)
-		} else if err != nil {
+		c, err := findCache(ctx, tx, sc, keyward.KindServerless, deref(in.ServerlessCacheName))
+		if err != nil {
 			return err
 		}
 		if c.Status != keyward.CacheAvailable {
-			return keyward.Errorf(keyward.ESTATE, keyward.ResourceServerlessCache, "Serverless cache %s is not in available state (it is %s).", id, c.Status)
+			return cacheNotAvailable(c)
 		}
-		snap = keyward.NewSnapshot(c, name, c.Nodes[0].ClusterID, keyward.SnapshotManual, s.now())
-		if err := tx.StartSnapshot(ctx, c, snap); err != nil {
-			return err
-		}
-		return tagNewResource(ctx, tx, sc, keyward.ResourceRef{Type: keyward.ARNServerlessSnapshot, ID: name}, tags)
+		snap, err = s.startSnapshot(ctx, tx, c, name, c.Nodes[0].ClusterID, tags, false)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -151,13 +139,7 @@ func (s *Service) copyServerlessCacheSnapshot(ctx context.Context, in *ecapi.Cop
 		return nil, err
 	}
 	srcName, name := deref(in.SourceServerlessCacheSnapshotName), deref(in.TargetServerlessCacheSnapshotName)
-	if in.KmsKeyId != nil {
-		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceServerlessSnapshot, "keyward does not encrypt snapshots: KmsKeyId is not supported.")
-	}
-	if err := keyward.ValidateSnapshotName(name); err != nil {
-		return nil, err
-	}
-	tags, err := parseTags(in.Tags)
+	tags, err := snapshotArgs(keyward.ResourceServerlessSnapshot, name, false, in.KmsKeyId, in.Tags)
 	if err != nil {
 		return nil, err
 	}
@@ -173,20 +155,9 @@ func (s *Service) copyServerlessCacheSnapshot(ctx context.Context, in *ecapi.Cop
 		if src.Status != keyward.SnapshotAvailable {
 			return keyward.Errorf(keyward.ESTATE, keyward.ResourceServerlessSnapshot, "Serverless cache snapshot %s is not in available state (it is %s).", srcName, src.Status)
 		}
-		if _, err := k.Get(ctx, tx, sc, name); err == nil {
-			return keyward.Errorf(keyward.EEXISTS, keyward.ResourceServerlessSnapshot, "Serverless cache snapshot %s already exists.", name)
-		} else if keyward.ErrorCode(err) != keyward.ENOTFOUND {
-			return err
-		}
-		now := s.now()
-		snap = src.Clone()
-		snap.ID, snap.Source, snap.Status, snap.StatusSince, snap.CreatedAt = name, keyward.SnapshotManual, keyward.SnapshotCreating, now, now
-		snap.CopyOf, snap.DeleteCacheAfter, snap.UsedBy, snap.FailureMessage, snap.Exports = srcName, false, nil, "", nil
-		snap.RenewFiles()
-		if err := k.Create(ctx, tx, snap); err != nil {
-			return err
-		}
-		return tagNewResource(ctx, tx, sc, keyward.ResourceRef{Type: keyward.ARNServerlessSnapshot, ID: name}, tags)
+		snap, err = s.storeSnapshotCopy(ctx, tx, k, src, name, tags,
+			keyward.Errorf(keyward.EEXISTS, keyward.ResourceServerlessSnapshot, "Serverless cache snapshot %s already exists.", name))
+		return err
 	})
 	if err != nil {
 		return nil, err

@@ -84,18 +84,11 @@ func snapshotSource(ctx context.Context, tx keyward.Tx, sc keyward.Scope, rgID, 
 	case rgID != nil && clusterID != nil:
 		return nil, "", keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceSnapshot, "Cannot specify both ReplicationGroupId and CacheClusterId.")
 	case rgID != nil:
-		id := strings.ToLower(*rgID)
-		c, err := tx.FindCacheByID(ctx, sc, keyward.KindReplicationGroup, id)
-		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
-			return nil, "", notFound(keyward.KindReplicationGroup, id)
-		} else if err != nil {
+		c, err := findCache(ctx, tx, sc, keyward.KindReplicationGroup, *rgID)
+		if err != nil {
 			return nil, "", err
 		}
-		member := c.Settings.SnapshottingClusterID
-		if member == "" && len(c.Nodes) > 0 {
-			member = c.Nodes[0].ClusterID
-		}
-		return c, member, nil
+		return c, snapshotMember(c), nil
 	case clusterID != nil:
 		id := strings.ToLower(*clusterID)
 		caches, err := tx.FindCaches(ctx, sc, keyward.KindReplicationGroup, keyward.CacheFilter{})
@@ -114,6 +107,65 @@ func snapshotSource(ctx context.Context, tx keyward.Tx, sc keyward.Scope, rgID, 
 	return nil, "", keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceSnapshot, "Either ReplicationGroupId or CacheClusterId must be specified.")
 }
 
+// snapshotArgs checks what every request that makes a snapshot carries:
+// a valid name (not one of automatic snapshots' when reserveAutomatic), no
+// KmsKeyId (keyward does not encrypt snapshots) and valid tags, which it
+// returns.
+func snapshotArgs(res keyward.Resource, name string, reserveAutomatic bool, kmsKeyID *string, tags []ecapi.Tag) ([]keyward.Tag, error) {
+	if err := keyward.ValidateSnapshotName(name); err != nil {
+		return nil, err
+	}
+	if reserveAutomatic && strings.HasPrefix(strings.ToLower(name), "automatic.") {
+		return nil, keyward.Errorf(keyward.EINVALID, res, "Snapshot names beginning with automatic. are reserved for automatic snapshots.")
+	}
+	if kmsKeyID != nil {
+		return nil, keyward.Errorf(keyward.EINVALID, res, "keyward does not encrypt snapshots: KmsKeyId is not supported.")
+	}
+	return parseTags(tags)
+}
+
+// snapshotMember is the member cluster a snapshot of replication group c
+// is taken on: its SnapshottingClusterId, else its first node.
+func snapshotMember(c *keyward.Cache) string {
+	if m := c.Settings.SnapshottingClusterID; m != "" || len(c.Nodes) == 0 {
+		return m
+	}
+	return c.Nodes[0].ClusterID
+}
+
+// startSnapshot starts, in tx, a manual snapshot name of available cache c
+// taken on its node member, with its tags; deleteCacheAfter makes it a
+// final snapshot (the reconciler deletes c once it is taken).
+func (s *Service) startSnapshot(ctx context.Context, tx keyward.Tx, c *keyward.Cache, name, member string, tags []keyward.Tag, deleteCacheAfter bool) (*keyward.Snapshot, error) {
+	snap := keyward.NewSnapshot(c, name, member, keyward.SnapshotManual, s.now())
+	snap.DeleteCacheAfter = deleteCacheAfter
+	if err := tx.StartSnapshot(ctx, c, snap); err != nil {
+		return nil, err
+	}
+	k := keyward.SnapshotKindOf(c.Kind == keyward.KindServerless)
+	return snap, tagNewResource(ctx, tx, c.Scope, keyward.ResourceRef{Type: k.TagType, ID: name}, tags)
+}
+
+// storeSnapshotCopy stores, in tx, name as a manual copy of the available
+// snapshot src of kind k (new files, made by the reconciler), with its
+// tags; exists is the fault when name is taken.
+func (s *Service) storeSnapshotCopy(ctx context.Context, tx keyward.Tx, k *keyward.Kind[keyward.Snapshot], src *keyward.Snapshot, name string, tags []keyward.Tag, exists error) (*keyward.Snapshot, error) {
+	if _, err := k.Get(ctx, tx, src.Scope, name); err == nil {
+		return nil, exists
+	} else if keyward.ErrorCode(err) != keyward.ENOTFOUND {
+		return nil, err
+	}
+	now := s.now()
+	snap := src.Clone()
+	snap.ID, snap.Source, snap.Status, snap.StatusSince, snap.CreatedAt = name, keyward.SnapshotManual, keyward.SnapshotCreating, now, now
+	snap.CopyOf, snap.DeleteCacheAfter, snap.UsedBy, snap.FailureMessage, snap.Exports = src.ID, false, nil, "", nil
+	snap.RenewFiles()
+	if err := k.Create(ctx, tx, snap); err != nil {
+		return nil, err
+	}
+	return snap, tagNewResource(ctx, tx, src.Scope, keyward.ResourceRef{Type: k.TagType, ID: name}, tags)
+}
+
 // CreateSnapshot starts a manual snapshot of a replication group (or of
 // one of its member clusters).
 func (s *Service) CreateSnapshot(ctx context.Context, in *ecapi.CreateSnapshotMessage) (*ecapi.CreateSnapshotResult, error) {
@@ -127,16 +179,7 @@ func (s *Service) createSnapshot(ctx context.Context, in *ecapi.CreateSnapshotMe
 		return nil, err
 	}
 	name := deref(in.SnapshotName)
-	if err := keyward.ValidateSnapshotName(name); err != nil {
-		return nil, err
-	}
-	if strings.HasPrefix(strings.ToLower(name), "automatic.") {
-		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceSnapshot, "Snapshot names beginning with automatic. are reserved for automatic snapshots.")
-	}
-	if in.KmsKeyId != nil {
-		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceSnapshot, "keyward does not encrypt snapshots: KmsKeyId is not supported.")
-	}
-	tags, err := parseTags(in.Tags)
+	tags, err := snapshotArgs(keyward.ResourceSnapshot, name, true, in.KmsKeyId, in.Tags)
 	if err != nil {
 		return nil, err
 	}
@@ -151,14 +194,11 @@ func (s *Service) createSnapshot(ctx context.Context, in *ecapi.CreateSnapshotMe
 			if in.CacheClusterId != nil {
 				return keyward.Errorf(keyward.ESTATE, keyward.ResourceCacheCluster, "Cache cluster %s is not in available state (its replication group is %s).", member, c.Status)
 			}
-			return keyward.Errorf(keyward.ESTATE, keyward.ResourceReplicationGroup, "Replication group %s is not in available state (it is %s).", c.ID, c.Status)
+			return cacheNotAvailable(c)
 		}
 		rg = c.ID
-		snap = keyward.NewSnapshot(c, name, member, keyward.SnapshotManual, s.now())
-		if err := tx.StartSnapshot(ctx, c, snap); err != nil {
-			return err
-		}
-		return tagNewResource(ctx, tx, sc, keyward.ResourceRef{Type: keyward.ARNSnapshot, ID: name}, tags)
+		snap, err = s.startSnapshot(ctx, tx, c, name, member, tags, false)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -257,13 +297,7 @@ func (s *Service) copySnapshot(ctx context.Context, in *ecapi.CopySnapshotMessag
 	if in.TargetBucket != nil {
 		return s.exportSnapshot(ctx, in)
 	}
-	if in.KmsKeyId != nil {
-		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceSnapshot, "keyward does not encrypt snapshots: KmsKeyId is not supported.")
-	}
-	if err := keyward.ValidateSnapshotName(name); err != nil {
-		return nil, err
-	}
-	tags, err := parseTags(in.Tags)
+	tags, err := snapshotArgs(keyward.ResourceSnapshot, name, false, in.KmsKeyId, in.Tags)
 	if err != nil {
 		return nil, err
 	}
@@ -273,20 +307,9 @@ func (s *Service) copySnapshot(ctx context.Context, in *ecapi.CopySnapshotMessag
 		if err != nil {
 			return err
 		}
-		if _, err := keyward.Snapshots.Get(ctx, tx, sc, name); err == nil {
-			return keyward.Errorf(keyward.EEXISTS, keyward.ResourceSnapshot, "Snapshot %s already exists.", name)
-		} else if keyward.ErrorCode(err) != keyward.ENOTFOUND {
-			return err
-		}
-		now := s.now()
-		snap = src.Clone()
-		snap.ID, snap.Source, snap.Status, snap.StatusSince, snap.CreatedAt = name, keyward.SnapshotManual, keyward.SnapshotCreating, now, now
-		snap.CopyOf, snap.DeleteCacheAfter, snap.UsedBy, snap.FailureMessage, snap.Exports = srcName, false, nil, "", nil
-		snap.RenewFiles()
-		if err := keyward.Snapshots.Create(ctx, tx, snap); err != nil {
-			return err
-		}
-		return tagNewResource(ctx, tx, sc, keyward.ResourceRef{Type: keyward.ARNSnapshot, ID: name}, tags)
+		snap, err = s.storeSnapshotCopy(ctx, tx, keyward.Snapshots, src, name, tags,
+			keyward.Errorf(keyward.EEXISTS, keyward.ResourceSnapshot, "Snapshot %s already exists.", name))
+		return err
 	})
 	if err != nil {
 		return nil, err

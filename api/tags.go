@@ -14,6 +14,9 @@ import (
 // tagged now. Users and groups that are not active answer NotFound "… is
 // not available for tagging", as ElastiCache does (O TF#34002).
 func taggable(ctx context.Context, tx keyward.Tx, sc keyward.Scope, arn string) (keyward.ResourceRef, error) {
+	if partition, account, id, ok, err := keyward.ParseGlobalARN(arn); ok {
+		return globalTaggable(ctx, tx, sc, partition, account, id, err)
+	}
 	arnScope, ref, err := keyward.ParseARN(arn)
 	if err != nil {
 		return ref, err
@@ -95,6 +98,35 @@ func taggable(ctx context.Context, tx keyward.Tx, sc keyward.Scope, arn string) 
 	return ref, keyward.Errorf(keyward.EINVALIDARN, keyward.ResourceNone, "The ARN %s does not refer to a resource that supports tagging.", arn)
 }
 
+// globalTaggable resolves the regionless ARN of a global datastore: one
+// of the caller's account and partition that has a member in the caller's
+// region (as DescribeGlobalReplicationGroups sees it). Its tags are kept
+// in the account's global scope, beside the datastore (tagScope).
+func globalTaggable(ctx context.Context, tx keyward.Tx, sc keyward.Scope, partition, account, id string, err error) (keyward.ResourceRef, error) {
+	ref := keyward.ResourceRef{Type: keyward.ARNGlobalReplicationGroup, ID: id}
+	if err != nil {
+		return ref, err
+	}
+	if account != sc.Account || partition != sc.Partition() {
+		return ref, globalNotFound(id)
+	}
+	g, err := findGlobal(ctx, tx, sc, id)
+	if err == nil && g.Status == keyward.GlobalDeleting {
+		err = globalNotFound(id)
+	}
+	return ref, err
+}
+
+// tagScope is the scope that holds the tags of ref for a caller in sc:
+// sc, but the account's global scope for a global datastore, whose ARN
+// has no region.
+func tagScope(sc keyward.Scope, ref keyward.ResourceRef) keyward.Scope {
+	if ref.Type == keyward.ARNGlobalReplicationGroup {
+		return keyward.GlobalScope(sc.Account)
+	}
+	return sc
+}
+
 // memberOf returns the replication group a member cache cluster belongs
 // to: usually the group's id followed by "-NNN", but a cluster that joined
 // with CreateCacheCluster has a name of its own, so the groups are searched.
@@ -138,14 +170,14 @@ func (s *Service) tagOp(ctx context.Context, arn string, write bool, fn func([]k
 		if err != nil {
 			return err
 		}
-		old, err := tx.FindTags(ctx, sc, ref)
+		old, err := tx.FindTags(ctx, tagScope(sc, ref), ref)
 		if err != nil {
 			return err
 		}
 		if tags, err = fn(old); err != nil || !write {
 			return err
 		}
-		if err := tx.ReplaceTags(ctx, sc, ref, tags); err != nil {
+		if err := tx.ReplaceTags(ctx, tagScope(sc, ref), ref, tags); err != nil {
 			return err
 		}
 		return forMembers(ctx, tx, sc, ref, func(member keyward.ResourceRef) error {

@@ -123,6 +123,13 @@ func WithDelay(d time.Duration) func(*server.Config) {
 	return func(c *server.Config) { c.TransitionDelay = d }
 }
 
+// WithDataResync sets how often the reconciler re-applies every cache to
+// its nodes: a long one shows that a change reaches the nodes by its own
+// events, not by the periodic drift repair.
+func WithDataResync(d time.Duration) func(*server.Config) {
+	return func(c *server.Config) { c.DataResync = d }
+}
+
 // NewClient returns an SDK client for region signing with the given keys.
 func (s *Server) NewClient(region, accessKey, secret string) *elasticache.Client {
 	return elasticache.New(elasticache.Options{

@@ -269,6 +269,7 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	if cache, err = c.autoFailover(ctx, cache); err != nil {
 		return 0, err
 	}
+	c.globalPrimaryMoved(ctx, cache)
 	var ports []int
 	if cache.Status == keyward.CacheCreating && cache.RestoreFile != "" && len(cache.Nodes) > 0 && cache.Nodes[0].Port == 0 {
 		err = c.verifySource(ctx, cache.Engine, cache.RestoreFile) // before the primary starts with it

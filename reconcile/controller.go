@@ -58,8 +58,12 @@ type Controller struct {
 
 	once    sync.Once
 	refused sync.Map // users Plan left out, reported (see reportRefused)
-	q       *queue
-	w       *waiters
+	// globalPrimaries maps a global datastore's primary group to the
+	// primary node its secondaries were last queued for (see
+	// globalPrimaryMoved).
+	globalPrimaries sync.Map
+	q               *queue
+	w               *waiters
 
 	// epoch counts the changes this controller hears of: notifications
 	// (Enqueue, Kick, EnqueueAll) and its own writes. A drift resync reads

@@ -2,7 +2,9 @@ package reconcile
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"keyward"
@@ -57,6 +59,80 @@ func globalUpstream(ctx context.Context, tx keyward.Tx, cache *keyward.Cache) (s
 	return p.NodeID(p.Nodes[i].ClusterID), nil
 }
 
+// globalPrimaryMoved queues the secondaries of cache's global datastore at
+// once when cache is the datastore's primary group and its primary node is
+// not the one they were last queued for: after a failover inside the group
+// (TestFailover, or the automatic one of a dead primary), so that they
+// replicate from the new primary node now rather than at the next data
+// resync. Prepared resync passes computed the secondaries' upstream before
+// the move, so the epoch moves on and they read afresh.
+func (c *Controller) globalPrimaryMoved(ctx context.Context, cache *keyward.Cache) {
+	k := keyward.Key{Resource: cache.Kind.Resource(), Scope: cache.Scope, ID: cache.ID}
+	if cache.Global == nil || cache.Global.Role != keyward.GlobalRolePrimary || cache.ClusterMode || len(cache.Nodes) == 0 {
+		c.globalPrimaries.Delete(k)
+		return
+	}
+	p := cache.Nodes[cache.PrimaryIndex()].ClusterID
+	if old, ok := c.globalPrimaries.Swap(k, p); ok && old == p {
+		return
+	}
+	var secondaries []keyward.Key
+	err := c.Store.View(ctx, func(tx keyward.Tx) error {
+		secondaries = nil
+		g, err := keyward.GlobalGroups.Get(ctx, tx, keyward.GlobalScope(cache.Scope.Account), cache.Global.ID)
+		if err != nil {
+			return err
+		}
+		for _, m := range g.Members {
+			if m.Role == keyward.GlobalRoleSecondary {
+				secondaries = append(secondaries, keyward.Key{Resource: keyward.ResourceReplicationGroup,
+					Scope: keyward.Scope{Account: g.Scope.Account, Region: m.Region}, ID: m.ReplicationGroupID})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		c.globalPrimaries.Delete(k) // try again on the next pass
+		if keyward.ErrorCode(err) != keyward.ENOTFOUND && ctx.Err() == nil {
+			c.Logger.Warn("reconcile: global datastore of a primary group", "cache", cache.ID, "err", err)
+		}
+		return
+	}
+	if len(secondaries) == 0 {
+		return
+	}
+	c.epoch.Add(1)
+	for _, s := range secondaries {
+		c.q.kick(s)
+	}
+}
+
+// Events of a member replication group on its global datastore (in the
+// member's region: DescribeEvents has no source type for global
+// datastores). ElastiCache publishes no text for them: these messages are
+// keyward's, in the wording of its documented replication group events.
+func globalEvent(sc keyward.Scope, rgID string, at time.Time, format string, args ...any) *keyward.Event {
+	return &keyward.Event{Scope: sc, SourceType: keyward.SourceReplicationGroup, SourceID: rgID, Date: at.UTC(), Message: fmt.Sprintf(format, args...)}
+}
+
+func scopeOf(g *keyward.GlobalGroup, region string) keyward.Scope {
+	return keyward.Scope{Account: g.Scope.Account, Region: region}
+}
+
+// failedOver returns the events of a completed failover of g, one per
+// member that still exists (caches, by region).
+func failedOver(g *keyward.GlobalGroup, caches map[string]*keyward.Cache, at time.Time) []*keyward.Event {
+	pm, _ := g.Primary()
+	var es []*keyward.Event
+	for _, m := range g.Members {
+		if cache := caches[m.Region]; cache != nil {
+			es = append(es, globalEvent(cache.Scope, cache.ID, at,
+				"Failover of global replication group %s to replication group %s in region %s completed", g.ID, pm.ReplicationGroupID, pm.Region))
+		}
+	}
+	return es
+}
+
 // reconcileGlobal completes a global datastore's transition once its
 // members' caches have: a new secondary is associated once its nodes run
 // and replicate, a disassociated one leaves once its nodes stopped
@@ -80,8 +156,17 @@ func (c *Controller) reconcileGlobal(ctx context.Context, k keyward.Key) (time.D
 			if after = c.wait(g.StatusSince); after > 0 {
 				return nil
 			}
+			var es []*keyward.Event
+			for _, m := range g.Members {
+				es = append(es, globalEvent(scopeOf(g, m.Region), m.ReplicationGroupID, c.Now(),
+					"Replication group %s disassociated from global replication group %s, which was deleted", m.ReplicationGroupID, g.ID))
+			}
+			if err := tx.RecordEvent(ctx, es...); err != nil {
+				return err
+			}
 			return keyward.GlobalGroups.Delete(ctx, tx, g.Scope, g.ID)
 		}
+		var events []*keyward.Event
 		next := g.Clone()
 		done := true
 		scope := func(region string) keyward.Scope { return keyward.Scope{Account: g.Scope.Account, Region: region} }
@@ -98,6 +183,9 @@ func (c *Controller) reconcileGlobal(ctx context.Context, k keyward.Key) (time.D
 				if !gone && cache.Status != keyward.CacheAvailable && cache.Status != keyward.CacheCreateFailed {
 					done = false
 					next.Members = append(next.Members, m)
+				} else if !gone {
+					events = append(events, globalEvent(cache.Scope, cache.ID, c.Now(),
+						"Replication group %s disassociated from global replication group %s", cache.ID, g.ID))
 				}
 				continue // detached: its nodes no longer replicate
 			case m.Role == keyward.GlobalRoleSecondary && (gone || cache.Status == keyward.CacheCreateFailed):
@@ -116,6 +204,8 @@ func (c *Controller) reconcileGlobal(ctx context.Context, k keyward.Key) (time.D
 				done = false
 			case m.Status == keyward.MemberAssociating:
 				m.Status = keyward.MemberAssociated
+				events = append(events, globalEvent(cache.Scope, cache.ID, c.Now(),
+					"Replication group %s associated with global replication group %s as its %s member", cache.ID, g.ID, strings.ToLower(m.Role)))
 			}
 			if !gone {
 				caches[m.Region] = cache
@@ -126,6 +216,7 @@ func (c *Controller) reconcileGlobal(ctx context.Context, k keyward.Key) (time.D
 			// The former primary follows the new one: the new one may
 			// stop following it and take the writes.
 			next.Promoting, done = "", false
+			events = append(events, failedOver(next, caches, c.Now())...)
 			for _, m := range next.Members {
 				cache := caches[m.Region]
 				if m.Role != keyward.GlobalRolePrimary || cache == nil {
@@ -149,6 +240,9 @@ func (c *Controller) reconcileGlobal(ctx context.Context, k keyward.Key) (time.D
 		}
 		if slices.Equal(next.Members, g.Members) && next.Status == g.Status && next.Promoting == g.Promoting {
 			return nil
+		}
+		if err := tx.RecordEvent(ctx, events...); err != nil {
+			return err
 		}
 		next.Generation++
 		return keyward.GlobalGroups.Update(ctx, tx, next)

@@ -95,6 +95,10 @@ type Config struct {
 	LeasePoll time.Duration
 
 	TransitionDelay time.Duration
+	// DataResync is how often the reconciler re-applies every cache to its
+	// nodes to repair drift (reconcile.Controller.DataResync); 0: its
+	// default. Tests lengthen it to show that a change does not wait for it.
+	DataResync time.Duration
 	// Quotas: each zero field means its default (keyward.DefaultQuotas);
 	// a negative cache quota means no limit.
 	Quotas       keyward.Quotas
@@ -450,7 +454,7 @@ func (s *Server) leadLoop(ctx context.Context) {
 // data plane.
 func (s *Server) term(ctx context.Context, eng *engine.Manager) {
 	ctrl := &reconcile.Controller{
-		Store: s.Store, Delay: s.Config.TransitionDelay,
+		Store: s.Store, Delay: s.Config.TransitionDelay, DataResync: s.Config.DataResync,
 		Logger: s.Config.Logger.With("component", "reconcile"), Now: s.Config.Now,
 	}
 	if eng != nil {

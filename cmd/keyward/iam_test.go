@@ -64,40 +64,11 @@ func TestIAM_FrontProcessesOutliveKeyward(t *testing.T) {
 	}
 	c := client(p)
 	ctx := t.Context()
-	for _, in := range []*elasticache.CreateUserInput{
-		{UserId: aws.String("locked"), UserName: aws.String("default"), Engine: aws.String("redis"), AccessString: aws.String("off"), Passwords: []string{"locked-password-001"}},
-		{UserId: aws.String("svc"), UserName: aws.String("svc"), Engine: aws.String("redis"), AccessString: aws.String("on ~svc:* +@all"),
-			AuthenticationMode: &types.AuthenticationMode{Type: types.InputAuthenticationTypeIam}},
-	} {
-		if _, err := c.CreateUser(ctx, in); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := c.CreateUserGroup(ctx, &elasticache.CreateUserGroupInput{UserGroupId: aws.String("g"), Engine: aws.String("redis"), UserIds: []string{"locked", "svc"}}); err != nil {
-		t.Fatal(err)
-	}
-	keywardtest.Eventually(t, 10*time.Second, "group active", func() bool {
-		out, err := c.DescribeUserGroups(ctx, &elasticache.DescribeUserGroupsInput{UserGroupId: aws.String("g")})
-		return err == nil && aws.ToString(out.UserGroups[0].Status) == "active"
-	})
-	if _, err := c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
-		ReplicationGroupId: aws.String("tokens"), ReplicationGroupDescription: aws.String("iam"),
-		NumCacheClusters: aws.Int32(2), TransitEncryptionEnabled: aws.Bool(true), UserGroupIds: []string{"g"},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	var addrs []string
-	keywardtest.Eventually(t, 20*time.Second, "available", func() bool {
-		out, err := c.DescribeReplicationGroups(ctx, &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String("tokens")})
-		if err != nil || aws.ToString(out.ReplicationGroups[0].Status) != "available" {
-			return false
-		}
-		addrs = nil
-		for _, m := range out.ReplicationGroups[0].NodeGroups[0].NodeGroupMembers {
-			addrs = append(addrs, fmt.Sprintf("%s:%d", aws.ToString(m.ReadEndpoint.Address), aws.ToInt32(m.ReadEndpoint.Port)))
-		}
-		return true
-	})
+	createUserGroup(t, c, "g", passwordUser("locked", "default", "locked-password-001", "off"),
+		&elasticache.CreateUserInput{UserId: aws.String("svc"), UserName: aws.String("svc"), Engine: aws.String("redis"), AccessString: aws.String("on ~svc:* +@all"),
+			AuthenticationMode: &types.AuthenticationMode{Type: types.InputAuthenticationTypeIam}})
+	createTLSGroup(t, c, "tokens", 2, "g")
+	addrs := waitAvailable(t, c, "tokens")
 	tlsConf := caTLS(t, dir)
 	res := iamauth.Resource{Name: "tokens", AccountID: iamAccount, Region: "us-east-1"}
 	login := func(addr string, tok func() string) *redis.Client {

@@ -100,47 +100,15 @@ func TestReplicas_OneTruth(t *testing.T) {
 	})
 
 	// A cache with a group, then a leader killed mid-deletion.
-	for _, u := range []struct{ id, name, pw, access string }{
-		{"locked", "default", "locked-password-001", "on ~* -@all +ping"},
-		{"alice", "alice", "alice-password-0001", "on ~* +@all"},
-	} {
-		in := newUser(u.id)
-		in.UserName, in.Passwords, in.AccessString = aws.String(u.name), []string{u.pw}, aws.String(u.access)
-		if _, err := ca.CreateUser(ctx, in); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createUsers(t, ca, passwordUser("locked", "default", "locked-password-001", "on ~* -@all +ping"), passwordUser("alice", "alice", "alice-password-0001", "on ~* +@all"))
 	if _, err := ca.CreateUserGroup(ctx, &elasticache.CreateUserGroupInput{UserGroupId: aws.String("rbac"), Engine: aws.String("redis"), UserIds: []string{"locked", "alice"}}); err != nil {
 		t.Fatal(err)
 	}
-	keywardtest.Eventually(t, 10*time.Second, "group active", func() bool {
-		out, err := cb.DescribeUserGroups(ctx, &elasticache.DescribeUserGroupsInput{UserGroupId: aws.String("rbac")})
-		return err == nil && aws.ToString(out.UserGroups[0].Status) == "active"
-	})
-	if _, err := cb.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
-		ReplicationGroupId: aws.String("ha"), ReplicationGroupDescription: aws.String("ha"),
-		NumCacheClusters: aws.Int32(2), TransitEncryptionEnabled: aws.Bool(true), UserGroupIds: []string{"rbac"},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	var addrs []string
-	keywardtest.Eventually(t, 20*time.Second, "replication group available", func() bool {
-		out, err := ca.DescribeReplicationGroups(ctx, &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String("ha")})
-		if err != nil || aws.ToString(out.ReplicationGroups[0].Status) != "available" {
-			return false
-		}
-		addrs = addrs[:0]
-		for _, m := range out.ReplicationGroups[0].NodeGroups[0].NodeGroupMembers {
-			addrs = append(addrs, fmt.Sprintf("%s:%d", aws.ToString(m.ReadEndpoint.Address), aws.ToInt32(m.ReadEndpoint.Port)))
-		}
-		return true
-	})
+	waitGroupsActive(t, cb, "rbac") // written through one replica, read through the other
+	createTLSGroup(t, cb, "ha", 2, "rbac")
+	addrs := waitAvailable(t, ca, "ha")
 	tlsConf := caTLS(t, dir)
-	auth := func(addr, user, pw string) error {
-		c := redis.NewClient(&redis.Options{Addr: addr, Username: user, Password: pw, TLSConfig: tlsConf, Protocol: 2, MaxRetries: -1, DisableIdentity: true})
-		defer c.Close()
-		return c.Ping(context.Background()).Err()
-	}
+	auth := tlsAuth(t, dir)
 	for _, addr := range addrs {
 		if err := auth(addr, "alice", "alice-password-0001"); err != nil {
 			t.Fatalf("alice refused on %s: %v", addr, err)

@@ -114,17 +114,7 @@ func TestSnapshot_KillNineClusterMode(t *testing.T) {
 	t.Logf("kill -9 during the snapshot: %d of 2 files whole", len(whole))
 	p = startKeyward(t, addr, dir, nil, args...)
 	c = p.client()
-	keywardtest.Eventually(t, 60*time.Second, "snapshot available after restart", func() bool {
-		out, err := c.DescribeSnapshots(ctx, &elasticache.DescribeSnapshotsInput{SnapshotName: aws.String("mid")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := aws.ToString(out.Snapshots[0].SnapshotStatus)
-		if s != "creating" && s != "available" {
-			t.Fatalf("snapshot is %s", s)
-		}
-		return s == "available"
-	})
+	waitSnapshotWhole(t, c, "mid")
 	files, _ := filepath.Glob(filepath.Join(snapDir, "*.rdb"))
 	if tmp, _ := filepath.Glob(filepath.Join(snapDir, ".*")); len(files) != 2 || len(tmp) != 0 {
 		t.Fatalf("snapshot files %v, temporaries %v", files, tmp)

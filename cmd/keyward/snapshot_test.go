@@ -92,17 +92,7 @@ func TestSnapshot_KillNine(t *testing.T) {
 	c = p.client()
 	// Never available unless whole: on the first answer after restart it
 	// is either still creating or available with the complete file.
-	keywardtest.Eventually(t, 60*time.Second, "snapshot available after restart", func() bool {
-		out, err := c.DescribeSnapshots(ctx, &elasticache.DescribeSnapshotsInput{SnapshotName: aws.String("mid")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := aws.ToString(out.Snapshots[0].SnapshotStatus)
-		if s != "creating" && s != "available" {
-			t.Fatalf("snapshot is %s", s)
-		}
-		return s == "available"
-	})
+	waitSnapshotWhole(t, c, "mid")
 	if tmp, _ := filepath.Glob(filepath.Join(snapDir, ".*.tmp*")); len(tmp) != 0 {
 		t.Errorf("temporaries left: %v", tmp)
 	}

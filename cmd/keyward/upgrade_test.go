@@ -243,14 +243,7 @@ func testUpgrade(t *testing.T, args ...string) {
 	if _, err := c.DeleteUser(ctx, &elasticache.DeleteUserInput{UserId: aws.String("alice")}); err != nil {
 		t.Fatal(err)
 	}
-	keywardtest.Eventually(t, 15*time.Second, "alice refused on every node", func() bool {
-		for _, a := range addrs {
-			if auth(a, "alice", "alice-password-00001") == nil {
-				return false
-			}
-		}
-		return true
-	})
+	waitRefused(t, 15*time.Second, addrs, auth, "alice", "alice-password-00001")
 	keywardtest.Eventually(t, 10*time.Second, "alice gone", func() bool {
 		_, err := c.DescribeUsers(ctx, &elasticache.DescribeUsersInput{UserId: aws.String("alice")})
 		return err != nil && strings.Contains(err.Error(), "UserNotFound")
@@ -260,11 +253,7 @@ func testUpgrade(t *testing.T, args ...string) {
 			t.Fatal(err)
 		}
 	}
-	// Every node gone before the test's directory is removed.
-	keywardtest.Eventually(t, 15*time.Second, "nodes stopped", func() bool {
-		out, err := c.DescribeReplicationGroups(ctx, &elasticache.DescribeReplicationGroupsInput{})
-		return err == nil && len(out.ReplicationGroups) == 0
-	})
+	waitNoGroups(t, c) // every node gone before the test's directory is removed
 }
 
 func healthy(url string) bool {
@@ -274,35 +263,6 @@ func healthy(url string) bool {
 		resp.Body.Close()
 	}
 	return err == nil && resp.StatusCode == 200
-}
-
-func waitGroupsActive(t *testing.T, c *elasticache.Client, ids ...string) {
-	t.Helper()
-	for _, id := range ids {
-		keywardtest.Eventually(t, 10*time.Second, "group "+id+" active", func() bool {
-			out, err := c.DescribeUserGroups(t.Context(), &elasticache.DescribeUserGroupsInput{UserGroupId: aws.String(id)})
-			return err == nil && aws.ToString(out.UserGroups[0].Status) == "active"
-		})
-	}
-}
-
-// waitAvailable waits for a replication group and returns its nodes'
-// addresses, primary first.
-func waitAvailable(t *testing.T, c *elasticache.Client, id string) []string {
-	t.Helper()
-	var addrs []string
-	keywardtest.Eventually(t, 20*time.Second, id+" available", func() bool {
-		out, err := c.DescribeReplicationGroups(t.Context(), &elasticache.DescribeReplicationGroupsInput{ReplicationGroupId: aws.String(id)})
-		if err != nil || aws.ToString(out.ReplicationGroups[0].Status) != "available" {
-			return false
-		}
-		addrs = nil
-		for _, m := range out.ReplicationGroups[0].NodeGroups[0].NodeGroupMembers {
-			addrs = append(addrs, fmt.Sprintf("%s:%d", aws.ToString(m.ReadEndpoint.Address), aws.ToInt32(m.ReadEndpoint.Port)))
-		}
-		return true
-	})
-	return addrs
 }
 
 // state is what the API answers about every resource, to compare before
