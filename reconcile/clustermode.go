@@ -25,6 +25,7 @@ type ClusterCommander interface {
 type clusterNode struct {
 	id, master string
 	addr       string // ip:port, without the bus port
+	epoch      string // config epoch
 	flags      []string
 	slots      int      // how many slots it serves
 	ranges     [][2]int // the slots it serves
@@ -44,7 +45,7 @@ func parseClusterNodes(reply any) (map[string]clusterNode, error) {
 			continue
 		}
 		addr, _, _ := strings.Cut(f[1], "@")
-		n := clusterNode{id: f[0], addr: addr, flags: strings.Split(f[2], ","), master: f[3]}
+		n := clusterNode{id: f[0], addr: addr, flags: strings.Split(f[2], ","), master: f[3], epoch: f[6]}
 		for _, s := range f[8:] {
 			if strings.HasPrefix(s, "[") {
 				continue // a slot being migrated
@@ -122,10 +123,14 @@ func (c *Controller) formCluster(ctx context.Context, cache *keyward.Cache, port
 	// nodes then learn who serves what from the handshake itself, instead
 	// of from the pings of the next seconds (a replica reports
 	// cluster_state ok only once it knows all 16384 slots).
+	if err := setEpochs(ctx, cmd, cache, st); err != nil {
+		return false, nil, err
+	}
 	changed, err := assignSlots(ctx, cmd, cache, st)
 	if err != nil {
 		return false, nil, err
 	}
+	primary = st.primary // with the shards staged meanwhile
 	// Meet: of each pair of nodes not knowing each other, one meets the
 	// other (the handshake introduces both), so that the mesh is complete
 	// at once instead of after rounds of gossip. A node's meetings go in
@@ -228,18 +233,135 @@ func (c *Controller) formCluster(ctx context.Context, cache *keyward.Cache, port
 	if err != nil {
 		return false, nil, err
 	}
+	ready := make([]bool, len(ids))
+	all := true
 	for i, r := range replies {
 		info, _ := r[0].(string)
-		if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_slots_assigned:16384") {
-			return false, nil, nil
-		}
+		ready[i] = strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_slots_assigned:16384")
 		if st.role(i) == "replica" {
-			if repl, _ := r[1].(string); !replicaSynced(repl) {
-				return false, nil, nil
-			}
+			repl, _ := r[1].(string)
+			ready[i] = ready[i] && replicaSynced(repl)
 		}
+		all = all && ready[i]
+	}
+	// A staged shard's own primary takes its slots over once it is a
+	// ready replica of the node holding them (see stagedShards).
+	if took, err := takeOverStaged(ctx, cmd, cache, st, ready); err != nil || took {
+		return false, nil, err
+	}
+	if !all {
+		return false, nil, nil
 	}
 	return true, st, nil
+}
+
+// Staging. Redis Cluster keeps a master that starts in a cluster not yet
+// ok in state fail for 2 s after its start (CLUSTER_WRITABLE_DELAY in
+// cluster.c, so that a restarted master learns of a failover first); a
+// replica has no such delay, and a master it becomes keeps the ok state
+// it had. So while a new cluster forms, a shard with a replica first
+// gets its slots on that replica's node (staging), its own primary
+// replicates it and, once in sync and ok, takes the slots over with
+// CLUSTER FAILOVER TAKEOVER (no vote: the cluster is new and empty); the
+// staging node then follows it as the replica it was meant to be. The
+// shard serves from its own primary, ok, without the 2 s wait. Roles are
+// recorded only once the cluster is formed, so the staging leaves no
+// trace (no failover event). A shard without a replica, or a restore
+// seeding its first node with an RDB, waits the 2 s instead.
+
+// setEpochs gives each node of a cluster being created that knows no
+// other node yet its own config epoch (its index + 1), as redis-cli
+// --cluster create does: the masters then do not start with colliding
+// epochs, which Redis would resolve over seconds of pings, bumping epochs
+// past those a TAKEOVER claims (see Staging).
+func setEpochs(ctx context.Context, cmd ClusterCommander, cache *keyward.Cache, st *clusterState) error {
+	if cache.Status != keyward.CacheCreating {
+		return nil
+	}
+	var todo []string
+	var epochs []string
+	for i, view := range st.views {
+		if me := view[st.myid[i]]; len(view) == 1 && me.epoch == "0" {
+			todo, epochs = append(todo, st.ids[i]), append(epochs, strconv.Itoa(i+1))
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	_, err := onNodes(ctx, cmd, todo, func(k int) [][]string { return [][]string{{"CLUSTER", "SET-CONFIG-EPOCH", epochs[k]}} })
+	return err
+}
+
+// stagedShards returns, for a cluster being created whose slots are not
+// assigned yet, the node of each shard that holds its slots while the
+// shard's primary catches up: its first replica.
+func stagedShards(cache *keyward.Cache, st *clusterState) map[int]int {
+	if !staging(cache) {
+		return nil
+	}
+	staged := map[int]int{}
+	for i, n := range cache.Nodes {
+		if _, done := staged[n.Shard]; done || shardPrimary(cache, i) == i || st.role(i) != "primary" || st.views[i][st.myid[i]].slots > 0 {
+			continue
+		}
+		staged[n.Shard] = i
+	}
+	return staged
+}
+
+// staging reports whether cache may be staged: a cluster being created,
+// with no data seeded into its first node.
+func staging(cache *keyward.Cache) bool {
+	return cache.ClusterMode && cache.Status == keyward.CacheCreating && cache.RestoreFile == "" && cache.Global == nil
+}
+
+// takeOverStaged makes each staged shard's own primary (shardPrimary)
+// take its slots over from the staging node, once it is a replica of that
+// node and ready (in sync, cluster_state ok). It reports whether it asked
+// any.
+func takeOverStaged(ctx context.Context, cmd ClusterCommander, cache *keyward.Cache, st *clusterState, ready []bool) (bool, error) {
+	if !staging(cache) {
+		return false, nil
+	}
+	var todo []string
+	// Not while the masters' config epochs collide: Redis resolves a
+	// collision by bumping one of them past the cluster's current epoch,
+	// which could then outbid the epoch a TAKEOVER claims the slots with
+	// and hand them back to the staging node.
+	settled := func(view map[string]clusterNode) bool {
+		seen := map[string]bool{}
+		for _, n := range view {
+			if n.has("master") {
+				if seen[n.epoch] {
+					return false
+				}
+				seen[n.epoch] = true
+			}
+		}
+		return true
+	}
+	for s, holder := range st.primary {
+		want := -1
+		for i, n := range cache.Nodes {
+			if n.Shard == s {
+				want = shardPrimary(cache, i)
+				break
+			}
+		}
+		if want < 0 || want == holder {
+			continue
+		}
+		me := st.views[want][st.myid[want]]
+		if !me.has("slave") || me.master != st.myid[holder] || !ready[want] || !settled(st.views[want]) {
+			continue
+		}
+		todo = append(todo, st.ids[want])
+	}
+	if len(todo) == 0 {
+		return false, nil
+	}
+	_, err := onNodes(ctx, cmd, todo, func(int) [][]string { return [][]string{{"CLUSTER", "FAILOVER", "TAKEOVER"}} })
+	return true, err
 }
 
 // sendMeets sends each node its CLUSTER MEETs (meets[i] for ids[i]), a
@@ -289,8 +411,9 @@ func shardPrimaries(cache *keyward.Cache, st *clusterState) map[int]int {
 	return primary
 }
 
-// assignSlots gives each shard's primary its slots (CLUSTER
-// ADDSLOTSRANGE, as cache.Shards lays them out) while the cluster is new:
+// assignSlots gives each shard's primary, or the node staging it
+// (stagedShards), its slots (CLUSTER ADDSLOTSRANGE, as cache.Shards lays
+// them out; st.primary then names that node) while the cluster is new:
 // slots are assigned once, for the whole cluster; a shard added later gets
 // its slots by migration (reshard). A shard is assigned only if no node
 // knows an owner of any of its slots, so a pass after a crash halfway
@@ -314,10 +437,14 @@ func assignSlots(ctx context.Context, cmd ClusterCommander, cache *keyward.Cache
 		return false, nil
 	}
 	changed := false
+	staged := stagedShards(cache, st)
 	for s, shard := range cache.Shards {
 		i, ok := st.primary[s]
 		if !ok || st.views[i][st.myid[i]].slots > 0 {
 			continue
+		}
+		if j, ok := staged[s]; ok {
+			i = j
 		}
 		ranges, err := keyward.ParseSlots(shard.Slots)
 		if err != nil {
@@ -339,6 +466,7 @@ func assignSlots(ctx context.Context, cmd ClusterCommander, cache *keyward.Cache
 		if _, err := cmd.Do(ctx, st.ids[i], args...); err != nil {
 			return false, err
 		}
+		st.primary[s] = i
 		changed = true
 	}
 	return changed, nil
