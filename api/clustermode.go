@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 
 	"keyward"
 	"keyward/ecapi"
@@ -236,4 +237,33 @@ func clusterModeNodeGroups(c *keyward.Cache) []ecapi.NodeGroup {
 		out = append(out, g)
 	}
 	return out
+}
+
+// clusterModeMove answers a ModifyReplicationGroup that moves a
+// cluster-mode-disabled group c towards cluster mode (ClusterMode v).
+// ElastiCache's rules come first, so a request ElastiCache would refuse
+// is refused for the same reason: the move goes through compatible
+// (disabled -> compatible -> enabled, never straight to enabled), and
+// needs automatic failover with at least one replica. A request that
+// passes them is refused too: keyward does not make the move real (it
+// would restart every node cluster-enabled with its data, one shard
+// owning all slots, and serve both kinds of clients while compatible;
+// docs/settings.md).
+func clusterModeMove(c *keyward.Cache, v string) error {
+	switch strings.ToLower(v) {
+	case ecapi.ClusterModeEnabled:
+		return keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup,
+			"Cluster mode of replication group %s can change from disabled to enabled only through compatible: set ClusterMode to compatible first.", c.ID)
+	case ecapi.ClusterModeCompatible:
+	default:
+		return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
+			"Invalid value for ClusterMode: %s. Valid values are enabled, disabled and compatible.", v)
+	}
+	replicas := len(c.Nodes) - 1
+	if !c.Settings.AutomaticFailover || replicas < 1 {
+		return keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup,
+			"Replication group %s must have automatic failover enabled and at least one replica to change its cluster mode.", c.ID)
+	}
+	return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
+		"keyward does not support the online move to cluster mode (ClusterMode %s): create a cluster-mode-enabled replication group and move the data there.", strings.ToLower(v))
 }

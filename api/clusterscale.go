@@ -22,7 +22,10 @@ import (
 const maxReplicas = 5
 
 // maxTestFailovers is how many node groups an account may test failover
-// on in a rolling 24 hours.
+// on in a rolling 24 hours (ElastiCache's TestFailover documentation: "up
+// to 15 shards ... in any rolling 24-hour period"), counted per region as
+// every ElastiCache quota is; the call beyond answers
+// APICallRateForCustomerExceeded.
 const maxTestFailovers = 15
 
 func rgInvalid(format string, args ...any) error {
@@ -279,9 +282,12 @@ func (s *Service) modifyShards(ctx context.Context, in *ecapi.ModifyReplicationG
 	})
 }
 
-// addShards appends n new shards to c, each with as many replicas as
-// its first shard, zones from cfg (one entry per node group: all of them
-// or only the new ones).
+// addShards appends n new shards to c, zones from cfg (one entry per node
+// group: all of them or only the new ones). Each new shard has as many
+// nodes as the smallest existing shard, as ElastiCache's online
+// resharding does ("the number of nodes in each new shard is the same as
+// the number of nodes in the smallest of the existing shards"), so a zone
+// list names that many zones.
 func (s *Service) addShards(ctx context.Context, tx keyward.Tx, c *keyward.Cache, n int, cfg []ecapi.ReshardingConfiguration) error {
 	if len(cfg) > 0 && len(cfg) != n && len(cfg) != len(c.Shards)+n {
 		return combination("ReshardingConfiguration must have one entry per node group (%d) or per new node group (%d).", len(c.Shards)+n, n)
@@ -289,13 +295,7 @@ func (s *Service) addShards(ctx context.Context, tx keyward.Tx, c *keyward.Cache
 	if len(cfg) == len(c.Shards)+n {
 		cfg = cfg[len(c.Shards):]
 	}
-	replicas := -1
-	for _, m := range c.Nodes {
-		if m.Shard == 0 {
-			replicas++
-		}
-	}
-	replicas = max(replicas, 0)
+	replicas := smallestShard(c) - 1
 	if err := s.checkNodeGrowth(ctx, tx, c, n*(1+replicas)); err != nil {
 		return err
 	}
@@ -347,6 +347,20 @@ func (s *Service) addShards(ctx context.Context, tx keyward.Tx, c *keyward.Cache
 		}
 	}
 	return nil
+}
+
+// smallestShard is the number of nodes of c's smallest shard (at least 1).
+func smallestShard(c *keyward.Cache) int {
+	nodes := make([]int, len(c.Shards))
+	for _, m := range c.Nodes {
+		if m.Shard < len(nodes) {
+			nodes[m.Shard]++
+		}
+	}
+	if len(nodes) == 0 {
+		return 1
+	}
+	return max(slices.Min(nodes), 1)
 }
 
 // shardGroups are c's node groups as the replica operations see them:
@@ -576,7 +590,8 @@ func (s *Service) TestFailover(ctx context.Context, in *ecapi.TestFailoverMessag
 		if len(replicasOf(c, g)) == 0 {
 			return &ecapi.TestFailoverNotAvailableFault{Message: fmt.Sprintf("Node group %s of replication group %s has no replica to fail over to.", ng, c.ID)}
 		}
-		// ElastiCache's limit: 15 node groups per account in 24 hours.
+		// ElastiCache's limit: 15 node groups per account (and region) in
+		// a rolling 24 hours.
 		cutoff := s.now().Add(-24 * time.Hour)
 		all, err := tx.FindAllCaches(ctx)
 		if err != nil {
@@ -584,7 +599,7 @@ func (s *Service) TestFailover(ctx context.Context, in *ecapi.TestFailoverMessag
 		}
 		calls := 0
 		for _, o := range all {
-			if o.Scope.Account == c.Scope.Account {
+			if o.Scope == c.Scope {
 				for _, t := range o.Failovers {
 					if t.After(cutoff) {
 						calls++

@@ -332,10 +332,7 @@ func rgModifySettings(c *keyward.Cache, in *ecapi.ModifyReplicationGroupMessage)
 			return false, false, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
 				"Cluster mode cannot be changed from enabled to %s.", strings.ToLower(v))
 		}
-		// The online move (disabled -> compatible -> enabled) is not made
-		// real here: docs/settings.md says so.
-		return false, false, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
-			"keyward does not support the online move to cluster mode (ClusterMode %s): create a cluster-mode-enabled replication group and move the data there.", strings.ToLower(v))
+		return false, false, clusterModeMove(c, v)
 	}
 	if in.Engine != nil && !strings.EqualFold(*in.Engine, string(c.Engine)) {
 		return false, false, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,

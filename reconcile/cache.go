@@ -289,7 +289,7 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 	if err == nil {
 		// A restore key by key, once the nodes run (restore.go).
 		var ready bool
-		if ready, err = c.loadRestore(ctx, cache); err == nil && !ready {
+		if ready, err = c.loadRestore(ctx, cache, roles); err == nil && !ready {
 			return time.Millisecond, nil
 		}
 	}
@@ -400,10 +400,9 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 	}
 	var wg sync.WaitGroup
 	first := false
-	if cache.ClusterMode && cache.Nodes[0].Port == 0 {
-		// A new cluster: every shard's primary before the replicas.
-		startPrimaries(cache, node)
-	} else if !cache.ClusterMode && (cache.Nodes[primary].Port == 0 || !c.nodeUp(cache.NodeID(cache.Nodes[primary].ClusterID))) {
+	// A new cluster's nodes all start at once: formCluster makes the
+	// replicas replicate once they run.
+	if !cache.ClusterMode && (cache.Nodes[primary].Port == 0 || !c.nodeUp(cache.NodeID(cache.Nodes[primary].ClusterID))) {
 		// A new group, or a primary down: replicas need their primary
 		// running first (after a failover, the promoted one).
 		node(primary)

@@ -228,7 +228,7 @@ func (c *Controller) reshard(ctx context.Context, cache *keyward.Cache, st *clus
 	last := time.Now()
 	save := func() {
 		m := moved
-		err := c.Store.Update(ctx, func(tx keyward.Tx) error {
+		err := c.update(ctx, func(tx keyward.Tx) error {
 			cur, err := tx.FindCacheByID(ctx, cache.Scope, cache.Kind, cache.ID)
 			if err != nil || cur.Generation != cache.Generation {
 				return err
@@ -268,7 +268,7 @@ func (c *Controller) finishResharding(ctx context.Context, cache *keyward.Cache)
 	if !removing && cache.Resharding == nil {
 		return false, nil
 	}
-	err := c.Store.Update(ctx, func(tx keyward.Tx) error {
+	err := c.update(ctx, func(tx keyward.Tx) error {
 		cur, err := tx.FindCacheByID(ctx, cache.Scope, cache.Kind, cache.ID)
 		if err != nil || cur.Generation != cache.Generation {
 			return err
@@ -317,7 +317,7 @@ func (c *Controller) dropLeaving(ctx context.Context, cache *keyward.Cache) erro
 			return fmt.Errorf("reconcile: stop %s: %w", cid, err)
 		}
 	}
-	return c.Store.Update(ctx, func(tx keyward.Tx) error {
+	return c.update(ctx, func(tx keyward.Tx) error {
 		cur, err := tx.FindCacheByID(ctx, cache.Scope, cache.Kind, cache.ID)
 		if err != nil {
 			return err
@@ -373,7 +373,7 @@ func (c *Controller) clusterTestFailover(ctx context.Context, cache *keyward.Cac
 // clearTestFailover ends a TestFailover; edit, if set, changes the cache
 // in the same transaction.
 func (c *Controller) clearTestFailover(ctx context.Context, cache *keyward.Cache, edit func(*keyward.Cache)) error {
-	return c.Store.Update(ctx, func(tx keyward.Tx) error {
+	return c.update(ctx, func(tx keyward.Tx) error {
 		cur, err := tx.FindCacheByID(ctx, cache.Scope, cache.Kind, cache.ID)
 		if err != nil || cur.Generation != cache.Generation {
 			return err
@@ -439,7 +439,7 @@ func (c *Controller) disabledTestFailover(ctx context.Context, cmd ClusterComman
 		return false, err
 	}
 	c.Logger.Info("reconcile: test failover", "cache", cache.ID, "from", cache.Nodes[0].ClusterID, "to", cache.Nodes[best].ClusterID)
-	return true, c.Store.Update(ctx, func(tx keyward.Tx) error {
+	return true, c.update(ctx, func(tx keyward.Tx) error {
 		cur, err := tx.FindCacheByID(ctx, cache.Scope, cache.Kind, cache.ID)
 		if err != nil || cur.Generation != cache.Generation {
 			return err
@@ -520,7 +520,7 @@ func (c *Controller) NodeExited(id string) {
 			return
 		}
 		c.Logger.Info("reconcile: shard primary died, replica takes over", "cache", cache.ID, "from", cache.Nodes[dead].ClusterID, "to", cache.Nodes[best].ClusterID, "how", how)
-		err := c.Store.Update(ctx, func(tx keyward.Tx) error {
+		err := c.update(ctx, func(tx keyward.Tx) error {
 			cur, err := tx.FindCacheByID(ctx, cache.Scope, cache.Kind, cache.ID)
 			if err != nil || dead >= len(cur.Nodes) || cur.Nodes[dead].ClusterID != cache.Nodes[dead].ClusterID {
 				return err

@@ -42,11 +42,22 @@ type KeyLoader interface {
 const restoreTimeout = 10 * time.Minute
 
 // loadRestore loads a creating cache's RestoreFiles into its running
-// nodes. It reports whether the cache is ready to become available
-// (nothing to load, or loaded and on every replica).
-func (c *Controller) loadRestore(ctx context.Context, cache *keyward.Cache) (bool, error) {
+// nodes. roles are the roles this pass learned from the nodes (nil: the
+// stored ones): keys go to, and replicas are compared with, each shard's
+// primary as the nodes report it, not the shard's first node. It reports
+// whether the cache is ready to become available (nothing to load, or
+// loaded and on every replica).
+func (c *Controller) loadRestore(ctx context.Context, cache *keyward.Cache, roles []keyward.CacheNode) (bool, error) {
 	if cache.Status != keyward.CacheCreating || len(cache.RestoreFiles) == 0 {
 		return true, nil
+	}
+	if len(roles) == len(cache.Nodes) {
+		cache = cache.Clone()
+		for i := range cache.Nodes {
+			if roles[i].ClusterID == cache.Nodes[i].ClusterID {
+				cache.Nodes[i].Role = roles[i].Role
+			}
+		}
 	}
 	kl, ok := c.Engine.(KeyLoader)
 	if !ok {
@@ -83,7 +94,7 @@ func (c *Controller) loadRestore(ctx context.Context, cache *keyward.Cache) (boo
 	for {
 		synced := true
 		for i, n := range cache.Nodes {
-			p := 0
+			p := cache.PrimaryIndex()
 			if cache.ClusterMode {
 				p = shardPrimary(cache, i)
 			}
@@ -123,11 +134,12 @@ func (c *Controller) loadRestore(ctx context.Context, cache *keyward.Cache) (boo
 }
 
 // keyRoute returns, for a key, the index of the node it is written to:
-// the primary of the shard owning its slot in cluster mode, the primary
-// otherwise.
+// the primary of the shard owning its slot in cluster mode (shardPrimary:
+// the node whose Role is primary), the primary otherwise.
 func keyRoute(cache *keyward.Cache) (func(string) int, error) {
 	if !cache.ClusterMode {
-		return func(string) int { return 0 }, nil
+		p := cache.PrimaryIndex()
+		return func(string) int { return p }, nil
 	}
 	var owner [16384]int
 	for sh, shard := range cache.Shards {
@@ -138,7 +150,7 @@ func keyRoute(cache *keyward.Cache) (func(string) int, error) {
 		p := -1
 		for i, n := range cache.Nodes {
 			if n.Shard == sh {
-				p = i
+				p = shardPrimary(cache, i)
 				break
 			}
 		}
