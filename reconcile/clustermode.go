@@ -313,9 +313,11 @@ func stagedShards(cache *keyward.Cache, st *clusterState) map[int]int {
 }
 
 // staging reports whether cache may be staged: a cluster being created,
-// with no data seeded into its first node.
+// with no data seeded into its first node. Not a serverless cache: its
+// replica is the reader at its own port and never takes the slots
+// (serverless.go), so a hand-over would leave the Endpoint on the reader.
 func staging(cache *keyward.Cache) bool {
-	return cache.ClusterMode && cache.Status == keyward.CacheCreating && cache.RestoreFile == "" && cache.Global == nil
+	return cache.ClusterMode && cache.Status == keyward.CacheCreating && cache.RestoreFile == "" && cache.Global == nil && cache.Kind != keyward.KindServerless
 }
 
 // takeOverStaged makes each staged shard's own primary (shardPrimary)
