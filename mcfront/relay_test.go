@@ -251,7 +251,7 @@ func TestBinary_ConfigGetCluster(t *testing.T) {
 	// the config get, a get: replies in order, no NOOP leaking.
 	trap := binHeader(0x80, 0x60, []byte("cluster"), nil, nil, 9)
 	var req []byte
-	req = append(req, binHeader(0x80, 0x01, []byte("k"), make([]byte, 8), trap, 1)...)  // set
+	req = append(req, binHeader(0x80, 0x01, []byte("k"), make([]byte, 8), trap, 1)...)        // set
 	req = append(req, binHeader(0x80, 0x11, []byte("q"), make([]byte, 8), []byte("v"), 2)...) // setq
 	req = append(req, binHeader(0x80, 0x60, []byte("cluster"), nil, nil, 3)...)
 	req = append(req, binHeader(0x80, 0x00, []byte("k"), nil, nil, 4)...) // get
