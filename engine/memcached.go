@@ -338,15 +338,6 @@ func (m *Memcached) Ensure(ctx context.Context, spec MemcachedSpec) (*MemcachedN
 	}
 	m.setRec(n, func(r *mcRecord) { r.Spec = spec })
 	if mcDown {
-		if cur.BackendPort == 0 {
-			// An earlier keyward's node: put it behind a front now.
-			if front != nil && !front.dead() {
-				m.stopProc(&n.front, front)
-			}
-			if err := m.allocateBackend(n); err != nil {
-				return nil, err
-			}
-		}
 		if err := m.startMC(ctx, n); err != nil {
 			return nil, err
 		}
@@ -689,11 +680,22 @@ func (m *Memcached) allocateBackend(n *mcNode) error {
 func (m *Memcached) allocatePort(id string) (int, error) { return allocatePort(&m.mu, m.ports, id) }
 
 // startMC starts n's memcached from its record and waits until it answers
-// "stats" with its pid. Requires n.life.
+// "stats" with its pid. A node of an earlier keyward (no BackendPort) moves
+// behind a front: memcached on a port of its own, then its front on the
+// client port. Requires n.life.
 func (m *Memcached) startMC(ctx context.Context, n *mcNode) error {
 	bin, err := m.binary()
 	if err != nil {
 		return err
+	}
+	m.mu.Lock()
+	legacy := n.rec.BackendPort == 0
+	m.mu.Unlock()
+	if legacy {
+		if err := m.allocateBackend(n); err != nil {
+			return err
+		}
+		m.log.Info("engine: memcached node of an earlier keyward moves behind a front", "node", n.id)
 	}
 	m.mu.Lock()
 	rec := n.rec
@@ -746,6 +748,9 @@ func (m *Memcached) startMC(ctx context.Context, n *mcNode) error {
 	m.saveRecord(n)
 	if !m.watchMC(n, inst) {
 		return ErrClosed
+	}
+	if legacy {
+		return m.startNodeFront(ctx, n)
 	}
 	return nil
 }

@@ -223,3 +223,78 @@ func waitServes(t *testing.T, addr string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestMemcached_EarlierNodeMovesBehindAFront: a node of a keyward without
+// fronts (memcached on the client port itself) is adopted as it is, with
+// its data; its next start puts it behind a front on the same port.
+func TestMemcached_EarlierNodeMovesBehindAFront(t *testing.T) {
+	dir := t.TempDir()
+	bin := redistest.Memcached(t)
+	killStraysAtEnd(t, dir)
+	const id = "acct.r.old.0001"
+	ndir := dir + "/memcached/" + id
+	if err := os.MkdirAll(ndir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	args := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-m", "64"}
+	if os.Geteuid() == 0 {
+		args = append(args, "-u", "nobody")
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Args[0] = ndir + "/memcached"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go cmd.Wait()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	waitServes(t, addr)
+	rec := fmt.Sprintf(`{"spec": {"id": %q, "memoryMB": 64}, "port": %d, "pid": %d}`, id, port, cmd.Process.Pid)
+	if err := os.WriteFile(ndir+"/node.json", []byte(rec), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mcSetGet(t, addr, "old", "data")
+
+	m := newMemcachedProcs(t, dir)
+	n, ok := m.Node(id)
+	if !ok || n.PID != cmd.Process.Pid || n.FrontPID != 0 || n.Backend != addr {
+		t.Fatalf("adopted %+v, want pid %d serving %s itself", n, cmd.Process.Pid, addr)
+	}
+	if it, err := memcache.New(addr).Get("old"); err != nil || string(it.Value) != "data" {
+		t.Fatalf("adopted node lost its data: %v", err)
+	}
+	// Ensure leaves a running earlier node alone (its data would go).
+	if n2, err := m.Ensure(t.Context(), engine.MemcachedSpec{ID: id, MemoryMB: 64, Cluster: "acct.r.old"}); err != nil || n2.PID != n.PID || n2.FrontPID != 0 {
+		t.Fatalf("Ensure of an earlier node: %+v %v", n2, err)
+	}
+	// A reboot: memcached behind a front, on the same client port.
+	r, err := m.Restart(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Addr != addr || r.PID == n.PID {
+		t.Fatalf("after the reboot %+v", r)
+	}
+	if r, err = m.Ensure(t.Context(), engine.MemcachedSpec{ID: id, MemoryMB: 64, Cluster: "acct.r.old"}); err != nil {
+		t.Fatal(err)
+	}
+	if r.Addr != addr || r.FrontPID == 0 || r.Backend == addr {
+		t.Fatalf("after the reboot and Ensure %+v: want a front on %s", r, addr)
+	}
+	if err := m.SetDiscovery("acct.r.old", 1, []string{id}); err != nil {
+		t.Fatal(err)
+	}
+	if v, nodes := configGet(t, addr); v != 1 || len(nodes) != 1 || nodes[0] != fmt.Sprintf("127.0.0.1|127.0.0.1|%d", port) {
+		t.Fatalf("discovery %d %v", v, nodes)
+	}
+	mcSetGet(t, addr, "new", "data")
+	if err := m.Stop(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+}
