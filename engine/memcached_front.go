@@ -500,7 +500,9 @@ func (m *Memcached) adoptOrStartEndpoint(ctx context.Context, ep *mcEndpoint) {
 		// Reserved in addresses.json; this makes sure it still is.
 		if h, err := m.Hosts.ReserveAddress(endpointOwner(ep.cluster), ep.rec.Port); err == nil && h != ep.rec.Host {
 			m.log.Warn("engine: configuration endpoint address changed", "cluster", ep.cluster, "was", ep.rec.Host, "now", h)
+			m.mu.Lock()
 			ep.rec.Host = h
+			m.mu.Unlock()
 		}
 	}
 	err := m.adoptOrStartFront(ctx, &ep.front, ep.dir, ep.rec.PID, func(ctx context.Context) error { return m.startEndpoint(ctx, ep) }, m.superviseEndpoint(ep))
