@@ -298,3 +298,46 @@ func TestClient_Gomemcache(t *testing.T) {
 		t.Fatalf("GetMulti: %v %v", m, err)
 	}
 }
+
+// TestEndpoint_RelaysToFirstLiveNode: a configuration endpoint (no Backend
+// of its own) relays to the first listed node that accepts, skipping a
+// node whose memcached is down.
+func TestEndpoint_RelaysToFirstLiveNode(t *testing.T) {
+	live := startMemcached(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close()
+	file := filepath.Join(t.TempDir(), "cluster.json")
+	d := mcfront.Discovery{Version: 2, Nodes: []mcfront.Endpoint{
+		{Host: "127.0.0.1", IP: "127.0.0.1", Port: 1, Backend: dead},
+		{Host: "127.0.0.1", IP: "127.0.0.1", Port: 2, Backend: live},
+	}}
+	if err := mcfront.WriteDiscovery(file, d); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := mcfront.NewServer(mcfront.Config{Listen: []string{"127.0.0.1:0"}, DiscoveryFile: file}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	el, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(el)
+	t.Cleanup(func() { srv.Close() })
+	c := memcache.New(el.Addr().String())
+	if err := c.Set(&memcache.Item{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if it, err := memcache.New(live).Get("k"); err != nil || string(it.Value) != "v" {
+		t.Fatalf("not relayed to the live node: %v", err)
+	}
+	body := "2\n127.0.0.1|127.0.0.1|1 127.0.0.1|127.0.0.1|2\n"
+	want := configAnswer("CONFIG cluster", body)
+	if got := exchange(t, el.Addr().String(), "config get cluster\r\n", 0, len(want)); got != want {
+		t.Fatalf("got %q want %q", got, want)
+	}
+}

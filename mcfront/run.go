@@ -18,7 +18,7 @@ type Config struct {
 	Listen []string `json:"listen"`
 	// Backend is the memcached process connections are relayed to; empty
 	// for a configuration endpoint, which relays to the first node of the
-	// discovery file that has a Backend.
+	// discovery file whose memcached accepts the connection.
 	Backend string `json:"backend,omitempty"`
 	// DiscoveryFile is the cluster's discovery file (see WriteDiscovery).
 	DiscoveryFile string `json:"discoveryFile"`
@@ -59,20 +59,24 @@ func WriteConfig(dir string, c Config) error {
 func NewServer(c Config, logger *slog.Logger) (*Server, error) {
 	s := &Server{Logger: logger}
 	s.Discovery = func() (Discovery, error) { return ReadDiscovery(c.DiscoveryFile) }
-	s.Backend = func() (string, error) {
+	s.Backend = func() ([]string, error) {
 		if c.Backend != "" {
-			return c.Backend, nil
+			return []string{c.Backend}, nil
 		}
 		d, err := ReadDiscovery(c.DiscoveryFile)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
+		var out []string
 		for _, n := range d.Nodes {
 			if n.Backend != "" {
-				return n.Backend, nil
+				out = append(out, n.Backend)
 			}
 		}
-		return "", errors.New("mcfront: the cluster has no node")
+		if len(out) == 0 {
+			return nil, errors.New("mcfront: the cluster has no node")
+		}
+		return out, nil
 	}
 	if c.CertFile != "" {
 		// Loaded per handshake: a renewed certificate applies at once.

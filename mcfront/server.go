@@ -20,9 +20,10 @@ var ErrClosed = errors.New("mcfront: closed")
 // Server is a front. Set the fields, then call Serve; they must not change
 // afterwards.
 type Server struct {
-	// Backend returns the address ("host:port") of the memcached process a
-	// new connection is relayed to.
-	Backend func() (string, error)
+	// Backend returns the addresses ("host:port") of the memcached
+	// processes a new connection may be relayed to: the first that accepts
+	// it serves the connection.
+	Backend func() ([]string, error)
 	// Discovery returns the cluster's configuration, for each Auto
 	// Discovery request.
 	Discovery func() (Discovery, error)
@@ -140,14 +141,19 @@ func (s *Server) serveConn(c net.Conn) {
 		c.SetDeadline(time.Time{})
 		client = tc
 	}
-	addr, err := s.Backend()
+	addrs, err := s.Backend()
 	if err != nil {
 		s.logger().Warn("mcfront: no backend", "err", err)
 		return
 	}
-	be, err := net.DialTimeout("tcp", addr, dialTimeout)
-	if err != nil {
-		s.logger().Warn("mcfront: dial backend", "addr", addr, "err", err)
+	var be net.Conn
+	for _, a := range addrs {
+		if be, err = net.DialTimeout("tcp", a, dialTimeout); err == nil {
+			break
+		}
+		s.logger().Warn("mcfront: dial backend", "addr", a, "err", err)
+	}
+	if be == nil {
 		return
 	}
 	defer be.Close()
