@@ -346,7 +346,7 @@ func (m *Memcached) Ensure(ctx context.Context, spec MemcachedSpec) (*MemcachedN
 	m.mu.Lock()
 	legacy, front := n.rec.BackendPort == 0, n.front.inst
 	m.mu.Unlock()
-	frontChanged := cur.Spec.Cluster != spec.Cluster || cur.Spec.TLS != spec.TLS || cur.BackendPort != n.rec.BackendPort
+	frontChanged := cur.Spec.Cluster != spec.Cluster || cur.Spec.TLS != spec.TLS
 	switch {
 	case legacy:
 	case front == nil || front.dead():
