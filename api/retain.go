@@ -55,7 +55,9 @@ func (s *Service) retainPrimary(ctx context.Context, in *ecapi.DeleteReplication
 		cl = &keyward.CacheCluster{
 			Scope: sc, ID: p.ClusterID, Engine: cur.Engine, EngineVersion: cur.EngineVersion, CacheNodeType: cur.CacheNodeType,
 			Status: keyward.ClusterAvailable, StatusSince: now, Generation: 1, CreatedAt: cur.CreatedAt, AZMode: "single-az",
-			Nodes:             []keyward.ClusterNode{{ID: "0001", AZ: nodeAZ(cur, pi), CreatedAt: cur.CreatedAt, Port: p.Port}},
+			// The node keeps its address: reported at once, not after the
+			// reconciler's next pass.
+			Nodes:             []keyward.ClusterNode{{ID: "0001", AZ: nodeAZ(cur, pi), CreatedAt: cur.CreatedAt, Port: p.Port, Address: p.Address}},
 			TransitEncryption: cur.TransitEncryption, AuthTokenHashes: cur.AuthTokenHashes, Settings: cur.Settings.Clone(),
 		}
 		cl.Settings.PreferredAZs = []string{nodeAZ(cur, pi)}
