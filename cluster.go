@@ -80,6 +80,17 @@ type CacheCluster struct {
 	// Updates are the service updates applied or being applied
 	// (BatchApplyUpdateAction with CacheClusterIds).
 	Updates []CacheUpdate `json:"updates,omitempty"`
+
+	// ConfigVersion is a Memcached cluster's Auto Discovery configuration
+	// version and ConfigNodes the node ids it lists (the running nodes not
+	// being removed, in order): the version grows by one each time the
+	// list changes, as ElastiCache's does.
+	ConfigVersion int64    `json:"config_version,omitempty"`
+	ConfigNodes   []string `json:"config_nodes,omitempty"`
+	// ConfigAddress and ConfigPort are a Memcached cluster's configuration
+	// endpoint: an address of its own, kept for the cluster's life.
+	ConfigAddress string `json:"config_address,omitempty"`
+	ConfigPort    int    `json:"config_port,omitempty"`
 }
 
 // ClusterNode is one cache node of a cluster.
@@ -125,6 +136,7 @@ func (c *CacheCluster) Clone() *CacheCluster {
 	d.AuthTokenHashes = slices.Clone(c.AuthTokenHashes)
 	d.PendingRemove = slices.Clone(c.PendingRemove)
 	d.PendingAZs = slices.Clone(c.PendingAZs)
+	d.ConfigNodes = slices.Clone(c.ConfigNodes)
 	d.Settings = c.Settings.Clone()
 	d.Updates = cloneUpdates(c.Updates)
 	return &d
@@ -141,6 +153,13 @@ func (c *CacheCluster) NodeID(nodeID string) string {
 		return fmt.Sprintf("%s.%s.%s", c.Scope.Account, c.Scope.Region, c.ID)
 	}
 	return fmt.Sprintf("%s.%s.%s.%s", c.Scope.Account, c.Scope.Region, c.ID, nodeID)
+}
+
+// MemcachedClusterID is the engine-level identity of a Memcached cluster
+// (its discovery data and configuration endpoint): unique across scopes and
+// safe as a directory name.
+func (c *CacheCluster) MemcachedClusterID() string {
+	return fmt.Sprintf("%s.%s.%s", c.Scope.Account, c.Scope.Region, c.ID)
 }
 
 // LiveNodes returns the nodes that are not being removed.

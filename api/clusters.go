@@ -261,11 +261,6 @@ func checkEngineSpecific(e keyward.Engine, in *ecapi.CreateCacheClusterMessage) 
 	if in.AuthToken != nil {
 		bad = append(bad, "AuthToken")
 	}
-	if deref(in.TransitEncryptionEnabled) {
-		// ElastiCache offers TLS for Memcached 1.6.12+; keyward's
-		// memcached nodes serve plain TCP only.
-		return invalidCluster("keyward does not support TransitEncryptionEnabled for Memcached clusters: its memcached nodes serve plain TCP on loopback.")
-	}
 	if in.SnapshotRetentionLimit != nil && *in.SnapshotRetentionLimit > 0 {
 		bad = append(bad, "SnapshotRetentionLimit")
 	}
@@ -501,13 +496,10 @@ func clusterToAPI(cl *keyward.CacheCluster, showNodes bool) *ecapi.CacheCluster 
 	}
 	if cl.IsMemcached() {
 		out.ClientDownloadLandingPage = ptr(memcachedClientPage)
-		// ElastiCache's configuration endpoint is a DNS name listing every
-		// node; keyward reports the first running node's address.
-		for _, n := range cl.Nodes {
-			if n.Port != 0 && !n.Removing {
-				out.ConfigurationEndpoint = endpointAt(n.Address, n.Port)
-				break
-			}
+		// The configuration endpoint is an address of its own whose front
+		// answers Auto Discovery and relays to a node (engine.Memcached).
+		if cl.ConfigPort != 0 {
+			out.ConfigurationEndpoint = endpointAt(cl.ConfigAddress, cl.ConfigPort)
 		}
 	}
 	if showNodes {

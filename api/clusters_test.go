@@ -255,7 +255,6 @@ func TestCacheCluster_Faults(t *testing.T) {
 		{"log delivery", mc(func(in *elasticache.CreateCacheClusterInput) {
 			in.LogDeliveryConfigurations = []types.LogDeliveryConfigurationRequest{{LogType: types.LogTypeSlowLog}}
 		}), "InvalidParameterCombination", 400},
-		{"transit encryption", mc(func(in *elasticache.CreateCacheClusterInput) { in.TransitEncryptionEnabled = aws.Bool(true) }), "InvalidParameterValue", 400},
 		{"cross-az one node", mc(func(in *elasticache.CreateCacheClusterInput) {
 			in.NumCacheNodes, in.AZMode = aws.Int32(1), types.AZModeCrossAz
 		}), "InvalidParameterCombination", 400},

@@ -55,6 +55,8 @@ func (s *Service) retainPrimary(ctx context.Context, in *ecapi.DeleteReplication
 		cl = &keyward.CacheCluster{
 			Scope: sc, ID: p.ClusterID, Engine: cur.Engine, EngineVersion: cur.EngineVersion, CacheNodeType: cur.CacheNodeType,
 			Status: keyward.ClusterAvailable, StatusSince: now, Generation: 1, CreatedAt: cur.CreatedAt, AZMode: "single-az",
+			// The node keeps its address: reported at once, not after the
+			// reconciler's next pass.
 			Nodes:             []keyward.ClusterNode{{ID: "0001", AZ: nodeAZ(cur, pi), CreatedAt: cur.CreatedAt, Port: p.Port, Address: p.Address}},
 			TransitEncryption: cur.TransitEncryption, AuthTokenHashes: cur.AuthTokenHashes, Settings: cur.Settings.Clone(),
 		}

@@ -220,7 +220,10 @@
 // the caller of a node's death before it is restarted, so that a replica
 // can take over first. Memcached (memcached.go) runs
 // memcached nodes under DataDir/memcached/ the same way, process groups,
-// adoption and supervision included, without ACLs or configuration files.
+// adoption and supervision (the same restart loop) included, without ACLs
+// or configuration files; each node sits behind a front (package mcfront,
+// memcached_front.go) that answers ElastiCache's Auto Discovery and serves
+// TLS, and each cluster has a configuration endpoint of its own.
 //
 // All Manager methods are safe for concurrent use.
 package engine

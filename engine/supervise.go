@@ -21,6 +21,19 @@ const (
 	pollInterval    = 200 * time.Millisecond // liveness of adopted processes
 )
 
+// countExit returns the failure count after the process dead exited (nil:
+// it never started here): an early exit counts, one that ran for
+// stableAfter resets the count, one shut down on purpose changes nothing.
+func countExit(fails int, dead *instance) int {
+	switch {
+	case dead != nil && dead.stopping.Load():
+		return fails
+	case dead == nil || time.Since(dead.started) < stableAfter:
+		return fails + 1
+	}
+	return 0
+}
+
 func restartDelay(fails int) time.Duration {
 	if fails <= 0 {
 		return 0
@@ -61,9 +74,7 @@ func pollExit(inst *instance, done <-chan struct{}) {
 
 // watch waits for inst to exit and then revives the node.
 func (m *Manager) watch(n *node, inst *instance) {
-	select {
-	case <-inst.exited:
-	case <-m.ctx.Done():
+	if !awaitExit(inst, m.ctx.Done()) {
 		return
 	}
 	if !inst.stopping.Load() {
@@ -82,14 +93,7 @@ func (m *Manager) watch(n *node, inst *instance) {
 // spaced by restartDelay, which Ensure respects too (n.nextStart).
 func (m *Manager) revive(n *node, dead *instance) {
 	m.mu.Lock()
-	switch {
-	case dead != nil && dead.stopping.Load():
-		// Shut down on purpose (Ensure restarting it): no crash to count.
-	case dead == nil || time.Since(dead.started) < stableAfter:
-		n.fails++
-	default:
-		n.fails = 0
-	}
+	n.fails = countExit(n.fails, dead)
 	n.nextStart = time.Now().Add(restartDelay(n.fails))
 	held := dead != nil && !dead.stopping.Load() && n.rec.Spec.Failover && !n.stopped
 	if held {
@@ -105,42 +109,94 @@ func (m *Manager) revive(n *node, dead *instance) {
 	if held && m.OnExit != nil {
 		m.goSupervised(func() { m.OnExit(n.id) })
 	}
+	restartLoop{
+		ctx: m.ctx, mu: &m.mu, life: &n.life,
+		due: func() time.Time { return n.nextStart },
+		current: func() (bool, bool) {
+			// again: Ensure tried meanwhile, so wait for the next start.
+			return !n.stopped && n.inst == dead && m.state == stateOpen, time.Now().Before(n.nextStart)
+		},
+		start: func() error { return m.start(m.ctx, n) },
+		started: func() {
+			m.log.Info("engine: restarted node", "node", n.id)
+			m.notifyRestart(n.id)
+		},
+		failed: func(err error) {
+			m.log.Error("engine: restart node", "node", n.id, "err", err, "retry_in", m.startFailed(n))
+		},
+	}.run()
+}
+
+// restartLoop is the restart loop of supervision, shared by the Redis nodes
+// (Manager) and the memcached nodes and their fronts (Memcached): it waits
+// until the process may start again (due), then, holding the process's
+// life lock, starts it unless someone else started or stopped it meanwhile
+// (current), and repeats after a failed start until one succeeds or ctx
+// ends.
+type restartLoop struct {
+	ctx context.Context
+	// mu guards what due and current read; life serialises starts and
+	// stops of the process.
+	mu, life *sync.Mutex
+	// due is when the next start may happen; called with mu held.
+	due func() time.Time
+	// current reports, with mu and life held, whether the dead process is
+	// still the current one (else supervision has nothing to do), and
+	// whether to wait for due again first.
+	current func() (current, again bool)
+	// start starts the process, with life held.
+	start func() error
+	// started runs after a successful start, failed after a failed one
+	// (it counts the failure and schedules the next attempt: due).
+	started func()
+	failed  func(error)
+}
+
+func (l restartLoop) run() {
 	for {
-		m.mu.Lock()
-		delay := time.Until(n.nextStart)
-		m.mu.Unlock()
+		l.mu.Lock()
+		delay := time.Until(l.due())
+		l.mu.Unlock()
 		if delay > 0 {
 			t := time.NewTimer(delay)
 			select {
 			case <-t.C:
-			case <-m.ctx.Done():
+			case <-l.ctx.Done():
 				t.Stop()
 				return
 			}
 		}
-		n.life.Lock()
-		m.mu.Lock()
-		current := !n.stopped && n.inst == dead && m.state == stateOpen
-		again := time.Now().Before(n.nextStart) // Ensure tried meanwhile
-		m.mu.Unlock()
+		l.life.Lock()
+		l.mu.Lock()
+		current, again := l.current()
+		l.mu.Unlock()
 		if !current || again {
-			n.life.Unlock()
+			l.life.Unlock()
 			if !current {
 				return
 			}
 			continue
 		}
-		err := m.start(m.ctx, n)
-		n.life.Unlock()
+		err := l.start()
+		l.life.Unlock()
 		if err == nil {
-			m.log.Info("engine: restarted node", "node", n.id)
-			m.notifyRestart(n.id)
+			l.started()
 			return
 		}
-		if errors.Is(err, ErrClosed) || m.ctx.Err() != nil {
+		if errors.Is(err, ErrClosed) || l.ctx.Err() != nil {
 			return
 		}
-		m.log.Error("engine: restart node", "node", n.id, "err", err, "retry_in", m.startFailed(n))
+		l.failed(err)
+	}
+}
+
+// awaitExit waits for inst to exit; false if done closes first.
+func awaitExit(inst *instance, done <-chan struct{}) bool {
+	select {
+	case <-inst.exited:
+		return true
+	case <-done:
+		return false
 	}
 }
 

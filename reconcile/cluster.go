@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -13,11 +14,13 @@ import (
 
 // MemcachedEngine runs memcached nodes (package engine's Memcached, through
 // an adapter in package server). memcached has no ACLs: nothing here
-// applies users to them.
+// applies users to them. Each node, and each cluster's configuration
+// endpoint, answers Auto Discovery from the list SetMemcachedDiscovery
+// gives.
 type MemcachedEngine interface {
 	// EnsureMemcached starts the node if needed and returns its port; a
-	// new node asks for port (on an address of its own, MemcachedHost).
-	EnsureMemcached(ctx context.Context, id string, memoryMB, port int) (int, error)
+	// new node asks for spec.Port (on an address of its own, MemcachedHost).
+	EnsureMemcached(ctx context.Context, spec MemcachedSpec) (int, error)
 	// MemcachedHost reports the node's address.
 	MemcachedHost(id string) string
 	// RestartMemcached restarts the node's process on its port.
@@ -26,6 +29,30 @@ type MemcachedEngine interface {
 	StopMemcached(ctx context.Context, id string) error
 	// MemcachedIDs lists every node the engine runs.
 	MemcachedIDs() []string
+	// EnsureMemcachedEndpoint runs a cluster's configuration endpoint and
+	// returns its address and port (stable: a new one asks for port on an
+	// address of its own).
+	EnsureMemcachedEndpoint(ctx context.Context, cluster string, port int, tls bool) (string, int, error)
+	// StopMemcachedEndpoint stops it and drops the cluster's discovery
+	// data; idempotent.
+	StopMemcachedEndpoint(ctx context.Context, cluster string) error
+	// MemcachedEndpoints lists the clusters whose endpoints run.
+	MemcachedEndpoints() []string
+	// SetMemcachedDiscovery makes version and the nodes (engine ids, in
+	// order) what the cluster's nodes and endpoint answer to Auto Discovery.
+	SetMemcachedDiscovery(cluster string, version int64, nodeIDs []string) error
+}
+
+// MemcachedSpec is the desired shape of one memcached node.
+type MemcachedSpec struct {
+	ID       string
+	MemoryMB int
+	Port     int
+	// Cluster is the node's cluster (CacheCluster.MemcachedClusterID),
+	// whose Auto Discovery data its front answers.
+	Cluster string
+	// TLS: in-transit encryption (the node's front serves TLS only).
+	TLS bool
 }
 
 // NodeRestarter is implemented by an Engine that can restart a Redis node's
@@ -77,12 +104,37 @@ func (c *Controller) reconcileCluster(ctx context.Context, k keyward.Key) (time.
 	return after, err
 }
 
-// applyMemcached makes every node run (or go), in parallel, each with its
-// own timeout. It returns the ports of the live nodes.
+// applyMemcached runs the cluster's configuration endpoint and makes every
+// node run (or go), in parallel, each with its own timeout, keeping the
+// Auto Discovery list in step: a node being removed leaves it before it
+// stops, a new one joins it once it runs. It returns the ports of the live
+// nodes.
 func (c *Controller) applyMemcached(ctx context.Context, cl *keyward.CacheCluster) (map[string]int, error) {
 	mem, err := memcachedMemory(cl.CacheNodeType)
 	if err != nil {
 		return nil, Terminal(err)
+	}
+	want := cl.Port
+	if want == 0 {
+		want = 11211
+	}
+	key := cl.MemcachedClusterID()
+	ectx, cancel := context.WithTimeout(ctx, nodeTimeout)
+	cl.ConfigAddress, cl.ConfigPort, err = c.Memcached.EnsureMemcachedEndpoint(ectx, key, want, cl.TransitEncryption)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: configuration endpoint of %s: %w", cl.ID, err)
+	}
+	if slices.ContainsFunc(cl.Nodes, func(n keyward.ClusterNode) bool { return n.Removing }) {
+		var running []string
+		for _, n := range cl.Nodes {
+			if !n.Removing && n.Port != 0 {
+				running = append(running, n.ID)
+			}
+		}
+		if err := c.publishDiscovery(ctx, cl, running); err != nil {
+			return nil, err
+		}
 	}
 	ports := map[string]int{}
 	hosts := map[string]string{} // into cl.Nodes once all ran
@@ -104,11 +156,7 @@ func (c *Controller) applyMemcached(ctx context.Context, cl *keyward.CacheCluste
 					return
 				}
 			}
-			want := cl.Port
-			if want == 0 {
-				want = 11211
-			}
-			port, err := c.Memcached.EnsureMemcached(nctx, id, mem, want)
+			port, err := c.Memcached.EnsureMemcached(nctx, MemcachedSpec{ID: id, MemoryMB: mem, Port: want, Cluster: key, TLS: cl.TransitEncryption})
 			if err != nil {
 				errs[i] = fmt.Errorf("reconcile: node %s: %w", id, err)
 				return
@@ -120,12 +168,51 @@ func (c *Controller) applyMemcached(ctx context.Context, cl *keyward.CacheCluste
 		})
 	}
 	wg.Wait()
+	var running []string
 	for i := range cl.Nodes {
 		if h, ok := hosts[cl.Nodes[i].ID]; ok {
 			cl.Nodes[i].Address = h // recorded by finishCluster
+			running = append(running, cl.Nodes[i].ID)
 		}
 	}
+	if err := c.publishDiscovery(ctx, cl, running); err != nil {
+		errs = append(errs, err)
+	}
 	return ports, errors.Join(errs...)
+}
+
+// publishDiscovery makes ids (node ids, in order) the cluster's Auto
+// Discovery list: stored first with the next configuration version if the
+// list changed, then handed to the engine for the fronts.
+func (c *Controller) publishDiscovery(ctx context.Context, cl *keyward.CacheCluster, ids []string) error {
+	if cl.ConfigVersion == 0 || !slices.Equal(ids, cl.ConfigNodes) {
+		var version int64
+		err := c.update(ctx, func(tx keyward.Tx) error {
+			cur, err := keyward.Clusters.Get(ctx, tx, cl.Scope, cl.ID)
+			if err != nil {
+				return err
+			}
+			version = cur.ConfigVersion
+			if version != 0 && slices.Equal(ids, cur.ConfigNodes) {
+				return nil
+			}
+			version++
+			cur.ConfigVersion, cur.ConfigNodes = version, slices.Clone(ids)
+			return keyward.Clusters.Update(ctx, tx, cur)
+		})
+		if err != nil {
+			return fmt.Errorf("reconcile: discovery of %s: %w", cl.ID, err)
+		}
+		cl.ConfigVersion, cl.ConfigNodes = version, slices.Clone(ids)
+	}
+	engineIDs := make([]string, len(ids))
+	for i, id := range ids {
+		engineIDs[i] = cl.NodeID(id)
+	}
+	if err := c.Memcached.SetMemcachedDiscovery(cl.MemcachedClusterID(), cl.ConfigVersion, engineIDs); err != nil {
+		return fmt.Errorf("reconcile: discovery of %s: %w", cl.ID, err)
+	}
+	return nil
 }
 
 // memcachedMemory is a Memcached node's item memory in MB: the node type's
@@ -206,6 +293,9 @@ func (c *Controller) finishCluster(ctx context.Context, seen *keyward.CacheClust
 		if next.AppliedACL != acl {
 			next.AppliedACL, changed = acl, true
 		}
+		if seen.ConfigPort != 0 && (next.ConfigAddress != seen.ConfigAddress || next.ConfigPort != seen.ConfigPort) {
+			next.ConfigAddress, next.ConfigPort, changed = seen.ConfigAddress, seen.ConfigPort, true
+		}
 		for i := range next.Nodes {
 			if p, ok := ports[next.Nodes[i].ID]; ok && next.Nodes[i].Port != p {
 				next.Nodes[i].Port, changed = p, true
@@ -267,6 +357,11 @@ func (c *Controller) deleteCluster(ctx context.Context, cl *keyward.CacheCluster
 			return 0, fmt.Errorf("reconcile: stop %s: %w", id, err)
 		}
 	}
+	if cl.IsMemcached() && c.Memcached != nil {
+		if err := c.Memcached.StopMemcachedEndpoint(ctx, cl.MemcachedClusterID()); err != nil {
+			return 0, fmt.Errorf("reconcile: stop configuration endpoint of %s: %w", cl.ID, err)
+		}
+	}
 	err := c.update(ctx, func(tx keyward.Tx) error {
 		return keyward.Clusters.Delete(ctx, tx, cl.Scope, cl.ID)
 	})
@@ -281,6 +376,10 @@ func (c *Controller) deleteCluster(ctx context.Context, cl *keyward.CacheCluster
 // for orphans. Memcached nodes listed in mcNodes that belong to no cluster
 // are stopped. mcNodes must be listed before the clusters are read.
 func (c *Controller) clusterNodes(ctx context.Context, mcNodes []string) (map[string]bool, error) {
+	var endpoints []string // listed before the clusters are read, as mcNodes
+	if c.Memcached != nil {
+		endpoints = c.Memcached.MemcachedEndpoints()
+	}
 	var all []*keyward.CacheCluster
 	err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
 		all, err = keyward.Clusters.Find(ctx, tx, keyward.DocQuery{AllScopes: true})
@@ -289,8 +388,11 @@ func (c *Controller) clusterNodes(ctx context.Context, mcNodes []string) (map[st
 	if err != nil {
 		return nil, err
 	}
-	redis, mc := map[string]bool{}, map[string]bool{}
+	redis, mc, mcClusters := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, cl := range all {
+		if cl.IsMemcached() {
+			mcClusters[cl.MemcachedClusterID()] = true
+		}
 		for _, n := range cl.Nodes {
 			if cl.IsMemcached() {
 				mc[cl.NodeID(n.ID)] = true
@@ -305,6 +407,14 @@ func (c *Controller) clusterNodes(ctx context.Context, mcNodes []string) (map[st
 			c.Logger.Info("reconcile: stopping orphan memcached node", "node", id)
 			if err := c.Memcached.StopMemcached(ctx, id); err != nil {
 				c.Logger.Warn("reconcile: stop orphan", "node", id, "err", err)
+			}
+		}
+	}
+	for _, key := range endpoints {
+		if !mcClusters[key] {
+			c.Logger.Info("reconcile: stopping orphan configuration endpoint", "cluster", key)
+			if err := c.Memcached.StopMemcachedEndpoint(ctx, key); err != nil {
+				c.Logger.Warn("reconcile: stop orphan endpoint", "cluster", key, "err", err)
 			}
 		}
 	}

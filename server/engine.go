@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"keyward/s3dir"
+	"os"
+	"os/exec"
 	"slices"
 
 	"keyward/engine"
@@ -141,13 +143,32 @@ func (a engineAdapter) RestartNode(ctx context.Context, id string) error {
 	return err
 }
 
+// mcFrontCommand runs a memcached node's front as "keyward mcfront DIR"
+// (this executable), with a nearly empty environment: nothing of keyward's
+// secrets reaches it. KEYWARD_RUN_MAIN lets a test binary stand in for
+// keyward (cmd/keyward's tests).
+func mcFrontCommand(dir string) *exec.Cmd {
+	exe, err := os.Executable()
+	if err != nil {
+		exe = os.Args[0]
+	}
+	cmd := exec.Command(exe, "mcfront", dir)
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
+	for _, k := range []string{"KEYWARD_RUN_MAIN", "TZ"} {
+		if v, ok := os.LookupEnv(k); ok {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
+	return cmd
+}
+
 // memcachedAdapter lets the reconciler drive engine.Memcached.
 type memcachedAdapter struct{ m *engine.Memcached }
 
 var _ reconcile.MemcachedEngine = memcachedAdapter{}
 
-func (a memcachedAdapter) EnsureMemcached(ctx context.Context, id string, memoryMB, port int) (int, error) {
-	n, err := a.m.Ensure(ctx, engine.MemcachedSpec{ID: id, MemoryMB: memoryMB, Port: port})
+func (a memcachedAdapter) EnsureMemcached(ctx context.Context, spec reconcile.MemcachedSpec) (int, error) {
+	n, err := a.m.Ensure(ctx, engine.MemcachedSpec{ID: spec.ID, MemoryMB: spec.MemoryMB, Port: spec.Port, Cluster: spec.Cluster, TLS: spec.TLS})
 	if errors.Is(err, engine.ErrEngineNotFound) {
 		return 0, reconcile.Terminal(err)
 	}
@@ -155,6 +176,20 @@ func (a memcachedAdapter) EnsureMemcached(ctx context.Context, id string, memory
 		return 0, err
 	}
 	return n.Port, nil
+}
+
+func (a memcachedAdapter) EnsureMemcachedEndpoint(ctx context.Context, cluster string, port int, tls bool) (string, int, error) {
+	return a.m.EnsureEndpoint(ctx, cluster, port, tls)
+}
+
+func (a memcachedAdapter) StopMemcachedEndpoint(ctx context.Context, cluster string) error {
+	return a.m.StopEndpoint(ctx, cluster)
+}
+
+func (a memcachedAdapter) MemcachedEndpoints() []string { return a.m.Endpoints() }
+
+func (a memcachedAdapter) SetMemcachedDiscovery(cluster string, version int64, nodeIDs []string) error {
+	return a.m.SetDiscovery(cluster, version, nodeIDs)
 }
 
 func (a memcachedAdapter) MemcachedHost(id string) string {

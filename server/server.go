@@ -557,6 +557,9 @@ func (s *Server) openEngine(ctx context.Context) (*engine.Manager, error) {
 		OnRestart: eng.OnRestart,
 		Hosts:     eng,
 	}
+	if !s.Config.FrontsInProcess {
+		mc.FrontCommand = mcFrontCommand
+	}
 	if err := mc.Open(ctx); err != nil {
 		s.closeEngine(eng)
 		return nil, fmt.Errorf("server: memcached: %w", err)

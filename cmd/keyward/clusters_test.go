@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -39,11 +43,14 @@ func TestRestart_AdoptsMemcachedAndClusterNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	var mcAddrs []string
+	var mcCfg string
 	keywardtest.Eventually(t, 30*time.Second, "memcached cluster available", func() bool {
 		out, err := c.DescribeCacheClusters(ctx, &elasticache.DescribeCacheClustersInput{CacheClusterId: aws.String("mc"), ShowCacheNodeInfo: aws.Bool(true)})
 		if err != nil || aws.ToString(out.CacheClusters[0].CacheClusterStatus) != "available" {
 			return false
 		}
+		ep := out.CacheClusters[0].ConfigurationEndpoint
+		mcCfg = fmt.Sprintf("%s:%d", aws.ToString(ep.Address), aws.ToInt32(ep.Port))
 		mcAddrs = nil
 		for _, n := range out.CacheClusters[0].CacheNodes {
 			mcAddrs = append(mcAddrs, fmt.Sprintf("%s:%d", aws.ToString(n.Endpoint.Address), aws.ToInt32(n.Endpoint.Port)))
@@ -74,9 +81,21 @@ func TestRestart_AdoptsMemcachedAndClusterNodes(t *testing.T) {
 		}
 	}
 
+	before := configGetCluster(t, mcCfg)
 	p.kill()
+	// The fronts are processes of their own: Auto Discovery and the data
+	// are served while keyward is down.
+	if got := configGetCluster(t, mcCfg); got != before {
+		t.Fatalf("while keyward is down the configuration endpoint answers %q, before %q", got, before)
+	}
+	if _, err := mc.Get("k0"); err != nil {
+		t.Fatalf("while keyward is down: %v", err)
+	}
 	p = startKeyward(t, addr, dir, nil)
 	c = p.client()
+	if got := configGetCluster(t, mcCfg); got != before {
+		t.Fatalf("after the restart the configuration endpoint answers %q, before %q", got, before)
+	}
 	// memcached keeps data in memory only: a replaced process would have
 	// lost the keys.
 	for i := range 20 {
@@ -102,6 +121,33 @@ func TestRestart_AdoptsMemcachedAndClusterNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	keywardtest.Eventually(t, 20*time.Second, "every node stopped", func() bool { return countUnder(dir) == 0 })
+}
+
+// configGetCluster asks a Memcached configuration endpoint for the
+// cluster configuration and returns the answer's body.
+func configGetCluster(t *testing.T, addr string) string {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprint(conn, "config get cluster\r\n")
+	r := bufio.NewReader(conn)
+	head, err := r.ReadString('\n')
+	var n int
+	if _, serr := fmt.Sscanf(head, "CONFIG cluster 0 %d\r\n", &n); err != nil || serr != nil {
+		t.Fatalf("%s answered %q: %v", addr, head, err)
+	}
+	body := make([]byte, n+len("\r\nEND\r\n"))
+	if _, err := io.ReadFull(r, body); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(body), "1\n") || strings.Count(string(body), "|") != 4 {
+		t.Fatalf("configuration %q: want version 1 and 2 nodes", body)
+	}
+	return string(body[:n])
 }
 
 // processesUnder lists the pids whose command line names a path under dir.

@@ -18,6 +18,7 @@ import (
 	"keyward"
 	"keyward/engine"
 	"keyward/fronts"
+	"keyward/mcfront"
 	"keyward/server"
 	"keyward/sigv4"
 )
@@ -40,6 +41,8 @@ Usage:
   keyward version          print the version
   keyward front DIR        run one node's authenticating front (started by
                            keyward serve itself, one per TLS node)
+  keyward mcfront DIR      run one Memcached node's (or configuration
+                           endpoint's) front (started by keyward serve)
 
 Run "keyward serve -h" for the flags.
 `
@@ -63,6 +66,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return errors.New("usage: keyward front DIR")
 		}
 		return fronts.Run(ctx, args[1], os.Stdin, slog.New(slog.NewTextHandler(stderr, nil)))
+	case "mcfront":
+		if len(args) != 2 {
+			return errors.New("usage: keyward mcfront DIR")
+		}
+		return mcfront.Run(ctx, args[1], slog.New(slog.NewTextHandler(stderr, nil)))
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
