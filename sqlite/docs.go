@@ -168,7 +168,13 @@ func docQueryArgs(q keyward.DocQuery) []any {
 		}
 		args = append(args, f.Name, f.Value)
 	}
-	return append(args, limit(q.Limit))
+	// The LIMIT parameter is always bound to "no limit" and ListDocs stops
+	// reading at q.Limit instead: SQLite (3.54) plans a query by the value
+	// bound to its LIMIT, so a statement whose LIMIT is bound to another
+	// value than on its previous run is parsed and planned again (the
+	// rows come in id order from the primary key, so stopping early reads
+	// no more than LIMIT would).
+	return append(args, -1)
 }
 
 // GetDoc returns one document, or ENOTFOUND.
@@ -187,6 +193,11 @@ func (t *tx) GetDoc(ctx context.Context, kind string, s keyward.Scope, id string
 func (t *tx) ListDocs(ctx context.Context, q keyward.DocQuery) (_ []*keyward.Doc, err error) {
 	defer wrap(&err, "list %s", q.Kind)
 	point := isPoint(q)
+	if point {
+		// One id selects at most one document, whatever the limit: reads
+		// with and without one share the cached answer.
+		q.Limit = 0
+	}
 	if point && t.last != nil && samePoint(t.last.q, q) {
 		return copyDocs(t.last.docs), nil
 	}
@@ -218,6 +229,9 @@ func (t *tx) ListDocs(ctx context.Context, q keyward.DocQuery) (_ []*keyward.Doc
 			return nil, err
 		}
 		out = append(out, d)
+		if len(out) == q.Limit {
+			break // see docQueryArgs
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
