@@ -201,10 +201,16 @@ func (t *tx) ListDocs(ctx context.Context, q keyward.DocQuery) (_ []*keyward.Doc
 	if point && t.last != nil && samePoint(t.last.q, q) {
 		return copyDocs(t.last.docs), nil
 	}
-	if point && t.points != nil {
+	if point && t.points != nil && (t.view == nil || !t.view.nohits) {
 		if ds, ok := t.points[pointKeyOf(q)]; ok {
+			if t.view != nil {
+				t.view.hits++
+			}
 			return copyDocs(ds), nil
 		}
+	}
+	if err := t.ensure(); err != nil {
+		return nil, err
 	}
 	query, ok := listDocsQueries[shapeOf(q)]
 	if !ok {
@@ -280,6 +286,9 @@ func compareRefs(a, b keyward.Ref) int {
 // CountDocs returns how many documents of the kind the scope holds.
 func (t *tx) CountDocs(ctx context.Context, kind string, s keyward.Scope) (n int, err error) {
 	defer wrap(&err, "count %s", kind)
+	if err := t.ensure(); err != nil {
+		return 0, err
+	}
 	err = t.queryRow(ctx, countDocsSQL, kind, s.Account, s.Region).Scan(&n)
 	return n, err
 }
@@ -474,6 +483,9 @@ func (t *tx) DeleteDoc(ctx context.Context, kind string, s keyward.Scope, id str
 // FindUnsettled returns the keys of every unsettled document.
 func (t *tx) FindUnsettled(ctx context.Context) (_ []keyward.DocKey, err error) {
 	defer wrap(&err, "find unsettled")
+	if err := t.ensure(); err != nil {
+		return nil, err
+	}
 	rows, err := t.query(ctx, findUnsettledSQL)
 	if err != nil {
 		return nil, err
