@@ -74,6 +74,10 @@ type Doc struct {
 	// declaration has no Refs): a backend need not look for old ones to
 	// replace.
 	NoRefs bool
+	// IndexKept, on UpdateDoc, says Index is what the stored document is
+	// indexed by already (the caller read it in the same transaction): a
+	// backend need not rewrite the index rows.
+	IndexKept bool
 }
 
 // DocKey names one document.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -25,7 +26,11 @@ type Kind[T any] struct {
 	TagType ARNType
 	// Settled reports whether the value rests (nil: always).
 	Settled func(*T) bool
-	// Index returns the fields lookups filter on (nil: none).
+	// Index returns the fields lookups filter on (nil: none). It reads
+	// only what the body stores (not what Load derives), so that an
+	// Update whose fields are unchanged keeps the stored index rows
+	// (Doc.IndexKept); a change of what a kind indexes therefore needs
+	// a migration that reindexes the stored documents.
 	Index func(*T) []Field
 	// Refs returns the value's references (nil: none).
 	Refs func(*T) []Ref
@@ -137,6 +142,8 @@ func (k *Kind[T]) Update(ctx context.Context, tx Tx, v *T) error {
 		if old, err = k.Get(ctx, tx, s, id); err != nil {
 			return err
 		}
+		// Most updates change a status, not what lookups filter on.
+		d.IndexKept = k.Index != nil && slices.Equal(k.Index(old), d.Index)
 	}
 	if err := tx.docs.UpdateDoc(ctx, d); err != nil || k.Changes == nil {
 		return err

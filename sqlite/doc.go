@@ -25,14 +25,18 @@
 // instead of polling SQLite's lock with busy-handler sleeps, and a write
 // transaction never fails half-way when upgrading a read lock. The readers
 // are connections opened with query_only, kept by the store (readers.go),
-// each preparing its statements on first use: a View takes one, runs a
-// prepared BEGIN, fn and ROLLBACK on it, so Views run in parallel with each
-// other and with the writer on their own WAL snapshot, and cannot write.
-// A View's first statement is PRAGMA data_version, which begins its
-// snapshot and changes whenever another connection (the writer, or another
-// process) has committed since the connection's previous snapshot; while
+// each preparing its statements on first use: a View takes one and runs
+// fn on it inside a prepared BEGIN and ROLLBACK, so Views run in parallel
+// with each other and with the writer on their own WAL snapshot, and
+// cannot write. A View first runs PRAGMA data_version, outside any
+// transaction: it changes whenever another connection (the writer, or
+// another process) has committed since the connection last looked; while
 // it stays the same, the connection answers the point reads (one id) it
-// made before from memory, since they were read from this very state.
+// made before from memory, since they were read from this very state. The
+// transaction begins only at the first read the cache does not answer, so
+// a View answered from memory runs one statement; one that had cached
+// answers and then finds a newer snapshot runs fn again on one snapshot
+// (store.go, view).
 // database/sql transactions are not used on either path: they cost a
 // goroutine, a context, two parses and a statement binding per
 // transaction. Every pragma is given in the DSN, so it applies to every

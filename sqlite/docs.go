@@ -59,12 +59,16 @@ const (
 	WHERE NOT EXISTS (SELECT 1 FROM docs d WHERE d.kind = j.value ->> 1 AND d.account = ?1 AND d.region = ?2 AND d.id = j.value ->> 2)
 	ORDER BY j.key LIMIT 1`
 	// deleteCheckSQL tells, before a delete writes anything, whether the
-	// document exists and the first Restrict reference to it ("kind id"),
-	// in one statement.
+	// document exists, the first Restrict reference to it ("kind id"), and
+	// whether it has index rows, references and referrers, in one
+	// statement: the deletes of what it does not have are not run.
 	deleteCheckSQL = `SELECT EXISTS (SELECT 1 FROM docs WHERE kind = ?3 AND account = ?1 AND region = ?2 AND id = ?4),
 	(SELECT from_kind || ' ' || from_id FROM doc_refs INDEXED BY doc_refs_to
 	 WHERE account = ?1 AND region = ?2 AND to_kind = ?3 AND to_id = ?4 AND restrict_delete = 1
-	 ORDER BY from_kind, from_id LIMIT 1)`
+	 ORDER BY from_kind, from_id LIMIT 1),
+	EXISTS (SELECT 1 FROM doc_index INDEXED BY doc_index_doc WHERE kind = ?3 AND account = ?1 AND region = ?2 AND id = ?4),
+	EXISTS (SELECT 1 FROM doc_refs WHERE account = ?1 AND region = ?2 AND from_kind = ?3 AND from_id = ?4),
+	EXISTS (SELECT 1 FROM doc_refs INDEXED BY doc_refs_to WHERE account = ?1 AND region = ?2 AND to_kind = ?3 AND to_id = ?4)`
 	deleteRefsFromSQL = `DELETE FROM doc_refs WHERE account = ? AND region = ? AND from_kind = ? AND from_id = ?`
 	deleteRefsToSQL   = `DELETE FROM doc_refs INDEXED BY doc_refs_to WHERE account = ? AND region = ? AND to_kind = ? AND to_id = ?`
 
@@ -164,7 +168,13 @@ func docQueryArgs(q keyward.DocQuery) []any {
 		}
 		args = append(args, f.Name, f.Value)
 	}
-	return append(args, limit(q.Limit))
+	// The LIMIT parameter is always bound to "no limit" and ListDocs stops
+	// reading at q.Limit instead: SQLite (3.54) plans a query by the value
+	// bound to its LIMIT, so a statement whose LIMIT is bound to another
+	// value than on its previous run is parsed and planned again (the
+	// rows come in id order from the primary key, so stopping early reads
+	// no more than LIMIT would).
+	return append(args, -1)
 }
 
 // GetDoc returns one document, or ENOTFOUND.
@@ -183,13 +193,24 @@ func (t *tx) GetDoc(ctx context.Context, kind string, s keyward.Scope, id string
 func (t *tx) ListDocs(ctx context.Context, q keyward.DocQuery) (_ []*keyward.Doc, err error) {
 	defer wrap(&err, "list %s", q.Kind)
 	point := isPoint(q)
+	if point {
+		// One id selects at most one document, whatever the limit: reads
+		// with and without one share the cached answer.
+		q.Limit = 0
+	}
 	if point && t.last != nil && samePoint(t.last.q, q) {
 		return copyDocs(t.last.docs), nil
 	}
-	if point && t.points != nil {
+	if point && t.points != nil && (t.view == nil || !t.view.nohits) {
 		if ds, ok := t.points[pointKeyOf(q)]; ok {
+			if t.view != nil {
+				t.view.hits++
+			}
 			return copyDocs(ds), nil
 		}
+	}
+	if err := t.ensure(); err != nil {
+		return nil, err
 	}
 	query, ok := listDocsQueries[shapeOf(q)]
 	if !ok {
@@ -214,6 +235,9 @@ func (t *tx) ListDocs(ctx context.Context, q keyward.DocQuery) (_ []*keyward.Doc
 			return nil, err
 		}
 		out = append(out, d)
+		if len(out) == q.Limit {
+			break // see docQueryArgs
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -262,6 +286,9 @@ func compareRefs(a, b keyward.Ref) int {
 // CountDocs returns how many documents of the kind the scope holds.
 func (t *tx) CountDocs(ctx context.Context, kind string, s keyward.Scope) (n int, err error) {
 	defer wrap(&err, "count %s", kind)
+	if err := t.ensure(); err != nil {
+		return 0, err
+	}
 	err = t.queryRow(ctx, countDocsSQL, kind, s.Account, s.Region).Scan(&n)
 	return n, err
 }
@@ -284,7 +311,7 @@ func (t *tx) InsertDoc(ctx context.Context, d *keyward.Doc) (err error) {
 	} else if n == 0 {
 		return keyward.ErrDocExists(d.Kind, d.ID)
 	}
-	return t.writeDependents(ctx, d, refs)
+	return t.writeDependents(ctx, d, refs, true)
 }
 
 // UpdateDoc replaces a document; ENOTFOUND if it or a referenced document
@@ -304,9 +331,11 @@ func (t *tx) UpdateDoc(ctx context.Context, d *keyward.Doc) (err error) {
 	} else if n == 0 {
 		return keyward.ErrDocNotFound(d.Kind, d.ID)
 	}
-	q, args := indexStatement(staleIndexSQL, staleIndexSQLs, d)
-	if _, err := t.exec(ctx, q, args...); err != nil {
-		return err
+	if !d.IndexKept {
+		q, args := indexStatement(staleIndexSQL, staleIndexSQLs, d)
+		if _, err := t.exec(ctx, q, args...); err != nil {
+			return err
+		}
 	}
 	if !d.NoRefs || refs != "" {
 		staleRefs := refs
@@ -317,7 +346,7 @@ func (t *tx) UpdateDoc(ctx context.Context, d *keyward.Doc) (err error) {
 			return err
 		}
 	}
-	return t.writeDependents(ctx, d, refs)
+	return t.writeDependents(ctx, d, refs, !d.IndexKept)
 }
 
 // Most kinds index at most a few fields: for up to maxIndexArity fields
@@ -395,10 +424,10 @@ func (t *tx) checkRefs(ctx context.Context, d *keyward.Doc) (string, error) {
 	}
 }
 
-// writeDependents writes a document's index fields and its references
-// (refs, from checkRefs).
-func (t *tx) writeDependents(ctx context.Context, d *keyward.Doc, refs string) error {
-	if len(d.Index) > 0 {
+// writeDependents writes a document's index fields (if index) and its
+// references (refs, from checkRefs).
+func (t *tx) writeDependents(ctx context.Context, d *keyward.Doc, refs string, index bool) error {
+	if index && len(d.Index) > 0 {
 		q, args := indexStatement(insertIndexSQL, insertIndexSQLs, d)
 		if _, err := t.exec(ctx, q, args...); err != nil {
 			return err
@@ -416,9 +445,9 @@ func (t *tx) writeDependents(ctx context.Context, d *keyward.Doc, refs string) e
 // anything is written.
 func (t *tx) DeleteDoc(ctx context.Context, kind string, s keyward.Scope, id string) (err error) {
 	defer wrap(&err, "delete %s %q", kind, id)
-	var exists bool
+	var exists, indexed, refs, referrers bool
 	var by sql.NullString
-	if err := t.queryRow(ctx, deleteCheckSQL, s.Account, s.Region, kind, id).Scan(&exists, &by); err != nil {
+	if err := t.queryRow(ctx, deleteCheckSQL, s.Account, s.Region, kind, id).Scan(&exists, &by, &indexed, &refs, &referrers); err != nil {
 		return err
 	}
 	if by.Valid {
@@ -431,19 +460,32 @@ func (t *tx) DeleteDoc(ctx context.Context, kind string, s keyward.Scope, id str
 	if _, err := t.exec(ctx, deleteDocSQL, kind, s.Account, s.Region, id); err != nil {
 		return err
 	}
-	if _, err := t.exec(ctx, deleteIndexSQL, kind, s.Account, s.Region, id); err != nil {
-		return err
+	// The transaction holds the write lock: nothing has changed since the
+	// check.
+	if indexed {
+		if _, err := t.exec(ctx, deleteIndexSQL, kind, s.Account, s.Region, id); err != nil {
+			return err
+		}
 	}
-	if _, err := t.exec(ctx, deleteRefsFromSQL, s.Account, s.Region, kind, id); err != nil {
-		return err
+	if refs {
+		if _, err := t.exec(ctx, deleteRefsFromSQL, s.Account, s.Region, kind, id); err != nil {
+			return err
+		}
 	}
-	_, err = t.exec(ctx, deleteRefsToSQL, s.Account, s.Region, kind, id)
-	return err
+	if referrers {
+		if _, err := t.exec(ctx, deleteRefsToSQL, s.Account, s.Region, kind, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // FindUnsettled returns the keys of every unsettled document.
 func (t *tx) FindUnsettled(ctx context.Context) (_ []keyward.DocKey, err error) {
 	defer wrap(&err, "find unsettled")
+	if err := t.ensure(); err != nil {
+		return nil, err
+	}
 	rows, err := t.query(ctx, findUnsettledSQL)
 	if err != nil {
 		return nil, err

@@ -186,3 +186,85 @@ func TestView_PointsOneSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestView_CachedThenNewerSnapshot: a View answered from the cache that then
+// reads what the cache does not hold, after another connection committed,
+// would mix two states; it runs fn again instead, on one snapshot. A View
+// that reads only cached documents runs no transaction and still sees every
+// commit made before it began.
+func TestView_CachedThenNewerSnapshot(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, other := mustOpen(t, path), mustOpen(t, path)
+	ctx := t.Context()
+	sc := keyward.DefaultScope
+	for _, id := range []string{"u1", "u2"} {
+		if err := s.Update(ctx, func(tx keyward.Tx) error { return tx.CreateUser(ctx, benchUser(sc, id)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bump := func() {
+		t.Helper()
+		err := other.Update(ctx, func(tx keyward.Tx) error {
+			for _, id := range []string{"u1", "u2"} {
+				u, err := tx.FindUserByID(ctx, sc, id)
+				if err != nil {
+					return err
+				}
+				u.Generation++
+				if err := tx.UpdateUser(ctx, u); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	gen := func(tx keyward.Tx, id string) (int64, error) {
+		u, err := tx.FindUserByID(ctx, sc, id)
+		if err != nil {
+			return 0, err
+		}
+		return u.Generation, nil
+	}
+	// Every reader connection (Views take them in turn) caches u1.
+	for range 4 * cap(s.readers) {
+		if err := s.View(ctx, func(tx keyward.Tx) error { _, err := gen(tx, "u1"); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runs := 0
+	var g1, g2 int64
+	err := s.View(ctx, func(tx keyward.Tx) error {
+		runs++
+		var err error
+		if g1, err = gen(tx, "u1"); err != nil { // cached
+			return err
+		}
+		if runs == 1 {
+			bump()
+		}
+		g2, err = gen(tx, "u2") // not cached: the snapshot is after the bump
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runs != 2 || g1 != g2 || g1 != 2 {
+		t.Fatalf("%d runs, generations %d and %d, want 2 runs and 2, 2", runs, g1, g2)
+	}
+	// Cached reads alone see a commit made before the View.
+	bump()
+	for range 2 * cap(s.readers) {
+		if err := s.View(ctx, func(tx keyward.Tx) error {
+			g, err := gen(tx, "u1")
+			if err == nil && g != 3 {
+				err = fmt.Errorf("generation %d, want 3", g)
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

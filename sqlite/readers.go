@@ -22,14 +22,13 @@ type readConn struct {
 	stmts                        map[string]*sql.Stmt
 	begin, rollback, dataVersion *sql.Stmt
 
-	// points are the point reads (ListDocs of one id) of the connection's
-	// snapshot at data_version version. A View reads its data_version
-	// first, which is what begins its snapshot: it changes whenever another
-	// connection (keyward's writer, or another process) has committed
-	// since the connection's previous snapshot, and then points starts
+	// points are the point reads (ListDocs of one id) of the database at
+	// data_version version. A View reads data_version first: it changes
+	// whenever another connection (keyward's writer, or another process)
+	// has committed since this one last looked, and then points starts
 	// over; while it stays, the database is the one points were read from,
-	// so a View answers them again without SQL, on one snapshot whatever
-	// else it reads.
+	// so a View answers them again without SQL (see Store.View and view
+	// for how the rest of a View stays on the same snapshot).
 	points  map[pointKey][]*keyward.Doc
 	version int64
 }

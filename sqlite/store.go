@@ -212,6 +212,9 @@ func (s *Store) Close() error {
 // View runs fn in a read-only transaction on a snapshot of the database.
 // Views run in parallel with each other and with Updates. If fn returns an
 // error, View returns it as it is.
+//
+// A View whose reads the reader connection answers from its cached point
+// reads (readers.go) runs no transaction at all; see view.
 func (s *Store) View(ctx context.Context, fn func(keyward.Tx) error) error {
 	select {
 	case <-s.closing:
@@ -225,22 +228,16 @@ func (s *Store) View(ctx context.Context, fn func(keyward.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: view: %w", err)
 	}
-	// Statements are not cancelled once the View has begun (see
-	// tx.context).
-	bg := context.Background()
-	if _, err := rc.begin.ExecContext(bg); err != nil {
-		s.putReader(rc, true)
-		return fmt.Errorf("sqlite: view: begin: %w", err)
-	}
+	v := &view{rc: rc}
 	// A read transaction keeps nothing: rolling it back ends it, on every
 	// way out, panics included.
-	defer func() {
-		_, err := rc.rollback.ExecContext(bg)
-		s.putReader(rc, err != nil)
-	}()
-	// The first statement begins the snapshot (readers.go, readConn.points).
+	defer func() { s.putReader(rc, v.end() != nil || v.broken) }()
+	// Outside a transaction, data_version tells whether another connection
+	// has committed since this one last looked: if not, the cached point
+	// reads are still the database's state.
 	var version int64
-	if err := rc.dataVersion.QueryRowContext(bg).Scan(&version); err != nil {
+	if err := rc.dataVersion.QueryRowContext(context.Background()).Scan(&version); err != nil {
+		v.broken = true
 		return fmt.Errorf("sqlite: view: data_version: %w", err)
 	}
 	if rc.points == nil {
@@ -250,7 +247,88 @@ func (s *Store) View(ctx context.Context, fn func(keyward.Tx) error) error {
 		clear(rc.points)
 		rc.version = version
 	}
-	return fn(keyward.NewTx(&tx{q: rc.conn, stmts: rc.stmts, prepare: rc.prepare, points: rc.points}))
+	err = fn(keyward.NewTx(&tx{q: rc.conn, stmts: rc.stmts, prepare: rc.prepare, points: rc.points, view: v}))
+	if !v.stale {
+		return err
+	}
+	// fn was answered from the cache and then read a newer snapshot: run
+	// it again, all of it on one snapshot (fn may run more than once, see
+	// keyward.Store).
+	if err := v.end(); err != nil {
+		v.broken = true
+		return fmt.Errorf("sqlite: view: rollback: %w", err)
+	}
+	// BEGIN, then data_version as the first statement: the snapshot and
+	// the version the cache is kept under are the same.
+	*v = view{rc: rc, hits: 1}
+	if err := v.begin(); err != nil && !v.stale {
+		return err
+	}
+	v.stale = false
+	return fn(keyward.NewTx(&tx{q: rc.conn, stmts: rc.stmts, prepare: rc.prepare, points: rc.points, view: v}))
+}
+
+// view is the state of one View on its reader connection. Its transaction
+// begins at the first read the cache does not answer (begin); a View
+// answered from the cache alone runs none.
+type view struct {
+	rc     *readConn
+	open   bool // BEGIN ran; end rolls it back
+	hits   int  // cached answers handed out
+	nohits bool // the snapshot may be newer than the cache: no more cached answers
+	stale  bool // a read found a snapshot newer than the cached answers handed out
+	broken bool // a statement failed: the connection is not given back
+}
+
+// errStaleView aborts a run of fn that View runs again.
+var errStaleView = errors.New("sqlite: view: snapshot changed under cached reads")
+
+// begin opens the View's transaction, if not yet open; its first statement
+// begins the snapshot, which may be newer than the state the cache holds.
+//
+// If fn had no cached answer yet, the View simply answers no more from the
+// cache (nohits): what it reads now is stored under the version View read
+// before, which is right if nothing was committed in between, and if
+// something was, data_version has moved on for the next View, which then
+// starts the cache over. If fn had cached answers, data_version, as the
+// first statement, tells whether the snapshot is still their state; if
+// not, the View is stale and fn runs again.
+func (v *view) begin() error {
+	if v.open {
+		return nil
+	}
+	bg := context.Background()
+	if _, err := v.rc.begin.ExecContext(bg); err != nil {
+		v.broken = true
+		return fmt.Errorf("sqlite: view: begin: %w", err)
+	}
+	v.open = true
+	if v.hits == 0 {
+		v.nohits = true
+		return nil
+	}
+	var version int64
+	if err := v.rc.dataVersion.QueryRowContext(bg).Scan(&version); err != nil {
+		v.broken = true
+		return fmt.Errorf("sqlite: view: data_version: %w", err)
+	}
+	if version == v.rc.version {
+		return nil
+	}
+	clear(v.rc.points)
+	v.rc.version = version
+	v.stale = true
+	return errStaleView
+}
+
+// end rolls the transaction back if one is open.
+func (v *view) end() error {
+	if !v.open {
+		return nil
+	}
+	v.open = false
+	_, err := v.rc.rollback.ExecContext(context.Background())
+	return err
 }
 
 // Update runs fn in a read-write transaction and commits it if fn returns

@@ -35,6 +35,16 @@ type tx struct {
 	// points, in a View, are the point reads of the reader connection's
 	// snapshot, kept across Views while it stays the same (see View).
 	points map[pointKey][]*keyward.Doc
+	// view, in a View, opens its transaction before the first statement.
+	view *view
+}
+
+// ensure opens a View's transaction before its first statement.
+func (t *tx) ensure() error {
+	if t.view == nil {
+		return nil
+	}
+	return t.view.begin()
 }
 
 // pointKey is what a point read's answer depends on.
