@@ -232,7 +232,9 @@ var _ reconcile.SourceFollower = engineAdapter{}
 // (cluster-mode global datastores).
 func (a engineAdapter) ReplicaStream(ctx context.Context, id string, pos reconcile.ReplPosition, h reconcile.StreamHandler) error {
 	return a.m.ReplicaStream(ctx, id, engine.ReplPosition(pos), engine.StreamHandler{
-		FullSync: func(ctx context.Context, at engine.ReplPosition) error { return h.FullSync(ctx, reconcile.ReplPosition(at)) },
+		FullSync: func(ctx context.Context, at engine.ReplPosition) error {
+			return h.FullSync(ctx, reconcile.ReplPosition(at))
+		},
 		Keys: func(ctx context.Context, keys []engine.DumpedKey) error {
 			out := make([]reconcile.DumpedKey, len(keys))
 			for i, k := range keys {
