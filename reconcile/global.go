@@ -15,7 +15,8 @@ import (
 // internal replication user; the secondary's replicas follow its primary
 // node, and every node gets its own group's ACLs from keyward, as ACLs are
 // not replicated. A replica is read-only, so writes to a secondary are
-// refused (READONLY) as on ElastiCache.
+// refused (READONLY) as on ElastiCache. Cluster-mode datastores are
+// replicated shard by shard by keyward itself: see globalcluster.go.
 
 // globalUpstream returns the node that the primary node of cache must
 // replicate from: the global datastore's primary node if cache is a
