@@ -57,6 +57,15 @@ type StreamHandler struct {
 // streamBatch is how many commands Commands gets at most at once.
 const streamBatch = 512
 
+// streamTimeout is how long a stream may stay silent: a node pings its
+// replicas every 10 s (repl-ping-replica-period) and sends newlines while
+// it prepares an RDB, so silence this long (repl-timeout's default) means
+// the node hangs; rdbTimeout bounds the transfer of an RDB.
+const (
+	streamTimeout = 60 * time.Second
+	rdbTimeout    = 10 * time.Minute
+)
+
 // ReplicaStream reads node id's replication stream from pos until ctx ends
 // or the link fails, and returns why it stopped.
 func (m *Manager) ReplicaStream(ctx context.Context, id string, pos ReplPosition, h StreamHandler) error {
@@ -87,6 +96,7 @@ func (m *Manager) ReplicaStream(ctx context.Context, id string, pos ReplPosition
 		replid, off = pos.ReplID, strconv.FormatInt(pos.Offset+1, 10)
 	}
 	c.nc.SetDeadline(time.Time{})
+	c.nc.SetReadDeadline(time.Now().Add(streamTimeout))
 	writeCommand(c.bw, []string{"PSYNC", replid, off})
 	if err := c.bw.Flush(); err != nil {
 		return fmt.Errorf("engine: replicate %s: PSYNC: %w", id, err)
@@ -105,6 +115,7 @@ func (m *Manager) ReplicaStream(ctx context.Context, id string, pos ReplPosition
 		if err := h.FullSync(ctx, at); err != nil {
 			return err
 		}
+		c.nc.SetReadDeadline(time.Now().Add(rdbTimeout))
 		if err := m.receiveRDB(ctx, c.br, engine, func(keys []DumpedKey) error { return h.Keys(ctx, keys) }); err != nil {
 			return fmt.Errorf("engine: replicate %s: %w", id, err)
 		}
@@ -213,6 +224,9 @@ func (m *Manager) followStream(ctx context.Context, c *respConn, at ReplPosition
 	}()
 	var batch [][]string
 	for {
+		if c.br.Buffered() == 0 {
+			c.nc.SetReadDeadline(time.Now().Add(streamTimeout))
+		}
 		cmd, size, err := readCommand(c.br)
 		if err != nil {
 			if ctx.Err() != nil {

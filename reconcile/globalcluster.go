@@ -278,18 +278,19 @@ func (c *Controller) globalClusterLinks(ctx context.Context, cache *keyward.Cach
 // it, when its nodes changed) as needed.
 func (ls *globalLinks) ensure(ctx context.Context, c *Controller, streamer ReplStreamer, k linkKey, src, dst string) *link {
 	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	if ls.m == nil {
-		ls.m = map[linkKey]*link{}
-	}
 	old := ls.m[k]
 	if old != nil && old.src == src && old.dst == dst {
 		select {
 		case <-old.done:
 		default:
+			ls.mu.Unlock()
 			return old
 		}
 	}
+	delete(ls.m, k)
+	ls.mu.Unlock()
+	// The old link is stopped without the lock: it may be forgetting
+	// itself (forget takes the lock).
 	l := &link{key: k, src: src, dst: dst, done: make(chan struct{})}
 	if old != nil {
 		old.cancel()
@@ -303,7 +304,19 @@ func (ls *globalLinks) ensure(ctx context.Context, c *Controller, streamer ReplS
 	}
 	lctx, cancel := context.WithCancel(ctx)
 	l.cancel = cancel
+	ls.mu.Lock()
+	if ls.m == nil {
+		ls.m = map[linkKey]*link{}
+	}
+	if cur := ls.m[k]; cur != nil {
+		// Another pass started it meanwhile (passes of one cache do not
+		// overlap, so this is only a safeguard).
+		ls.mu.Unlock()
+		cancel()
+		return cur
+	}
 	ls.m[k] = l
+	ls.mu.Unlock()
 	go c.runLink(lctx, streamer, l)
 	return l
 }
@@ -406,7 +419,9 @@ func (c *Controller) runLink(ctx context.Context, streamer ReplStreamer, l *link
 				replies, err := mover.DoPipeline(actx, l.dst, cmds)
 				cancel()
 				if err != nil {
-					return err
+					// Some of the batch may have been applied, and
+					// commands are not all idempotent (INCR): start over.
+					return fmt.Errorf("%w: %v", errDiverged, err)
 				}
 				for i, r := range replies {
 					if e, ok := r.(error); ok {
