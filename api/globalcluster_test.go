@@ -63,7 +63,7 @@ func memberShardKeys(t *testing.T, ts *keywardtest.Server, c *elasticache.Client
 // wantGlobalKeys waits until cc serves key prefix:i = i for every i < n.
 func wantGlobalKeys(t *testing.T, cc *redis.ClusterClient, prefix string, n int) {
 	t.Helper()
-	keywardtest.Eventually(t, 30*time.Second, fmt.Sprintf("%d keys %s:* on the cluster", n, prefix), func() bool {
+	keywardtest.Eventually(t, time.Minute, fmt.Sprintf("%d keys %s:* on the cluster", n, prefix), func() bool {
 		for i := range n {
 			if v, err := cc.Get(context.Background(), fmt.Sprintf("%s:%d", prefix, i)).Result(); err != nil || v != fmt.Sprint(i) {
 				return false
@@ -104,6 +104,23 @@ func sameGlobalSlots(t *testing.T, a, b types.ReplicationGroup) {
 			t.Fatalf("node group %s: slots %s and %s", id, s, sb[id])
 		}
 	}
+}
+
+// waitGlobalSettled is waitGlobal for the steps that reshard or resync
+// both regions, which take longer on a loaded machine (-race).
+func waitGlobalSettled(t *testing.T, c *elasticache.Client, id, status string) types.GlobalReplicationGroup {
+	t.Helper()
+	var g types.GlobalReplicationGroup
+	keywardtest.Eventually(t, 2*time.Minute, "global replication group "+id+" "+status, func() bool {
+		out, err := c.DescribeGlobalReplicationGroups(context.Background(), &elasticache.DescribeGlobalReplicationGroupsInput{
+			GlobalReplicationGroupId: aws.String(id), ShowMemberInfo: aws.Bool(true)})
+		if err != nil || len(out.GlobalReplicationGroups) != 1 {
+			return false
+		}
+		g = out.GlobalReplicationGroups[0]
+		return aws.ToString(g.Status) == status
+	})
+	return g
 }
 
 func TestGlobalCluster_ReplicatesShards(t *testing.T) {
@@ -167,7 +184,7 @@ func TestGlobalCluster_ReplicatesShards(t *testing.T) {
 		GlobalReplicationGroupId: aws.String(gid), ApplyImmediately: aws.Bool(true)})
 	keywardtest.WantError(t, err, "InvalidGlobalReplicationGroupState", 400)
 	sec := waitRG(t, west, "csec", "available")
-	g := waitGlobal(t, east, gid, "available")
+	g := waitGlobalSettled(t, east, gid, "available")
 	if len(g.Members) != 2 || aws.ToString(g.Members[1].Role) != "SECONDARY" || aws.ToString(g.Members[1].Status) != "associated" {
 		t.Fatalf("members %+v", g.Members)
 	}
@@ -209,7 +226,7 @@ func TestGlobalCluster_ReplicatesShards(t *testing.T) {
 	}
 	wantGlobalWriteRefused(t, pc)
 	w.end()
-	g = waitGlobal(t, west, gid, "available")
+	g = waitGlobalSettled(t, west, gid, "available")
 	if aws.ToString(g.Members[0].ReplicationGroupId) != "csec" || aws.ToString(g.Members[0].Role) != "PRIMARY" {
 		t.Fatalf("after failover %+v", g.Members)
 	}
@@ -249,7 +266,7 @@ func TestGlobalCluster_ReplicatesShards(t *testing.T) {
 	if aws.ToString(out2.GlobalReplicationGroup.Status) != "modifying" {
 		t.Fatalf("increase answered %+v", out2.GlobalReplicationGroup)
 	}
-	g = waitGlobal(t, west, gid, "available")
+	g = waitGlobalSettled(t, west, gid, "available")
 	if len(g.GlobalNodeGroups) != 3 || aws.ToString(g.GlobalNodeGroups[2].GlobalNodeGroupId) != gid+"-0003" {
 		t.Fatalf("global node groups %+v", g.GlobalNodeGroups)
 	}
@@ -272,7 +289,7 @@ func TestGlobalCluster_ReplicatesShards(t *testing.T) {
 		GlobalNodeGroupsToRetain: []string{gid + "-0001", gid + "-0003"}}); err != nil {
 		t.Fatal(err)
 	}
-	g = waitGlobal(t, west, gid, "available")
+	g = waitGlobalSettled(t, west, gid, "available")
 	if len(g.GlobalNodeGroups) != 2 || aws.ToString(g.GlobalNodeGroups[1].GlobalNodeGroupId) != gid+"-0003" {
 		t.Fatalf("global node groups %+v", g.GlobalNodeGroups)
 	}

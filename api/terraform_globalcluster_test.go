@@ -32,6 +32,25 @@ func tfReadClusterGlobal(t *testing.T, c *elasticache.Client, id string) tfState
 	return st
 }
 
+// waitClusterGlobalAvailable is waitGlobalAvailable with room for
+// reshardings of both regions on a loaded machine (the provider waits up
+// to 60 minutes).
+func waitClusterGlobalAvailable(t *testing.T, c *elasticache.Client, id string) {
+	t.Helper()
+	st := globalStatus(c, id)
+	keywardtest.Eventually(t, 2*time.Minute, "global "+id+" available", func() bool {
+		got, found := st()
+		switch {
+		case got == "available" || got == "primary-only":
+			return true
+		case !found || got == "creating" || got == "modifying":
+			return false
+		}
+		t.Fatalf("global %s: unexpected state %q", id, got)
+		return false
+	})
+}
+
 func TestTerraform_GlobalClusterModePlanEmpty(t *testing.T) {
 	redistest.Binary(t)
 	ts := keywardtest.New(t, keywardtest.WithDelay(50*time.Millisecond))
@@ -58,7 +77,7 @@ func TestTerraform_GlobalClusterModePlanEmpty(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := aws.ToString(out.GlobalReplicationGroup.GlobalReplicationGroupId)
-	waitGlobalAvailable(t, east, id)
+	waitClusterGlobalAvailable(t, east, id)
 	if st := tfReadClusterGlobal(t, east, id); st["num_node_groups"] != 2 {
 		t.Fatalf("global before the increase: %v", st)
 	}
@@ -66,7 +85,7 @@ func TestTerraform_GlobalClusterModePlanEmpty(t *testing.T) {
 		GlobalReplicationGroupId: aws.String(id), NodeGroupCount: aws.Int32(3), ApplyImmediately: aws.Bool(true)}); err != nil {
 		t.Fatal(err)
 	}
-	waitGlobalAvailable(t, east, id)
+	waitClusterGlobalAvailable(t, east, id)
 	if d := tfPlan(config, tfReadClusterGlobal(t, east, id), nil); len(d) > 0 {
 		t.Errorf("plan after create is not empty:\n%s", strings.Join(d, "\n"))
 	}
@@ -81,7 +100,7 @@ func TestTerraform_GlobalClusterModePlanEmpty(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitTF(t, "secondary create", []string{"creating", "modifying", "snapshotting"}, "available", rgStatus(west, "tfc-secondary"))
-	waitGlobalAvailable(t, west, id)
+	waitClusterGlobalAvailable(t, west, id)
 	sec := tfReadReplicationGroup(t, west, "tfc-secondary")
 	if d := tfPlan(secConfig, sec, nil); len(d) > 0 {
 		t.Errorf("secondary plan after create is not empty:\n%s", strings.Join(d, "\n"))
@@ -99,12 +118,12 @@ func TestTerraform_GlobalClusterModePlanEmpty(t *testing.T) {
 		GlobalNodeGroupsToRetain: []string{id + "-0001", id + "-0002"}}); err != nil {
 		t.Fatal(err)
 	}
-	waitGlobalAvailable(t, east, id)
+	waitClusterGlobalAvailable(t, east, id)
 	if _, err := east.ModifyGlobalReplicationGroup(ctx, &elasticache.ModifyGlobalReplicationGroupInput{GlobalReplicationGroupId: aws.String(id),
 		ApplyImmediately: aws.Bool(true), GlobalReplicationGroupDescription: aws.String("v2")}); err != nil {
 		t.Fatal(err)
 	}
-	waitGlobalAvailable(t, east, id)
+	waitClusterGlobalAvailable(t, east, id)
 	config["num_node_groups"], config["global_replication_group_description"] = 2, "v2"
 	if d := tfPlan(config, tfReadClusterGlobal(t, east, id), nil); len(d) > 0 {
 		t.Errorf("plan after update is not empty:\n%s", strings.Join(d, "\n"))

@@ -361,7 +361,9 @@ func (c *Controller) linkWanted(ctx context.Context, l *link) bool {
 			return err
 		}
 		_, src, err := globalSource(ctx, tx, cache)
-		wanted = err != nil || src != nil && cache.Status != keyward.CacheDeleting
+		// A resharding pauses the link (it restarts, with a full
+		// resynchronisation, once the layouts agree again).
+		wanted = err != nil || src != nil && cache.Status != keyward.CacheDeleting && layoutsAgree(src, cache)
 		return err
 	})
 	return wanted || err != nil
