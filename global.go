@@ -9,8 +9,10 @@ import (
 // A global datastore (ElastiCache's global replication group) spans
 // regions: one primary replication group, whose primary node takes the
 // writes, and up to two secondary groups in other regions of the same
-// partition, whose primary nodes replicate from it (read-only). keyward's
-// regions are its scopes, so the global group cannot live in any one of
+// partition, which replicate from it (read-only): in cluster mode disabled
+// their primary nodes follow its primary node, in cluster mode each of
+// their shards follows its shard with the same slots
+// (reconcile/globalcluster.go). keyward's regions are its scopes, so the global group cannot live in any one of
 // them: it is stored in the account's global scope (GlobalScope, region
 // ""), as its ARN has no region, and each member replication group names
 // it (Cache.Global).

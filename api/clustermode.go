@@ -35,8 +35,8 @@ func (s *Service) createClusterModeGroup(ctx context.Context, sc keyward.Scope, 
 	if in.NumCacheClusters != nil {
 		return nil, rg(keyward.ECOMBINATION, "NumCacheClusters cannot be used with cluster mode enabled: use NumNodeGroups and ReplicasPerNodeGroup.")
 	}
-	if in.GlobalReplicationGroupId != nil || in.PrimaryClusterId != nil {
-		return nil, rg(keyward.EINVALID, "keyward does not support creating a replication group from existing clusters or global replication groups.")
+	if in.PrimaryClusterId != nil {
+		return nil, rg(keyward.EINVALID, "keyward does not support creating a replication group from existing clusters.")
 	}
 	rs, err := s.restoreFrom(ctx, sc, keyward.ResourceReplicationGroup, in.SnapshotName, in.SnapshotArns, in.ServerlessCacheSnapshotName)
 	if err != nil {
@@ -187,7 +187,9 @@ func (s *Service) createClusterModeGroup(ctx context.Context, sc keyward.Scope, 
 	if err != nil {
 		return nil, err
 	}
+	var globalKey keyward.Key
 	err = s.Store.Update(ctx, func(tx keyward.Tx) error {
+		globalKey = keyward.Key{}
 		if _, err := tx.FindCacheByID(ctx, sc, keyward.KindReplicationGroup, id); err == nil {
 			return rg(keyward.EEXISTS, "Replication group %s already exists.", id)
 		} else if keyward.ErrorCode(err) != keyward.ENOTFOUND {
@@ -207,6 +209,13 @@ func (s *Service) createClusterModeGroup(ctx context.Context, sc keyward.Scope, 
 		if err := stillRestorable(ctx, tx, c); err != nil {
 			return err
 		}
+		if in.GlobalReplicationGroupId != nil {
+			// A cluster-mode secondary (joinGlobal gave it the primary's
+			// node groups).
+			if globalKey, err = s.addSecondary(ctx, tx, c, *in.GlobalReplicationGroupId); err != nil {
+				return err
+			}
+		}
 		if err := tx.CreateCache(ctx, c); err != nil {
 			return err
 		}
@@ -216,6 +225,9 @@ func (s *Service) createClusterModeGroup(ctx context.Context, sc keyward.Scope, 
 		return nil, err
 	}
 	s.notify(cacheKey(c))
+	if globalKey.ID != "" {
+		s.notify(globalKey)
+	}
 	return &ecapi.CreateReplicationGroupResult{ReplicationGroup: replicationGroupToAPI(c)}, nil
 }
 

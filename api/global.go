@@ -13,11 +13,10 @@ import (
 // account's global scope; its members are replication groups of other
 // scopes, and every handler changes both ends in one transaction. The
 // reconciler (reconcile/global.go) points the secondaries' primary nodes
-// at the primary region's primary node and completes the transitions.
-// Only cluster-mode-disabled groups can be global: cluster mode is refused
-// with an explicit error, so the node-group operations, which only apply
-// to cluster mode, answer as ElastiCache does for a cluster-mode-disabled
-// datastore.
+// at the primary region's primary node (cluster mode disabled), or runs a
+// replication link per shard (cluster mode enabled,
+// reconcile/globalcluster.go), and completes the transitions. The
+// node-group operations of cluster-mode datastores are in globalcluster.go.
 
 func globalKey(g *keyward.GlobalGroup) keyward.Key {
 	return keyward.Key{Resource: keyward.ResourceGlobalReplicationGroup, Scope: g.Scope, ID: g.ID}
@@ -70,6 +69,9 @@ func globalToAPI(g *keyward.GlobalGroup, caches map[string]*keyward.Cache, membe
 	}
 	if p, ok := g.Primary(); ok && caches[p.Region] != nil {
 		c := caches[p.Region]
+		if c.ClusterMode {
+			out.ClusterEnabled, out.GlobalNodeGroups = ptr(true), globalNodeGroups(g, c)
+		}
 		out.CacheNodeType, out.Engine, out.EngineVersion = ptr(c.CacheNodeType), ptr(string(c.Engine)), ptr(c.EngineVersion)
 		out.AuthTokenEnabled, out.TransitEncryptionEnabled = ptr(c.AuthTokenEnabled()), ptr(c.TransitEncryption)
 		out.AtRestEncryptionEnabled = ptr(c.Settings.AtRestEncryption)
@@ -182,9 +184,6 @@ func globalCapable(c *keyward.Cache) error {
 	if c.Global != nil {
 		return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "Replication group %s is already a member of global replication group %s.", c.ID, c.Global.ID)
 	}
-	if c.ClusterMode {
-		return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward supports global datastores of cluster-mode-disabled replication groups only; %s has cluster mode enabled.", c.ID)
-	}
 	if !keyward.SupportsGlobal(c.CacheNodeType) {
 		return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "Global datastores are not supported on node type %s: use an M5, M6g, M7g, R5, R6g, R6gd, R7g or C7gn node type of size large or above.", c.CacheNodeType)
 	}
@@ -206,6 +205,9 @@ func (s *Service) joinGlobal(ctx context.Context, sc keyward.Scope, in *ecapi.Cr
 		return nil, err
 	}
 	in2 := *in
+	if err := joinClusterShards(p, &in2); err != nil {
+		return nil, err
+	}
 	same := func(name string, given *string, want string, fold bool) error {
 		if given != nil && !(*given == want || fold && strings.EqualFold(*given, want)) {
 			return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "%s %s differs from the global replication group's %s: a secondary takes the primary's.", name, keyward.Quote(*given), want)
@@ -578,39 +580,6 @@ func (s *Service) DeleteGlobalReplicationGroup(ctx context.Context, in *ecapi.De
 		return nil, apiError(err)
 	}
 	return &ecapi.DeleteGlobalReplicationGroupResult{GlobalReplicationGroup: out}, nil
-}
-
-// errNotClusterMode answers the node-group operations, which apply to
-// cluster-mode-enabled datastores only; keyward's are all cluster mode
-// disabled (CreateGlobalReplicationGroup refuses cluster mode).
-func errNotClusterMode(g *keyward.GlobalGroup) error {
-	return keyward.Errorf(keyward.EINVALID, keyward.ResourceGlobalReplicationGroup, "Global replication group %s is not cluster mode enabled: node groups can only be changed in a cluster-mode-enabled global replication group.", g.ID)
-}
-
-// nodeGroupsChange checks a node-group operation on a datastore.
-func (s *Service) nodeGroupsChange(ctx context.Context, rawID string) error {
-	_, err := s.globalChange(ctx, rawID, func(tx keyward.Tx, g *keyward.GlobalGroup, _ map[string]*keyward.Cache) ([]*keyward.Cache, error) {
-		if !globalSettled(g) {
-			return nil, globalBusy(g)
-		}
-		return nil, errNotClusterMode(g)
-	})
-	return apiError(err)
-}
-
-// IncreaseNodeGroupsInGlobalReplicationGroup: see errNotClusterMode.
-func (s *Service) IncreaseNodeGroupsInGlobalReplicationGroup(ctx context.Context, in *ecapi.IncreaseNodeGroupsInGlobalReplicationGroupMessage) (*ecapi.IncreaseNodeGroupsInGlobalReplicationGroupResult, error) {
-	return nil, s.nodeGroupsChange(ctx, deref(in.GlobalReplicationGroupId))
-}
-
-// DecreaseNodeGroupsInGlobalReplicationGroup: see errNotClusterMode.
-func (s *Service) DecreaseNodeGroupsInGlobalReplicationGroup(ctx context.Context, in *ecapi.DecreaseNodeGroupsInGlobalReplicationGroupMessage) (*ecapi.DecreaseNodeGroupsInGlobalReplicationGroupResult, error) {
-	return nil, s.nodeGroupsChange(ctx, deref(in.GlobalReplicationGroupId))
-}
-
-// RebalanceSlotsInGlobalReplicationGroup: see errNotClusterMode.
-func (s *Service) RebalanceSlotsInGlobalReplicationGroup(ctx context.Context, in *ecapi.RebalanceSlotsInGlobalReplicationGroupMessage) (*ecapi.RebalanceSlotsInGlobalReplicationGroupResult, error) {
-	return nil, s.nodeGroupsChange(ctx, deref(in.GlobalReplicationGroupId))
 }
 
 // notInGlobal refuses to delete a member of a global datastore: a

@@ -445,17 +445,8 @@ func TestGlobal_DescribePagesAndRefusals(t *testing.T) {
 	_, err := c.DescribeGlobalReplicationGroups(ctx, &elasticache.DescribeGlobalReplicationGroupsInput{MaxRecords: aws.Int32(5)})
 	keywardtest.WantError(t, err, "InvalidParameterValue", 400)
 
-	// Refusals: cluster mode (not supported by keyward's global datastores),
-	// an engine version other than the primary's, a region without a
-	// documented prefix.
-	createGlobalRG(t, c, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("cm"), NumNodeGroups: aws.Int32(2),
-		ReplicasPerNodeGroup: aws.Int32(0), CacheNodeType: aws.String("cache.r7g.large"), AutomaticFailoverEnabled: aws.Bool(true)})
-	waitRG(t, c, "cm", "available")
-	_, err = c.CreateGlobalReplicationGroup(ctx, &elasticache.CreateGlobalReplicationGroupInput{
-		GlobalReplicationGroupIdSuffix: aws.String("cm"), PrimaryReplicationGroupId: aws.String("cm")})
-	if code, msg := errorMessage(err); code != "InvalidParameterValue" || !strings.Contains(msg, "cluster mode") {
-		t.Fatalf("cluster-mode primary = %v", err)
-	}
+	// Refusals: an engine version other than the primary's, a region
+	// without a documented prefix.
 	west := ts.NewClient("us-west-2", "AKIDKEYWARDTEST", "keyward-test-secret")
 	_, err = west.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{ReplicationGroupId: aws.String("s"), ReplicationGroupDescription: aws.String("s"),
 		GlobalReplicationGroupId: aws.String("ldgnf-grg00"), EngineVersion: aws.String("6.2")})

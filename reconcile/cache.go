@@ -102,7 +102,8 @@ func (ctl *Controller) desired(ctx context.Context, tx keyward.Tx, c *keyward.Ca
 // for callers that plan many caches of the same groups in one transaction.
 func (ctl *Controller) desiredMemo(ctx context.Context, tx keyward.Tx, c *keyward.Cache, memo map[string]*planInput) (Desired, error) {
 	if len(c.UserGroupIDs) == 0 {
-		return Plan(c, nil, nil)
+		d, err := Plan(c, nil, nil)
+		return globalPlan(ctx, tx, c, d, err)
 	}
 	in := memo[c.UserGroupIDs[0]]
 	if in == nil {
@@ -130,7 +131,8 @@ func (ctl *Controller) desiredMemo(ctx context.Context, tx keyward.Tx, c *keywar
 	if ctl.IAMSecretHash != nil {
 		iam = func(user string) string { return ctl.IAMSecretHash(c, user) }
 	}
-	return PlanIAM(c, in.g, in.members, iam)
+	d, err := PlanIAM(c, in.g, in.members, iam)
+	return globalPlan(ctx, tx, c, d, err)
 }
 
 // groupConverged returns the caches that apply the group but have not
@@ -291,6 +293,13 @@ func (c *Controller) reconcileCache(ctx context.Context, k keyward.Key, kind key
 		var ready bool
 		if ready, err = c.loadRestore(ctx, cache, roles); err == nil && !ready {
 			return time.Millisecond, nil
+		}
+	}
+	if err == nil {
+		// A cluster-mode global datastore's links (globalcluster.go).
+		var again bool
+		if again, err = c.globalClusterLinks(ctx, cache); err == nil && again {
+			return 5 * pollConverge, nil
 		}
 	}
 	if err != nil {

@@ -75,6 +75,7 @@ type Controller struct {
 	prepared map[keyward.Key]*preparedPass
 	kick     chan struct{}
 	errors   atomic.Uint64
+	links    globalLinks // cluster-mode global datastores (globalcluster.go)
 }
 
 // Kick asks for a resync of every unsettled resource soon, e.g. because

@@ -17,11 +17,13 @@ import (
 // internal replication user; the secondary's replicas follow its primary
 // node, and every node gets its own group's ACLs from keyward, as ACLs are
 // not replicated. A replica is read-only, so writes to a secondary are
-// refused (READONLY) as on ElastiCache.
+// refused (READONLY) as on ElastiCache. Cluster-mode datastores are
+// replicated shard by shard by keyward itself: see globalcluster.go.
 
 // globalUpstream returns the node that the primary node of cache must
 // replicate from: the global datastore's primary node if cache is a
-// secondary, "" otherwise. During a failover (GlobalGroup.Promoting) the
+// secondary, "" otherwise; a cluster-mode member has none (its links
+// replicate it, see globalcluster.go). During a failover (GlobalGroup.Promoting) the
 // new primary keeps following the former one until the former one follows
 // it: the two then replicate from each other and both refuse writes, for
 // the moment it takes to promote the new one, so that no write is taken by
@@ -141,7 +143,11 @@ func failedOver(g *keyward.GlobalGroup, caches map[string]*keyward.Cache, at tim
 func (c *Controller) reconcileGlobal(ctx context.Context, k keyward.Key) (time.Duration, error) {
 	var after time.Duration
 	var enqueue []keyward.Key
-	err := c.update(ctx, func(tx keyward.Tx) error {
+	caught, err := c.promotionCaughtUp(ctx, k)
+	if err != nil {
+		return 0, err
+	}
+	err = c.update(ctx, func(tx keyward.Tx) error {
 		after, enqueue = 0, nil
 		g, err := keyward.GlobalGroups.Get(ctx, tx, k.Scope, k.ID)
 		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
@@ -212,14 +218,20 @@ func (c *Controller) reconcileGlobal(ctx context.Context, k keyward.Key) (time.D
 			}
 			next.Members = append(next.Members, m)
 		}
+		if next.Promoting != "" && done && !caught {
+			done = false // cluster mode: the new primary still applies the former's streams
+		}
 		if next.Promoting != "" && done {
 			// The former primary follows the new one: the new one may
-			// stop following it and take the writes.
+			// stop following it and take the writes. (In cluster mode the
+			// new one applied every write of the former one, which takes
+			// none any more; the former one and any other secondary now
+			// replicate from the new one.)
 			next.Promoting, done = "", false
 			events = append(events, failedOver(next, caches, c.Now())...)
 			for _, m := range next.Members {
 				cache := caches[m.Region]
-				if m.Role != keyward.GlobalRolePrimary || cache == nil {
+				if cache == nil || m.Role != keyward.GlobalRolePrimary && !cache.ClusterMode {
 					continue
 				}
 				cache = cache.Clone()
@@ -251,4 +263,51 @@ func (c *Controller) reconcileGlobal(ctx context.Context, k keyward.Key) (time.D
 		c.q.add(k)
 	}
 	return after, err
+}
+
+// promotionCaughtUp reports whether a failover of the global datastore k
+// may promote its new primary as far as cluster mode is concerned: a
+// cluster-mode new primary must have applied every shard's stream of the
+// former primary (linksCaughtUp). Without a failover, or in cluster mode
+// disabled, it is true.
+func (c *Controller) promotionCaughtUp(ctx context.Context, k keyward.Key) (bool, error) {
+	var cache *keyward.Cache
+	formerSettled := false
+	err := c.Store.View(ctx, func(tx keyward.Tx) error {
+		g, err := keyward.GlobalGroups.Get(ctx, tx, k.Scope, k.ID)
+		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		pm, ok := g.Primary()
+		if g.Promoting == "" || !ok {
+			return nil
+		}
+		cache, err = tx.FindCacheByID(ctx, keyward.Scope{Account: g.Scope.Account, Region: pm.Region}, keyward.KindReplicationGroup, pm.ReplicationGroupID)
+		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		// The offsets say something only once the former primary refuses
+		// writes: its read-only ACLs are applied when it is available
+		// again, and stay (its role stays secondary).
+		i := slices.IndexFunc(g.Members, func(m keyward.GlobalMember) bool { return m.Region == g.Promoting })
+		if i < 0 {
+			formerSettled = true
+			return nil
+		}
+		former, err := tx.FindCacheByID(ctx, keyward.Scope{Account: g.Scope.Account, Region: g.Promoting}, keyward.KindReplicationGroup, g.Members[i].ReplicationGroupID)
+		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			formerSettled = true
+			return nil
+		}
+		formerSettled = err == nil && former.Status == keyward.CacheAvailable
+		return err
+	})
+	if err != nil || cache == nil || !cache.ClusterMode {
+		return true, err
+	}
+	return formerSettled && c.linksCaughtUp(ctx, cache), nil
 }

@@ -262,3 +262,25 @@ func (a engineAdapter) Follow(ctx context.Context, id, addr string) (bool, error
 }
 
 var _ reconcile.SourceFollower = engineAdapter{}
+
+// ReplicaStream reads a node's replication stream as one of its replicas
+// (cluster-mode global datastores).
+func (a engineAdapter) ReplicaStream(ctx context.Context, id string, pos reconcile.ReplPosition, h reconcile.StreamHandler) error {
+	return a.m.ReplicaStream(ctx, id, engine.ReplPosition(pos), engine.StreamHandler{
+		FullSync: func(ctx context.Context, at engine.ReplPosition) error {
+			return h.FullSync(ctx, reconcile.ReplPosition(at))
+		},
+		Keys: func(ctx context.Context, keys []engine.DumpedKey) error {
+			out := make([]reconcile.DumpedKey, len(keys))
+			for i, k := range keys {
+				out[i] = reconcile.DumpedKey(k)
+			}
+			return h.Keys(ctx, out)
+		},
+		Commands: func(ctx context.Context, cmds [][]string, at engine.ReplPosition) error {
+			return h.Commands(ctx, cmds, reconcile.ReplPosition(at))
+		},
+	})
+}
+
+var _ reconcile.ReplStreamer = engineAdapter{}
