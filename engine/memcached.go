@@ -17,8 +17,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"keyward/internal/procwait"
 )
 
 // Memcached runs memcached nodes, one real memcached process each, under
@@ -540,7 +538,7 @@ func (m *Memcached) start(ctx context.Context, n *mcNode) error {
 	}
 	inst := &instance{pid: cmd.Process.Pid, started: time.Now(), exited: make(chan struct{})}
 	go func() {
-		inst.exitErr = procwait.Reap(cmd, inst.pid)
+		inst.exitErr = cmd.Wait()
 		close(inst.exited)
 	}()
 	if err := m.waitReady(ctx, rec.addr(), inst); err != nil {

@@ -19,8 +19,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"keyward/internal/procwait"
 )
 
 // instance is one server process of a node.
@@ -169,7 +167,7 @@ func (m *Manager) start(ctx context.Context, n *node) error {
 	}
 	inst := &instance{pid: cmd.Process.Pid, started: time.Now(), exited: make(chan struct{})}
 	go func() {
-		inst.exitErr = procwait.Reap(cmd, inst.pid)
+		inst.exitErr = cmd.Wait()
 		close(inst.exited)
 	}()
 	n.admin.drop()
