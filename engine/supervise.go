@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"keyward/internal/procwait"
 )
 
 // Restart backoff: a node that ran for stableAfter before dying is
@@ -56,19 +58,11 @@ func (m *Manager) goSupervised(f func()) bool {
 
 // pollExit closes inst.exited when the process (one this Manager did not
 // start, so it cannot Wait for it) is gone; it gives up when done closes.
+// It waits on a pidfd (no timer per node, see package procwait), polling
+// only where pidfds are missing.
 func pollExit(inst *instance, done <-chan struct{}) {
-	t := time.NewTicker(pollInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-t.C:
-			if !pidAlive(inst.pid) {
-				close(inst.exited)
-				return
-			}
-		}
+	if procwait.Wait(inst.pid, done, func() bool { return pidAlive(inst.pid) }, pollInterval) {
+		close(inst.exited)
 	}
 }
 

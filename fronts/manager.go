@@ -18,10 +18,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"keyward/front"
+	"keyward/internal/procwait"
 	"keyward/sigv4"
 )
 
@@ -62,6 +64,11 @@ type handle struct {
 	srv     *front.Server // in-process
 	pid     int           // process
 	stopped bool
+	// child is pid when the process is our child, whose end its reaper
+	// records in reaped: running then needs no /proc read (a check per
+	// front on every pass over its node).
+	child  int
+	reaped atomic.Int64
 }
 
 func (m *Manager) root() string { return filepath.Join(m.DataDir, "fronts") }
@@ -285,6 +292,9 @@ func (m *Manager) running(h *handle) bool {
 	if m.InProcess {
 		return h.srv != nil
 	}
+	if h.pid > 0 && h.pid == h.child {
+		return h.reaped.Load() != int64(h.pid)
+	}
 	return h.pid > 0 && pidAlive(h.pid)
 }
 
@@ -337,11 +347,13 @@ func (m *Manager) start(ctx context.Context, h *handle) error {
 		return fmt.Errorf("fronts: start %s: %w", h.cfg.ID, err)
 	}
 	h.pid = cmd.Process.Pid
+	h.child = h.pid
 	writeFileAtomic(filepath.Join(h.dir, "front.pid"), []byte(strconv.Itoa(h.pid)+"\n"), 0o600)
 	exited := make(chan struct{})
 	// Not in m.wg: the process outlives Close, and so does its reaper.
 	go func() {
-		cmd.Wait()
+		procwait.Reap(cmd, cmd.Process.Pid)
+		h.reaped.Store(int64(cmd.Process.Pid))
 		close(exited)
 		m.revive(h, cmd.Process.Pid)
 	}()
@@ -427,18 +439,9 @@ func (m *Manager) watchAdopted(h *handle) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-m.ctx.Done():
-				return
-			case <-t.C:
-			}
-			if !pidAlive(pid) {
-				m.revive(h, pid)
-				return
-			}
+		// A pidfd, not a timer per front (see package procwait).
+		if procwait.Wait(pid, m.ctx.Done(), func() bool { return pidAlive(pid) }, 200*time.Millisecond) {
+			m.revive(h, pid)
 		}
 	}()
 }

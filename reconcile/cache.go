@@ -170,6 +170,13 @@ func (c *Controller) groupConverged(ctx context.Context, tx keyward.Tx, g *keywa
 		}
 	}
 	for _, ref := range refs {
+		if k := (keyward.Key{Resource: ref.kind.Resource(), Scope: g.Scope, ID: ref.id}); c.fanning(k) {
+			// Its pass (kicked by the change, see fanOut) is under way and
+			// reports when it ends; the caller looks again then. Reading
+			// the cache now would tell nothing more.
+			pending = append(pending, k)
+			continue
+		}
 		cache, err := tx.FindCacheByID(ctx, g.Scope, ref.kind, ref.id)
 		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
 			continue
@@ -186,7 +193,7 @@ func (c *Controller) groupConverged(ctx context.Context, tx keyward.Tx, g *keywa
 		if cache.AppliedACL != d.Fingerprint {
 			k := keyward.Key{Resource: ref.kind.Resource(), Scope: g.Scope, ID: ref.id}
 			pending = append(pending, k)
-			c.q.add(k)
+			c.q.addIdle(k) // a pass in progress reports when it ends
 			if b := c.q.backoff(k); b > 0 && (wait == 0 || b < wait) {
 				wait = b
 			}
@@ -671,6 +678,9 @@ type preparedPass struct {
 	want  Desired
 	set   nodeSettings
 	epoch uint64
+	// fresh: read after the key was handed out (Controller.fanOut), so
+	// valid whatever the epoch.
+	fresh bool
 }
 
 // takePrepared returns k's prepared state if nothing changed since it was
@@ -680,7 +690,7 @@ func (c *Controller) takePrepared(k keyward.Key) *preparedPass {
 	p := c.prepared[k]
 	delete(c.prepared, k)
 	c.prepMu.Unlock()
-	if p == nil || p.epoch != c.epoch.Load() {
+	if p == nil || !p.fresh && p.epoch != c.epoch.Load() {
 		return nil
 	}
 	return p

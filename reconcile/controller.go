@@ -12,6 +12,7 @@ package reconcile
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -76,6 +77,9 @@ type Controller struct {
 	kick     chan struct{}
 	errors   atomic.Uint64
 	links    globalLinks // cluster-mode global datastores (globalcluster.go)
+
+	fanMu sync.Mutex
+	fan   map[keyward.Key]int // caches whose fanOut pass runs now
 }
 
 // Kick asks for a resync of every unsettled resource soon, e.g. because
@@ -181,31 +185,146 @@ func (c *Controller) resync(ctx context.Context) {
 
 func (c *Controller) work(ctx context.Context) {
 	for {
-		k, ok := c.q.get()
+		k, urgent, ok := c.q.getUrgent()
 		if !ok {
 			return
 		}
-		after, err := c.Reconcile(ctx, k)
-		if err != nil && ctx.Err() == nil {
-			c.errors.Add(1)
+		if _, cache := cacheKindOf(k.Resource); cache && urgent {
+			c.fanOut(ctx, append([]keyward.Key{k}, c.q.takeUrgent(isCacheKey, maxFanOut-1)...))
+			continue
 		}
-		switch {
-		case err != nil && IsTerminal(err):
-			// No retry can fix it, but resyncs and polls look again: let
-			// them, no faster than the backoff.
-			d := c.q.retry(k)
-			c.Logger.Error("reconcile: giving up", "key", k.String(), "err", err, "next_look", d)
-		case err != nil && ctx.Err() == nil:
-			d := c.q.retry(k)
-			c.Logger.Warn("reconcile: will retry", "key", k.String(), "after", d, "err", err)
-		case err == nil:
-			c.q.forget(k)
-			if after > 0 {
-				c.q.addAfter(k, after)
-			}
-		}
-		c.q.done(k)
+		c.pass(ctx, k)
 	}
+}
+
+// maxFanOut bounds how many kicked caches one worker reconciles at once.
+const maxFanOut = 1024
+
+func isCacheKey(k keyward.Key) bool {
+	_, ok := cacheKindOf(k.Resource)
+	return ok
+}
+
+// pass reconciles k once, handles the outcome (retry, backoff, a later
+// look) and releases k in the queue.
+func (c *Controller) pass(ctx context.Context, k keyward.Key) {
+	after, err := c.Reconcile(ctx, k)
+	if err != nil && ctx.Err() == nil {
+		c.errors.Add(1)
+	}
+	switch {
+	case err != nil && IsTerminal(err):
+		// No retry can fix it, but resyncs and polls look again: let
+		// them, no faster than the backoff.
+		d := c.q.retry(k)
+		c.Logger.Error("reconcile: giving up", "key", k.String(), "err", err, "next_look", d)
+	case err != nil && ctx.Err() == nil:
+		d := c.q.retry(k)
+		c.Logger.Warn("reconcile: will retry", "key", k.String(), "after", d, "err", err)
+	case err == nil:
+		c.q.forget(k)
+		if after > 0 {
+			c.q.addAfter(k, after)
+		}
+	}
+	c.q.done(k)
+}
+
+// fanOut reconciles caches kicked by accepted changes (a DeleteUser kicks
+// every cache of the user's groups at once) all at the same time: their
+// stored and desired states are read in one read transaction (each group
+// and its members once), then every cache's pass runs in parallel, each
+// with its nodes in parallel, so that a revocation reaches every node of
+// every cache in one round trip each, whatever the number of workers, and
+// the store is not re-read per cache.
+//
+// The states are read after the keys were handed out: a change committed
+// later kicks its keys again (they run once more), so they are as fresh
+// as the read of a pass of its own (unlike a resync's, see prepared).
+//
+// While they run, the users and groups that wait for them count them as
+// pending without reading them (fanning), and each reports when its pass
+// ends, whatever the outcome, so that the waiters look again then.
+func (c *Controller) fanOut(ctx context.Context, keys []keyward.Key) {
+	c.fanMu.Lock()
+	if c.fan == nil {
+		c.fan = map[keyward.Key]int{}
+	}
+	for _, k := range keys {
+		c.fan[k]++
+	}
+	c.fanMu.Unlock()
+	if len(keys) > 1 {
+		c.prepareFresh(ctx, keys)
+	}
+	one := func(k keyward.Key) {
+		c.pass(ctx, k)
+		c.fanMu.Lock()
+		if c.fan[k]--; c.fan[k] <= 0 {
+			delete(c.fan, k)
+		}
+		c.fanMu.Unlock()
+		c.cacheDone(k)
+	}
+	var wg sync.WaitGroup
+	for _, k := range keys[1:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			one(k)
+		}()
+	}
+	one(keys[0])
+	wg.Wait()
+}
+
+// fanning reports whether cache k's pass runs in a fanOut now.
+func (c *Controller) fanning(k keyward.Key) bool {
+	c.fanMu.Lock()
+	defer c.fanMu.Unlock()
+	return c.fan[k] > 0
+}
+
+// prepareFresh reads the passes of caches keys in one read transaction
+// and leaves them for the passes (takePrepared). A cache that cannot be
+// read here is left to read itself.
+func (c *Controller) prepareFresh(ctx context.Context, keys []keyward.Key) {
+	fresh := make(map[keyward.Key]*preparedPass, len(keys))
+	err := c.Store.View(ctx, func(tx keyward.Tx) error {
+		clear(fresh)
+		memo := map[keyward.Scope]map[string]*planInput{}
+		for _, k := range keys {
+			kind, _ := cacheKindOf(k.Resource)
+			cache, err := tx.FindCacheByID(ctx, k.Scope, kind, k.ID)
+			if err != nil {
+				continue
+			}
+			if memo[k.Scope] == nil {
+				memo[k.Scope] = map[string]*planInput{}
+			}
+			p := &preparedPass{cache: cache, fresh: true}
+			if p.want, err = c.desiredMemo(ctx, tx, cache, memo[k.Scope]); err != nil {
+				continue
+			}
+			if p.set, err = nodeConfig(ctx, tx, cache); err != nil {
+				continue
+			}
+			if p.set.upstream, err = globalUpstream(ctx, tx, cache); err != nil {
+				continue
+			}
+			fresh[k] = p
+		}
+		return nil
+	})
+	if err != nil {
+		return
+	}
+	c.prepMu.Lock()
+	if c.prepared == nil {
+		c.prepared = map[keyward.Key]*preparedPass{}
+	}
+	maps.Copy(c.prepared, fresh)
+	c.prepMu.Unlock()
 }
 
 // Reconcile makes one pass over the resource k. It returns a positive

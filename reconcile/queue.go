@@ -178,23 +178,65 @@ func (q *queue) forget(k keyward.Key) {
 
 // get blocks until a key is ready or the queue shuts down.
 func (q *queue) get() (keyward.Key, bool) {
+	k, _, ok := q.getUrgent()
+	return k, ok
+}
+
+// getUrgent is get that also reports whether the key was kicked (urgent).
+func (q *queue) getUrgent() (k keyward.Key, urgent, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for len(q.ready) == 0 && len(q.urgent) == 0 && !q.shutdown {
 		q.cond.Wait()
 	}
 	if q.shutdown {
-		return keyward.Key{}, false
+		return keyward.Key{}, false, false
 	}
-	var k keyward.Key
 	if len(q.urgent) > 0 {
-		k, q.urgent = q.urgent[0], q.urgent[1:]
+		k, q.urgent, urgent = q.urgent[0], q.urgent[1:], true
 	} else {
 		k, q.ready = q.ready[0], q.ready[1:]
 	}
 	delete(q.queued, k)
 	q.processing[k] = true
-	return k, true
+	return k, urgent, true
+}
+
+// takeUrgent hands out, as get does, up to n more urgent keys that match,
+// without waiting: a worker that got a kicked cache takes the other caches
+// kicked by the same change with it and reaches all their nodes at once
+// (see Controller.fanOut), instead of one worker's pass per cache.
+func (q *queue) takeUrgent(match func(keyward.Key) bool, n int) []keyward.Key {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []keyward.Key
+	rest := q.urgent[:0]
+	for _, k := range q.urgent {
+		if len(out) < n && match(k) {
+			out = append(out, k)
+			delete(q.queued, k)
+			q.processing[k] = true
+			continue
+		}
+		rest = append(rest, k)
+	}
+	clear(q.urgent[len(rest):])
+	q.urgent = rest
+	return out
+}
+
+// addIdle is add for a key that is neither queued nor being processed
+// (nor backing off); a key being processed is left alone. For checks that
+// only make sure someone looks at k: a pass in progress reports when it
+// ends, and whoever waits for it checks again then (see waiters), so
+// marking it dirty would only run a second, redundant pass.
+func (q *queue) addIdle(k keyward.Key) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.processing[k] || time.Now().Before(q.notBefore[k]) {
+		return
+	}
+	q.addLocked(k)
 }
 
 // done marks k processed, re-queueing it if it was added meanwhile.

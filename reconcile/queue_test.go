@@ -115,3 +115,67 @@ func TestQueue_KickedFirst(t *testing.T) {
 		t.Errorf("len %d after draining", q.len())
 	}
 }
+
+// takeUrgent hands out the kicked keys that match, each once, marked as
+// being processed (so a kick meanwhile re-queues them after done), and
+// leaves the others in order.
+func TestQueue_TakeUrgent(t *testing.T) {
+	q := newQueue()
+	rg := func(id string) keyward.Key { return keyward.Key{Resource: keyward.ResourceReplicationGroup, ID: id} }
+	user := keyward.Key{Resource: keyward.ResourceUser, ID: "u"}
+	q.add(rg("ready")) // queued by a resync, not kicked
+	for _, k := range []keyward.Key{rg("a"), user, rg("b"), rg("c")} {
+		q.kick(k)
+	}
+	first, urgent, ok := q.getUrgent()
+	if !ok || !urgent || first != rg("a") {
+		t.Fatalf("getUrgent = %v, %v, %v; want rg a, urgent", first, urgent, ok)
+	}
+	got := q.takeUrgent(isCacheKey, 1)
+	if len(got) != 1 || got[0] != rg("b") {
+		t.Fatalf("takeUrgent(1) = %v, want [b]", got)
+	}
+	got = q.takeUrgent(isCacheKey, 10)
+	if len(got) != 1 || got[0] != rg("c") {
+		t.Fatalf("takeUrgent(10) = %v, want [c]", got)
+	}
+	q.kick(rg("b")) // while processing: again after done, urgently
+	if k, urgent, _ := q.getUrgent(); k != user || !urgent {
+		t.Fatalf("next = %v (urgent %v), want the user, urgent", k, urgent)
+	}
+	if k, urgent, _ := q.getUrgent(); k != rg("ready") || urgent {
+		t.Fatalf("next = %v (urgent %v), want the resync's key, not urgent", k, urgent)
+	}
+	q.done(rg("b"))
+	if k, urgent, _ := q.getUrgent(); k != rg("b") || !urgent {
+		t.Fatalf("after done: %v (urgent %v), want b again, urgent", k, urgent)
+	}
+	if q.len() != 0 {
+		t.Errorf("%d keys left", q.len())
+	}
+}
+
+// addIdle queues an idle key but leaves a key being processed (or backing
+// off) alone: no second pass is run after the one under way.
+func TestQueue_AddIdle(t *testing.T) {
+	q := newQueue()
+	k := keyward.Key{Resource: keyward.ResourceReplicationGroup, ID: "a"}
+	q.addIdle(k)
+	if q.len() != 1 {
+		t.Fatal("an idle key was not queued")
+	}
+	q.get()
+	q.addIdle(k)
+	q.done(k)
+	if q.len() != 0 {
+		t.Fatal("a key under way was queued again")
+	}
+	q.retry(k)
+	q.addIdle(k)
+	q.mu.Lock()
+	queued := q.queued[k]
+	q.mu.Unlock()
+	if queued {
+		t.Fatal("a key backing off was queued before its retry")
+	}
+}

@@ -12,6 +12,8 @@
 //
 //	go run ./cmd/keyward-seedbench -trials 50                      # 3 groups × 3 nodes
 //	go run ./cmd/keyward-seedbench -curve 1,3,10,30,100 -trials 20 # 3 … 300 nodes
+//	go run ./cmd/keyward-seedbench -baseline /tmp/keyward-main       # and the same with another binary
+//	go run ./cmd/keyward-seedbench -pprof /tmp/prof                  # keyward's CPU and heap profiles
 package main
 
 import (
@@ -20,6 +22,7 @@ import (
 	"crypto/x509"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -47,6 +50,8 @@ func main() {
 	idle := flag.Duration("idle", 20*time.Second, "after the last size, how long to measure keyward's CPU while nothing changes (0: skip)")
 	parallel := flag.Int("create-parallel", 8, "replication groups created at once while the fleet grows")
 	settle := flag.Duration("settle", 200*time.Millisecond, "pause between a trial's setup and its DeleteUser")
+	baseline := flag.String("baseline", "", "another keyward binary (e.g. the previous main) to measure the same way right after, in the same invocation (default: none)")
+	prof := flag.String("pprof", "", "directory to write keyward's CPU profiles (during each size's trials and at rest) and heap profiles into (default: none)")
 	flag.Parse()
 	sizes := []int{*groups}
 	if *curve != "" {
@@ -59,17 +64,25 @@ func main() {
 			sizes = append(sizes, n)
 		}
 	}
-	o := opts{trials: *trials, nodes: *nodes, sizes: sizes, bin: *bin, idle: *idle, parallel: max(*parallel, 1), settle: *settle}
-	if err := run(o); err != nil {
+	o := opts{trials: *trials, nodes: *nodes, sizes: sizes, idle: *idle, parallel: max(*parallel, 1), settle: *settle, pprof: *prof}
+	if err := run(o, "keyward", *bin); err != nil {
 		log.Fatal(err)
+	}
+	// The baseline runs the same curve right after, on a fleet of its own,
+	// so that both sets of figures come from one invocation.
+	if *baseline != "" {
+		o.pprof = "" // an older keyward may not serve profiles
+		if err := run(o, "baseline "+*baseline, *baseline); err != nil {
+			log.Fatal(err)
+		}
 	}
 }
 
 type opts struct {
 	trials, nodes, parallel int
 	sizes                   []int
-	bin                     string
 	idle, settle            time.Duration
+	pprof                   string // directory for profiles, "" for none
 }
 
 type bench struct {
@@ -77,6 +90,7 @@ type bench struct {
 	tls     *tls.Config
 	cmd     *exec.Cmd
 	ctx     context.Context
+	pprof   string // keyward's --pprof address, "" for none
 	mu      sync.Mutex
 	created []string
 }
@@ -93,13 +107,14 @@ type sizeResult struct {
 	kwRevoke, fleetRevoke []time.Duration
 }
 
-func run(o opts) error {
+// run measures the keyward binary bin (built from ./cmd/keyward if "")
+// and prints its report under name.
+func run(o opts, name, bin string) error {
 	dir, err := os.MkdirTemp("", "keyward-seedbench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin := o.bin
 	if bin == "" {
 		bin = filepath.Join(dir, "keyward")
 		if out, err := exec.Command("go", "build", "-o", bin, "./cmd/keyward").CombinedOutput(); err != nil {
@@ -111,7 +126,17 @@ func run(o opts) error {
 		return err
 	}
 	b := &bench{ctx: context.Background()}
-	b.cmd = exec.Command(bin, "serve", "--listen", addr, "--data-dir", filepath.Join(dir, "data"), "--log-level", "warn")
+	args := []string{"serve", "--listen", addr, "--data-dir", filepath.Join(dir, "data"), "--log-level", "warn"}
+	if o.pprof != "" {
+		if err := os.MkdirAll(o.pprof, 0o700); err != nil {
+			return err
+		}
+		if b.pprof, err = freeAddr(); err != nil {
+			return err
+		}
+		args = append(args, "--pprof", b.pprof)
+	}
+	b.cmd = exec.Command(bin, args...)
 	b.cmd.Stderr = os.Stderr
 	if err := b.cmd.Start(); err != nil {
 		return err
@@ -172,6 +197,7 @@ func run(o opts) error {
 		busy0, kw0, t0 := machineBusy(), procCPU(b.cmd.Process.Pid), time.Now()
 		fleet := fleetPIDs(dir)
 		fmt.Fprintf(os.Stderr, "seedbench: %d node and front processes\n", len(fleet))
+		stopProf := b.profile(o.pprof, fmt.Sprintf("cpu-%d", len(nodeAddrs)))
 		for range o.trials {
 			t, err := b.trial(nodeAddrs, victim, o.settle, fleet)
 			victim++
@@ -182,6 +208,8 @@ func run(o opts) error {
 			res.kwRevoke = append(res.kwRevoke, t.kw)
 			res.fleetRevoke = append(res.fleetRevoke, t.fleet)
 		}
+		stopProf()
+		b.heap(o.pprof, fmt.Sprintf("heap-%d", len(nodeAddrs)))
 		el := time.Since(t0).Seconds()
 		res.busy = (machineBusy() - busy0) / el
 		res.kwCPU = (procCPU(b.cmd.Process.Pid) - kw0) / el
@@ -193,16 +221,22 @@ func run(o opts) error {
 	// keyward at rest, supervising the whole fleet.
 	var idleCPU float64
 	var idleRSS int
+	var idleFleet float64 // the nodes' and fronts' CPU at rest, in cores
 	if o.idle > 0 {
 		fmt.Fprintf(os.Stderr, "seedbench: measuring keyward at rest for %v\n", o.idle)
 		time.Sleep(3 * time.Second)
-		kw0, t0 := procCPU(b.cmd.Process.Pid), time.Now()
+		fleet := fleetPIDs(dir)
+		kw0, fleet0, t0 := procCPU(b.cmd.Process.Pid), onCPU(fleet...), time.Now()
+		stopProf := b.profile(o.pprof, fmt.Sprintf("cpu-idle-%d", len(nodeAddrs)))
 		time.Sleep(o.idle)
+		stopProf()
 		idleCPU = (procCPU(b.cmd.Process.Pid) - kw0) / time.Since(t0).Seconds()
+		idleFleet = float64(onCPU(fleet...)-fleet0) / float64(time.Since(t0))
 		idleRSS = rss(b.cmd.Process.Pid)
+		b.heap(o.pprof, fmt.Sprintf("heap-idle-%d", len(nodeAddrs)))
 	}
 
-	fmt.Printf("## Seed data plane (keyward, SQLite, redis-server %s, TLS through the fronts)\n\n", redisVersion())
+	fmt.Printf("## Seed data plane: %s (SQLite, redis-server %s, TLS through the fronts)\n\n", name, redisVersion())
 	fmt.Printf("DeleteUser → every node refuses the user (%d trials per size; %d nodes per group):\n\n", o.trials, o.nodes)
 	fmt.Printf("| nodes (groups × %d) | n | p50 | p99 | max | keyward CPU per revocation (median) | nodes' + fronts' CPU per revocation (median) | keyward CPU during trials (cores) | machine busy (cores) | load avg before → after |\n|---|---|---|---|---|---|---|---|---|---|\n", o.nodes)
 	for _, r := range results {
@@ -215,8 +249,8 @@ func run(o opts) error {
 		o.nodes, o.parallel, len(createTimes), quantile(createTimes, 0.5).Round(time.Millisecond),
 		quantile(createTimes, 0.99).Round(time.Millisecond), slices.Max(createTimes).Round(time.Millisecond))
 	if o.idle > 0 {
-		fmt.Printf("\nkeyward at rest supervising %d nodes (%d groups) for %v: CPU %.2f %% of one core, RSS %.1f MiB (load average %.1f).\n",
-			len(nodeAddrs), len(nodeAddrs)/o.nodes, o.idle, 100*idleCPU, float64(idleRSS)/1024, loadAvg())
+		fmt.Printf("\nkeyward at rest supervising %d nodes (%d groups) for %v: CPU %.2f %% of one core, RSS %.1f MiB (load average %.1f); the nodes and fronts themselves meanwhile: %.1f %% of one core.\n",
+			len(nodeAddrs), len(nodeAddrs)/o.nodes, o.idle, 100*idleCPU, float64(idleRSS)/1024, loadAvg(), 100*idleFleet)
 	}
 	return nil
 }
@@ -320,6 +354,67 @@ func (b *bench) trial(addrs []string, i int, settle time.Duration, fleet []int) 
 	}
 	r.d = last.Sub(start)
 	return r, nil
+}
+
+// profile records keyward's CPU profile into dir, as consecutive 2 s
+// profiles name-0.pprof, name-1.pprof... (merge them with go tool pprof),
+// until the returned function is called (which waits for the last one).
+// With dir "" it does nothing.
+func (b *bench) profile(dir, name string) func() {
+	if dir == "" || b.pprof == "" {
+		return func() {}
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=2", b.pprof), filepath.Join(dir, fmt.Sprintf("%s-%d.pprof", name, i))); err != nil {
+				log.Printf("seedbench: cpu profile: %v", err)
+				return
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
+}
+
+// heap writes keyward's heap profile (after a GC) to dir/name.pprof.
+func (b *bench) heap(dir, name string) {
+	if dir == "" || b.pprof == "" {
+		return
+	}
+	if err := fetch(fmt.Sprintf("http://%s/debug/pprof/heap?gc=1", b.pprof), filepath.Join(dir, name+".pprof")); err != nil {
+		log.Printf("seedbench: heap profile: %v", err)
+	}
+	// The same as text, with the runtime's memory statistics, and the
+	// kernel's view of the whole process (RSS beyond the Go heap).
+	if err := fetch(fmt.Sprintf("http://%s/debug/pprof/heap?debug=1", b.pprof), filepath.Join(dir, name+".txt")); err != nil {
+		log.Printf("seedbench: heap profile: %v", err)
+	}
+	if data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", b.cmd.Process.Pid)); err == nil {
+		os.WriteFile(filepath.Join(dir, name+".smaps"), data, 0o600)
+	}
+}
+
+func fetch(url, file string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, data, 0o600)
 }
 
 type trialResult struct {

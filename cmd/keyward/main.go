@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -90,6 +93,7 @@ type serveFlags struct {
 	logLevel        string
 	logFormat       string
 	regions         string
+	pprof           string
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
@@ -126,6 +130,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.Int64Var(&f.cfg.MaxBodyMemory, "max-body-memory", server.DefaultMaxBodyMemory, "bytes of request bodies held at once; requests beyond it wait, then get 503")
 	fs.DurationVar(&f.cfg.ReadyInterval, "ready-interval", server.DefaultReadyInterval, "how often /readyz's store write probe runs")
 	fs.StringVar(&f.logLevel, "log-level", env("KEYWARD_LOG_LEVEL", "info"), "debug, info, warn or error ($KEYWARD_LOG_LEVEL)")
+	fs.StringVar(&f.pprof, "pprof", "", "serve Go's profiles (net/http/pprof) on this loopback address, for benchmarks (default: off)")
 	fs.StringVar(&f.logFormat, "log-format", env("KEYWARD_LOG_FORMAT", "text"), "text or json ($KEYWARD_LOG_FORMAT)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -208,6 +213,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	s.Start()
 	log := f.cfg.Logger
+	if f.pprof != "" {
+		if err := servePprof(ctx, f.pprof); err != nil {
+			s.Close()
+			return err
+		}
+	}
 	log.Info("keyward serving", "endpoint", s.URL(), "data_dir", f.cfg.DataDir,
 		"sigv4", len(f.cfg.Credentials) > 0, "transition_delay", f.cfg.TransitionDelay,
 		"startup", time.Since(start).Round(time.Microsecond))
@@ -217,6 +228,29 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	err = s.Close()
 	log.Info("keyward stopped", "shutdown", time.Since(start).Round(time.Microsecond))
 	return err
+}
+
+// servePprof serves net/http/pprof's handlers on addr, a loopback address
+// (profiles show internals: never beyond the machine), until ctx is done.
+func servePprof(ctx context.Context, addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("--pprof %q: want a loopback address and port", addr)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(l)
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	return nil
 }
 
 func env(name, def string) string {
