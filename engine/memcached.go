@@ -17,6 +17,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"keyward/internal/procwait"
 )
 
 // Memcached runs memcached nodes, one real memcached process each, under
@@ -736,7 +738,7 @@ func (m *Memcached) startMC(ctx context.Context, n *mcNode) error {
 	}
 	inst := &instance{pid: cmd.Process.Pid, started: time.Now(), exited: make(chan struct{})}
 	go func() {
-		inst.exitErr = cmd.Wait()
+		inst.exitErr = procwait.Reap(cmd, inst.pid)
 		close(inst.exited)
 	}()
 	if err := m.waitReady(ctx, rec.backend(), inst); err != nil {

@@ -15,9 +15,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"keyward/internal/procwait"
 )
 
 // instance is one server process of a node.
@@ -56,7 +59,7 @@ func (m *Manager) binary(engine string) (string, error) {
 	if name == "" {
 		name = def
 	}
-	path, err := exec.LookPath(name)
+	path, err := lookPath(name)
 	if err != nil {
 		where := " on PATH"
 		if strings.ContainsRune(name, filepath.Separator) {
@@ -65,6 +68,32 @@ func (m *Manager) binary(engine string) (string, error) {
 		return "", &notFoundError{fmt.Sprintf("engine: %s not found%s: install it (%s) or set %s", name, where, hint, flag)}
 	}
 	return path, nil
+}
+
+// lookPath is exec.LookPath remembering what it found for a few seconds:
+// every pass over every node asks for its binary (to start it if needed),
+// and the lookup's stat of each PATH directory was a good part of a pass
+// over a node at rest. Failures are not remembered, so installing the
+// binary takes effect at once.
+func lookPath(name string) (string, error) {
+	key := name + "\x00" + os.Getenv("PATH")
+	if e, ok := lookPaths.Load(key); ok && time.Since(e.(lookedPath).at) < lookPathTTL {
+		return e.(lookedPath).path, nil
+	}
+	path, err := exec.LookPath(name)
+	if err == nil {
+		lookPaths.Store(key, lookedPath{path, time.Now()})
+	}
+	return path, err
+}
+
+const lookPathTTL = 5 * time.Second
+
+var lookPaths sync.Map // name and PATH → lookedPath
+
+type lookedPath struct {
+	path string
+	at   time.Time
 }
 
 // checkTLS reports whether bin was built with TLS. A server built without
@@ -140,7 +169,7 @@ func (m *Manager) start(ctx context.Context, n *node) error {
 	}
 	inst := &instance{pid: cmd.Process.Pid, started: time.Now(), exited: make(chan struct{})}
 	go func() {
-		inst.exitErr = cmd.Wait()
+		inst.exitErr = procwait.Reap(cmd, inst.pid)
 		close(inst.exited)
 	}()
 	n.admin.drop()
