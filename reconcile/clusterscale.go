@@ -160,11 +160,26 @@ func (c *Controller) scaleDisabled(ctx context.Context, cache *keyward.Cache) ([
 	if cache.Status != keyward.CacheModifying {
 		return nil, false, nil
 	}
+	// Every replica must hold what the primary held when this check
+	// began: linked is not enough, as a primary streams to a replica that
+	// just finished its full sync only after its first acknowledgement
+	// (up to a second later).
+	r, err := cmd.Do(ctx, cache.NodeID(cache.Nodes[0].ClusterID), "INFO", "replication")
+	if err != nil {
+		return nil, true, err
+	}
+	pinfo, _ := r.(string)
+	want, _ := strconv.ParseInt(infoField(pinfo, "master_repl_offset"), 10, 64)
 	roles := slices.Clone(cache.Nodes)
 	for i := 1; i < len(cache.Nodes); i++ {
-		ok, err := inSync(ctx, cmd, cache.NodeID(cache.Nodes[i].ClusterID))
-		if err != nil || !ok {
-			return nil, true, err // a new replica still syncing
+		r, err := cmd.Do(ctx, cache.NodeID(cache.Nodes[i].ClusterID), "INFO", "replication")
+		if err != nil {
+			return nil, true, err
+		}
+		info, _ := r.(string)
+		got, _ := strconv.ParseInt(infoField(info, "slave_repl_offset"), 10, 64)
+		if !replicaSynced(info) || got < want {
+			return nil, true, nil // a replica still syncing or catching up
 		}
 		roles[i].Recovering = false
 	}
