@@ -417,8 +417,10 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 	var wg sync.WaitGroup
 	first := false
 	// A new cluster's nodes all start at once: formCluster makes the
-	// replicas replicate once they run.
-	if !cache.ClusterMode && (cache.Nodes[primary].Port == 0 || !c.nodeUp(cache.NodeID(cache.Nodes[primary].ClusterID))) {
+	// replicas replicate once they run. Not a serverless cache's: its
+	// reader takes the primary's address (ShareHost), which exists only
+	// once the primary ran.
+	if (!cache.ClusterMode || cache.Kind == keyward.KindServerless) && (cache.Nodes[primary].Port == 0 || !c.nodeUp(cache.NodeID(cache.Nodes[primary].ClusterID))) {
 		// A new group, or a primary down: replicas need their primary
 		// running first (after a failover, the promoted one).
 		node(primary)
