@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+
+	"keyward/internal/atomicfile"
 )
 
 // Node addresses. With Manager.Addresses set, every new node gets a
@@ -345,7 +347,7 @@ func (m *Manager) loadReserved() error {
 // saveReserved writes the reservations. Requires m.mu.
 func (m *Manager) saveReserved() error {
 	b, _ := json.MarshalIndent(m.reserved, "", "  ")
-	if err := writeFileAtomic(filepath.Join(m.DataDir, addressesFile), append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(m.DataDir, addressesFile), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("engine: %s: %w", addressesFile, err)
 	}
 	return nil

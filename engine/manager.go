@@ -21,6 +21,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"keyward/internal/atomicfile"
 )
 
 // Engine names as NodeSpec.Engine takes them.
@@ -1147,7 +1149,7 @@ func loadOrCreateSecret(name string, create bool) (string, error) {
 	var raw [32]byte
 	rand.Read(raw[:])
 	s := hex.EncodeToString(raw[:])
-	if err := writeFileAtomic(name, []byte(s+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(name, []byte(s+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("engine: write admin secret: %w", err)
 	}
 	return s, nil

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"keyward/internal/atomicfile"
 	"keyward/internal/procwait"
 )
 
@@ -942,5 +943,5 @@ func writeMCRecord(dir string, rec mcRecord) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, "node.json"), append(b, '\n'), 0o600)
+	return atomicfile.Write(filepath.Join(dir, "node.json"), append(b, '\n'), 0o600)
 }

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"keyward/internal/atomicfile"
 	"keyward/mcfront"
 )
 
@@ -532,5 +533,5 @@ func writeEPRecord(dir string, rec epRecord) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, "endpoint.json"), append(b, '\n'), 0o600)
+	return atomicfile.Write(filepath.Join(dir, "endpoint.json"), append(b, '\n'), 0o600)
 }

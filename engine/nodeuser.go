@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+
+	"keyward/internal/atomicfile"
 )
 
 // NodeUserName is the system user nodes run as when keyward runs as root
@@ -174,7 +176,7 @@ func dirExists(p string) bool {
 // writeNodeFile writes a file the node process reads: owned by the node
 // user when there is one.
 func (m *Manager) writeNodeFile(name string, data []byte, perm os.FileMode) error {
-	if err := writeFileAtomic(name, data, perm); err != nil {
+	if err := atomicfile.Write(name, data, perm); err != nil {
 		return err
 	}
 	return m.chownNode(name)

@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"keyward/internal/atomicfile"
 	"keyward/internal/procwait"
 )
 
@@ -453,7 +454,7 @@ func writeRecord(dir string, rec record) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, "node.json"), append(b, '\n'), 0o600)
+	return atomicfile.Write(filepath.Join(dir, "node.json"), append(b, '\n'), 0o600)
 }
 
 // shutdown stops inst: SHUTDOWN through the admin user (NOSAVE when the

@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"keyward/internal/atomicfile"
 )
 
 // caValidity is the lifetime of a new CA; node certificates live as long
@@ -99,11 +101,11 @@ func (ca *CA) create(dir string) error {
 	}
 	// Key first: a crash in between leaves a key without a certificate,
 	// which loadOrCreateCA reports instead of silently replacing the CA.
-	if err := writeFileAtomic(ca.KeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+	if err := atomicfile.Write(ca.KeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 		return fmt.Errorf("engine: create CA: %w", err)
 	}
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if err := writeFileAtomic(ca.CertFile, certPEM, 0o644); err != nil {
+	if err := atomicfile.Write(ca.CertFile, certPEM, 0o644); err != nil {
 		return fmt.Errorf("engine: create CA: %w", err)
 	}
 	return ca.parse(certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
@@ -177,10 +179,10 @@ func (ca *CA) ensureServerCert(certFile, keyFile, name string, hosts []string) e
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+	if err := atomicfile.Write(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 		return err
 	}
-	return writeFileAtomic(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	return atomicfile.Write(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 }
 
 func (ca *CA) certUsable(certFile, keyFile string, ips []net.IP) bool {
@@ -219,31 +221,4 @@ func randomSerial() *big.Int {
 		panic(err) // crypto/rand does not fail on supported platforms
 	}
 	return n
-}
-
-// writeFileAtomic writes data to a temporary file in the same directory and
-// renames it over name, so readers never see a partial file.
-func writeFileAtomic(name string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, name)
 }

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"keyward/front"
+	"keyward/internal/atomicfile"
 	"keyward/internal/procwait"
 	"keyward/sigv4"
 )
@@ -212,7 +213,7 @@ func (m *Manager) writeConfig(h *handle) error {
 		return err
 	}
 	b, _ := json.MarshalIndent(h.cfg, "", "  ")
-	return writeFileAtomic(filepath.Join(h.dir, "front.json"), b, 0o600)
+	return atomicfile.Write(filepath.Join(h.dir, "front.json"), b, 0o600)
 }
 
 // Stop ends the front of node id and removes its directory; unknown ids
@@ -348,7 +349,7 @@ func (m *Manager) start(ctx context.Context, h *handle) error {
 	}
 	h.pid = cmd.Process.Pid
 	h.child = h.pid
-	writeFileAtomic(filepath.Join(h.dir, "front.pid"), []byte(strconv.Itoa(h.pid)+"\n"), 0o600)
+	atomicfile.Write(filepath.Join(h.dir, "front.pid"), []byte(strconv.Itoa(h.pid)+"\n"), 0o600)
 	exited := make(chan struct{})
 	// Not in m.wg: the process outlives Close, and so does its reaper.
 	go func() {
@@ -479,7 +480,7 @@ func loadOrCreateKey(name string) ([]byte, error) {
 	}
 	k := make([]byte, 32)
 	rand.Read(k)
-	if err := writeFileAtomic(name, []byte(hex.EncodeToString(k)+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(name, []byte(hex.EncodeToString(k)+"\n"), 0o600); err != nil {
 		return nil, err
 	}
 	return k, nil
@@ -558,29 +559,4 @@ func terminate(pid int) {
 	if pidAlive(pid) {
 		syscall.Kill(-pid, syscall.SIGKILL)
 	}
-}
-
-func writeFileAtomic(name string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, name)
 }

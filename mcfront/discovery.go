@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+
+	"keyward/internal/atomicfile"
 )
 
 // Discovery is what Auto Discovery reports of a cluster: its configuration
@@ -68,30 +69,5 @@ func WriteDiscovery(name string, d Discovery) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(name, append(b, '\n'), 0o600)
-}
-
-func writeFileAtomic(name string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, name)
+	return atomicfile.Write(name, append(b, '\n'), 0o600)
 }

@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+
+	"keyward/internal/atomicfile"
 )
 
 // Config is a front's configuration, front.json in its directory.
@@ -52,7 +54,7 @@ func WriteConfig(dir string, c Config) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, ConfigFile), append(b, '\n'), 0o600)
+	return atomicfile.Write(filepath.Join(dir, ConfigFile), append(b, '\n'), 0o600)
 }
 
 // NewServer makes the Server a configuration describes.
