@@ -266,18 +266,7 @@ func (s *Service) modifyShards(ctx context.Context, in *ecapi.ModifyReplicationG
 		if err != nil {
 			return err
 		}
-		moves := 0
-		for i := range c.Shards {
-			was, _ := keyward.SlotList(current[i])
-			now, _ := keyward.SlotList(target[i])
-			for _, slot := range now {
-				if _, found := slices.BinarySearch(was, slot); !found {
-					moves++
-				}
-			}
-			c.Shards[i].Slots = target[i]
-		}
-		c.Resharding = &keyward.Resharding{Total: moves}
+		startReshard(c, current, target)
 		return nil
 	})
 }
@@ -626,4 +615,21 @@ func (s *Service) TestFailover(ctx context.Context, in *ecapi.TestFailoverMessag
 		return nil, apiError(err)
 	}
 	return &ecapi.TestFailoverResult{ReplicationGroup: replicationGroupToAPI(c)}, nil
+}
+
+// startReshard gives c's shards their target slots and starts the
+// resharding that moves them, counting the slots a shard gains.
+func startReshard(c *keyward.Cache, current, target []string) {
+	moves := 0
+	for i := range c.Shards {
+		was, _ := keyward.SlotList(current[i])
+		now, _ := keyward.SlotList(target[i])
+		for _, slot := range now {
+			if _, found := slices.BinarySearch(was, slot); !found {
+				moves++
+			}
+		}
+		c.Shards[i].Slots = target[i]
+	}
+	c.Resharding = &keyward.Resharding{Total: moves}
 }

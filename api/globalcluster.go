@@ -142,18 +142,7 @@ func (s *Service) reshardMembers(ctx context.Context, tx keyward.Tx, g *keyward.
 		if err != nil {
 			return nil, err
 		}
-		moves := 0
-		for i := range c.Shards {
-			was, _ := keyward.SlotList(current[i])
-			now, _ := keyward.SlotList(target[i])
-			for _, slot := range now {
-				if _, found := slices.BinarySearch(was, slot); !found {
-					moves++
-				}
-			}
-			c.Shards[i].Slots = target[i]
-		}
-		c.Resharding = &keyward.Resharding{Total: moves}
+		startReshard(c, current, target)
 		c.NumNodes = len(c.Nodes)
 		s.cacheModifying(c)
 		out = append(out, c)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"keyward"
@@ -213,14 +212,7 @@ func (c *Controller) updateNodes(ctx context.Context, seen *keyward.Cache, chang
 }
 
 // infoField returns one field of an INFO reply ("" if absent).
-func infoField(info, name string) string {
-	for line := range strings.Lines(info) {
-		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok && k == name {
-			return v
-		}
-	}
-	return ""
-}
+func infoField(info, name string) string { return infoFields(info)[name] }
 
 // clusterUpdateStep moves a cache cluster's active service update on by
 // one node: its nodes restart one at a time, in node order (a Memcached
