@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 
 	"keyward/iamauth"
@@ -39,6 +40,8 @@ type relay struct {
 	left int  // bulk strings still to come in the current command
 	raw  bool // input redis-server refuses was seen: pass the rest as it is
 
+	pooled *[relayBuf]byte // buf's first array, back to bufs at the end
+
 	args   [][]byte
 	out    []byte
 	timer  *time.Timer
@@ -46,8 +49,27 @@ type relay struct {
 }
 
 func newRelay(s *Server, src io.Reader, dst io.Writer, expire func()) *relay {
-	return &relay{s: s, src: src, dst: dst, buf: make([]byte, relayBuf), expire: expire}
+	r := &relay{s: s, src: src, dst: dst, expire: expire}
+	r.pooled = getBuf()
+	r.buf = r.pooled[:]
+	return r
 }
+
+// release gives the relay's buffer back once the connection is over.
+func (r *relay) release() {
+	if r.pooled != nil {
+		putBuf(r.pooled)
+		r.pooled, r.buf = nil, nil
+	}
+}
+
+// bufs holds the read buffers of ended connections for the next ones: a
+// front's connections come and go (logins, revocations), and allocating
+// two zeroed 64 KiB buffers for each made most of the front's garbage.
+var bufs = sync.Pool{New: func() any { return new([relayBuf]byte) }}
+
+func getBuf() *[relayBuf]byte  { return bufs.Get().(*[relayBuf]byte) }
+func putBuf(b *[relayBuf]byte) { bufs.Put(b) }
 
 // run relays until either side fails.
 func (r *relay) run() error {

@@ -204,6 +204,9 @@ func (s *Server) handle(raw net.Conn) {
 	client := tls.Server(raw, s.TLS)
 	herr := client.HandshakeContext(ctx)
 	bd := <-bch
+	// Both handshakes are over: end the timeout's timer now rather than
+	// let it fire, one wakeup per connection, 10 s into its life.
+	cancel()
 	if bd.raw != nil {
 		defer bd.raw.Close()
 	}
@@ -233,7 +236,9 @@ func (s *Server) handle(raw net.Conn) {
 	go func() {
 		defer close(done)
 		// The node's replies go back as they come, in large reads.
-		io.CopyBuffer(client, backend, make([]byte, relayBuf))
+		buf := getBuf()
+		io.CopyBuffer(client, backend, buf[:])
+		putBuf(buf)
 		stop()
 	}()
 	r.run()
@@ -242,6 +247,7 @@ func (s *Server) handle(raw net.Conn) {
 	if r.timer != nil {
 		r.timer.Stop()
 	}
+	r.release()
 }
 
 // dialBackend connects to the node: TCP, or a Unix socket for a Backend

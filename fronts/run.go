@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"runtime"
 
 	"keyward/front"
 )
@@ -14,6 +16,16 @@ import (
 // until ctx ends: the body of "keyward front <dir>". The SigV4 credentials
 // come on stdin (JSON), written there by the Manager.
 func Run(ctx context.Context, dir string, stdin io.Reader, logger *slog.Logger) error {
+	// One P: a front waits on sockets, and with one per node a machine
+	// runs hundreds. With more Ps every wakeup (a revocation closing the
+	// node's side of a connection) also woke a spinning thread looking for
+	// work: a quarter of a front's CPU per revocation (docs/bench.md). One
+	// P still relays as fast as the node, single-threaded, serves.
+	// The Manager sets GOMAXPROCS in the front's environment (see
+	// frontEnv); this covers fronts started otherwise.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return err

@@ -75,6 +75,8 @@ var (
 	redisBin   = flag.String("redis-server", "redis-server", "redis-server binary")
 	benchBin   = flag.String("redis-benchmark", "redis-benchmark", "redis-benchmark binary")
 	frontProcs = flag.Int("front-procs", 0, "GOMAXPROCS of the front processes; 0: Go's default")
+	frontBin   = flag.String("front-bin", "", "run this build's fronts as \"BIN front DIR\" (e.g. keyward built from this checkout, to compare like with like against --baseline); default: this binary")
+	frontEnv   = flag.String("front-env", "", "space-separated VAR=value added to the environment of this build's fronts (not the baseline's), e.g. GOGC=50")
 	baseline   = flag.String("baseline", "", "also benchmark a front (Unix socket to the node) run by this keyward binary, as \"BIN front DIR\" (e.g. the previous commit's)")
 	outFile    = flag.String("out", "", "also write the report to this file")
 	benchUser  = "bench"
@@ -137,14 +139,20 @@ func run() error {
 		DataDir: dir, Credentials: []sigv4.Credential{cred}, CAFile: eng.CAFile(),
 		CertFiles: func(string) (string, string) { return certCopy, keyCopy },
 		Command: func(d string) *exec.Cmd {
-			bin := os.Args[0]
-			if filepath.Base(d) == "bench-baseline" {
+			bin, env := *frontBin, os.Environ()
+			if bin == "" {
+				bin = os.Args[0]
+			}
+			if strings.HasPrefix(filepath.Base(d), "bench-baseline") {
 				bin = *baseline
+			} else {
+				env = append(env, strings.Fields(*frontEnv)...)
+			}
+			if *frontProcs > 0 {
+				env = append(env, "GOMAXPROCS="+strconv.Itoa(*frontProcs))
 			}
 			c := exec.Command(bin, "front", d)
-			if *frontProcs > 0 {
-				c.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(*frontProcs))
-			}
+			c.Env = env
 			return c
 		},
 	}
@@ -176,6 +184,22 @@ func run() error {
 	defer func() { node.Process.Kill(); node.Wait() }()
 	if err := waitListen(ctx, nodePort); err != nil {
 		return err
+	}
+	if *fleetN > 0 {
+		admin := redis.NewClient(&redis.Options{Network: "unix", Addr: filepath.Join(sockDir, "node.sock"), Username: benchUser, Password: benchPass,
+			Protocol: 2, DisableIdentity: true, MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}})
+		defer admin.Close()
+		out, err := runFleet(ctx, fm, func(id string) fronts.Spec {
+			return fronts.Spec{ID: id, Backend: "unix:" + filepath.Join(sockDir, "node.sock"), BackendProcess: conf, Resource: res, CacheID: cacheID}
+		}, eng.TLSConfig(), admin)
+		if err != nil {
+			return err
+		}
+		fmt.Print(out)
+		if *outFile != "" {
+			return os.WriteFile(*outFile, []byte(out), 0o644)
+		}
+		return nil
 	}
 	targets := []target{{name: "node directly", port: nodePort, pids: []int{node.Process.Pid}}}
 	sock := "unix:" + filepath.Join(sockDir, "node.sock")
