@@ -26,6 +26,10 @@
 // (a Cluster node announces it) or when the front takes over its node's
 // port.
 //
+// A front process runs with GOMAXPROCS=1 (KEYWARD_FRONT_GOMAXPROCS
+// overrides it): it waits on sockets, hundreds of them run on one machine,
+// and more Ps only add threads, memory and wakeups (docs/bench.md).
+//
 // A front process gets keyward's SigV4 credentials on its standard input
 // at start, so they are never written to disk (the key file is the only
 // secret there, like the engine's admin secret); front.json records a

@@ -17,7 +17,13 @@
 // and the front spend per request (from /proc), which load on the machine
 // hardly changes.
 //
+// With -fleet N it measures instead what N front processes cost together,
+// as keyward runs one per TLS node (see fleet.go): CPU, wakeups, threads
+// and memory at rest, and their CPU when the node drops a user logged in
+// through every one of them (a revocation), against N run by --baseline.
+//
 //	go run ./cmd/keyward-frontbench --requests 200000 --clients 50 --runs 3
+//	go run ./cmd/keyward-frontbench -fleet 100 -front-bin /tmp/kw -front-env GOMAXPROCS=1 -baseline /tmp/kw-main
 package main
 
 import (
