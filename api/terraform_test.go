@@ -215,12 +215,14 @@ func TestTerraform_ReplicationGroupPlanEmpty(t *testing.T) {
 		return err == nil && aws.ToString(out.UserGroups[0].Status) == "active"
 	})
 
-	// The configuration: every commonly set argument.
+	// The configuration: every commonly set argument. The group keeps
+	// backups: its snapshot windows are away from the wall clock.
+	window, window2 := awayFromNow("02:00-03:00", "14:00-15:00"), awayFromNow("04:00-05:30", "16:00-17:30")
 	config := tfState{
 		"description": "tf managed", "num_cache_clusters": 2, "node_type": "cache.t4g.small", "engine": "redis",
 		"engine_version": "7.0", "automatic_failover_enabled": true, "multi_az_enabled": true,
 		"at_rest_encryption_enabled": true, "transit_encryption_enabled": true, "transit_encryption_mode": "required",
-		"user_group_ids": "tfgroup", "snapshot_window": "02:00-03:00", "maintenance_window": "tue:06:00-tue:07:00",
+		"user_group_ids": "tfgroup", "snapshot_window": window, "maintenance_window": "tue:06:00-tue:07:00",
 		"snapshot_retention_limit": 5, "parameter_group_name": "default.redis7", "subnet_group_name": "default",
 		"security_group_ids": "sg-0123456789abcdef0", "auto_minor_version_upgrade": false,
 		"notification_topic_arn": "arn:aws:sns:us-east-1:000000000000:events", "log_delivery_configuration": 1,
@@ -235,7 +237,7 @@ func TestTerraform_ReplicationGroupPlanEmpty(t *testing.T) {
 		EngineVersion: aws.String("7.0"), PreferredMaintenanceWindow: aws.String("tue:06:00-tue:07:00"), MultiAZEnabled: aws.Bool(true),
 		NotificationTopicArn: aws.String("arn:aws:sns:us-east-1:000000000000:events"), NumCacheClusters: aws.Int32(2),
 		CacheParameterGroupName: aws.String("default.redis7"), CacheSubnetGroupName: aws.String("default"),
-		SecurityGroupIds: []string{"sg-0123456789abcdef0"}, SnapshotRetentionLimit: aws.Int32(5), SnapshotWindow: aws.String("02:00-03:00"),
+		SecurityGroupIds: []string{"sg-0123456789abcdef0"}, SnapshotRetentionLimit: aws.Int32(5), SnapshotWindow: aws.String(window),
 		TransitEncryptionMode: types.TransitEncryptionModeRequired, UserGroupIds: []string{"tfgroup"},
 		LogDeliveryConfigurations: []types.LogDeliveryConfigurationRequest{{
 			LogType: types.LogTypeSlowLog, DestinationType: types.DestinationTypeCloudWatchLogs, LogFormat: types.LogFormatJson,
@@ -259,7 +261,7 @@ func TestTerraform_ReplicationGroupPlanEmpty(t *testing.T) {
 	_, err = c.ModifyReplicationGroup(ctx, &elasticache.ModifyReplicationGroupInput{
 		ReplicationGroupId: aws.String("tf-rg"), ApplyImmediately: aws.Bool(true),
 		ReplicationGroupDescription: aws.String("tf managed, v2"), SnapshotRetentionLimit: aws.Int32(7),
-		SnapshotWindow: aws.String("04:00-05:30"), PreferredMaintenanceWindow: aws.String("wed:07:00-wed:08:00"),
+		SnapshotWindow: aws.String(window2), PreferredMaintenanceWindow: aws.String("wed:07:00-wed:08:00"),
 		CacheNodeType: aws.String("cache.t4g.medium"), SecurityGroupIds: []string{"sg-0123456789abcdef0", "sg-00000000aaaaaaaa1"},
 		AutoMinorVersionUpgrade: aws.Bool(true),
 	})
@@ -267,7 +269,7 @@ func TestTerraform_ReplicationGroupPlanEmpty(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitTF(t, "update", []string{"creating", "modifying", "snapshotting"}, "available", rgStatus(c, "tf-rg"))
-	for k, v := range map[string]any{"description": "tf managed, v2", "snapshot_retention_limit": 7, "snapshot_window": "04:00-05:30",
+	for k, v := range map[string]any{"description": "tf managed, v2", "snapshot_retention_limit": 7, "snapshot_window": window2,
 		"maintenance_window": "wed:07:00-wed:08:00", "node_type": "cache.t4g.medium",
 		"security_group_ids": "sg-0123456789abcdef0,sg-00000000aaaaaaaa1", "auto_minor_version_upgrade": true} {
 		config[k] = v
@@ -461,11 +463,13 @@ func TestTerraform_ServerlessCacheConsistent(t *testing.T) {
 	ts := keywardtest.New(t, keywardtest.WithDelay(50*time.Millisecond))
 	c := ts.Client
 	ctx := t.Context()
+	// Its daily snapshots are away from the wall clock (awayFromNow).
+	daily, daily2 := awayFromNow("04:30", "16:30"), awayFromNow("06:00", "18:00")
 	config := tfState{
 		"description": "tf serverless", "engine": "redis", "major_engine_version": "7",
 		"data_storage.maximum": 10, "data_storage.minimum": 1, "data_storage.unit": "GB",
 		"ecpu_per_second.maximum": 5000, "ecpu_per_second.minimum": 1000,
-		"daily_snapshot_time": "04:30", "snapshot_retention_limit": 3,
+		"daily_snapshot_time": daily, "snapshot_retention_limit": 3,
 		"security_group_ids": "sg-0123456789abcdef0", "subnet_ids": "subnet-0123456789abcdef0,subnet-00000000aaaaaaaa1",
 		"kms_key_id": "alias/cache",
 	}
@@ -476,7 +480,7 @@ func TestTerraform_ServerlessCacheConsistent(t *testing.T) {
 			DataStorage:   &types.DataStorage{Maximum: aws.Int32(10), Minimum: aws.Int32(1), Unit: types.DataStorageUnitGb},
 			ECPUPerSecond: &types.ECPUPerSecond{Maximum: aws.Int32(5000), Minimum: aws.Int32(1000)},
 		},
-		DailySnapshotTime: aws.String("04:30"), SnapshotRetentionLimit: aws.Int32(3), KmsKeyId: aws.String("alias/cache"),
+		DailySnapshotTime: aws.String(daily), SnapshotRetentionLimit: aws.Int32(3), KmsKeyId: aws.String("alias/cache"),
 		SecurityGroupIds: []string{"sg-0123456789abcdef0"}, SubnetIds: []string{"subnet-0123456789abcdef0", "subnet-00000000aaaaaaaa1"},
 	})
 	if err != nil {
@@ -490,7 +494,7 @@ func TestTerraform_ServerlessCacheConsistent(t *testing.T) {
 	// followed by the waiter.
 	for _, in := range []*elasticache.ModifyServerlessCacheInput{
 		{Description: aws.String("tf serverless v2")},
-		{DailySnapshotTime: aws.String("06:00")},
+		{DailySnapshotTime: aws.String(daily2)},
 		{SnapshotRetentionLimit: aws.Int32(10)},
 		{CacheUsageLimits: &types.CacheUsageLimits{DataStorage: &types.DataStorage{Maximum: aws.Int32(20), Minimum: aws.Int32(2), Unit: types.DataStorageUnitGb},
 			ECPUPerSecond: &types.ECPUPerSecond{Maximum: aws.Int32(6000), Minimum: aws.Int32(1000)}}},
@@ -502,7 +506,7 @@ func TestTerraform_ServerlessCacheConsistent(t *testing.T) {
 		}
 		waitTF(t, "update", []string{"creating", "deleting", "modifying"}, "available", serverlessStatus(c, "tf-sls"))
 	}
-	for k, v := range map[string]any{"description": "tf serverless v2", "daily_snapshot_time": "06:00", "snapshot_retention_limit": 10,
+	for k, v := range map[string]any{"description": "tf serverless v2", "daily_snapshot_time": daily2, "snapshot_retention_limit": 10,
 		"data_storage.maximum": 20, "data_storage.minimum": 2, "ecpu_per_second.maximum": 6000, "security_group_ids": "sg-00000000aaaaaaaa1"} {
 		config[k] = v
 	}
