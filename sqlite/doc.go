@@ -61,14 +61,19 @@
 // Schema. Embedded migrations (migration/*.sql) are applied in name order at
 // Open, each in its own transaction, and recorded in the migrations table;
 // reopening a database applies only the new ones. Every resource kind lives
-// in the same three tables (see keyward.DocTx): docs holds each resource's
-// JSON body keyed by (kind, account, region, id), doc_index the fields
-// lookups filter on, and doc_refs the references between documents with
-// their delete rule. Both ends of a relation (a group's members and a
-// user's groups, a cache's group and a group's caches) are derived from
-// doc_refs in the query that reads the documents, never one query per row.
+// in one table (see keyward.DocTx): docs holds each resource's JSON body
+// keyed by (kind, account, region, id), with, since migration 0004, the
+// fields lookups filter on (fields, a JSON array of [name, value]) and its
+// references with their delete rule (refs) in the same row, so writing a
+// document is one statement. The store keeps fields and references in a
+// versioned in-memory index (memindex.go), built from docs at Open:
+// commit_seq holds the database's version, which every write transaction
+// increments, and a View reads the index as of its snapshot's version, so
+// lookups, reference checks and both ends of a relation (a group's members
+// and a user's groups, a cache's group and a group's caches) cost no SQL.
 // Each write method runs in a SAVEPOINT, so one that fails (EEXISTS, a
-// reference to nothing, EREFERENCED) leaves the transaction as it was.
+// reference to nothing, EREFERENCED) leaves the transaction, and the
+// in-memory index, as they were.
 // Migration 0003 moved the tables of 0001 and 0002 into documents. A new
 // resource kind needs no new table and no new SQL.
 package sqlite

@@ -15,89 +15,47 @@ import (
 // creates them.
 
 const (
-	// docColumns are read by scanDoc, in order: the body and, in the same
-	// query (no N+1), the document's references and referrers, each
-	// "relation kind id restrict" joined by commas. Ids, kinds and
-	// relations hold neither spaces nor commas.
-	docColumns = `d.account, d.region, d.id, d.body, d.settled, ` + refsColumn + `,
-	(SELECT group_concat(r.relation || ' ' || r.from_kind || ' ' || r.from_id || ' ' || r.restrict_delete, ',')
-	 FROM doc_refs r INDEXED BY doc_refs_to
-	 WHERE r.account = d.account AND r.region = d.region AND r.to_kind = d.kind AND r.to_id = d.id)`
-
-	refsColumn = `(SELECT group_concat(r.relation || ' ' || r.to_kind || ' ' || r.to_id || ' ' || r.restrict_delete, ',')
-	 FROM doc_refs r WHERE r.account = d.account AND r.region = d.region AND r.from_kind = d.kind AND r.from_id = d.id)`
+	// docColumns are read by ListDocs, in order. Referrers come from the
+	// in-memory index (memindex.go).
+	docColumns = `d.account, d.region, d.id, d.body, d.settled, d.refs`
 
 	countDocsSQL = `SELECT COUNT(*) FROM docs WHERE kind = ? AND account = ? AND region = ?`
 
-	insertDocSQL = `INSERT INTO docs (kind, account, region, id, body, settled) VALUES (?, ?, ?, ?, ?, ?)
-	ON CONFLICT DO NOTHING`
-	updateDocSQL = `UPDATE docs SET body = ?, settled = ? WHERE kind = ? AND account = ? AND region = ? AND id = ?`
-	deleteDocSQL = `DELETE FROM docs WHERE kind = ? AND account = ? AND region = ? AND id = ?`
+	insertDocSQL  = `INSERT INTO docs (kind, account, region, id, body, settled, fields, refs) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	updateDocSQL  = `UPDATE docs SET body = ?, settled = ?, fields = ?, refs = ? WHERE kind = ? AND account = ? AND region = ? AND id = ?`
+	updateRefsSQL = `UPDATE docs SET refs = ? WHERE kind = ? AND account = ? AND region = ? AND id = ?`
+	deleteDocSQL  = `DELETE FROM docs WHERE kind = ? AND account = ? AND region = ? AND id = ?`
 
-	deleteIndexSQL = `DELETE FROM doc_index WHERE kind = ? AND account = ? AND region = ? AND id = ?`
-	// insertIndexSQL adds every [name, value] pair of a JSON array.
-	insertIndexSQL = `INSERT OR IGNORE INTO doc_index (kind, account, region, field, value, id)
-	SELECT ?1, ?2, ?3, j.value ->> 0, j.value ->> 1, ?4 FROM json_each(?5) j`
+	// listByKeysSQL reads the documents of a JSON array of [account,
+	// region, id], in its order: those the index found by field.
+	listByKeysSQL = `SELECT ` + docColumns + ` FROM json_each(?2) j CROSS JOIN docs d
+	WHERE d.kind = ?1 AND d.account = j.value ->> 0 AND d.region = j.value ->> 1 AND d.id = j.value ->> 2 ORDER BY j.key`
 
-	// staleIndexSQL deletes a document's index rows that are not in a JSON
-	// array of [name, value], and staleRefsSQL its references that are not
-	// in one of [relation, kind, id, restrict]: an update rewrites only the
-	// rows that changed, so that pages it does not change are not written
-	// to the log again.
-	staleIndexSQL = `DELETE FROM doc_index WHERE kind = ?1 AND account = ?2 AND region = ?3 AND id = ?4
-	AND (field, value) NOT IN (SELECT j.value ->> 0, j.value ->> 1 FROM json_each(?5) j)`
-	staleRefsSQL = `DELETE FROM doc_refs WHERE account = ?1 AND region = ?2 AND from_kind = ?3 AND from_id = ?4
-	AND (relation, to_kind, to_id, restrict_delete) NOT IN
-	(SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM json_each(?5) j)`
-
-	// insertRefsSQL adds every [relation, kind, id, restrict] of a JSON array.
-	insertRefsSQL = `INSERT OR IGNORE INTO doc_refs (account, region, from_kind, from_id, relation, to_kind, to_id, restrict_delete)
-	SELECT ?1, ?2, ?3, ?4, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM json_each(?5) j`
-	// missingRefsSQL returns the first [relation, kind, id] of a JSON array
-	// whose target does not exist.
-	missingRefsSQL = `SELECT j.value ->> 1, j.value ->> 2 FROM json_each(?3) j
-	WHERE NOT EXISTS (SELECT 1 FROM docs d WHERE d.kind = j.value ->> 1 AND d.account = ?1 AND d.region = ?2 AND d.id = j.value ->> 2)
-	ORDER BY j.key LIMIT 1`
-	// deleteCheckSQL tells, before a delete writes anything, whether the
-	// document exists, the first Restrict reference to it ("kind id"), and
-	// whether it has index rows, references and referrers, in one
-	// statement: the deletes of what it does not have are not run.
-	deleteCheckSQL = `SELECT EXISTS (SELECT 1 FROM docs WHERE kind = ?3 AND account = ?1 AND region = ?2 AND id = ?4),
-	(SELECT from_kind || ' ' || from_id FROM doc_refs INDEXED BY doc_refs_to
-	 WHERE account = ?1 AND region = ?2 AND to_kind = ?3 AND to_id = ?4 AND restrict_delete = 1
-	 ORDER BY from_kind, from_id LIMIT 1),
-	EXISTS (SELECT 1 FROM doc_index INDEXED BY doc_index_doc WHERE kind = ?3 AND account = ?1 AND region = ?2 AND id = ?4),
-	EXISTS (SELECT 1 FROM doc_refs WHERE account = ?1 AND region = ?2 AND from_kind = ?3 AND from_id = ?4),
-	EXISTS (SELECT 1 FROM doc_refs INDEXED BY doc_refs_to WHERE account = ?1 AND region = ?2 AND to_kind = ?3 AND to_id = ?4)`
-	deleteRefsFromSQL = `DELETE FROM doc_refs WHERE account = ? AND region = ? AND from_kind = ? AND from_id = ?`
-	deleteRefsToSQL   = `DELETE FROM doc_refs INDEXED BY doc_refs_to WHERE account = ? AND region = ? AND to_kind = ? AND to_id = ?`
+	seqSQL     = `SELECT n FROM commit_seq`
+	bumpSeqSQL = `UPDATE commit_seq SET n = n + 1 RETURNING n`
 
 	findUnsettledSQL = `SELECT kind, account, region, id FROM docs WHERE settled = 0 ORDER BY kind, account, region, id`
 )
 
 // docQueryShape numbers the parts of q a query needs: one shape each.
+// Queries by index field are answered by the in-memory index, then
+// listByKeysSQL.
 type docQueryShape struct {
 	allScopes, id, after bool
-	where                int
-	noRefs               bool // the kind holds no references: refs are not read
 }
 
 func shapeOf(q keyward.DocQuery) docQueryShape {
-	return docQueryShape{allScopes: q.AllScopes, id: q.ID != "", after: q.AfterID != "" && !q.AllScopes, where: len(q.Where), noRefs: q.NoRefs}
+	return docQueryShape{allScopes: q.AllScopes, id: q.ID != "", after: q.AfterID != "" && !q.AllScopes}
 }
 
-// docQueryShapes lists the shapes Open prepares: up to two index fields.
+// docQueryShapes lists the shapes Open prepares.
 func docQueryShapes() []docQueryShape {
 	var out []docQueryShape
 	for _, all := range []bool{false, true} {
 		for _, id := range []bool{false, true} {
 			for _, after := range []bool{false, true} {
-				for where := range 3 {
-					for _, noRefs := range []bool{false, true} {
-						if !(all && after) {
-							out = append(out, docQueryShape{all, id, after, where, noRefs})
-						}
-					}
+				if !(all && after) {
+					out = append(out, docQueryShape{all, id, after})
 				}
 			}
 		}
@@ -109,11 +67,7 @@ func docQueryShapes() []docQueryShape {
 // SQLite can seek the primary key.
 func listDocsSQL(sh docQueryShape) string {
 	var b strings.Builder
-	cols := docColumns
-	if sh.noRefs {
-		cols = strings.Replace(cols, refsColumn, "NULL", 1)
-	}
-	b.WriteString(`SELECT ` + cols + ` FROM docs d WHERE d.kind = ?`)
+	b.WriteString(`SELECT ` + docColumns + ` FROM docs d WHERE d.kind = ?`)
 	if !sh.allScopes {
 		b.WriteString(` AND d.account = ? AND d.region = ?`)
 	}
@@ -123,21 +77,10 @@ func listDocsSQL(sh docQueryShape) string {
 	if sh.after {
 		b.WriteString(` AND d.id > ?`)
 	}
-	for range sh.where {
-		if sh.allScopes {
-			b.WriteString(` AND EXISTS (SELECT 1 FROM doc_index i WHERE i.kind = d.kind AND i.account = d.account
-			AND i.region = d.region AND i.field = ? AND i.value = ? AND i.id = d.id)`)
-		} else {
-			// The ids the index holds for the field drive the search (a
-			// correlated EXISTS would test every document of the scope).
-			b.WriteString(` AND d.id IN (SELECT i.id FROM doc_index i WHERE i.kind = ? AND i.account = ? AND i.region = ?
-			AND i.field = ? AND i.value = ?)`)
-		}
-	}
 	if sh.allScopes {
-		b.WriteString(` ORDER BY d.account, d.region, d.id LIMIT ?`)
+		b.WriteString(` ORDER BY d.account, d.region, d.id`)
 	} else {
-		b.WriteString(` ORDER BY d.id LIMIT ?`)
+		b.WriteString(` ORDER BY d.id`)
 	}
 	return b.String()
 }
@@ -162,19 +105,10 @@ func docQueryArgs(q keyward.DocQuery) []any {
 	if q.AfterID != "" && !q.AllScopes {
 		args = append(args, q.AfterID)
 	}
-	for _, f := range q.Where {
-		if !q.AllScopes {
-			args = append(args, q.Kind, q.Scope.Account, q.Scope.Region)
-		}
-		args = append(args, f.Name, f.Value)
-	}
-	// The LIMIT parameter is always bound to "no limit" and ListDocs stops
-	// reading at q.Limit instead: SQLite (3.54) plans a query by the value
-	// bound to its LIMIT, so a statement whose LIMIT is bound to another
-	// value than on its previous run is parsed and planned again (the
-	// rows come in id order from the primary key, so stopping early reads
-	// no more than LIMIT would).
-	return append(args, -1)
+	// No LIMIT: ListDocs stops reading at q.Limit (the rows come in order
+	// from the primary key, so stopping early reads no more than LIMIT
+	// would).
+	return args
 }
 
 // GetDoc returns one document, or ENOTFOUND.
@@ -187,6 +121,14 @@ func (t *tx) GetDoc(ctx context.Context, kind string, s keyward.Scope, id string
 		return nil, keyward.ErrDocNotFound(kind, id)
 	}
 	return ds[0], nil
+}
+
+// version returns the version the transaction reads the index at.
+func (t *tx) version() uint64 {
+	if t.view != nil {
+		return t.view.version
+	}
+	return t.mem.pending
 }
 
 // ListDocs returns the documents q selects, ordered by id.
@@ -212,11 +154,23 @@ func (t *tx) ListDocs(ctx context.Context, q keyward.DocQuery) (_ []*keyward.Doc
 	if err := t.ensure(); err != nil {
 		return nil, err
 	}
-	query, ok := listDocsQueries[shapeOf(q)]
-	if !ok {
-		query = listDocsSQL(shapeOf(q))
+	v := t.version()
+	var query string
+	var args []any
+	var keys []scopedID
+	if len(q.Where) > 0 {
+		if keys = t.mem.find(q, v); len(keys) == 0 {
+			return nil, nil
+		}
+		triples := make([][3]string, len(keys))
+		for i, k := range keys {
+			triples[i] = [3]string{k.account, k.region, k.id}
+		}
+		query, args = listByKeysSQL, []any{q.Kind, mustJSON(triples)}
+	} else {
+		query, args = listDocsQueries[shapeOf(q)], docQueryArgs(q)
 	}
-	rows, err := t.query(ctx, query, docQueryArgs(q)...)
+	rows, err := t.query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -224,16 +178,16 @@ func (t *tx) ListDocs(ctx context.Context, q keyward.DocQuery) (_ []*keyward.Doc
 	var out []*keyward.Doc
 	for rows.Next() {
 		d := &keyward.Doc{Kind: q.Kind}
-		var refs, referrers sql.NullString
-		if err := rows.Scan(&d.Scope.Account, &d.Scope.Region, &d.ID, &d.Body, &d.Settled, &refs, &referrers); err != nil {
+		var refs sql.NullString
+		if err := rows.Scan(&d.Scope.Account, &d.Scope.Region, &d.ID, &d.Body, &d.Settled, &refs); err != nil {
 			return nil, err
 		}
-		if d.Refs, err = parseRefs(refs); err != nil {
-			return nil, err
+		if !q.NoRefs {
+			if d.Refs, err = parseRefs(refs); err != nil {
+				return nil, err
+			}
 		}
-		if d.Referrers, err = parseRefs(referrers); err != nil {
-			return nil, err
-		}
+		d.Referrers = t.mem.referrersOf(refTarget{d.Scope.Account, d.Scope.Region, d.Kind, d.ID}, v)
 		out = append(out, d)
 		if len(out) == q.Limit {
 			break // see docQueryArgs
@@ -241,6 +195,9 @@ func (t *tx) ListDocs(ctx context.Context, q keyward.DocQuery) (_ []*keyward.Doc
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
+	}
+	if keys != nil && len(out) != len(keys) {
+		return nil, fmt.Errorf("the index names %d documents, the database holds %d of them", len(keys), len(out))
 	}
 	switch {
 	case point && t.write:
@@ -254,7 +211,7 @@ func (t *tx) ListDocs(ctx context.Context, q keyward.DocQuery) (_ []*keyward.Doc
 	return out, nil
 }
 
-// parseRefs reads the references group_concat joined, sorted by relation,
+// parseRefs reads the references encodeRefs joined, sorted by relation,
 // kind and id.
 func parseRefs(s sql.NullString) ([]keyward.Ref, error) {
 	if !s.Valid || s.String == "" {
@@ -283,9 +240,13 @@ func compareRefs(a, b keyward.Ref) int {
 	return strings.Compare(a.ID, b.ID)
 }
 
-// CountDocs returns how many documents of the kind the scope holds.
+// CountDocs returns how many documents of the kind the scope holds: in a
+// write transaction, from the writer's count.
 func (t *tx) CountDocs(ctx context.Context, kind string, s keyward.Scope) (n int, err error) {
 	defer wrap(&err, "count %s", kind)
+	if t.write {
+		return t.mem.counts[kindScope{kind, s.Account, s.Region}], nil
+	}
 	if err := t.ensure(); err != nil {
 		return 0, err
 	}
@@ -293,151 +254,59 @@ func (t *tx) CountDocs(ctx context.Context, kind string, s keyward.Scope) (n int
 	return n, err
 }
 
+func keyOf(d *keyward.Doc) docKey { return docKey{d.Kind, d.Scope.Account, d.Scope.Region, d.ID} }
+
+// checkRefs returns ENOTFOUND for the first reference whose target does
+// not exist.
+func (t *tx) checkRefs(d *keyward.Doc) error {
+	for _, r := range d.Refs {
+		if t.mem.meta[docKey{r.Kind, d.Scope.Account, d.Scope.Region, r.ID}] == nil {
+			return keyward.ErrDocNotFound(r.Kind, r.ID)
+		}
+	}
+	return nil
+}
+
 // InsertDoc stores a new document; EEXISTS, or ENOTFOUND for a reference
 // to nothing, leave the transaction as it was: both are found before
 // anything is written (see tx.failed for the other errors).
 func (t *tx) InsertDoc(ctx context.Context, d *keyward.Doc) (err error) {
 	defer wrap(&err, "insert %s %q", d.Kind, d.ID)
-	refs, err := t.checkRefs(ctx, d)
-	if err != nil {
-		return err
-	}
-	res, err := t.exec(ctx, insertDocSQL, d.Kind, d.Scope.Account, d.Scope.Region, d.ID, d.Body, d.Settled)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
+	k := keyOf(d)
+	if t.mem.meta[k] != nil {
 		return keyward.ErrDocExists(d.Kind, d.ID)
 	}
-	return t.writeDependents(ctx, d, refs, true)
+	if err := t.checkRefs(d); err != nil {
+		return err
+	}
+	fields, fieldsCol := encodeFields(d.Index)
+	refs, refsCol := encodeRefs(d.Refs)
+	if _, err := t.exec(ctx, insertDocSQL, d.Kind, d.Scope.Account, d.Scope.Region, d.ID, d.Body, d.Settled, fieldsCol, refsCol); err != nil {
+		return err
+	}
+	t.mem.put(k, nil, &docMeta{fields: fields, refs: refs})
+	return nil
 }
 
 // UpdateDoc replaces a document; ENOTFOUND if it or a referenced document
 // does not exist, found before anything is written.
 func (t *tx) UpdateDoc(ctx context.Context, d *keyward.Doc) (err error) {
 	defer wrap(&err, "update %s %q", d.Kind, d.ID)
-	refs, err := t.checkRefs(ctx, d)
-	if err != nil {
-		return err
-	}
-	res, err := t.exec(ctx, updateDocSQL, d.Body, d.Settled, d.Kind, d.Scope.Account, d.Scope.Region, d.ID)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
+	k := keyOf(d)
+	old := t.mem.meta[k]
+	if old == nil {
 		return keyward.ErrDocNotFound(d.Kind, d.ID)
 	}
-	if !d.IndexKept {
-		q, args := indexStatement(staleIndexSQL, staleIndexSQLs, d)
-		if _, err := t.exec(ctx, q, args...); err != nil {
-			return err
-		}
+	if err := t.checkRefs(d); err != nil {
+		return err
 	}
-	if !d.NoRefs || refs != "" {
-		staleRefs := refs
-		if staleRefs == "" {
-			staleRefs = "[]"
-		}
-		if _, err := t.exec(ctx, staleRefsSQL, d.Scope.Account, d.Scope.Region, d.Kind, d.ID, staleRefs); err != nil {
-			return err
-		}
+	fields, fieldsCol := encodeFields(d.Index)
+	refs, refsCol := encodeRefs(d.Refs)
+	if _, err := t.exec(ctx, updateDocSQL, d.Body, d.Settled, fieldsCol, refsCol, d.Kind, d.Scope.Account, d.Scope.Region, d.ID); err != nil {
+		return err
 	}
-	return t.writeDependents(ctx, d, refs, !d.IndexKept)
-}
-
-// Most kinds index at most a few fields: for up to maxIndexArity fields
-// the index statements take them as parameters, which costs SQLite less
-// than reading a JSON array with json_each, and Go no JSON encoding.
-const maxIndexArity = 3
-
-// insertIndexSQLs[n] and staleIndexSQLs[n] are insertIndexSQL and
-// staleIndexSQL for n fields given as ?5, ?6 (name, value), ?7, ?8...
-var insertIndexSQLs, staleIndexSQLs = func() (ins, stale [maxIndexArity + 1]string) {
-	for n := 1; n <= maxIndexArity; n++ {
-		var rows, pairs []string
-		for i := range n {
-			rows = append(rows, fmt.Sprintf("(?1, ?2, ?3, ?%d, ?%d, ?4)", 5+2*i, 6+2*i))
-			pairs = append(pairs, fmt.Sprintf("(field = ?%d AND value = ?%d)", 5+2*i, 6+2*i))
-		}
-		ins[n] = `INSERT OR IGNORE INTO doc_index (kind, account, region, field, value, id) VALUES ` + strings.Join(rows, ", ")
-		stale[n] = `DELETE FROM doc_index WHERE kind = ?1 AND account = ?2 AND region = ?3 AND id = ?4 AND NOT (` +
-			strings.Join(pairs, " OR ") + `)`
-	}
-	stale[0] = deleteIndexSQL
-	return ins, stale
-}()
-
-// indexStatement returns the statement and arguments that apply jsonSQL
-// (insertIndexSQL or staleIndexSQL) to d's index fields: the fixed-arity
-// form of byArity if d has few enough fields, else jsonSQL.
-func indexStatement(jsonSQL string, byArity [maxIndexArity + 1]string, d *keyward.Doc) (string, []any) {
-	n := len(d.Index)
-	if n > maxIndexArity || byArity[n] == "" {
-		return jsonSQL, []any{d.Kind, d.Scope.Account, d.Scope.Region, d.ID, indexJSON(d)}
-	}
-	args := make([]any, 4, 4+2*n)
-	args[0], args[1], args[2], args[3] = d.Kind, d.Scope.Account, d.Scope.Region, d.ID
-	for _, f := range d.Index {
-		args = append(args, f.Name, f.Value)
-	}
-	return byArity[n], args
-}
-
-// indexJSON is a document's index fields as the JSON array of [name,
-// value] that insertIndexSQL and staleIndexSQL read.
-func indexJSON(d *keyward.Doc) string {
-	pairs := make([][2]string, len(d.Index))
-	for i, f := range d.Index {
-		pairs[i] = [2]string{f.Name, f.Value}
-	}
-	return mustJSON(pairs)
-}
-
-// checkRefs returns a document's references as the JSON insertRefsSQL
-// reads ("" if none), or ENOTFOUND for the first whose target does not
-// exist.
-func (t *tx) checkRefs(ctx context.Context, d *keyward.Doc) (string, error) {
-	if len(d.Refs) == 0 {
-		return "", nil
-	}
-	refs := make([][4]any, len(d.Refs))
-	for i, r := range d.Refs {
-		restrict := 0
-		if r.Restrict {
-			restrict = 1
-		}
-		refs[i] = [4]any{r.Relation, r.Kind, r.ID, restrict}
-	}
-	js := mustJSON(refs)
-	var kind, id string
-	switch err := t.queryRow(ctx, missingRefsSQL, d.Scope.Account, d.Scope.Region, js).Scan(&kind, &id); err {
-	case nil:
-		return "", keyward.ErrDocNotFound(kind, id)
-	case sql.ErrNoRows:
-		return js, nil
-	default:
-		return "", err
-	}
-}
-
-// writeDependents writes a document's index fields (if index) and its
-// references (refs, from checkRefs).
-func (t *tx) writeDependents(ctx context.Context, d *keyward.Doc, refs string, index bool) error {
-	if index && len(d.Index) > 0 {
-		q, args := indexStatement(insertIndexSQL, insertIndexSQLs, d)
-		if _, err := t.exec(ctx, q, args...); err != nil {
-			return err
-		}
-	}
-	if refs == "" {
-		return nil
-	}
-	_, err := t.exec(ctx, insertRefsSQL, d.Scope.Account, d.Scope.Region, d.Kind, d.ID, refs)
-	return err
+	t.mem.put(k, old, &docMeta{fields: fields, refs: refs})
+	return nil
 }
 
 // DeleteDoc removes a document and what depends on it; ENOTFOUND if
@@ -445,37 +314,41 @@ func (t *tx) writeDependents(ctx context.Context, d *keyward.Doc, refs string, i
 // anything is written.
 func (t *tx) DeleteDoc(ctx context.Context, kind string, s keyward.Scope, id string) (err error) {
 	defer wrap(&err, "delete %s %q", kind, id)
-	var exists, indexed, refs, referrers bool
-	var by sql.NullString
-	if err := t.queryRow(ctx, deleteCheckSQL, s.Account, s.Region, kind, id).Scan(&exists, &by, &indexed, &refs, &referrers); err != nil {
-		return err
+	k := docKey{kind, s.Account, s.Region, id}
+	referrers := t.mem.referrersOf(refTarget{s.Account, s.Region, kind, id}, t.mem.pending)
+	var by *keyward.Ref
+	for i, r := range referrers {
+		if r.Restrict && (by == nil || r.Kind < by.Kind || r.Kind == by.Kind && r.ID < by.ID) {
+			by = &referrers[i]
+		}
 	}
-	if by.Valid {
-		byKind, byID, _ := strings.Cut(by.String, " ")
-		return keyward.ErrDocReferenced(kind, id, byKind, byID)
+	if by != nil {
+		return keyward.ErrDocReferenced(kind, id, by.Kind, by.ID)
 	}
-	if !exists {
+	old := t.mem.meta[k]
+	if old == nil {
 		return keyward.ErrDocNotFound(kind, id)
 	}
 	if _, err := t.exec(ctx, deleteDocSQL, kind, s.Account, s.Region, id); err != nil {
 		return err
 	}
-	// The transaction holds the write lock: nothing has changed since the
-	// check.
-	if indexed {
-		if _, err := t.exec(ctx, deleteIndexSQL, kind, s.Account, s.Region, id); err != nil {
+	t.mem.put(k, old, nil)
+	// The (Cascade) references other documents hold to it go with it.
+	for _, r := range referrers {
+		rk := docKey{r.Kind, s.Account, s.Region, r.ID}
+		rm := t.mem.meta[rk]
+		if rm == nil {
+			continue // itself, or a document already rewritten for another relation
+		}
+		kept := slices.DeleteFunc(slices.Clone(rm.refs), func(x keyward.Ref) bool { return x.Kind == kind && x.ID == id })
+		if len(kept) == len(rm.refs) {
+			continue
+		}
+		refs, refsCol := encodeRefs(kept)
+		if _, err := t.exec(ctx, updateRefsSQL, refsCol, rk.kind, rk.account, rk.region, rk.id); err != nil {
 			return err
 		}
-	}
-	if refs {
-		if _, err := t.exec(ctx, deleteRefsFromSQL, s.Account, s.Region, kind, id); err != nil {
-			return err
-		}
-	}
-	if referrers {
-		if _, err := t.exec(ctx, deleteRefsToSQL, s.Account, s.Region, kind, id); err != nil {
-			return err
-		}
+		t.mem.put(rk, rm, &docMeta{fields: rm.fields, refs: refs})
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ type readConn struct {
 	conn                         *sql.Conn
 	stmts                        map[string]*sql.Stmt
 	begin, rollback, dataVersion *sql.Stmt
+	seq                          *sql.Stmt
 
 	// points are the point reads (ListDocs of one id) of the database at
 	// data_version version. A View reads data_version first: it changes
@@ -81,7 +82,7 @@ func (s *Store) openReader(ctx context.Context, eager bool) (*readConn, error) {
 		return nil, err
 	}
 	rc := &readConn{conn: conn, stmts: map[string]*sql.Stmt{}}
-	qs := []string{beginReadSQL, rollbackReadSQL, dataVersionSQL}
+	qs := []string{beginReadSQL, rollbackReadSQL, dataVersionSQL, seqSQL}
 	if eager {
 		qs = append(qs, allQueries(false)...)
 	}
@@ -96,7 +97,7 @@ func (s *Store) openReader(ctx context.Context, eager bool) (*readConn, error) {
 		}
 		rc.stmts[q] = st
 	}
-	rc.begin, rc.rollback, rc.dataVersion = rc.stmts[beginReadSQL], rc.stmts[rollbackReadSQL], rc.stmts[dataVersionSQL]
+	rc.begin, rc.rollback, rc.dataVersion, rc.seq = rc.stmts[beginReadSQL], rc.stmts[rollbackReadSQL], rc.stmts[dataVersionSQL], rc.stmts[seqSQL]
 	return rc, nil
 }
 

@@ -41,6 +41,7 @@ type Store struct {
 	wstmts map[string]*sql.Stmt
 
 	readers chan *readConn // the Views' reader connections (readers.go)
+	mem     *memIndex      // index fields and references (memindex.go)
 
 	queue     chan *request // Updates waiting for commitLoop
 	closing   chan struct{} // closed by Close
@@ -63,7 +64,7 @@ func Open(ctx context.Context, path string) (_ *Store, err error) {
 	if err := privateFiles(path); err != nil {
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
-	s := &Store{path: path, queue: make(chan *request), closing: make(chan struct{})}
+	s := &Store{path: path, queue: make(chan *request), closing: make(chan struct{}), mem: &memIndex{}}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -123,6 +124,10 @@ func Open(ctx context.Context, path string) (_ *Store, err error) {
 	}
 	if s.wstmts, err = prepare(ctx, s.wconn, append(allQueries(true), beginWriteSQL, commitSQL, rollbackSQL)); err != nil {
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
+	// The in-memory index, from one snapshot of the version and the rows.
+	if err := s.loadIndex(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: open %q: load index: %w", path, err)
 	}
 	// Readers prepare theirs on their own connections (readers.go); one
 	// now, so that a bad query fails Open.
@@ -228,7 +233,7 @@ func (s *Store) View(ctx context.Context, fn func(keyward.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: view: %w", err)
 	}
-	v := &view{rc: rc}
+	v := &view{rc: rc, mem: s.mem}
 	// A read transaction keeps nothing: rolling it back ends it, on every
 	// way out, panics included.
 	defer func() { s.putReader(rc, v.end() != nil || v.broken) }()
@@ -247,25 +252,41 @@ func (s *Store) View(ctx context.Context, fn func(keyward.Tx) error) error {
 		clear(rc.points)
 		rc.version = version
 	}
-	err = fn(keyward.NewTx(&tx{q: rc.conn, stmts: rc.stmts, prepare: rc.prepare, points: rc.points, view: v}))
-	if !v.stale {
-		return err
+	run := func() error {
+		return fn(keyward.NewTx(&tx{q: rc.conn, stmts: rc.stmts, prepare: rc.prepare, points: rc.points, view: v, mem: s.mem}))
 	}
-	// fn was answered from the cache and then read a newer snapshot: run
-	// it again, all of it on one snapshot (fn may run more than once, see
-	// keyward.Store).
-	if err := v.end(); err != nil {
-		v.broken = true
-		return fmt.Errorf("sqlite: view: rollback: %w", err)
+	err = run()
+	for tries := 0; v.stale || v.staleIndex; tries++ {
+		// fn was answered from the cache and then read a newer snapshot,
+		// or its snapshot is at a version the index does not hold: run it
+		// again, all of it on one snapshot (fn may run more than once, see
+		// keyward.Store).
+		if tries == 3 {
+			return fmt.Errorf("sqlite: view: %w", errStaleIndex)
+		}
+		newer := v.newer
+		if err := v.end(); err != nil {
+			v.broken = true
+			return fmt.Errorf("sqlite: view: rollback: %w", err)
+		}
+		if newer {
+			if err := s.resync(ctx); err != nil {
+				return fmt.Errorf("sqlite: view: %w", err)
+			}
+		}
+		// BEGIN, then data_version as the first statement: the snapshot
+		// and the version the cache is kept under are the same.
+		*v = view{rc: rc, hits: 1, mem: s.mem}
+		if err := v.begin(); err != nil && !v.stale && !v.staleIndex {
+			return err
+		}
+		if v.staleIndex {
+			continue
+		}
+		v.stale = false
+		err = run()
 	}
-	// BEGIN, then data_version as the first statement: the snapshot and
-	// the version the cache is kept under are the same.
-	*v = view{rc: rc, hits: 1}
-	if err := v.begin(); err != nil && !v.stale {
-		return err
-	}
-	v.stale = false
-	return fn(keyward.NewTx(&tx{q: rc.conn, stmts: rc.stmts, prepare: rc.prepare, points: rc.points, view: v}))
+	return err
 }
 
 // view is the state of one View on its reader connection. Its transaction
@@ -278,6 +299,12 @@ type view struct {
 	nohits bool // the snapshot may be newer than the cache: no more cached answers
 	stale  bool // a read found a snapshot newer than the cached answers handed out
 	broken bool // a statement failed: the connection is not given back
+
+	mem        *memIndex
+	pinned     uint64 // the version pinned while the transaction is open
+	version    uint64 // the snapshot's version (commit_seq)
+	staleIndex bool   // the index does not hold the snapshot's version
+	newer      bool   // ... because the snapshot is newer than the index
 }
 
 // errStaleView aborts a run of fn that View runs again.
@@ -298,14 +325,18 @@ func (v *view) begin() error {
 		return nil
 	}
 	bg := context.Background()
+	// Pinned before the snapshot begins, which is then at this version or
+	// a later one: the index keeps what the View may read.
+	v.pinned = v.mem.pin()
 	if _, err := v.rc.begin.ExecContext(bg); err != nil {
+		v.mem.unpin(v.pinned)
 		v.broken = true
 		return fmt.Errorf("sqlite: view: begin: %w", err)
 	}
 	v.open = true
 	if v.hits == 0 {
 		v.nohits = true
-		return nil
+		return v.readVersion()
 	}
 	var version int64
 	if err := v.rc.dataVersion.QueryRowContext(bg).Scan(&version); err != nil {
@@ -313,12 +344,28 @@ func (v *view) begin() error {
 		return fmt.Errorf("sqlite: view: data_version: %w", err)
 	}
 	if version == v.rc.version {
-		return nil
+		return v.readVersion()
 	}
 	clear(v.rc.points)
 	v.rc.version = version
 	v.stale = true
+	if err := v.readVersion(); err != nil {
+		return err
+	}
 	return errStaleView
+}
+
+// readVersion reads the snapshot's version, which the index must hold.
+func (v *view) readVersion() error {
+	if err := v.rc.seq.QueryRowContext(context.Background()).Scan(&v.version); err != nil {
+		v.broken = true
+		return fmt.Errorf("sqlite: view: version: %w", err)
+	}
+	if ok, newer := v.mem.known(v.version); !ok {
+		v.staleIndex, v.newer = true, newer
+		return errStaleIndex
+	}
+	return nil
 }
 
 // end rolls the transaction back if one is open.
@@ -327,6 +374,7 @@ func (v *view) end() error {
 		return nil
 	}
 	v.open = false
+	v.mem.unpin(v.pinned)
 	_, err := v.rc.rollback.ExecContext(context.Background())
 	return err
 }
@@ -375,7 +423,7 @@ func (s *Store) Update(ctx context.Context, fn func(keyward.Tx) error) error {
 func (s *Store) runFn(r *request) {
 	out := ran{aborted: true}
 	defer func() { r.ran <- out }()
-	t := &tx{q: s.wconn, stmts: s.wstmts, write: true}
+	t := &tx{q: s.wconn, stmts: s.wstmts, write: true, mem: s.mem}
 	out.err = r.fn(keyward.NewTx(t))
 	if out.err == nil && t.failed != nil {
 		out.err = fmt.Errorf("sqlite: update: a write failed: %w", t.failed)
@@ -443,7 +491,7 @@ func (s *Store) runAlone(r *request) {
 		r.done <- fmt.Errorf("sqlite: update: %w", err)
 		return
 	}
-	if err := s.wexec(beginWriteSQL); err != nil {
+	if err := s.begin(); err != nil {
 		r.done <- fmt.Errorf("sqlite: update: begin: %w", err)
 		return
 	}
@@ -474,13 +522,61 @@ func (s *Store) commit() error {
 	err := s.wexec(commitSQL)
 	if err != nil {
 		s.rollback()
+		return err
 	}
-	return err
+	s.mem.commit()
+	return nil
 }
 
 // rollback ends the write transaction, if one is open: ROLLBACK fails
-// harmlessly when SQLite has already rolled it back.
-func (s *Store) rollback() { _ = s.wexec(rollbackSQL) }
+// harmlessly when SQLite has already rolled it back. The index forgets
+// the transaction's changes.
+func (s *Store) rollback() {
+	_ = s.wexec(rollbackSQL)
+	s.mem.abort()
+}
+
+// begin opens a write transaction and moves the database's version on
+// (commit_seq). A version other than the next of the last one this store
+// committed means another connection wrote the file: the index is built
+// again from the database, in this transaction.
+func (s *Store) begin() error {
+	if err := s.wexec(beginWriteSQL); err != nil {
+		return err
+	}
+	var n uint64
+	if err := s.wstmts[bumpSeqSQL].QueryRowContext(context.Background()).Scan(&n); err != nil {
+		s.rollback()
+		return err
+	}
+	if n != s.mem.ver+1 {
+		if err := s.mem.load(context.Background(), s.wconn, n-1); err != nil {
+			s.rollback()
+			return fmt.Errorf("load index: %w", err)
+		}
+	}
+	s.mem.begin(n)
+	return nil
+}
+
+// loadIndex builds the index from a snapshot of the database.
+func (s *Store) loadIndex(ctx context.Context) error {
+	if err := s.wexec(beginWriteSQL); err != nil {
+		return err
+	}
+	defer s.wexec(rollbackSQL)
+	var n uint64
+	if err := s.wstmts[seqSQL].QueryRowContext(ctx).Scan(&n); err != nil {
+		return err
+	}
+	return s.mem.load(ctx, s.wconn, n)
+}
+
+// resync makes the writer catch up with commits of another connection
+// (an empty Update begins a transaction, which sees them; see begin).
+func (s *Store) resync(ctx context.Context) error {
+	return s.Update(ctx, func(keyward.Tx) error { return nil })
+}
 
 // runBatch runs several Updates in one transaction, each in a savepoint,
 // and answers them once it has committed. If the shared transaction fails
@@ -491,7 +587,7 @@ func (s *Store) runBatch(batch []*request) {
 	s.batched.Add(int64(len(batch)))
 	outs := make([]ran, len(batch))
 	ok := func() bool {
-		if s.wexec(beginWriteSQL) != nil {
+		if s.begin() != nil {
 			return false
 		}
 		exec := func(q string) bool { return s.wexec(q) == nil }
@@ -504,9 +600,13 @@ func (s *Store) runBatch(batch []*request) {
 				s.rollback()
 				return false
 			}
+			mark := s.mem.mark()
 			r.turn <- struct{}{}
 			outs[i] = <-r.ran
 			failed := outs[i].aborted || outs[i].err != nil
+			if failed {
+				s.mem.rollbackTo(mark)
+			}
 			if failed && !exec(rollbackToSQL) || !exec(releaseSQL) {
 				s.rollback()
 				return false

@@ -20,6 +20,7 @@ type tx struct {
 	// connection (a View's, see readConn.prepare).
 	prepare func(q string) *sql.Stmt
 	write   bool // a write transaction, possibly shared by several Updates
+	mem     *memIndex
 
 	// failed is the first write statement that failed. A method finds its
 	// domain errors (EEXISTS, ENOTFOUND, EREFERENCED) before it writes, so
@@ -150,18 +151,13 @@ func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 // allQueries lists the statements Open prepares: every one for the writer,
 // the reads for the query_only readers.
 func allQueries(write bool) []string {
-	qs := []string{countDocsSQL, findUnsettledSQL}
+	qs := []string{countDocsSQL, findUnsettledSQL, listByKeysSQL, seqSQL}
 	for _, sh := range docQueryShapes() {
 		qs = append(qs, listDocsQueries[sh])
 	}
 	if write {
-		for n := 1; n <= maxIndexArity; n++ {
-			qs = append(qs, insertIndexSQLs[n], staleIndexSQLs[n])
-		}
 		qs = append(qs,
-			insertDocSQL, updateDocSQL, deleteDocSQL,
-			deleteIndexSQL, insertIndexSQL, staleIndexSQL, staleRefsSQL, deleteRefsFromSQL, deleteRefsToSQL, insertRefsSQL,
-			missingRefsSQL, deleteCheckSQL,
+			insertDocSQL, updateDocSQL, updateRefsSQL, deleteDocSQL, bumpSeqSQL,
 			savepointSQL, rollbackToSQL, releaseSQL,
 		)
 	}
@@ -174,7 +170,7 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-// limit turns "0 means no limit" into SQLite's "negative means no limit".
+// limit normalises "no limit" (0 or negative).
 func limit(n int) int {
 	if n <= 0 {
 		return -1
