@@ -12,21 +12,37 @@ import (
 // userToAPI converts a stored user to the wire shape. PasswordCount is only
 // present for password users, as real responses show.
 func userToAPI(u *keyward.User) *ecapi.User {
-	auth := &ecapi.Authentication{Type: ptr(string(u.Auth))}
+	// One allocation holds the answer and every value it points to (the
+	// model's members are pointers), instead of one per member.
+	o := &userOut{
+		id: u.ID, name: u.Name, status: string(u.Status), engine: string(u.Engine),
+		minVersion: u.MinimumEngineVersion, access: u.AccessString, authType: string(u.Auth),
+		arn: u.Scope.ARN(keyward.ARNUser, u.ID), passwords: int32(len(u.PasswordHashes)),
+	}
+	o.auth.Type = &o.authType
 	if u.Auth == keyward.AuthPassword {
-		auth.PasswordCount = ptr(int32(len(u.PasswordHashes)))
+		o.auth.PasswordCount = &o.passwords
 	}
-	return &ecapi.User{
-		UserId:               ptr(u.ID),
-		UserName:             ptr(u.Name),
-		Status:               ptr(string(u.Status)),
-		Engine:               ptr(string(u.Engine)),
-		MinimumEngineVersion: ptr(u.MinimumEngineVersion),
-		AccessString:         ptr(u.AccessString),
+	o.user = ecapi.User{
+		UserId:               &o.id,
+		UserName:             &o.name,
+		Status:               &o.status,
+		Engine:               &o.engine,
+		MinimumEngineVersion: &o.minVersion,
+		AccessString:         &o.access,
 		UserGroupIds:         nonNil(slices.Clone(u.GroupIDs)),
-		Authentication:       auth,
-		ARN:                  ptr(u.Scope.ARN(keyward.ARNUser, u.ID)),
+		Authentication:       &o.auth,
+		ARN:                  &o.arn,
 	}
+	return &o.user
+}
+
+// userOut is the storage of one userToAPI answer.
+type userOut struct {
+	user                                                        ecapi.User
+	auth                                                        ecapi.Authentication
+	id, name, status, engine, minVersion, access, authType, arn string
+	passwords                                                   int32
 }
 
 // authInput is the authentication part of CreateUser/ModifyUser: three ways

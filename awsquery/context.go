@@ -15,32 +15,56 @@ type Caller struct {
 	AccessKeyID string
 }
 
-type callerKey struct{}
+// requestKey keys the one context value holding what is known of the
+// request (its caller and its id), so that setting both costs one
+// context, and finding either one lookup.
+type requestKey struct{}
 
-type requestIDKey struct{}
+type requestInfo struct {
+	caller    Caller
+	hasCaller bool
+	id        string
+}
+
+func infoFrom(ctx context.Context) requestInfo {
+	i, _ := ctx.Value(requestKey{}).(*requestInfo)
+	if i == nil {
+		return requestInfo{}
+	}
+	return *i
+}
 
 // WithCaller returns a copy of ctx carrying c.
 func WithCaller(ctx context.Context, c Caller) context.Context {
-	return context.WithValue(ctx, callerKey{}, c)
+	i := infoFrom(ctx)
+	i.caller, i.hasCaller = c, true
+	return context.WithValue(ctx, requestKey{}, &i)
+}
+
+// WithRequest returns a copy of ctx carrying the caller c and the request
+// id id: WithCaller and WithRequestID at once.
+func WithRequest(ctx context.Context, c Caller, id string) context.Context {
+	return context.WithValue(ctx, requestKey{}, &requestInfo{caller: c, hasCaller: true, id: id})
 }
 
 // CallerFrom returns the Caller stored in ctx by WithCaller, and whether
 // there was one.
 func CallerFrom(ctx context.Context) (Caller, bool) {
-	c, ok := ctx.Value(callerKey{}).(Caller)
-	return c, ok
+	i := infoFrom(ctx)
+	return i.caller, i.hasCaller
 }
 
 // WithRequestID returns a copy of ctx carrying the request id id.
 func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
+	i := infoFrom(ctx)
+	i.id = id
+	return context.WithValue(ctx, requestKey{}, &i)
 }
 
 // RequestID returns the id of the request ctx belongs to, or "" outside a
 // request served by a Query handler.
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	return infoFrom(ctx).id
 }
 
 // NewRequestID returns a fresh random request id in the UUID version 4 form

@@ -38,12 +38,26 @@ func (d *Decoder) Value(name string) (string, bool) {
 	return vs[0], true
 }
 
+// smallForm is the size up to which Has scans the parameters instead of
+// searching their sorted names.
+const smallForm = 16
+
 // Has reports whether the parameter name or any parameter below it
 // (name + "." + anything) is present. It decides whether a structure or a
 // list element was sent.
 func (d *Decoder) Has(name string) bool {
 	if _, ok := d.values[name]; ok {
 		return true
+	}
+	if d.keys == nil && len(d.values) <= smallForm {
+		// A request of a few parameters (most are) is scanned: cheaper
+		// than sorting its names into a slice allocated for it.
+		for k := range d.values {
+			if len(k) > len(name) && k[len(name)] == '.' && k[:len(name)] == name {
+				return true
+			}
+		}
+		return false
 	}
 	if d.keys == nil {
 		d.keys = make([]string, 0, len(d.values))

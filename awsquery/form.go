@@ -12,6 +12,11 @@ import (
 // DefaultMaxBodyBytes is the body limit used when Options.MaxBodyBytes is 0.
 const DefaultMaxBodyBytes = 1 << 20
 
+const (
+	formType     = "application/x-www-form-urlencoded"
+	formTypeUTF8 = formType + "; charset=utf-8"
+)
+
 // ParseForm returns the Query parameters of r: for POST the form-encoded
 // body followed by the URL query string (as AWS merges them), for GET the
 // query string. It is the one parser that both the SigV4 middleware and the
@@ -32,9 +37,10 @@ func ParseForm(r *http.Request, maxBody int64) (url.Values, error) {
 	case http.MethodGet:
 		values = url.Values{}
 	case http.MethodPost:
-		if ct := r.Header.Get("Content-Type"); ct != "" {
+		if ct := r.Header.Get("Content-Type"); ct != "" && ct != formType && ct != formTypeUTF8 {
+			// The two forms SDKs send need no parsing (nor its allocations).
 			mt, _, err := mime.ParseMediaType(ct)
-			if err != nil || mt != "application/x-www-form-urlencoded" {
+			if err != nil || mt != formType {
 				return nil, UnsupportedMediaType(ct)
 			}
 		}

@@ -245,10 +245,15 @@ func writeErrorResponse(xw *XMLWriter, ns, code, msg, fault, id string) {
 }
 
 func writeXML(rw http.ResponseWriter, status int, body []byte, id string) {
+	// What Header.Set does, with the keys already canonical (the id's goes
+	// out as X-Amzn-Requestid either way) and the three values in one
+	// allocation instead of one each plus the key's canonicalization.
+	v := make([]string, 3)
+	v[0], v[1], v[2] = "text/xml", strconv.Itoa(len(body)), id
 	hdr := rw.Header()
-	hdr.Set("Content-Type", "text/xml")
-	hdr.Set("Content-Length", strconv.Itoa(len(body)))
-	hdr.Set("x-amzn-RequestId", id)
+	hdr["Content-Type"] = v[0:1:1]
+	hdr["Content-Length"] = v[1:2:2]
+	hdr["X-Amzn-Requestid"] = v[2:3:3]
 	rw.WriteHeader(status)
 	_, _ = rw.Write(body)
 }

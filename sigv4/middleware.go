@@ -83,15 +83,20 @@ func (m *Middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var pre *Prechecked
+	var caller Caller
 	if m.Verifier != nil {
 		var err error
 		if pre, err = m.Verifier.Precheck(r); err != nil {
 			m.refuse(w, r, err)
 			return
 		}
-	} else if region := m.unsignedRegion(r); m.Regions != nil && !m.Regions(region) {
-		m.refuse(w, r, errUnservedRegion(region))
-		return
+	} else {
+		// Derived once, from the headers only: the body does not change it.
+		caller = CallerFromUnsigned(r, m.unsignedDefault(), m.DefaultAccount)
+		if m.Regions != nil && !m.Regions(caller.Region) {
+			m.refuse(w, r, errUnservedRegion(caller.Region))
+			return
+		}
 	}
 
 	reserve := limit
@@ -121,18 +126,22 @@ func (m *Middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	var caller Caller
 	if pre != nil {
 		caller, err = pre.Verify(r, body)
 		if err != nil {
 			m.writeError(w, r, err)
 			return
 		}
-	} else {
-		caller = CallerFromUnsigned(r, m.unsignedDefault(), m.DefaultAccount)
 	}
 
-	r2 := r.WithContext(awsquery.WithCaller(r.Context(), caller))
+	// The request id is made here, with the caller in one context value;
+	// the handler answers under it.
+	ctx := r.Context()
+	id := awsquery.RequestID(ctx)
+	if id == "" {
+		id = awsquery.NewRequestID()
+	}
+	r2 := r.WithContext(awsquery.WithRequest(ctx, caller, id))
 	r2.Body = awsquery.NewBody(body)
 	r2.GetBody = func() (io.ReadCloser, error) { return awsquery.NewBody(body), nil }
 	r2.ContentLength = int64(len(body))
@@ -175,11 +184,6 @@ func (m *Middleware) unsignedDefault() string {
 		return DefaultRegion
 	}
 	return m.DefaultRegion
-}
-
-// unsignedRegion is the region an unsigned-mode request would be served in.
-func (m *Middleware) unsignedRegion(r *http.Request) string {
-	return CallerFromUnsigned(r, m.unsignedDefault(), m.DefaultAccount).Region
 }
 
 func (m *Middleware) budgetWait() time.Duration {

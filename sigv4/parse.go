@@ -2,6 +2,7 @@ package sigv4
 
 import (
 	"errors"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -47,7 +48,10 @@ func parseAuthorization(h string) (authHeader, error) {
 		return a, errNotSigV4
 	}
 	a.Algorithm = alg
-	seen := map[string]bool{}
+	// The parts seen so far: a header has a handful, so a scan of a
+	// fixed array beats a map (which would be allocated per request).
+	var seenArr [8]string
+	seen := seenArr[:0]
 	for part := range strings.SplitSeq(rest, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
@@ -59,10 +63,10 @@ func parseAuthorization(h string) (authHeader, error) {
 		}
 		k = strings.TrimSpace(k)
 		v = strings.TrimSpace(v)
-		if seen[k] {
+		if slices.Contains(seen, k) {
 			return a, errIncomplete("Authorization header has a duplicate '%s' parameter. Authorization=%s", echo(k), echo(h))
 		}
-		seen[k] = true
+		seen = append(seen, k)
 		switch k {
 		case "Credential":
 			a.Credential = v
