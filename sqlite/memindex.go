@@ -75,8 +75,8 @@ type memIndex struct {
 	counts map[kindScope]int
 
 	mu        sync.RWMutex // guards what follows; the writer changes it, Views read it
-	fields    map[fieldKey]map[scopedID][]*span
-	referrers map[refTarget]map[refSource][]*span
+	fields    spanMap[fieldKey, scopedID]
+	referrers spanMap[refTarget, refSource]
 	base      uint64 // the version the index was built at: older ones are unknown
 	ver       uint64 // the last version committed
 	pending   uint64 // the open write transaction's version, or 0
@@ -107,8 +107,8 @@ func (m *memIndex) load(ctx context.Context, q querier, ver uint64) error {
 	defer rows.Close()
 	meta := map[docKey]*docMeta{}
 	counts := map[kindScope]int{}
-	fields := map[fieldKey]map[scopedID][]*span{}
-	referrers := map[refTarget]map[refSource][]*span{}
+	fields := spanMap[fieldKey, scopedID]{}
+	referrers := spanMap[refTarget, refSource]{}
 	for rows.Next() {
 		var k docKey
 		var fs, rs string
@@ -271,56 +271,36 @@ func (m *memIndex) endSpan(list []*span, remove func(*span)) {
 	}
 }
 
-func (m *memIndex) addField(fk fieldKey, sid scopedID) {
-	ids := m.fields[fk]
-	if ids == nil {
-		ids = map[scopedID][]*span{}
-		m.fields[fk] = ids
+// spanMap is the shape of both in-memory indexes (fields and referrers):
+// for each key, the documents under it, each with its spans of versions.
+type spanMap[K, D comparable] map[K]map[D][]*span
+
+// addSpanTo opens a span for d under k at the pending version.
+func addSpanTo[K, D comparable](m *memIndex, sm spanMap[K, D], k K, d D, restrict bool) {
+	ds := sm[k]
+	if ds == nil {
+		ds = map[D][]*span{}
+		sm[k] = ds
 	}
-	list := ids[sid]
-	m.addSpan(&list, false, func(s *span) { m.removeField(fk, sid, s) })
-	ids[sid] = list
+	list := ds[d]
+	m.addSpan(&list, restrict, func(s *span) { removeSpanFrom(sm, k, d, s) })
+	ds[d] = list
 }
 
-func (m *memIndex) endField(fk fieldKey, sid scopedID) {
-	m.endSpan(m.fields[fk][sid], func(s *span) { m.removeField(fk, sid, s) })
+// endSpanIn ends d's open span under k at the pending version.
+func endSpanIn[K, D comparable](m *memIndex, sm spanMap[K, D], k K, d D) {
+	m.endSpan(sm[k][d], func(s *span) { removeSpanFrom(sm, k, d, s) })
 }
 
-func (m *memIndex) removeField(fk fieldKey, sid scopedID, s *span) {
-	ids := m.fields[fk]
-	if list := slices.DeleteFunc(ids[sid], func(x *span) bool { return x == s }); len(list) > 0 {
-		ids[sid] = list
+// removeSpanFrom drops span s of d under k, and the entries left empty.
+func removeSpanFrom[K, D comparable](sm spanMap[K, D], k K, d D, s *span) {
+	ds := sm[k]
+	if list := slices.DeleteFunc(ds[d], func(x *span) bool { return x == s }); len(list) > 0 {
+		ds[d] = list
 	} else {
-		delete(ids, sid)
-		if len(ids) == 0 {
-			delete(m.fields, fk)
-		}
-	}
-}
-
-func (m *memIndex) addRef(t refTarget, src refSource, restrict bool) {
-	srcs := m.referrers[t]
-	if srcs == nil {
-		srcs = map[refSource][]*span{}
-		m.referrers[t] = srcs
-	}
-	list := srcs[src]
-	m.addSpan(&list, restrict, func(s *span) { m.removeRef(t, src, s) })
-	srcs[src] = list
-}
-
-func (m *memIndex) endRef(t refTarget, src refSource) {
-	m.endSpan(m.referrers[t][src], func(s *span) { m.removeRef(t, src, s) })
-}
-
-func (m *memIndex) removeRef(t refTarget, src refSource, s *span) {
-	srcs := m.referrers[t]
-	if list := slices.DeleteFunc(srcs[src], func(x *span) bool { return x == s }); len(list) > 0 {
-		srcs[src] = list
-	} else {
-		delete(srcs, src)
-		if len(srcs) == 0 {
-			delete(m.referrers, t)
+		delete(ds, d)
+		if len(ds) == 0 {
+			delete(sm, k)
 		}
 	}
 }
@@ -370,22 +350,22 @@ func (m *memIndex) put(k docKey, old, cur *docMeta) {
 	sid := scopedID{k.account, k.region, k.id}
 	for _, f := range oldFields {
 		if !slices.Contains(curFields, f) {
-			m.endField(fieldKey{k.kind, f.Name, f.Value}, sid)
+			endSpanIn(m, m.fields, fieldKey{k.kind, f.Name, f.Value}, sid)
 		}
 	}
 	for _, f := range curFields {
 		if !slices.Contains(oldFields, f) {
-			m.addField(fieldKey{k.kind, f.Name, f.Value}, sid)
+			addSpanTo(m, m.fields, fieldKey{k.kind, f.Name, f.Value}, sid, false)
 		}
 	}
 	for _, r := range oldRefs {
 		if !slices.Contains(curRefs, r) {
-			m.endRef(refTarget{k.account, k.region, r.Kind, r.ID}, refSource{k.kind, k.id, r.Relation})
+			endSpanIn(m, m.referrers, refTarget{k.account, k.region, r.Kind, r.ID}, refSource{k.kind, k.id, r.Relation})
 		}
 	}
 	for _, r := range curRefs {
 		if !slices.Contains(oldRefs, r) {
-			m.addRef(refTarget{k.account, k.region, r.Kind, r.ID}, refSource{k.kind, k.id, r.Relation}, r.Restrict)
+			addSpanTo(m, m.referrers, refTarget{k.account, k.region, r.Kind, r.ID}, refSource{k.kind, k.id, r.Relation}, r.Restrict)
 		}
 	}
 }
