@@ -96,9 +96,11 @@ func iamPingAs(ctx context.Context, port int, eng *engine.Manager, cred sigv4.Cr
 // TestProcessFrontsOutliveTheManager: a front process keeps serving after
 // Close, is adopted by the next Open, is restarted when killed, and ends
 // with Stop.
-func TestProcessFrontsOutliveTheManager(t *testing.T) {
-	dir := t.TempDir()
-	eng := &engine.Manager{DataDir: dir, RedisServer: redistest.Binary(t)}
+// processFront runs a TLS node with user alice and its front as a process,
+// which the test's end stops.
+func processFront(t *testing.T) (dir string, eng *engine.Manager, m *fronts.Manager, spec fronts.Spec, port int) {
+	dir = t.TempDir()
+	eng = &engine.Manager{DataDir: dir, RedisServer: redistest.Binary(t)}
 	if err := eng.Open(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -108,22 +110,45 @@ func TestProcessFrontsOutliveTheManager(t *testing.T) {
 	}
 	t.Cleanup(func() { eng.Stop(context.Background(), nodeID); eng.Close() })
 
-	m := newManager(t, dir, eng)
+	m = newManager(t, dir, eng)
 	cacheID := "arn:aws:elasticache:us-east-1:123456789012:replicationgroup:orders"
 	as, _ := keyward.ParseAccessString("on ~* +@all")
 	alice := engine.ACLUser{Name: "alice", Rules: append([]string{"#" + front.SecretHash(m.Key(), cacheID, "alice")}, as.Rules()...)}
 	if _, err := eng.ApplyACL(t.Context(), nodeID, []engine.ACLUser{alice}, nil); err != nil {
 		t.Fatal(err)
 	}
-	spec := fronts.Spec{ID: nodeID, Backend: "unix:" + n.Socket, BackendProcess: n.ConfFile, Resource: res, CacheID: cacheID}
-	port, err := m.Ensure(t.Context(), spec)
-	if err != nil {
+	spec = fronts.Spec{ID: nodeID, Backend: "unix:" + n.Socket, BackendProcess: n.ConfFile, Resource: res, CacheID: cacheID}
+	if port, err = m.Ensure(t.Context(), spec); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { m.Stop(context.Background(), nodeID) })
+	pid := readPid(t, filepath.Join(dir, "fronts", nodeID, "front.pid"))
+	t.Cleanup(func() { // if the test failed before stopping it
+		if b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); strings.Contains(string(b), dir) {
+			syscall.Kill(-pid, syscall.SIGKILL)
+		}
+	})
 	if err := iamPing(t.Context(), port, eng); err != nil {
 		t.Fatalf("IAM login through the front process: %v", err)
 	}
+	return dir, eng, m, spec, port
+}
+
+func readPid(t *testing.T, name string) int {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+func TestProcessFrontsOutliveTheManager(t *testing.T) {
+	dir, eng, m, spec, port := processFront(t)
+	t.Cleanup(func() { m.Stop(context.Background(), nodeID) })
 	pidFile := filepath.Join(dir, "fronts", nodeID, "front.pid")
 	pid1, _ := os.ReadFile(pidFile)
 	// The SigV4 secret is in no file of the fronts.
@@ -206,5 +231,39 @@ func TestProcessFrontsOutliveTheManager(t *testing.T) {
 	}
 	if err := iamPingAs(t.Context(), port, eng, cred2); err != nil {
 		t.Errorf("front on its reserved port: %v", err)
+	}
+}
+
+// TestProcessFrontWithoutPidFile: a keyward killed after starting a front
+// but before writing its pid leaves a front that no front.pid names. The
+// next Open must find it by its command line and adopt it, so that Stop
+// ends it (it used to start a second front, which could not bind the
+// port, and Stop then left the first one running).
+func TestProcessFrontWithoutPidFile(t *testing.T) {
+	dir, eng, m, spec, port := processFront(t)
+	pidFile := filepath.Join(dir, "fronts", nodeID, "front.pid")
+	pid := readPid(t, pidFile)
+	m.Close()
+	if err := os.Remove(pidFile); err != nil {
+		t.Fatal(err)
+	}
+	m = newManager(t, dir, eng)
+	defer m.Close()
+	if p, err := m.Ensure(t.Context(), spec); err != nil || p != port {
+		t.Fatalf("Ensure after Open: %d %v, want %d", p, err, port)
+	}
+	if got := readPid(t, pidFile); got != pid {
+		t.Errorf("front.pid %d, want the running front %d", got, pid)
+	}
+	if err := iamPing(t.Context(), port, eng); err != nil {
+		t.Fatalf("IAM login through the adopted front: %v", err)
+	}
+	if err := m.Stop(t.Context(), nodeID); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("front %d still runs after Stop", pid)
+		}
 	}
 }

@@ -102,6 +102,10 @@ func (m *Manager) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("fronts: %w", err)
 	}
+	// Front processes are found by their command lines too, not only by
+	// front.pid: a keyward killed between starting a front and writing its
+	// pid leaves one running that no file names.
+	strays := m.unrecordedFronts()
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue
@@ -114,15 +118,25 @@ func (m *Manager) Open(ctx context.Context) error {
 		}
 		h := &handle{cfg: cfg, dir: dir}
 		m.fronts[cfg.ID] = h
-		if !m.InProcess && cfg.Credentials == credentialsID(key, m.Credentials) {
-			if pid := readPid(dir); pid > 0 && owns(pid, dir) {
-				h.pid = pid
-				m.log().Info("fronts: adopted front", "node", cfg.ID, "port", cfg.Port, "pid", pid)
-				m.watchAdopted(h)
-				continue
+		pids := strays[dir]
+		delete(strays, dir)
+		if pid := readPid(dir); owns(pid, dir) {
+			pids = append([]int{pid}, pids...)
+		}
+		if !m.InProcess && len(pids) > 0 && cfg.Credentials == credentialsID(key, m.Credentials) {
+			h.pid = pids[0]
+			if readPid(dir) != h.pid {
+				atomicfile.Write(filepath.Join(dir, "front.pid"), []byte(strconv.Itoa(h.pid)+"\n"), 0o600)
 			}
-		} else if pid := readPid(dir); pid > 0 && owns(pid, dir) {
-			terminate(pid) // started with other credentials
+			for _, p := range pids[1:] {
+				terminate(p) // a second front of the node: one is enough
+			}
+			m.log().Info("fronts: adopted front", "node", cfg.ID, "port", cfg.Port, "pid", h.pid)
+			m.watchAdopted(h)
+			continue
+		}
+		for _, p := range pids {
+			terminate(p) // started with other credentials
 		}
 		h.cfg.Credentials = credentialsID(key, m.Credentials)
 		if err := m.writeConfig(h); err != nil {
@@ -130,6 +144,14 @@ func (m *Manager) Open(ctx context.Context) error {
 		}
 		if err := m.start(ctx, h); err != nil {
 			m.log().Error("fronts: restart", "node", cfg.ID, "err", err)
+		}
+	}
+	// Fronts of directories that are gone (or unreadable) serve nothing
+	// keyward knows of.
+	for dir, pids := range strays {
+		for _, pid := range pids {
+			m.log().Warn("fronts: ending a front with no configuration", "dir", dir, "pid", pid)
+			terminate(pid)
 		}
 	}
 	return nil
@@ -541,11 +563,45 @@ func readPid(dir string) int {
 	return pid
 }
 
-// owns reports whether pid is a front serving dir (its command line names
-// the directory), so that a recycled pid is never adopted or killed.
+// owns reports whether pid is a front serving dir (its command line ends
+// with the directory), so that a recycled pid is never adopted or killed.
 func owns(pid int, dir string) bool {
+	args := cmdline(pid)
+	return len(args) > 1 && args[len(args)-1] == dir && pidAlive(pid)
+}
+
+// unrecordedFronts returns the running front processes of this Manager's
+// directories, by directory, that their front.pid does not name: those
+// that run Command's executable with such a directory as their last
+// argument.
+func (m *Manager) unrecordedFronts() map[string][]int {
+	exe := m.command(m.root()).Args[0]
+	found := map[string][]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		args := cmdline(pid)
+		if len(args) < 2 || args[0] != exe {
+			continue
+		}
+		dir := args[len(args)-1]
+		if filepath.Dir(dir) == m.root() && readPid(dir) != pid && pidAlive(pid) {
+			found[dir] = append(found[dir], pid)
+		}
+	}
+	return found
+}
+
+// cmdline returns the arguments pid was started with.
+func cmdline(pid int) []string {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	return err == nil && bytes.Contains(b, []byte(dir)) && pidAlive(pid)
+	if err != nil || len(b) == 0 {
+		return nil
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
 }
 
 func pidAlive(pid int) bool {
