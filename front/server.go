@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"keyward/iamauth"
+	"keyward/internal/acceptloop"
 )
 
 // MaxIAMConnAge is how long an IAM-authenticated connection may live after
@@ -64,11 +65,7 @@ type Server struct {
 	MaxIAMConnAge time.Duration
 	Logger        *slog.Logger
 
-	mu     sync.Mutex
-	lns    map[net.Listener]struct{}
-	conns  map[net.Conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
+	loop   acceptloop.Loop
 	beOnce sync.Once
 	beTLS  *tls.Config
 }
@@ -93,81 +90,16 @@ func (s *Server) maxAge() time.Duration {
 // Serve accepts connections on l (plain TCP: the front does TLS itself)
 // until Close, then returns ErrClosed.
 func (s *Server) Serve(l net.Listener) error {
-	if !s.track(l, nil) {
-		l.Close()
-		return ErrClosed
+	if err := s.loop.Serve(l, s.handle); err != acceptloop.ErrClosed {
+		return err
 	}
-	defer s.untrack(l, nil)
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			if s.isClosed() {
-				return ErrClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			return err
-		}
-		if !s.track(nil, c) {
-			c.Close()
-			return ErrClosed
-		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer s.untrack(nil, c)
-			s.handle(c)
-		}()
-	}
+	return ErrClosed
 }
 
 // Close stops accepting, closes every connection and waits for them.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	for l := range s.lns {
-		l.Close()
-	}
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
+	s.loop.Close()
 	return nil
-}
-
-func (s *Server) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
-
-func (s *Server) track(l net.Listener, c net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	if s.lns == nil {
-		s.lns, s.conns = map[net.Listener]struct{}{}, map[net.Conn]struct{}{}
-	}
-	if l != nil {
-		s.lns[l] = struct{}{}
-	}
-	if c != nil {
-		s.conns[c] = struct{}{}
-	}
-	return true
-}
-
-func (s *Server) untrack(l net.Listener, c net.Conn) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.lns, l)
-	delete(s.conns, c)
 }
 
 // handle serves one client connection: TLS, a backend connection, then the

@@ -5,8 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
+
+	"keyward/internal/acceptloop"
 )
 
 const (
@@ -31,11 +32,7 @@ type Server struct {
 	TLS    *tls.Config
 	Logger *slog.Logger
 
-	mu     sync.Mutex
-	lns    map[net.Listener]struct{}
-	conns  map[net.Conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
+	loop acceptloop.Loop
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -47,82 +44,16 @@ func (s *Server) logger() *slog.Logger {
 
 // Serve accepts connections on l until Close, relaying each to the backend.
 func (s *Server) Serve(l net.Listener) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		l.Close()
-		return ErrClosed
+	if err := s.loop.Serve(l, s.serveConn); err != acceptloop.ErrClosed {
+		return err
 	}
-	if s.lns == nil {
-		s.lns, s.conns = map[net.Listener]struct{}{}, map[net.Conn]struct{}{}
-	}
-	s.lns[l] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.lns, l)
-		s.mu.Unlock()
-	}()
-	var delay time.Duration
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closed := s.closed
-			s.mu.Unlock()
-			if closed {
-				return ErrClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
-		if !s.track(c) {
-			c.Close()
-			return ErrClosed
-		}
-		s.wg.Go(func() {
-			defer s.untrack(c)
-			s.serveConn(c)
-		})
-	}
-}
-
-func (s *Server) track(c net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.conns[c] = struct{}{}
-	return true
-}
-
-func (s *Server) untrack(c net.Conn) {
-	c.Close()
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
+	return ErrClosed
 }
 
 // Close stops the listeners, closes every connection and waits for their
 // relays to end.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	for l := range s.lns {
-		l.Close()
-	}
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
+	s.loop.Close()
 	return nil
 }
 
