@@ -210,6 +210,16 @@ func TestFailover_KillPrimaryPromotesReplica(t *testing.T) {
 			if !found {
 				t.Errorf("no failover event among %d events", len(ev.Events))
 			}
+			// A modification after the failover completes once every
+			// replica holds what the promoted primary, no longer the
+			// group's first node, holds.
+			if _, err := c.IncreaseReplicaCount(t.Context(), &elasticache.IncreaseReplicaCountInput{ReplicationGroupId: aws.String("ha"),
+				NewReplicaCount: aws.Int32(3), ApplyImmediately: aws.Bool(true)}); err != nil {
+				t.Fatal(err)
+			}
+			if rg = waitRG(t, c, "ha", "available"); len(rg.MemberClusters) != 4 {
+				t.Errorf("members after IncreaseReplicaCount: %v", rg.MemberClusters)
+			}
 		})
 	}
 }

@@ -163,15 +163,20 @@ func (c *Controller) scaleDisabled(ctx context.Context, cache *keyward.Cache) ([
 	// Every replica must hold what the primary held when this check
 	// began: linked is not enough, as a primary streams to a replica that
 	// just finished its full sync only after its first acknowledgement
-	// (up to a second later).
-	r, err := cmd.Do(ctx, cache.NodeID(cache.Nodes[0].ClusterID), "INFO", "replication")
+	// (up to a second later). The primary is the one the roles name: an
+	// automatic failover leaves it where it was in Nodes.
+	p := cache.PrimaryIndex()
+	r, err := cmd.Do(ctx, cache.NodeID(cache.Nodes[p].ClusterID), "INFO", "replication")
 	if err != nil {
 		return nil, true, err
 	}
 	pinfo, _ := r.(string)
 	want, _ := strconv.ParseInt(infoField(pinfo, "master_repl_offset"), 10, 64)
 	roles := slices.Clone(cache.Nodes)
-	for i := 1; i < len(cache.Nodes); i++ {
+	for i := range cache.Nodes {
+		if i == p {
+			continue
+		}
 		r, err := cmd.Do(ctx, cache.NodeID(cache.Nodes[i].ClusterID), "INFO", "replication")
 		if err != nil {
 			return nil, true, err
