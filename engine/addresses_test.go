@@ -144,6 +144,40 @@ func TestAddresses_OwnAddressSamePortKeptAcrossOpen(t *testing.T) {
 	if got := roleOf(t, dir, &viaEP); got != "slave" {
 		t.Errorf("the endpoint address reaches %s, not the replica r", got)
 	}
+	// Two addresses swapped at once, as the primary and reader endpoints
+	// after a failover: each node gives up its own before it waits for
+	// the other's, so neither waits and neither is left deaf.
+	rp, err := m.ReserveAddress("g#reader", 6379)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ensure(t, m, engine.NodeSpec{ID: "p", Engine: "redis", Port: 6379, Binds: []string{rp}})
+	start := time.Now()
+	go func() {
+		_, err := m.Ensure(t.Context(), engine.NodeSpec{ID: "p", Engine: "redis", Port: 6379, Binds: []string{ep}})
+		errs <- err
+	}()
+	go func() {
+		_, err := m.Ensure(t.Context(), engine.NodeSpec{ID: "r", Engine: "redis", ReplicaOf: "p", Port: 6379, Binds: []string{rp}})
+		errs <- err
+	}()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("endpoint addresses swapped in %v", time.Since(start).Round(time.Millisecond))
+	for _, a := range []struct{ addr, role string }{{p.Addr, "master"}, {epAddr, "master"}, {r.Addr, "slave"}, {net.JoinHostPort(rp, "6379"), "slave"}} {
+		n, _ := m.Node("p")
+		if a.role == "slave" {
+			n, _ = m.Node("r")
+		}
+		via := *n
+		via.Addr = a.addr
+		if got := roleOf(t, dir, &via); got != a.role {
+			t.Errorf("%s reaches a %s after the swap, want the %s", a.addr, got, a.role)
+		}
+	}
 
 	// Close and Open again: the same addresses, ports and reservation.
 	if err := m.Close(); err != nil {

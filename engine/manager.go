@@ -794,6 +794,18 @@ func (m *Manager) applyAddrs(ctx context.Context, n *node, cur, spec NodeSpec) e
 		if !slices.Equal(cur.Binds, spec.Binds) {
 			// An endpoint address moving here may still be bound by the
 			// node it leaves, which the caller is changing at the same time.
+			// The addresses this node gives up go first: in a swap (the
+			// primary and reader endpoints after a failover) each node
+			// waits for the other's, and a CONFIG SET bind that fails
+			// closes every listener and reopens the old ones, which fails
+			// too if one of them was taken meanwhile.
+			kept := slices.DeleteFunc(slices.Clone(cur.Binds), func(b string) bool { return !slices.Contains(spec.Binds, b) })
+			if len(kept) < len(cur.Binds) && len(kept) < len(spec.Binds) {
+				release := strings.Join(append([]string{rec.host()}, kept...), " ")
+				if _, err := c.do(ctx, "CONFIG", "SET", "bind", release); err != nil {
+					return fmt.Errorf("engine: node %s: CONFIG SET bind %s: %w", n.id, release, err)
+				}
+			}
 			bind := strings.Join(append([]string{rec.host()}, spec.Binds...), " ")
 			for deadline := time.Now().Add(bindWait); ; {
 				_, err := c.do(ctx, "CONFIG", "SET", "bind", bind)
