@@ -43,16 +43,30 @@ const legacyHost = "127.0.0.1"
 // addressesFile keeps the reservations of ReserveAddress.
 const addressesFile = "addresses.json"
 
-// host returns the address the node listens on.
-func (r record) host() string {
-	if r.Host == "" {
-		return legacyHost
-	}
-	return r.Host
+// listenAt is where a process of keyward's listens: Host ("" for
+// legacyHost, as an earlier keyward recorded it) at Port. The memcached
+// records embed it, so its fields keep their JSON names there.
+type listenAt struct {
+	Host string `json:"host,omitempty"`
+	Port int    `json:"port"`
 }
 
+// host returns the address the process listens on.
+func (l listenAt) host() string {
+	if l.Host == "" {
+		return legacyHost
+	}
+	return l.Host
+}
+
+// addr returns the process's address, host:port.
+func (l listenAt) addr() string { return net.JoinHostPort(l.host(), strconv.Itoa(l.Port)) }
+
+// host returns the address the node listens on.
+func (r record) host() string { return listenAt{r.Host, r.Port}.host() }
+
 // addr returns the node's client address, host:port.
-func (r record) addr() string { return net.JoinHostPort(r.host(), strconv.Itoa(r.Port)) }
+func (r record) addr() string { return listenAt{r.Host, r.Port}.addr() }
 
 // ParseAddresses parses a node address range such as "127.10.0.0/16": an
 // IPv4 prefix inside 127.0.0.0/8, at most /30.

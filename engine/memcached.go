@@ -124,24 +124,15 @@ type MemcachedNode struct {
 
 type mcRecord struct {
 	Spec MemcachedSpec `json:"spec"`
-	Port int           `json:"port"`
-	// Host is the node's own address; "" for 127.0.0.1.
-	Host string `json:"host,omitempty"`
-	PID  int    `json:"pid,omitempty"`
+	// Host is the node's own address ("" for 127.0.0.1), Port its client
+	// port there.
+	listenAt
+	PID int `json:"pid,omitempty"`
 	// BackendPort is memcached's port on Host behind the front; 0 for a
 	// node of an earlier keyward, whose memcached serves Port itself.
 	BackendPort int `json:"backendPort,omitempty"`
 	FrontPID    int `json:"frontPid,omitempty"`
 }
-
-func (r mcRecord) host() string {
-	if r.Host == "" {
-		return legacyHost
-	}
-	return r.Host
-}
-
-func (r mcRecord) addr() string { return net.JoinHostPort(r.host(), strconv.Itoa(r.Port)) }
 
 // backend is the address memcached listens on.
 func (r mcRecord) backend() string {

@@ -251,21 +251,11 @@ type mcEndpoint struct {
 
 // epRecord is endpoint.json.
 type epRecord struct {
-	Cluster string `json:"cluster"`
-	Host    string `json:"host,omitempty"` // "": 127.0.0.1
-	Port    int    `json:"port"`
-	TLS     bool   `json:"tls,omitempty"`
-	PID     int    `json:"pid,omitempty"`
+	Cluster  string `json:"cluster"`
+	listenAt        // Host "": 127.0.0.1
+	TLS      bool   `json:"tls,omitempty"`
+	PID      int    `json:"pid,omitempty"`
 }
-
-func (r epRecord) host() string {
-	if r.Host == "" {
-		return legacyHost
-	}
-	return r.Host
-}
-
-func (r epRecord) addr() string { return net.JoinHostPort(r.host(), strconv.Itoa(r.Port)) }
 
 func endpointOwner(cluster string) string { return "memcached-config:" + cluster }
 
@@ -304,7 +294,7 @@ func (m *Memcached) EnsureEndpoint(ctx context.Context, cluster string, port int
 				return "", 0, err
 			}
 		}
-		rec = epRecord{Cluster: cluster, Host: host, Port: port}
+		rec = epRecord{Cluster: cluster, listenAt: listenAt{Host: host, Port: port}}
 	}
 	running := inst != nil && !inst.dead()
 	if running && rec.TLS == tls {
