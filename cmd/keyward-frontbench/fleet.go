@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"keyward/fronts"
+	"keyward/internal/benchproc"
 )
 
 // The fleet mode (-fleet N) measures what many front processes cost
@@ -92,13 +93,13 @@ func runFleet(ctx context.Context, fm *fronts.Manager, spec func(id string) fron
 	cpu0 := make([]time.Duration, len(sets))
 	sw0 := make([]int, len(sets))
 	for i, s := range sets {
-		cpu0[i], sw0[i] = onCPU(s.pids...), switches(s.pids...)
+		cpu0[i], sw0[i] = benchproc.OnCPU(s.pids...), switches(s.pids...)
 	}
 	t0 := time.Now()
 	time.Sleep(*fleetIdle)
 	el := time.Since(t0)
 	for i, s := range sets {
-		rests[i].cpu = float64(onCPU(s.pids...)-cpu0[i]) / float64(el)
+		rests[i].cpu = float64(benchproc.OnCPU(s.pids...)-cpu0[i]) / float64(el)
 		rests[i].sw = float64(switches(s.pids...)-sw0[i]) / el.Seconds()
 		for _, pid := range s.pids {
 			rests[i].threads += threads(pid)
@@ -172,24 +173,14 @@ func revoke(ctx context.Context, s *fleetSet, tlsConf *tls.Config, admin *redis.
 		return 0, 0, firstErr
 	}
 	time.Sleep(200 * time.Millisecond)
-	done := make([]time.Time, len(conns))
-	for i, c := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.SetReadDeadline(time.Now().Add(time.Minute))
-			var buf [64]byte
-			c.Read(buf[:]) // until the front closes it
-			done[i] = time.Now()
-		}()
-	}
-	cpu0 := onCPU(s.pids...)
+	closed := benchproc.WatchClose(conns)
+	cpu0 := benchproc.OnCPU(s.pids...)
 	start := time.Now()
 	if err := admin.Do(ctx, "ACL", "DELUSER", user).Err(); err != nil {
 		return 0, 0, err
 	}
-	wg.Wait()
-	cpu := onCPU(s.pids...) - cpu0
+	done := closed()
+	cpu := benchproc.OnCPU(s.pids...) - cpu0
 	return cpu, slices.MaxFunc(done, func(a, b time.Time) int { return a.Compare(b) }).Sub(start), nil
 }
 
@@ -209,23 +200,6 @@ func login(addr string, tlsConf *tls.Config, user, pw string) (net.Conn, error) 
 	}
 	c.SetDeadline(time.Time{})
 	return c, nil
-}
-
-// onCPU returns the time the threads of pids have run
-// (/proc/PID/task/TID/schedstat, nanoseconds).
-func onCPU(pids ...int) time.Duration {
-	var sum time.Duration
-	for _, pid := range pids {
-		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-		for _, t := range tasks {
-			data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
-			if f := strings.Fields(string(data)); err == nil && len(f) > 0 {
-				ns, _ := strconv.ParseInt(f[0], 10, 64)
-				sum += time.Duration(ns)
-			}
-		}
-	}
-	return sum
 }
 
 // switches returns the context switches (voluntary and not) of every thread

@@ -39,6 +39,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
+
+	"keyward/internal/benchproc"
 )
 
 func main() {
@@ -226,12 +228,12 @@ func run(o opts, name, bin string) error {
 		fmt.Fprintf(os.Stderr, "seedbench: measuring keyward at rest for %v\n", o.idle)
 		time.Sleep(3 * time.Second)
 		fleet := fleetPIDs(dir)
-		kw0, fleet0, t0 := procCPU(b.cmd.Process.Pid), onCPU(fleet...), time.Now()
+		kw0, fleet0, t0 := procCPU(b.cmd.Process.Pid), benchproc.OnCPU(fleet...), time.Now()
 		stopProf := b.profile(o.pprof, fmt.Sprintf("cpu-idle-%d", len(nodeAddrs)))
 		time.Sleep(o.idle)
 		stopProf()
 		idleCPU = (procCPU(b.cmd.Process.Pid) - kw0) / time.Since(t0).Seconds()
-		idleFleet = float64(onCPU(fleet...)-fleet0) / float64(time.Since(t0))
+		idleFleet = float64(benchproc.OnCPU(fleet...)-fleet0) / float64(time.Since(t0))
 		idleRSS = rss(b.cmd.Process.Pid)
 		b.heap(o.pprof, fmt.Sprintf("heap-idle-%d", len(nodeAddrs)))
 	}
@@ -305,25 +307,14 @@ func (b *bench) trial(addrs []string, i int, settle time.Duration, fleet []int) 
 	}
 	time.Sleep(settle)
 
-	kw0, fleet0 := onCPU(b.cmd.Process.Pid), onCPU(fleet...)
-	done := make([]time.Time, len(addrs))
-	var wg sync.WaitGroup
-	for j, c := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.SetReadDeadline(time.Now().Add(time.Minute))
-			var buf [64]byte
-			c.Read(buf[:]) // blocks until the node closes it
-			done[j] = time.Now()
-		}()
-	}
+	kw0, fleet0 := benchproc.OnCPU(b.cmd.Process.Pid), benchproc.OnCPU(fleet...)
+	closed := benchproc.WatchClose(conns)
 	start := time.Now()
 	if _, err := b.c.DeleteUser(b.ctx, &elasticache.DeleteUserInput{UserId: aws.String(user)}); err != nil {
 		return r, err
 	}
-	wg.Wait()
-	r.kw, r.fleet = onCPU(b.cmd.Process.Pid)-kw0, onCPU(fleet...)-fleet0
+	done := closed()
+	r.kw, r.fleet = benchproc.OnCPU(b.cmd.Process.Pid)-kw0, benchproc.OnCPU(fleet...)-fleet0
 	if err := parallel(len(addrs), 32, func(j int) error {
 		retried := false
 		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
@@ -442,27 +433,6 @@ func fleetPIDs(dir string) []int {
 		pids = append(pids, pid)
 	}
 	return pids
-}
-
-// onCPU returns the time the threads of pids have run, from
-// /proc/PID/task/TID/schedstat (nanoseconds, unlike /proc/PID/stat's ticks).
-func onCPU(pids ...int) time.Duration {
-	var sum time.Duration
-	for _, pid := range pids {
-		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-		for _, t := range tasks {
-			data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
-			if err != nil {
-				continue
-			}
-			f := strings.Fields(string(data))
-			if len(f) > 0 {
-				ns, _ := strconv.ParseInt(f[0], 10, 64)
-				sum += time.Duration(ns)
-			}
-		}
-	}
-	return sum
 }
 
 // login opens a TLS connection to addr and sends AUTH user pw; ok reports
