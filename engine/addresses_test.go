@@ -29,6 +29,24 @@ func roleOf(t *testing.T, dir string, n *engine.Node) string {
 	return fmt.Sprint(r[0])
 }
 
+// ensureAtOnce ensures every spec at the same time, as the reconciler
+// handles a cache's nodes.
+func ensureAtOnce(t *testing.T, m *engine.Manager, specs ...engine.NodeSpec) {
+	t.Helper()
+	errs := make(chan error, len(specs))
+	for _, spec := range specs {
+		go func() {
+			_, err := m.Ensure(t.Context(), spec)
+			errs <- err
+		}()
+	}
+	for range specs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // testRange picks a /24 of loopback addresses from dir, so that tests
 // running at the same time rarely meet on an address.
 func testRange(dir string) netip.Prefix {
@@ -120,20 +138,8 @@ func TestAddresses_OwnAddressSamePortKeptAcrossOpen(t *testing.T) {
 		t.Error("a node was allowed to bind another node's address")
 	}
 	// Both at once, as the reconciler does after a failover.
-	errs := make(chan error, 2)
-	go func() {
-		_, err := m.Ensure(t.Context(), engine.NodeSpec{ID: "p", Engine: "redis", Port: 6379})
-		errs <- err
-	}()
-	go func() {
-		_, err := m.Ensure(t.Context(), engine.NodeSpec{ID: "r", Engine: "redis", ReplicaOf: "p", Port: 6379, Binds: []string{ep}})
-		errs <- err
-	}()
-	for range 2 {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
+	ensureAtOnce(t, m, engine.NodeSpec{ID: "p", Engine: "redis", Port: 6379},
+		engine.NodeSpec{ID: "r", Engine: "redis", ReplicaOf: "p", Port: 6379, Binds: []string{ep}})
 	if err := ping(epAddr); err != nil {
 		t.Fatalf("the endpoint address does not reach the replica it moved to: %v", err)
 	}
@@ -153,19 +159,8 @@ func TestAddresses_OwnAddressSamePortKeptAcrossOpen(t *testing.T) {
 	}
 	ensure(t, m, engine.NodeSpec{ID: "p", Engine: "redis", Port: 6379, Binds: []string{rp}})
 	start := time.Now()
-	go func() {
-		_, err := m.Ensure(t.Context(), engine.NodeSpec{ID: "p", Engine: "redis", Port: 6379, Binds: []string{ep}})
-		errs <- err
-	}()
-	go func() {
-		_, err := m.Ensure(t.Context(), engine.NodeSpec{ID: "r", Engine: "redis", ReplicaOf: "p", Port: 6379, Binds: []string{rp}})
-		errs <- err
-	}()
-	for range 2 {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
+	ensureAtOnce(t, m, engine.NodeSpec{ID: "p", Engine: "redis", Port: 6379, Binds: []string{ep}},
+		engine.NodeSpec{ID: "r", Engine: "redis", ReplicaOf: "p", Port: 6379, Binds: []string{rp}})
 	t.Logf("endpoint addresses swapped in %v", time.Since(start).Round(time.Millisecond))
 	for _, a := range []struct{ addr, role string }{{p.Addr, "master"}, {epAddr, "master"}, {r.Addr, "slave"}, {net.JoinHostPort(rp, "6379"), "slave"}} {
 		n, _ := m.Node("p")
