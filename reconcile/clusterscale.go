@@ -143,7 +143,7 @@ func (c *Controller) scale(ctx context.Context, cache *keyward.Cache, ports []in
 	return roles, false, nil
 }
 
-// scaleDisabled serves a cluster-mode-disabled group (Nodes[0] is the
+// scaleDisabled serves a cluster-mode-disabled group (the roles name the
 // primary): a TestFailover, and replicas that must hold the data before a
 // modification completes.
 func (c *Controller) scaleDisabled(ctx context.Context, cache *keyward.Cache) ([]keyward.CacheNode, bool, error) {
