@@ -195,35 +195,46 @@ func TestTerraform_GlobalReplicationGroupPlanEmpty(t *testing.T) {
 		code == "InvalidParameterValue" && !strings.Contains(msg, "is not associated with Global Replication Group") {
 		t.Errorf("second disassociate = %v", err)
 	}
-	// DeleteReplicationGroup, retried on InvalidReplicationGroupState
-	// while the detached group finishes modifying.
-	for {
-		_, err := west.DeleteReplicationGroup(ctx, &elasticache.DeleteReplicationGroupInput{ReplicationGroupId: aws.String("tf-secondary")})
-		if code, _ := keywardtest.APIError(err); code == "InvalidReplicationGroupState" {
-			time.Sleep(50 * time.Millisecond)
-			continue
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		break
-	}
-	waitTF(t, "secondary delete", []string{"creating", "available", "deleting"}, "", rgStatus(west, "tf-secondary"))
+	tfDeleteGlobal(t, east, west, id, "tf-primary", "tf-secondary", []string{"creating", "available", "deleting"})
+}
 
-	// Delete the global datastore (§10 Delete), keeping the primary.
-	for {
+// tfDeleteGlobal replays the provider's deletions once the secondary is
+// detached: the secondary replication group (§2 Delete; retried on
+// InvalidReplicationGroupState while it finishes modifying, then waited
+// for through secondaryPending), the global datastore keeping the primary
+// (§10 Delete; retried on InvalidGlobalReplicationGroupState), then the
+// primary.
+func tfDeleteGlobal(t *testing.T, east, west *elasticache.Client, id, primary, secondary string, secondaryPending []string) {
+	t.Helper()
+	ctx := t.Context()
+	retryOn(t, "InvalidReplicationGroupState", func() error {
+		_, err := west.DeleteReplicationGroup(ctx, &elasticache.DeleteReplicationGroupInput{ReplicationGroupId: aws.String(secondary)})
+		return err
+	})
+	waitTF(t, "secondary delete", secondaryPending, "", rgStatus(west, secondary))
+	retryOn(t, "InvalidGlobalReplicationGroupState", func() error {
 		_, err := east.DeleteGlobalReplicationGroup(ctx, &elasticache.DeleteGlobalReplicationGroupInput{GlobalReplicationGroupId: aws.String(id), RetainPrimaryReplicationGroup: aws.Bool(true)})
-		if code, _ := keywardtest.APIError(err); code == "InvalidGlobalReplicationGroupState" {
-			time.Sleep(50 * time.Millisecond)
-			continue
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		break
-	}
+		return err
+	})
 	waitTF(t, "global delete", []string{"available", "primary-only", "modifying", "deleting"}, "", globalStatus(east, id))
-	// Then the primary's own deletion.
-	if _, err := east.DeleteReplicationGroup(ctx, &elasticache.DeleteReplicationGroupInput{ReplicationGroupId: aws.String("tf-primary")}); err != nil {
+	if _, err := east.DeleteReplicationGroup(ctx, &elasticache.DeleteReplicationGroupInput{ReplicationGroupId: aws.String(primary)}); err != nil {
 		t.Fatal(err)
 	}
-	waitTF(t, "primary delete", []string{"creating", "available", "deleting"}, "", rgStatus(east, "tf-primary"))
+	waitTF(t, "primary delete", []string{"creating", "available", "deleting"}, "", rgStatus(east, primary))
+}
+
+// retryOn calls call until it returns something other than the AWS error
+// code, as the provider retries a call refused while a resource is busy.
+func retryOn(t *testing.T, code string, call func() error) {
+	t.Helper()
+	for {
+		err := call()
+		if got, _ := keywardtest.APIError(err); got == code {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
 }

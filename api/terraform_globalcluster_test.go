@@ -139,30 +139,5 @@ func TestTerraform_GlobalClusterModePlanEmpty(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitGlobal(t, east, id, "primary-only")
-	for {
-		_, err := west.DeleteReplicationGroup(ctx, &elasticache.DeleteReplicationGroupInput{ReplicationGroupId: aws.String("tfc-secondary")})
-		if code, _ := keywardtest.APIError(err); code == "InvalidReplicationGroupState" {
-			time.Sleep(50 * time.Millisecond)
-			continue
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		break
-	}
-	waitTF(t, "secondary delete", []string{"creating", "available", "modifying", "deleting"}, "", rgStatus(west, "tfc-secondary"))
-	for {
-		_, err := east.DeleteGlobalReplicationGroup(ctx, &elasticache.DeleteGlobalReplicationGroupInput{GlobalReplicationGroupId: aws.String(id), RetainPrimaryReplicationGroup: aws.Bool(true)})
-		if code, _ := keywardtest.APIError(err); code == "InvalidGlobalReplicationGroupState" {
-			time.Sleep(50 * time.Millisecond)
-			continue
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		break
-	}
-	waitTF(t, "global delete", []string{"available", "primary-only", "modifying", "deleting"}, "", globalStatus(east, id))
-	if _, err := east.DeleteReplicationGroup(ctx, &elasticache.DeleteReplicationGroupInput{ReplicationGroupId: aws.String("tfc-primary")}); err != nil {
-		t.Fatal(err)
-	}
-	waitTF(t, "primary delete", []string{"creating", "available", "deleting"}, "", rgStatus(east, "tfc-primary"))
+	tfDeleteGlobal(t, east, west, id, "tfc-primary", "tfc-secondary", []string{"creating", "available", "modifying", "deleting"})
 }
