@@ -97,6 +97,7 @@ func benchDescribeHandler(b *testing.B, signed bool) {
 	body := &bytes.Reader{}
 	i := 0
 	b.ReportAllocs()
+	done := cpuPerOp(b)
 	for b.Loop() {
 		r := reqs[i%n]
 		body.Reset(bodies[i%n])
@@ -110,6 +111,7 @@ func benchDescribeHandler(b *testing.B, signed bool) {
 		}
 		i++
 	}
+	done()
 }
 
 func BenchmarkDescribeUsersHandler(b *testing.B)       { benchDescribeHandler(b, false) }
