@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
 
 	"keyward"
+	"keyward/internal/cpuperop"
 	"keyward/keywardtest"
 	"keyward/server"
 	"keyward/sigv4"
@@ -97,7 +97,7 @@ func benchDescribeHandler(b *testing.B, signed bool) {
 	body := &bytes.Reader{}
 	i := 0
 	b.ReportAllocs()
-	done := cpuPerOp(b)
+	done := cpuperop.Start(b)
 	for b.Loop() {
 		r := reqs[i%n]
 		body.Reset(bodies[i%n])
@@ -137,7 +137,7 @@ func BenchmarkLifecycleHandler(b *testing.B) {
 	var seq atomic.Int64
 	b.ReportAllocs()
 	b.SetParallelism(4) // 8 goroutines on 2 CPUs, as the benchmark's clients
-	done := cpuPerOp(b)
+	done := cpuperop.Start(b)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			id := fmt.Sprintf("u%d", seq.Add(1))
@@ -162,16 +162,4 @@ func BenchmarkLifecycleHandler(b *testing.B) {
 		}
 	}
 	done()
-}
-
-// cpuPerOp reports the process's CPU time per operation as "cpu-µs/op",
-// which a shared machine disturbs less than wall time.
-func cpuPerOp(b *testing.B) func() {
-	cpu := func() time.Duration {
-		var ru syscall.Rusage
-		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	}
-	t0 := cpu()
-	return func() { b.ReportMetric(float64(cpu()-t0)/float64(b.N)/1e3, "cpu-µs/op") }
 }
