@@ -116,8 +116,11 @@ var faults = map[errKey]func(msg string) awsquery.APIError{
 // nothing are returned unchanged: the handler logs them and answers
 // InternalFailure without their text.
 func apiError(err error) error {
+	if err == nil {
+		return nil // before e, which escapes: no allocation on success
+	}
 	var e *keyward.Error
-	if err == nil || !errors.As(err, &e) {
+	if !errors.As(err, &e) {
 		return err
 	}
 	if f, ok := faults[errKey{e.Code, e.Resource}]; ok {

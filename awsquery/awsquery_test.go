@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -392,5 +395,57 @@ func TestParseForm_Body(t *testing.T) {
 	var e *Error
 	if _, err := ParseForm(r, int64(len(form)-1)); !errors.As(err, &e) || e.Code != "RequestEntityTooLarge" || e.Status != http.StatusRequestEntityTooLarge {
 		t.Errorf("over the limit: %v", err)
+	}
+}
+
+// TestParseQuery: parseQuery answers what url.ParseQuery answers, values
+// and errors, also for the forms it hands over to it.
+func TestParseQuery(t *testing.T) {
+	many := strings.Repeat("a=b&", maxQuickParams) + "c=d"
+	for _, q := range []string{
+		"", "&", "a", "a=", "=b", "a=b", "Action=DescribeUsers&Version=2015-02-02&UserId=u1",
+		"a=b&&c=d&", "a=b&a=c", "a=%41%2B+b&c%3D=d", "a=%zz&b=c", "a=b;c=d", "a=b&c=%",
+		"AccessString=on+~*+%2B%40all&Passwords.member.1=x", many,
+	} {
+		got, gerr := parseQuery(q)
+		want, werr := url.ParseQuery(q)
+		if !reflect.DeepEqual(got, want) || fmt.Sprint(gerr) != fmt.Sprint(werr) {
+			t.Errorf("parseQuery(%q) = %v, %v; url.ParseQuery: %v, %v", q, got, gerr, want, werr)
+		}
+		if v := got["a"]; len(v) == 1 {
+			got["a"] = append(v, "x") // must not write into another parameter's value
+			for k, vs := range got {
+				if k != "a" && slices.Contains(vs, "x") {
+					t.Errorf("parseQuery(%q): append to a changed %s", q, k)
+				}
+			}
+		}
+	}
+}
+
+// TestWithRequestBody: the context carries the caller and the id, keeps
+// its parent's values and cancellation, and the body reads the bytes.
+func TestWithRequestBody(t *testing.T) {
+	type key struct{}
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
+	c := Caller{AccountID: "123456789012", Region: "eu-west-1", AccessKeyID: "AKID"}
+	ctx, body := WithRequestBody(parent, c, "rid", []byte("Action=X"))
+	if got, ok := CallerFrom(ctx); !ok || got != c {
+		t.Errorf("CallerFrom = %v, %v", got, ok)
+	}
+	if RequestID(ctx) != "rid" || ctx.Value(key{}) != "v" {
+		t.Errorf("RequestID %q, parent's value %v", RequestID(ctx), ctx.Value(key{}))
+	}
+	if b, err := io.ReadAll(body); err != nil || string(b) != "Action=X" {
+		t.Errorf("body %q, %v", b, err)
+	}
+	inner := WithRequestID(ctx, "other")
+	if RequestID(inner) != "other" || RequestID(ctx) != "rid" {
+		t.Errorf("WithRequestID over it: %q, %q", RequestID(inner), RequestID(ctx))
+	}
+	cancel()
+	<-ctx.Done()
+	if ctx.Err() != context.Canceled {
+		t.Errorf("Err after cancel: %v", ctx.Err())
 	}
 }

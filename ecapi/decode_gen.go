@@ -150,7 +150,7 @@ func decodeAuthorizeCacheSecurityGroupIngressMessage(d *awsquery.Decoder, p stri
 // when it was sent empty (a bare "key=").
 func decodeAvailabilityZonesList(d *awsquery.Decoder, key, items string) ([]string, error) {
 	var out []string
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		s, ok := d.Value(k)
 		if !ok {
@@ -223,7 +223,7 @@ func decodeBatchStopUpdateActionMessage(d *awsquery.Decoder, p string, v *BatchS
 // when it was sent empty (a bare "key=").
 func decodeCacheClusterIdList(d *awsquery.Decoder, key, items string) ([]string, error) {
 	var out []string
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		s, ok := d.Value(k)
 		if !ok {
@@ -249,7 +249,7 @@ func decodeCacheClusterIdList(d *awsquery.Decoder, key, items string) ([]string,
 // when it was sent empty (a bare "key=").
 func decodeCacheNodeIdsList(d *awsquery.Decoder, key, items string) ([]string, error) {
 	var out []string
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		s, ok := d.Value(k)
 		if !ok {
@@ -272,7 +272,7 @@ func decodeCacheNodeIdsList(d *awsquery.Decoder, key, items string) ([]string, e
 // when it was sent empty (a bare "key=").
 func decodeCacheSecurityGroupNameList(d *awsquery.Decoder, key, items string) ([]string, error) {
 	var out []string
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		s, ok := d.Value(k)
 		if !ok {
@@ -1258,7 +1258,7 @@ func decodeCustomerNodeEndpoint(d *awsquery.Decoder, p string, v *CustomerNodeEn
 // when it was sent empty (a bare "key=").
 func decodeCustomerNodeEndpointList(d *awsquery.Decoder, key, items string) ([]CustomerNodeEndpoint, error) {
 	var out []CustomerNodeEndpoint
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		if !d.Has(k) {
 			break
@@ -2290,7 +2290,7 @@ func decodeFilter(d *awsquery.Decoder, p string, v *Filter) error {
 // when it was sent empty (a bare "key=").
 func decodeFilterList(d *awsquery.Decoder, key, items string) ([]Filter, error) {
 	var out []Filter
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		if !d.Has(k) {
 			break
@@ -2331,7 +2331,7 @@ func checkFilterValue(name, s string) error {
 // when it was sent empty (a bare "key=").
 func decodeFilterValueList(d *awsquery.Decoder, key, items string) ([]string, error) {
 	var out []string
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		s, ok := d.Value(k)
 		if !ok {
@@ -2360,7 +2360,7 @@ func decodeFilterValueList(d *awsquery.Decoder, key, items string) ([]string, er
 // when it was sent empty (a bare "key=").
 func decodeGlobalNodeGroupIdList(d *awsquery.Decoder, key, items string) ([]string, error) {
 	var out []string
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		s, ok := d.Value(k)
 		if !ok {
@@ -2473,7 +2473,7 @@ func checkIpDiscovery(name, s string) error {
 // when it was sent empty (a bare "key=").
 func decodeKeyList(d *awsquery.Decoder, key, items string) ([]string, error) {
 	var out []string
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		s, ok := d.Value(k)
 		if !ok {
@@ -2568,7 +2568,7 @@ func decodeLogDeliveryConfigurationRequest(d *awsquery.Decoder, p string, v *Log
 // when it was sent empty (a bare "key=").
 func decodeLogDeliveryConfigurationRequestList(d *awsquery.Decoder, key, items string) ([]LogDeliveryConfigurationRequest, error) {
 	var out []LogDeliveryConfigurationRequest
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		if !d.Has(k) {
 			break
@@ -3272,7 +3272,7 @@ func decodeNodeGroupConfiguration(d *awsquery.Decoder, p string, v *NodeGroupCon
 // when it was sent empty (a bare "key=").
 func decodeNodeGroupConfigurationList(d *awsquery.Decoder, key, items string) ([]NodeGroupConfiguration, error) {
 	var out []NodeGroupConfiguration
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		if !d.Has(k) {
 			break
@@ -3297,7 +3297,7 @@ func decodeNodeGroupConfigurationList(d *awsquery.Decoder, key, items string) ([
 // when it was sent empty (a bare "key=").
 func decodeNodeGroupsToRemoveList(d *awsquery.Decoder, key, items string) ([]string, error) {
 	var out []string
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		s, ok := d.Value(k)
 		if !ok {
@@ -3323,7 +3323,7 @@ func decodeNodeGroupsToRemoveList(d *awsquery.Decoder, key, items string) ([]str
 // when it was sent empty (a bare "key=").
 func decodeNodeGroupsToRetainList(d *awsquery.Decoder, key, items string) ([]string, error) {
 	var out []string
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		s, ok := d.Value(k)
 		if !ok {
@@ -3349,7 +3349,7 @@ func decodeNodeGroupsToRetainList(d *awsquery.Decoder, key, items string) ([]str
 // when it was sent empty (a bare "key=").
 func decodeOutpostArnsList(d *awsquery.Decoder, key, items string) ([]string, error) {
 	var out []string
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		s, ok := d.Value(k)
 		if !ok {
@@ -3395,7 +3395,7 @@ func decodeParameterNameValue(d *awsquery.Decoder, p string, v *ParameterNameVal
 // when it was sent empty (a bare "key=").
 func decodeParameterNameValueList(d *awsquery.Decoder, key, items string) ([]ParameterNameValue, error) {
 	var out []ParameterNameValue
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		if !d.Has(k) {
 			break
@@ -3420,7 +3420,7 @@ func decodeParameterNameValueList(d *awsquery.Decoder, key, items string) ([]Par
 // when it was sent empty (a bare "key=").
 func decodePasswordListInput(d *awsquery.Decoder, key, items string) ([]string, error) {
 	var out []string
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		s, ok := d.Value(k)
 		if !ok {
@@ -3446,7 +3446,7 @@ func decodePasswordListInput(d *awsquery.Decoder, key, items string) ([]string, 
 // when it was sent empty (a bare "key=").
 func decodePreferredAvailabilityZoneList(d *awsquery.Decoder, key, items string) ([]string, error) {
 	var out []string
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		s, ok := d.Value(k)
 		if !ok {
@@ -3469,7 +3469,7 @@ func decodePreferredAvailabilityZoneList(d *awsquery.Decoder, key, items string)
 // when it was sent empty (a bare "key=").
 func decodePreferredOutpostArnList(d *awsquery.Decoder, key, items string) ([]string, error) {
 	var out []string
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		s, ok := d.Value(k)
 		if !ok {
@@ -3622,7 +3622,7 @@ func decodeRegionalConfiguration(d *awsquery.Decoder, p string, v *RegionalConfi
 // when it was sent empty (a bare "key=").
 func decodeRegionalConfigurationList(d *awsquery.Decoder, key, items string) ([]RegionalConfiguration, error) {
 	var out []RegionalConfiguration
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		if !d.Has(k) {
 			break
@@ -3647,7 +3647,7 @@ func decodeRegionalConfigurationList(d *awsquery.Decoder, key, items string) ([]
 // when it was sent empty (a bare "key=").
 func decodeRemoveReplicasList(d *awsquery.Decoder, key, items string) ([]string, error) {
 	var out []string
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		s, ok := d.Value(k)
 		if !ok {
@@ -3691,7 +3691,7 @@ func decodeRemoveTagsFromResourceMessage(d *awsquery.Decoder, p string, v *Remov
 // when it was sent empty (a bare "key=").
 func decodeReplicaConfigurationList(d *awsquery.Decoder, key, items string) ([]ConfigureShard, error) {
 	var out []ConfigureShard
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		if !d.Has(k) {
 			break
@@ -3716,7 +3716,7 @@ func decodeReplicaConfigurationList(d *awsquery.Decoder, key, items string) ([]C
 // when it was sent empty (a bare "key=").
 func decodeReplicationGroupIdList(d *awsquery.Decoder, key, items string) ([]string, error) {
 	var out []string
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		s, ok := d.Value(k)
 		if !ok {
@@ -3786,7 +3786,7 @@ func decodeReshardingConfiguration(d *awsquery.Decoder, p string, v *ReshardingC
 // when it was sent empty (a bare "key=").
 func decodeReshardingConfigurationList(d *awsquery.Decoder, key, items string) ([]ReshardingConfiguration, error) {
 	var out []ReshardingConfiguration
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		if !d.Has(k) {
 			break
@@ -3862,7 +3862,7 @@ func decodeSecretManagerAuthConfig(d *awsquery.Decoder, p string, v *SecretManag
 // when it was sent empty (a bare "key=").
 func decodeSecurityGroupIdsList(d *awsquery.Decoder, key, items string) ([]string, error) {
 	var out []string
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		s, ok := d.Value(k)
 		if !ok {
@@ -3895,7 +3895,7 @@ func checkServiceUpdateStatus(name, s string) error {
 // when it was sent empty (a bare "key=").
 func decodeServiceUpdateStatusList(d *awsquery.Decoder, key, items string) ([]string, error) {
 	var out []string
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		s, ok := d.Value(k)
 		if !ok {
@@ -3924,7 +3924,7 @@ func decodeServiceUpdateStatusList(d *awsquery.Decoder, key, items string) ([]st
 // when it was sent empty (a bare "key=").
 func decodeSnapshotArnsList(d *awsquery.Decoder, key, items string) ([]string, error) {
 	var out []string
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		s, ok := d.Value(k)
 		if !ok {
@@ -4029,7 +4029,7 @@ func decodeStopMigrationRequest(d *awsquery.Decoder, p string, v *StopMigrationR
 // when it was sent empty (a bare "key=").
 func decodeSubnetIdentifierList(d *awsquery.Decoder, key, items string) ([]string, error) {
 	var out []string
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		s, ok := d.Value(k)
 		if !ok {
@@ -4052,7 +4052,7 @@ func decodeSubnetIdentifierList(d *awsquery.Decoder, key, items string) ([]strin
 // when it was sent empty (a bare "key=").
 func decodeSubnetIdsList(d *awsquery.Decoder, key, items string) ([]string, error) {
 	var out []string
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		s, ok := d.Value(k)
 		if !ok {
@@ -4088,7 +4088,7 @@ func decodeTag(d *awsquery.Decoder, p string, v *Tag) error {
 // when it was sent empty (a bare "key=").
 func decodeTagList(d *awsquery.Decoder, key, items string) ([]Tag, error) {
 	var out []Tag
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		if !d.Has(k) {
 			break
@@ -4203,7 +4203,7 @@ func checkUpdateActionStatus(name, s string) error {
 // when it was sent empty (a bare "key=").
 func decodeUpdateActionStatusList(d *awsquery.Decoder, key, items string) ([]string, error) {
 	var out []string
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		s, ok := d.Value(k)
 		if !ok {
@@ -4244,7 +4244,7 @@ func checkUserGroupId(name, s string) error {
 // when it was sent empty (a bare "key=").
 func decodeUserGroupIdList(d *awsquery.Decoder, key, items string) ([]string, error) {
 	var out []string
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		s, ok := d.Value(k)
 		if !ok {
@@ -4270,7 +4270,7 @@ func decodeUserGroupIdList(d *awsquery.Decoder, key, items string) ([]string, er
 // when it was sent empty (a bare "key=").
 func decodeUserGroupIdListInput(d *awsquery.Decoder, key, items string) ([]string, error) {
 	var out []string
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		s, ok := d.Value(k)
 		if !ok {
@@ -4311,7 +4311,7 @@ func checkUserId(name, s string) error {
 // when it was sent empty (a bare "key=").
 func decodeUserIdListInput(d *awsquery.Decoder, key, items string) ([]string, error) {
 	var out []string
-	for i := 1; ; i++ {
+	for i := 1; i > 1 || d.Has(items); i++ {
 		k := awsquery.Item(items, i)
 		s, ok := d.Value(k)
 		if !ok {

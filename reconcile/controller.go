@@ -377,7 +377,16 @@ func (c *Controller) EnqueueAll(ctx context.Context) {
 // the last of them has reported (see waiters), so nothing polls. Only a
 // user whose caches have all converged takes the write transaction, which
 // checks again before it completes the change.
+//
+// A user that concerns no cache (in no group, or leaving none: most
+// deleted users) is completed at once in one write transaction, without
+// the read transaction first (see finishUngrouped).
 func (c *Controller) reconcileUser(ctx context.Context, k keyward.Key) (time.Duration, error) {
+	if !c.w.waiting(k) {
+		if after, done, err := c.finishUngrouped(ctx, k); done || err != nil {
+			return after, err
+		}
+	}
 	since := c.w.now()
 	var pending []keyward.Key
 	var wait time.Duration
@@ -401,19 +410,7 @@ func (c *Controller) reconcileUser(ctx context.Context, k keyward.Key) (time.Dur
 		if err != nil {
 			return err
 		}
-		if after = c.wait(u.StatusSince); after > 0 {
-			return nil
-		}
-		switch u.Status {
-		case keyward.UserModifying:
-			u.Status, u.StatusSince = keyward.UserActive, c.Now()
-			return tx.UpdateUser(ctx, u)
-		case keyward.UserDeleting:
-			// DeleteUser already took the user out of every group when it
-			// was accepted; DeleteUser here drops anything left with it.
-			return tx.DeleteUser(ctx, k.Scope, k.ID)
-		}
-		return nil
+		return c.settleUser(ctx, tx, u, &after)
 	})
 	if err == nil && !ready {
 		after = c.await(k, since, pending, wait)
@@ -421,6 +418,64 @@ func (c *Controller) reconcileUser(ctx context.Context, k keyward.Key) (time.Dur
 		c.w.drop(k)
 	}
 	return after, err
+}
+
+// finishUngrouped completes user k's modifying or deleting in one write
+// transaction when the change concerns no cache (no groups to reach), as
+// reconcileUser's write transaction would after its read found nothing to
+// wait for. done is false, with nothing written, when the user concerns
+// caches: then reconcileUser checks them in a read transaction first, so
+// that the writer is not held while the fleet is read.
+func (c *Controller) finishUngrouped(ctx context.Context, k keyward.Key) (after time.Duration, done bool, err error) {
+	err = c.update(ctx, func(tx keyward.Tx) error {
+		after, done = 0, true
+		u, err := tx.FindUserByID(ctx, k.Scope, k.ID)
+		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if len(userCaches(u)) > 0 {
+			done = false
+			return nil
+		}
+		return c.settleUser(ctx, tx, u, &after)
+	})
+	if err == nil && done {
+		c.w.drop(k)
+	}
+	return after, done, err
+}
+
+// userCaches returns the groups whose caches user u's unsettled change
+// must reach: the groups it is in (modifying) or leaving (deleting).
+func userCaches(u *keyward.User) []string {
+	if u.Status == keyward.UserDeleting {
+		return u.LeavingGroups
+	}
+	return u.GroupIDs
+}
+
+// settleUser completes user u's change once nothing is left to wait for:
+// after the status's Delay (setting after), modifying becomes active and
+// deleting removes the user. An active user is left as it is.
+func (c *Controller) settleUser(ctx context.Context, tx keyward.Tx, u *keyward.User, after *time.Duration) error {
+	if u.Status == keyward.UserActive {
+		return nil
+	}
+	if *after = c.wait(u.StatusSince); *after > 0 {
+		return nil
+	}
+	switch u.Status {
+	case keyward.UserModifying:
+		u.Status, u.StatusSince = keyward.UserActive, c.Now()
+		return tx.UpdateUser(ctx, u)
+	case keyward.UserDeleting:
+		// DeleteUser already took the user out of every group when it
+		// was accepted; DeleteUser here drops anything left with it.
+		return tx.DeleteUser(ctx, u.Scope, u.ID)
+	}
+	return nil
 }
 
 // userConverged reports whether user k is unsettled and its change has
@@ -436,12 +491,8 @@ func (c *Controller) userConverged(ctx context.Context, tx keyward.Tx, k keyward
 	if u.Status == keyward.UserActive {
 		return false, nil, 0, nil
 	}
-	groups := u.GroupIDs
-	if u.Status == keyward.UserDeleting {
-		groups = u.LeavingGroups
-	}
 	memo := map[string]*planInput{}
-	for _, gid := range groups {
+	for _, gid := range userCaches(u) {
 		g, err := tx.FindUserGroupByID(ctx, k.Scope, gid)
 		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
 			continue

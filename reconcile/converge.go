@@ -65,6 +65,14 @@ func (w *waiters) wait(waiter keyward.Key, since uint64, caches []keyward.Key) b
 	return true
 }
 
+// waiting reports whether waiter waits for caches that have not all
+// reported yet.
+func (w *waiters) waiting(waiter keyward.Key) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.pending[waiter]) > 0
+}
+
 // drop forgets what waiter waited for (it settled or is gone).
 func (w *waiters) drop(waiter keyward.Key) {
 	w.mu.Lock()

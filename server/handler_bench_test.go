@@ -6,12 +6,17 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
 
+	"keyward"
+	"keyward/internal/cpuperop"
 	"keyward/keywardtest"
 	"keyward/server"
 	"keyward/sigv4"
@@ -92,6 +97,7 @@ func benchDescribeHandler(b *testing.B, signed bool) {
 	body := &bytes.Reader{}
 	i := 0
 	b.ReportAllocs()
+	done := cpuperop.Start(b)
 	for b.Loop() {
 		r := reqs[i%n]
 		body.Reset(bodies[i%n])
@@ -105,7 +111,55 @@ func benchDescribeHandler(b *testing.B, signed bool) {
 		}
 		i++
 	}
+	done()
 }
 
 func BenchmarkDescribeUsersHandler(b *testing.B)       { benchDescribeHandler(b, false) }
 func BenchmarkDescribeUsersHandlerSigned(b *testing.B) { benchDescribeHandler(b, true) }
+
+// BenchmarkLifecycleHandler measures the server's handler alone on the
+// lifecycle (CreateUser → DescribeUsers(UserId) → DeleteUser, unsigned
+// forms as the SDK sends them, 8 at a time), until the reconciler has
+// removed every deleted user: cpu-µs/op is the process's CPU per lifecycle,
+// the reconciler's work included.
+func BenchmarkLifecycleHandler(b *testing.B) {
+	ts := keywardtest.New(b)
+	h := ts.Handler()
+	serve := func(form string) {
+		r := httptest.NewRequest(http.MethodPost, "http://"+ts.Addr()+"/", strings.NewReader(form))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+		w := &sink{h: http.Header{}}
+		h.ServeHTTP(w, r)
+		if w.status != http.StatusOK {
+			b.Fatalf("%s: status %d", form, w.status)
+		}
+	}
+	var seq atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(4) // 8 goroutines on 2 CPUs, as the benchmark's clients
+	done := cpuperop.Start(b)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			id := fmt.Sprintf("u%d", seq.Add(1))
+			serve(createForm(id))
+			serve("Action=DescribeUsers&Version=2015-02-02&UserId=" + id)
+			serve("Action=DeleteUser&Version=2015-02-02&UserId=" + id)
+		}
+	})
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+		var n int
+		if err := ts.Store.View(b.Context(), func(tx keyward.Tx) (err error) {
+			n, err = tx.CountUsers(b.Context(), keyward.DefaultScope)
+			return err
+		}); err != nil {
+			b.Fatal(err)
+		}
+		if n <= 1 { // the default user
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d users left a minute after the load", n)
+		}
+	}
+	done()
+}

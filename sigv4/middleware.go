@@ -141,9 +141,9 @@ func (m *Middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if id == "" {
 		id = awsquery.NewRequestID()
 	}
-	r2 := r.WithContext(awsquery.WithRequest(ctx, caller, id))
-	r2.Body = awsquery.NewBody(body)
-	r2.GetBody = func() (io.ReadCloser, error) { return awsquery.NewBody(body), nil }
+	ctx, b := awsquery.WithRequestBody(ctx, caller, id, body)
+	r2 := r.WithContext(ctx)
+	r2.Body = b
 	r2.ContentLength = int64(len(body))
 	if m.Next == nil {
 		http.NotFound(w, r2)

@@ -117,8 +117,16 @@ func (c credentialScope) scope() string {
 // against this server's expectations (service, terminator, date) are the
 // Verifier's.
 func parseCredential(cred string) (credentialScope, error) {
-	parts := strings.Split(cred, "/")
-	if len(parts) != 5 {
+	// Split into a fixed array: strings.Split would allocate per request.
+	var parts [5]string
+	n, rest := 0, cred
+	for ; n < len(parts); n++ {
+		var ok bool
+		if parts[n], rest, ok = strings.Cut(rest, "/"); !ok {
+			break
+		}
+	}
+	if n != len(parts)-1 {
 		return credentialScope{}, errIncomplete("Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '%s'", echo(cred))
 	}
 	c := credentialScope{parts[0], parts[1], parts[2], parts[3], parts[4]}

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -40,6 +42,37 @@ type Verifier struct {
 	// well-formed region name. A scope naming another region is refused as
 	// an AWS endpoint refuses a scope for a region it does not serve.
 	Regions func(region string) bool
+
+	// keys caches derived signing keys (see signingKeyFor).
+	keys  sync.Map // keyScope → []byte
+	nkeys atomic.Int32
+}
+
+// keyScope names a signing key: the credential and the scope it is derived
+// for. The key depends on the secret too, which is fixed for an access key
+// id while the Verifier is in use.
+type keyScope struct{ accessKeyID, date, region, service string }
+
+// maxSigningKeys bounds the cache; the scopes that pass the checks are few
+// (a credential's served regions on the two or three dates within the
+// skew), so it only empties when that is not so.
+const maxSigningKeys = 1024
+
+// signingKeyFor is signingKey for cred and the scope, derived once per
+// day, region and service instead of four HMACs per request, as the SDKs
+// do on their side.
+func (v *Verifier) signingKeyFor(cred Credential, sc credentialScope) []byte {
+	ks := keyScope{sc.AccessKeyID, sc.Date, sc.Region, sc.Service}
+	if k, ok := v.keys.Load(ks); ok {
+		return k.([]byte)
+	}
+	k := signingKey(cred.SecretAccessKey, sc.Date, sc.Region, sc.Service)
+	if v.nkeys.Add(1) > maxSigningKeys {
+		v.keys.Clear()
+		v.nkeys.Store(1)
+	}
+	v.keys.Store(ks, k)
+	return k
 }
 
 func (v *Verifier) service() string {
@@ -142,7 +175,7 @@ func (p *Prechecked) Verify(r *http.Request, body []byte) (Caller, error) {
 	if err != nil {
 		return Caller{}, err
 	}
-	key := signingKey(p.cred.SecretAccessKey, c.scope.Date, c.scope.Region, c.scope.Service)
+	key := p.v.signingKeyFor(p.cred, c.scope)
 	match := false
 	for _, h := range payloads {
 		sts := stringToSign(c.amzDate, c.scope.scope(), canonicalRequest(r, c.query, c.signed, h))

@@ -564,3 +564,37 @@ func presignURL(t testing.TB, req *http.Request, at time.Time) string {
 	}
 	return signed
 }
+
+// TestVerifySigningKeyCache: one Verifier, reused, tells the keys, regions
+// and dates apart (a cached key serves only its own scope), keeps
+// refusing a wrong secret after the right one was seen, and still verifies
+// after its cache was emptied for being full.
+func TestVerifySigningKeyCache(t *testing.T) {
+	v := testVerifier(t0)
+	check := func(keyID, secret, region string, at time.Time, ok bool) {
+		t.Helper()
+		r := newQueryRequest(queryBody)
+		sdkSign(t, r, []byte(queryBody), keyID, secret, region, at)
+		_, err := v.Verify(r, []byte(queryBody))
+		if ok && err != nil {
+			t.Fatalf("%s %s %s: %v", keyID, region, at, err)
+		} else if !ok {
+			wantErr(t, err, CodeSignatureDoesNotMatch, 403)
+		}
+	}
+	for range 2 {
+		check(testKeyID, testSecret, testRegion, t0, true)
+		check(testKeyID, "not-the-secret", testRegion, t0, false)
+		check("AKIAOTHER", "other/secret", testRegion, t0, true)
+		check("AKIAOTHER", testSecret, testRegion, t0, false)
+		check(testKeyID, testSecret, "us-east-1", t0, true)
+		check(testKeyID, testSecret, testRegion, t0.Add(-10*time.Minute), true) // the day before
+	}
+	v.nkeys.Store(maxSigningKeys)
+	check(testKeyID, testSecret, "ap-south-1", t0, true) // a new scope: the cache is full
+	if n := v.nkeys.Load(); n != 1 {
+		t.Errorf("cached keys after overflow: %d, want 1", n)
+	}
+	check(testKeyID, testSecret, "us-east-1", t0, true)
+	check(testKeyID, "not-the-secret", "ap-south-1", t0, false)
+}

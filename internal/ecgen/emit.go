@@ -445,7 +445,8 @@ func (g *gen) decodeList(f *file, s *Shape) {
 	f.p("// when it was sent empty (a bare \"key=\").")
 	f.p("func decode%s(d *awsquery.Decoder, key, items string) ([]%s, error) {", s.Name, et)
 	f.p("var out []%s", et)
-	f.p("for i := 1; ; i++ {")
+	// Has first: no item names are built for a list that was not sent.
+	f.p("for i := 1; i > 1 || d.Has(items); i++ {")
 	f.p("k := awsquery.Item(items, i)")
 	g.decodeElem(f, es, "k", "break")
 	f.p("out = append(out, x)")
@@ -473,7 +474,7 @@ func (g *gen) decodeMap(f *file, s *Shape) {
 	f.p("// entries.N.%s and entries.N.%s. It returns nil when the map is absent.", kn, vn)
 	f.p("func decode%s(d *awsquery.Decoder, key, entries string) (map[string]%s, error) {", s.Name, vt)
 	f.p("var out map[string]%s", vt)
-	f.p("for i := 1; ; i++ {")
+	f.p("for i := 1; i > 1 || d.Has(entries); i++ {")
 	f.p("e := awsquery.Item(entries, i)")
 	f.p("ks, ok := d.Value(e + %q)", "."+kn)
 	f.p("if !ok { break }")
