@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -297,16 +299,16 @@ func applyACL(ctx context.Context, c *respConn, desired []ACLUser, refused map[s
 	if c.list != nil && sameUsers(c.last, desired) {
 		// Nothing changed on keyward's side: the node is as the last
 		// comparison left it unless its ACL LIST says otherwise.
-		lines, err := aclList(ctx, c)
+		same, err := listUnchanged(ctx, c)
 		if err != nil {
 			return false, err
 		}
-		if slices.Equal(lines, c.list) {
+		if same {
 			maps.Copy(refused, c.lastRefused)
 			return false, nil
 		}
 	}
-	c.list = nil
+	c.setList(nil)
 	revoked, drops, err := revokeFirst(ctx, c, desired)
 	if err != nil {
 		return false, err
@@ -374,12 +376,32 @@ func sameUsers(a, b []ACLUser) bool {
 	return slices.EqualFunc(a, b, func(x, y ACLUser) bool { return x.Name == y.Name && slices.Equal(x.Rules, y.Rules) })
 }
 
-func aclList(ctx context.Context, c *respConn) ([]string, error) {
-	r, err := c.do(ctx, "ACL", "LIST")
+// listUnchanged reports whether the node's ACL LIST is still c.list. The
+// periodic resync asks every node every 2 s, so the reply is compared as
+// the bytes the node sent with the last reply that matched (parsed only
+// the first time after a comparison, or when it differs): no parsing and
+// no allocation per check at rest.
+func listUnchanged(ctx context.Context, c *respConn) (bool, error) {
+	raw, err := c.raw(ctx, "ACL", "LIST")
 	if err != nil {
-		return nil, err
+		return false, err
 	}
-	return stringList(r)
+	if len(c.listRaw) > 0 && bytes.Equal(raw, c.listRaw) {
+		return true, nil
+	}
+	v, err := readReply(bufio.NewReader(bytes.NewReader(raw)))
+	if err != nil {
+		return false, err
+	}
+	if e, ok := v.(respError); ok {
+		return false, e
+	}
+	lines, err := stringList(v)
+	if err != nil || !slices.Equal(lines, c.list) {
+		return false, err
+	}
+	c.listRaw = append(c.listRaw[:0], raw...)
+	return true, nil
 }
 
 // onlyDrops reports whether every user of desired is in last with the
@@ -517,7 +539,7 @@ func reconcileACL(ctx context.Context, c *respConn, desired []ACLUser, refused m
 		}
 	}
 	if len(set) == 0 && len(del) == 0 {
-		c.list, _ = stringList(replies[len(replies)-1])
+		c.setList(replies[len(replies)-1])
 		return false, nil
 	}
 
@@ -547,7 +569,7 @@ func reconcileACL(ctx context.Context, c *respConn, desired []ACLUser, refused m
 		}
 	}
 	if len(errs) == 0 {
-		c.list, _ = stringList(replies[len(replies)-1])
+		c.setList(replies[len(replies)-1])
 	}
 	return true, errors.Join(errs...)
 }

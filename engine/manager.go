@@ -14,7 +14,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -320,10 +319,25 @@ type record struct {
 	ConfigLive map[string]string `json:"configLive,omitempty"`
 }
 
-var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$`)
+// validID reports whether id is 1 to 200 ASCII letters, digits, '.', '_'
+// or '-', starting with a letter or digit (checked on every Ensure, so a
+// loop rather than a regular expression).
+func validID(id string) bool {
+	if len(id) == 0 || len(id) > 200 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		b := id[i]
+		alnum := b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
+		if !alnum && (i == 0 || b != '.' && b != '_' && b != '-') {
+			return false
+		}
+	}
+	return true
+}
 
 func validateID(id string) error {
-	if !nodeIDPattern.MatchString(id) {
+	if !validID(id) {
 		return fmt.Errorf("engine: invalid node id %q: use 1 to 200 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit", id)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -49,6 +50,19 @@ type respConn struct {
 	// same users, the periodic resync's, is one ACL LIST when nothing
 	// drifted.
 	list []string
+	// listRaw is the last ACL LIST reply, as the node sent it, that
+	// matched list (nil: none yet), and rawBuf the buffer raw reads into;
+	// see listUnchanged.
+	listRaw, rawBuf []byte
+}
+
+// setList records v, an ACL LIST reply, as the node's list after a full
+// comparison (nil: unknown).
+func (c *respConn) setList(v any) {
+	c.list, c.listRaw = nil, c.listRaw[:0]
+	if v != nil {
+		c.list, _ = stringList(v)
+	}
 }
 
 func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
@@ -73,12 +87,43 @@ func (c *respConn) do(ctx context.Context, args ...string) (any, error) {
 // replies are returned in place as respError values; the error result is
 // for I/O and protocol failures only, after which c must be closed.
 func (c *respConn) pipeline(ctx context.Context, cmds [][]string) (replies []any, err error) {
+	err = c.exchange(ctx, cmds, func() error {
+		replies = make([]any, len(cmds))
+		for i := range cmds {
+			if replies[i], err = readReply(c.br); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return replies, nil
+}
+
+// raw sends one command and returns its reply's bytes as the node sent
+// them, unparsed, in a buffer that the next raw call reuses.
+func (c *respConn) raw(ctx context.Context, args ...string) ([]byte, error) {
+	err := c.exchange(ctx, [][]string{args}, func() (err error) {
+		c.rawBuf, err = readRaw(c.br, c.rawBuf[:0])
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c.rawBuf, nil
+}
+
+// exchange sends cmds at once and calls read to read the replies, within
+// ctx's deadline (or defaultOpTimeout).
+func (c *respConn) exchange(ctx context.Context, cmds [][]string, read func() error) (err error) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(defaultOpTimeout)
 	}
 	if err := c.nc.SetDeadline(deadline); err != nil {
-		return nil, err
+		return err
 	}
 	// Unblock the read if ctx is cancelled before the deadline.
 	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
@@ -86,22 +131,16 @@ func (c *respConn) pipeline(ctx context.Context, cmds [][]string) (replies []any
 		// If the AfterFunc ran, the deadline is poisoned (maybe only
 		// later): report the cancellation so that the caller drops c.
 		if !stop() {
-			replies, err = nil, ctx.Err()
+			err = ctx.Err()
 		}
 	}()
 	for _, args := range cmds {
 		writeCommand(c.bw, args)
 	}
 	if err := c.bw.Flush(); err != nil {
-		return nil, err
+		return err
 	}
-	replies = make([]any, len(cmds))
-	for i := range cmds {
-		if replies[i], err = readReply(c.br); err != nil {
-			return nil, err
-		}
-	}
-	return replies, nil
+	return read()
 }
 
 // tx runs cmds inside MULTI/EXEC, so no other client observes the
@@ -201,4 +240,56 @@ func readReply(r *bufio.Reader) (any, error) {
 		return arr, nil
 	}
 	return nil, errProtocol
+}
+
+// readRaw appends one whole reply, unparsed, to dst.
+func readRaw(r *bufio.Reader, dst []byte) ([]byte, error) {
+	line, err := r.ReadSlice('\n')
+	if err != nil {
+		return dst, err
+	}
+	if len(line) < 3 || line[len(line)-2] != '\r' {
+		return dst, errProtocol
+	}
+	dst = append(dst, line...)
+	typ, n := line[0], parseLen(line[1:len(line)-2])
+	switch {
+	case typ == '+' || typ == '-' || typ == ':':
+		return dst, nil
+	case n < -1:
+		return dst, errProtocol
+	case typ == '$' && n >= 0:
+		start := len(dst)
+		dst = slices.Grow(dst, n+2)[:start+n+2]
+		_, err := io.ReadFull(r, dst[start:])
+		return dst, err
+	case typ == '*':
+		for range n {
+			if dst, err = readRaw(r, dst); err != nil {
+				return dst, err
+			}
+		}
+		return dst, nil
+	case typ == '$':
+		return dst, nil // null
+	}
+	return dst, errProtocol
+}
+
+// parseLen parses a RESP length ("-1" for null); -2 if b is not one.
+func parseLen(b []byte) int {
+	if string(b) == "-1" {
+		return -1
+	}
+	if len(b) == 0 || len(b) > 9 {
+		return -2
+	}
+	n := 0
+	for _, d := range b {
+		if d < '0' || d > '9' {
+			return -2
+		}
+		n = n*10 + int(d-'0')
+	}
+	return n
 }
