@@ -29,10 +29,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -107,6 +110,12 @@ type sizeResult struct {
 	// CPU time spent between DeleteUser and the last node's refusal, per
 	// trial: by keyward, and by the fleet (nodes and fronts).
 	kwRevoke, fleetRevoke []time.Duration
+	// probeRevoke is this benchmark's own CPU time in the same windows
+	// (it shares the machine's cores), and late counts the nodes that
+	// still accepted the user when their connection closed (their
+	// refusal, later, is what counted).
+	probeRevoke []time.Duration
+	late        int
 }
 
 // run measures the keyward binary bin (built from ./cmd/keyward if "")
@@ -209,6 +218,8 @@ func run(o opts, name, bin string) error {
 			res.revoke = append(res.revoke, t.d)
 			res.kwRevoke = append(res.kwRevoke, t.kw)
 			res.fleetRevoke = append(res.fleetRevoke, t.fleet)
+			res.probeRevoke = append(res.probeRevoke, t.probe)
+			res.late += t.late
 		}
 		stopProf()
 		b.heap(o.pprof, fmt.Sprintf("heap-%d", len(nodeAddrs)))
@@ -240,12 +251,12 @@ func run(o opts, name, bin string) error {
 
 	fmt.Printf("## Seed data plane: %s (SQLite, redis-server %s, TLS through the fronts)\n\n", name, redisVersion())
 	fmt.Printf("DeleteUser → every node refuses the user (%d trials per size; %d nodes per group):\n\n", o.trials, o.nodes)
-	fmt.Printf("| nodes (groups × %d) | n | p50 | p99 | max | keyward CPU per revocation (median) | nodes' + fronts' CPU per revocation (median) | keyward CPU during trials (cores) | machine busy (cores) | load avg before → after |\n|---|---|---|---|---|---|---|---|---|---|\n", o.nodes)
+	fmt.Printf("| nodes (groups × %d) | n | p50 | p99 | max | keyward CPU per revocation (median) | nodes' + fronts' CPU per revocation (median) | probe's CPU per revocation (median) | nodes refused only after their close | keyward CPU during trials (cores) | machine busy (cores) | load avg before → after |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n", o.nodes)
 	for _, r := range results {
-		fmt.Printf("| %d (%d) | %d | %v | %v | %v | %v | %v | %.2f | %.2f | %.1f → %.1f |\n", r.nodes, r.groups, len(r.revoke),
+		fmt.Printf("| %d (%d) | %d | %v | %v | %v | %v | %v | %v | %d | %.2f | %.2f | %.1f → %.1f |\n", r.nodes, r.groups, len(r.revoke),
 			quantile(r.revoke, 0.5).Round(100*time.Microsecond), quantile(r.revoke, 0.99).Round(100*time.Microsecond),
 			slices.Max(r.revoke).Round(100*time.Microsecond), quantile(r.kwRevoke, 0.5).Round(10*time.Microsecond),
-			quantile(r.fleetRevoke, 0.5).Round(10*time.Microsecond), r.kwCPU, r.busy, r.load[0], r.load[1])
+			quantile(r.fleetRevoke, 0.5).Round(10*time.Microsecond), quantile(r.probeRevoke, 0.5).Round(10*time.Microsecond), r.late, r.kwCPU, r.busy, r.load[0], r.load[1])
 	}
 	fmt.Printf("\nCreateReplicationGroup (%d nodes, TLS, user group) → available, %d at once: n %d, p50 %v, p99 %v, max %v\n",
 		o.nodes, o.parallel, len(createTimes), quantile(createTimes, 0.5).Round(time.Millisecond),
@@ -305,16 +316,25 @@ func (b *bench) trial(addrs []string, i int, settle time.Duration, fleet []int) 
 	}); err != nil {
 		return r, err
 	}
+	// The probe shares the machine's cores with keyward and the fleet:
+	// collect the logins' garbage (300 TLS handshakes at 300 nodes) now,
+	// and no more until the last node has closed, so that the probe's own
+	// GC does not run inside the measured window.
+	runtime.GC()
 	time.Sleep(settle)
+	gc := debug.SetGCPercent(-1)
+	defer debug.SetGCPercent(gc)
 
-	kw0, fleet0 := benchproc.OnCPU(b.cmd.Process.Pid), benchproc.OnCPU(fleet...)
+	kw0, fleet0, probe0 := benchproc.OnCPU(b.cmd.Process.Pid), benchproc.OnCPU(fleet...), benchproc.OnCPU(os.Getpid())
 	closed := benchproc.WatchClose(conns)
 	start := time.Now()
 	if _, err := b.c.DeleteUser(b.ctx, &elasticache.DeleteUserInput{UserId: aws.String(user)}); err != nil {
 		return r, err
 	}
 	done := closed()
-	r.kw, r.fleet = benchproc.OnCPU(b.cmd.Process.Pid)-kw0, benchproc.OnCPU(fleet...)-fleet0
+	debug.SetGCPercent(gc)
+	r.kw, r.fleet, r.probe = benchproc.OnCPU(b.cmd.Process.Pid)-kw0, benchproc.OnCPU(fleet...)-fleet0, benchproc.OnCPU(os.Getpid())-probe0
+	var late atomic.Int32
 	if err := parallel(len(addrs), 32, func(j int) error {
 		retried := false
 		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
@@ -325,6 +345,7 @@ func (b *bench) trial(addrs []string, i int, settle time.Duration, fleet []int) 
 			if err == nil && !ok {
 				if retried { // not refused at EOF: its refusal is now
 					done[j] = time.Now()
+					late.Add(1)
 				}
 				return nil
 			}
@@ -343,7 +364,7 @@ func (b *bench) trial(addrs []string, i int, settle time.Duration, fleet []int) 
 	if err := b.waitUserGone(user); err != nil {
 		return r, err
 	}
-	r.d = last.Sub(start)
+	r.d, r.late = last.Sub(start), int(late.Load())
 	return r, nil
 }
 
@@ -411,6 +432,8 @@ func fetch(url, file string) error {
 type trialResult struct {
 	d         time.Duration // DeleteUser sent → every node refused
 	kw, fleet time.Duration // CPU time of keyward, of the nodes and fronts, meanwhile
+	probe     time.Duration // this process's own CPU time meanwhile
+	late      int           // nodes refused only after their connection closed
 }
 
 // fleetPIDs returns the processes (nodes, fronts) started from dir, keyward
