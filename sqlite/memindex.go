@@ -90,7 +90,7 @@ type memIndex struct {
 
 	mu        sync.RWMutex // guards what follows; the writer changes it, Views read it
 	docs      map[docKey][]*docVersion
-	ids       map[kindScope]map[string]struct{} // the ids with a version in docs
+	ids       map[kindScope][]string // the ids with a version in docs, sorted
 	fields    spanMap[fieldKey, scopedID]
 	referrers spanMap[refTarget, refSource]
 	base      uint64 // the version the index was built at: older ones are unknown
@@ -128,7 +128,7 @@ func (m *memIndex) load(ctx context.Context, q querier, ver uint64, change uint3
 	meta := map[docKey]*docMeta{}
 	counts := map[kindScope]int{}
 	docs := map[docKey][]*docVersion{}
-	ids := map[kindScope]map[string]struct{}{}
+	ids := map[kindScope][]string{}
 	fields := spanMap[fieldKey, scopedID]{}
 	referrers := spanMap[refTarget, refSource]{}
 	for rows.Next() {
@@ -148,10 +148,7 @@ func (m *memIndex) load(ctx context.Context, q querier, ver uint64, change uint3
 		ks := kindScope{k.kind, k.account, k.region}
 		counts[ks]++
 		docs[k] = []*docVersion{{span: span{from: ver, to: never}, meta: dm}}
-		if ids[ks] == nil {
-			ids[ks] = map[string]struct{}{}
-		}
-		ids[ks][k.id] = struct{}{}
+		ids[ks] = append(ids[ks], k.id)
 		sid := scopedID{k.account, k.region, k.id}
 		for _, f := range dm.fields {
 			fk := fieldKey{k.kind, f.Name, f.Value}
@@ -171,6 +168,9 @@ func (m *memIndex) load(ctx context.Context, q querier, ver uint64, change uint3
 	}
 	if err := rows.Err(); err != nil {
 		return err
+	}
+	for _, list := range ids {
+		slices.Sort(list)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -324,10 +324,9 @@ func (m *memIndex) putDoc(k docKey, dm *docMeta) {
 	dv := &docVersion{span: span{from: m.pending, to: never}, meta: dm}
 	m.docs[k] = append(m.docs[k], dv)
 	ks := kindScope{k.kind, k.account, k.region}
-	if m.ids[ks] == nil {
-		m.ids[ks] = map[string]struct{}{}
+	if i, found := slices.BinarySearch(m.ids[ks], k.id); !found {
+		m.ids[ks] = slices.Insert(m.ids[ks], i, k.id)
 	}
-	m.ids[ks][k.id] = struct{}{}
 	m.opened(&dv.span, func() { m.removeDoc(k, dv) })
 }
 
@@ -339,7 +338,10 @@ func (m *memIndex) removeDoc(k docKey, dv *docVersion) {
 	}
 	delete(m.docs, k)
 	ks := kindScope{k.kind, k.account, k.region}
-	if delete(m.ids[ks], k.id); len(m.ids[ks]) == 0 {
+	if i, found := slices.BinarySearch(m.ids[ks], k.id); found {
+		m.ids[ks] = slices.Delete(m.ids[ks], i, i+1)
+	}
+	if len(m.ids[ks]) == 0 {
 		delete(m.ids, ks)
 	}
 }
@@ -497,18 +499,41 @@ func (m *memIndex) list(q keyward.DocQuery, v uint64) ([]*keyward.Doc, bool) {
 			keys = []scopedID{{q.Scope.Account, q.Scope.Region, q.ID}}
 		}
 	default:
-		for ks, ids := range m.ids {
-			if ks.kind != q.Kind || !q.AllScopes && (ks.account != q.Scope.Account || ks.region != q.Scope.Region) {
-				continue
-			}
-			for id := range ids {
-				if q.ID != "" && id != q.ID || !q.AllScopes && q.AfterID != "" && id <= q.AfterID {
-					continue
-				}
-				keys = append(keys, scopedID{ks.account, ks.region, id})
+		// The scopes in order, then each one's ids, which are sorted:
+		// reading stops at the limit.
+		var scopes []kindScope
+		for ks := range m.ids {
+			if ks.kind == q.Kind && (q.AllScopes || ks.account == q.Scope.Account && ks.region == q.Scope.Region) {
+				scopes = append(scopes, ks)
 			}
 		}
-		slices.SortFunc(keys, compareScopedIDs)
+		slices.SortFunc(scopes, func(a, b kindScope) int {
+			return cmp.Or(strings.Compare(a.account, b.account), strings.Compare(a.region, b.region))
+		})
+		var metas []*docMeta
+		for _, ks := range scopes {
+			ids := m.ids[ks]
+			if !q.AllScopes && q.AfterID != "" {
+				i, _ := slices.BinarySearch(ids, q.AfterID+"\x00")
+				ids = ids[i:]
+			}
+			for _, id := range ids {
+				if q.ID != "" && id != q.ID {
+					continue
+				}
+				if dm := m.docAt(docKey{q.Kind, ks.account, ks.region, id}, v); dm != nil {
+					keys = append(keys, scopedID{ks.account, ks.region, id})
+					metas = append(metas, dm)
+					if len(metas) == q.Limit {
+						break
+					}
+				}
+			}
+			if len(metas) == q.Limit {
+				break
+			}
+		}
+		return m.copies(q, v, keys, metas), true
 	}
 	var metas []*docMeta
 	for _, k := range keys {
@@ -520,8 +545,14 @@ func (m *memIndex) list(q keyward.DocQuery, v uint64) ([]*keyward.Doc, bool) {
 			}
 		}
 	}
+	return m.copies(q, v, keys, metas), true
+}
+
+// copies returns copies of the documents of keys (metas: their states at
+// v) as ListDocs returns them; called with m.mu held.
+func (m *memIndex) copies(q keyward.DocQuery, v uint64, keys []scopedID, metas []*docMeta) []*keyward.Doc {
 	if len(metas) == 0 {
-		return nil, true
+		return nil
 	}
 	// One allocation for the documents and one for their bodies.
 	docs := make([]keyward.Doc, len(metas))
@@ -543,7 +574,7 @@ func (m *memIndex) list(q keyward.DocQuery, v uint64) ([]*keyward.Doc, bool) {
 		d.Referrers = m.referrersAt(refTarget{k.account, k.region, q.Kind, k.id}, v)
 		out[i] = d
 	}
-	return out, true
+	return out
 }
 
 // count returns how many documents of the kind the scope holds at v.
@@ -551,7 +582,7 @@ func (m *memIndex) count(kind string, s keyward.Scope, v uint64) (int, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	n := 0
-	for id := range m.ids[kindScope{kind, s.Account, s.Region}] {
+	for _, id := range m.ids[kindScope{kind, s.Account, s.Region}] {
 		if m.docAt(docKey{kind, s.Account, s.Region, id}, v) != nil {
 			n++
 		}
