@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -137,4 +139,96 @@ func BenchmarkUpdate_CreateDeleteUser(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkView_ListDocsByField reads, in a View, the 100 documents of
+// 1000 that one index field selects, with their references.
+func BenchmarkView_ListDocsByField(b *testing.B) {
+	s := mustOpen(b, filepath.Join(b.TempDir(), "state.db"))
+	ctx := context.Background()
+	sc := keyward.DefaultScope
+	const n, colors = 1000, 10
+	err := s.Update(ctx, func(tx keyward.Tx) error {
+		for i := range n {
+			d := &keyward.Doc{Kind: "widget", Scope: sc, ID: fmt.Sprintf("w%04d", i), Body: []byte(fmt.Sprintf(`{"id":"w%04d","size":%d}`, i, i)),
+				Settled: true, Index: []keyward.Field{{Name: "color", Value: fmt.Sprint(i % colors)}, {Name: "size", Value: fmt.Sprint(i)}}}
+			if err := tx.Docs().InsertDoc(ctx, d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	defer cpuPerOp(b)()
+	for i := 0; b.Loop(); i++ {
+		err := s.View(ctx, func(tx keyward.Tx) error {
+			ds, err := tx.Docs().ListDocs(ctx, keyward.DocQuery{Kind: "widget", Scope: sc, Where: []keyward.Field{{Name: "color", Value: fmt.Sprint(i % colors)}}})
+			if err == nil && len(ds) != n/colors {
+				err = fmt.Errorf("%d documents", len(ds))
+			}
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStore_Memory10kUsers reports the memory a Store holding 10,000
+// users takes once opened: the Go heap in use after a GC (heap-MiB) and
+// the process's resident set (rss-MiB, the test binary's included).
+func BenchmarkStore_Memory10kUsers(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "state.db")
+	ctx := context.Background()
+	// Open and Close, not mustOpen: a store kept for Cleanup would count.
+	s, err := Open(ctx, path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sc := keyward.DefaultScope
+	const n, perUpdate = 10000, 500
+	for i := 0; i < n; i += perUpdate {
+		if err := s.Update(ctx, func(tx keyward.Tx) error {
+			for j := i; j < i+perUpdate; j++ {
+				if err := tx.CreateUser(ctx, benchUser(sc, fmt.Sprintf("u%05d", j))); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		s, err := Open(ctx, path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
+		b.ReportMetric(float64(rssBytes())/(1<<20), "rss-MiB")
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// rssBytes is the process's resident set size, from /proc/self/statm.
+func rssBytes() int64 {
+	buf, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	var size, resident int64
+	fmt.Sscan(string(buf), &size, &resident)
+	return resident * int64(os.Getpagesize())
 }

@@ -18,29 +18,25 @@
 //     on the same file, the sqlite3 shell, a backup) makes a writer wait
 //     instead of failing at once.
 //
-// Connections. A Store keeps two pools of the same file. The writer has one
-// connection, which the commit loop holds and on which every statement is
-// prepared once at Open; its transactions are prepared BEGIN IMMEDIATE and
-// COMMIT statements, so concurrent Updates queue in Go for that connection
-// instead of polling SQLite's lock with busy-handler sleeps, and a write
-// transaction never fails half-way when upgrading a read lock. The readers
-// are connections opened with query_only, kept by the store (readers.go),
-// each preparing its statements on first use: a View takes one and runs
-// fn on it inside a prepared BEGIN and ROLLBACK, so Views run in parallel
-// with each other and with the writer on their own WAL snapshot, and
-// cannot write. A View first runs PRAGMA data_version, outside any
-// transaction: it changes whenever another connection (the writer, or
-// another process) has committed since the connection last looked; while
-// it stays the same, the connection answers the point reads (one id) it
-// made before from memory, since they were read from this very state. The
-// transaction begins only at the first read the cache does not answer, so
-// a View answered from memory runs one statement; one that had cached
-// answers and then finds a newer snapshot runs fn again on one snapshot
-// (store.go, view).
-// database/sql transactions are not used on either path: they cost a
-// goroutine, a context, two parses and a statement binding per
-// transaction. Every pragma is given in the DSN, so it applies to every
-// connection either pool opens.
+// Connections. A Store keeps one connection, which the commit loop holds
+// and on which every statement is prepared once at Open; its transactions
+// are prepared BEGIN IMMEDIATE and COMMIT statements, so concurrent
+// Updates queue in Go for that connection instead of polling SQLite's
+// lock with busy-handler sleeps, and a write transaction never fails
+// half-way when upgrading a read lock. database/sql transactions are not
+// used: they cost a goroutine, a context, two parses and a statement
+// binding per transaction. Every pragma is given in the DSN, so it
+// applies to every connection the pool opens.
+//
+// Reads. Every document is held in memory by version (memindex.go), so a
+// View runs no SQL: it reads the last committed version, pinned while fn
+// runs, as one snapshot, in parallel with other Views and with the
+// writer; Updates read their own transaction's state from memory too. A
+// version is published only once its COMMIT returned, that is once it is
+// durable. Another process (or a second Store) committing to the file is
+// seen by a View through SQLite's WAL-index change counter in the -shm
+// file (shm.go), read from a read-only mapping: the View then makes the
+// writer read the database again first.
 //
 // Methods. A document method (InsertDoc, UpdateDoc, DeleteDoc) finds its
 // domain errors (EEXISTS, ENOTFOUND, EREFERENCED) before it writes, so
@@ -65,15 +61,14 @@
 // keyed by (kind, account, region, id), with, since migration 0004, the
 // fields lookups filter on (fields, a JSON array of [name, value]) and its
 // references with their delete rule (refs) in the same row, so writing a
-// document is one statement. The store keeps fields and references in a
-// versioned in-memory index (memindex.go), built from docs at Open:
-// commit_seq holds the database's version, which every write transaction
-// increments, and a View reads the index as of its snapshot's version, so
-// lookups, reference checks and both ends of a relation (a group's members
-// and a user's groups, a cache's group and a group's caches) cost no SQL.
-// Each write method runs in a SAVEPOINT, so one that fails (EEXISTS, a
-// reference to nothing, EREFERENCED) leaves the transaction, and the
-// in-memory index, as they were.
+// document is one statement. The store keeps the documents, their fields
+// and references in a versioned in-memory index (memindex.go), built from
+// docs at Open: commit_seq holds the database's version, which every
+// write transaction increments, and a View reads the index as of the
+// version it pinned, so reads, lookups, reference checks and both ends of
+// a relation (a group's members and a user's groups, a cache's group and
+// a group's caches) cost no SQL. An Update that fails is rolled back to
+// its savepoint in the database and in memory (undo).
 // Migration 0003 moved the tables of 0001 and 0002 into documents. A new
 // resource kind needs no new table and no new SQL.
 package sqlite

@@ -11,8 +11,9 @@ import (
 )
 
 // TestUpdateIndex checks that an update replaces exactly the index fields
-// that changed, with few fields (the fixed-arity statements) and with
-// more than they take (JSON), and that filters see the new values only.
+// that changed (the fields column and the in-memory index), for a user's
+// two fields and for a document with five, of which one changes and one
+// goes, and that filters see the new values only.
 func TestUpdateIndex(t *testing.T) {
 	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
 	ctx := context.Background()
@@ -61,7 +62,7 @@ func TestUpdateIndex(t *testing.T) {
 		}
 	}
 
-	// A document with more fields than the fixed-arity statements take.
+	// A document with five fields: one changes, one goes.
 	fields := func(vs ...string) (fs []keyward.Field) {
 		for i, v := range vs {
 			fs = append(fs, keyward.Field{Name: string(rune('a' + i)), Value: v})

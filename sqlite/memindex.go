@@ -15,29 +15,34 @@ import (
 	"keyward"
 )
 
-// The index fields and references of every document are kept in memory
-// (memIndex), built from the docs table at Open and kept in step by the
-// writer, so that a write is one statement on docs per changed document
-// (the fields and references are columns of its row) and lookups by
-// field, reference checks and referrers cost no SQL.
+// Every document, with its index fields and references, is kept in
+// memory (memIndex), built from the docs table at Open and kept in step
+// by the writer, so that a write is one statement on docs per changed
+// document (the fields and references are columns of its row) and every
+// read (a View's and an Update's) is answered from memory: no SQL, no
+// read transaction, no database/sql.
 //
 // Versions. Every write transaction increments the one row of commit_seq
 // (migration 0004) as its first statement: a snapshot of the database is
 // at the version that row holds. The index is multi-version, like
-// SQLite's WAL: each index entry and each reference carries the span of
-// versions [from, to) it exists in, and a View reads the entries of the
-// version its snapshot holds (read in its transaction), so that what it
-// finds by field and the referrers it derives are those of the very
-// snapshot it reads the documents from. The writer reads and writes at
-// the version its open transaction will commit (pending). Entries a
-// transaction ended are forgotten once no View can be at a version that
-// sees them (pins). A savepoint or transaction rolled back undoes its
-// changes to the index (undo).
+// SQLite's WAL: each document version, index entry and reference carries
+// the span of versions [from, to) it exists in, and a View reads those of
+// the version last committed when it began (pin), so that the documents,
+// what it finds by field and the referrers it derives are of one
+// snapshot. A version is published to Views only once its COMMIT has
+// returned, that is once it is durable (commit). The writer reads and
+// writes at the version its open transaction will commit (pending).
+// Entries a transaction ended are forgotten once no View can be at a
+// version that sees them (pins). A savepoint or transaction rolled back
+// undoes its changes to the index (undo).
 //
 // Another process writing the file (or a second Store on it) increments
 // the version too: the writer sees a version it did not expect at its
-// next BEGIN and rebuilds the index from the database, and a View that
-// finds a version the index does not know first makes the writer do so.
+// next BEGIN and rebuilds the index from the database. A View finds such
+// a commit without SQL from SQLite's WAL-index change counter (shm.go):
+// if it moved past the last commit the index holds, the View first makes
+// the writer catch up (Store.resync). A View pinned at a version older
+// than a rebuilt index (base) runs its fn again (errStaleIndex).
 
 const never = math.MaxUint64
 
@@ -59,11 +64,20 @@ type refTarget struct{ account, region, kind, id string }
 
 type refSource struct{ kind, id, relation string }
 
-// docMeta is what the writer knows of a stored document: its index
-// fields and references (sorted), as its row stores them.
+// docMeta is one stored state of a document: its index fields and
+// references (sorted), as its row stores them, its body and whether it
+// is settled. It is never changed once stored (readers get copies).
 type docMeta struct {
-	fields []keyward.Field
-	refs   []keyward.Ref
+	fields  []keyward.Field
+	refs    []keyward.Ref
+	body    []byte
+	settled bool
+}
+
+// docVersion is a document's state in the versions of its span.
+type docVersion struct {
+	span
+	meta *docMeta
 }
 
 type memIndex struct {
@@ -75,12 +89,17 @@ type memIndex struct {
 	counts map[kindScope]int
 
 	mu        sync.RWMutex // guards what follows; the writer changes it, Views read it
+	docs      map[docKey][]*docVersion
+	ids       map[kindScope][]string // the ids with a version in docs, sorted
 	fields    spanMap[fieldKey, scopedID]
 	referrers spanMap[refTarget, refSource]
 	base      uint64 // the version the index was built at: older ones are unknown
 	ver       uint64 // the last version committed
 	pending   uint64 // the open write transaction's version, or 0
 	pins      map[uint64]int
+	// change is SQLite's WAL-index change counter (shm.go) after the
+	// commit of ver; next is what it will be after pending's.
+	change, next uint32
 
 	undo    []func()  // the open write transaction's changes, undone in reverse
 	retired []retired // ended entries, removed once no View can see them
@@ -93,29 +112,32 @@ type retired struct {
 	remove func()
 }
 
-// errStaleIndex aborts a run of a View's fn whose snapshot is at a version
-// the index does not hold; the View runs fn again.
+// errStaleIndex aborts a read of a View pinned at a version the index no
+// longer holds (it was rebuilt since); the View runs fn again.
 var errStaleIndex = errors.New("sqlite: view: snapshot at a version the index does not hold")
 
-// load rebuilds the index from the database as q reads it, at version ver,
-// in a transaction (so that the version and the rows are one snapshot).
-func (m *memIndex) load(ctx context.Context, q querier, ver uint64) error {
-	rows, err := q.QueryContext(ctx, `SELECT kind, account, region, id, fields, refs FROM docs`)
+// load rebuilds the index from the database as q reads it, at version ver
+// and WAL-index change counter change, in a write transaction (so that
+// the version, the counter and the rows are one state).
+func (m *memIndex) load(ctx context.Context, q querier, ver uint64, change uint32) error {
+	rows, err := q.QueryContext(ctx, `SELECT kind, account, region, id, body, settled, fields, refs FROM docs`)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	meta := map[docKey]*docMeta{}
 	counts := map[kindScope]int{}
+	docs := map[docKey][]*docVersion{}
+	ids := map[kindScope][]string{}
 	fields := spanMap[fieldKey, scopedID]{}
 	referrers := spanMap[refTarget, refSource]{}
 	for rows.Next() {
 		var k docKey
 		var fs, rs string
-		if err := rows.Scan(&k.kind, &k.account, &k.region, &k.id, &fs, &rs); err != nil {
+		dm := &docMeta{}
+		if err := rows.Scan(&k.kind, &k.account, &k.region, &k.id, &dm.body, &dm.settled, &fs, &rs); err != nil {
 			return err
 		}
-		dm := &docMeta{}
 		if dm.fields, err = parseFields(fs); err != nil {
 			return fmt.Errorf("%s %s: %w", k.kind, k.id, err)
 		}
@@ -123,7 +145,10 @@ func (m *memIndex) load(ctx context.Context, q querier, ver uint64) error {
 			return fmt.Errorf("%s %s: %w", k.kind, k.id, err)
 		}
 		meta[k] = dm
-		counts[kindScope{k.kind, k.account, k.region}]++
+		ks := kindScope{k.kind, k.account, k.region}
+		counts[ks]++
+		docs[k] = []*docVersion{{span: span{from: ver, to: never}, meta: dm}}
+		ids[ks] = append(ids[ks], k.id)
 		sid := scopedID{k.account, k.region, k.id}
 		for _, f := range dm.fields {
 			fk := fieldKey{k.kind, f.Name, f.Value}
@@ -144,10 +169,13 @@ func (m *memIndex) load(ctx context.Context, q querier, ver uint64) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	for _, list := range ids {
+		slices.Sort(list)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.meta, m.counts, m.fields, m.referrers = meta, counts, fields, referrers
-	m.base, m.ver = ver, ver
+	m.meta, m.counts, m.docs, m.ids, m.fields, m.referrers = meta, counts, docs, ids, fields, referrers
+	m.base, m.ver, m.change = ver, ver, change
 	m.undo, m.retired = nil, nil
 	if m.pins == nil {
 		m.pins = map[uint64]int{}
@@ -155,21 +183,19 @@ func (m *memIndex) load(ctx context.Context, q querier, ver uint64) error {
 	return nil
 }
 
-// known reports whether the index holds version v.
-func (m *memIndex) known(v uint64) (ok, newer bool) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	head := max(m.ver, m.pending)
-	return v >= m.base && v <= head, v > head
-}
-
-// pin keeps the entries of the versions a View about to begin may see;
-// its snapshot will be at this version or a later one.
-func (m *memIndex) pin() uint64 {
+// pin keeps the entries of the last committed version for a View, which
+// reads at it, and returns it. current is false if the WAL-index change
+// counter c (read now) tells of a commit the index does not hold, made
+// by another connection: the View makes the writer catch up first. The
+// counter may also be at the open transaction's commit, whose COMMIT has
+// not returned yet: the View then reads the version before it, which is
+// what it would have read a moment earlier.
+func (m *memIndex) pin(c func() (uint32, bool)) (v uint64, current bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	n, ok := c()
 	m.pins[m.ver]++
-	return m.ver
+	return m.ver, ok && (n == m.change || m.pending != 0 && n == m.next)
 }
 
 func (m *memIndex) unpin(v uint64) {
@@ -180,10 +206,11 @@ func (m *memIndex) unpin(v uint64) {
 	}
 }
 
-// begin starts the write transaction of version v.
-func (m *memIndex) begin(v uint64) {
+// begin starts the write transaction of version v, whose commit will
+// set the WAL-index change counter to next.
+func (m *memIndex) begin(v uint64, next uint32) {
 	m.mu.Lock()
-	m.pending = v
+	m.pending, m.next = v, next
 	m.mu.Unlock()
 }
 
@@ -214,7 +241,7 @@ func (m *memIndex) abort() {
 func (m *memIndex) commit() {
 	m.mu.Lock()
 	if m.pending != 0 {
-		m.ver = m.pending
+		m.ver, m.change = m.pending, m.next
 	}
 	m.pending = 0
 	clear(m.undo)
@@ -251,23 +278,71 @@ func (m *memIndex) collect() {
 // The writer's changes, at version pending, each with its undo. They are
 // called with m.mu held.
 
+// opened records s, opened at the pending version: undone, it ends
+// where it began and is removed.
+func (m *memIndex) opened(s *span, remove func()) {
+	m.undo = append(m.undo, func() {
+		s.to = s.from
+		m.retired = append(m.retired, retired{s, remove})
+	})
+}
+
+// end ends s at the pending version; it is removed once no View sees it.
+func (m *memIndex) end(s *span, remove func()) {
+	s.to = m.pending
+	m.retired = append(m.retired, retired{s, remove})
+	m.undo = append(m.undo, func() { s.to = never })
+}
+
 func (m *memIndex) addSpan(list *[]*span, restrict bool, remove func(*span)) {
 	s := &span{from: m.pending, to: never, restrict: restrict}
 	*list = append(*list, s)
-	m.undo = append(m.undo, func() {
-		s.to = s.from
-		m.retired = append(m.retired, retired{s, func() { remove(s) }})
-	})
+	m.opened(s, func() { remove(s) })
 }
 
 func (m *memIndex) endSpan(list []*span, remove func(*span)) {
 	for _, s := range list {
 		if s.to == never {
-			s.to = m.pending
-			m.retired = append(m.retired, retired{s, func() { remove(s) }})
-			m.undo = append(m.undo, func() { s.to = never })
+			m.end(s, func() { remove(s) })
 			return
 		}
+	}
+}
+
+// putDoc ends document k's open version, if any, and opens one holding
+// dm, unless dm is nil (deleted).
+func (m *memIndex) putDoc(k docKey, dm *docMeta) {
+	for _, dv := range m.docs[k] {
+		if dv.to == never {
+			m.end(&dv.span, func() { m.removeDoc(k, dv) })
+			break
+		}
+	}
+	if dm == nil {
+		return
+	}
+	dv := &docVersion{span: span{from: m.pending, to: never}, meta: dm}
+	m.docs[k] = append(m.docs[k], dv)
+	ks := kindScope{k.kind, k.account, k.region}
+	if i, found := slices.BinarySearch(m.ids[ks], k.id); !found {
+		m.ids[ks] = slices.Insert(m.ids[ks], i, k.id)
+	}
+	m.opened(&dv.span, func() { m.removeDoc(k, dv) })
+}
+
+// removeDoc drops version dv of document k, and its id once it has none.
+func (m *memIndex) removeDoc(k docKey, dv *docVersion) {
+	if list := slices.DeleteFunc(m.docs[k], func(x *docVersion) bool { return x == dv }); len(list) > 0 {
+		m.docs[k] = list
+		return
+	}
+	delete(m.docs, k)
+	ks := kindScope{k.kind, k.account, k.region}
+	if i, found := slices.BinarySearch(m.ids[ks], k.id); found {
+		m.ids[ks] = slices.Delete(m.ids[ks], i, i+1)
+	}
+	if len(m.ids[ks]) == 0 {
+		delete(m.ids, ks)
 	}
 }
 
@@ -331,12 +406,13 @@ func (m *memIndex) setMeta(k docKey, dm *docMeta) {
 	})
 }
 
-// put records a document's new fields and references (old: its previous
-// ones, nil if new), changing only the entries that differ.
+// put records a document's new state (old: its previous one, nil if new;
+// cur nil if deleted), changing only the index entries that differ.
 func (m *memIndex) put(k docKey, old, cur *docMeta) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.setMeta(k, cur)
+	m.putDoc(k, cur)
 	var oldFields []keyward.Field
 	var oldRefs []keyward.Ref
 	if old != nil {
@@ -370,13 +446,18 @@ func (m *memIndex) put(k docKey, old, cur *docMeta) {
 	}
 }
 
-// Reads, at version v.
+// Reads, at version v. Each returns false if the index no longer holds
+// v (a View pinned before it was rebuilt: errStaleIndex).
 
 // referrersOf returns the references to a document at version v, sorted
 // like parseRefs sorts references.
 func (m *memIndex) referrersOf(t refTarget, v uint64) []keyward.Ref {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
+	return m.referrersAt(t, v)
+}
+
+func (m *memIndex) referrersAt(t refTarget, v uint64) []keyward.Ref {
 	var out []keyward.Ref
 	for src, list := range m.referrers[t] {
 		for _, s := range list {
@@ -390,11 +471,151 @@ func (m *memIndex) referrersOf(t refTarget, v uint64) []keyward.Ref {
 	return out
 }
 
-// find returns the documents q's fields select at version v, ordered by
-// account, region and id, honouring q's scope, ID, AfterID and Limit.
-func (m *memIndex) find(q keyward.DocQuery, v uint64) []scopedID {
+// docAt returns document k's state at version v, or nil.
+func (m *memIndex) docAt(k docKey, v uint64) *docMeta {
+	for _, dv := range m.docs[k] {
+		if dv.visible(v) {
+			return dv.meta
+		}
+	}
+	return nil
+}
+
+// list returns copies of the documents q selects at version v, ordered
+// by id (by account, region and id across scopes), with their references
+// (unless q.NoRefs) and referrers.
+func (m *memIndex) list(q keyward.DocQuery, v uint64) ([]*keyward.Doc, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
+	if v < m.base {
+		return nil, false
+	}
+	var keys []scopedID
+	switch {
+	case len(q.Where) > 0:
+		keys = m.find(q, v)
+	case q.ID != "" && !q.AllScopes:
+		if q.AfterID == "" || q.ID > q.AfterID {
+			keys = []scopedID{{q.Scope.Account, q.Scope.Region, q.ID}}
+		}
+	default:
+		// The scopes in order, then each one's ids, which are sorted:
+		// reading stops at the limit.
+		var scopes []kindScope
+		for ks := range m.ids {
+			if ks.kind == q.Kind && (q.AllScopes || ks.account == q.Scope.Account && ks.region == q.Scope.Region) {
+				scopes = append(scopes, ks)
+			}
+		}
+		slices.SortFunc(scopes, func(a, b kindScope) int {
+			return cmp.Or(strings.Compare(a.account, b.account), strings.Compare(a.region, b.region))
+		})
+		var metas []*docMeta
+		for _, ks := range scopes {
+			ids := m.ids[ks]
+			if !q.AllScopes && q.AfterID != "" {
+				i, _ := slices.BinarySearch(ids, q.AfterID+"\x00")
+				ids = ids[i:]
+			}
+			for _, id := range ids {
+				if q.ID != "" && id != q.ID {
+					continue
+				}
+				if dm := m.docAt(docKey{q.Kind, ks.account, ks.region, id}, v); dm != nil {
+					keys = append(keys, scopedID{ks.account, ks.region, id})
+					metas = append(metas, dm)
+					if len(metas) == q.Limit {
+						break
+					}
+				}
+			}
+			if len(metas) == q.Limit {
+				break
+			}
+		}
+		return m.copies(q, v, keys, metas), true
+	}
+	var metas []*docMeta
+	for _, k := range keys {
+		if dm := m.docAt(docKey{q.Kind, k.account, k.region, k.id}, v); dm != nil {
+			keys[len(metas)] = k
+			metas = append(metas, dm)
+			if len(metas) == q.Limit {
+				break
+			}
+		}
+	}
+	return m.copies(q, v, keys, metas), true
+}
+
+// copies returns copies of the documents of keys (metas: their states at
+// v) as ListDocs returns them; called with m.mu held.
+func (m *memIndex) copies(q keyward.DocQuery, v uint64, keys []scopedID, metas []*docMeta) []*keyward.Doc {
+	if len(metas) == 0 {
+		return nil
+	}
+	// One allocation for the documents and one for their bodies.
+	docs := make([]keyward.Doc, len(metas))
+	size := 0
+	for _, dm := range metas {
+		size += len(dm.body)
+	}
+	bodies := make([]byte, 0, size)
+	out := make([]*keyward.Doc, len(metas))
+	for i, dm := range metas {
+		k := keys[i]
+		d := &docs[i]
+		d.Kind, d.Scope, d.ID, d.Settled = q.Kind, keyward.Scope{Account: k.account, Region: k.region}, k.id, dm.settled
+		bodies = append(bodies, dm.body...)
+		d.Body = bodies[len(bodies)-len(dm.body) : len(bodies) : len(bodies)]
+		if !q.NoRefs {
+			d.Refs = slices.Clone(dm.refs)
+		}
+		d.Referrers = m.referrersAt(refTarget{k.account, k.region, q.Kind, k.id}, v)
+		out[i] = d
+	}
+	return out
+}
+
+// count returns how many documents of the kind the scope holds at v.
+func (m *memIndex) count(kind string, s keyward.Scope, v uint64) (int, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	n := 0
+	for _, id := range m.ids[kindScope{kind, s.Account, s.Region}] {
+		if m.docAt(docKey{kind, s.Account, s.Region, id}, v) != nil {
+			n++
+		}
+	}
+	return n, v >= m.base
+}
+
+// unsettled returns the keys of the documents stored unsettled at v, by
+// kind, account, region and id.
+func (m *memIndex) unsettled(v uint64) ([]keyward.DocKey, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []keyward.DocKey
+	for k := range m.docs {
+		if dm := m.docAt(k, v); dm != nil && !dm.settled {
+			out = append(out, keyward.DocKey{Kind: k.kind, Scope: keyward.Scope{Account: k.account, Region: k.region}, ID: k.id})
+		}
+	}
+	slices.SortFunc(out, func(a, b keyward.DocKey) int {
+		return cmp.Or(strings.Compare(a.Kind, b.Kind), strings.Compare(a.Scope.Account, b.Scope.Account),
+			strings.Compare(a.Scope.Region, b.Scope.Region), strings.Compare(a.ID, b.ID))
+	})
+	return out, v >= m.base
+}
+
+func compareScopedIDs(a, b scopedID) int {
+	return cmp.Or(strings.Compare(a.account, b.account), strings.Compare(a.region, b.region), strings.Compare(a.id, b.id))
+}
+
+// find returns the documents q's fields select at version v, ordered by
+// account, region and id, honouring q's scope, ID and AfterID; called
+// with m.mu held.
+func (m *memIndex) find(q keyward.DocQuery, v uint64) []scopedID {
 	// Start from the field with the fewest documents.
 	sets := make([]map[scopedID][]*span, len(q.Where))
 	for i, f := range q.Where {
@@ -425,12 +646,7 @@ func (m *memIndex) find(q keyward.DocQuery, v uint64) []scopedID {
 			out = append(out, sid)
 		}
 	}
-	slices.SortFunc(out, func(a, b scopedID) int {
-		return cmp.Or(strings.Compare(a.account, b.account), strings.Compare(a.region, b.region), strings.Compare(a.id, b.id))
-	})
-	if q.Limit > 0 && len(out) > q.Limit {
-		out = out[:q.Limit]
-	}
+	slices.SortFunc(out, compareScopedIDs)
 	return out
 }
 

@@ -23,7 +23,7 @@ func TestQueryPlans(t *testing.T) {
 	for i := range args {
 		args[i] = "x"
 	}
-	for _, q := range allQueries(true) {
+	for _, q := range allQueries() {
 		if strings.HasPrefix(q, "SAVEPOINT") || strings.HasPrefix(q, "RELEASE") || strings.HasPrefix(q, "ROLLBACK") {
 			continue
 		}

@@ -11,11 +11,11 @@ import (
 	"keyward"
 )
 
-// TestView_PointsFollowCommits: the point reads a reader connection keeps
-// (readConn.points) never answer for a database that has changed since:
-// not after an Update of the store, nor after a commit by another
-// connection to the file (here a second Store, as another process would),
-// on every reader connection.
+// TestView_PointsFollowCommits: Views, answered from memory, never answer
+// for a database that has changed since: not after an Update of the
+// store, nor after a commit by another connection to the file (here a
+// second Store, as another process would), which a View finds by the
+// WAL-index change counter.
 func TestView_PointsFollowCommits(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	s, other := mustOpen(t, path), mustOpen(t, path)
@@ -24,7 +24,7 @@ func TestView_PointsFollowCommits(t *testing.T) {
 	if err := s.Update(ctx, func(tx keyward.Tx) error { return tx.CreateUser(ctx, benchUser(sc, "u1")) }); err != nil {
 		t.Fatal(err)
 	}
-	// Reads on several connections at once, so that every one keeps u1.
+	// Several Views at once.
 	readAll := func(want func(*keyward.User) error) {
 		t.Helper()
 		var wg sync.WaitGroup
@@ -187,12 +187,12 @@ func TestView_PointsOneSnapshot(t *testing.T) {
 	}
 }
 
-// TestView_CachedThenNewerSnapshot: a View answered from the cache that then
-// reads what the cache does not hold, after another connection committed,
-// would mix two states; it runs fn again instead, on one snapshot. A View
-// that reads only cached documents runs no transaction and still sees every
-// commit made before it began.
-func TestView_CachedThenNewerSnapshot(t *testing.T) {
+// TestView_RebuiltUnderView: a View that reads, then sees the index
+// rebuilt (another connection committed, and the store's writer read it
+// from the database), would mix two states; it runs fn again instead, on
+// one snapshot. A View that began before another connection's commit
+// reads one state all along; a View that begins after it sees it.
+func TestView_RebuiltUnderView(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	s, other := mustOpen(t, path), mustOpen(t, path)
 	ctx := t.Context()
@@ -228,43 +228,47 @@ func TestView_CachedThenNewerSnapshot(t *testing.T) {
 		}
 		return u.Generation, nil
 	}
-	// Every reader connection (Views take them in turn) caches u1.
-	for range 4 * cap(s.readers) {
-		if err := s.View(ctx, func(tx keyward.Tx) error { _, err := gen(tx, "u1"); return err }); err != nil {
+	view := func(mid func(runs int)) (runs int, g1, g2 int64) {
+		t.Helper()
+		err := s.View(ctx, func(tx keyward.Tx) error {
+			runs++
+			var err error
+			if g1, err = gen(tx, "u1"); err != nil {
+				return err
+			}
+			mid(runs)
+			g2, err = gen(tx, "u2")
+			return err
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
+		return runs, g1, g2
 	}
-	runs := 0
-	var g1, g2 int64
-	err := s.View(ctx, func(tx keyward.Tx) error {
-		runs++
-		var err error
-		if g1, err = gen(tx, "u1"); err != nil { // cached
-			return err
-		}
+	// Another connection commits under the View: it still reads its own
+	// snapshot.
+	if runs, g1, g2 := view(func(runs int) {
 		if runs == 1 {
 			bump()
 		}
-		g2, err = gen(tx, "u2") // not cached: the snapshot is after the bump
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
+	}); runs != 1 || g1 != 1 || g2 != 1 {
+		t.Errorf("commit under a View: %d runs, generations %d and %d, want 1 run and 1, 1", runs, g1, g2)
 	}
-	if runs != 2 || g1 != g2 || g1 != 2 {
-		t.Fatalf("%d runs, generations %d and %d, want 2 runs and 2, 2", runs, g1, g2)
-	}
-	// Cached reads alone see a commit made before the View.
-	bump()
-	for range 2 * cap(s.readers) {
-		if err := s.View(ctx, func(tx keyward.Tx) error {
-			g, err := gen(tx, "u1")
-			if err == nil && g != 3 {
-				err = fmt.Errorf("generation %d, want 3", g)
+	// ... and the store rebuilds its index under the View: fn runs again,
+	// on the new state.
+	if runs, g1, g2 := view(func(runs int) {
+		if runs == 1 {
+			bump()
+			if err := s.Update(ctx, func(keyward.Tx) error { return nil }); err != nil {
+				t.Fatal(err)
 			}
-			return err
-		}); err != nil {
-			t.Fatal(err)
 		}
+	}); runs != 2 || g1 != 3 || g2 != 3 {
+		t.Errorf("index rebuilt under a View: %d runs, generations %d and %d, want 2 runs and 3, 3", runs, g1, g2)
+	}
+	// A View after another connection's commit sees it.
+	bump()
+	if runs, g1, g2 := view(func(int) {}); runs != 1 || g1 != 4 || g2 != 4 {
+		t.Errorf("after a commit of another connection: %d runs, generations %d and %d, want 1 run and 4, 4", runs, g1, g2)
 	}
 }

@@ -56,22 +56,6 @@ func TestOpen_Pragmas(t *testing.T) {
 			t.Errorf("%s: PRAGMA %s = %q, want %q", pool, pragma, got, want)
 		}
 	}
-	// Hold several reader connections at once so that pragmas are checked
-	// on connections the pool opened after the first.
-	for i := range 3 {
-		conn, err := s.reader.Conn(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		q := func(q string) (v string, err error) { return v, conn.QueryRowContext(t.Context(), q).Scan(&v) }
-		pool := fmt.Sprintf("reader %d", i)
-		check(pool, q, "journal_mode", "wal")
-		check(pool, q, "synchronous", "2") // FULL
-		check(pool, q, "foreign_keys", "1")
-		check(pool, q, "busy_timeout", "5000")
-		check(pool, q, "query_only", "1")
-	}
 	q := func(q string) (v string, err error) { return v, s.writer.QueryRowContext(t.Context(), q).Scan(&v) }
 	check("writer", q, "journal_mode", "wal")
 	check("writer", q, "synchronous", "2")
@@ -663,7 +647,7 @@ func TestOpen_RelativePath(t *testing.T) {
 // and caches can then be attached to them.
 func TestOpen_MigrateFrom0001(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
-	db, err := sql.Open("sqlite", dsn(path, false))
+	db, err := sql.Open("sqlite", dsn(path))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"net/url"
 	"path"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -37,11 +36,10 @@ type Store struct {
 	path   string
 	writer *sql.DB // its connection wconn is commitLoop's; a second only for tests
 	wconn  *sql.Conn
-	reader *sql.DB // several query_only connections
 	wstmts map[string]*sql.Stmt
 
-	readers chan *readConn // the Views' reader connections (readers.go)
-	mem     *memIndex      // index fields and references (memindex.go)
+	mem    *memIndex      // the documents, by version (memindex.go)
+	change *changeCounter // SQLite's commit counter, for Views (shm.go)
 
 	queue     chan *request // Updates waiting for commitLoop
 	closing   chan struct{} // closed by Close
@@ -71,7 +69,7 @@ func Open(ctx context.Context, path string) (_ *Store, err error) {
 		}
 	}()
 
-	if s.writer, err = sql.Open("sqlite", dsn(path, false)); err != nil {
+	if s.writer, err = sql.Open("sqlite", dsn(path)); err != nil {
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
 	// One connection, which commitLoop holds (wconn); the second is only
@@ -105,16 +103,6 @@ func Open(ctx context.Context, path string) (_ *Store, err error) {
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
 
-	// Readers are opened after the writer made the file WAL and migrated it.
-	n := max(4, runtime.GOMAXPROCS(0))
-	if s.reader, err = sql.Open("sqlite", dsn(path, true)); err != nil {
-		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
-	}
-	s.reader.SetMaxOpenConns(n)
-	s.reader.SetMaxIdleConns(n)
-	s.reader.SetConnMaxLifetime(0)
-	s.reader.SetConnMaxIdleTime(0)
-
 	// commitLoop's connection and its statements. Transactions on it are
 	// BEGIN IMMEDIATE and COMMIT statements, prepared like the others: a
 	// database/sql transaction would cost a goroutine, a context and two
@@ -122,23 +110,17 @@ func Open(ctx context.Context, path string) (_ *Store, err error) {
 	if s.wconn, err = s.writer.Conn(ctx); err != nil {
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
-	if s.wstmts, err = prepare(ctx, s.wconn, append(allQueries(true), beginWriteSQL, commitSQL, rollbackSQL)); err != nil {
+	if s.wstmts, err = prepare(ctx, s.wconn, append(allQueries(), beginWriteSQL, commitSQL, rollbackSQL)); err != nil {
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
+	// The wal-index exists once a connection has read the WAL database.
+	if s.change, err = openChangeCounter(path); err != nil {
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
 	// The in-memory index, from one snapshot of the version and the rows.
 	if err := s.loadIndex(ctx); err != nil {
 		return nil, fmt.Errorf("sqlite: open %q: load index: %w", path, err)
 	}
-	// Readers prepare theirs on their own connections (readers.go); one
-	// now, so that a bad query fails Open.
-	s.readers = newReaderPool(n)
-	<-s.readers // the empty slot of the connection opened here
-	rc, err := s.openReader(ctx, true)
-	if err != nil {
-		s.readers <- nil
-		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
-	}
-	s.putReader(rc, false)
 	s.loopDone = make(chan struct{})
 	go s.commitLoop()
 	return s, nil
@@ -146,17 +128,13 @@ func Open(ctx context.Context, path string) (_ *Store, err error) {
 
 // dsn returns the driver's data source name for path. Pragmas go in the DSN
 // so that every connection the pool opens gets them, not just the first.
-func dsn(path string, readOnly bool) string {
+func dsn(path string) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeout.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Add("_pragma", "synchronous(FULL)")
-	if readOnly {
-		q.Set("_query_only", "1")
-	} else {
-		q.Add("_pragma", "journal_mode(WAL)")
-		q.Set("_txlock", "immediate")
-	}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Set("_txlock", "immediate")
 	// A file: URI without authority ("file:/a/b.db", "file:./b.db"), so that
 	// a path holding '?', '#' or '%' is escaped rather than cut.
 	if !strings.HasPrefix(path, "/") {
@@ -193,8 +171,8 @@ func (s *Store) Close() error {
 			<-s.loopDone // the Updates it took are answered
 		}
 		var errs []error
-		if s.readers != nil {
-			errs = append(errs, s.closeReaders())
+		if s.change != nil {
+			errs = append(errs, s.change.close())
 		}
 		for _, st := range s.wstmts {
 			errs = append(errs, st.Close())
@@ -202,10 +180,8 @@ func (s *Store) Close() error {
 		if s.wconn != nil {
 			errs = append(errs, s.wconn.Close())
 		}
-		for _, db := range []*sql.DB{s.reader, s.writer} {
-			if db != nil {
-				errs = append(errs, db.Close())
-			}
+		if s.writer != nil {
+			errs = append(errs, s.writer.Close())
 		}
 		if err := errors.Join(errs...); err != nil {
 			s.closeErr = fmt.Errorf("sqlite: close %q: %w", s.path, err)
@@ -214,12 +190,12 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// View runs fn in a read-only transaction on a snapshot of the database.
-// Views run in parallel with each other and with Updates. If fn returns an
-// error, View returns it as it is.
-//
-// A View whose reads the reader connection answers from its cached point
-// reads (readers.go) runs no transaction at all; see view.
+// View runs fn on a snapshot of the database: the state the last commit
+// before it began left. Views run in parallel with each other and with
+// Updates, and are answered from memory (memindex.go): a View runs no
+// SQL, unless another connection committed since the last commit the
+// index holds, which the writer then reads first (resync). If fn returns
+// an error, View returns it as it is.
 func (s *Store) View(ctx context.Context, fn func(keyward.Tx) error) error {
 	select {
 	case <-s.closing:
@@ -229,154 +205,31 @@ func (s *Store) View(ctx context.Context, fn func(keyward.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sqlite: view: %w", err)
 	}
-	rc, err := s.getReader(ctx)
-	if err != nil {
-		return fmt.Errorf("sqlite: view: %w", err)
-	}
-	v := &view{rc: rc, mem: s.mem}
-	// A read transaction keeps nothing: rolling it back ends it, on every
-	// way out, panics included.
-	defer func() { s.putReader(rc, v.end() != nil || v.broken) }()
-	// Outside a transaction, data_version tells whether another connection
-	// has committed since this one last looked: if not, the cached point
-	// reads are still the database's state.
-	var version int64
-	if err := rc.dataVersion.QueryRowContext(context.Background()).Scan(&version); err != nil {
-		v.broken = true
-		return fmt.Errorf("sqlite: view: data_version: %w", err)
-	}
-	if rc.points == nil {
-		rc.points = make(map[pointKey][]*keyward.Doc)
-	}
-	if version != rc.version {
-		clear(rc.points)
-		rc.version = version
-	}
-	run := func() error {
-		return fn(keyward.NewTx(&tx{q: rc.conn, stmts: rc.stmts, prepare: rc.prepare, points: rc.points, view: v, mem: s.mem}))
-	}
-	err = run()
-	for tries := 0; v.stale || v.staleIndex; tries++ {
-		// fn was answered from the cache and then read a newer snapshot,
-		// or its snapshot is at a version the index does not hold: run it
-		// again, all of it on one snapshot (fn may run more than once, see
-		// keyward.Store).
-		if tries == 3 {
-			return fmt.Errorf("sqlite: view: %w", errStaleIndex)
-		}
-		newer := v.newer
-		if err := v.end(); err != nil {
-			v.broken = true
-			return fmt.Errorf("sqlite: view: rollback: %w", err)
-		}
-		if newer {
+	for tries := 0; ; tries++ {
+		v, current := s.mem.pin(s.change.read)
+		if !current && tries == 0 {
+			s.mem.unpin(v)
 			if err := s.resync(ctx); err != nil {
 				return fmt.Errorf("sqlite: view: %w", err)
 			}
+			// What the writer read is newer than the View's start.
+			v, _ = s.mem.pin(s.change.read)
 		}
-		// BEGIN, then data_version as the first statement: the snapshot
-		// and the version the cache is kept under are the same.
-		*v = view{rc: rc, hits: 1, mem: s.mem}
-		if err := v.begin(); err != nil && !v.stale && !v.staleIndex {
+		t := &tx{mem: s.mem, view: true, at: v}
+		err := func() error {
+			defer s.mem.unpin(v)
+			return fn(keyward.NewTx(t))
+		}()
+		if !t.stale {
 			return err
 		}
-		if v.staleIndex {
-			continue
+		// The index was rebuilt under fn (another connection wrote):
+		// run it again, all of it on one snapshot (fn may run more than
+		// once, see keyward.Store).
+		if tries == 3 {
+			return fmt.Errorf("sqlite: view: %w", errStaleIndex)
 		}
-		v.stale = false
-		err = run()
 	}
-	return err
-}
-
-// view is the state of one View on its reader connection. Its transaction
-// begins at the first read the cache does not answer (begin); a View
-// answered from the cache alone runs none.
-type view struct {
-	rc     *readConn
-	open   bool // BEGIN ran; end rolls it back
-	hits   int  // cached answers handed out
-	nohits bool // the snapshot may be newer than the cache: no more cached answers
-	stale  bool // a read found a snapshot newer than the cached answers handed out
-	broken bool // a statement failed: the connection is not given back
-
-	mem        *memIndex
-	pinned     uint64 // the version pinned while the transaction is open
-	version    uint64 // the snapshot's version (commit_seq)
-	staleIndex bool   // the index does not hold the snapshot's version
-	newer      bool   // ... because the snapshot is newer than the index
-}
-
-// errStaleView aborts a run of fn that View runs again.
-var errStaleView = errors.New("sqlite: view: snapshot changed under cached reads")
-
-// begin opens the View's transaction, if not yet open; its first statement
-// begins the snapshot, which may be newer than the state the cache holds.
-//
-// If fn had no cached answer yet, the View simply answers no more from the
-// cache (nohits): what it reads now is stored under the version View read
-// before, which is right if nothing was committed in between, and if
-// something was, data_version has moved on for the next View, which then
-// starts the cache over. If fn had cached answers, data_version, as the
-// first statement, tells whether the snapshot is still their state; if
-// not, the View is stale and fn runs again.
-func (v *view) begin() error {
-	if v.open {
-		return nil
-	}
-	bg := context.Background()
-	// Pinned before the snapshot begins, which is then at this version or
-	// a later one: the index keeps what the View may read.
-	v.pinned = v.mem.pin()
-	if _, err := v.rc.begin.ExecContext(bg); err != nil {
-		v.mem.unpin(v.pinned)
-		v.broken = true
-		return fmt.Errorf("sqlite: view: begin: %w", err)
-	}
-	v.open = true
-	if v.hits == 0 {
-		v.nohits = true
-		return v.readVersion()
-	}
-	var version int64
-	if err := v.rc.dataVersion.QueryRowContext(bg).Scan(&version); err != nil {
-		v.broken = true
-		return fmt.Errorf("sqlite: view: data_version: %w", err)
-	}
-	if version == v.rc.version {
-		return v.readVersion()
-	}
-	clear(v.rc.points)
-	v.rc.version = version
-	v.stale = true
-	if err := v.readVersion(); err != nil {
-		return err
-	}
-	return errStaleView
-}
-
-// readVersion reads the snapshot's version, which the index must hold.
-func (v *view) readVersion() error {
-	if err := v.rc.seq.QueryRowContext(context.Background()).Scan(&v.version); err != nil {
-		v.broken = true
-		return fmt.Errorf("sqlite: view: version: %w", err)
-	}
-	if ok, newer := v.mem.known(v.version); !ok {
-		v.staleIndex, v.newer = true, newer
-		return errStaleIndex
-	}
-	return nil
-}
-
-// end rolls the transaction back if one is open.
-func (v *view) end() error {
-	if !v.open {
-		return nil
-	}
-	v.open = false
-	v.mem.unpin(v.pinned)
-	_, err := v.rc.rollback.ExecContext(context.Background())
-	return err
 }
 
 // Update runs fn in a read-write transaction and commits it if fn returns
@@ -538,8 +391,11 @@ func (s *Store) rollback() {
 
 // begin opens a write transaction and moves the database's version on
 // (commit_seq). A version other than the next of the last one this store
-// committed means another connection wrote the file: the index is built
-// again from the database, in this transaction.
+// committed, or a WAL-index change counter other than the one its last
+// commit left, means another connection wrote the file: the index is
+// built again from the database, in this transaction. The counter is
+// read with the write lock held, so no other commit can move it until
+// this transaction's own.
 func (s *Store) begin() error {
 	if err := s.wexec(beginWriteSQL); err != nil {
 		return err
@@ -549,17 +405,24 @@ func (s *Store) begin() error {
 		s.rollback()
 		return err
 	}
-	if n != s.mem.ver+1 {
-		if err := s.mem.load(context.Background(), s.wconn, n-1); err != nil {
+	c, ok := s.change.read()
+	if !ok {
+		s.rollback()
+		return errHeaderChanging
+	}
+	if n != s.mem.ver+1 || c != s.mem.change {
+		if err := s.mem.load(context.Background(), s.wconn, n-1, c); err != nil {
 			s.rollback()
 			return fmt.Errorf("load index: %w", err)
 		}
 	}
-	s.mem.begin(n)
+	s.mem.begin(n, c+1)
 	return nil
 }
 
-// loadIndex builds the index from a snapshot of the database.
+var errHeaderChanging = errors.New("the WAL-index header keeps changing under the write lock")
+
+// loadIndex builds the index from the database, with the write lock held.
 func (s *Store) loadIndex(ctx context.Context) error {
 	if err := s.wexec(beginWriteSQL); err != nil {
 		return err
@@ -569,7 +432,11 @@ func (s *Store) loadIndex(ctx context.Context) error {
 	if err := s.wstmts[seqSQL].QueryRowContext(ctx).Scan(&n); err != nil {
 		return err
 	}
-	return s.mem.load(ctx, s.wconn, n)
+	c, ok := s.change.read()
+	if !ok {
+		return errHeaderChanging
+	}
+	return s.mem.load(ctx, s.wconn, n, c)
 }
 
 // resync makes the writer catch up with commits of another connection
