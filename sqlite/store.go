@@ -40,6 +40,7 @@ type Store struct {
 
 	mem    *memIndex      // the documents, by version (memindex.go)
 	change *changeCounter // SQLite's commit counter, for Views (shm.go)
+	opened openFiles      // the files the last full check found open (probe.go)
 
 	queue     chan *request // Updates waiting for commitLoop
 	closing   chan struct{} // closed by Close
