@@ -141,7 +141,7 @@ func replicationGroupToAPI(c *keyward.Cache) *ecapi.ReplicationGroup {
 		Engine:                     ptr(string(c.Engine)),
 	}
 	if c.TransitEncryption {
-		out.TransitEncryptionMode = ptr("required")
+		out.TransitEncryptionMode = ptr(transitMode(c))
 	}
 	out.GlobalReplicationGroupInfo = globalInfo(c)
 	if c.Settings.KmsKeyID != "" {
@@ -800,7 +800,7 @@ func memberCluster(c *keyward.Cache, i int, n keyward.CacheNode) ecapi.CacheClus
 		PendingModifiedValues: &ecapi.PendingModifiedValues{},
 	}
 	if c.TransitEncryption {
-		cc.TransitEncryptionMode = ptr("required")
+		cc.TransitEncryptionMode = ptr(transitMode(c))
 	}
 	for _, sg := range st.SecurityGroupIDs {
 		cc.SecurityGroups = append(cc.SecurityGroups, ecapi.SecurityGroupMembership{SecurityGroupId: ptr(sg), Status: ptr("active")})
@@ -822,6 +822,12 @@ func nodeAZ(c *keyward.Cache, i int) string {
 		return c.Settings.PreferredAZs[i]
 	}
 	return c.Scope.Region + string(rune('a'+i%3))
+}
+
+// transitMode is the TransitEncryptionMode of c, which has in-transit
+// encryption: required unless it is on its way through preferred.
+func transitMode(c *keyward.Cache) string {
+	return orDefault(c.Settings.TransitEncryptionMode, ecapi.TransitEncryptionModeRequired)
 }
 
 func orDefault(v, def string) string {
