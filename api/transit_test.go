@@ -174,3 +174,61 @@ func TestTransitEncryption_EnableOnRunningGroup(t *testing.T) {
 func endpointAddr(e *types.Endpoint) string {
 	return net.JoinHostPort(aws.ToString(e.Address), strconv.Itoa(int(aws.ToInt32(e.Port))))
 }
+
+// TestTerraform_TransitEncryptionToggle replays the provider's Update for
+// transit_encryption_enabled / transit_encryption_mode (terraform-provider.md
+// §2 Update 3: one ModifyReplicationGroup with the changed attributes,
+// ApplyImmediately = apply_immediately, then the waiter and Read): off →
+// on/preferred → required → preferred → off, each apply ending with an
+// empty plan.
+func TestTerraform_TransitEncryptionToggle(t *testing.T) {
+	redistest.Binary(t)
+	ts := keywardtest.New(t, keywardtest.WithDelay(50*time.Millisecond))
+	c := ts.Client
+	ctx := t.Context()
+	config := tfState{"description": "tf tls", "num_cache_clusters": 2, "node_type": "cache.t4g.small", "engine": "redis",
+		"engine_version": "7.0", "transit_encryption_enabled": false, "transit_encryption_mode": ""}
+	if _, err := c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
+		ReplicationGroupId: aws.String("tf-tls"), ReplicationGroupDescription: aws.String("tf tls"),
+		AutomaticFailoverEnabled: aws.Bool(false), CacheNodeType: aws.String("cache.t4g.small"), TransitEncryptionEnabled: aws.Bool(false),
+		Engine: aws.String("redis"), EngineVersion: aws.String("7.0"), NumCacheClusters: aws.Int32(2),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	pending := []string{"creating", "modifying", "snapshotting"}
+	waitTF(t, "create", pending, "available", rgStatus(c, "tf-tls"))
+	if d := tfPlan(config, tfReadReplicationGroup(t, c, "tf-tls"), rgOptionalDefaults); len(d) > 0 {
+		t.Fatalf("plan after create is not empty:\n%s", strings.Join(d, "\n"))
+	}
+	steps := []struct {
+		enabled *bool // sent when it changes
+		mode    types.TransitEncryptionMode
+		state   tfState
+	}{
+		{aws.Bool(true), types.TransitEncryptionModePreferred, tfState{"transit_encryption_enabled": true, "transit_encryption_mode": "preferred"}},
+		{nil, types.TransitEncryptionModeRequired, tfState{"transit_encryption_enabled": true, "transit_encryption_mode": "required"}},
+		{nil, types.TransitEncryptionModePreferred, tfState{"transit_encryption_enabled": true, "transit_encryption_mode": "preferred"}},
+		{aws.Bool(false), "", tfState{"transit_encryption_enabled": false, "transit_encryption_mode": ""}},
+	}
+	for i, st := range steps {
+		waitTF(t, "before update", pending, "available", rgStatus(c, "tf-tls"))
+		_, err := c.ModifyReplicationGroup(ctx, &elasticache.ModifyReplicationGroupInput{
+			ReplicationGroupId: aws.String("tf-tls"), ApplyImmediately: aws.Bool(true),
+			TransitEncryptionEnabled: st.enabled, TransitEncryptionMode: st.mode,
+		})
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		waitTF(t, "update", pending, "available", rgStatus(c, "tf-tls"))
+		for k, v := range st.state {
+			config[k] = v
+		}
+		if d := tfPlan(config, tfReadReplicationGroup(t, c, "tf-tls"), rgOptionalDefaults); len(d) > 0 {
+			t.Errorf("plan after step %d is not empty:\n%s", i, strings.Join(d, "\n"))
+		}
+	}
+	if _, err := c.DeleteReplicationGroup(ctx, &elasticache.DeleteReplicationGroupInput{ReplicationGroupId: aws.String("tf-tls")}); err != nil {
+		t.Fatal(err)
+	}
+	waitTF(t, "delete", []string{"creating", "available", "deleting"}, "", rgStatus(c, "tf-tls"))
+}
