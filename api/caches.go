@@ -571,7 +571,8 @@ func (s *Service) modifyReplicationGroup(ctx context.Context, in *ecapi.ModifyRe
 		if len(next) > 1 {
 			return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "A replication group supports only one user group.")
 		}
-		if len(add) > 0 && !c.TransitEncryption {
+		preferred := c.Settings.TransitEncryptionMode == ecapi.TransitEncryptionModePreferred
+		if len(add) > 0 && (!c.TransitEncryption || preferred) {
 			return keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, errNeedsTLS)
 		}
 		switch {
@@ -590,6 +591,9 @@ func (s *Service) modifyReplicationGroup(ctx context.Context, in *ecapi.ModifyRe
 			}
 			if !c.TransitEncryption {
 				return keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "AuthToken requires TransitEncryptionEnabled.")
+			}
+			if preferred {
+				return keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, errPreferredAuth)
 			}
 			h := keyward.HashPassword(*in.AuthToken)
 			switch strategy {

@@ -145,6 +145,9 @@ func rgCreateSettings(sc keyward.Scope, id string, c *keyward.Cache, in *ecapi.C
 			if in.AuthToken != nil {
 				return s, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, errPreferredAuth)
 			}
+			if len(in.UserGroupIds) > 0 {
+				return s, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, errNeedsTLS)
+			}
 			s.TransitEncryptionMode = m
 		}
 	}

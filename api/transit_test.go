@@ -232,3 +232,45 @@ func TestTerraform_TransitEncryptionToggle(t *testing.T) {
 	}
 	waitTF(t, "delete", []string{"creating", "available", "deleting"}, "", rgStatus(c, "tf-tls"))
 }
+
+// TestTransitEncryption_CreatePreferred: CreateReplicationGroup with mode
+// preferred serves both kinds of client; an AUTH token or a user group
+// does not go with preferred, as on ElastiCache.
+func TestTransitEncryption_CreatePreferred(t *testing.T) {
+	redistest.Binary(t)
+	ts := keywardtest.New(t, keywardtest.WithDelay(50*time.Millisecond))
+	c := ts.Client
+	ctx := t.Context()
+	create := func(id string, token *string) error {
+		_, err := c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
+			ReplicationGroupId: aws.String(id), ReplicationGroupDescription: aws.String("preferred"), NumCacheClusters: aws.Int32(1),
+			TransitEncryptionEnabled: aws.Bool(true), TransitEncryptionMode: types.TransitEncryptionModePreferred, AuthToken: token,
+		})
+		return err
+	}
+	if code, msg := errorMessage(create("pref-auth", aws.String("a-token-of-16-chars-or-more"))); code != "InvalidParameterCombination" || !strings.Contains(msg, "preferred") {
+		t.Errorf("preferred with an AUTH token: %s %s", code, msg)
+	}
+	if code, _ := errorMessage(create("pref-mode", nil)); code != "" {
+		t.Fatal(code)
+	}
+	rg := waitRGWithin(t, c, "pref-mode", "available", 30*time.Second)
+	transitReported(t, c, rg, true, "preferred")
+	n := node{addr: endpointAddr(rg.NodeGroups[0].PrimaryEndpoint), tls: ts.Engine().TLSConfig()}
+	tc := n.client("", "")
+	defer tc.Close()
+	if err := tc.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Errorf("TLS client: %v", err)
+	}
+	n.tls = nil
+	pc := n.client("", "")
+	defer pc.Close()
+	if got, err := pc.Get(ctx, "k").Result(); err != nil || got != "v" {
+		t.Errorf("plain-text client: %q, %v", got, err)
+	}
+	_, err := c.ModifyReplicationGroup(ctx, &elasticache.ModifyReplicationGroupInput{ReplicationGroupId: aws.String("pref-mode"),
+		ApplyImmediately: aws.Bool(true), AuthToken: aws.String("a-token-of-16-chars-or-more")})
+	if code, _ := errorMessage(err); code != "InvalidParameterCombination" {
+		t.Errorf("AUTH token on a preferred group: %v", err)
+	}
+}
