@@ -61,9 +61,10 @@ func (a engineAdapter) EnsureNode(ctx context.Context, spec reconcile.NodeSpec) 
 	if front {
 		return a.ensureFront(ctx, spec, n)
 	}
-	if port := a.recordedPort(spec); port != 0 && port != n.Port {
+	if port := a.recordedPort(spec); port != 0 && port != n.Port && !spec.Cluster {
 		// A node that served behind a front (see ensureFront) takes back
-		// the port clients are given.
+		// the port clients are given. (Only cluster-mode-disabled groups
+		// change in-transit encryption; a Cluster node's port is its own.)
 		return port, a.m.MovePortTo(ctx, spec.ID, port)
 	}
 	return n.Port, nil
