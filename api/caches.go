@@ -141,7 +141,7 @@ func replicationGroupToAPI(c *keyward.Cache) *ecapi.ReplicationGroup {
 		Engine:                     ptr(string(c.Engine)),
 	}
 	if c.TransitEncryption {
-		out.TransitEncryptionMode = ptr("required")
+		out.TransitEncryptionMode = ptr(transitMode(c))
 	}
 	out.GlobalReplicationGroupInfo = globalInfo(c)
 	if c.Settings.KmsKeyID != "" {
@@ -571,7 +571,8 @@ func (s *Service) modifyReplicationGroup(ctx context.Context, in *ecapi.ModifyRe
 		if len(next) > 1 {
 			return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "A replication group supports only one user group.")
 		}
-		if len(add) > 0 && !c.TransitEncryption {
+		preferred := c.Settings.TransitEncryptionMode == ecapi.TransitEncryptionModePreferred
+		if len(add) > 0 && (!c.TransitEncryption || preferred) {
 			return keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, errNeedsTLS)
 		}
 		switch {
@@ -590,6 +591,9 @@ func (s *Service) modifyReplicationGroup(ctx context.Context, in *ecapi.ModifyRe
 			}
 			if !c.TransitEncryption {
 				return keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "AuthToken requires TransitEncryptionEnabled.")
+			}
+			if preferred {
+				return keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, errPreferredAuth)
 			}
 			h := keyward.HashPassword(*in.AuthToken)
 			switch strategy {
@@ -800,7 +804,7 @@ func memberCluster(c *keyward.Cache, i int, n keyward.CacheNode) ecapi.CacheClus
 		PendingModifiedValues: &ecapi.PendingModifiedValues{},
 	}
 	if c.TransitEncryption {
-		cc.TransitEncryptionMode = ptr("required")
+		cc.TransitEncryptionMode = ptr(transitMode(c))
 	}
 	for _, sg := range st.SecurityGroupIDs {
 		cc.SecurityGroups = append(cc.SecurityGroups, ecapi.SecurityGroupMembership{SecurityGroupId: ptr(sg), Status: ptr("active")})
@@ -822,6 +826,12 @@ func nodeAZ(c *keyward.Cache, i int) string {
 		return c.Settings.PreferredAZs[i]
 	}
 	return c.Scope.Region + string(rune('a'+i%3))
+}
+
+// transitMode is the TransitEncryptionMode of c, which has in-transit
+// encryption: required unless it is on its way through preferred.
+func transitMode(c *keyward.Cache) string {
+	return orDefault(c.Settings.TransitEncryptionMode, ecapi.TransitEncryptionModeRequired)
 }
 
 func orDefault(v, def string) string {

@@ -135,9 +135,20 @@ func rgCreateSettings(sc keyward.Scope, id string, c *keyward.Cache, in *ecapi.C
 		if !c.TransitEncryption {
 			return s, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "TransitEncryptionMode requires TransitEncryptionEnabled.")
 		}
+		if err := checkTransitMode(m); err != nil {
+			return s, err
+		}
 		if m == ecapi.TransitEncryptionModePreferred {
-			return s, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
-				"TransitEncryptionMode preferred is not supported by keyward: its nodes serve TLS only (mode required).")
+			if err := transitModeChangeable(c); err != nil {
+				return s, err
+			}
+			if in.AuthToken != nil {
+				return s, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, errPreferredAuth)
+			}
+			if len(in.UserGroupIds) > 0 {
+				return s, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, errNeedsTLS)
+			}
+			s.TransitEncryptionMode = m
 		}
 	}
 	if in.SnapshotRetentionLimit != nil {
@@ -314,13 +325,10 @@ func rgModifySettings(c *keyward.Cache, in *ecapi.ModifyReplicationGroupMessage)
 			return false, false, err
 		}
 	}
-	if m := deref(in.TransitEncryptionMode); m != "" && m != ecapi.TransitEncryptionModeRequired {
-		return false, false, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
-			"TransitEncryptionMode preferred is not supported by keyward: its nodes serve TLS only (mode required).")
-	}
-	if in.TransitEncryptionEnabled != nil && *in.TransitEncryptionEnabled != c.TransitEncryption {
-		return false, false, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
-			"Changing TransitEncryptionEnabled of a running replication group is not supported by keyward; create a new one.")
+	if tls, mode, err := transitModify(c, &s, in); err != nil {
+		return false, false, err
+	} else if tls != c.TransitEncryption || mode != s.TransitEncryptionMode {
+		c.TransitEncryption, s.TransitEncryptionMode, changed, async = tls, mode, true, true
 	}
 	mode := ecapi.ClusterModeDisabled
 	if c.ClusterMode {
@@ -463,4 +471,99 @@ func serverlessSettings(s *keyward.CacheSettings, limits *ecapi.CacheUsageLimits
 		}
 	}
 	return changed, nil
+}
+
+// errPreferredAuth is ElastiCache's refusal of TransitEncryptionMode
+// preferred on a group that has an AUTH token (docs/transit-encryption.md).
+const errPreferredAuth = "Transit encryption preferred is not supported with redis access control."
+
+// checkTransitMode validates a TransitEncryptionMode value.
+func checkTransitMode(m string) error {
+	if m != ecapi.TransitEncryptionModePreferred && m != ecapi.TransitEncryptionModeRequired {
+		return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
+			"Invalid TransitEncryptionMode %s: valid values are preferred and required.", keyward.Quote(m))
+	}
+	return nil
+}
+
+// transitModeChangeable refuses groups whose in-transit encryption cannot
+// move through mode preferred: ElastiCache allows it from Redis OSS 7.0.5
+// (and every Valkey version); keyward does not yet switch the nodes of a
+// cluster-mode-enabled group (their cluster bus would change too).
+func transitModeChangeable(c *keyward.Cache) error {
+	v := c.EngineVersion
+	if strings.Count(v, ".") == 1 {
+		v += ".99" // a major.minor version names its newest patch (ElastiCache's 7.0 runs 7.0.7)
+	}
+	if c.Engine == keyward.EngineRedis && keyward.MaxEngineVersion(v, "7.0.5") != v {
+		return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
+			"In-transit encryption can be modified only on Redis OSS 7.0.5 and above (this group runs %s).", c.EngineVersion)
+	}
+	if c.Global != nil {
+		return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
+			"Transit encryption mode preferred is not supported for a member of a global replication group.")
+	}
+	if c.ClusterMode {
+		return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
+			"keyward does not yet change in-transit encryption of a cluster-mode-enabled replication group; create a new one.")
+	}
+	return nil
+}
+
+// transitModify returns the in-transit encryption (enabled, stored mode:
+// "" for required) a ModifyReplicationGroup asks for, checking ElastiCache's
+// two-step moves: off → preferred → required, and back the same way.
+func transitModify(c *keyward.Cache, s *keyward.CacheSettings, in *ecapi.ModifyReplicationGroupMessage) (bool, string, error) {
+	tls, mode := c.TransitEncryption, s.TransitEncryptionMode
+	if in.TransitEncryptionEnabled == nil && in.TransitEncryptionMode == nil {
+		return tls, mode, nil
+	}
+	wantTLS, wantMode := tls, deref(in.TransitEncryptionMode)
+	if in.TransitEncryptionEnabled != nil {
+		wantTLS = *in.TransitEncryptionEnabled
+	}
+	if wantMode != "" {
+		if err := checkTransitMode(wantMode); err != nil {
+			return false, "", err
+		}
+		if !wantTLS {
+			return false, "", keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "TransitEncryptionMode requires TransitEncryptionEnabled.")
+		}
+	}
+	cur := ""
+	if tls {
+		cur = orDefault(mode, ecapi.TransitEncryptionModeRequired)
+	}
+	next := "" // the mode wanted, "" for disabled; required is an enabled group's default
+	if wantTLS {
+		next = orDefault(wantMode, orDefault(cur, ecapi.TransitEncryptionModeRequired))
+	}
+	if next == cur {
+		return tls, mode, nil
+	}
+	if err := transitModeChangeable(c); err != nil {
+		return false, "", err
+	}
+	if !deref(in.ApplyImmediately) {
+		return false, "", keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
+			"Transit encryption modification should be called with applied immediately option.")
+	}
+	if len(c.UserGroupIDs) > 0 {
+		return false, "", keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup,
+			"Modification of transit encryption is not supported for access control enabled clusters.")
+	}
+	switch {
+	case cur == "" && next != ecapi.TransitEncryptionModePreferred:
+		return false, "", keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup,
+			"TransitEncryptionMode must be set to preferred when enabling in-transit encryption on an existing replication group; set it to required afterwards.")
+	case next == "" && cur != ecapi.TransitEncryptionModePreferred:
+		return false, "", keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup,
+			"TransitEncryptionMode must be set to preferred before in-transit encryption can be disabled.")
+	case next == ecapi.TransitEncryptionModePreferred && c.AuthTokenEnabled():
+		return false, "", keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, errPreferredAuth)
+	}
+	if next == ecapi.TransitEncryptionModeRequired {
+		next = "" // required is what an enabled group without a mode serves
+	}
+	return wantTLS, next, nil
 }

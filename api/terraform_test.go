@@ -347,8 +347,11 @@ func TestReplicationGroup_SettingsErrors(t *testing.T) {
 			in.PreferredCacheClusterAZs = []string{"us-east-1a", "eu-west-1b"}
 		}},
 		{"KmsWithoutAtRest", "InvalidParameterCombination", 400, func(in *elasticache.CreateReplicationGroupInput) { in.KmsKeyId = aws.String("alias/x") }},
-		{"PreferredTransit", "InvalidParameterValue", 400, func(in *elasticache.CreateReplicationGroupInput) {
-			in.TransitEncryptionMode = types.TransitEncryptionModePreferred
+		{"PreferredTransitWithAuthToken", "InvalidParameterCombination", 400, func(in *elasticache.CreateReplicationGroupInput) {
+			in.TransitEncryptionMode, in.AuthToken = types.TransitEncryptionModePreferred, aws.String("a-token-of-16-chars-or-more")
+		}},
+		{"BadTransitMode", "InvalidParameterValue", 400, func(in *elasticache.CreateReplicationGroupInput) {
+			in.TransitEncryptionMode = "optional"
 		}},
 		{"DataTieringNodeType", "InvalidParameterCombination", 400, func(in *elasticache.CreateReplicationGroupInput) { in.DataTieringEnabled = aws.Bool(true) }},
 		{"IPv6", "InvalidParameterValue", 400, func(in *elasticache.CreateReplicationGroupInput) { in.NetworkType = types.NetworkTypeIpv6 }},

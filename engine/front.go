@@ -25,6 +25,19 @@ func (m *Manager) NodeCertFiles(id string) (cert, key string) {
 // server). It is the only way a node's port changes; a replica that
 // follows the node is moved to the new port by its next Ensure.
 func (m *Manager) MovePort(ctx context.Context, id string) (int, error) {
+	return m.movePort(ctx, id, 0)
+}
+
+// MovePortTo moves node id to port, free on its address, without a restart:
+// the port its stopped front had, when the node's cache no longer has
+// in-transit encryption and the node serves its clients itself again.
+func (m *Manager) MovePortTo(ctx context.Context, id string, port int) error {
+	_, err := m.movePort(ctx, id, port)
+	return err
+}
+
+// movePort moves node id to want, or to a free port if want is 0.
+func (m *Manager) movePort(ctx context.Context, id string, want int) (int, error) {
 	n, err := m.lookup(id)
 	if err != nil {
 		return 0, err
@@ -34,10 +47,22 @@ func (m *Manager) MovePort(ctx context.Context, id string) (int, error) {
 	m.mu.Lock()
 	old, tls, host := n.rec.Port, n.rec.Spec.TLS, n.rec.Host
 	m.mu.Unlock()
+	hostPort := func(p int) string { return net.JoinHostPort(n.rec.host(), strconv.Itoa(p)) }
 	var port int
-	if host == "" {
+	switch {
+	case want == old:
+		return old, nil
+	case want != 0:
+		m.mu.Lock()
+		if owner, used := m.ports[hostPort(want)]; used && owner != id {
+			err = fmt.Errorf("engine: node %s: port %d is node %s's", id, want, owner)
+		} else {
+			m.ports[hostPort(want)], port = id, want
+		}
+		m.mu.Unlock()
+	case host == "":
 		port, err = m.allocatePort(id)
-	} else {
+	default:
 		// A free port of the node's own address.
 		m.mu.Lock()
 		p, ok := free(host, 0)
@@ -52,7 +77,6 @@ func (m *Manager) MovePort(ctx context.Context, id string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	hostPort := func(p int) string { return net.JoinHostPort(n.rec.host(), strconv.Itoa(p)) }
 	directive := "port"
 	if tls {
 		directive = "tls-port"

@@ -70,6 +70,21 @@ func TestAnnouncePortAndMovePort(t *testing.T) {
 	if _, err := m.Do(t.Context(), spec.ID, "PING"); err != nil {
 		t.Fatalf("admin channel after the move: %v", err)
 	}
+	// MovePortTo takes the old port back (a front that stopped had it).
+	if err := m.MovePortTo(t.Context(), spec.ID, old); err != nil {
+		t.Fatal(err)
+	}
+	back, _ := m.Node(spec.ID)
+	if back.Port != old {
+		t.Fatalf("after MovePortTo: port %d, want %d", back.Port, old)
+	}
+	if err := adminClient(t, dir, back, tlsConf).Ping(t.Context()).Err(); err != nil {
+		t.Fatalf("port taken back: %v", err)
+	}
+	if port, err = m.MovePort(t.Context(), spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	moved, _ = m.Node(spec.ID)
 	// A restart keeps both: the new port, the announced one.
 	if err := syscall.Kill(moved.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)

@@ -448,3 +448,45 @@ func TestSocketServedByAnotherProcess(t *testing.T) {
 	case <-time.After(4 * time.Second):
 	}
 }
+
+// TestPlaintextServesBothOnOnePort: a front with Plaintext (ElastiCache's
+// TransitEncryptionMode preferred) serves TLS and plain-text clients on
+// one port, IAM logins included; a front without it (mode required)
+// refuses plain text.
+func TestPlaintextServesBothOnOnePort(t *testing.T) {
+	r := newRig(t, 0)
+	tlsOnly := r.addr
+	f := &front.Server{TLS: r.front.TLS, Backend: r.front.Backend, BackendProcess: r.front.BackendProcess,
+		Resource: res, Key: key, CacheID: cacheID, Verifier: r.front.Verifier, Plaintext: true}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go f.Serve(l)
+	t.Cleanup(func() { f.Close() })
+	both := l.Addr().String()
+	if err := r.client(t, both, "bob", "bob-password-1234").Set(t.Context(), "k", "over-tls", 0).Err(); err != nil {
+		t.Fatalf("TLS client on a preferred front: %v", err)
+	}
+	plain := func(addr string) *redis.Client {
+		c := redis.NewClient(&redis.Options{
+			Addr: addr, Username: "bob", Password: "bob-password-1234", Protocol: 2, PoolSize: 1, MaxRetries: -1, DisableIdentity: true,
+			MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+		})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	if got, err := plain(both).Get(t.Context(), "k").Result(); err != nil || got != "over-tls" {
+		t.Fatalf("plain-text client on a preferred front: %q, %v", got, err)
+	}
+	// An IAM login in plain text: the front reads AUTH the same way.
+	r.addr = both
+	ic := r.iamClient(t, "alice", 2)
+	ic.Options().TLSConfig = nil
+	if err := ic.Set(t.Context(), "app:plain", "1", 0).Err(); err != nil {
+		t.Fatalf("IAM login in plain text: %v", err)
+	}
+	if err := plain(tlsOnly).Ping(t.Context()).Err(); err == nil {
+		t.Fatal("plain-text client served by a TLS-only front")
+	}
+}

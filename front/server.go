@@ -61,6 +61,12 @@ type Server struct {
 	Key     []byte
 	CacheID string
 
+	// Plaintext also serves clients that do not start TLS, on the same
+	// port: ElastiCache's TransitEncryptionMode preferred. A connection
+	// whose first byte opens a TLS record (a ClientHello) gets TLS; any
+	// other first byte (a RESP command) is relayed in plain text.
+	Plaintext bool
+
 	// MaxIAMConnAge overrides MaxIAMConnAge (tests); 0 means the default.
 	MaxIAMConnAge time.Duration
 	Logger        *slog.Logger
@@ -102,8 +108,9 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// handle serves one client connection: TLS, a backend connection, then the
-// relay in both directions until either side ends.
+// handle serves one client connection: TLS (or plain text, see
+// Plaintext), a backend connection, then the relay in both directions
+// until either side ends.
 func (s *Server) handle(raw net.Conn) {
 	defer raw.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
@@ -133,8 +140,7 @@ func (s *Server) handle(raw net.Conn) {
 		}
 		bch <- dialed{raw: braw, conn: bt}
 	}()
-	client := tls.Server(raw, s.TLS)
-	herr := client.HandshakeContext(ctx)
+	client, herr := s.accept(ctx, raw)
 	bd := <-bch
 	// Both handshakes are over: end the timeout's timer now rather than
 	// let it fire, one wakeup per connection, 10 s into its life.
@@ -180,6 +186,49 @@ func (s *Server) handle(raw net.Conn) {
 		r.timer.Stop()
 	}
 	r.release()
+}
+
+// accept starts the client side of raw: TLS, or (Plaintext) the plain
+// connection when its first byte does not open a TLS handshake record. Both
+// must begin before ctx's handshake timeout.
+func (s *Server) accept(ctx context.Context, raw net.Conn) (net.Conn, error) {
+	if !s.Plaintext {
+		c := tls.Server(raw, s.TLS)
+		return c, c.HandshakeContext(ctx)
+	}
+	deadline, _ := ctx.Deadline()
+	raw.SetReadDeadline(deadline)
+	var first [1]byte
+	if _, err := io.ReadFull(raw, first[:]); err != nil {
+		return nil, err
+	}
+	raw.SetReadDeadline(time.Time{})
+	pc := &peekedConn{Conn: raw, first: first[:]}
+	if first[0] != tlsHandshakeRecord {
+		return pc, nil
+	}
+	c := tls.Server(pc, s.TLS)
+	return c, c.HandshakeContext(ctx)
+}
+
+// tlsHandshakeRecord is the content type of the record a TLS ClientHello
+// comes in; no RESP command (array '*' or an inline word) begins with it.
+const tlsHandshakeRecord = 0x16
+
+// peekedConn is a connection whose first byte was read already: Read
+// returns it before the rest.
+type peekedConn struct {
+	net.Conn
+	first []byte
+}
+
+func (c *peekedConn) Read(p []byte) (int, error) {
+	if len(c.first) == 0 {
+		return c.Conn.Read(p)
+	}
+	n := copy(p, c.first)
+	c.first = c.first[n:]
+	return n, nil
 }
 
 // dialBackend connects to the node: TCP, or a Unix socket for a Backend

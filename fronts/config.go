@@ -41,6 +41,11 @@ type Spec struct {
 	// at its port: the group's primary or reader endpoint while its node
 	// holds that role. A change restarts the front.
 	Binds string `json:"binds,omitempty"`
+	// Plaintext serves plain-text clients too (front.Server.Plaintext):
+	// the cache's TransitEncryptionMode is preferred. A change restarts
+	// the front, which closes its connections, as ElastiCache drops the
+	// unencrypted ones when the mode becomes required.
+	Plaintext bool `json:"plaintext,omitempty"`
 }
 
 // config is front.json: a Spec plus what the Manager fills in.
@@ -132,6 +137,7 @@ func server(c config, keyDir string, creds []sigv4.Credential) (*front.Server, e
 		Verifier:       v,
 		Key:            key,
 		CacheID:        c.CacheID,
+		Plaintext:      c.Plaintext,
 	}, nil
 }
 

@@ -44,6 +44,13 @@ func (a engineAdapter) EnsureNode(ctx context.Context, spec reconcile.NodeSpec) 
 		}
 		es.AnnouncePort = port
 	}
+	if !front && a.f != nil && a.f.Has(spec.ID) {
+		// The cache no longer has in-transit encryption: the front goes
+		// first, freeing the port and addresses the node serves again.
+		if err := a.f.Stop(ctx, spec.ID); err != nil {
+			return 0, err
+		}
+	}
 	n, err := a.m.Ensure(ctx, es)
 	if errors.Is(err, engine.ErrEngineNotFound) || errors.Is(err, engine.ErrTLSUnsupported) {
 		return 0, reconcile.Terminal(err)
@@ -53,6 +60,12 @@ func (a engineAdapter) EnsureNode(ctx context.Context, spec reconcile.NodeSpec) 
 	}
 	if front {
 		return a.ensureFront(ctx, spec, n)
+	}
+	if port := a.recordedPort(spec); port != 0 && port != n.Port && !spec.Cluster {
+		// A node that served behind a front (see ensureFront) takes back
+		// the port clients are given. (Only cluster-mode-disabled groups
+		// change in-transit encryption; a Cluster node's port is its own.)
+		return port, a.m.MovePortTo(ctx, spec.ID, port)
 	}
 	return n.Port, nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"keyward"
+	"keyward/ecapi"
 	"keyward/engine"
 	"keyward/front"
 	"keyward/fronts"
@@ -88,12 +89,7 @@ func iamSecretHash(f *fronts.Manager) func(*keyward.Cache, string) string {
 // moves (also when the node itself serves it, being made by a keyward
 // without fronts: ensureFront hands it over), else a new one.
 func (a engineAdapter) frontPort(spec reconcile.NodeSpec) (int, error) {
-	recorded := 0
-	for _, cn := range spec.Cache.Nodes {
-		if spec.Cache.NodeID(cn.ClusterID) == spec.ID {
-			recorded = cn.Port
-		}
-	}
+	recorded := a.recordedPort(spec)
 	if recorded == 0 && a.m.OwnAddresses() {
 		// A new node on an address of its own: its front takes the
 		// cache's port there (engine.NodeSpec.FrontPort keeps it free).
@@ -134,7 +130,9 @@ func (a engineAdapter) ensureFront(ctx context.Context, spec reconcile.NodeSpec,
 		// The front listens where clients are sent: the node's address at
 		// the cache's port, and the endpoint addresses the node serves.
 		Host: frontHost(n), Binds: strings.Join(spec.Binds, " "),
-		Resource: iamauth.Resource{Name: c.ID, Serverless: c.Kind == keyward.KindServerless, AccountID: c.Scope.Account, Region: c.Scope.Region},
+		// Mode preferred: the endpoint serves plain-text clients too.
+		Plaintext: c.Settings.TransitEncryptionMode == ecapi.TransitEncryptionModePreferred,
+		Resource:  iamauth.Resource{Name: c.ID, Serverless: c.Kind == keyward.KindServerless, AccountID: c.Scope.Account, Region: c.Scope.Region},
 	})
 }
 
@@ -146,4 +144,18 @@ func frontHost(n *engine.Node) string {
 		return ""
 	}
 	return n.Host
+}
+
+// recordedPort is the port the API reports for node spec.ID, 0 if none
+// yet (or the node serves no cache of the API's, as in some tests).
+func (engineAdapter) recordedPort(spec reconcile.NodeSpec) int {
+	if spec.Cache == nil {
+		return 0
+	}
+	for _, cn := range spec.Cache.Nodes {
+		if spec.Cache.NodeID(cn.ClusterID) == spec.ID {
+			return cn.Port
+		}
+	}
+	return 0
 }
