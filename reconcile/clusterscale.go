@@ -173,6 +173,16 @@ func (c *Controller) scaleDisabled(ctx context.Context, cache *keyward.Cache) ([
 	pinfo, _ := r.(string)
 	want, _ := strconv.ParseInt(infoField(pinfo, "master_repl_offset"), 10, 64)
 	roles := slices.Clone(cache.Nodes)
+	if infoField(pinfo, "role") == "slave" && infoField(pinfo, "master_link_status") != "up" {
+		// The primary of a global secondary that is not linked to its
+		// upstream: during a failover of the datastore the former and
+		// the new primary follow each other until the new one is
+		// promoted, and a replica with no link serves no sync to its
+		// own replicas (NOMASTERLINK). The promotion waits for this
+		// group, so waiting here for its replicas would never end; they
+		// sync once the link is up.
+		return roles, false, nil
+	}
 	for i := range cache.Nodes {
 		if i == p {
 			continue
