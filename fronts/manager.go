@@ -117,7 +117,11 @@ func (m *Manager) Open(ctx context.Context) error {
 			continue
 		}
 		h := &handle{cfg: cfg, dir: dir}
+		// Under the lock: the watchers of fronts adopted before this one
+		// already run and read the map (current).
+		m.mu.Lock()
 		m.fronts[cfg.ID] = h
+		m.mu.Unlock()
 		pids := strays[dir]
 		delete(strays, dir)
 		if pid := readPid(dir); owns(pid, dir) {
