@@ -7,26 +7,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"keyward"
+	"keyward/internal/cpuperop"
 )
 
 // The per-call costs of the API's hot paths, without HTTP: go test -bench . ./sqlite/
-
-// cpuPerOp reports the process's CPU time per operation as "cpu-µs/op",
-// which a shared machine disturbs less than wall time.
-func cpuPerOp(b *testing.B) func() {
-	cpu := func() time.Duration {
-		var ru syscall.Rusage
-		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	}
-	t0 := cpu()
-	return func() { b.ReportMetric(float64(cpu()-t0)/float64(b.N)/1e3, "cpu-µs/op") }
-}
 
 func benchUser(sc keyward.Scope, id string) *keyward.User {
 	now := time.Now().UTC()
@@ -47,7 +35,7 @@ func BenchmarkView_FindUser(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	defer cpuPerOp(b)()
+	defer cpuperop.Start(b)()
 	for i := 0; b.Loop(); i++ {
 		err := s.View(ctx, func(tx keyward.Tx) error {
 			us, err := tx.FindUsers(ctx, sc, keyward.UserFilter{ID: fmt.Sprintf("u%d", i%n), Limit: 101})
@@ -88,7 +76,7 @@ func BenchmarkView_FindUserInGroups(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	defer cpuPerOp(b)()
+	defer cpuperop.Start(b)()
 	for i := 0; b.Loop(); i++ {
 		err := s.View(ctx, func(tx keyward.Tx) error {
 			us, err := tx.FindUsers(ctx, sc, keyward.UserFilter{ID: fmt.Sprintf("u%d", i%n), Limit: 101})
@@ -110,7 +98,7 @@ func BenchmarkUpdate_CreateDeleteUser(b *testing.B) {
 	var seq atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
-	defer cpuPerOp(b)()
+	defer cpuperop.Start(b)()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			id := fmt.Sprintf("u%d", seq.Add(1))
@@ -163,7 +151,7 @@ func BenchmarkView_ListDocsByField(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	defer cpuPerOp(b)()
+	defer cpuperop.Start(b)()
 	for i := 0; b.Loop(); i++ {
 		err := s.View(ctx, func(tx keyward.Tx) error {
 			ds, err := tx.Docs().ListDocs(ctx, keyward.DocQuery{Kind: "widget", Scope: sc, Where: []keyward.Field{{Name: "color", Value: fmt.Sprint(i % colors)}}})
