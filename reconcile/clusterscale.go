@@ -362,9 +362,15 @@ func (c *Controller) dropLeaving(ctx context.Context, cache *keyward.Cache) erro
 var failoverAsked sync.Map // cache key string -> time.Time
 
 // clusterTestFailover makes a replica of the node group TestFailover names
-// its primary with CLUSTER FAILOVER (the replica first catches up with the
-// primary, which pauses its clients meanwhile: no acknowledged write is
-// lost), and clears the request once the group has a new primary.
+// its primary, and clears the request once the group has a new primary.
+// keyward hands over itself, as Redis's manual failover does but without
+// its election: the primary's writes are paused, the replica catches up
+// and takes the slots with CLUSTER FAILOVER TAKEOVER, and the former
+// primary's writes resume once it has learned it is a replica, so no
+// acknowledged write is lost. (A plain CLUSTER FAILOVER needs the
+// primaries' votes within 5 s; in a cluster formed seconds before, under
+// load, it often lapsed, and Redis refuses a second vote for the shard for
+// twice the node timeout: the hand-over then took 15 s and more.)
 func (c *Controller) clusterTestFailover(ctx context.Context, cache *keyward.Cache, st *clusterState) (bool, error) {
 	if cache.TestFailover == "" {
 		return false, nil
@@ -372,14 +378,17 @@ func (c *Controller) clusterTestFailover(ctx context.Context, cache *keyward.Cac
 	key := keyward.Key{Resource: cache.Kind.Resource(), Scope: cache.Scope, ID: cache.ID}.String()
 	s := slices.IndexFunc(cache.Shards, func(s keyward.Shard) bool { return s.ID == cache.TestFailover })
 	p, ok := st.primary[s]
+	cmd := c.Engine.(ClusterCommander)
 	if s < 0 || !ok || cache.Nodes[p].ClusterID != cache.TestFailoverFrom {
 		failoverAsked.Delete(key)
+		if i := slices.IndexFunc(cache.Nodes, func(n keyward.CacheNode) bool { return n.ClusterID == cache.TestFailoverFrom }); i >= 0 {
+			cmd.Do(ctx, st.ids[i], "CLIENT", "UNPAUSE") // in case the hand-over's pass ended before it could
+		}
 		return true, c.clearTestFailover(ctx, cache, nil)
 	}
-	if at, ok := failoverAsked.Load(key); ok && time.Since(at.(time.Time)) < 15*time.Second {
+	if at, ok := failoverAsked.Load(key); ok && time.Since(at.(time.Time)) < handOverPause {
 		return true, nil
 	}
-	cmd := c.Engine.(ClusterCommander)
 	best, bestOff := -1, int64(-1)
 	for i, n := range cache.Nodes {
 		if n.Shard != s || i == p || st.role(i) != "replica" {
@@ -392,12 +401,48 @@ func (c *Controller) clusterTestFailover(ctx context.Context, cache *keyward.Cac
 	if best < 0 {
 		return true, c.clearTestFailover(ctx, cache, nil) // nothing to fail over to
 	}
-	if _, err := cmd.Do(ctx, st.ids[best], "CLUSTER", "FAILOVER"); err != nil {
+	old, next := st.ids[p], st.ids[best]
+	if _, err := cmd.Do(ctx, old, "CLIENT", "PAUSE", strconv.Itoa(int(handOverPause/time.Millisecond)), "WRITE"); err != nil {
+		return false, err
+	}
+	target := replOffset(ctx, cmd, old)
+	for deadline := time.Now().Add(3 * time.Second); replOffset(ctx, cmd, next) < target; {
+		if time.Now().After(deadline) {
+			cmd.Do(ctx, old, "CLIENT", "UNPAUSE")
+			return false, fmt.Errorf("reconcile: test failover of %s: replica did not catch up", cache.ID)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := cmd.Do(ctx, next, "CLUSTER", "FAILOVER", "TAKEOVER"); err != nil {
+		cmd.Do(ctx, old, "CLIENT", "UNPAUSE")
 		return false, err
 	}
 	failoverAsked.Store(key, time.Now())
 	c.Logger.Info("reconcile: test failover", "cache", cache.ID, "node_group", cache.TestFailover, "to", cache.Nodes[best].ClusterID)
+	// The new primary announces itself to every node at once; until the
+	// former one has heard it, its writes stay paused (the pause expires
+	// by itself should this pass end first).
+	for deadline := time.Now().Add(handOverPause / 2); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if r, err := cmd.Do(ctx, old, "ROLE"); err == nil && isReplicaRole(r) {
+			cmd.Do(ctx, old, "CLIENT", "UNPAUSE")
+			break
+		}
+	}
 	return true, nil
+}
+
+// handOverPause bounds how long a TestFailover keeps the former primary's
+// writes paused.
+const handOverPause = 10 * time.Second
+
+// isReplicaRole reports whether a ROLE reply is a replica's.
+func isReplicaRole(r any) bool {
+	a, ok := r.([]any)
+	if !ok || len(a) == 0 {
+		return false
+	}
+	role, _ := a[0].(string)
+	return role == "slave"
 }
 
 // clearTestFailover ends a TestFailover; edit, if set, changes the cache
@@ -499,8 +544,8 @@ func promote(c *keyward.Cache, i int) {
 // NodeExited is called when the process of engine node id died (before it
 // is restarted). If it was the primary of a cluster-mode shard with a
 // replica, the most up-to-date replica takes over at once, as ElastiCache
-// fails over a shard whose primary failed: CLUSTER FAILOVER FORCE, or
-// TAKEOVER where too few primaries are left to vote. The restarted node
+// fails over a shard whose primary failed (CLUSTER FAILOVER TAKEOVER).
+// The restarted node
 // then rejoins as a replica of the new primary. (Cluster-mode-disabled
 // groups are failed over elsewhere.)
 func (c *Controller) NodeExited(id string) {
@@ -526,11 +571,8 @@ func (c *Controller) NodeExited(id string) {
 		if dead < 0 || cache.Nodes[dead].Role != "primary" {
 			continue
 		}
-		best, bestOff, primaries := -1, int64(-1), 0
+		best, bestOff := -1, int64(-1)
 		for i, n := range cache.Nodes {
-			if n.Role == "primary" {
-				primaries++
-			}
 			if n.Shard != cache.Nodes[dead].Shard || n.Role != "replica" {
 				continue
 			}
@@ -541,10 +583,12 @@ func (c *Controller) NodeExited(id string) {
 		if best < 0 {
 			return
 		}
-		how := "FORCE"
-		if primaries-1 <= primaries/2 {
-			how = "TAKEOVER" // the live primaries are no majority to vote
-		}
+		// TAKEOVER, not FORCE: an election needs the other primaries'
+		// votes in time, and the dead node is restarted within a second
+		// as a primary that still claims the slots; a lapsed election
+		// then left it the primary (seen under load). The dead primary
+		// acknowledges nothing meanwhile, so no vote is needed to be safe.
+		how := "TAKEOVER"
 		if _, err := cmd.Do(ctx, cache.NodeID(cache.Nodes[best].ClusterID), "CLUSTER", "FAILOVER", how); err != nil {
 			c.Logger.Warn("reconcile: fail over a dead shard primary", "cache", cache.ID, "node", id, "err", err)
 			return
