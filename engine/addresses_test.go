@@ -255,3 +255,33 @@ func TestAddresses_FailoverPrimaryHeld(t *testing.T) {
 		return nil
 	})
 }
+
+// A bind that failed (the endpoint address still held elsewhere) is tried
+// again by the next Ensure of the same spec: the record does not claim an
+// address the node does not serve.
+func TestAddresses_FailedBindRetried(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	m := newAddrManager(t, dir, nil)
+	ensure(t, m, engine.NodeSpec{ID: "p", Engine: "redis", Port: 6379})
+	ep, err := m.ReserveAddress("g#primary", 6379)
+	if err != nil || ep == "" {
+		t.Fatalf("ReserveAddress = %q, %v", ep, err)
+	}
+	epAddr := net.JoinHostPort(ep, "6379")
+	l, err := net.Listen("tcp", epAddr) // the node it moves from, slow to let go
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	_, err = m.Ensure(ctx, engine.NodeSpec{ID: "p", Engine: "redis", Port: 6379, Binds: []string{ep}})
+	cancel()
+	l.Close()
+	if err == nil {
+		t.Fatal("Ensure bound an address held by another listener")
+	}
+	ensure(t, m, engine.NodeSpec{ID: "p", Engine: "redis", Port: 6379, Binds: []string{ep}})
+	if err := ping(epAddr); err != nil {
+		t.Fatalf("the endpoint address does not reach the node after the retry: %v", err)
+	}
+}

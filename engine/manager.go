@@ -804,7 +804,7 @@ func (m *Manager) applyAddrs(ctx context.Context, n *node, cur, spec NodeSpec) e
 	m.mu.Lock()
 	rec := n.rec
 	m.mu.Unlock()
-	return m.withAdmin(ctx, n, func(c *respConn) error {
+	err := m.withAdmin(ctx, n, func(c *respConn) error {
 		if !slices.Equal(cur.Binds, spec.Binds) {
 			// An endpoint address moving here may still be bound by the
 			// node it leaves, which the caller is changing at the same time.
@@ -845,6 +845,21 @@ func (m *Manager) applyAddrs(ctx context.Context, n *node, cur, spec NodeSpec) e
 		}
 		return nil
 	})
+	if err != nil {
+		// Not applied (an address still held by the node it leaves, a
+		// timeout under load): the record goes back to what the node may
+		// still serve, so the next Ensure tries again. Kept, the next
+		// Ensure would find nothing to change and the node would go on
+		// serving the address it should have left (a demoted primary
+		// answering READONLY on the primary endpoint).
+		m.setRecord(n, func(r *record) {
+			r.Spec.Binds, r.Spec.CertHosts = cur.Binds, cur.CertHosts // Failover needs the record alone
+		})
+		if werr := m.writeNodeFiles(n); werr != nil {
+			m.log.Warn("engine: restore the node's record", "node", n.id, "err", werr)
+		}
+	}
+	return err
 }
 
 // bindWait bounds the wait for an endpoint address to be released by the
