@@ -1,8 +1,10 @@
 package ecapi_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -203,8 +205,34 @@ func newClient(url string) *elasticache.Client {
 		Retryer:      aws.NopRetryer{},
 		// A transport of its own: no other test's server shutdown can
 		// close this client's connections.
-		HTTPClient: &http.Client{Transport: &http.Transport{}},
+		HTTPClient: &http.Client{Transport: ownBodyTransport{next: &http.Transport{}}},
 	})
+}
+
+// ownBodyTransport gives Go's transport a request body the SDK cannot
+// close under it. smithy-go closes the request's body as soon as the
+// response headers are in; when net/http's write loop, delayed under
+// load, has not yet made its final read of that body, the closed body's
+// WriteTo returns io.EOF, and the transport takes that as a write error
+// and closes the connection while the response body is still being read
+// ("deserialization failed ... use of closed network connection"). It
+// needs a request body over the 4 KiB write buffer and a response body
+// over the read buffer, which is what TestSDKEveryOperation sends.
+type ownBodyTransport struct{ next http.RoundTripper }
+
+func (t ownBodyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return t.next.RoundTrip(req)
+	}
+	b, err := io.ReadAll(req.Body)
+	req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	r := req.Clone(req.Context())
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	return t.next.RoundTrip(r)
 }
 
 // capture wraps h and keeps the last request body and response body.
