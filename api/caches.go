@@ -786,7 +786,7 @@ func memberCluster(c *keyward.Cache, i int, n keyward.CacheNode) ecapi.CacheClus
 	st := c.Settings.Effective(c.ID)
 	cc := ecapi.CacheCluster{
 		CacheClusterId: ptr(n.ClusterID), CacheNodeType: ptr(c.CacheNodeType), Engine: ptr(string(c.Engine)),
-		EngineVersion: ptr(c.EngineVersion), CacheClusterStatus: ptr(nodeStatus(c)), NumCacheNodes: ptr(int32(1)),
+		EngineVersion: ptr(reportedEngineVersion(c.Engine, c.EngineVersion)), CacheClusterStatus: ptr(nodeStatus(c)), NumCacheNodes: ptr(int32(1)),
 		PreferredAvailabilityZone: ptr(nodeAZ(c, i)), CacheClusterCreateTime: ptr(c.CreatedAt),
 		ReplicationGroupId: ptr(c.ID), AuthTokenEnabled: ptr(c.AuthTokenEnabled()),
 		TransitEncryptionEnabled: ptr(c.TransitEncryption), AtRestEncryptionEnabled: ptr(st.AtRestEncryption),

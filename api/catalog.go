@@ -238,3 +238,25 @@ func (s *Service) listAllowedNodeTypeModifications(ctx context.Context, in *ecap
 	up, down, _ := catalog.ScaleModifications(string(c.Engine), c.CacheNodeType)
 	return &ecapi.AllowedNodeTypeModificationsMessage{ScaleUpModifications: nonNil(up), ScaleDownModifications: nonNil(down)}, nil
 }
+
+// reportedEngineVersion is the patch version ElastiCache shows where a
+// running node's version is reported (DescribeCacheClusters, snapshots,
+// global groups): a group created with "7.0" shows "7.0.7", the patch its
+// nodes run. keyward stores the catalogue's major.minor entry; the patch is
+// the one that entry's CacheEngineVersionDescription names ("redis version
+// 7.0.7"), so the answer is always a version ElastiCache's catalogue offers.
+// The local redis-server (Debian's 7.0.15) is a later patch of the same
+// minor line, which ElastiCache does not list: reporting it would name a
+// version no ElastiCache client can ask for. Versions already carrying a
+// patch (memcached's) are returned as they are.
+func reportedEngineVersion(engine keyward.Engine, version string) string {
+	v, ok := catalog.LookupEngineVersion(string(engine), version)
+	if !ok {
+		return version
+	}
+	patch, found := strings.CutPrefix(v.CacheEngineVersionDescription, string(engine)+" version ")
+	if !found || !strings.HasPrefix(patch, version+".") {
+		return version
+	}
+	return patch
+}

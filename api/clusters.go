@@ -448,7 +448,7 @@ func clusterToAPI(cl *keyward.CacheCluster, showNodes bool) *ecapi.CacheCluster 
 	}
 	out := &ecapi.CacheCluster{
 		CacheClusterId: ptr(cl.ID), CacheNodeType: ptr(cl.CacheNodeType), Engine: ptr(string(cl.Engine)),
-		EngineVersion: ptr(cl.EngineVersion), CacheClusterStatus: ptr(string(cl.Status)), NumCacheNodes: ptr(int32(current)),
+		EngineVersion: ptr(reportedEngineVersion(cl.Engine, cl.EngineVersion)), CacheClusterStatus: ptr(string(cl.Status)), NumCacheNodes: ptr(int32(current)),
 		CacheClusterCreateTime: ptr(cl.CreatedAt), PreferredMaintenanceWindow: ptr(st.PreferredMaintenanceWindow),
 		CacheSecurityGroups: []ecapi.CacheSecurityGroupMembership{}, SecurityGroups: []ecapi.SecurityGroupMembership{},
 		CacheParameterGroup: &ecapi.CacheParameterGroupStatus{

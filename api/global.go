@@ -72,7 +72,7 @@ func globalToAPI(g *keyward.GlobalGroup, caches map[string]*keyward.Cache, membe
 		if c.ClusterMode {
 			out.ClusterEnabled, out.GlobalNodeGroups = ptr(true), globalNodeGroups(g, c)
 		}
-		out.CacheNodeType, out.Engine, out.EngineVersion = ptr(c.CacheNodeType), ptr(string(c.Engine)), ptr(c.EngineVersion)
+		out.CacheNodeType, out.Engine, out.EngineVersion = ptr(c.CacheNodeType), ptr(string(c.Engine)), ptr(reportedEngineVersion(c.Engine, c.EngineVersion))
 		out.AuthTokenEnabled, out.TransitEncryptionEnabled = ptr(c.AuthTokenEnabled()), ptr(c.TransitEncryption)
 		out.AtRestEncryptionEnabled = ptr(c.Settings.AtRestEncryption)
 	}

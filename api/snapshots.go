@@ -30,7 +30,7 @@ func snapshotToAPI(s *keyward.Snapshot, nodeGroups bool) *ecapi.Snapshot {
 		SnapshotName: ptr(s.ID), ReplicationGroupId: ptr(s.ReplicationGroupID),
 		ReplicationGroupDescription: ptr(s.Description), SnapshotStatus: ptr(string(s.Status)),
 		SnapshotSource: ptr(s.Source), CacheNodeType: ptr(s.CacheNodeType), Engine: ptr(string(s.Engine)),
-		EngineVersion: ptr(s.EngineVersion), Port: ptr(int32(6379)), AutoMinorVersionUpgrade: ptr(true),
+		EngineVersion: ptr(reportedEngineVersion(s.Engine, s.EngineVersion)), Port: ptr(int32(6379)), AutoMinorVersionUpgrade: ptr(true),
 		CacheParameterGroupName: ptr("default." + string(s.Engine) + majorVersion(s.EngineVersion)),
 		SnapshotRetentionLimit:  ptr(int32(s.RetentionLimit)), NumNodeGroups: ptr(int32(max(1, len(s.NodeSnapshots)))),
 		AutomaticFailover: ptr(enabledString(s.NumNodes > 1 || s.ClusterMode)), ARN: ptr(s.Scope.ARN(keyward.ARNSnapshot, s.ID)),

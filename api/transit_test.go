@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache"
 	"github.com/aws/aws-sdk-go-v2/service/elasticache/types"
+	"github.com/hashicorp/go-version"
 	"github.com/redis/go-redis/v9"
 
 	"keyward/internal/redistest"
@@ -171,6 +172,20 @@ func TestTransitEncryption_EnableOnRunningGroup(t *testing.T) {
 	}
 }
 
+// tfTransitForcesNew is the provider's CustomizeDiff for a change of
+// transit_encryption_enabled (terraform-provider.md §2): ForceNew when
+// engine_version_actual, read from the member cluster, is below 7.0.5. A
+// member cluster reporting "7.0" parses as 7.0.0 and forces replacement.
+func tfTransitForcesNew(t *testing.T, state tfState) bool {
+	t.Helper()
+	actual, _ := state["engine_version_actual"].(string)
+	v, err := version.NewVersion(actual)
+	if err != nil {
+		t.Fatalf("engine_version_actual %q does not parse: %v", actual, err)
+	}
+	return v.LessThan(version.Must(version.NewVersion("7.0.5")))
+}
+
 func endpointAddr(e *types.Endpoint) string {
 	return net.JoinHostPort(aws.ToString(e.Address), strconv.Itoa(int(aws.ToInt32(e.Port))))
 }
@@ -212,6 +227,9 @@ func TestTerraform_TransitEncryptionToggle(t *testing.T) {
 	}
 	for i, st := range steps {
 		waitTF(t, "before update", pending, "available", rgStatus(c, "tf-tls"))
+		if st.enabled != nil && tfTransitForcesNew(t, tfReadReplicationGroup(t, c, "tf-tls")) {
+			t.Fatalf("step %d: the provider would replace the group to change transit_encryption_enabled", i)
+		}
 		_, err := c.ModifyReplicationGroup(ctx, &elasticache.ModifyReplicationGroupInput{
 			ReplicationGroupId: aws.String("tf-tls"), ApplyImmediately: aws.Bool(true),
 			TransitEncryptionEnabled: st.enabled, TransitEncryptionMode: st.mode,
