@@ -190,7 +190,23 @@ func (m *Memcached) waitListening(ctx context.Context, addrs []string, inst *ins
 // (supervise then watches it), else starts the front (start). Requires the
 // owner's life lock.
 func (m *Memcached) adoptOrStartFront(ctx context.Context, p *mcProc, dir string, pid int, start func(context.Context) error, supervise func(*instance)) error {
-	running := pid > 0 && ownsFront(pid, dir)
+	// Fronts are found by their command lines too, not only by the pid in
+	// the record: a keyward killed between starting a front and saving its
+	// pid leaves one running that no record names (as fronts' finding 4).
+	// One is adopted; any other serving dir is stopped.
+	strays := m.frontsServing(dir)
+	if !(pid > 0 && ownsFront(pid, dir)) {
+		pid = 0
+		if len(strays) > 0 {
+			pid = strays[0]
+		}
+	}
+	for _, other := range strays {
+		if other != pid {
+			terminate(other, nil, m.StopTimeout)
+		}
+	}
+	running := pid > 0
 	if running && m.FrontCommand != nil {
 		inst := &instance{pid: pid, started: time.Now(), exited: make(chan struct{})}
 		go pollExit(inst, m.ctx.Done())
@@ -205,6 +221,33 @@ func (m *Memcached) adoptOrStartFront(ctx context.Context, p *mcProc, dir string
 		terminate(pid, nil, m.StopTimeout) // a process, but fronts now run in here
 	}
 	return start(ctx)
+}
+
+// frontsServing returns the running front processes started for dir:
+// FrontCommand's executable (any executable without one) with dir as the
+// last argument.
+func (m *Memcached) frontsServing(dir string) []int {
+	exe := ""
+	if m.FrontCommand != nil {
+		exe = m.FrontCommand(dir).Args[0]
+	}
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if len(args) > 1 && args[len(args)-1] == dir && (exe == "" || args[0] == exe) && pidAlive(pid) {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // ownsFront reports whether pid is a front started for dir: the last

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -297,4 +299,78 @@ func TestMemcached_EarlierNodeMovesBehindAFront(t *testing.T) {
 	if err := m.Stop(t.Context(), id); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestMemcached_UnrecordedFrontAdopted: a keyward killed after starting a
+// node's front but before saving its pid leaves the front running with no
+// record naming it. Open finds it by its command line and adopts it; it
+// does not start a second front (which could not bind the port) and leave
+// the first running.
+func TestMemcached_UnrecordedFrontAdopted(t *testing.T) {
+	dir := t.TempDir()
+	m := newMemcachedProcs(t, dir)
+	ctx := t.Context()
+	const id = "acct.r.lost.0001"
+	n, err := m.Ensure(ctx, engine.MemcachedSpec{ID: id, MemoryMB: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mcSetGet(t, n.Addr, "k", "v")
+	m.Close()
+	// The record as the kill left it: memcached's pid saved, the front's not.
+	name := filepath.Join(dir, "memcached", id, "node.json")
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]any
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rec["frontPid"]; !ok {
+		t.Fatalf("node.json has no frontPid to lose: %s", b)
+	}
+	delete(rec, "frontPid")
+	if b, err = json.Marshal(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m2 := newMemcachedProcs(t, dir)
+	got, ok := m2.Node(id)
+	if !ok || got.FrontPID != n.FrontPID || got.PID != n.PID {
+		t.Fatalf("after Open %+v, want the unrecorded front %d adopted", got, n.FrontPID)
+	}
+	if fronts := frontProcesses(t, filepath.Join(dir, "memcached", id, "front")); len(fronts) != 1 {
+		t.Fatalf("front processes of the node after Open: %v, want one", fronts)
+	}
+	if it, err := memcache.New(got.Addr).Get("k"); err != nil || string(it.Value) != "v" {
+		t.Fatalf("the adopted front does not serve the data: %v", err)
+	}
+	if err := m2.Stop(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if fronts := frontProcesses(t, filepath.Join(dir, "memcached", id, "front")); len(fronts) != 0 {
+		t.Fatalf("front processes left after Stop: %v", fronts)
+	}
+}
+
+// frontProcesses lists the live processes whose last argument is dir.
+func frontProcesses(t *testing.T, dir string) []int {
+	t.Helper()
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if err == nil && len(args) > 1 && args[len(args)-1] == dir && !zombie(pid) {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
