@@ -190,7 +190,7 @@ func (m *Manager) ApplyACL(ctx context.Context, id string, users []ACLUser, kill
 	if err != nil {
 		return false, fmt.Errorf("engine: apply acl on %s: %w", id, err)
 	}
-	desired, refused := m.desiredUsers(n.id, users)
+	desired, refused := m.desiredUsers(n, users)
 	m.mu.Lock()
 	n.want = &aclState{desired: desired, refused: refused, kill: slices.Clone(kill)}
 	m.mu.Unlock()
@@ -247,7 +247,40 @@ func (m *Manager) applyState(ctx context.Context, n *node, c *respConn, desired 
 // desiredUsers validates users and returns the full SETUSER rules of
 // every user the node must have, sorted by name, and the users refused
 // (reason by name), which the node must not have.
-func (m *Manager) desiredUsers(id string, users []ACLUser) ([]ACLUser, map[string]string) {
+func (m *Manager) desiredUsers(n *node, users []ACLUser) ([]ACLUser, map[string]string) {
+	// The drift resync asks every node every 2 s with the same users: the
+	// last result is reused while the users and the node's replication
+	// identity are the same (the admin and replication rules hash secrets).
+	spec := m.specOf(n.id)
+	m.mu.Lock()
+	memo := n.desiredMemo
+	m.mu.Unlock()
+	if memo != nil && memo.replGroup == spec.ReplGroup && memo.cluster == spec.Cluster && sameUsers(memo.in, users) {
+		return memo.out, memo.refused
+	}
+	out, refused := m.planUsers(n.id, spec, users)
+	in := make([]ACLUser, len(users))
+	for i, u := range users {
+		in[i] = ACLUser{u.Name, slices.Clone(u.Rules)}
+	}
+	m.mu.Lock()
+	n.desiredMemo = &desiredMemo{in: in, replGroup: spec.ReplGroup, cluster: spec.Cluster, out: out, refused: refused}
+	m.mu.Unlock()
+	return out, refused
+}
+
+// desiredMemo is the last result of desiredUsers on a node. Neither out
+// nor refused is modified once returned (applyState clones refused).
+type desiredMemo struct {
+	in        []ACLUser
+	replGroup string
+	cluster   bool
+	out       []ACLUser
+	refused   map[string]string
+}
+
+// planUsers is desiredUsers without the memo.
+func (m *Manager) planUsers(id string, spec NodeSpec, users []ACLUser) ([]ACLUser, map[string]string) {
 	out := make([]ACLUser, 0, len(users)+3)
 	var refused map[string]string
 	refuse := func(name, why string) {
@@ -285,7 +318,7 @@ func (m *Manager) desiredUsers(id string, users []ACLUser) ([]ACLUser, map[strin
 	}
 	out = append(out,
 		ACLUser{AdminUser, append([]string{"reset"}, m.adminRules(id)...)},
-		ACLUser{ReplUser, append([]string{"reset"}, m.replRules(m.specOf(id))...)})
+		ACLUser{ReplUser, append([]string{"reset"}, m.replRules(spec)...)})
 	slices.SortFunc(out, func(a, b ACLUser) int { return strings.Compare(a.Name, b.Name) })
 	return out, refused
 }

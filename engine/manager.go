@@ -284,6 +284,8 @@ type node struct {
 	// before then (see NodeSpec.Failover); Ensure is not held back.
 	holdUntil time.Time
 	want      *aclState // the last ApplyACL, restored after a restart
+	// desiredMemo is the last desiredUsers result (see there).
+	desiredMemo *desiredMemo
 
 	admin adminConn
 	// reported holds the refusals last logged; guarded by admin.mu.
@@ -640,7 +642,8 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 		return nil, err
 	}
 	defer n.life.Unlock()
-	log := m.log.With("node", spec.ID)
+	// Built only to log: a pass over a node at rest logs nothing.
+	log := func() *slog.Logger { return m.log.With("node", spec.ID) }
 
 	primaryAddr, err := m.primaryAddr(spec)
 	if err != nil {
@@ -667,7 +670,7 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 			os.RemoveAll(n.dir)
 			return nil, err
 		}
-		log.Info("engine: started node", "addr", n.rec.addr(), "pid", n.rec.PID, "replicaof", spec.ReplicaOf)
+		log().Info("engine: started node", "addr", n.rec.addr(), "pid", n.rec.PID, "replicaof", spec.ReplicaOf)
 
 	case inst == nil || inst.dead():
 		m.setRecord(n, func(r *record) { r.Spec, r.PrimaryAddr = spec, primaryAddr })
@@ -683,7 +686,7 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 		if wait > 0 && !held {
 			return nil, fmt.Errorf("engine: node %s: %w (next start in %v)", n.id, ErrNodeNotRunning, wait.Round(time.Millisecond))
 		}
-		log.Info("engine: restarting node that is not running")
+		log().Info("engine: restarting node that is not running")
 		if err := m.start(ctx, n); err != nil {
 			m.startFailed(n)
 			return nil, err // supervision keeps trying
@@ -691,7 +694,7 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 		m.notifyRestart(n.id)
 
 	case cur.Spec.Engine != spec.Engine || cur.Spec.TLS != spec.TLS || cur.Spec.Cluster != spec.Cluster:
-		log.Info("engine: restarting node for new spec", "engine", spec.Engine, "tls", spec.TLS)
+		log().Info("engine: restarting node for new spec", "engine", spec.Engine, "tls", spec.TLS)
 		m.shutdown(ctx, n, inst, false)
 		m.setRecord(n, func(r *record) { r.Spec, r.PrimaryAddr = spec, primaryAddr })
 		if err := m.clusterBusPort(n); err != nil { // now a Cluster node (serverless.go)
@@ -741,7 +744,7 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 		if err := m.writeNodeFiles(n); err != nil {
 			return nil, err
 		}
-		log.Info("engine: changed replication", "replicaof", spec.ReplicaOf)
+		log().Info("engine: changed replication", "replicaof", spec.ReplicaOf)
 	default:
 		started = false
 	}
@@ -753,7 +756,7 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 		if err := m.applyConfig(ctx, n, spec); err != nil {
 			return nil, err
 		}
-		log.Info("engine: changed configuration", "directives", len(spec.Config))
+		log().Info("engine: changed configuration", "directives", len(spec.Config))
 	} else if !started && len(spec.Config) > 0 {
 		if err := m.repairConfig(ctx, n, spec); err != nil {
 			return nil, err
@@ -770,13 +773,13 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 		if err := m.applyAnnounce(ctx, n, spec); err != nil {
 			return nil, err
 		}
-		log.Info("engine: changed announced port", "port", spec.AnnouncePort)
+		log().Info("engine: changed announced port", "port", spec.AnnouncePort)
 	}
 	if !started && (cur.Spec.MaxMemory != spec.MaxMemory || cur.Spec.MaxMemoryPolicy != spec.MaxMemoryPolicy) {
 		if err := m.applyMemory(ctx, n, spec); err != nil {
 			return nil, err
 		}
-		log.Info("engine: changed memory limit", "maxmemory", spec.MaxMemory, "policy", spec.MaxMemoryPolicy)
+		log().Info("engine: changed memory limit", "maxmemory", spec.MaxMemory, "policy", spec.MaxMemoryPolicy)
 	}
 	if !started {
 		if err := m.applyAddrs(ctx, n, cur.Spec, spec); err != nil {

@@ -426,6 +426,7 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 		node(primary)
 		first = true
 	}
+	inline := -1 // the last node runs on this goroutine, the others alongside
 	for i := 0; i < len(cache.Nodes); i++ {
 		if first && i == primary {
 			continue
@@ -437,11 +438,17 @@ func (c *Controller) applyNodes(ctx context.Context, cache *keyward.Cache, want 
 			errs[i] = errs[primary]
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			node(i)
-		}()
+		if j := inline; j >= 0 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				node(j)
+			}()
+		}
+		inline = i
+	}
+	if inline >= 0 {
+		node(inline)
 	}
 	wg.Wait()
 	for i, h := range hosts {
