@@ -528,3 +528,45 @@ func TestApplyACL_StaleAdminConnection(t *testing.T) {
 		t.Fatalf("ACLList: %v", err)
 	}
 }
+
+// ApplyACL reuses its last plan of a node's users only while the node's
+// replication identity stays: a Cluster node moved to another replication
+// group (NodeSpec.ReplGroup) gets that group's replication password, even
+// though its tenant users did not change.
+func TestApplyACL_ReplGroupChangeReplansUsers(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	m := newManager(t, dir, nil)
+	ctx := t.Context()
+	spec := engine.NodeSpec{ID: "n1", Engine: "redis", Cluster: true, ReplGroup: "g1"}
+	n := ensure(t, m, spec)
+	users := appUsers()
+	applyAll(t, m, users, nil, n.ID)
+	admin := adminClient(t, dir, n, nil)
+	replHash := func() string {
+		t.Helper()
+		v, err := admin.Do(ctx, "ACL", "GETUSER", engine.ReplUser).Slice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i+1 < len(v); i += 2 {
+			if v[i] == "passwords" {
+				return fmt.Sprint(v[i+1])
+			}
+		}
+		t.Fatalf("ACL GETUSER %s: no passwords in %v", engine.ReplUser, v)
+		return ""
+	}
+	before := replHash()
+	spec.ReplGroup = "g2"
+	ensure(t, m, spec)
+	if changed, err := m.ApplyACL(ctx, n.ID, users, nil); err != nil || !changed {
+		t.Fatalf("ApplyACL after the group change = %v, %v; want changed", changed, err)
+	}
+	if after := replHash(); after == before {
+		t.Errorf("%s's password is still g1's (%s) after the move to g2", engine.ReplUser, before)
+	}
+	if changed, err := m.ApplyACL(ctx, n.ID, users, nil); err != nil || changed {
+		t.Fatalf("at rest: ApplyACL = %v, %v; want no change", changed, err)
+	}
+}
