@@ -168,7 +168,7 @@ func runTarget(ctx context.Context, cfg *config, target, workload, dir, tag, per
 		if perfCmd != nil {
 			perfCmd.Process.Signal(os.Interrupt)
 			perfCmd.Wait()
-			logf("perf: keyward profile in %s (perf report -i %s --no-children)", perfFile, perfFile)
+			logf("perf: %s profile in %s (perf report -i %s --no-children)", target, perfFile, perfFile)
 		}
 	}
 

@@ -87,8 +87,10 @@
 // so a drain under 10 ms means the first look found nothing left.
 //
 // --perf FILE records keyward with "perf record -g" during the first
-// run's window of each workload, into FILE.WORKLOAD; read it with
-// "perf report -i FILE.WORKLOAD --no-children".
+// run's window of each workload, into FILE.WORKLOAD, and every other
+// target but moto into FILE.WORKLOAD.TARGET (the floor's profile is the
+// one to subtract); read them with "perf report -i FILE.WORKLOAD
+// --no-children".
 //
 // The Markdown report is printed to stdout and, with --out, written to a
 // file; progress goes to stderr.
@@ -176,7 +178,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.out, "out", "", "also write the Markdown report to this file")
 	fs.IntVar(&c.quotaUsers, "quota-users", 1000000, "keyward's --quota-users")
 	fs.StringVar(&c.store, "store", "", "keyward's --store (e.g. a postgres:// DSN of an empty database); default SQLite in a temporary data dir")
-	fs.StringVar(&c.perf, "perf", "", "record keyward with 'perf record -g' during the first run's window of each workload into FILE.WORKLOAD")
+	fs.StringVar(&c.perf, "perf", "", "record keyward with 'perf record -g' during the first run's window of each workload into FILE.WORKLOAD, and the other targets but moto into FILE.WORKLOAD.TARGET")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: keyward-bench [flags]\n\nRuns the CreateUser → DescribeUsers → DeleteUser lifecycle against keyward and moto\nside by side and prints a Markdown report. Flags:\n")
 		fs.PrintDefaults()
@@ -344,8 +346,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 					return err
 				}
 				perf := ""
-				if t == targetKeyward && r == 0 && cfg.perf != "" {
+				if t != targetMoto && r == 0 && cfg.perf != "" {
 					perf = cfg.perf + "." + wl
+					if t != targetKeyward {
+						perf += "." + t
+					}
 				}
 				rs, err := runTarget(ctx, cfg, t, wl, dir, fmt.Sprintf("r%d-%d", r+1, os.Getpid()), perf, logf)
 				if err != nil {
