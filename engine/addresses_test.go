@@ -234,6 +234,14 @@ func TestAddresses_FailoverPrimaryHeld(t *testing.T) {
 	if n, _ := m.Node("p"); n.PID != 0 {
 		t.Fatalf("the failing-over primary was restarted at once (pid %d)", n.PID)
 	}
+	// A pass that began before the death ensures p as the primary still:
+	// the hold stands (else the failover it waits for never happens).
+	if _, err := m.Ensure(t.Context(), engine.NodeSpec{ID: "p", Engine: "redis", Port: 6379, Failover: true}); !errors.Is(err, engine.ErrNodeNotRunning) {
+		t.Fatalf("Ensure of the held primary with its old spec: %v, want ErrNodeNotRunning", err)
+	}
+	if n, _ := m.Node("p"); n.PID != 0 {
+		t.Fatalf("an Ensure with the old spec restarted the held primary (pid %d)", n.PID)
+	}
 	// The caller promotes r and restarts p as its replica, at once.
 	ensure(t, m, engine.NodeSpec{ID: "r", Engine: "redis", Port: 6379})
 	start := time.Now()

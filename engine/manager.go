@@ -686,6 +686,15 @@ func (m *Manager) Ensure(ctx context.Context, spec NodeSpec) (*Node, error) {
 		if wait > 0 && !held {
 			return nil, fmt.Errorf("engine: node %s: %w (next start in %v)", n.id, ErrNodeNotRunning, wait.Round(time.Millisecond))
 		}
+		if held && spec.Failover && spec.ReplicaOf == "" {
+			// A dead primary held for its group's failover, ensured by a
+			// pass that still takes it for the primary: starting it would
+			// end the failover the hold is for (the next pass finds the
+			// primary running). The promotion's Ensure, as a replica,
+			// starts it at once; with no replica to promote, supervision
+			// restarts it after the hold.
+			return nil, fmt.Errorf("engine: node %s: %w (held for failover for %v)", n.id, ErrNodeNotRunning, wait.Round(time.Millisecond))
+		}
 		log().Info("engine: restarting node that is not running")
 		if err := m.start(ctx, n); err != nil {
 			m.startFailed(n)
