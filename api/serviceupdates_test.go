@@ -35,7 +35,7 @@ func atTime(t *testing.T, now time.Time) *elasticache.Client {
 	srv := httptest.NewServer(ecapi.NewHandler(svc, awsquery.Options{}))
 	t.Cleanup(srv.Close)
 	return elasticache.New(elasticache.Options{
-		BaseEndpoint: aws.String(srv.URL), Region: "us-east-1", Retryer: aws.NopRetryer{},
+		BaseEndpoint: aws.String(srv.URL), Region: "us-east-1", Retryer: aws.NopRetryer{}, HTTPClient: keywardtest.HTTPClient(),
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDKEYWARDTEST", "keyward-test-secret", ""),
 	})
 }

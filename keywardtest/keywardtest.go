@@ -11,7 +11,6 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/exec"
 	"syscall"
@@ -137,7 +136,7 @@ func (s *Server) NewClient(region, accessKey, secret string) *elasticache.Client
 		Region:       region,
 		Credentials:  credentials.NewStaticCredentialsProvider(accessKey, secret, ""),
 		Retryer:      aws.NopRetryer{},
-		HTTPClient:   &http.Client{Transport: readRetryTransport{next: testTransport()}},
+		HTTPClient:   HTTPClient(),
 	})
 }
 

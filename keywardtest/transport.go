@@ -31,6 +31,7 @@ func (t readRetryTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	for attempt := 0; ; attempt++ {
 		r := req.Clone(req.Context())
 		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 		resp, err := t.next.RoundTrip(r)
 		if err == nil {
 			var b []byte
@@ -45,6 +46,12 @@ func (t readRetryTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			return nil, err
 		}
 	}
+}
+
+// HTTPClient is the HTTP client for an SDK client of a test's own server
+// (one not made by New): its transport is readRetryTransport's.
+func HTTPClient() *http.Client {
+	return &http.Client{Transport: readRetryTransport{next: testTransport()}}
 }
 
 // testTransport is Go's default transport keeping as many idle
