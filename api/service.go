@@ -30,6 +30,13 @@ type Service struct {
 	// PaymentPending is how long a purchased reservation stays
 	// payment-pending (0: 2 s).
 	PaymentPending time.Duration
+	// TransitionDelay is how long the reconciler holds intermediate
+	// statuses (server.Config.TransitionDelay). With none, DeleteUser
+	// removes a user that is in no user group at once, in its own
+	// transaction: the reconciler would only remove it, with nothing to
+	// wait for (DescribeUsers then answers UserNotFound, which clients
+	// take as deleted, as they take deleting).
+	TransitionDelay time.Duration
 
 	// Notify is called with every resource whose stored state changed, after
 	// the change committed (the reconciler's Enqueue). Optional.

@@ -440,8 +440,9 @@ func (s *Service) deleteUser(ctx context.Context, in *ecapi.DeleteUserMessage) (
 	}
 	var out *ecapi.User
 	var touched []keyward.Key
+	var gone bool
 	err = s.Store.Update(ctx, func(tx keyward.Tx) error {
-		touched = touched[:0]
+		touched, gone = touched[:0], false
 		u, err := tx.FindUserByID(ctx, sc, id)
 		if err != nil {
 			return err
@@ -473,6 +474,12 @@ func (s *Service) deleteUser(ctx context.Context, in *ecapi.DeleteUserMessage) (
 		u.Status, u.StatusSince, u.Generation = keyward.UserDeleting, s.now(), u.Generation+1
 		// The response still lists the groups the user is leaving (O RBAC23).
 		out = userToAPI(u)
+		if len(involved) == 0 && s.TransitionDelay == 0 {
+			// On no node and in no group: nothing to wait for (the
+			// reconciler's finishUngrouped would only remove it).
+			gone = true
+			return tx.DeleteUser(ctx, sc, id)
+		}
 		u.LeavingGroups = nil
 		for _, g := range involved {
 			u.LeavingGroups = append(u.LeavingGroups, g.ID)
@@ -494,6 +501,8 @@ func (s *Service) deleteUser(ctx context.Context, in *ecapi.DeleteUserMessage) (
 	if err != nil {
 		return nil, err
 	}
-	s.notify(append(touched, userKey(sc, id))...)
+	if !gone {
+		s.notify(append(touched, userKey(sc, id))...)
+	}
 	return out, nil
 }

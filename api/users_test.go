@@ -407,6 +407,32 @@ func TestDeleteUser(t *testing.T) {
 	createUser(t, c, "gone", "gone")
 }
 
+// TestDeleteUser_UngroupedAtOnce: without a transition delay, a user in no
+// group is gone as DeleteUser answers (deleting, as ElastiCache answers),
+// with its tags. Users in groups are removed by the reconciler, once their
+// caches dropped them (TestDeleteUser and the data plane tests).
+func TestDeleteUser_UngroupedAtOnce(t *testing.T) {
+	ts := keywardtest.New(t)
+	c := ts.Client
+	createUser(t, c, "alone", "alone", func(in *elasticache.CreateUserInput) {
+		in.Tags = []types.Tag{{Key: aws.String("k"), Value: aws.String("v")}}
+	})
+	out, err := c.DeleteUser(t.Context(), &elasticache.DeleteUserInput{UserId: aws.String("alone")})
+	if err != nil || aws.ToString(out.Status) != "deleting" {
+		t.Fatalf("DeleteUser: %v %v, want deleting", out, err)
+	}
+	_, err = describeUser(t, c, "alone")
+	keywardtest.WantError(t, err, "UserNotFound", 404)
+	_, err = c.DeleteUser(t.Context(), &elasticache.DeleteUserInput{UserId: aws.String("alone")})
+	keywardtest.WantError(t, err, "UserNotFound", 404)
+	// The id is free again, without the old user's tags.
+	createUser(t, c, "alone", "alone")
+	tags, err := c.ListTagsForResource(t.Context(), &elasticache.ListTagsForResourceInput{ResourceName: aws.String(userARN("alone"))})
+	if err != nil || len(tags.TagList) != 0 {
+		t.Fatalf("tags of the new user: %v %v, want none", tags, err)
+	}
+}
+
 func TestTags(t *testing.T) {
 	ts := keywardtest.New(t, keywardtest.WithDelay(300*time.Millisecond))
 	c := ts.Client

@@ -259,6 +259,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.Service.Quotas = cfg.Quotas
 	// A reservation's payment-pending state is a transition like the others.
 	s.Service.PaymentPending = cfg.TransitionDelay
+	s.Service.TransitionDelay = cfg.TransitionDelay
 	s.Service.Notify = s.notify
 	s.Service.Buckets = s3dir.Dir(cfg.S3Dir)
 	if cfg.Now != nil {

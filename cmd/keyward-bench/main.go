@@ -34,9 +34,9 @@
 //
 // One lifecycle is three API calls on a fresh user id:
 // CreateUser (engine redis, access string "on ~* +@all", one password) →
-// DescribeUsers(UserId) → DeleteUser. Every id is used once: on keyward
-// DeleteUser answers "deleting" and the reconciler removes the user
-// afterwards, so an id cannot be reused at once. --clients workers, each
+// DescribeUsers(UserId) → DeleteUser. Every id is used once (a deleting
+// user's id cannot be reused until it is gone; keyward removes a user in
+// no group at once, moto and others may not). --clients workers, each
 // with its own ElastiCache client (all sharing one keep-alive HTTP
 // client, no retries), loop lifecycles for --warmup and then for
 // --duration; only calls that end inside the --duration window are
