@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"reflect"
 	"slices"
 	"strings"
 )
@@ -514,7 +513,7 @@ func reconcileACL(ctx context.Context, c *respConn, desired []ACLUser, refused m
 	var confirm []int
 	for i, u := range desired {
 		v := rendered[key(u)]
-		if _, bad := v.(refusedRules); !bad && !fresh[key(u)] && cur[i] != nil && !reflect.DeepEqual(v, cur[i]) {
+		if _, bad := v.(refusedRules); !bad && !fresh[key(u)] && cur[i] != nil && !replyEqual(v, cur[i]) {
 			confirm = append(confirm, i)
 		}
 	}
@@ -561,7 +560,7 @@ func reconcileACL(ctx context.Context, c *respConn, desired []ACLUser, refused m
 			continue
 		}
 		want[u.Name] = true
-		if cur[i] == nil || !reflect.DeepEqual(rendered[key(u)], cur[i]) {
+		if cur[i] == nil || !replyEqual(rendered[key(u)], cur[i]) {
 			set = append(set, u)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"reflect"
 	"slices"
 	"strconv"
 	"time"
@@ -292,4 +293,37 @@ func parseLen(b []byte) int {
 		n = n*10 + int(d-'0')
 	}
 	return n
+}
+
+// replyEqual reports whether two replies of readReply are the same, as
+// reflect.DeepEqual would (an empty array is not a nil reply), without
+// reflection: reconcileACL compares every desired user's ACL GETUSER
+// reply with its rendering on each pass, which reflect made a tenth of
+// keyward's CPU in a revocation across 300 nodes.
+func replyEqual(a, b any) bool {
+	switch x := a.(type) {
+	case nil:
+		return b == nil
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	case int64:
+		y, ok := b.(int64)
+		return ok && x == y
+	case respError:
+		y, ok := b.(respError)
+		return ok && x == y
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) || (x == nil) != (y == nil) {
+			return false
+		}
+		for i := range x {
+			if !replyEqual(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return reflect.DeepEqual(a, b)
 }

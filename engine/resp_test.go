@@ -55,3 +55,52 @@ func TestValidID(t *testing.T) {
 		}
 	}
 }
+
+// TestReplyEqual: replyEqual agrees with reflect.DeepEqual on every pair
+// of replies of the shapes readReply returns.
+func TestReplyEqual(t *testing.T) {
+	replies := []any{
+		nil, "", "on", "off", int64(0), int64(1), respError("ERR x"), respError("on"),
+		[]any{}, []any(nil), []any{"on"}, []any{"on", "off"}, []any{"off", "on"}, []any{nil}, []any{[]any{}},
+		[]any{"flags", []any{"on", "allkeys"}, "passwords", []any{"abc"}, "commands", "+@all"},
+		[]any{"flags", []any{"on", "allkeys"}, "passwords", []any{"abd"}, "commands", "+@all"},
+		[]any{"flags", []any{"on", "allkeys"}, "passwords", []any{}, "commands", "+@all"},
+		[]any{"flags", []any{"on", "allkeys"}, "passwords", []any(nil), "commands", "+@all"},
+		[]any{int64(1), "1"}, []any{"1", int64(1)}, []any{respError("x")}, []any{"x"},
+		refusedRules("ERR x"), []string{"on"},
+	}
+	for _, a := range replies {
+		for _, b := range replies {
+			if got, want := replyEqual(a, b), reflect.DeepEqual(a, b); got != want {
+				t.Errorf("replyEqual(%#v, %#v) = %v, want %v", a, b, got, want)
+			}
+		}
+	}
+}
+
+// getUserReply is an ACL GETUSER reply as Redis 7.0 gives it.
+func getUserReply() any {
+	return []any{
+		"flags", []any{"on", "sanitize-payload"},
+		"passwords", []any{"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"},
+		"commands", "+@all -flushall -flushdb", "keys", "~*", "channels", "&*", "selectors", []any{},
+	}
+}
+
+func BenchmarkReplyEqual(b *testing.B) {
+	x, y := getUserReply(), getUserReply()
+	b.Run("replyEqual", func(b *testing.B) {
+		for b.Loop() {
+			if !replyEqual(x, y) {
+				b.Fatal("unequal")
+			}
+		}
+	})
+	b.Run("reflect.DeepEqual", func(b *testing.B) {
+		for b.Loop() {
+			if !reflect.DeepEqual(x, y) {
+				b.Fatal("unequal")
+			}
+		}
+	})
+}
