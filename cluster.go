@@ -120,6 +120,7 @@ var Clusters = &Kind[CacheCluster]{
 	Settled: func(c *CacheCluster) bool {
 		return c.Status == ClusterAvailable || c.Status == ClusterCreateFailed
 	},
+	Clone: (*CacheCluster).Clone,
 	// A cluster being restored holds its snapshot.
 	Refs: func(c *CacheCluster) []Ref {
 		if c.Status == ClusterCreating && c.RestoreSnapshot != "" {

@@ -1,6 +1,7 @@
 package keyward
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -42,38 +43,54 @@ type Kind[T any] struct {
 	// transaction (nil: the kind reports none). See Event.
 	Changes func(old, cur *T) []*Event
 	// Clone, if set, returns a deep copy of a value, and lets reads skip
-	// decoding a body they decoded before (see decoded).
+	// decoding a body they decoded before (see decodeCache).
 	Clone func(*T) *T
 
-	decoded decodeCache[T]
+	cache decodeCache[T]
 }
 
-// decodeCache maps document bodies to their decoded values (before Load),
-// so that a read of a document that has not changed since the last read
-// costs a Clone instead of a JSON decode; the decode is most of the CPU of
-// a point read. The body is the whole stored truth of a value, so a hit is
-// always right. Cached values are never handed out, only their clones.
+// decodeCache holds, per document, the value its body last decoded to
+// (before Load), so that a read of a document that has not changed since
+// the last read costs a Clone instead of a JSON decode; the decode is most
+// of the CPU of a point read. The body is the whole stored truth of a
+// value, so a hit (the same body) is always right. Keyed by document, not
+// by body, it holds one value per document however often the document
+// changes. Cached values are never handed out, only their clones.
 type decodeCache[T any] struct {
 	mu sync.RWMutex
-	m  map[string]*T
+	m  map[docKey]decoded[T]
+}
+
+type docKey struct {
+	scope Scope
+	id    string
+}
+
+type decoded[T any] struct {
+	body []byte
+	v    *T
 }
 
 // decodeCacheMax bounds the cache; it is emptied when full.
 const decodeCacheMax = 1024
 
-func (c *decodeCache[T]) get(body []byte) *T {
+func (c *decodeCache[T]) get(d *Doc) *T {
 	c.mu.RLock()
-	v := c.m[string(body)]
+	e, ok := c.m[docKey{d.Scope, d.ID}]
 	c.mu.RUnlock()
-	return v
+	if !ok || !bytes.Equal(e.body, d.Body) {
+		return nil
+	}
+	return e.v
 }
 
-func (c *decodeCache[T]) put(body []byte, v *T) {
+func (c *decodeCache[T]) put(d *Doc, v *T) {
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= decodeCacheMax {
-		c.m = make(map[string]*T)
+		c.m = make(map[docKey]decoded[T])
 	}
-	c.m[string(body)] = v
+	// The store may reuse d.Body's array; the cache keeps its own copy.
+	c.m[docKey{d.Scope, d.ID}] = decoded[T]{body: bytes.Clone(d.Body), v: v}
 	c.mu.Unlock()
 }
 
@@ -204,7 +221,7 @@ func (k *Kind[T]) encode(v *T) (*Doc, error) {
 func (k *Kind[T]) decode(d *Doc) (*T, error) {
 	var v *T
 	if k.Clone != nil {
-		if c := k.decoded.get(d.Body); c != nil {
+		if c := k.cache.get(d); c != nil {
 			v = k.Clone(c)
 		}
 	}
@@ -214,7 +231,7 @@ func (k *Kind[T]) decode(d *Doc) (*T, error) {
 			return nil, fmt.Errorf("keyward: decode %s %s: %w", k.Name, d.ID, err)
 		}
 		if k.Clone != nil {
-			k.decoded.put(d.Body, k.Clone(v))
+			k.cache.put(d, k.Clone(v))
 		}
 	}
 	if k.Load != nil {

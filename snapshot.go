@@ -193,6 +193,7 @@ func snapshotKind(name Resource, arn ARNType) *Kind[Snapshot] {
 		Key:     func(s *Snapshot) (Scope, string) { return s.Scope, s.ID },
 		TagType: arn,
 		Settled: func(s *Snapshot) bool { return s.Status == SnapshotAvailable || s.Status == SnapshotFailed },
+		Clone:   (*Snapshot).Clone,
 		Index: func(s *Snapshot) []Field {
 			return []Field{{Name: "replication_group", Value: s.ReplicationGroupID}, {Name: "source", Value: s.Source}}
 		},

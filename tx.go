@@ -74,6 +74,7 @@ func cacheKind(kind CacheKind, tagType ARNType) *Kind[Cache] {
 		Key:     func(c *Cache) (Scope, string) { return c.Scope, c.ID },
 		TagType: tagType,
 		Settled: func(c *Cache) bool { return c.Status == CacheAvailable || c.Status == CacheCreateFailed },
+		Clone:   (*Cache).Clone,
 		// A group cannot be deleted while a cache uses it, nor a snapshot
 		// while a cache is being restored from it.
 		Refs: func(c *Cache) []Ref {
