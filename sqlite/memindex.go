@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/google/btree"
+
 	"keyward"
 )
 
@@ -45,6 +47,11 @@ import (
 // than a rebuilt index (base) runs its fn again (errStaleIndex).
 
 const never = math.MaxUint64
+
+// newIDs returns an empty ordered set of ids. A B-tree, not a sorted
+// slice: an insert costs O(log n) wherever the id falls, and events, whose
+// ids sort newest first, would otherwise each move every id before them.
+func newIDs() *btree.BTreeG[string] { return btree.NewOrderedG[string](32) }
 
 // span is the versions [from, to) an entry exists in.
 type span struct {
@@ -90,7 +97,7 @@ type memIndex struct {
 
 	mu        sync.RWMutex // guards what follows; the writer changes it, Views read it
 	docs      map[docKey][]*docVersion
-	ids       map[kindScope][]string // the ids with a version in docs, sorted
+	ids       map[kindScope]*btree.BTreeG[string] // the ids with a version in docs, in order
 	fields    spanMap[fieldKey, scopedID]
 	referrers spanMap[refTarget, refSource]
 	base      uint64 // the version the index was built at: older ones are unknown
@@ -128,7 +135,7 @@ func (m *memIndex) load(ctx context.Context, q querier, ver uint64, change uint3
 	meta := map[docKey]*docMeta{}
 	counts := map[kindScope]int{}
 	docs := map[docKey][]*docVersion{}
-	ids := map[kindScope][]string{}
+	ids := map[kindScope]*btree.BTreeG[string]{}
 	fields := spanMap[fieldKey, scopedID]{}
 	referrers := spanMap[refTarget, refSource]{}
 	for rows.Next() {
@@ -148,7 +155,10 @@ func (m *memIndex) load(ctx context.Context, q querier, ver uint64, change uint3
 		ks := kindScope{k.kind, k.account, k.region}
 		counts[ks]++
 		docs[k] = []*docVersion{{span: span{from: ver, to: never}, meta: dm}}
-		ids[ks] = append(ids[ks], k.id)
+		if ids[ks] == nil {
+			ids[ks] = newIDs()
+		}
+		ids[ks].ReplaceOrInsert(k.id)
 		sid := scopedID{k.account, k.region, k.id}
 		for _, f := range dm.fields {
 			fk := fieldKey{k.kind, f.Name, f.Value}
@@ -168,9 +178,6 @@ func (m *memIndex) load(ctx context.Context, q querier, ver uint64, change uint3
 	}
 	if err := rows.Err(); err != nil {
 		return err
-	}
-	for _, list := range ids {
-		slices.Sort(list)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -324,9 +331,10 @@ func (m *memIndex) putDoc(k docKey, dm *docMeta) {
 	dv := &docVersion{span: span{from: m.pending, to: never}, meta: dm}
 	m.docs[k] = append(m.docs[k], dv)
 	ks := kindScope{k.kind, k.account, k.region}
-	if i, found := slices.BinarySearch(m.ids[ks], k.id); !found {
-		m.ids[ks] = slices.Insert(m.ids[ks], i, k.id)
+	if m.ids[ks] == nil {
+		m.ids[ks] = newIDs()
 	}
+	m.ids[ks].ReplaceOrInsert(k.id)
 	m.opened(&dv.span, func() { m.removeDoc(k, dv) })
 }
 
@@ -338,11 +346,11 @@ func (m *memIndex) removeDoc(k docKey, dv *docVersion) {
 	}
 	delete(m.docs, k)
 	ks := kindScope{k.kind, k.account, k.region}
-	if i, found := slices.BinarySearch(m.ids[ks], k.id); found {
-		m.ids[ks] = slices.Delete(m.ids[ks], i, i+1)
-	}
-	if len(m.ids[ks]) == 0 {
-		delete(m.ids, ks)
+	if ids := m.ids[ks]; ids != nil {
+		ids.Delete(k.id)
+		if ids.Len() == 0 {
+			delete(m.ids, ks)
+		}
 	}
 }
 
@@ -512,23 +520,20 @@ func (m *memIndex) list(q keyward.DocQuery, v uint64) ([]*keyward.Doc, bool) {
 		})
 		var metas []*docMeta
 		for _, ks := range scopes {
-			ids := m.ids[ks]
+			from := ""
 			if !q.AllScopes && q.AfterID != "" {
-				i, _ := slices.BinarySearch(ids, q.AfterID+"\x00")
-				ids = ids[i:]
+				from = q.AfterID + "\x00"
 			}
-			for _, id := range ids {
+			m.ids[ks].AscendGreaterOrEqual(from, func(id string) bool {
 				if q.ID != "" && id != q.ID {
-					continue
+					return true
 				}
 				if dm := m.docAt(docKey{q.Kind, ks.account, ks.region, id}, v); dm != nil {
 					keys = append(keys, scopedID{ks.account, ks.region, id})
 					metas = append(metas, dm)
-					if len(metas) == q.Limit {
-						break
-					}
 				}
-			}
+				return len(metas) != q.Limit
+			})
 			if len(metas) == q.Limit {
 				break
 			}
@@ -582,10 +587,13 @@ func (m *memIndex) count(kind string, s keyward.Scope, v uint64) (int, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	n := 0
-	for _, id := range m.ids[kindScope{kind, s.Account, s.Region}] {
-		if m.docAt(docKey{kind, s.Account, s.Region, id}, v) != nil {
-			n++
-		}
+	if ids := m.ids[kindScope{kind, s.Account, s.Region}]; ids != nil {
+		ids.Ascend(func(id string) bool {
+			if m.docAt(docKey{kind, s.Account, s.Region, id}, v) != nil {
+				n++
+			}
+			return true
+		})
 	}
 	return n, v >= m.base
 }

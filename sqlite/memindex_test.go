@@ -185,7 +185,7 @@ func TestUpdate_GroupCommitFailedLeavesNothing(t *testing.T) {
 	if m.meta[docKey{"widget", sc.Account, sc.Region, "failed"}] != nil {
 		t.Error("the failed Update's document is in the writer's records")
 	}
-	if slices.Contains(m.ids[kindScope{"widget", sc.Account, sc.Region}], "failed") {
+	if ids := m.ids[kindScope{"widget", sc.Account, sc.Region}]; ids != nil && ids.Has("failed") {
 		t.Error("the failed Update's id is in memory")
 	}
 	for _, color := range []string{"purple", "pink"} {
