@@ -58,12 +58,7 @@ type Kind[T any] struct {
 // changes. Cached values are never handed out, only their clones.
 type decodeCache[T any] struct {
 	mu sync.RWMutex
-	m  map[docKey]decoded[T]
-}
-
-type docKey struct {
-	scope Scope
-	id    string
+	m  map[DocKey]decoded[T]
 }
 
 type decoded[T any] struct {
@@ -76,7 +71,7 @@ const decodeCacheMax = 1024
 
 func (c *decodeCache[T]) get(d *Doc) *T {
 	c.mu.RLock()
-	e, ok := c.m[docKey{d.Scope, d.ID}]
+	e, ok := c.m[DocKey{d.Kind, d.Scope, d.ID}]
 	c.mu.RUnlock()
 	if !ok || !bytes.Equal(e.body, d.Body) {
 		return nil
@@ -87,10 +82,10 @@ func (c *decodeCache[T]) get(d *Doc) *T {
 func (c *decodeCache[T]) put(d *Doc, v *T) {
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= decodeCacheMax {
-		c.m = make(map[docKey]decoded[T])
+		c.m = make(map[DocKey]decoded[T])
 	}
 	// The store may reuse d.Body's array; the cache keeps its own copy.
-	c.m[docKey{d.Scope, d.ID}] = decoded[T]{body: bytes.Clone(d.Body), v: v}
+	c.m[DocKey{d.Kind, d.Scope, d.ID}] = decoded[T]{body: bytes.Clone(d.Body), v: v}
 	c.mu.Unlock()
 }
 

@@ -48,10 +48,15 @@ import (
 
 const never = math.MaxUint64
 
-// newIDs returns an empty ordered set of ids. A B-tree, not a sorted
+// addID adds id to the ordered set of ids of ks. A B-tree, not a sorted
 // slice: an insert costs O(log n) wherever the id falls, and events, whose
 // ids sort newest first, would otherwise each move every id before them.
-func newIDs() *btree.BTreeG[string] { return btree.NewOrderedG[string](32) }
+func addID(ids map[kindScope]*btree.BTreeG[string], ks kindScope, id string) {
+	if ids[ks] == nil {
+		ids[ks] = btree.NewOrderedG[string](32)
+	}
+	ids[ks].ReplaceOrInsert(id)
+}
 
 // span is the versions [from, to) an entry exists in.
 type span struct {
@@ -155,10 +160,7 @@ func (m *memIndex) load(ctx context.Context, q querier, ver uint64, change uint3
 		ks := kindScope{k.kind, k.account, k.region}
 		counts[ks]++
 		docs[k] = []*docVersion{{span: span{from: ver, to: never}, meta: dm}}
-		if ids[ks] == nil {
-			ids[ks] = newIDs()
-		}
-		ids[ks].ReplaceOrInsert(k.id)
+		addID(ids, ks, k.id)
 		sid := scopedID{k.account, k.region, k.id}
 		for _, f := range dm.fields {
 			fk := fieldKey{k.kind, f.Name, f.Value}
@@ -331,10 +333,7 @@ func (m *memIndex) putDoc(k docKey, dm *docMeta) {
 	dv := &docVersion{span: span{from: m.pending, to: never}, meta: dm}
 	m.docs[k] = append(m.docs[k], dv)
 	ks := kindScope{k.kind, k.account, k.region}
-	if m.ids[ks] == nil {
-		m.ids[ks] = newIDs()
-	}
-	m.ids[ks].ReplaceOrInsert(k.id)
+	addID(m.ids, ks, k.id)
 	m.opened(&dv.span, func() { m.removeDoc(k, dv) })
 }
 
