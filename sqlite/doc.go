@@ -63,12 +63,11 @@
 // references with their delete rule (refs) in the same row, so writing a
 // document is one statement. The store keeps the documents, their fields
 // and references in a versioned in-memory index (memindex.go), built from
-// docs at Open: commit_seq holds the database's version, which every
-// write transaction increments, and a View reads the index as of the
-// version it pinned, so reads, lookups, reference checks and both ends of
-// a relation (a group's members and a user's groups, a cache's group and
-// a group's caches) cost no SQL. An Update that fails is rolled back to
-// its savepoint in the database and in memory (undo).
+// docs at Open, whose versions are counted in memory; a View reads the
+// index as of the version it pinned, so reads, lookups, reference checks
+// and both ends of a relation (a group's members and a user's groups, a
+// cache's group and a group's caches) cost no SQL. An Update that fails is
+// rolled back to its savepoint in the database and in memory (undo).
 // Migration 0003 moved the tables of 0001 and 0002 into documents. A new
 // resource kind needs no new table and no new SQL.
 package sqlite

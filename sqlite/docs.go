@@ -20,9 +20,6 @@ const (
 	updateDocSQL  = `UPDATE docs SET body = ?, settled = ?, fields = ?, refs = ? WHERE kind = ? AND account = ? AND region = ? AND id = ?`
 	updateRefsSQL = `UPDATE docs SET refs = ? WHERE kind = ? AND account = ? AND region = ? AND id = ?`
 	deleteDocSQL  = `DELETE FROM docs WHERE kind = ? AND account = ? AND region = ? AND id = ?`
-
-	seqSQL     = `SELECT n FROM commit_seq`
-	bumpSeqSQL = `UPDATE commit_seq SET n = n + 1 RETURNING n`
 )
 
 // GetDoc returns one document, or ENOTFOUND.

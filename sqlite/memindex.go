@@ -24,10 +24,10 @@ import (
 // read (a View's and an Update's) is answered from memory: no SQL, no
 // read transaction, no database/sql.
 //
-// Versions. Every write transaction increments the one row of commit_seq
-// (migration 0004) as its first statement: a snapshot of the database is
-// at the version that row holds. The index is multi-version, like
-// SQLite's WAL: each document version, index entry and reference carries
+// Versions. The index counts versions in memory, from 1 at Open: every
+// write transaction that writes something commits the next one (one that
+// writes nothing rolls back, see Store.commit). The index is
+// multi-version, like SQLite's WAL: each document version, index entry and reference carries
 // the span of versions [from, to) it exists in, and a View reads those of
 // the version last committed when it began (pin), so that the documents,
 // what it finds by field and the referrers it derives are of one
@@ -38,13 +38,14 @@ import (
 // version that sees them (pins). A savepoint or transaction rolled back
 // undoes its changes to the index (undo).
 //
-// Another process writing the file (or a second Store on it) increments
-// the version too: the writer sees a version it did not expect at its
-// next BEGIN and rebuilds the index from the database. A View finds such
-// a commit without SQL from SQLite's WAL-index change counter (shm.go):
-// if it moved past the last commit the index holds, the View first makes
-// the writer catch up (Store.resync). A View pinned at a version older
-// than a rebuilt index (base) runs its fn again (errStaleIndex).
+// Another process writing the file (or a second Store on it) moves
+// SQLite's WAL-index change counter (shm.go), which every commit with WAL
+// frames increments: the writer finds a counter it did not expect at its
+// next BEGIN and rebuilds the index from the database. A View finds such a
+// commit without SQL from the same counter: if it moved past the last
+// commit the index holds, the View first makes the writer catch up
+// (Store.resync). A View pinned at a version older than a rebuilt index
+// (base) runs its fn again (errStaleIndex).
 
 const never = math.MaxUint64
 
@@ -222,6 +223,10 @@ func (m *memIndex) begin(v uint64, next uint32) {
 	m.pending, m.next = v, next
 	m.mu.Unlock()
 }
+
+// changed reports whether the open transaction has changes left (none
+// rolled back): each is a statement that wrote the database.
+func (m *memIndex) changed() bool { return len(m.undo) > 0 }
 
 // mark returns where the open transaction's changes are, for rollbackTo.
 func (m *memIndex) mark() int { return len(m.undo) }

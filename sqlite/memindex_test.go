@@ -223,3 +223,48 @@ func TestUpdate_GroupCommitFailedLeavesNothing(t *testing.T) {
 		t.Errorf("%d rows of the failed Update in docs, %v", n, err)
 	}
 }
+
+// TestUpdate_NothingWrittenKeepsIndex: an Update that writes nothing, or
+// whose writes all roll back, ends without a commit, so the WAL-index
+// change counter stays where the index expects it and the next View does
+// not take it for another connection's commit (which would rebuild the
+// index from the database).
+func TestUpdate_NothingWrittenKeepsIndex(t *testing.T) {
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "k.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	put := func(id string) func(keyward.Tx) error {
+		return func(tx keyward.Tx) error {
+			return tx.Docs().InsertDoc(ctx, &keyward.Doc{Kind: "thing", Scope: keyward.DefaultScope, ID: id, Body: []byte(`{}`), Settled: true})
+		}
+	}
+	if err := s.Update(ctx, put("a")); err != nil {
+		t.Fatal(err)
+	}
+	base := s.mem.base
+	errNo := errors.New("no")
+	for _, fn := range []func(keyward.Tx) error{
+		func(keyward.Tx) error { return nil },
+		func(tx keyward.Tx) error { put("b")(tx); return errNo },
+		func(keyward.Tx) error { return nil },
+	} {
+		if err := s.Update(ctx, fn); err != nil && !errors.Is(err, errNo) {
+			t.Fatal(err)
+		}
+		if err := s.View(ctx, func(keyward.Tx) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Update(ctx, put("c")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.View(ctx, func(keyward.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if s.mem.base != base {
+		t.Errorf("the index was rebuilt (base %d, was %d): an Update that wrote nothing moved it off SQLite's change counter", s.mem.base, base)
+	}
+}

@@ -373,6 +373,13 @@ func (s *Store) wexec(q string) error {
 // may still be open (SQLite keeps it open on SQLITE_BUSY, for one): it is
 // rolled back, so that the next BEGIN starts clean.
 func (s *Store) commit() error {
+	if !s.mem.changed() {
+		// Nothing was written (or all of it was rolled back to savepoints):
+		// there is nothing to make durable, and a COMMIT without WAL frames
+		// would leave the change counter where it is, not at mem.next.
+		s.rollback()
+		return nil
+	}
 	err := s.wexec(commitSQL)
 	if err != nil {
 		s.rollback()
@@ -390,54 +397,45 @@ func (s *Store) rollback() {
 	s.mem.abort()
 }
 
-// begin opens a write transaction and moves the database's version on
-// (commit_seq). A version other than the next of the last one this store
-// committed, or a WAL-index change counter other than the one its last
-// commit left, means another connection wrote the file: the index is
-// built again from the database, in this transaction. The counter is
-// read with the write lock held, so no other commit can move it until
+// begin opens a write transaction at the version after the last one
+// committed. A WAL-index change counter other than the one this store's
+// last commit left means another connection committed to the file: the
+// index is built again from the database, in this transaction. The counter
+// is read with the write lock held, so no other commit can move it until
 // this transaction's own.
 func (s *Store) begin() error {
 	if err := s.wexec(beginWriteSQL); err != nil {
 		return err
 	}
-	var n uint64
-	if err := s.wstmts[bumpSeqSQL].QueryRowContext(context.Background()).Scan(&n); err != nil {
-		s.rollback()
-		return err
-	}
 	c, ok := s.change.read()
 	if !ok {
 		s.rollback()
 		return errHeaderChanging
 	}
-	if n != s.mem.ver+1 || c != s.mem.change {
-		if err := s.mem.load(context.Background(), s.wconn, n-1, c); err != nil {
+	if c != s.mem.change {
+		if err := s.mem.load(context.Background(), s.wconn, s.mem.ver+1, c); err != nil {
 			s.rollback()
 			return fmt.Errorf("load index: %w", err)
 		}
 	}
-	s.mem.begin(n, c+1)
+	s.mem.begin(s.mem.ver+1, c+1)
 	return nil
 }
 
 var errHeaderChanging = errors.New("the WAL-index header keeps changing under the write lock")
 
-// loadIndex builds the index from the database, with the write lock held.
+// loadIndex builds the index from the database, with the write lock held,
+// at version 1.
 func (s *Store) loadIndex(ctx context.Context) error {
 	if err := s.wexec(beginWriteSQL); err != nil {
 		return err
 	}
 	defer s.wexec(rollbackSQL)
-	var n uint64
-	if err := s.wstmts[seqSQL].QueryRowContext(ctx).Scan(&n); err != nil {
-		return err
-	}
 	c, ok := s.change.read()
 	if !ok {
 		return errHeaderChanging
 	}
-	return s.mem.load(ctx, s.wconn, n, c)
+	return s.mem.load(ctx, s.wconn, 1, c)
 }
 
 // resync makes the writer catch up with commits of another connection

@@ -71,7 +71,7 @@ func (t *tx) exec(ctx context.Context, q string, args ...any) (res sql.Result, e
 // connection (reads are answered from memory).
 func allQueries() []string {
 	return []string{
-		seqSQL, insertDocSQL, updateDocSQL, updateRefsSQL, deleteDocSQL, bumpSeqSQL,
+		insertDocSQL, updateDocSQL, updateRefsSQL, deleteDocSQL,
 		savepointSQL, rollbackToSQL, releaseSQL,
 	}
 }
