@@ -129,6 +129,10 @@ type Cache struct {
 	// TestFailoverFrom is the member cluster that was the node group's
 	// primary when TestFailover was called.
 	TestFailoverFrom string `json:"test_failover_from,omitempty"`
+	// TestFailoverTo, if set, is the member cluster the hand-over
+	// promotes (ModifyReplicationGroup's PrimaryClusterId); otherwise the
+	// most up-to-date replica is.
+	TestFailoverTo string `json:"test_failover_to,omitempty"`
 	// Leaving are member clusters taken out of the group (replicas
 	// removed, shards removed) whose nodes the reconciler still has to
 	// stop and make the cluster forget.

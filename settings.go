@@ -40,6 +40,10 @@ type CacheSettings struct {
 	// PendingCacheNodeType holds a node type change accepted without
 	// ApplyImmediately, shown in the clusters' PendingModifiedValues.
 	PendingCacheNodeType string `json:"pending_cache_node_type,omitempty"`
+	// PendingPrimaryClusterID holds a ModifyReplicationGroup
+	// PrimaryClusterId accepted without ApplyImmediately, shown in the
+	// group's PendingModifiedValues.
+	PendingPrimaryClusterID string `json:"pending_primary_cluster_id,omitempty"`
 }
 
 // LogDelivery is one log delivery configuration (slow-log or engine-log).

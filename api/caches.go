@@ -179,10 +179,70 @@ func replicationGroupToAPI(c *keyward.Cache) *ecapi.ReplicationGroup {
 	} else {
 		out.PendingModifiedValues = &ecapi.ReplicationGroupPendingModifiedValues{}
 	}
+	if p := c.Settings.PendingPrimaryClusterID; p != "" {
+		out.PendingModifiedValues.PrimaryClusterId = ptr(p)
+	}
 	if c.Resharding != nil {
 		out.PendingModifiedValues.Resharding = &ecapi.ReshardingStatus{SlotMigration: &ecapi.SlotMigration{ProgressPercentage: ptr(c.Resharding.Progress())}}
 	}
 	return out
+}
+
+// promoteMember applies ModifyReplicationGroup's PrimaryClusterId to c (cur
+// as stored): with applyNow, the reconciler hands the primary role over to
+// the member cluster id as a TestFailover does, but to that member;
+// otherwise the promotion waits in PendingModifiedValues, as ElastiCache
+// keeps it for the maintenance window. ElastiCache promotes a replica
+// only in a group with a single primary and without automatic failover
+// (Replication.PromoteReplica); the messages are keyward's.
+func promoteMember(ctx context.Context, tx keyward.Tx, cur, c *keyward.Cache, rawID string, applyNow bool) (changed, async bool, err error) {
+	id := strings.ToLower(rawID)
+	if c.ClusterMode {
+		return false, false, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
+			"PrimaryClusterId applies only to a replication group with a single primary; %s runs in cluster mode (use TestFailover for a node group).", c.ID)
+	}
+	i := slices.IndexFunc(c.Nodes, func(n keyward.CacheNode) bool { return n.ClusterID == id })
+	if i < 0 {
+		// A cluster of this scope, standalone or another group's member,
+		// is not this group's; anything else does not exist.
+		exists := false
+		if _, err := keyward.Clusters.Get(ctx, tx, c.Scope, id); err == nil {
+			exists = true
+		} else if keyward.ErrorCode(err) != keyward.ENOTFOUND {
+			return false, false, err
+		}
+		all, err := tx.FindAllCaches(ctx)
+		if err != nil {
+			return false, false, err
+		}
+		for _, o := range all {
+			exists = exists || o.Scope == c.Scope && slices.ContainsFunc(o.Nodes, func(n keyward.CacheNode) bool { return n.ClusterID == id })
+		}
+		if !exists {
+			return false, false, clusterNotFound(id)
+		}
+		return false, false, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "Cache cluster %s is not a member of replication group %s.", id, c.ID)
+	}
+	if cur.Settings.AutomaticFailover {
+		return false, false, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup,
+			"A read replica cannot be promoted to primary while automatic failover is enabled on replication group %s; disable automatic failover first.", c.ID)
+	}
+	if c.Settings.AutomaticFailover {
+		return false, false, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup,
+			"PrimaryClusterId cannot be given with AutomaticFailoverEnabled true.")
+	}
+	pending := c.Settings.PendingPrimaryClusterID
+	if i == 0 { // already the primary: nothing to promote, nor pending
+		c.Settings.PendingPrimaryClusterID = ""
+		return pending != "", false, nil
+	}
+	if !applyNow {
+		c.Settings.PendingPrimaryClusterID = id
+		return pending != id, false, nil
+	}
+	c.Settings.PendingPrimaryClusterID = ""
+	c.TestFailover, c.TestFailoverFrom, c.TestFailoverTo = "0001", c.Nodes[0].ClusterID, id
+	return true, true, nil
 }
 
 // engineVersion is reported when the caller names none: the Redis OSS
@@ -620,8 +680,16 @@ func (s *Service) modifyReplicationGroup(ctx context.Context, in *ecapi.ModifyRe
 				groupKeys = append(groupKeys, userGroupKey(sc, g))
 			}
 		}
-		if in.PrimaryClusterId != nil || in.NodeGroupId != nil {
-			return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward does not support choosing the primary with PrimaryClusterId or NodeGroupId.")
+		if in.NodeGroupId != nil {
+			// Deprecated and unused by ElastiCache: refused rather than ignored.
+			return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "NodeGroupId is deprecated and not used; keyward does not accept it.")
+		}
+		if in.PrimaryClusterId != nil {
+			promoteChanged, promoteAsync, err := promoteMember(ctx, tx, cur, c, *in.PrimaryClusterId, deref(in.ApplyImmediately))
+			if err != nil {
+				return err
+			}
+			changed, async = changed || promoteChanged, async || promoteAsync
 		}
 		if !changed && !async {
 			return keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "No modifications were requested.")

@@ -453,7 +453,7 @@ func (c *Controller) clearTestFailover(ctx context.Context, cache *keyward.Cache
 		if err != nil || cur.Generation != cache.Generation {
 			return err
 		}
-		cur.TestFailover, cur.TestFailoverFrom = "", ""
+		cur.TestFailover, cur.TestFailoverFrom, cur.TestFailoverTo = "", "", ""
 		if edit != nil {
 			edit(cur)
 		}
@@ -486,6 +486,9 @@ func (c *Controller) disabledTestFailover(ctx context.Context, cmd ClusterComman
 	}
 	best, bestOff := -1, int64(-1)
 	for i := 1; i < len(cache.Nodes); i++ {
+		if to := cache.TestFailoverTo; to != "" && cache.Nodes[i].ClusterID != to {
+			continue // the member PrimaryClusterId named, and no other
+		}
 		id := cache.NodeID(cache.Nodes[i].ClusterID)
 		if ok, _ := inSync(ctx, cmd, id); !ok {
 			continue
