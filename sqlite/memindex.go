@@ -228,6 +228,11 @@ func (m *memIndex) begin(v uint64, next uint32) {
 // rolled back): each is a statement that wrote the database.
 func (m *memIndex) changed() bool { return len(m.undo) > 0 }
 
+// wrote records a write to the database that changes no document (the
+// write probe's), so that the transaction commits (changed) unless rolled
+// back.
+func (m *memIndex) wrote() { m.undo = append(m.undo, func() {}) }
+
 // mark returns where the open transaction's changes are, for rollbackTo.
 func (m *memIndex) mark() int { return len(m.undo) }
 

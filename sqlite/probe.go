@@ -33,8 +33,12 @@ func (s *Store) Probe(ctx context.Context) error {
 	// Through the commit loop, which holds the writer connection: the
 	// probe is a durable Update like any other.
 	err := s.Update(ctx, func(ktx keyward.Tx) error {
-		_, err := ktx.Docs().(*tx).exec(ctx, probeSQL)
-		return err
+		t := ktx.Docs().(*tx)
+		if _, err := t.exec(ctx, probeSQL); err != nil {
+			return err
+		}
+		t.mem.wrote() // no document changes: make the transaction commit all the same
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: write probe: %w", err)

@@ -68,7 +68,7 @@ func fullCache(s keyward.Scope, kind keyward.CacheKind, id string, groupIDs ...s
 		NoAutoMinorVersionUpgrade: true, DataTiering: true, NetworkType: "ipv4", IPDiscovery: "ipv4",
 		DailySnapshotTime:    "05:00",
 		UsageLimits:          &keyward.CacheUsageLimits{DataStorageMax: 10, DataStorageMin: 1, DataStorageUnit: "GB", ECPUMax: 5000, ECPUMin: 1000},
-		PendingCacheNodeType: "cache.r7g.large",
+		PendingCacheNodeType: "cache.r7g.large", PendingPrimaryClusterID: id + "-002",
 	}
 	// Cluster mode: every node in a shard (shard 0 would read as unset).
 	c.ClusterMode = true
@@ -83,7 +83,7 @@ func fullCache(s keyward.Scope, kind keyward.CacheKind, id string, groupIDs ...s
 		c.Shards[i].Removing = true
 	}
 	c.Resharding = &keyward.Resharding{Total: 8192, Moved: 256}
-	c.TestFailover, c.TestFailoverFrom = "0001", id+"-001"
+	c.TestFailover, c.TestFailoverFrom, c.TestFailoverTo = "0001", id+"-001", id+"-002"
 	c.Leaving = []string{id + "-009"}
 	c.Failovers = []time.Time{time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
 	c.Port, c.PrimaryAddress, c.ReaderAddress, c.ReaderNode = 7000, "127.10.0.1", "127.10.0.2", id+"-002"
