@@ -535,7 +535,7 @@ func TestTransitEncryption_ClusterModeMigration(t *testing.T) {
 
 // TestTransitEncryption_ClusterModeCreatePreferred: a cluster-mode-enabled
 // group created with mode preferred serves a plain-text and a TLS cluster
-// client on every shard.
+// client on every shard, also on a shard added later.
 func TestTransitEncryption_ClusterModeCreatePreferred(t *testing.T) {
 	redistest.Binary(t)
 	ts := keywardtest.New(t, keywardtest.WithDelay(50*time.Millisecond))
@@ -550,30 +550,45 @@ func TestTransitEncryption_ClusterModeCreatePreferred(t *testing.T) {
 	}
 	rg := waitRGWithin(t, c, "cmpref", "available", 60*time.Second)
 	transitReported(t, c, rg, true, "preferred")
-	for _, tlsConf := range []*tls.Config{ts.Engine().TLSConfig(), nil} {
-		cl := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{endpointAddr(rg.ConfigurationEndpoint)}, TLSConfig: tlsConf,
-			MaxRetries: 2, DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, DisableIdentity: true})
-		prefix := fmt.Sprintf("tls-%v", tlsConf != nil)
-		for i := range 100 {
-			if err := cl.Set(ctx, fmt.Sprintf("%s:%d", prefix, i), i, 0).Err(); err != nil {
-				t.Fatalf("%s: SET: %v", prefix, err)
+	check := func(what string, shards int) {
+		t.Helper()
+		for _, tlsConf := range []*tls.Config{ts.Engine().TLSConfig(), nil} {
+			cl := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{endpointAddr(rg.ConfigurationEndpoint)}, TLSConfig: tlsConf,
+				MaxRetries: 2, DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, DisableIdentity: true})
+			defer cl.Close()
+			prefix := fmt.Sprintf("%s-tls-%v", what, tlsConf != nil)
+			for i := range 100 {
+				if err := cl.Set(ctx, fmt.Sprintf("%s:%d", prefix, i), i, 0).Err(); err != nil {
+					t.Fatalf("%s: SET: %v", prefix, err)
+				}
+			}
+			var mu sync.Mutex
+			n := 0
+			if err := cl.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+				size, err := m.DBSize(ctx).Result()
+				mu.Lock()
+				defer mu.Unlock()
+				if size > 0 {
+					n++
+				}
+				return err
+			}); err != nil || n != shards {
+				t.Errorf("%s: %d shards hold keys (%v), want %d", prefix, n, err, shards)
 			}
 		}
-		var mu sync.Mutex
-		shards := 0
-		if err := cl.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
-			n, err := m.DBSize(ctx).Result()
-			mu.Lock()
-			defer mu.Unlock()
-			if n > 0 {
-				shards++
-			}
-			return err
-		}); err != nil || shards != 2 {
-			t.Errorf("%s: %d shards hold keys (%v), want 2", prefix, shards, err)
-		}
-		cl.Close()
 	}
+	check("created", 2)
+	// A shard added to a preferred group serves both kinds of client too.
+	if _, err := c.ModifyReplicationGroupShardConfiguration(ctx, &elasticache.ModifyReplicationGroupShardConfigurationInput{
+		ReplicationGroupId: aws.String("cmpref"), NodeGroupCount: aws.Int32(3), ApplyImmediately: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	rg = waitRGWithin(t, c, "cmpref", "available", 60*time.Second)
+	if len(rg.NodeGroups) != 3 {
+		t.Fatalf("%d node groups after the scale-out", len(rg.NodeGroups))
+	}
+	transitReported(t, c, rg, true, "preferred")
+	check("scaled", 3)
 }
 
 // TestTerraform_ClusterModeTransitEncryptionToggle replays the provider's
