@@ -488,8 +488,8 @@ func checkTransitMode(m string) error {
 
 // transitModeChangeable refuses groups whose in-transit encryption cannot
 // move through mode preferred: ElastiCache allows it from Redis OSS 7.0.5
-// (and every Valkey version); keyward does not yet switch the nodes of a
-// cluster-mode-enabled group (their cluster bus would change too).
+// (and every Valkey version), in either cluster mode, not on a member of a
+// global datastore.
 func transitModeChangeable(c *keyward.Cache) error {
 	v := c.EngineVersion
 	if strings.Count(v, ".") == 1 {
@@ -502,10 +502,6 @@ func transitModeChangeable(c *keyward.Cache) error {
 	if c.Global != nil {
 		return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
 			"Transit encryption mode preferred is not supported for a member of a global replication group.")
-	}
-	if c.ClusterMode {
-		return keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
-			"keyward does not yet change in-transit encryption of a cluster-mode-enabled replication group; create a new one.")
 	}
 	return nil
 }

@@ -203,7 +203,11 @@
 //     connections are refused only while the front process starts (0.2-0.5
 //     s in cmd/keyward's upgrade test). Endpoints do not move; IAM users
 //     can log in from then on. A node of a release before the private
-//     socket is reached over TLS until its next start.
+//     socket is reached over TLS until its next start. The way back (the
+//     cache's in-transit encryption turned off) is MovePortTo: a Cluster
+//     node restarts announcing the port it then moves back to
+//     (cluster-announce-port), as CONFIG SET port does not change the
+//     port a Redis 7.0 node names for itself.
 //   - Cost: one more hop. Figures are in docs/bench.md.
 //
 // # Redis Cluster and memcached

@@ -44,6 +44,18 @@ func (a engineAdapter) EnsureNode(ctx context.Context, spec reconcile.NodeSpec) 
 		}
 		es.AnnouncePort = port
 	}
+	if !front && spec.Cluster {
+		if port := a.recordedPort(spec); port != 0 {
+			if n, ok := a.m.Node(spec.ID); ok && n.Port != port {
+				// A Cluster node that served behind a front (the cache no
+				// longer has in-transit encryption) announces the port it
+				// takes back below from its restart on, so that the cluster
+				// never names the private port it listens on meanwhile. The
+				// next pass finds it on that port and announces its own.
+				es.AnnouncePort = port
+			}
+		}
+	}
 	if !front && a.f != nil && a.f.Has(spec.ID) {
 		// The cache no longer has in-transit encryption: the front goes
 		// first, freeing the port and addresses the node serves again.
@@ -61,10 +73,9 @@ func (a engineAdapter) EnsureNode(ctx context.Context, spec reconcile.NodeSpec) 
 	if front {
 		return a.ensureFront(ctx, spec, n)
 	}
-	if port := a.recordedPort(spec); port != 0 && port != n.Port && !spec.Cluster {
+	if port := a.recordedPort(spec); port != 0 && port != n.Port {
 		// A node that served behind a front (see ensureFront) takes back
-		// the port clients are given. (Only cluster-mode-disabled groups
-		// change in-transit encryption; a Cluster node's port is its own.)
+		// the port clients are given.
 		return port, a.m.MovePortTo(ctx, spec.ID, port)
 	}
 	return n.Port, nil
