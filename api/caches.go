@@ -205,20 +205,9 @@ func promoteMember(ctx context.Context, tx keyward.Tx, cur, c *keyward.Cache, ra
 	if i < 0 {
 		// A cluster of this scope, standalone or another group's member,
 		// is not this group's; anything else does not exist.
-		exists := false
-		if _, err := keyward.Clusters.Get(ctx, tx, c.Scope, id); err == nil {
-			exists = true
-		} else if keyward.ErrorCode(err) != keyward.ENOTFOUND {
+		if exists, err := clusterIDTaken(ctx, tx, c.Scope, id); err != nil {
 			return false, false, err
-		}
-		all, err := tx.FindAllCaches(ctx)
-		if err != nil {
-			return false, false, err
-		}
-		for _, o := range all {
-			exists = exists || o.Scope == c.Scope && slices.ContainsFunc(o.Nodes, func(n keyward.CacheNode) bool { return n.ClusterID == id })
-		}
-		if !exists {
+		} else if !exists {
 			return false, false, clusterNotFound(id)
 		}
 		return false, false, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "Cache cluster %s is not a member of replication group %s.", id, c.ID)
