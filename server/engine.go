@@ -44,16 +44,20 @@ func (a engineAdapter) EnsureNode(ctx context.Context, spec reconcile.NodeSpec) 
 		}
 		es.AnnouncePort = port
 	}
-	if !front && spec.Cluster {
-		if port := a.recordedPort(spec); port != 0 {
-			if n, ok := a.m.Node(spec.ID); ok && n.Port != port {
-				// A Cluster node that served behind a front (the cache no
-				// longer has in-transit encryption) announces the port it
-				// takes back below from its restart on, so that the cluster
-				// never names the private port it listens on meanwhile. The
-				// next pass finds it on that port and announces its own.
-				es.AnnouncePort = port
-			}
+	// The port clients are given, which a node that served behind a
+	// front takes back (below).
+	recorded := 0
+	if !front {
+		recorded = a.recordedPort(spec)
+	}
+	if spec.Cluster && recorded != 0 {
+		if n, ok := a.m.Node(spec.ID); ok && n.Port != recorded {
+			// A Cluster node that served behind a front (the cache no
+			// longer has in-transit encryption) announces the port it
+			// takes back below from its restart on, so that the cluster
+			// never names the private port it listens on meanwhile. The
+			// next pass finds it on that port and announces its own.
+			es.AnnouncePort = recorded
 		}
 	}
 	if !front && a.f != nil && a.f.Has(spec.ID) {
@@ -73,10 +77,10 @@ func (a engineAdapter) EnsureNode(ctx context.Context, spec reconcile.NodeSpec) 
 	if front {
 		return a.ensureFront(ctx, spec, n)
 	}
-	if port := a.recordedPort(spec); port != 0 && port != n.Port {
+	if recorded != 0 && recorded != n.Port {
 		// A node that served behind a front (see ensureFront) takes back
 		// the port clients are given.
-		return port, a.m.MovePortTo(ctx, spec.ID, port)
+		return recorded, a.m.MovePortTo(ctx, spec.ID, recorded)
 	}
 	return n.Port, nil
 }
