@@ -202,20 +202,29 @@ func endpointAddr(e *types.Endpoint) string {
 func TestTerraform_TransitEncryptionToggle(t *testing.T) {
 	redistest.Binary(t)
 	ts := keywardtest.New(t, keywardtest.WithDelay(50*time.Millisecond))
-	c := ts.Client
-	ctx := t.Context()
 	config := tfState{"description": "tf tls", "num_cache_clusters": 2, "node_type": "cache.t4g.small", "engine": "redis",
 		"engine_version": "7.0", "transit_encryption_enabled": false, "transit_encryption_mode": ""}
-	if _, err := c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
+	replayTransitToggle(t, ts.Client, config, &elasticache.CreateReplicationGroupInput{
 		ReplicationGroupId: aws.String("tf-tls"), ReplicationGroupDescription: aws.String("tf tls"),
 		AutomaticFailoverEnabled: aws.Bool(false), CacheNodeType: aws.String("cache.t4g.small"), TransitEncryptionEnabled: aws.Bool(false),
 		Engine: aws.String("redis"), EngineVersion: aws.String("7.0"), NumCacheClusters: aws.Int32(2),
-	}); err != nil {
+	})
+}
+
+// replayTransitToggle creates the group as the provider does, then replays
+// its four in-place updates (off → on/preferred → required → preferred →
+// off), each followed by the waiter and a Read whose plan against config
+// must be empty, then deletes the group.
+func replayTransitToggle(t *testing.T, c *elasticache.Client, config tfState, create *elasticache.CreateReplicationGroupInput) {
+	t.Helper()
+	ctx := t.Context()
+	id := aws.ToString(create.ReplicationGroupId)
+	if _, err := c.CreateReplicationGroup(ctx, create); err != nil {
 		t.Fatal(err)
 	}
 	pending := []string{"creating", "modifying", "snapshotting"}
-	waitTF(t, "create", pending, "available", rgStatus(c, "tf-tls"))
-	if d := tfPlan(config, tfReadReplicationGroup(t, c, "tf-tls"), rgOptionalDefaults); len(d) > 0 {
+	waitTF(t, "create", pending, "available", rgStatus(c, id))
+	if d := tfPlan(config, tfReadReplicationGroup(t, c, id), rgOptionalDefaults); len(d) > 0 {
 		t.Fatalf("plan after create is not empty:\n%s", strings.Join(d, "\n"))
 	}
 	steps := []struct {
@@ -229,29 +238,28 @@ func TestTerraform_TransitEncryptionToggle(t *testing.T) {
 		{aws.Bool(false), "", tfState{"transit_encryption_enabled": false, "transit_encryption_mode": ""}},
 	}
 	for i, st := range steps {
-		waitTF(t, "before update", pending, "available", rgStatus(c, "tf-tls"))
-		if st.enabled != nil && tfTransitForcesNew(t, tfReadReplicationGroup(t, c, "tf-tls")) {
+		waitTF(t, "before update", pending, "available", rgStatus(c, id))
+		if st.enabled != nil && tfTransitForcesNew(t, tfReadReplicationGroup(t, c, id)) {
 			t.Fatalf("step %d: the provider would replace the group to change transit_encryption_enabled", i)
 		}
-		_, err := c.ModifyReplicationGroup(ctx, &elasticache.ModifyReplicationGroupInput{
-			ReplicationGroupId: aws.String("tf-tls"), ApplyImmediately: aws.Bool(true),
+		if _, err := c.ModifyReplicationGroup(ctx, &elasticache.ModifyReplicationGroupInput{
+			ReplicationGroupId: aws.String(id), ApplyImmediately: aws.Bool(true),
 			TransitEncryptionEnabled: st.enabled, TransitEncryptionMode: st.mode,
-		})
-		if err != nil {
+		}); err != nil {
 			t.Fatalf("step %d: %v", i, err)
 		}
-		waitTF(t, "update", pending, "available", rgStatus(c, "tf-tls"))
+		waitTF(t, "update", pending, "available", rgStatus(c, id))
 		for k, v := range st.state {
 			config[k] = v
 		}
-		if d := tfPlan(config, tfReadReplicationGroup(t, c, "tf-tls"), rgOptionalDefaults); len(d) > 0 {
+		if d := tfPlan(config, tfReadReplicationGroup(t, c, id), rgOptionalDefaults); len(d) > 0 {
 			t.Errorf("plan after step %d is not empty:\n%s", i, strings.Join(d, "\n"))
 		}
 	}
-	if _, err := c.DeleteReplicationGroup(ctx, &elasticache.DeleteReplicationGroupInput{ReplicationGroupId: aws.String("tf-tls")}); err != nil {
+	if _, err := c.DeleteReplicationGroup(ctx, &elasticache.DeleteReplicationGroupInput{ReplicationGroupId: aws.String(id)}); err != nil {
 		t.Fatal(err)
 	}
-	waitTF(t, "delete", []string{"creating", "available", "deleting"}, "", rgStatus(c, "tf-tls"))
+	waitTF(t, "delete", []string{"creating", "available", "deleting"}, "", rgStatus(c, id))
 }
 
 // TestTransitEncryption_CreatePreferred: CreateReplicationGroup with mode
@@ -599,57 +607,15 @@ func TestTransitEncryption_ClusterModeCreatePreferred(t *testing.T) {
 func TestTerraform_ClusterModeTransitEncryptionToggle(t *testing.T) {
 	redistest.Binary(t)
 	ts := keywardtest.New(t, keywardtest.WithDelay(50*time.Millisecond))
-	c := ts.Client
-	ctx := t.Context()
 	config := tfState{
 		"description": "tf cluster tls", "num_node_groups": 2, "replicas_per_node_group": 1, "node_type": "cache.t4g.small",
 		"engine": "redis", "engine_version": "7.0", "automatic_failover_enabled": true, "transit_encryption_enabled": false,
 		"transit_encryption_mode": "", "parameter_group_name": "default.redis7.cluster.on", "cluster_mode": "enabled", "num_cache_clusters": 4,
 	}
-	if _, err := c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
+	replayTransitToggle(t, ts.Client, config, &elasticache.CreateReplicationGroupInput{
 		ReplicationGroupId: aws.String("tf-cmtls"), ReplicationGroupDescription: aws.String("tf cluster tls"),
 		AutomaticFailoverEnabled: aws.Bool(true), CacheNodeType: aws.String("cache.t4g.small"), TransitEncryptionEnabled: aws.Bool(false),
 		Engine: aws.String("redis"), EngineVersion: aws.String("7.0"), ClusterMode: types.ClusterModeEnabled,
 		NumNodeGroups: aws.Int32(2), ReplicasPerNodeGroup: aws.Int32(1), CacheParameterGroupName: aws.String("default.redis7.cluster.on"),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	pending := []string{"creating", "modifying", "snapshotting"}
-	waitTF(t, "create", pending, "available", rgStatus(c, "tf-cmtls"))
-	if d := tfPlan(config, tfReadReplicationGroup(t, c, "tf-cmtls"), rgOptionalDefaults); len(d) > 0 {
-		t.Fatalf("plan after create is not empty:\n%s", strings.Join(d, "\n"))
-	}
-	steps := []struct {
-		enabled *bool // sent when it changes
-		mode    types.TransitEncryptionMode
-		state   tfState
-	}{
-		{aws.Bool(true), types.TransitEncryptionModePreferred, tfState{"transit_encryption_enabled": true, "transit_encryption_mode": "preferred"}},
-		{nil, types.TransitEncryptionModeRequired, tfState{"transit_encryption_enabled": true, "transit_encryption_mode": "required"}},
-		{nil, types.TransitEncryptionModePreferred, tfState{"transit_encryption_enabled": true, "transit_encryption_mode": "preferred"}},
-		{aws.Bool(false), "", tfState{"transit_encryption_enabled": false, "transit_encryption_mode": ""}},
-	}
-	for i, st := range steps {
-		waitTF(t, "before update", pending, "available", rgStatus(c, "tf-cmtls"))
-		if st.enabled != nil && tfTransitForcesNew(t, tfReadReplicationGroup(t, c, "tf-cmtls")) {
-			t.Fatalf("step %d: the provider would replace the group to change transit_encryption_enabled", i)
-		}
-		if _, err := c.ModifyReplicationGroup(ctx, &elasticache.ModifyReplicationGroupInput{
-			ReplicationGroupId: aws.String("tf-cmtls"), ApplyImmediately: aws.Bool(true),
-			TransitEncryptionEnabled: st.enabled, TransitEncryptionMode: st.mode,
-		}); err != nil {
-			t.Fatalf("step %d: %v", i, err)
-		}
-		waitTF(t, "update", pending, "available", rgStatus(c, "tf-cmtls"))
-		for k, v := range st.state {
-			config[k] = v
-		}
-		if d := tfPlan(config, tfReadReplicationGroup(t, c, "tf-cmtls"), rgOptionalDefaults); len(d) > 0 {
-			t.Errorf("plan after step %d is not empty:\n%s", i, strings.Join(d, "\n"))
-		}
-	}
-	if _, err := c.DeleteReplicationGroup(ctx, &elasticache.DeleteReplicationGroupInput{ReplicationGroupId: aws.String("tf-cmtls")}); err != nil {
-		t.Fatal(err)
-	}
-	waitTF(t, "delete", []string{"creating", "available", "deleting"}, "", rgStatus(c, "tf-cmtls"))
+	})
 }
