@@ -27,11 +27,11 @@ import (
 // Versions. The index counts versions in memory, from 1 at Open: every
 // write transaction that writes something commits the next one (one that
 // writes nothing rolls back, see Store.commit). The index is
-// multi-version, like SQLite's WAL: each document version, index entry and reference carries
-// the span of versions [from, to) it exists in, and a View reads those of
-// the version last committed when it began (pin), so that the documents,
-// what it finds by field and the referrers it derives are of one
-// snapshot. A version is published to Views only once its COMMIT has
+// multi-version, like SQLite's WAL: each document version, index entry
+// and reference carries the span of versions [from, to) it exists in, and
+// a View reads those of the version last committed when it began (pin), so
+// that the documents, what it finds by field and the referrers it derives
+// are of one snapshot. A version is published to Views only once its COMMIT has
 // returned, that is once it is durable (commit). The writer reads and
 // writes at the version its open transaction will commit (pending).
 // Entries a transaction ended are forgotten once no View can be at a
