@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -71,13 +72,34 @@ func (w *writer) end() { w.stop.Store(true); w.wg.Wait() }
 
 // lost returns the acknowledged writes of w that the cluster lacks.
 func (w *writer) lost(ctx context.Context, prefix string) int {
-	lost := 0
+	lost, unreadable, _ := w.readBack(ctx, w.cc, prefix)
+	return lost + unreadable
+}
+
+// readBack reads every acknowledged write of w back through c. A key that
+// is missing or holds another value is lost. A read that fails otherwise
+// (a shard still re-announcing itself after a failover, say) is retried
+// for up to 10 s and then counted as unreadable with its error, so a
+// client error is not reported as lost data, nor lost data hidden.
+func (w *writer) readBack(ctx context.Context, c *redis.ClusterClient, prefix string) (lost, unreadable int, lastErr error) {
+	deadline := time.Now().Add(10 * time.Second)
 	for _, i := range w.acked {
-		if v, err := w.cc.Get(ctx, fmt.Sprintf("%s:%d", prefix, i)).Result(); err != nil || v != fmt.Sprint(i) {
-			lost++
+		for {
+			v, err := c.Get(ctx, fmt.Sprintf("%s:%d", prefix, i)).Result()
+			if err == nil || errors.Is(err, redis.Nil) {
+				if v != fmt.Sprint(i) {
+					lost++
+				}
+				break
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				unreadable, lastErr = unreadable+1, err
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	return lost
+	return lost, unreadable, lastErr
 }
 
 func slotsOf(rg types.ReplicationGroup) (map[string]string, int) {

@@ -235,14 +235,8 @@ func TestGlobalCluster_ReplicatesShards(t *testing.T) {
 	}
 	wc := scaleClient(ts, waitRG(t, west, "csec", "available"))
 	defer wc.Close()
-	lost := 0
-	for _, i := range w.acked {
-		if v, err := wc.Get(ctx, fmt.Sprintf("w:%d", i)).Result(); err != nil || v != fmt.Sprint(i) {
-			lost++
-		}
-	}
-	if lost > 0 {
-		t.Fatalf("%d of %d acknowledged writes lost by the failover", lost, len(w.acked))
+	if lost, unreadable, err := w.readBack(ctx, wc, "w"); lost > 0 || unreadable > 0 {
+		t.Fatalf("of %d acknowledged writes, %d lost by the failover and %d unreadable (last error: %v)", len(w.acked), lost, unreadable, err)
 	}
 	keywardtest.Eventually(t, 15*time.Second, "the new primary takes writes", func() bool {
 		return wc.Set(ctx, "after", "failover", 0).Err() == nil
