@@ -9,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"syscall"
@@ -60,7 +58,7 @@ func New(t testing.TB, opts ...func(*server.Config)) *Server {
 	cfg := server.Config{
 		Listen:  "127.0.0.1:0",
 		DataDir: t.TempDir(),
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:  testLogger(t),
 		// A test binary cannot run "keyward front": fronts run in-process.
 		FrontsInProcess: true,
 	}
