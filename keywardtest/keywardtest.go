@@ -1,7 +1,8 @@
 // Package keywardtest runs a whole keyward in-process for tests, the way
 // net/http/httptest runs a server: real SQLite state in a temporary
 // directory, the real reconciler and HTTP stack, and an aws-sdk-go-v2
-// ElastiCache client pointed at it.
+// ElastiCache client pointed at it. The server's log is kept and printed
+// when the test fails (logtail.go).
 package keywardtest
 
 import (
