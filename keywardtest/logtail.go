@@ -17,10 +17,10 @@ const logTailLines = 300
 // only when the test fails, so that a failure seen once under CI load
 // (a retry loop, a pass giving up) can be understood without a rerun.
 type logTail struct {
-	mu    sync.Mutex
-	lines []string
-	next  int // where the next line goes once lines is full
-	cut   int // lines dropped
+	mu      sync.Mutex
+	lines   []string
+	next    int  // where the next line goes once lines is full
+	dropped bool // earlier lines were overwritten
 }
 
 func (l *logTail) Write(p []byte) (int, error) {
@@ -34,7 +34,7 @@ func (l *logTail) Write(p []byte) (int, error) {
 		}
 		l.lines[l.next] = s
 		l.next = (l.next + 1) % logTailLines
-		l.cut++
+		l.dropped = true
 	}
 	return len(p), nil
 }
@@ -43,7 +43,7 @@ func (l *logTail) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var b strings.Builder
-	if l.cut > 0 {
+	if l.dropped {
 		b.WriteString("… (earlier lines dropped)\n")
 	}
 	for i := range l.lines {
