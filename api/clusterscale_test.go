@@ -102,6 +102,34 @@ func (w *writer) readBack(ctx context.Context, c *redis.ClusterClient, prefix st
 	return lost, unreadable, lastErr
 }
 
+// keysPerPrimary returns how many keys each shard primary cc reaches
+// holds, smallest first.
+func keysPerPrimary(ctx context.Context, cc *redis.ClusterClient) ([]int64, error) {
+	var mu sync.Mutex
+	var sizes []int64
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+		size, err := n.DBSize(ctx).Result()
+		mu.Lock()
+		sizes = append(sizes, size)
+		mu.Unlock()
+		return err
+	})
+	slices.Sort(sizes)
+	return sizes, err
+}
+
+// shardsHoldingKeys counts the shard primaries cc reaches that hold keys.
+func shardsHoldingKeys(ctx context.Context, cc *redis.ClusterClient) (int, error) {
+	sizes, err := keysPerPrimary(ctx, cc)
+	n := 0
+	for _, size := range sizes {
+		if size > 0 {
+			n++
+		}
+	}
+	return n, err
+}
+
 func slotsOf(rg types.ReplicationGroup) (map[string]string, int) {
 	out, total := map[string]string{}, 0
 	for _, ng := range rg.NodeGroups {
@@ -201,18 +229,11 @@ func TestClusterScale_ReshardKeepsEveryKey(t *testing.T) {
 	if n := w.lost(ctx, "w"); n != 0 {
 		t.Fatalf("%d of %d acknowledged writes lost while resharding", n, len(w.acked))
 	}
-	var sizes []int64
-	var mu sync.Mutex
-	if err := cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
-		s, err := n.DBSize(ctx).Result()
-		mu.Lock()
-		sizes = append(sizes, s)
-		mu.Unlock()
-		return err
-	}); err != nil {
+	sizes, err := keysPerPrimary(ctx, cc)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if slices.Sort(sizes); len(sizes) != 3 || sizes[0] == 0 {
+	if len(sizes) != 3 || sizes[0] == 0 {
 		t.Fatalf("keys per primary after 2 -> 3: %v", sizes)
 	}
 

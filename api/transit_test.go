@@ -344,17 +344,7 @@ func TestTransitEncryption_ClusterModeMigration(t *testing.T) {
 				t.Fatalf("%s: SET %s:%d: %v", what, prefix, i, err)
 			}
 		}
-		var mu sync.Mutex
-		shards := 0
-		if err := cl.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
-			size, err := m.DBSize(ctx).Result()
-			mu.Lock()
-			defer mu.Unlock()
-			if size > 0 {
-				shards++
-			}
-			return err
-		}); err != nil || shards != 3 {
+		if shards, err := shardsHoldingKeys(ctx, cl); err != nil || shards != 3 {
 			t.Fatalf("%s: %d shards hold keys (%v), want 3", what, shards, err)
 		}
 	}
@@ -570,17 +560,7 @@ func TestTransitEncryption_ClusterModeCreatePreferred(t *testing.T) {
 					t.Fatalf("%s: SET: %v", prefix, err)
 				}
 			}
-			var mu sync.Mutex
-			n := 0
-			if err := cl.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
-				size, err := m.DBSize(ctx).Result()
-				mu.Lock()
-				defer mu.Unlock()
-				if size > 0 {
-					n++
-				}
-				return err
-			}); err != nil || n != shards {
+			if n, err := shardsHoldingKeys(ctx, cl); err != nil || n != shards {
 				t.Errorf("%s: %d shards hold keys (%v), want %d", prefix, n, err, shards)
 			}
 		}
