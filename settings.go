@@ -40,6 +40,9 @@ type CacheSettings struct {
 	// PendingCacheNodeType holds a node type change accepted without
 	// ApplyImmediately, shown in the clusters' PendingModifiedValues.
 	PendingCacheNodeType string `json:"pending_cache_node_type,omitempty"`
+	// PendingEngineVersion holds an engine upgrade accepted without
+	// ApplyImmediately, shown in the clusters' PendingModifiedValues.
+	PendingEngineVersion string `json:"pending_engine_version,omitempty"`
 	// PendingPrimaryClusterID holds a ModifyReplicationGroup
 	// PrimaryClusterId accepted without ApplyImmediately, shown in the
 	// group's PendingModifiedValues.

@@ -872,6 +872,9 @@ func memberCluster(c *keyward.Cache, i int, n keyward.CacheNode) ecapi.CacheClus
 	if st.PendingCacheNodeType != "" {
 		cc.PendingModifiedValues.CacheNodeType = ptr(st.PendingCacheNodeType)
 	}
+	if st.PendingEngineVersion != "" {
+		cc.PendingModifiedValues.EngineVersion = ptr(reportedEngineVersion(c.Engine, st.PendingEngineVersion))
+	}
 	return cc
 }
 

@@ -35,11 +35,11 @@ func pageOf[T any](items []T, key func(T) string, p page) (out []T, next *string
 }
 
 // runningVersions are the entries DefaultOnly answers: for each engine,
-// the one version keyward's nodes run, which is what a create that names
-// no version gets and the only one it accepts (see checkEngineVersion).
-// ElastiCache's own defaults (redis 7.1, valkey 8.2, memcached 1.6.22) are
-// versions keyward cannot run, so a stack that feeds the default into a
-// create would fail; the full list stays ElastiCache's. memcached 1.6.18
+// the version keyward's nodes run, which is what a create that names no
+// version gets (checkEngineVersion also accepts redis 7.1, which the same
+// nodes serve: servedVersions). ElastiCache's other defaults (valkey 8.2,
+// memcached 1.6.22) are versions keyward cannot run, so a stack that feeds
+// the default into a create would fail; the full list stays ElastiCache's. memcached 1.6.18
 // (Debian's) is not in ElastiCache's list: its entry is keyward's, in the
 // family of its minor version.
 func runningVersions() []catalog.EngineVersion {

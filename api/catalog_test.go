@@ -76,7 +76,9 @@ func TestDescribeCacheEngineVersions(t *testing.T) {
 // TestDescribeCacheEngineVersions_DefaultOnlyCreates: the version
 // DefaultOnly answers for each engine is one a create accepts, as a stack
 // that feeds the default into CreateReplicationGroup or CreateCacheCluster
-// does; ElastiCache's own default (redis 7.1) stays listed, and refused.
+// does; ElastiCache's own default (redis 7.1) is accepted too (its nodes
+// serve it, see TestReplicationGroup_EngineVersionUpgrade), and a listed
+// version they cannot serve (redis 6.2) is refused.
 func TestDescribeCacheEngineVersions_DefaultOnlyCreates(t *testing.T) {
 	redistest.Binary(t)
 	redistest.Memcached(t)
@@ -123,9 +125,14 @@ func TestDescribeCacheEngineVersions_DefaultOnlyCreates(t *testing.T) {
 	if aws.ToString(cl.CacheCluster.EngineVersion) != "1.6.18" {
 		t.Errorf("cluster version %q", aws.ToString(cl.CacheCluster.EngineVersion))
 	}
-	// ElastiCache's default is still in the full list, and refused.
-	_, err = c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
+	// ElastiCache's default is accepted; an older line in the list is not.
+	if _, err = c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
 		ReplicationGroupId: aws.String("elasticache-default"), ReplicationGroupDescription: aws.String("d"), EngineVersion: aws.String("7.1"),
+	}); err != nil {
+		t.Errorf("CreateReplicationGroup with ElastiCache's default version 7.1: %v", err)
+	}
+	_, err = c.CreateReplicationGroup(ctx, &elasticache.CreateReplicationGroupInput{
+		ReplicationGroupId: aws.String("older-line"), ReplicationGroupDescription: aws.String("d"), EngineVersion: aws.String("6.2"),
 	})
 	keywardtest.WantError(t, err, "InvalidParameterValue", 400)
 }

@@ -232,7 +232,7 @@ func checkClusterVersion(e keyward.Engine, version string) error {
 		}
 		return nil
 	}
-	if version != memcachedVersion {
+	if !slices.Contains(servedVersions[e], version) {
 		return invalidCluster("Engine version %s is not available here: keyward's nodes run memcached %s.", version, memcachedVersion)
 	}
 	return nil
@@ -494,6 +494,9 @@ func clusterToAPI(cl *keyward.CacheCluster, showNodes bool) *ecapi.CacheCluster 
 	if st.PendingCacheNodeType != "" {
 		out.PendingModifiedValues.CacheNodeType = ptr(st.PendingCacheNodeType)
 	}
+	if st.PendingEngineVersion != "" {
+		out.PendingModifiedValues.EngineVersion = ptr(reportedEngineVersion(cl.Engine, st.PendingEngineVersion))
+	}
 	if cl.IsMemcached() {
 		out.ClientDownloadLandingPage = ptr(memcachedClientPage)
 		// The configuration endpoint is an address of its own whose front
@@ -649,8 +652,22 @@ func applyClusterModify(s *Service, cl *keyward.CacheCluster, in *ecapi.ModifyCa
 		}
 		changed = true
 	}
-	if in.EngineVersion != nil && *in.EngineVersion != cl.EngineVersion {
-		cl.EngineVersion, changed = *in.EngineVersion, true
+	// An engine upgrade, now or pending, as for replication groups
+	// (rgModifySettings).
+	if v := in.EngineVersion; v != nil && *v != cl.EngineVersion {
+		if err := checkClusterVersion(cl.Engine, *v); err != nil {
+			return false, err
+		}
+		if err := checkUpgrade(cl.Engine, cl.EngineVersion, *v); err != nil {
+			return false, keyward.Errorf(keyward.ErrorCode(err), keyward.ResourceCacheCluster, "%s", keyward.ErrorMessage(err))
+		}
+		if now {
+			cl.EngineVersion, st.PendingEngineVersion, changed = *v, "", true
+		} else if *v != st.PendingEngineVersion {
+			st.PendingEngineVersion, changed = *v, true
+		}
+	} else if v != nil && st.PendingEngineVersion != "" {
+		st.PendingEngineVersion, changed = "", true
 	}
 	if in.CacheParameterGroupName != nil && *in.CacheParameterGroupName != st.CacheParameterGroupName {
 		if *in.CacheParameterGroupName != clusterParameterGroup(cl.Engine, cl.EngineVersion) {

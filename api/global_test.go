@@ -282,6 +282,27 @@ func TestGlobal_ReplicatesAcrossRegions(t *testing.T) {
 		}
 	}
 
+	// An engine upgrade goes through the datastore to every member.
+	if _, err := east.ModifyGlobalReplicationGroup(ctx, &elasticache.ModifyGlobalReplicationGroupInput{GlobalReplicationGroupId: aws.String(gid),
+		ApplyImmediately: aws.Bool(true), EngineVersion: aws.String("7.1")}); err != nil {
+		t.Fatalf("ModifyGlobalReplicationGroup 7.0 → 7.1: %v", err)
+	}
+	if g = waitGlobal(t, east, gid, "available"); aws.ToString(g.EngineVersion) != "7.1.0" {
+		t.Fatalf("datastore version after the upgrade: %s", aws.ToString(g.EngineVersion))
+	}
+	for _, m := range []struct {
+		c  *elasticache.Client
+		id string
+	}{{east, "prim-001"}, {west, "sec-001"}} {
+		out, err := m.c.DescribeCacheClusters(ctx, &elasticache.DescribeCacheClustersInput{CacheClusterId: aws.String(m.id)})
+		if err != nil || len(out.CacheClusters) != 1 || aws.ToString(out.CacheClusters[0].EngineVersion) != "7.1.0" {
+			t.Fatalf("%s after the datastore's upgrade: %v, %v", m.id, out, err)
+		}
+	}
+	_, err = west.ModifyReplicationGroup(ctx, &elasticache.ModifyReplicationGroupInput{ReplicationGroupId: aws.String("sec"),
+		ApplyImmediately: aws.Bool(true), EngineVersion: aws.String("7.0")})
+	keywardtest.WantError(t, err, "InvalidParameterValue", 400)
+
 	// A member's node type changes only through the datastore.
 	_, err = west.ModifyReplicationGroup(ctx, &elasticache.ModifyReplicationGroupInput{ReplicationGroupId: aws.String("sec"),
 		ApplyImmediately: aws.Bool(true), CacheNodeType: aws.String("cache.r6g.2xlarge")})

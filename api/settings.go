@@ -346,9 +346,23 @@ func rgModifySettings(c *keyward.Cache, in *ecapi.ModifyReplicationGroupMessage)
 		return false, false, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
 			"Changing the engine of a running replication group is not supported by keyward.")
 	}
-	if in.EngineVersion != nil && *in.EngineVersion != c.EngineVersion {
-		return false, false, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup,
-			"Engine version %s is not available here: keyward's nodes run %s %s.", keyward.Quote(*in.EngineVersion), c.Engine, c.EngineVersion)
+	// An engine upgrade applies now (status modifying; the nodes already
+	// run a binary that serves the new version, see servedVersions) or
+	// waits in the clusters' PendingModifiedValues, as ElastiCache keeps it
+	// for the maintenance window; naming the current version again drops a
+	// pending one.
+	if v := deref(in.EngineVersion); in.EngineVersion != nil && v != c.EngineVersion {
+		if err := checkUpgrade(c.Engine, c.EngineVersion, v); err != nil {
+			return false, false, err
+		}
+		switch {
+		case deref(in.ApplyImmediately):
+			c.EngineVersion, s.PendingEngineVersion, changed, async = v, "", true, true
+		case v != s.PendingEngineVersion:
+			s.PendingEngineVersion, changed = v, true
+		}
+	} else if in.EngineVersion != nil && s.PendingEngineVersion != "" {
+		s.PendingEngineVersion, changed = "", true
 	}
 	// A node type change applies now through the reconciler, or waits in
 	// PendingModifiedValues, as ElastiCache keeps it for the maintenance

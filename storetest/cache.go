@@ -68,7 +68,7 @@ func fullCache(s keyward.Scope, kind keyward.CacheKind, id string, groupIDs ...s
 		NoAutoMinorVersionUpgrade: true, DataTiering: true, NetworkType: "ipv4", IPDiscovery: "ipv4",
 		DailySnapshotTime:    "05:00",
 		UsageLimits:          &keyward.CacheUsageLimits{DataStorageMax: 10, DataStorageMin: 1, DataStorageUnit: "GB", ECPUMax: 5000, ECPUMin: 1000},
-		PendingCacheNodeType: "cache.r7g.large", PendingPrimaryClusterID: id + "-002",
+		PendingCacheNodeType: "cache.r7g.large", PendingEngineVersion: "7.1", PendingPrimaryClusterID: id + "-002",
 	}
 	// Cluster mode: every node in a shard (shard 0 would read as unset).
 	c.ClusterMode = true
