@@ -292,6 +292,14 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 	if err != nil {
 		return nil, err
 	}
+	var primary *keyward.CacheCluster
+	if in.PrimaryClusterId != nil {
+		// An existing cluster becomes the primary (fromcluster.go): its
+		// settings complete the input.
+		if primary, in, err = s.fromCluster(ctx, sc, in); err != nil {
+			return nil, err
+		}
+	}
 	if in.GlobalReplicationGroupId != nil {
 		// A secondary: the global datastore's settings complete the input.
 		if in, err = s.joinGlobal(ctx, sc, in); err != nil {
@@ -313,9 +321,6 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 	if deref(in.NumNodeGroups) > 1 || len(in.NodeGroupConfiguration) > 1 || strings.EqualFold(deref(in.ClusterMode), "enabled") ||
 		strings.HasSuffix(deref(in.CacheParameterGroupName), ".cluster.on") || s.clusterModeSnapshot(ctx, sc, in.SnapshotName) {
 		return s.createClusterModeGroup(ctx, sc, id, engine, in)
-	}
-	if in.PrimaryClusterId != nil {
-		return nil, keyward.Errorf(keyward.EINVALID, keyward.ResourceReplicationGroup, "keyward does not support creating a replication group from existing clusters.")
 	}
 	if len(in.SnapshotArns) > 1 {
 		return nil, keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceReplicationGroup, "A replication group with cluster mode disabled is restored from one RDB file: give one SnapshotArn, or enable cluster mode.")
@@ -415,6 +420,11 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 		} else if keyward.ErrorCode(err) != keyward.ENOTFOUND {
 			return err
 		}
+		if primary != nil {
+			if err := adoptPrimary(ctx, tx, c, primary); err != nil {
+				return err
+			}
+		}
 		if err := checkCacheGroups(ctx, tx, sc, c); err != nil {
 			return err
 		}
@@ -450,6 +460,9 @@ func (s *Service) createReplicationGroup(ctx context.Context, in *ecapi.CreateRe
 		return nil, err
 	}
 	s.notify(cacheKey(c))
+	if primary != nil {
+		s.notify(clusterKey(primary))
+	}
 	if globalKey.ID != "" {
 		s.notify(globalKey)
 	}
