@@ -18,6 +18,7 @@ const (
 	ClusterAvailable    ClusterStatus = "available"
 	ClusterModifying    ClusterStatus = "modifying"
 	ClusterRebooting    ClusterStatus = "rebooting cache cluster nodes"
+	ClusterSnapshotting ClusterStatus = "snapshotting" // a Redis cluster's snapshot is being taken
 	ClusterDeleting     ClusterStatus = "deleting"
 	ClusterCreateFailed ClusterStatus = "create-failed"
 )

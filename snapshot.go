@@ -85,6 +85,9 @@ type Snapshot struct {
 
 	// Serverless marks a snapshot of a serverless cache.
 	Serverless bool `json:"serverless,omitempty"`
+	// Standalone marks a snapshot of a standalone Redis cache cluster
+	// (ClusterID; ReplicationGroupID is empty).
+	Standalone bool `json:"standalone,omitempty"`
 
 	// UsedBy lists what needs the snapshot's data now (a copy being made,
 	// a replication group being restored), derived from their references.
@@ -195,7 +198,11 @@ func snapshotKind(name Resource, arn ARNType) *Kind[Snapshot] {
 		Settled: func(s *Snapshot) bool { return s.Status == SnapshotAvailable || s.Status == SnapshotFailed },
 		Clone:   (*Snapshot).Clone,
 		Index: func(s *Snapshot) []Field {
-			return []Field{{Name: "replication_group", Value: s.ReplicationGroupID}, {Name: "source", Value: s.Source}}
+			fs := []Field{{Name: "replication_group", Value: s.ReplicationGroupID}, {Name: "source", Value: s.Source}}
+			if s.Standalone {
+				fs = append(fs, Field{Name: "cache_cluster", Value: s.ClusterID})
+			}
+			return fs
 		},
 		// A copy holds its source until it is made.
 		Refs: func(s *Snapshot) []Ref {
@@ -289,6 +296,52 @@ func newSnapshot(c *Cache, name, member, source string, now time.Time) *Snapshot
 	}
 }
 
+// NewClusterSnapshot returns the snapshot of standalone Redis cluster cl,
+// stored creating: one RDB, of its one node.
+func NewClusterSnapshot(cl *CacheCluster, name, source string, now time.Time) *Snapshot {
+	return &Snapshot{
+		Scope: cl.Scope, ID: name, Source: source, Status: SnapshotCreating, StatusSince: now, CreatedAt: now,
+		ClusterID: cl.ID, Engine: cl.Engine, EngineVersion: cl.EngineVersion, CacheNodeType: cl.CacheNodeType, NumNodes: 1,
+		TransitEncryption: cl.TransitEncryption, CacheCreatedAt: cl.CreatedAt, RetentionLimit: cl.Settings.SnapshotRetentionLimit,
+		Window: cl.Settings.SnapshotWindow, File: SnapshotFileName(),
+		NodeSnapshots: []NodeSnapshot{{ClusterID: cl.ID, NodeGroupID: "0001"}},
+		Standalone:    true,
+	}
+}
+
+// StartClusterSnapshot stores snap, a snapshot of standalone cluster cl,
+// and puts cl in snapshotting, in tx: SnapshotAlreadyExists if the name
+// is taken, SnapshotQuotaExceeded past ElastiCache's 20 manual snapshots of
+// a cluster in 24 hours.
+func (t Tx) StartClusterSnapshot(ctx context.Context, cl *CacheCluster, snap *Snapshot) error {
+	if _, err := Snapshots.Get(ctx, t, cl.Scope, snap.ID); err == nil {
+		return Errorf(EEXISTS, ResourceSnapshot, "Snapshot %s already exists.", snap.ID)
+	} else if ErrorCode(err) != ENOTFOUND {
+		return err
+	}
+	if snap.Source == SnapshotManual {
+		all, err := Snapshots.Find(ctx, t, DocQuery{Scope: cl.Scope, Where: []Field{{Name: "cache_cluster", Value: cl.ID}}})
+		if err != nil {
+			return err
+		}
+		recent := 0
+		for _, s := range all {
+			if s.Source == SnapshotManual && s.CopyOf == "" && s.CreatedAt.After(snap.CreatedAt.Add(-24*time.Hour)) {
+				recent++
+			}
+		}
+		if recent >= ManualSnapshotsPerDay {
+			return Errorf(EQUOTA, ResourceSnapshot, "The maximum number of manual snapshots (%d per 24 hours) of cache cluster %s has been reached.", ManualSnapshotsPerDay, cl.ID)
+		}
+	}
+	if err := Snapshots.Create(ctx, t, snap); err != nil {
+		return err
+	}
+	next := cl.Clone()
+	next.Status, next.StatusSince = ClusterSnapshotting, snap.CreatedAt
+	return Clusters.Update(ctx, t, next)
+}
+
 // StartSnapshot stores snap and puts its replication group in
 // snapshotting, in tx (a serverless cache stays available, unless the
 // snapshot is its final one): SnapshotAlreadyExists if the name is taken,
@@ -353,6 +406,17 @@ func snapshotChanges(old, cur *Snapshot) []*Event {
 		case cur.Status == SnapshotFailed && old.Status == SnapshotCreating:
 			return []*Event{event(cur.Scope, SourceServerlessCacheSnapshot, cur.ID, at,
 				"Snapshot %s of serverless cache %s failed", cur.ID, cur.ReplicationGroupID)}
+		}
+		return nil
+	}
+	if cur.Standalone {
+		switch {
+		case cur.Status == SnapshotAvailable && old.Status == SnapshotCreating:
+			return []*Event{event(cur.Scope, SourceCacheCluster, cur.ClusterID, at,
+				"Snapshot succeeded for snapshot with ID '%s' of cache cluster with ID '%s'", cur.ID, cur.ClusterID)}
+		case cur.Status == SnapshotFailed && old.Status == SnapshotCreating:
+			return []*Event{event(cur.Scope, SourceCacheCluster, cur.ClusterID, at,
+				"Snapshot failed for snapshot with ID '%s' of cache cluster with ID '%s'", cur.ID, cur.ClusterID)}
 		}
 		return nil
 	}

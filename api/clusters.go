@@ -840,7 +840,9 @@ func (s *Service) deleteCacheCluster(ctx context.Context, in *ecapi.DeleteCacheC
 	id := strings.ToLower(deref(in.CacheClusterId))
 	var cl *keyward.CacheCluster
 	var member *ecapi.CacheCluster
+	var final *keyward.Snapshot
 	err = s.Store.Update(ctx, func(tx keyward.Tx) error {
+		final = nil
 		cur, err := getCluster(ctx, tx, sc, id)
 		if keyward.ErrorCode(err) == keyward.ENOTFOUND {
 			if rg, merr := memberOf(ctx, tx, sc, id); merr == nil {
@@ -854,7 +856,19 @@ func (s *Service) deleteCacheCluster(ctx context.Context, in *ecapi.DeleteCacheC
 			if cur.IsMemcached() {
 				return combination("Snapshots are not supported for the memcached engine: FinalSnapshotIdentifier cannot be used.")
 			}
-			return invalidCluster("keyward does not support final snapshots yet.")
+			// The final snapshot first; the reconciler deletes the
+			// cluster once it is taken (a failed one keeps it).
+			name := *in.FinalSnapshotIdentifier
+			if _, err := snapshotArgs(keyward.ResourceSnapshot, name, true, nil, nil); err != nil {
+				return err
+			}
+			snap, err := s.startClusterSnapshot(ctx, tx, sc, id, name, nil, true)
+			if err != nil {
+				return err
+			}
+			final = snap
+			cl, err = getCluster(ctx, tx, sc, id)
+			return err
 		}
 		if cur.Status != keyward.ClusterAvailable && cur.Status != keyward.ClusterCreateFailed {
 			return notAvailable(cur)
@@ -869,6 +883,9 @@ func (s *Service) deleteCacheCluster(ctx context.Context, in *ecapi.DeleteCacheC
 	if member != nil {
 		s.notify(keyward.Key{Resource: keyward.ResourceReplicationGroup, Scope: sc, ID: deref(member.ReplicationGroupId)})
 		return &ecapi.DeleteCacheClusterResult{CacheCluster: member}, nil
+	}
+	if final != nil {
+		s.notify(snapshotKey(sc, final.ID))
 	}
 	s.notify(clusterKey(cl))
 	return &ecapi.DeleteCacheClusterResult{CacheCluster: clusterToAPI(cl, false)}, nil

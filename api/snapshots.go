@@ -40,6 +40,11 @@ func snapshotToAPI(s *keyward.Snapshot, nodeGroups bool) *ecapi.Snapshot {
 	if s.Window != "" {
 		out.SnapshotWindow = ptr(s.Window)
 	}
+	if s.Standalone {
+		// A standalone cluster's snapshot names the cluster, not a group.
+		out.ReplicationGroupId, out.ReplicationGroupDescription, out.AutomaticFailover, out.NumNodeGroups = nil, nil, nil, nil
+		out.CacheClusterId, out.NumCacheNodes, out.CacheClusterCreateTime = ptr(s.ClusterID), ptr(int32(1)), ptr(s.CacheCreatedAt)
+	}
 	if s.ClusterMode {
 		out.CacheParameterGroupName = ptr(*out.CacheParameterGroupName + ".cluster.on")
 	}
@@ -78,7 +83,9 @@ func cacheSize(n int64) string {
 }
 
 // snapshotSource resolves CreateSnapshot's ReplicationGroupId or
-// CacheClusterId to the group and the member the snapshot is taken from.
+// CacheClusterId to the group and the member the snapshot is taken from;
+// a CacheClusterId that is no group's member comes back with a nil group
+// (a standalone cluster, or none: see startClusterSnapshot).
 func snapshotSource(ctx context.Context, tx keyward.Tx, sc keyward.Scope, rgID, clusterID *string) (*keyward.Cache, string, error) {
 	switch {
 	case rgID != nil && clusterID != nil:
@@ -102,7 +109,8 @@ func snapshotSource(ctx context.Context, tx keyward.Tx, sc keyward.Scope, rgID, 
 				}
 			}
 		}
-		return nil, "", keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceCacheCluster, "CacheCluster %s not found.", id)
+		// A standalone cluster: the caller takes it (clusterSnapshot).
+		return nil, id, nil
 	}
 	return nil, "", keyward.Errorf(keyward.ECOMBINATION, keyward.ResourceSnapshot, "Either ReplicationGroupId or CacheClusterId must be specified.")
 }
@@ -144,6 +152,28 @@ func (s *Service) startSnapshot(ctx context.Context, tx keyward.Tx, c *keyward.C
 	}
 	k := keyward.SnapshotKindOf(c.Kind == keyward.KindServerless)
 	return snap, tagNewResource(ctx, tx, c.Scope, keyward.ResourceRef{Type: k.TagType, ID: name}, tags)
+}
+
+// startClusterSnapshot starts, in tx, a manual snapshot name of the
+// standalone Redis cluster id, with its tags; deleteAfter makes it a final
+// snapshot (the reconciler deletes the cluster once it is taken).
+func (s *Service) startClusterSnapshot(ctx context.Context, tx keyward.Tx, sc keyward.Scope, id, name string, tags []keyward.Tag, deleteAfter bool) (*keyward.Snapshot, error) {
+	cl, err := getCluster(ctx, tx, sc, id)
+	if err != nil {
+		return nil, err
+	}
+	if cl.IsMemcached() {
+		return nil, combination("Snapshots are not supported for the memcached engine.")
+	}
+	if cl.Status != keyward.ClusterAvailable {
+		return nil, notAvailable(cl)
+	}
+	snap := keyward.NewClusterSnapshot(cl, name, keyward.SnapshotManual, s.now())
+	snap.DeleteCacheAfter = deleteAfter
+	if err := tx.StartClusterSnapshot(ctx, cl, snap); err != nil {
+		return nil, err
+	}
+	return snap, tagNewResource(ctx, tx, sc, keyward.ResourceRef{Type: keyward.Snapshots.TagType, ID: name}, tags)
 }
 
 // storeSnapshotCopy stores, in tx, name as a manual copy of the available
@@ -190,6 +220,10 @@ func (s *Service) createSnapshot(ctx context.Context, in *ecapi.CreateSnapshotMe
 		if err != nil {
 			return err
 		}
+		if c == nil {
+			snap, err = s.startClusterSnapshot(ctx, tx, sc, member, name, tags, false)
+			return err
+		}
 		if c.Status != keyward.CacheAvailable {
 			if in.CacheClusterId != nil {
 				return keyward.Errorf(keyward.ESTATE, keyward.ResourceCacheCluster, "Cache cluster %s is not in available state (its replication group is %s).", member, c.Status)
@@ -203,7 +237,11 @@ func (s *Service) createSnapshot(ctx context.Context, in *ecapi.CreateSnapshotMe
 	if err != nil {
 		return nil, err
 	}
-	s.notify(snapshotKey(sc, name), keyward.Key{Resource: keyward.ResourceReplicationGroup, Scope: sc, ID: rg})
+	if snap.Standalone {
+		s.notify(snapshotKey(sc, name), keyward.Key{Resource: keyward.ResourceCacheCluster, Scope: sc, ID: snap.ClusterID})
+	} else {
+		s.notify(snapshotKey(sc, name), keyward.Key{Resource: keyward.ResourceReplicationGroup, Scope: sc, ID: rg})
+	}
 	return &ecapi.CreateSnapshotResult{Snapshot: snapshotToAPI(snap, false)}, nil
 }
 

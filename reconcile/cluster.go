@@ -306,7 +306,9 @@ func (c *Controller) finishCluster(ctx context.Context, seen *keyward.CacheClust
 				}
 			}
 		}
-		if next.Status != keyward.ClusterAvailable {
+		// A snapshot's end is the snapshot pass's to store
+		// (clusterSnapshotted).
+		if next.Status != keyward.ClusterAvailable && next.Status != keyward.ClusterSnapshotting {
 			if after = c.wait(next.StatusSince); after > 0 {
 				if !changed {
 					return nil

@@ -104,6 +104,24 @@ func (c *Controller) reconcileSnapshot(ctx context.Context, k keyward.Key) (time
 				}
 			}
 		}
+	} else if snap.Standalone {
+		var cl *keyward.CacheCluster
+		err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
+			cl, err = keyward.Clusters.Get(ctx, tx, k.Scope, snap.ClusterID)
+			return err
+		})
+		switch {
+		case err != nil && keyward.ErrorCode(err) != keyward.ENOTFOUND:
+			return 0, err
+		case err != nil:
+			cause = fmt.Errorf("cache cluster %s is gone", snap.ClusterID)
+		case se != nil:
+			if sizes[0], err = se.SaveSnapshot(sctx, cl.NodeID("0001"), snap.Files()[0]); err != nil {
+				if cause = c.giveUp(snap, err); cause == nil {
+					return 0, fmt.Errorf("reconcile: snapshot %s of %s: %w", snap.ID, snap.ClusterID, err)
+				}
+			}
+		}
 	} else {
 		var cache *keyward.Cache
 		err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
@@ -153,6 +171,10 @@ func (c *Controller) reconcileSnapshot(ctx context.Context, k keyward.Key) (time
 		if cur.CopyOf != "" {
 			return nil
 		}
+		if cur.Standalone {
+			cacheKey, err = clusterSnapshotted(ctx, tx, cur, cause == nil, now)
+			return err
+		}
 		// The group leaves snapshotting: available again, or deleting
 		// after its final snapshot.
 		cache, err := tx.FindCacheByID(ctx, k.Scope, snapshotCacheKind(cur), cur.ReplicationGroupID)
@@ -172,6 +194,25 @@ func (c *Controller) reconcileSnapshot(ctx context.Context, k keyward.Key) (time
 		c.q.add(*cacheKey)
 	}
 	return 0, err
+}
+
+// clusterSnapshotted moves the standalone cluster snap was taken from out
+// of snapshotting, in tx: available again, or deleting after its final
+// snapshot (taken: a failed one keeps the cluster). It returns the
+// cluster's key when it changed.
+func clusterSnapshotted(ctx context.Context, tx keyward.Tx, snap *keyward.Snapshot, taken bool, now time.Time) (*keyward.Key, error) {
+	cl, err := keyward.Clusters.Get(ctx, tx, snap.Scope, snap.ClusterID)
+	if keyward.ErrorCode(err) == keyward.ENOTFOUND {
+		return nil, nil
+	} else if err != nil || cl.Status != keyward.ClusterSnapshotting {
+		return nil, err
+	}
+	next := cl.Clone()
+	next.Status, next.StatusSince = keyward.ClusterAvailable, now
+	if snap.DeleteCacheAfter && taken {
+		next.Status, next.Generation = keyward.ClusterDeleting, next.Generation+1
+	}
+	return &keyward.Key{Resource: keyward.ResourceCacheCluster, Scope: snap.Scope, ID: cl.ID}, keyward.Clusters.Update(ctx, tx, next)
 }
 
 // snapshotCacheKind is the kind of cache a snapshot is taken from.
