@@ -136,3 +136,52 @@ func TestSnapshot_Automatic(t *testing.T) {
 	want("automatic snapshots gone with the group")
 	wantLines(t, "manual kept", snapshotNames(t, c, &elasticache.DescribeSnapshotsInput{}), []string{"keep/available"})
 }
+
+// Automatic snapshots of a standalone Redis cluster, as of a group's: one
+// a day in its window, pruned after its retention, gone with the cluster
+// (a Memcached cluster has none).
+func TestSnapshot_AutomaticStandaloneCluster(t *testing.T) {
+	day1 := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	clk := &clock{t: day1}
+	ts := keywardtest.New(t, func(c *server.Config) { c.NoEngine, c.Now = true, clk.Now })
+	c, ctx := ts.Client, t.Context()
+	if _, err := c.CreateCacheCluster(ctx, &elasticache.CreateCacheClusterInput{
+		CacheClusterId: aws.String("solo"), Engine: aws.String("redis"), CacheNodeType: aws.String("cache.t4g.micro"), NumCacheNodes: aws.Int32(1),
+		SnapshotRetentionLimit: aws.Int32(1), SnapshotWindow: aws.String("12:00-13:00"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitCluster(t, c, "solo")
+	system := &elasticache.DescribeSnapshotsInput{SnapshotSource: aws.String("system")}
+	want := func(what string, names ...string) {
+		t.Helper()
+		keywardtest.Eventually(t, 15*time.Second, what, func() bool {
+			got := snapshotNames(t, c, system)
+			if len(got) != len(names) {
+				return false
+			}
+			for i := range got {
+				if got[i] != names[i] {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	time.Sleep(2500 * time.Millisecond) // more than one data resync outside the window
+	wantLines(t, "before the window", snapshotNames(t, c, system), nil)
+	clk.Set(day1.Add(2*time.Hour + 5*time.Minute))
+	want("day 1's snapshot", "automatic.solo-2026-03-02-12-05/available")
+	snap := waitSnapshot(t, c, "automatic.solo-2026-03-02-12-05", "available")
+	if aws.ToString(snap.CacheClusterId) != "solo" || snap.ReplicationGroupId != nil || aws.ToString(snap.SnapshotSource) != "automated" {
+		t.Errorf("automatic snapshot of a cluster: %+v", snap)
+	}
+	waitCluster(t, c, "solo")
+	clk.Set(day1.Add(26*time.Hour + 5*time.Minute))
+	want("day 2's only (retention 1 day)", "automatic.solo-2026-03-03-12-05/available")
+	waitCluster(t, c, "solo")
+	if _, err := c.DeleteCacheCluster(ctx, &elasticache.DeleteCacheClusterInput{CacheClusterId: aws.String("solo")}); err != nil {
+		t.Fatal(err)
+	}
+	want("automatic snapshots gone with the cluster")
+}

@@ -59,16 +59,29 @@ func (c *Controller) backups(ctx context.Context, caches []*keyward.Cache) {
 	now := c.Now().UTC()
 	c.pruneEvents(ctx, now)
 	type ref struct {
-		sc         keyward.Scope
-		serverless bool
-		id         string
+		sc                     keyward.Scope
+		serverless, standalone bool
+		id                     string
 	}
 	groups := map[ref]*keyward.Cache{}
+	retention := map[ref]int{} // of every group, serverless cache and standalone Redis cluster
 	for _, cache := range caches {
-		groups[ref{cache.Scope, cache.Kind == keyward.KindServerless, cache.ID}] = cache
+		r := ref{cache.Scope, cache.Kind == keyward.KindServerless, false, cache.ID}
+		groups[r], retention[r] = cache, cache.Settings.SnapshotRetentionLimit
 	}
+	clusters := map[ref]*keyward.CacheCluster{}
 	var automated []*keyward.Snapshot
 	err := c.Store.View(ctx, func(tx keyward.Tx) error {
+		all, err := keyward.Clusters.Find(ctx, tx, keyward.DocQuery{AllScopes: true})
+		if err != nil {
+			return err
+		}
+		for _, cl := range all {
+			if !cl.IsMemcached() {
+				r := ref{cl.Scope, false, true, cl.ID}
+				clusters[r], retention[r] = cl, cl.Settings.SnapshotRetentionLimit
+			}
+		}
 		for _, k := range []*keyward.Kind[keyward.Snapshot]{keyward.Snapshots, keyward.ServerlessSnapshots} {
 			snaps, err := k.Find(ctx, tx, keyward.DocQuery{AllScopes: true, Where: []keyward.Field{{Name: "source", Value: keyward.SnapshotAutomated}}})
 			if err != nil {
@@ -86,16 +99,19 @@ func (c *Controller) backups(ctx context.Context, caches []*keyward.Cache) {
 	}
 	latest := map[ref]time.Time{}
 	for _, s := range automated {
-		r := ref{s.Scope, s.Serverless, s.ReplicationGroupID}
+		r := ref{s.Scope, s.Serverless, false, s.ReplicationGroupID}
+		if s.Standalone {
+			r = ref{s.Scope, false, true, s.ClusterID}
+		}
 		if s.CreatedAt.After(latest[r]) {
 			latest[r] = s.CreatedAt
 		}
-		cache := groups[r]
+		limit, exists := retention[r]
 		switch {
 		case s.Status != keyward.SnapshotAvailable && s.Status != keyward.SnapshotFailed || len(s.UsedBy) > 0:
-		case cache != nil && cache.Settings.SnapshotRetentionLimit == 0:
+		case exists && limit == 0:
 			// Backups turned off: what exists is kept.
-		case cache != nil && now.Sub(s.CreatedAt) < time.Duration(cache.Settings.SnapshotRetentionLimit)*24*time.Hour:
+		case exists && now.Sub(s.CreatedAt) < time.Duration(limit)*24*time.Hour:
 		default:
 			if err := c.expireAutomatic(ctx, s, now); err != nil && ctx.Err() == nil {
 				c.Logger.Warn("reconcile: expire automatic snapshot", "snapshot", s.ID, "err", err)
@@ -114,6 +130,53 @@ func (c *Controller) backups(ctx context.Context, caches []*keyward.Cache) {
 			c.Logger.Warn("reconcile: automatic snapshot", "cache", cache.ID, "err", err)
 		}
 	}
+	for r, cl := range clusters {
+		if cl.Settings.SnapshotRetentionLimit <= 0 || cl.Status != keyward.ClusterAvailable {
+			continue
+		}
+		start, ok := windowStart(cl.Settings.Effective(cl.ID).SnapshotWindow, now)
+		if !ok || !latest[r].Before(start) {
+			continue
+		}
+		if err := c.startClusterAutomatic(ctx, cl, start, now); err != nil && ctx.Err() == nil {
+			c.Logger.Warn("reconcile: automatic snapshot", "cluster", cl.ID, "err", err)
+		}
+	}
+}
+
+// startClusterAutomatic takes today's automated snapshot of a standalone
+// Redis cluster, unless one was begun in this window already.
+func (c *Controller) startClusterAutomatic(ctx context.Context, seen *keyward.CacheCluster, windowStart, now time.Time) error {
+	var started *keyward.Snapshot
+	err := c.update(ctx, func(tx keyward.Tx) error {
+		started = nil
+		cl, err := keyward.Clusters.Get(ctx, tx, seen.Scope, seen.ID)
+		if err != nil || cl.Status != keyward.ClusterAvailable || cl.Settings.SnapshotRetentionLimit <= 0 {
+			return err
+		}
+		snaps, err := keyward.Snapshots.Find(ctx, tx, keyward.DocQuery{Scope: cl.Scope,
+			Where: []keyward.Field{{Name: "cache_cluster", Value: cl.ID}, {Name: "source", Value: keyward.SnapshotAutomated}}})
+		if err != nil {
+			return err
+		}
+		for _, s := range snaps {
+			if !s.CreatedAt.Before(windowStart) {
+				return nil
+			}
+		}
+		snap := keyward.NewClusterSnapshot(cl, AutomaticSnapshotName(cl.ID, now), keyward.SnapshotAutomated, now)
+		if err := tx.StartClusterSnapshot(ctx, cl, snap); err != nil {
+			return err
+		}
+		started = snap
+		return nil
+	})
+	if started != nil {
+		c.Logger.Info("reconcile: automatic snapshot", "cluster", seen.ID, "snapshot", started.ID)
+		c.q.add(keyward.Key{Resource: keyward.ResourceSnapshot, Scope: seen.Scope, ID: started.ID})
+		c.q.add(keyward.Key{Resource: keyward.ResourceCacheCluster, Scope: seen.Scope, ID: seen.ID})
+	}
+	return err
 }
 
 // startAutomatic takes today's automated snapshot of the group, unless one
