@@ -260,7 +260,10 @@ func (c *Controller) applyRedisCluster(ctx context.Context, cl *keyward.CacheClu
 	if port == 0 {
 		port = 6379
 	}
-	port, err = c.Engine.EnsureNode(nctx, NodeSpec{ID: id, Engine: cl.Engine, TLS: cl.TransitEncryption, Port: port})
+	spec := NodeSpec{ID: id, Engine: cl.Engine, TLS: cl.TransitEncryption, Port: port}
+	// The node type's memory, as a replication group's nodes get it.
+	spec.MaxMemory, spec.MaxMemoryPolicy = nodeMemory(&keyward.Cache{Engine: cl.Engine, CacheNodeType: cl.CacheNodeType})
+	port, err = c.Engine.EnsureNode(nctx, spec)
 	if err != nil {
 		return nil, "", fmt.Errorf("reconcile: node %s: %w", id, err)
 	}
