@@ -90,8 +90,8 @@ func (c *Cache) groupRefs() []Ref {
 	return refs
 }
 
-// CachesUsing returns the keys of the caches that use a stored parameter
-// group, from the group document's referrers.
+// CachesUsing returns the keys of the caches (and standalone clusters)
+// that use a stored parameter group, from the group document's referrers.
 func CachesUsing(ctx context.Context, tx Tx, s Scope, parameterGroup string) ([]Key, error) {
 	d, err := tx.docs.GetDoc(ctx, string(ResourceCacheParameterGroup), s, parameterGroup)
 	if err != nil {
@@ -99,7 +99,11 @@ func CachesUsing(ctx context.Context, tx Tx, s Scope, parameterGroup string) ([]
 	}
 	var keys []Key
 	for _, r := range d.Referrers {
-		if r.Relation == relParameterGroup {
+		switch {
+		case r.Relation != relParameterGroup:
+		case r.Kind == string(ResourceCacheCluster): // a standalone cluster
+			keys = append(keys, Key{Resource: ResourceCacheCluster, Scope: s, ID: r.ID})
+		default:
 			keys = append(keys, Key{Resource: CacheKind(r.Kind).Resource(), Scope: s, ID: r.ID})
 		}
 	}

@@ -108,6 +108,10 @@ type ClusterNode struct {
 	Removing bool `json:"removing,omitempty"`
 	// Reboot marks a node that RebootCacheCluster asked to restart.
 	Reboot bool `json:"reboot,omitempty"`
+	// BootParams fingerprints the requires-reboot parameters a Redis
+	// node's process last started with (see catalog.BootFingerprint):
+	// when it differs from the parameter group's, it is pending-reboot.
+	BootParams string `json:"boot_params,omitempty"`
 	// Adding marks a node that a ModifyCacheCluster in progress adds: it
 	// is not counted in NumCacheNodes until the change completes.
 	Adding bool `json:"adding,omitempty"`
@@ -122,12 +126,15 @@ var Clusters = &Kind[CacheCluster]{
 		return c.Status == ClusterAvailable || c.Status == ClusterCreateFailed
 	},
 	Clone: (*CacheCluster).Clone,
-	// A cluster being restored holds its snapshot.
+	// A cluster being restored holds its snapshot, and a cluster its
+	// user's parameter and subnet groups (so they cannot be deleted while
+	// in use), as a replication group does.
 	Refs: func(c *CacheCluster) []Ref {
+		refs := (&Cache{Settings: c.Settings}).groupRefs()
 		if c.Status == ClusterCreating && c.RestoreSnapshot != "" {
-			return []Ref{{Relation: relRestoresFrom, Kind: string(ResourceSnapshot), ID: c.RestoreSnapshot, Restrict: true}}
+			refs = append(refs, Ref{Relation: relRestoresFrom, Kind: string(ResourceSnapshot), ID: c.RestoreSnapshot, Restrict: true})
 		}
-		return nil
+		return refs
 	},
 }
 

@@ -63,6 +63,17 @@ func pendingReboot(c *keyward.Cache, n keyward.CacheNode, boot map[string]string
 	return n.BootParams != boot[c.Settings.CacheParameterGroupName]
 }
 
+// clusterPendingReboot reports whether a standalone Redis cluster's node
+// last started with other requires-reboot values than its parameter
+// group's (boot, from bootFingerprints): they apply when it reboots.
+func clusterPendingReboot(cl *keyward.CacheCluster, boot map[string]string) bool {
+	name := cl.Settings.CacheParameterGroupName
+	if cl.IsMemcached() || len(cl.Nodes) != 1 || cl.Nodes[0].Port == 0 || name == "" || keyward.IsBuiltInParameterGroup(name) {
+		return false
+	}
+	return cl.Nodes[0].BootParams != boot[name]
+}
+
 // useParameterGroup checks that a cache of c's engine and version may use
 // the parameter group called name: it exists, it is of the version's
 // family, and its cluster-enabled matches the group's cluster mode. It

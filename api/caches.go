@@ -782,10 +782,14 @@ func (s *Service) describeCacheClusters(ctx context.Context, in *ecapi.DescribeC
 		if caches, err = tx.FindCaches(ctx, sc, keyward.KindReplicationGroup, keyward.CacheFilter{}); err != nil {
 			return err
 		}
-		if boot, err = bootFingerprints(ctx, tx, sc, caches); err != nil {
+		if standalone, err = keyward.Clusters.Find(ctx, tx, keyward.DocQuery{Scope: sc}); err != nil {
 			return err
 		}
-		standalone, err = keyward.Clusters.Find(ctx, tx, keyward.DocQuery{Scope: sc})
+		groups := caches
+		for _, cl := range standalone {
+			groups = append(groups, &keyward.Cache{Settings: cl.Settings}) // a cluster's group too
+		}
+		boot, err = bootFingerprints(ctx, tx, sc, groups)
 		return err
 	})
 	if err != nil {
@@ -795,7 +799,11 @@ func (s *Service) describeCacheClusters(ctx context.Context, in *ecapi.DescribeC
 	var all []ecapi.CacheCluster
 	for _, cl := range standalone {
 		if want == "" || cl.ID == want {
-			all = append(all, *clusterToAPI(cl, deref(in.ShowCacheNodeInfo)))
+			cc := clusterToAPI(cl, deref(in.ShowCacheNodeInfo))
+			if clusterPendingReboot(cl, boot) {
+				cc.CacheParameterGroup.ParameterApplyStatus, cc.CacheParameterGroup.CacheNodeIdsToReboot = ptr("pending-reboot"), []string{"0001"}
+			}
+			all = append(all, *cc)
 		}
 	}
 	for _, c := range caches {

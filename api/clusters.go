@@ -211,6 +211,9 @@ func (s *Service) createCacheCluster(ctx context.Context, in *ecapi.CreateCacheC
 		} else if taken {
 			return keyward.Errorf(keyward.EEXISTS, keyward.ResourceCacheCluster, "Cache cluster %s already exists.", id)
 		}
+		if err := checkClusterGroups(ctx, tx, sc, cl); err != nil {
+			return err
+		}
 		if err := keyward.Clusters.Create(ctx, tx, cl); err != nil {
 			return err
 		}
@@ -221,6 +224,38 @@ func (s *Service) createCacheCluster(ctx context.Context, in *ecapi.CreateCacheC
 	}
 	s.notify(clusterKey(cl))
 	return &ecapi.CreateCacheClusterResult{CacheCluster: clusterToAPI(cl, false)}, nil
+}
+
+// checkClusterGroups checks, in the request's transaction, the parameter
+// and subnet groups a cluster's settings name and stores their lower-cased
+// names; a user's group becomes a reference of the cluster (so it cannot be
+// deleted while in use). A Redis cluster's parameter group is applied to
+// its node (reconcile/cluster.go); keyward applies none to Memcached nodes,
+// so a Memcached cluster keeps the built-in group.
+func checkClusterGroups(ctx context.Context, tx keyward.Tx, sc keyward.Scope, cl *keyward.CacheCluster) error {
+	st := &cl.Settings
+	if n := st.CacheParameterGroupName; n != "" && !strings.EqualFold(n, clusterParameterGroup(cl.Engine, cl.EngineVersion)) {
+		if cl.IsMemcached() {
+			if _, _, err := findParamGroup(ctx, tx, sc, n); err != nil {
+				return err
+			}
+			return combination("keyward runs Memcached nodes with the built-in parameter group only (%s): parameter group %s cannot be applied.",
+				clusterParameterGroup(cl.Engine, cl.EngineVersion), strings.ToLower(n))
+		}
+		name, err := useParameterGroup(ctx, tx, sc, &keyward.Cache{Engine: cl.Engine, EngineVersion: cl.EngineVersion}, n)
+		if err != nil {
+			return err
+		}
+		st.CacheParameterGroupName = name
+	}
+	if n := st.CacheSubnetGroupName; n != "" {
+		name, err := useSubnetGroup(ctx, tx, sc, n)
+		if err != nil {
+			return err
+		}
+		st.CacheSubnetGroupName = name
+	}
+	return nil
 }
 
 // checkClusterVersion accepts the engine version the nodes run, as
@@ -383,20 +418,15 @@ func clusterCreateSettings(id string, cl *keyward.CacheCluster, in *ecapi.Create
 	} else if err := checkWindows(&s); err != nil {
 		return s, err
 	}
+	// The groups are checked in the create's transaction
+	// (checkClusterGroups).
 	s.CacheParameterGroupName = clusterParameterGroup(cl.Engine, cl.EngineVersion)
 	if in.CacheParameterGroupName != nil {
-		if *in.CacheParameterGroupName != s.CacheParameterGroupName {
-			return s, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceCacheParameterGroup, "CacheParameterGroup %s not found.", *in.CacheParameterGroupName)
-		}
+		s.CacheParameterGroupName = *in.CacheParameterGroupName
 	}
-	s.CacheSubnetGroupName = "default"
+	s.CacheSubnetGroupName = keyward.DefaultSubnetGroup
 	if in.CacheSubnetGroupName != nil {
-		if !strings.EqualFold(*in.CacheSubnetGroupName, keyward.DefaultSubnetGroup) {
-			// Cache clusters do not use subnet groups made with
-			// CreateCacheSubnetGroup yet.
-			return s, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceCacheSubnetGroup, "CacheSubnetGroup %s not found.", *in.CacheSubnetGroupName)
-		}
-		s.CacheSubnetGroupName = strings.ToLower(*in.CacheSubnetGroupName)
+		s.CacheSubnetGroupName = *in.CacheSubnetGroupName
 	}
 	if err := keyward.ValidateSecurityGroupIDs(in.SecurityGroupIds); err != nil {
 		return s, err
@@ -561,6 +591,9 @@ func (s *Service) modifyCacheCluster(ctx context.Context, in *ecapi.ModifyCacheC
 		if err != nil {
 			return err
 		}
+		if err := checkClusterGroups(ctx, tx, sc, cl); err != nil {
+			return err
+		}
 		if !changed {
 			return combination("No modifications were requested.")
 		}
@@ -669,10 +702,8 @@ func applyClusterModify(s *Service, cl *keyward.CacheCluster, in *ecapi.ModifyCa
 	} else if v != nil && st.PendingEngineVersion != "" {
 		st.PendingEngineVersion, changed = "", true
 	}
-	if in.CacheParameterGroupName != nil && *in.CacheParameterGroupName != st.CacheParameterGroupName {
-		if *in.CacheParameterGroupName != clusterParameterGroup(cl.Engine, cl.EngineVersion) {
-			return false, keyward.Errorf(keyward.ENOTFOUND, keyward.ResourceCacheParameterGroup, "CacheParameterGroup %s not found.", *in.CacheParameterGroupName)
-		}
+	if in.CacheParameterGroupName != nil && !strings.EqualFold(*in.CacheParameterGroupName, st.CacheParameterGroupName) {
+		// Checked in the modify's transaction (checkClusterGroups).
 		st.CacheParameterGroupName, changed = *in.CacheParameterGroupName, true
 	}
 	if in.SecurityGroupIds != nil && !slices.Equal(in.SecurityGroupIds, st.SecurityGroupIDs) {

@@ -261,8 +261,23 @@ func (c *Controller) applyRedisCluster(ctx context.Context, cl *keyward.CacheClu
 		port = 6379
 	}
 	spec := NodeSpec{ID: id, Engine: cl.Engine, TLS: cl.TransitEncryption, Port: port}
-	// The node type's memory, as a replication group's nodes get it.
-	spec.MaxMemory, spec.MaxMemoryPolicy = nodeMemory(&keyward.Cache{Engine: cl.Engine, CacheNodeType: cl.CacheNodeType})
+	// The node type's memory and the parameter group's values, as a
+	// replication group's nodes get them: the immediate ones live, the
+	// requires-reboot ones when the process starts (first, or rebooted),
+	// which the node then records (BootParams; pending-reboot otherwise).
+	like := &keyward.Cache{Scope: cl.Scope, Engine: cl.Engine, CacheNodeType: cl.CacheNodeType, Settings: cl.Settings}
+	spec.MaxMemory, spec.MaxMemoryPolicy = nodeMemory(like)
+	var set nodeSettings
+	if err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
+		set, err = nodeConfig(ctx, tx, like)
+		return err
+	}); err != nil {
+		return nil, "", err
+	}
+	set.apply(&spec)
+	if n.Port == 0 || n.Reboot {
+		cl.Nodes[0].BootParams = catalog.BootFingerprint(set.boot) // recorded by finishCluster
+	}
 	port, err = c.Engine.EnsureNode(nctx, spec)
 	if err != nil {
 		return nil, "", fmt.Errorf("reconcile: node %s: %w", id, err)
@@ -306,6 +321,9 @@ func (c *Controller) finishCluster(ctx context.Context, seen *keyward.CacheClust
 			for _, sn := range seen.Nodes {
 				if sn.ID == next.Nodes[i].ID && sn.Address != "" && sn.Address != next.Nodes[i].Address {
 					next.Nodes[i].Address, changed = sn.Address, true
+				}
+				if sn.ID == next.Nodes[i].ID && sn.BootParams != next.Nodes[i].BootParams {
+					next.Nodes[i].BootParams, changed = sn.BootParams, true
 				}
 			}
 		}
