@@ -129,7 +129,7 @@ func adoptPrimary(ctx context.Context, tx keyward.Tx, c *keyward.Cache, read *ke
 		return keyward.Errorf(keyward.ESTATE, keyward.ResourceCacheCluster, "Cache cluster %s changed while the replication group was created: try again.", cl.ID)
 	}
 	n := cl.Nodes[0]
-	c.Nodes[0] = keyward.CacheNode{ClusterID: cl.ID, Role: "primary", Port: n.Port, Address: n.Address}
+	c.Nodes[0] = keyward.CacheNode{ClusterID: cl.ID, Role: "primary", Port: n.Port, Address: n.Address, BootParams: n.BootParams}
 	if len(cl.AuthTokenHashes) > 0 {
 		c.AuthTokenHashes, c.AuthTokenLastModified = append([]string(nil), cl.AuthTokenHashes...), cl.CreatedAt
 	}

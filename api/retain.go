@@ -57,7 +57,7 @@ func (s *Service) retainPrimary(ctx context.Context, in *ecapi.DeleteReplication
 			Status: keyward.ClusterAvailable, StatusSince: now, Generation: 1, CreatedAt: cur.CreatedAt, AZMode: "single-az",
 			// The node keeps its address: reported at once, not after the
 			// reconciler's next pass.
-			Nodes:             []keyward.ClusterNode{{ID: "0001", AZ: nodeAZ(cur, pi), CreatedAt: cur.CreatedAt, Port: p.Port, Address: p.Address}},
+			Nodes:             []keyward.ClusterNode{{ID: "0001", AZ: nodeAZ(cur, pi), CreatedAt: cur.CreatedAt, Port: p.Port, Address: p.Address, BootParams: p.BootParams}},
 			TransitEncryption: cur.TransitEncryption, AuthTokenHashes: cur.AuthTokenHashes, Settings: cur.Settings.Clone(),
 		}
 		cl.Settings.PreferredAZs = []string{nodeAZ(cur, pi)}
