@@ -320,18 +320,8 @@ func (t Tx) StartClusterSnapshot(ctx context.Context, cl *CacheCluster, snap *Sn
 		return err
 	}
 	if snap.Source == SnapshotManual {
-		all, err := Snapshots.Find(ctx, t, DocQuery{Scope: cl.Scope, Where: []Field{{Name: "cache_cluster", Value: cl.ID}}})
-		if err != nil {
+		if err := t.checkManualQuota(ctx, snap, Field{Name: "cache_cluster", Value: cl.ID}, "cache cluster "+cl.ID); err != nil {
 			return err
-		}
-		recent := 0
-		for _, s := range all {
-			if s.Source == SnapshotManual && s.CopyOf == "" && s.CreatedAt.After(snap.CreatedAt.Add(-24*time.Hour)) {
-				recent++
-			}
-		}
-		if recent >= ManualSnapshotsPerDay {
-			return Errorf(EQUOTA, ResourceSnapshot, "The maximum number of manual snapshots (%d per 24 hours) of cache cluster %s has been reached.", ManualSnapshotsPerDay, cl.ID)
 		}
 	}
 	if err := Snapshots.Create(ctx, t, snap); err != nil {
@@ -340,6 +330,26 @@ func (t Tx) StartClusterSnapshot(ctx context.Context, cl *CacheCluster, snap *Sn
 	next := cl.Clone()
 	next.Status, next.StatusSince = ClusterSnapshotting, snap.CreatedAt
 	return Clusters.Update(ctx, t, next)
+}
+
+// checkManualQuota refuses snap past ElastiCache's ManualSnapshotsPerDay
+// manual snapshots (copies aside) of one source, the snapshots whose index
+// holds source, in the 24 hours before it; what names the source.
+func (t Tx) checkManualQuota(ctx context.Context, snap *Snapshot, source Field, what string) error {
+	all, err := Snapshots.Find(ctx, t, DocQuery{Scope: snap.Scope, Where: []Field{source}})
+	if err != nil {
+		return err
+	}
+	recent := 0
+	for _, s := range all {
+		if s.Source == SnapshotManual && s.CopyOf == "" && s.CreatedAt.After(snap.CreatedAt.Add(-24*time.Hour)) {
+			recent++
+		}
+	}
+	if recent >= ManualSnapshotsPerDay {
+		return Errorf(EQUOTA, ResourceSnapshot, "The maximum number of manual snapshots (%d per 24 hours) of %s has been reached.", ManualSnapshotsPerDay, what)
+	}
+	return nil
 }
 
 // StartSnapshot stores snap and puts its replication group in
@@ -355,18 +365,8 @@ func (t Tx) StartSnapshot(ctx context.Context, c *Cache, snap *Snapshot) error {
 		return err
 	}
 	if snap.Source == SnapshotManual && !snap.Serverless {
-		all, err := t.FindSnapshots(ctx, c.Scope, c.ID)
-		if err != nil {
+		if err := t.checkManualQuota(ctx, snap, Field{Name: "replication_group", Value: c.ID}, "replication group "+c.ID); err != nil {
 			return err
-		}
-		recent := 0
-		for _, s := range all {
-			if s.Source == SnapshotManual && s.CopyOf == "" && s.CreatedAt.After(snap.CreatedAt.Add(-24*time.Hour)) {
-				recent++
-			}
-		}
-		if recent >= ManualSnapshotsPerDay {
-			return Errorf(EQUOTA, ResourceSnapshot, "The maximum number of manual snapshots (%d per 24 hours) of replication group %s has been reached.", ManualSnapshotsPerDay, c.ID)
 		}
 	}
 	if err := k.Create(ctx, t, snap); err != nil {

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -43,6 +44,13 @@ func snapshotNames(t *testing.T, c *elasticache.Client, in *elasticache.Describe
 	return names
 }
 
+// waitSnapshotNames waits up to 15 s for DescribeSnapshots(in) to list
+// exactly names (name/status, in order).
+func waitSnapshotNames(t *testing.T, c *elasticache.Client, in *elasticache.DescribeSnapshotsInput, what string, names ...string) {
+	t.Helper()
+	keywardtest.Eventually(t, 15*time.Second, what, func() bool { return slices.Equal(snapshotNames(t, c, in), names) })
+}
+
 // Automatic snapshots are taken once a day in the window and pruned after
 // SnapshotRetentionLimit days; they go with their group.
 func TestSnapshot_Automatic(t *testing.T) {
@@ -82,18 +90,7 @@ func TestSnapshot_Automatic(t *testing.T) {
 
 	want := func(what string, names ...string) {
 		t.Helper()
-		keywardtest.Eventually(t, 15*time.Second, what, func() bool {
-			got := snapshotNames(t, c, system)
-			if len(got) != len(names) {
-				return false
-			}
-			for i := range got {
-				if got[i] != names[i] {
-					return false
-				}
-			}
-			return true
-		})
+		waitSnapshotNames(t, c, system, what, names...)
 	}
 	clk.Set(day1.Add(2*time.Hour + 5*time.Minute))
 	want("day 1's snapshot", "automatic.bk-2026-03-02-12-05/available")
@@ -155,18 +152,7 @@ func TestSnapshot_AutomaticStandaloneCluster(t *testing.T) {
 	system := &elasticache.DescribeSnapshotsInput{SnapshotSource: aws.String("system")}
 	want := func(what string, names ...string) {
 		t.Helper()
-		keywardtest.Eventually(t, 15*time.Second, what, func() bool {
-			got := snapshotNames(t, c, system)
-			if len(got) != len(names) {
-				return false
-			}
-			for i := range got {
-				if got[i] != names[i] {
-					return false
-				}
-			}
-			return true
-		})
+		waitSnapshotNames(t, c, system, what, names...)
 	}
 	time.Sleep(2500 * time.Millisecond) // more than one data resync outside the window
 	wantLines(t, "before the window", snapshotNames(t, c, system), nil)
