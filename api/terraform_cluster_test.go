@@ -47,6 +47,7 @@ func tfReadCluster(t *testing.T, c *elasticache.Client, id string) tfState {
 	} else {
 		s["port"] = aws.ToInt32(cl.CacheNodes[0].Endpoint.Port) // no nil check in the provider
 	}
+	s["notification_topic_arn"] = "" // unset in state without an active topic
 	if n := cl.NotificationConfiguration; n != nil && aws.ToString(n.TopicStatus) == "active" {
 		s["notification_topic_arn"] = aws.ToString(n.TopicArn)
 	}
@@ -165,4 +166,95 @@ func tfClusterEngineVersion(t *testing.T, cl types.CacheCluster) string {
 		return v.String()
 	}
 	return fmt.Sprintf("%d.%d", v.Segments()[0], v.Segments()[1])
+}
+
+// TestTerraform_RedisClusterStackPlanEmpty replays a stack's
+// aws_elasticache_cluster (Redis, engine_version "7.1") in the stack's own
+// aws_elasticache_parameter_group and aws_elasticache_subnet_group, with
+// snapshot_retention_limit and final_snapshot_identifier: the plan is
+// empty after create and after an update of its parameter group, and the
+// destroy takes the final snapshot before the deleted waiter ends.
+func TestTerraform_RedisClusterStackPlanEmpty(t *testing.T) {
+	redistest.Binary(t)
+	ts := keywardtest.New(t, keywardtest.WithDelay(50*time.Millisecond))
+	c, ctx := ts.Client, t.Context()
+	if _, err := c.CreateCacheParameterGroup(ctx, &elasticache.CreateCacheParameterGroupInput{
+		CacheParameterGroupName: aws.String("stack-redis7"), CacheParameterGroupFamily: aws.String("redis7"), Description: aws.String("Managed by Terraform"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ModifyCacheParameterGroup(ctx, &elasticache.ModifyCacheParameterGroupInput{
+		CacheParameterGroupName: aws.String("stack-redis7"), ParameterNameValues: []types.ParameterNameValue{pnv("timeout", "300")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateCacheSubnetGroup(ctx, &elasticache.CreateCacheSubnetGroupInput{
+		CacheSubnetGroupName: aws.String("stack-subnets"), CacheSubnetGroupDescription: aws.String("Managed by Terraform"),
+		SubnetIds: []string{"subnet-0a1b2c3d", "subnet-0a1b2c3e"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	window := awayFromNow("03:00-04:00", "15:00-16:00")
+	config := tfState{
+		"cluster_id": "stack-redis", "engine": "redis", "engine_version": "7.1", "node_type": "cache.t4g.small", "num_cache_nodes": 1,
+		"parameter_group_name": "stack-redis7", "subnet_group_name": "stack-subnets", "security_group_ids": "sg-0123456789abcdef0",
+		"snapshot_retention_limit": 3, "snapshot_window": window, "maintenance_window": "sun:05:00-sun:06:00", "port": 6379,
+	}
+	// Create (§3): SecurityGroupIds and AutoMinorVersionUpgrade always.
+	if _, err := c.CreateCacheCluster(ctx, &elasticache.CreateCacheClusterInput{
+		CacheClusterId: aws.String("stack-redis"), Engine: aws.String("redis"), EngineVersion: aws.String("7.1"),
+		CacheNodeType: aws.String("cache.t4g.small"), NumCacheNodes: aws.Int32(1), AutoMinorVersionUpgrade: aws.Bool(true),
+		SecurityGroupIds: []string{"sg-0123456789abcdef0"}, CacheParameterGroupName: aws.String("stack-redis7"),
+		CacheSubnetGroupName: aws.String("stack-subnets"), SnapshotRetentionLimit: aws.Int32(3), SnapshotWindow: aws.String(window),
+		PreferredMaintenanceWindow: aws.String("sun:05:00-sun:06:00"), Port: aws.Int32(6379),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	pending := []string{"creating", "modifying", "snapshotting", "rebooting cluster nodes"}
+	waitTF(t, "create", pending, "available", clusterStatus(c, "stack-redis"))
+	if d := tfPlan(config, tfReadCluster(t, c, "stack-redis"), clusterOptionalDefaults); len(d) > 0 {
+		t.Errorf("plan after create is not empty:\n%s", strings.Join(d, "\n"))
+	}
+	admin := adminClient(t, ts, "stack-redis")
+	defer admin.Close()
+	keywardtest.Eventually(t, 10*time.Second, "the stack's timeout on the node", func() bool {
+		return admin.ConfigGet(ctx, "timeout").Val()["timeout"] == "300"
+	})
+	if err := admin.Set(ctx, "order:1", "shipped", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	// An update of the parameter group resource: the cluster follows, no diff.
+	if _, err := c.ModifyCacheParameterGroup(ctx, &elasticache.ModifyCacheParameterGroupInput{
+		CacheParameterGroupName: aws.String("stack-redis7"), ParameterNameValues: []types.ParameterNameValue{pnv("timeout", "600")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	keywardtest.Eventually(t, 10*time.Second, "the new timeout on the node", func() bool {
+		return admin.ConfigGet(ctx, "timeout").Val()["timeout"] == "600"
+	})
+	if d := tfPlan(config, tfReadCluster(t, c, "stack-redis"), clusterOptionalDefaults); len(d) > 0 {
+		t.Errorf("plan after the parameter group's update is not empty:\n%s", strings.Join(d, "\n"))
+	}
+
+	// Destroy (§3 Delete) with final_snapshot_identifier.
+	if _, err := c.DeleteCacheCluster(ctx, &elasticache.DeleteCacheClusterInput{
+		CacheClusterId: aws.String("stack-redis"), FinalSnapshotIdentifier: aws.String("stack-redis-final"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitTF(t, "delete", []string{"creating", "available", "modifying", "deleting", "incompatible-network", "restore-failed", "snapshotting"}, "",
+		clusterStatus(c, "stack-redis"))
+	snap := waitSnapshot(t, c, "stack-redis-final", "available")
+	if aws.ToString(snap.CacheClusterId) != "stack-redis" || aws.ToString(snap.EngineVersion) != "7.1.0" {
+		t.Errorf("final snapshot %+v", snap)
+	}
+	// The groups are free once the cluster is gone (the stack's destroy
+	// deletes them after it).
+	if _, err := c.DeleteCacheParameterGroup(ctx, &elasticache.DeleteCacheParameterGroupInput{CacheParameterGroupName: aws.String("stack-redis7")}); err != nil {
+		t.Errorf("DeleteCacheParameterGroup after the cluster: %v", err)
+	}
+	if _, err := c.DeleteCacheSubnetGroup(ctx, &elasticache.DeleteCacheSubnetGroupInput{CacheSubnetGroupName: aws.String("stack-subnets")}); err != nil {
+		t.Errorf("DeleteCacheSubnetGroup after the cluster: %v", err)
+	}
 }
