@@ -211,7 +211,7 @@ func (s *Service) createCacheCluster(ctx context.Context, in *ecapi.CreateCacheC
 		} else if taken {
 			return keyward.Errorf(keyward.EEXISTS, keyward.ResourceCacheCluster, "Cache cluster %s already exists.", id)
 		}
-		if err := checkClusterGroups(ctx, tx, sc, cl); err != nil {
+		if err := checkClusterGroups(ctx, tx, sc, cl, in.PreferredAvailabilityZone == nil && len(in.PreferredAvailabilityZones) == 0); err != nil {
 			return err
 		}
 		if err := keyward.Clusters.Create(ctx, tx, cl); err != nil {
@@ -232,7 +232,11 @@ func (s *Service) createCacheCluster(ctx context.Context, in *ecapi.CreateCacheC
 // deleted while in use). A Redis cluster's parameter group is applied to
 // its node (reconcile/cluster.go); keyward applies none to Memcached nodes,
 // so a Memcached cluster keeps the built-in group.
-func checkClusterGroups(ctx context.Context, tx keyward.Tx, sc keyward.Scope, cl *keyward.CacheCluster) error {
+//
+// place (a create that names no zone) puts the nodes in the zones of a
+// user's subnet group: all in its first zone (single-az), or spread over
+// them (cross-az), as ElastiCache places a cluster's nodes in its subnets.
+func checkClusterGroups(ctx context.Context, tx keyward.Tx, sc keyward.Scope, cl *keyward.CacheCluster, place bool) error {
 	st := &cl.Settings
 	if n := st.CacheParameterGroupName; n != "" && !strings.EqualFold(n, clusterParameterGroup(cl.Engine, cl.EngineVersion)) {
 		if cl.IsMemcached() {
@@ -254,6 +258,19 @@ func checkClusterGroups(ctx context.Context, tx keyward.Tx, sc keyward.Scope, cl
 			return err
 		}
 		st.CacheSubnetGroupName = name
+		if place && name != keyward.DefaultSubnetGroup {
+			g, err := findSubnetGroup(ctx, tx, sc, name)
+			if err != nil {
+				return err
+			}
+			zones := spreadAZs(g, len(cl.Nodes))
+			for i := range min(len(zones), len(cl.Nodes)) {
+				cl.Nodes[i].AZ = zones[0]
+				if cl.AZMode == ecapi.AZModeCrossAz {
+					cl.Nodes[i].AZ = zones[i]
+				}
+			}
+		}
 	}
 	return nil
 }
@@ -591,7 +608,7 @@ func (s *Service) modifyCacheCluster(ctx context.Context, in *ecapi.ModifyCacheC
 		if err != nil {
 			return err
 		}
-		if err := checkClusterGroups(ctx, tx, sc, cl); err != nil {
+		if err := checkClusterGroups(ctx, tx, sc, cl, false); err != nil {
 			return err
 		}
 		if !changed {

@@ -63,6 +63,13 @@ func TestCacheCluster_ParameterAndSubnetGroups(t *testing.T) {
 		aws.ToString(cl.CacheParameterGroup.ParameterApplyStatus) != "in-sync" {
 		t.Errorf("groups reported: %+v, subnet group %s", cl.CacheParameterGroup, aws.ToString(cl.CacheSubnetGroupName))
 	}
+	sg, err := c.DescribeCacheSubnetGroups(ctx, &elasticache.DescribeCacheSubnetGroupsInput{CacheSubnetGroupName: aws.String("app-subnets")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if zone := aws.ToString(sg.CacheSubnetGroups[0].Subnets[0].SubnetAvailabilityZone.Name); aws.ToString(cl.PreferredAvailabilityZone) != zone {
+		t.Errorf("the node is in %s, not in its subnet group's zone %s", aws.ToString(cl.PreferredAvailabilityZone), zone)
+	}
 	admin := adminClient(t, ts, "app")
 	defer admin.Close()
 	config := func(name string) string { return admin.ConfigGet(context.Background(), name).Val()[name] }
