@@ -63,15 +63,21 @@ func pendingReboot(c *keyward.Cache, n keyward.CacheNode, boot map[string]string
 	return n.BootParams != boot[c.Settings.CacheParameterGroupName]
 }
 
-// clusterPendingReboot reports whether a standalone Redis cluster's node
-// last started with other requires-reboot values than its parameter
-// group's (boot, from bootFingerprints): they apply when it reboots.
-func clusterPendingReboot(cl *keyward.CacheCluster, boot map[string]string) bool {
+// clusterPendingReboot returns the nodes of a standalone cluster that last
+// started with other requires-reboot values than its parameter group's
+// (boot, from bootFingerprints): they apply when each reboots.
+func clusterPendingReboot(cl *keyward.CacheCluster, boot map[string]string) []string {
 	name := cl.Settings.CacheParameterGroupName
-	if cl.IsMemcached() || len(cl.Nodes) != 1 || cl.Nodes[0].Port == 0 || name == "" || keyward.IsBuiltInParameterGroup(name) {
-		return false
+	if name == "" || keyward.IsBuiltInParameterGroup(name) {
+		return nil
 	}
-	return cl.Nodes[0].BootParams != boot[name]
+	var ids []string
+	for _, n := range cl.Nodes {
+		if n.Port != 0 && !n.Removing && n.BootParams != boot[name] {
+			ids = append(ids, n.ID)
+		}
+	}
+	return ids
 }
 
 // useParameterGroup checks that a cache of c's engine and version may use

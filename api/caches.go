@@ -800,8 +800,8 @@ func (s *Service) describeCacheClusters(ctx context.Context, in *ecapi.DescribeC
 	for _, cl := range standalone {
 		if want == "" || cl.ID == want {
 			cc := clusterToAPI(cl, deref(in.ShowCacheNodeInfo))
-			if clusterPendingReboot(cl, boot) {
-				cc.CacheParameterGroup.ParameterApplyStatus, cc.CacheParameterGroup.CacheNodeIdsToReboot = ptr("pending-reboot"), []string{"0001"}
+			if ids := clusterPendingReboot(cl, boot); len(ids) > 0 {
+				cc.CacheParameterGroup.ParameterApplyStatus, cc.CacheParameterGroup.CacheNodeIdsToReboot = ptr("pending-reboot"), ids
 			}
 			all = append(all, *cc)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"keyward"
 	"keyward/awsquery"
+	"keyward/catalog"
 	"keyward/ecapi"
 )
 
@@ -239,16 +240,14 @@ func (s *Service) createCacheCluster(ctx context.Context, in *ecapi.CreateCacheC
 func checkClusterGroups(ctx context.Context, tx keyward.Tx, sc keyward.Scope, cl *keyward.CacheCluster, place bool) error {
 	st := &cl.Settings
 	if n := st.CacheParameterGroupName; n != "" && !strings.EqualFold(n, clusterParameterGroup(cl.Engine, cl.EngineVersion)) {
-		if cl.IsMemcached() {
-			if _, _, err := findParamGroup(ctx, tx, sc, n); err != nil {
-				return err
-			}
-			return combination("keyward runs Memcached nodes with the built-in parameter group only (%s): parameter group %s cannot be applied.",
-				clusterParameterGroup(cl.Engine, cl.EngineVersion), strings.ToLower(n))
-		}
 		name, err := useParameterGroup(ctx, tx, sc, &keyward.Cache{Engine: cl.Engine, EngineVersion: cl.EngineVersion}, n)
 		if err != nil {
 			return err
+		}
+		if cl.IsMemcached() {
+			if err := memcachedRuns(ctx, tx, sc, name, cl.EngineVersion); err != nil {
+				return err
+			}
 		}
 		st.CacheParameterGroupName = name
 	}
@@ -271,6 +270,26 @@ func checkClusterGroups(ctx context.Context, tx keyward.Tx, sc keyward.Scope, cl
 				}
 			}
 		}
+	}
+	return nil
+}
+
+// memcachedRuns checks that Memcached nodes of version can use parameter
+// group name: a memcached family's group (a built-in one, or a user's whose
+// values memcached can all run, catalog.MemcachedArgs).
+func memcachedRuns(ctx context.Context, tx keyward.Tx, sc keyward.Scope, name, version string) error {
+	g, stored, err := findParamGroup(ctx, tx, sc, name)
+	if err != nil {
+		return err
+	}
+	if want := strings.TrimPrefix(clusterParameterGroup(keyward.EngineMemcached, version), "default."); g.family != want {
+		return combination("The parameter group %s is of family %s, and memcached %s needs family %s.", g.name, g.family, version, want)
+	}
+	if stored == nil {
+		return nil
+	}
+	if _, unsupported := catalog.MemcachedArgs(stored.Values); len(unsupported) > 0 {
+		return combination("keyward cannot run the parameters %s of parameter group %s on memcached nodes.", strings.Join(unsupported, ", "), g.name)
 	}
 	return nil
 }

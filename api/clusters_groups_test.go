@@ -1,7 +1,10 @@
 package api_test
 
 import (
+	"bufio"
 	"context"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,22 +123,111 @@ func TestCacheCluster_ParameterAndSubnetGroups(t *testing.T) {
 		t.Errorf("delete of a group no cluster uses: %v", err)
 	}
 
-	// Memcached keeps the built-in group.
+	// A Memcached cluster runs its group's values as memcached arguments:
+	// requires-reboot ones, so a change waits for RebootCacheCluster.
 	if _, err := c.CreateCacheParameterGroup(ctx, &elasticache.CreateCacheParameterGroupInput{
 		CacheParameterGroupName: aws.String("app-mc"), CacheParameterGroupFamily: aws.String("memcached1.6"), Description: aws.String("app"),
 	}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.CreateCacheCluster(ctx, &elasticache.CreateCacheClusterInput{
-		CacheClusterId: aws.String("mc"), Engine: aws.String("memcached"), CacheNodeType: aws.String("cache.t4g.micro"), NumCacheNodes: aws.Int32(1),
-		CacheParameterGroupName: aws.String("app-mc"),
+	if _, err := c.ModifyCacheParameterGroup(ctx, &elasticache.ModifyCacheParameterGroupInput{
+		CacheParameterGroupName: aws.String("app-mc"), ParameterNameValues: []types.ParameterNameValue{pnv("max_item_size", "2097152"), pnv("chunk_size", "96")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateCacheCluster(ctx, &elasticache.CreateCacheClusterInput{
+		CacheClusterId: aws.String("mc"), Engine: aws.String("memcached"), CacheNodeType: aws.String("cache.t4g.micro"), NumCacheNodes: aws.Int32(2),
+		CacheParameterGroupName: aws.String("app-mc"), CacheSubnetGroupName: aws.String("app-subnets"),
+	}); err != nil {
+		t.Fatalf("a Memcached cluster with the stack's groups: %v", err)
+	}
+	mc := waitCluster(t, c, "mc")
+	settings := func(n types.CacheNode) map[string]string { return memcachedSettings(t, nodeAddr(n)) }
+	for _, n := range mc.CacheNodes {
+		if s := settings(n); s["item_size_max"] != "2097152" || s["chunk_size"] != "96" {
+			t.Errorf("node %s runs item_size_max %s, chunk_size %s", aws.ToString(n.CacheNodeId), s["item_size_max"], s["chunk_size"])
+		}
+	}
+	if _, apply := memberParamStatus(t, c, "mc"); apply != "in-sync" {
+		t.Errorf("a new Memcached cluster: %s", apply)
+	}
+	if _, err := c.ModifyCacheParameterGroup(ctx, &elasticache.ModifyCacheParameterGroupInput{
+		CacheParameterGroupName: aws.String("app-mc"), ParameterNameValues: []types.ParameterNameValue{pnv("max_item_size", "4194304")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // passes that must not apply it
+	if s := settings(mc.CacheNodes[0]); s["item_size_max"] != "2097152" {
+		t.Errorf("item_size_max changed to %s without a reboot", s["item_size_max"])
+	}
+	if _, apply := memberParamStatus(t, c, "mc"); apply != "pending-reboot" {
+		t.Errorf("after changing max_item_size: %s", apply)
+	}
+	if _, err := c.RebootCacheCluster(ctx, &elasticache.RebootCacheClusterInput{CacheClusterId: aws.String("mc"), CacheNodeIdsToReboot: []string{"0001"}}); err != nil {
+		t.Fatal(err)
+	}
+	mc = waitCluster(t, c, "mc")
+	if s := settings(mc.CacheNodes[0]); s["item_size_max"] != "4194304" {
+		t.Errorf("after the reboot node 0001 runs item_size_max %s", s["item_size_max"])
+	}
+	cc, err := c.DescribeCacheClusters(ctx, &elasticache.DescribeCacheClustersInput{CacheClusterId: aws.String("mc")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pg := cc.CacheClusters[0].CacheParameterGroup; aws.ToString(pg.ParameterApplyStatus) != "pending-reboot" || len(pg.CacheNodeIdsToReboot) != 1 || pg.CacheNodeIdsToReboot[0] != "0002" {
+		t.Errorf("after rebooting 0001 only: %+v", pg)
+	}
+
+	// What memcached cannot run is refused, not dropped.
+	_, err = c.ModifyCacheParameterGroup(ctx, &elasticache.ModifyCacheParameterGroupInput{
+		CacheParameterGroupName: aws.String("app-mc"), ParameterNameValues: []types.ParameterNameValue{pnv("slab_chunk_max", "262144")},
 	})
 	keywardtest.WantError(t, err, "InvalidParameterCombination", 400)
-	if _, err := c.CreateCacheCluster(ctx, &elasticache.CreateCacheClusterInput{
-		CacheClusterId: aws.String("mc"), Engine: aws.String("memcached"), CacheNodeType: aws.String("cache.t4g.micro"), NumCacheNodes: aws.Int32(1),
-		CacheSubnetGroupName: aws.String("app-subnets"),
+	if _, err := c.CreateCacheParameterGroup(ctx, &elasticache.CreateCacheParameterGroupInput{
+		CacheParameterGroupName: aws.String("odd-mc"), CacheParameterGroupFamily: aws.String("memcached1.6"), Description: aws.String("odd"),
 	}); err != nil {
-		t.Fatalf("a Memcached cluster in the stack's subnet group: %v", err)
+		t.Fatal(err)
 	}
-	waitCluster(t, c, "mc")
+	if _, err := c.ModifyCacheParameterGroup(ctx, &elasticache.ModifyCacheParameterGroupInput{
+		CacheParameterGroupName: aws.String("odd-mc"), ParameterNameValues: []types.ParameterNameValue{pnv("slab_chunk_max", "262144")},
+	}); err != nil {
+		t.Fatalf("a group no cluster uses takes any value: %v", err)
+	}
+	_, err = c.CreateCacheCluster(ctx, &elasticache.CreateCacheClusterInput{
+		CacheClusterId: aws.String("odd"), Engine: aws.String("memcached"), CacheNodeType: aws.String("cache.t4g.micro"), NumCacheNodes: aws.Int32(1),
+		CacheParameterGroupName: aws.String("odd-mc"),
+	})
+	keywardtest.WantError(t, err, "InvalidParameterCombination", 400)
+	_, err = c.CreateCacheCluster(ctx, &elasticache.CreateCacheClusterInput{
+		CacheClusterId: aws.String("odd"), Engine: aws.String("memcached"), CacheNodeType: aws.String("cache.t4g.micro"), NumCacheNodes: aws.Int32(1),
+		CacheParameterGroupName: aws.String("default.redis7"),
+	})
+	keywardtest.WantError(t, err, "InvalidParameterCombination", 400)
+}
+
+// memcachedSettings reads `stats settings` from the memcached node at addr.
+func memcachedSettings(t *testing.T, addr string) map[string]string {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := conn.Write([]byte("stats settings\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	sc := bufio.NewScanner(conn)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "END" {
+			return out
+		}
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "STAT" {
+			out[f[1]] = f[2]
+		}
+	}
+	t.Fatalf("stats settings from %s: %v", addr, sc.Err())
+	return nil
 }

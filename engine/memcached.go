@@ -107,6 +107,10 @@ type MemcachedSpec struct {
 	// TLS makes the node's front serve TLS only, with a certificate from
 	// Hosts' CA (in-transit encryption).
 	TLS bool `json:"tls,omitempty"`
+	// Args are further memcached arguments (a parameter group's, see
+	// catalog.MemcachedArgs). They take effect when the process starts:
+	// a change is recorded for the next start (Restart, a memory change).
+	Args []string `json:"args,omitempty"`
 }
 
 // MemcachedNode is a snapshot of a memcached node.
@@ -716,6 +720,7 @@ func (m *Memcached) startMC(ctx context.Context, n *mcNode) error {
 		// memcached refuses to run as root.
 		args = append(args, "-u", "nobody")
 	}
+	args = append(args, rec.Spec.Args...)
 	cmd := exec.Command(bin, args...)
 	// argv[0] names the node's directory, so that a later keyward can
 	// recognise its process (owns) and test harnesses can find it.

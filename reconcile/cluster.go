@@ -53,6 +53,9 @@ type MemcachedSpec struct {
 	Cluster string
 	// TLS: in-transit encryption (the node's front serves TLS only).
 	TLS bool
+	// Args are the parameter group's memcached arguments, applied when
+	// the process starts (catalog.MemcachedArgs).
+	Args []string
 }
 
 // NodeRestarter is implemented by an Engine that can restart a Redis node's
@@ -104,6 +107,30 @@ func (c *Controller) reconcileCluster(ctx context.Context, k keyward.Key) (time.
 	return after, err
 }
 
+// memcachedParams returns the memcached arguments of a Memcached cluster's
+// parameter group (none for the built-in one) and the fingerprint of its
+// requires-reboot values, which a node records when it starts with them.
+// The API refuses a group whose values memcached cannot run.
+func (c *Controller) memcachedParams(ctx context.Context, cl *keyward.CacheCluster) ([]string, string, error) {
+	name := cl.Settings.CacheParameterGroupName
+	if name == "" || keyward.IsBuiltInParameterGroup(name) {
+		return nil, "", nil
+	}
+	var g *keyward.CacheParameterGroup
+	if err := c.Store.View(ctx, func(tx keyward.Tx) (err error) {
+		g, err = keyward.CacheParameterGroups.Get(ctx, tx, cl.Scope, name)
+		return err
+	}); err != nil {
+		return nil, "", err
+	}
+	args, unsupported := catalog.MemcachedArgs(g.Values)
+	if len(unsupported) > 0 {
+		return nil, "", Terminal(fmt.Errorf("reconcile: parameter group %s sets %v, which memcached cannot run", name, unsupported))
+	}
+	f, _ := catalog.LookupFamily(g.Family)
+	return args, catalog.BootFingerprint(f.BootValues(g.Values)), nil
+}
+
 // applyMemcached runs the cluster's configuration endpoint and makes every
 // node run (or go), in parallel, each with its own timeout, keeping the
 // Auto Discovery list in step: a node being removed leaves it before it
@@ -119,6 +146,10 @@ func (c *Controller) applyMemcached(ctx context.Context, cl *keyward.CacheCluste
 		want = 11211
 	}
 	key := cl.MemcachedClusterID()
+	args, boot, err := c.memcachedParams(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
 	ectx, cancel := context.WithTimeout(ctx, nodeTimeout)
 	cl.ConfigAddress, cl.ConfigPort, err = c.Memcached.EnsureMemcachedEndpoint(ectx, key, want, cl.TransitEncryption)
 	cancel()
@@ -150,16 +181,20 @@ func (c *Controller) applyMemcached(ctx context.Context, cl *keyward.CacheCluste
 				errs[i] = c.Memcached.StopMemcached(nctx, id)
 				return
 			}
+			// The spec first (a reboot then starts with its arguments).
+			port, err := c.Memcached.EnsureMemcached(nctx, MemcachedSpec{ID: id, MemoryMB: mem, Port: want, Cluster: key, TLS: cl.TransitEncryption, Args: args})
+			if err != nil {
+				errs[i] = fmt.Errorf("reconcile: node %s: %w", id, err)
+				return
+			}
 			if n.Reboot && n.Port != 0 {
 				if err := c.Memcached.RestartMemcached(nctx, id); err != nil {
 					errs[i] = fmt.Errorf("reconcile: reboot %s: %w", id, err)
 					return
 				}
 			}
-			port, err := c.Memcached.EnsureMemcached(nctx, MemcachedSpec{ID: id, MemoryMB: mem, Port: want, Cluster: key, TLS: cl.TransitEncryption})
-			if err != nil {
-				errs[i] = fmt.Errorf("reconcile: node %s: %w", id, err)
-				return
+			if n.Port == 0 || n.Reboot {
+				cl.Nodes[i].BootParams = boot // recorded by finishCluster
 			}
 			host := c.Memcached.MemcachedHost(id)
 			mu.Lock()

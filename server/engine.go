@@ -196,7 +196,7 @@ type memcachedAdapter struct{ m *engine.Memcached }
 var _ reconcile.MemcachedEngine = memcachedAdapter{}
 
 func (a memcachedAdapter) EnsureMemcached(ctx context.Context, spec reconcile.MemcachedSpec) (int, error) {
-	n, err := a.m.Ensure(ctx, engine.MemcachedSpec{ID: spec.ID, MemoryMB: spec.MemoryMB, Port: spec.Port, Cluster: spec.Cluster, TLS: spec.TLS})
+	n, err := a.m.Ensure(ctx, engine.MemcachedSpec{ID: spec.ID, MemoryMB: spec.MemoryMB, Port: spec.Port, Cluster: spec.Cluster, TLS: spec.TLS, Args: spec.Args})
 	if errors.Is(err, engine.ErrEngineNotFound) {
 		return 0, reconcile.Terminal(err)
 	}
