@@ -273,15 +273,6 @@ func (c *Controller) applyRedisCluster(ctx context.Context, cl *keyward.CacheClu
 	}
 	nctx, cancel := context.WithTimeout(ctx, nodeTimeout)
 	defer cancel()
-	if n.Reboot && n.Port != 0 {
-		r, ok := c.Engine.(NodeRestarter)
-		if !ok {
-			return nil, "", Terminal(errors.New("reconcile: the engine cannot restart nodes"))
-		}
-		if err := r.RestartNode(nctx, id); err != nil {
-			return nil, "", fmt.Errorf("reconcile: reboot %s: %w", id, err)
-		}
-	}
 	if se := c.snapshotEngine(); se != nil && cl.Status == keyward.ClusterCreating && cl.RestoreFile != "" && n.Port == 0 {
 		// Restored: the node's first start loads the snapshot.
 		if err := c.verifySource(ctx, cl.Engine, cl.RestoreFile); err != nil {
@@ -319,6 +310,16 @@ func (c *Controller) applyRedisCluster(ctx context.Context, cl *keyward.CacheClu
 	}
 	if a, ok := c.Engine.(NodeAddresser); ok {
 		cl.Nodes[0].Address = a.NodeHost(id) // recorded by finishCluster
+	}
+	// A reboot after the spec is recorded: the process starts with it.
+	if n.Reboot && n.Port != 0 {
+		r, ok := c.Engine.(NodeRestarter)
+		if !ok {
+			return nil, "", Terminal(errors.New("reconcile: the engine cannot restart nodes"))
+		}
+		if err := r.RestartNode(nctx, id); err != nil {
+			return nil, "", fmt.Errorf("reconcile: reboot %s: %w", id, err)
+		}
 	}
 	if _, err := c.Engine.ApplyACL(nctx, id, want.Users, nil); err != nil {
 		return nil, "", fmt.Errorf("reconcile: acl on %s: %w", id, err)
