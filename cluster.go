@@ -151,6 +151,18 @@ func (c *CacheCluster) Clone() *CacheCluster {
 	return &d
 }
 
+// ClientPort returns the port the nodes serve clients on: Port, or the
+// engine's default (Memcached 11211, Redis 6379).
+func (c *CacheCluster) ClientPort() int {
+	switch {
+	case c.Port != 0:
+		return c.Port
+	case c.IsMemcached():
+		return 11211
+	}
+	return 6379
+}
+
 // IsMemcached reports whether the cluster runs memcached.
 func (c *CacheCluster) IsMemcached() bool { return c.Engine == EngineMemcached }
 

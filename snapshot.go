@@ -409,24 +409,22 @@ func snapshotChanges(old, cur *Snapshot) []*Event {
 		}
 		return nil
 	}
-	if cur.Standalone {
-		switch {
-		case cur.Status == SnapshotAvailable && old.Status == SnapshotCreating:
-			return []*Event{event(cur.Scope, SourceCacheCluster, cur.ClusterID, at,
-				"Snapshot succeeded for snapshot with ID '%s' of cache cluster with ID '%s'", cur.ID, cur.ClusterID)}
-		case cur.Status == SnapshotFailed && old.Status == SnapshotCreating:
-			return []*Event{event(cur.Scope, SourceCacheCluster, cur.ClusterID, at,
-				"Snapshot failed for snapshot with ID '%s' of cache cluster with ID '%s'", cur.ID, cur.ClusterID)}
-		}
+	if old.Status != SnapshotCreating {
 		return nil
 	}
-	switch {
-	case cur.Status == SnapshotAvailable && old.Status == SnapshotCreating:
-		return []*Event{event(cur.Scope, SourceCacheCluster, cur.ClusterID, at,
-			"Snapshot succeeded for snapshot with ID '%s' of replication group with ID '%s'", cur.ID, cur.ReplicationGroupID)}
-	case cur.Status == SnapshotFailed && old.Status == SnapshotCreating:
-		return []*Event{event(cur.Scope, SourceCacheCluster, cur.ClusterID, at,
-			"Snapshot failed for snapshot with ID '%s' of replication group with ID '%s'", cur.ID, cur.ReplicationGroupID)}
+	outcome := "succeeded"
+	switch cur.Status {
+	case SnapshotAvailable:
+	case SnapshotFailed:
+		outcome = "failed"
+	default:
+		return nil
 	}
-	return nil
+	// A group's snapshot names the group, a standalone cluster's the cluster.
+	of := "replication group with ID '" + cur.ReplicationGroupID + "'"
+	if cur.Standalone {
+		of = "cache cluster with ID '" + cur.ClusterID + "'"
+	}
+	return []*Event{event(cur.Scope, SourceCacheCluster, cur.ClusterID, at,
+		"Snapshot %s for snapshot with ID '%s' of %s", outcome, cur.ID, of)}
 }

@@ -230,9 +230,9 @@ func (s *Service) createCacheCluster(ctx context.Context, in *ecapi.CreateCacheC
 // checkClusterGroups checks, in the request's transaction, the parameter
 // and subnet groups a cluster's settings name and stores their lower-cased
 // names; a user's group becomes a reference of the cluster (so it cannot be
-// deleted while in use). A Redis cluster's parameter group is applied to
-// its node (reconcile/cluster.go); keyward applies none to Memcached nodes,
-// so a Memcached cluster keeps the built-in group.
+// deleted while in use). The parameter group is applied to the nodes
+// (reconcile/cluster.go): a Redis node's as a replication group's, a
+// Memcached node's as memcached arguments (memcachedRuns).
 //
 // place (a create that names no zone) puts the nodes in the zones of a
 // user's subnet group: all in its first zone (single-az), or spread over
@@ -240,14 +240,15 @@ func (s *Service) createCacheCluster(ctx context.Context, in *ecapi.CreateCacheC
 func checkClusterGroups(ctx context.Context, tx keyward.Tx, sc keyward.Scope, cl *keyward.CacheCluster, place bool) error {
 	st := &cl.Settings
 	if n := st.CacheParameterGroupName; n != "" && !strings.EqualFold(n, clusterParameterGroup(cl.Engine, cl.EngineVersion)) {
-		name, err := useParameterGroup(ctx, tx, sc, &keyward.Cache{Engine: cl.Engine, EngineVersion: cl.EngineVersion}, n)
+		var name string
+		var err error
+		if cl.IsMemcached() {
+			name, err = memcachedRuns(ctx, tx, sc, n, cl.EngineVersion)
+		} else {
+			name, err = useParameterGroup(ctx, tx, sc, &keyward.Cache{Engine: cl.Engine, EngineVersion: cl.EngineVersion}, n)
+		}
 		if err != nil {
 			return err
-		}
-		if cl.IsMemcached() {
-			if err := memcachedRuns(ctx, tx, sc, name, cl.EngineVersion); err != nil {
-				return err
-			}
 		}
 		st.CacheParameterGroupName = name
 	}
@@ -275,23 +276,23 @@ func checkClusterGroups(ctx context.Context, tx keyward.Tx, sc keyward.Scope, cl
 }
 
 // memcachedRuns checks that Memcached nodes of version can use parameter
-// group name: a memcached family's group (a built-in one, or a user's whose
-// values memcached can all run, catalog.MemcachedArgs).
-func memcachedRuns(ctx context.Context, tx keyward.Tx, sc keyward.Scope, name, version string) error {
+// group name: a group of the version's family (the built-in one, or a
+// user's whose values memcached can all run, catalog.MemcachedArgs). It
+// returns the lower-cased name.
+func memcachedRuns(ctx context.Context, tx keyward.Tx, sc keyward.Scope, name, version string) (string, error) {
 	g, stored, err := findParamGroup(ctx, tx, sc, name)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if want := strings.TrimPrefix(clusterParameterGroup(keyward.EngineMemcached, version), "default."); g.family != want {
-		return combination("The parameter group %s is of family %s, and memcached %s needs family %s.", g.name, g.family, version, want)
+		return "", combination("The parameter group %s is of family %s, and memcached %s needs family %s.", g.name, g.family, version, want)
 	}
-	if stored == nil {
-		return nil
+	if stored != nil {
+		if _, unsupported := catalog.MemcachedArgs(stored.Values); len(unsupported) > 0 {
+			return "", combination("keyward cannot run the parameters %s of parameter group %s on memcached nodes.", strings.Join(unsupported, ", "), g.name)
+		}
 	}
-	if _, unsupported := catalog.MemcachedArgs(stored.Values); len(unsupported) > 0 {
-		return combination("keyward cannot run the parameters %s of parameter group %s on memcached nodes.", strings.Join(unsupported, ", "), g.name)
-	}
-	return nil
+	return g.name, nil
 }
 
 // checkClusterVersion accepts the engine version the nodes run, as

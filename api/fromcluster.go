@@ -61,15 +61,15 @@ func (s *Service) fromCluster(ctx context.Context, sc keyward.Scope, in *ecapi.C
 			return nil, nil, err
 		}
 	}
-	if in.Port != nil && int(*in.Port) != clusterPort(cl) {
-		return nil, nil, combination("Port %d differs from cache cluster %s's %d: a group created from a cluster takes the cluster's.", *in.Port, id, clusterPort(cl))
+	if in.Port != nil && int(*in.Port) != cl.ClientPort() {
+		return nil, nil, combination("Port %d differs from cache cluster %s's %d: a group created from a cluster takes the cluster's.", *in.Port, id, cl.ClientPort())
 	}
 	if in.TransitEncryptionEnabled != nil && *in.TransitEncryptionEnabled != cl.TransitEncryption {
 		return nil, nil, combination("TransitEncryptionEnabled %v differs from cache cluster %s's %v: a group created from a cluster takes the cluster's.", *in.TransitEncryptionEnabled, id, cl.TransitEncryption)
 	}
 	st := cl.Settings.Effective(cl.ID)
 	in2.Engine, in2.EngineVersion, in2.CacheNodeType = ptr(string(cl.Engine)), ptr(cl.EngineVersion), ptr(cl.CacheNodeType)
-	in2.Port, in2.TransitEncryptionEnabled, in2.NumCacheClusters, in2.ReplicasPerNodeGroup = ptr(int32(clusterPort(cl))), ptr(cl.TransitEncryption), ptr(int32(1)), nil
+	in2.Port, in2.TransitEncryptionEnabled, in2.NumCacheClusters, in2.ReplicasPerNodeGroup = ptr(int32(cl.ClientPort())), ptr(cl.TransitEncryption), ptr(int32(1)), nil
 	orCluster := func(dst **string, v string) {
 		if *dst == nil && v != "" {
 			*dst = ptr(v)
@@ -134,12 +134,4 @@ func adoptPrimary(ctx context.Context, tx keyward.Tx, c *keyward.Cache, read *ke
 		c.AuthTokenHashes, c.AuthTokenLastModified = append([]string(nil), cl.AuthTokenHashes...), cl.CreatedAt
 	}
 	return keyward.Clusters.Delete(ctx, tx, cl.Scope, cl.ID)
-}
-
-// clusterPort is the port a Redis cluster's node serves clients on.
-func clusterPort(cl *keyward.CacheCluster) int {
-	if cl.Port != 0 {
-		return cl.Port
-	}
-	return 6379
 }

@@ -347,9 +347,11 @@ func (s *Service) changeParamGroup(ctx context.Context, name, verb string, chang
 		if users, err = keyward.CachesUsing(ctx, tx, sc, g.ID); err != nil {
 			return err
 		}
-		// Memcached clusters run every value of their group (checkClusterGroups).
-		if _, unsupported := catalog.MemcachedArgs(g.Values); strings.HasPrefix(g.Family, "memcached") && len(users) > 0 && len(unsupported) > 0 {
-			return combination("keyward cannot run the parameters %s on memcached nodes, and parameter group %s is in use.", strings.Join(unsupported, ", "), g.ID)
+		// Memcached clusters run every value of their group (memcachedRuns).
+		if strings.HasPrefix(g.Family, "memcached") && len(users) > 0 {
+			if _, unsupported := catalog.MemcachedArgs(g.Values); len(unsupported) > 0 {
+				return combination("keyward cannot run the parameters %s on memcached nodes, and parameter group %s is in use.", strings.Join(unsupported, ", "), g.ID)
+			}
 		}
 		return keyward.CacheParameterGroups.Update(ctx, tx, g)
 	})

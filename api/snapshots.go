@@ -237,11 +237,11 @@ func (s *Service) createSnapshot(ctx context.Context, in *ecapi.CreateSnapshotMe
 	if err != nil {
 		return nil, err
 	}
+	source := keyward.Key{Resource: keyward.ResourceReplicationGroup, Scope: sc, ID: rg}
 	if snap.Standalone {
-		s.notify(snapshotKey(sc, name), keyward.Key{Resource: keyward.ResourceCacheCluster, Scope: sc, ID: snap.ClusterID})
-	} else {
-		s.notify(snapshotKey(sc, name), keyward.Key{Resource: keyward.ResourceReplicationGroup, Scope: sc, ID: rg})
+		source = keyward.Key{Resource: keyward.ResourceCacheCluster, Scope: sc, ID: snap.ClusterID}
 	}
+	s.notify(snapshotKey(sc, name), source)
 	return &ecapi.CreateSnapshotResult{Snapshot: snapshotToAPI(snap, false)}, nil
 }
 

@@ -144,6 +144,22 @@ func (c *Controller) backups(ctx context.Context, caches []*keyward.Cache) {
 	}
 }
 
+// automaticSince reports whether an automated snapshot of kind k of one
+// source (the snapshots whose index holds source) was begun at or after
+// windowStart: today's is taken already.
+func automaticSince(ctx context.Context, tx keyward.Tx, k *keyward.Kind[keyward.Snapshot], sc keyward.Scope, source keyward.Field, windowStart time.Time) (bool, error) {
+	snaps, err := k.Find(ctx, tx, keyward.DocQuery{Scope: sc, Where: []keyward.Field{source, {Name: "source", Value: keyward.SnapshotAutomated}}})
+	if err != nil {
+		return false, err
+	}
+	for _, s := range snaps {
+		if !s.CreatedAt.Before(windowStart) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // startClusterAutomatic takes today's automated snapshot of a standalone
 // Redis cluster, unless one was begun in this window already.
 func (c *Controller) startClusterAutomatic(ctx context.Context, seen *keyward.CacheCluster, windowStart, now time.Time) error {
@@ -154,15 +170,8 @@ func (c *Controller) startClusterAutomatic(ctx context.Context, seen *keyward.Ca
 		if err != nil || cl.Status != keyward.ClusterAvailable || cl.Settings.SnapshotRetentionLimit <= 0 {
 			return err
 		}
-		snaps, err := keyward.Snapshots.Find(ctx, tx, keyward.DocQuery{Scope: cl.Scope,
-			Where: []keyward.Field{{Name: "cache_cluster", Value: cl.ID}, {Name: "source", Value: keyward.SnapshotAutomated}}})
-		if err != nil {
+		if taken, err := automaticSince(ctx, tx, keyward.Snapshots, cl.Scope, keyward.Field{Name: "cache_cluster", Value: cl.ID}, windowStart); err != nil || taken {
 			return err
-		}
-		for _, s := range snaps {
-			if !s.CreatedAt.Before(windowStart) {
-				return nil
-			}
 		}
 		snap := keyward.NewClusterSnapshot(cl, AutomaticSnapshotName(cl.ID, now), keyward.SnapshotAutomated, now)
 		if err := tx.StartClusterSnapshot(ctx, cl, snap); err != nil {
@@ -189,15 +198,9 @@ func (c *Controller) startAutomatic(ctx context.Context, seen *keyward.Cache, wi
 		if err != nil || cache.Status != keyward.CacheAvailable || cache.Settings.SnapshotRetentionLimit <= 0 {
 			return err
 		}
-		snaps, err := keyward.SnapshotKindOf(cache.Kind == keyward.KindServerless).Find(ctx, tx, keyward.DocQuery{Scope: cache.Scope,
-			Where: []keyward.Field{{Name: "replication_group", Value: cache.ID}, {Name: "source", Value: keyward.SnapshotAutomated}}})
-		if err != nil {
+		if taken, err := automaticSince(ctx, tx, keyward.SnapshotKindOf(cache.Kind == keyward.KindServerless), cache.Scope,
+			keyward.Field{Name: "replication_group", Value: cache.ID}, windowStart); err != nil || taken {
 			return err
-		}
-		for _, s := range snaps {
-			if !s.CreatedAt.Before(windowStart) {
-				return nil
-			}
 		}
 		member := cache.Settings.SnapshottingClusterID
 		if member == "" || cache.Kind == keyward.KindServerless {

@@ -141,10 +141,7 @@ func (c *Controller) applyMemcached(ctx context.Context, cl *keyward.CacheCluste
 	if err != nil {
 		return nil, Terminal(err)
 	}
-	want := cl.Port
-	if want == 0 {
-		want = 11211
-	}
+	want := cl.ClientPort()
 	key := cl.MemcachedClusterID()
 	args, boot, err := c.memcachedParams(ctx, cl)
 	if err != nil {
@@ -282,11 +279,7 @@ func (c *Controller) applyRedisCluster(ctx context.Context, cl *keyward.CacheClu
 			return nil, "", fmt.Errorf("reconcile: restore %s: %w", id, err)
 		}
 	}
-	port := cl.Port
-	if port == 0 {
-		port = 6379
-	}
-	spec := NodeSpec{ID: id, Engine: cl.Engine, TLS: cl.TransitEncryption, Port: port}
+	spec := NodeSpec{ID: id, Engine: cl.Engine, TLS: cl.TransitEncryption, Port: cl.ClientPort()}
 	// The node type's memory and the parameter group's values, as a
 	// replication group's nodes get them: the immediate ones live, the
 	// requires-reboot ones when the process starts (first, or rebooted),
@@ -304,7 +297,7 @@ func (c *Controller) applyRedisCluster(ctx context.Context, cl *keyward.CacheClu
 	if n.Port == 0 || n.Reboot {
 		cl.Nodes[0].BootParams = catalog.BootFingerprint(set.boot) // recorded by finishCluster
 	}
-	port, err = c.Engine.EnsureNode(nctx, spec)
+	port, err := c.Engine.EnsureNode(nctx, spec)
 	if err != nil {
 		return nil, "", fmt.Errorf("reconcile: node %s: %w", id, err)
 	}
